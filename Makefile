@@ -1,0 +1,64 @@
+# Modelship — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MODELSHIP_DEV_DIR ?= $(CURDIR)/.modelship/dev
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/modelship: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+.PHONY: install
+install: $(BIN)/modelship ## Create .venv and install the project with its dev extras (and kubectl).
+
+.PHONY: system-deps
+system-deps: ## Install the Debian packages the local cluster needs (root; Debian 12).
+	bash hack/install-system-deps.sh
+
+.PHONY: test
+test: install ## Run every test: unit, integration (real API server) and end-to-end.
+	$(BIN)/pytest
+
+.PHONY: test-unit
+test-unit: install ## Run the fast unit tests only.
+	$(BIN)/pytest tests/unit
+
+.PHONY: lint
+lint: install ## ruff and mypy.
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+.PHONY: fmt
+fmt: install ## Format the code with ruff.
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+.PHONY: manifests
+manifests: install ## Regenerate crds/ from the pydantic models.
+	$(BIN)/modelship crds --output crds
+
+.PHONY: control-plane
+control-plane: install ## Obtain (build on first use) the control-plane binaries.
+	$(BIN)/modelship dev build
+
+.PHONY: cluster-up
+cluster-up: install ## Start the local cluster (etcd, kube-apiserver, kube-controller-manager, local node).
+	$(BIN)/modelship dev up
+
+.PHONY: cluster-down
+cluster-down: install ## Stop the local cluster; no process is left behind.
+	$(BIN)/modelship dev down
+
+.PHONY: cluster-status
+cluster-status: install ## Show the local cluster's processes and kubeconfig.
+	$(BIN)/modelship dev status

@@ -1,0 +1,185 @@
+"""The `Deployment` kind: a tested, approved rollout of one catalog version of a Model.
+
+The kind shares its name with `apps/v1` Deployments on purpose (it is the user's word for it);
+code always selects it by group, version and plural.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from modelship.api.v1alpha1.base import ApiModel, Condition, ObjectRef, ResourceRequirements
+from modelship.api.v1alpha1.model import MetricName
+
+DeploymentPhase = Literal["Pending", "Testing", "AwaitingApproval", "Promoting", "Serving", "Failed"]
+
+
+class AcceptanceSpec(ApiModel):
+    """What the test stage must show before a version may be approved."""
+
+    min_accuracy: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Lowest accuracy on the held-out acceptance set (classification).",
+    )
+    metric: MetricName | None = Field(
+        default=None,
+        description="Metric to bound instead of accuracy (for regression: r2, rmse or mae).",
+    )
+    min: float | None = Field(default=None, description="Lowest acceptable value of metric.")
+    max: float | None = Field(default=None, description="Highest acceptable value of metric.")
+    max_latency_ms: float = Field(
+        default=500,
+        gt=0,
+        description="Highest acceptable p95 latency of a prediction request, in milliseconds.",
+    )
+    samples: int = Field(
+        default=200,
+        ge=1,
+        le=100000,
+        description="Acceptance rows sent to the test endpoint (capped by the held-out set).",
+    )
+
+    @model_validator(mode="after")
+    def _bound_needs_metric(self) -> AcceptanceSpec:
+        if (self.min is not None or self.max is not None) and self.metric is None:
+            raise ValueError("test.acceptance.min/max need test.acceptance.metric")
+        return self
+
+
+class TestStageSpec(ApiModel):
+    """The internal test endpoint a version is checked at before production."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
+
+    replicas: int = Field(default=1, ge=1, le=10, description="Pods of the test stage.")
+    acceptance: AcceptanceSpec = Field(
+        default_factory=AcceptanceSpec,
+        description="Checks run against the test endpoint.",
+    )
+
+
+class ProductionSpec(ApiModel):
+    """The production endpoint."""
+
+    replicas: int = Field(default=2, ge=1, le=100, description="Pods serving production.")
+    resources: ResourceRequirements | None = Field(
+        default=None,
+        description="Requests and limits of each serving container.",
+    )
+
+
+class Approval(ApiModel):
+    """A person's (or a policy's) go-ahead for exactly one tested version."""
+
+    version: int = Field(ge=1, description="The tested version approved for production.")
+    digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Digest the approved version must have (guards against a replaced version).",
+    )
+    approved_by: str | None = Field(default=None, description="Who approved, for the record.")
+
+
+class DeploymentSpec(ApiModel):
+    """Which version to roll out, how to test it, and the approval for production."""
+
+    model_ref: ObjectRef = Field(description="The Model whose versions are deployed.")
+    version: str = Field(
+        default="latest",
+        pattern=r"^(latest|[1-9][0-9]*)$",
+        description="'latest' (newest version that passed its gates) or a version number.",
+    )
+    test: TestStageSpec = Field(default_factory=TestStageSpec, description="The test stage.")
+    production: ProductionSpec = Field(
+        default_factory=ProductionSpec,
+        description="The production stage.",
+    )
+    approval: Approval | None = Field(
+        default=None,
+        description="Promote to production only the version named here, once it passed testing.",
+    )
+
+
+class CheckResult(ApiModel):
+    """One acceptance check."""
+
+    name: str = Field(description="What was checked.")
+    passed: bool = Field(description="Whether it passed.")
+    value: float | None = Field(default=None, description="Measured value.")
+    bound: str | None = Field(default=None, description="The bound it was held to.")
+    message: str = Field(default="", description="Details.")
+
+
+class AcceptanceReport(ApiModel):
+    """The acceptance Job's findings."""
+
+    checked_at: str | None = Field(default=None, description="When the checks ran.")
+    samples: int | None = Field(default=None, description="Rows sent.")
+    checks: list[CheckResult] = Field(default_factory=list, description="Each check.")
+
+
+class TestStageStatus(ApiModel):
+    """The version at the test stage and what testing found."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
+
+    version: int | None = Field(default=None, description="Version under test.")
+    digest: str | None = Field(default=None, description="Its digest.")
+    service: str | None = Field(default=None, description="Service of the test endpoint.")
+    passed: bool | None = Field(default=None, description="Whether acceptance passed.")
+    report: AcceptanceReport | None = Field(default=None, description="Acceptance report.")
+
+
+class ProductionStatus(ApiModel):
+    """The version serving production."""
+
+    version: int | None = Field(default=None, description="Version in production.")
+    digest: str | None = Field(default=None, description="Its digest.")
+    service: str | None = Field(default=None, description="Service of the production endpoint.")
+    ready_replicas: int | None = Field(default=None, description="Ready production pods.")
+    promoted_at: str | None = Field(default=None, description="When it was promoted.")
+    approved_by: str | None = Field(default=None, description="Who approved it.")
+
+
+class VersionRef(ApiModel):
+    """A version and its digest."""
+
+    version: int = Field(description="Catalog version.")
+    digest: str = Field(description="Its digest.")
+
+
+class HistoryEntry(ApiModel):
+    """One event in the Deployment's life: tested, promoted, rolled back."""
+
+    event: str = Field(description="What happened (Tested, Promoted, RolledBack, ...).")
+    version: int | None = Field(default=None, description="Version concerned.")
+    digest: str | None = Field(default=None, description="Its digest.")
+    at: str = Field(description="When.")
+    message: str = Field(default="", description="Details.")
+
+
+class DeploymentStatus(ApiModel):
+    """What the operator observed about this Deployment."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    observed_generation: int | None = Field(default=None, description="Last generation acted on.")
+    phase: DeploymentPhase | None = Field(default=None, description="Summary of the conditions.")
+    conditions: list[Condition] = Field(default_factory=list, description="Observations.")
+    test: TestStageStatus | None = Field(default=None, description="The test stage.")
+    production: ProductionStatus | None = Field(default=None, description="Production.")
+    previous: VersionRef | None = Field(default=None, description="Version production replaced.")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Recent events.")
+
+
+class Deployment(ApiModel):
+    """A tested, approved rollout of a Model's catalog version."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    spec: DeploymentSpec
+    status: DeploymentStatus = Field(default_factory=DeploymentStatus)

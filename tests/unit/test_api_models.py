@@ -1,0 +1,76 @@
+"""The API models accept the samples and refuse what the operator must not act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from modelship.api.v1alpha1 import Deployment, Model, ModelSpec, TrainingJob
+
+SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
+KIND_MODELS = {"Model": Model, "TrainingJob": TrainingJob, "Deployment": Deployment}
+
+
+def iris_spec(**overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "task": "classification",
+        "dataset": {"uri": "builtin:iris"},
+        "algorithm": {"name": "random_forest"},
+    }
+    spec.update(overrides)
+    return spec
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_sample_parses(path: Path) -> None:
+    body = yaml.safe_load(path.read_text())
+    KIND_MODELS[body["kind"]].model_validate(body)
+
+
+def test_defaults_are_applied_and_camel_case_on_the_wire() -> None:
+    spec = ModelSpec.model_validate(iris_spec())
+    wire = spec.to_wire()
+    assert wire["evaluation"] == {"testFraction": 0.2, "seed": 42, "gates": []}
+    assert wire["retraining"]["historyLimit"] == 5
+
+
+def test_snapshot_leaves_out_the_retraining_policy() -> None:
+    snapshot = ModelSpec.model_validate(iris_spec()).snapshot().to_wire()
+    assert "retraining" not in snapshot
+    assert snapshot["algorithm"] == {"name": "random_forest", "params": {}}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"algorithm": {"name": "ridge"}}, "is a regression estimator"),
+        ({"dataset": {"uri": "file:///data/x.csv"}}, "dataset.target is required"),
+        ({"evaluation": {"gates": [{"metric": "r2", "min": 0.5}]}}, "does not apply"),
+        ({"evaluation": {"gates": [{"metric": "accuracy"}]}}, "needs min or max"),
+        ({"evaluation": {"testFraction": 1.5}}, "less than 1"),
+        ({"algorithm": {"name": "deep_magic"}}, "algorithm.name"),
+        ({"dataset": {"uri": "s3://bucket/data.csv"}}, "dataset.uri"),
+        ({"surprise": True}, "surprise"),
+    ],
+)
+def test_bad_specs_are_refused_with_the_field_named(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ModelSpec.model_validate(iris_spec(**overrides))
+    assert message in str(caught.value)
+
+
+def test_deployment_version_and_approval_rules() -> None:
+    base = {"modelRef": {"name": "iris"}}
+    assert Deployment.model_validate({"spec": base}).spec.version == "latest"
+    with pytest.raises(ValidationError, match="version"):
+        Deployment.model_validate({"spec": {**base, "version": "newest"}})
+    with pytest.raises(ValidationError, match="digest"):
+        Deployment.model_validate({"spec": {**base, "approval": {"version": 1, "digest": "abc"}}})
+    with pytest.raises(ValidationError, match="replicas"):
+        Deployment.model_validate({"spec": {**base, "production": {"replicas": -1}}})

@@ -1,0 +1,69 @@
+"""The checked-in CRDs are exactly what the models generate, and they are structural."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelship.api.crd import KINDS, build_crd, render_crds
+
+CRDS = Path(__file__).parents[2] / "crds"
+FORBIDDEN = {"$ref", "anyOf", "oneOf", "allOf", "const", "uniqueItems", "default", "title",
+             "x-kubernetes-validations"}
+
+
+def test_checked_in_crds_match_generation() -> None:
+    rendered = render_crds()
+    on_disk = {p.name: p.read_text() for p in CRDS.glob("*.yaml")}
+    assert on_disk == rendered, "crds/ is stale: run `make manifests`"
+
+
+def _walk(node: Any, path: str = "") -> list[str]:
+    problems: list[str] = []
+    if isinstance(node, dict):
+        problems += [f"{path}: {key}" for key in FORBIDDEN & node.keys()]
+        if "properties" in node and "additionalProperties" in node:
+            problems.append(f"{path}: properties beside additionalProperties")
+        is_typed = "type" in node or node.get("x-kubernetes-int-or-string")
+        if not is_typed and path.count("/") > 0 and not path.endswith("properties"):
+            problems.append(f"{path}: no type")
+        for key, value in node.items():
+            problems += _walk(value, f"{path}/{key}")
+    return problems
+
+
+@pytest.mark.parametrize("info", KINDS, ids=lambda i: i.kind)
+def test_schema_is_structural(info: Any) -> None:
+    schema = build_crd(info)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert _walk(schema["properties"]["spec"]) == []
+    assert _walk(schema["properties"]["status"]) == []
+
+
+@pytest.mark.parametrize("info", KINDS, ids=lambda i: i.kind)
+def test_every_spec_field_has_a_description(info: Any) -> None:
+    def undocumented(node: dict[str, Any], path: str) -> list[str]:
+        missing = []
+        for name, sub in node.get("properties", {}).items():
+            if not sub.get("description"):
+                missing.append(f"{path}.{name}")
+            missing += undocumented(sub, f"{path}.{name}")
+            if "items" in sub:
+                missing += undocumented(sub["items"], f"{path}.{name}[]")
+        return missing
+
+    schema = build_crd(info)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert undocumented(schema["properties"]["spec"], "spec") == []
+
+
+def test_names_short_names_and_category() -> None:
+    crds = {info.kind: build_crd(info) for info in KINDS}
+    assert {k: c["spec"]["names"]["shortNames"] for k, c in crds.items()} == {
+        "Model": ["mdl"], "TrainingJob": ["tj"], "Deployment": ["mdep"]
+    }
+    assert all(c["spec"]["names"]["categories"] == ["modelship"] for c in crds.values())
+    assert yaml.safe_load(render_crds()["kustomization.yaml"])["resources"] == sorted(
+        f"modelship.io_{i.plural}.yaml" for i in KINDS
+    )
