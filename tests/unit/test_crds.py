@@ -11,8 +11,17 @@ import yaml
 from modelship.api.crd import KINDS, build_crd, render_crds
 
 CRDS = Path(__file__).parents[2] / "crds"
-FORBIDDEN = {"$ref", "anyOf", "oneOf", "allOf", "const", "uniqueItems", "default", "title",
-             "x-kubernetes-validations"}
+FORBIDDEN = {
+    "$ref",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "const",
+    "uniqueItems",
+    "default",
+    "title",
+    "x-kubernetes-validations",
+}
 
 
 def test_checked_in_crds_match_generation() -> None:
@@ -61,7 +70,9 @@ def test_every_spec_field_has_a_description(info: Any) -> None:
 def test_names_short_names_and_category() -> None:
     crds = {info.kind: build_crd(info) for info in KINDS}
     assert {k: c["spec"]["names"]["shortNames"] for k, c in crds.items()} == {
-        "Model": ["mdl"], "TrainingJob": ["tj"], "Deployment": ["mdep"]
+        "Model": ["mdl"],
+        "TrainingJob": ["tj"],
+        "Deployment": ["mdep"],
     }
     assert all(c["spec"]["names"]["categories"] == ["modelship"] for c in crds.values())
     assert yaml.safe_load(render_crds()["kustomization.yaml"])["resources"] == sorted(

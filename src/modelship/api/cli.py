@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
             if not (args.output / name).is_file() or (args.output / name).read_text() != text
         ]
         if stale:
-            print(f"out of date in {args.output}: {', '.join(stale)}; run `make manifests`",
-                  file=sys.stderr)
+            print(
+                f"out of date in {args.output}: {', '.join(stale)}; run `make manifests`",
+                file=sys.stderr,
+            )
             return 1
         print(f"{args.output} is up to date")
         return 0

@@ -139,7 +139,10 @@ def build_crd(info: KindInfo) -> dict[str, Any]:
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": f"{info.plural}.{GROUP}",
-            "labels": {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/part-of": "modelship"},
+            "labels": {
+                "app.kubernetes.io/name": "modelship",
+                "app.kubernetes.io/part-of": "modelship",
+            },
         },
         "spec": {
             "group": GROUP,

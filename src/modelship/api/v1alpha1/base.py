@@ -18,7 +18,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 
 class ApiModel(BaseModel):
-    """Base for every API object: camelCase aliases, accepted by name too, unknown fields refused."""
+    """Base for every API object: camelCase aliases, accepted by name too, no unknown fields."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,

@@ -13,7 +13,9 @@ from pydantic import Field, model_validator
 from modelship.api.v1alpha1.base import ApiModel, Condition, ObjectRef, ResourceRequirements
 from modelship.api.v1alpha1.model import MetricName
 
-DeploymentPhase = Literal["Pending", "Testing", "AwaitingApproval", "Promoting", "Serving", "Failed"]
+DeploymentPhase = Literal[
+    "Pending", "Testing", "AwaitingApproval", "Promoting", "Serving", "Failed"
+]
 
 
 class AcceptanceSpec(ApiModel):

@@ -72,7 +72,7 @@ class DatasetSpec(ApiModel):
     target: str | None = Field(
         default=None,
         min_length=1,
-        description="Column to predict. Required for CSV datasets; builtin datasets have their own.",
+        description="Column to predict; required for CSV datasets (builtin ones have their own).",
     )
     features: list[str] | None = Field(
         default=None,
@@ -185,7 +185,7 @@ class RetrainingSpec(ApiModel):
     )
     schedule: str | None = Field(
         default=None,
-        description="Retrain on a schedule: a cron expression ('0 3 * * *') or an interval ('24h').",
+        description="Retrain on a schedule: a cron expression ('0 3 * * *') or an interval ('6h').",
     )
     drift: DriftPolicy | None = Field(
         default=None,

@@ -55,7 +55,9 @@ class TrainingJobStatus(ApiModel):
     phase: TrainingPhase | None = Field(default=None, description="Summary of the conditions.")
     conditions: list[Condition] = Field(default_factory=list, description="Observations.")
     attempts: int = Field(default=0, ge=0, description="Training attempts started so far.")
-    job_name: str | None = Field(default=None, description="The batch/v1 Job of the current attempt.")
+    job_name: str | None = Field(
+        default=None, description="The batch/v1 Job of the current attempt."
+    )
     start_time: str | None = Field(default=None, description="When the first attempt started.")
     completion_time: str | None = Field(default=None, description="When the run finished.")
     version: int | None = Field(default=None, description="Catalog version produced.")
@@ -63,7 +65,13 @@ class TrainingJobStatus(ApiModel):
     metrics: dict[str, float] = Field(default_factory=dict, description="Held-out metrics.")
     score: str | None = Field(default=None, description="Primary metric, e.g. accuracy=0.967.")
     gates: list[GateResult] = Field(default_factory=list, description="Gate outcomes.")
-    failure: Failure | None = Field(default=None, description="Why the run failed.")
+    failure: Failure | None = Field(
+        default=None, description="Why the run (or last attempt) failed."
+    )
+    next_attempt_time: str | None = Field(
+        default=None,
+        description="When the next attempt starts, while backing off after a transient failure.",
+    )
 
 
 class TrainingJob(ApiModel):

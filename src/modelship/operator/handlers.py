@@ -1,0 +1,86 @@
+"""Kopf handlers: thin entry points that find the object and call its controller.
+
+Handlers for a kind (create, update, resume, timer) and for its children's events all end in the
+same idempotent reconcile, guarded by a per-object lock so they never interleave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.operator.kube import MODELS, TRAINING_JOBS
+from modelship.operator.model_controller import reconcile_model
+from modelship.operator.naming import LABEL_COMPONENT, LABEL_MODEL, LABEL_TRAINING_JOB, MANAGED_BY
+from modelship.operator.trainingjob_controller import TERMINAL, reconcile_training_job
+
+MANAGED = {MANAGED_BY: "modelship"}
+
+
+def _model(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    with memo.locks[("model", namespace, name)]:
+        body = memo.kube.get(MODELS, namespace, name)
+        if body is not None and not body["metadata"].get("deletionTimestamp"):
+            reconcile_model(memo.kube, memo.settings, body, logger)
+
+
+def _training_job(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> float | None:
+    with memo.locks[("trainingjob", namespace, name)]:
+        body = memo.kube.get(TRAINING_JOBS, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        return reconcile_training_job(memo.kube, memo.settings, body, logger)
+
+
+@kopf.on.resume(GROUP, VERSION, "models")
+@kopf.on.create(GROUP, VERSION, "models")
+@kopf.on.update(GROUP, VERSION, "models")
+def model_changed(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    _model(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+@kopf.timer(GROUP, VERSION, "models", interval=60, initial_delay=30)
+def model_resync(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """A slow safety net; events drive the normal path."""
+    _model(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+@kopf.on.event(GROUP, VERSION, "trainingjobs")
+def training_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """A TrainingJob appeared, moved or vanished: its Model's summary may change."""
+    model = body.get("spec", {}).get("modelRef", {}).get("name")
+    namespace = body.get("metadata", {}).get("namespace")
+    if model and namespace:
+        _model(memo, namespace, model, logger)
+
+
+@kopf.on.resume(GROUP, VERSION, "trainingjobs")
+@kopf.on.create(GROUP, VERSION, "trainingjobs")
+def training_job_created(
+    meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    if status.get("phase") not in TERMINAL:
+        _training_job(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "trainingjobs",
+    interval=5,
+    initial_delay=5,
+    when=lambda status, **_: status.get("phase") not in TERMINAL,
+)
+def training_job_resync(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Back-off waits and pod states that do not change the Job are caught here."""
+    _training_job(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: "trainer"})
+def training_pod_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    labels = body.get("metadata", {}).get("labels", {})
+    name, namespace = labels.get(LABEL_TRAINING_JOB), body.get("metadata", {}).get("namespace")
+    if name and namespace and labels.get(LABEL_MODEL):
+        _training_job(memo, namespace, name, logger)

@@ -1,0 +1,208 @@
+"""The one small layer through which the operator talks to the Kubernetes API.
+
+Every object is a plain dict, addressed by (group, version, plural): that keeps builders pure and
+lets the same five verbs serve our custom resources and the built-in kinds alike. Calls go straight
+to the API server (no informer cache), so a decision is always made on current state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from modelship.api.v1alpha1 import GROUP, VERSION
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace is not None:
+            base += f"/namespaces/{quote(namespace)}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name)}"
+        if sub is not None:
+            base += f"/{sub}"
+        return base
+
+
+MODELS = Resource(GROUP, VERSION, "models", "Model")
+TRAINING_JOBS = Resource(GROUP, VERSION, "trainingjobs", "TrainingJob")
+MODEL_DEPLOYMENTS = Resource(GROUP, VERSION, "deployments", "Deployment")
+JOBS = Resource("batch", "v1", "jobs", "Job")
+PODS = Resource("", "v1", "pods", "Pod")
+PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+SERVICES = Resource("", "v1", "services", "Service")
+APPS_DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
+REPLICA_SETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
+PDBS = Resource("policy", "v1beta1", "poddisruptionbudgets", "PodDisruptionBudget")
+
+
+class KubeError(RuntimeError):
+    """An API call failed; `status` is the HTTP status (0 when none was received)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster configuration when running in a pod, the kubeconfig otherwise."""
+    if kubeconfig is None:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return client.ApiClient()
+        except config.ConfigException:
+            pass
+    configuration = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, client_configuration=configuration
+    )
+    return client.ApiClient(configuration)
+
+
+class Kube:
+    """Get, list, create, patch and delete any namespaced object as a dict."""
+
+    def __init__(self, api: client.ApiClient, request_timeout: float = 30.0) -> None:
+        self._api = api
+        self._timeout = request_timeout
+        self.writes = 0  # API writes made, for the steady-state write count in tests and notes
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        if method != "GET":
+            self.writes += 1
+        method_, url, headers, payload, post = self._api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._api.call_api(
+                method_,
+                url,
+                header_params=headers,
+                body=payload,
+                post_params=post,
+                _request_timeout=self._timeout,
+            )
+            raw = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            raise KubeError(exc.status or 0, _reason(exc.body, exc.reason)) from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise KubeError(0, str(exc)) from None
+        if not 200 <= response.status < 300:
+            raise KubeError(response.status, _reason(raw, response.reason))
+        return json.loads(raw) if raw else None
+
+    def get(self, res: Resource, namespace: str, name: str) -> Obj | None:
+        try:
+            result: Obj = self._call("GET", res.path(namespace, name))
+            return result
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(
+        self, res: Resource, namespace: str, selector: dict[str, str] | None = None
+    ) -> list[Obj]:
+        query = []
+        if selector:
+            query.append(
+                ("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))
+            )
+        result = self._call("GET", res.path(namespace), query=query)
+        items: list[Obj] = result.get("items", [])
+        return items
+
+    def create(self, res: Resource, namespace: str, body: Obj) -> Obj:
+        result: Obj = self._call("POST", res.path(namespace), body=body)
+        return result
+
+    def ensure(self, res: Resource, namespace: str, body: Obj) -> tuple[Obj, bool]:
+        """Create unless an object of that name exists; returns (object, created)."""
+        existing = self.get(res, namespace, body["metadata"]["name"])
+        if existing is not None:
+            return existing, False
+        try:
+            return self.create(res, namespace, body), True
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            current = self.get(res, namespace, body["metadata"]["name"])
+            if current is None:
+                raise
+            return current, False
+
+    def patch(
+        self, res: Resource, namespace: str, name: str, patch: Obj, status: bool = False
+    ) -> Obj:
+        """JSON merge patch of the object, or of its status subresource."""
+        path = res.path(namespace, name, "status" if status else None)
+        result: Obj = self._call(
+            "PATCH", path, body=patch, content_type="application/merge-patch+json"
+        )
+        return result
+
+    def replace(self, res: Resource, namespace: str, name: str, body: Obj) -> Obj:
+        result: Obj = self._call("PUT", res.path(namespace, name), body=body)
+        return result
+
+    def delete(
+        self, res: Resource, namespace: str, name: str, propagation: str = "Background"
+    ) -> bool:
+        """Delete and return True, or False when it was already gone."""
+        try:
+            self._call(
+                "DELETE",
+                res.path(namespace, name),
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": propagation,
+                },
+            )
+            return True
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+
+def _reason(raw: Any, fallback: Any) -> str:
+    try:
+        return str(json.loads(raw).get("message", fallback))
+    except (TypeError, ValueError, AttributeError):
+        return str(fallback)

@@ -1,0 +1,46 @@
+"""Operator configuration: one settings root, read from `MODELSHIP_OPERATOR_*` at startup."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """Everything the operator can be told; tests pass values to the constructor instead."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELSHIP_OPERATOR_", extra="ignore")
+
+    image: str = Field(
+        default="modelship:0.1.0",
+        description="Image of the trainer, the inference server and the acceptance Job.",
+    )
+    image_pull_policy: str = Field(default="IfNotPresent", description="Pull policy of that image.")
+    catalog_claim: str = Field(default="modelship-catalog", description="Catalog PVC name.")
+    catalog_size: str = Field(default="5Gi", description="Size of a newly created catalog PVC.")
+    catalog_storage_class: str | None = Field(
+        default=None, description="Storage class of a new catalog PVC (cluster default if unset)."
+    )
+    catalog_mount_path: str = Field(
+        default="/var/lib/modelship/catalog", description="Where pods mount the catalog."
+    )
+    trainer_service_account: str = Field(
+        default="", description="ServiceAccount of trainer pods ('' = the namespace default)."
+    )
+    namespaces: list[str] = Field(
+        default_factory=list, description="Namespaces to watch; empty means the whole cluster."
+    )
+    versions_in_status: int = Field(
+        default=10, ge=1, description="Versions listed in Model status."
+    )
+    retry_backoff_seconds: float = Field(
+        default=10.0, gt=0, description="First back-off between training attempts (doubles)."
+    )
+    retry_backoff_max_seconds: float = Field(default=300.0, gt=0, description="Back-off cap.")
+    resync_seconds: float = Field(
+        default=10.0, gt=0, description="How often active TrainingJobs are re-checked."
+    )
+    standalone: bool = Field(
+        default=True,
+        description="Run without Kopf peering (one replica, Recreate strategy, no peering CRDs).",
+    )

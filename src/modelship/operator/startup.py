@@ -1,0 +1,53 @@
+"""Process state and Kopf settings, set up once when the operator starts.
+
+Each Kopf setting below is chosen on purpose; the comment says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+import kopf
+
+from modelship.operator.kube import Kube, load_api_client
+from modelship.operator.settings import OperatorSettings
+
+
+@kopf.on.startup()
+def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    operator_settings = OperatorSettings()
+    # Our own state lives under our own domain, not Kopf's default `kopf.zalando.org`, and in
+    # annotations rather than status: status belongs to the API (and is pruned to its schema).
+    settings.persistence.finalizer = "modelship.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelship.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="modelship.io", key="last-handled-configuration"
+    )
+    # Controllers post the Events users care about themselves; Kopf's per-handler chatter would
+    # repeat on every resync, so only warnings and errors from Kopf become Events.
+    settings.posting.level = logging.WARNING
+    # Re-open watches well before typical load-balancer idle timeouts cut them silently.
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    # Sync handlers run in threads; enough for many Models without starving the event loop.
+    settings.execution.max_workers = 8
+    # One replica with a Recreate strategy: peering would only add CRDs and API writes.
+    settings.peering.standalone = operator_settings.standalone
+    settings.peering.mandatory = False
+    memo.settings = operator_settings
+    memo.kube = Kube(load_api_client())
+    # Reconciles of one object triggered from different watches must not interleave.
+    memo.locks = defaultdict(threading.Lock)
+    logger.info("modelship operator configured (image %s)", operator_settings.image)
+
+
+@kopf.on.cleanup()
+def close(memo: kopf.Memo, **_: Any) -> None:
+    kube = getattr(memo, "kube", None)
+    if kube is not None:
+        kube.close()

@@ -1,0 +1,178 @@
+"""Pure builders of the objects the Model and TrainingJob controllers create.
+
+No I/O here: each function turns parsed API objects and settings into a dict the client layer
+applies, and is unit-tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from modelship.api.v1alpha1 import API_VERSION, ModelSpec, TrainingSnapshot, Trigger
+from modelship.operator.naming import (
+    LABEL_TRAINING_JOB,
+    base_labels,
+    child_name,
+    owner_reference,
+    short_hash,
+)
+from modelship.operator.settings import OperatorSettings
+
+Obj = dict[str, Any]
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+
+RESTRICTED_CONTAINER_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+DEFAULT_TRAINING_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
+
+
+def training_job_name(model: str, trigger: Trigger, key: str) -> str:
+    """Deterministic per cause: a spec change by generation, anything else by a key's hash."""
+    if trigger == "spec-change":
+        return child_name(model, f"g{key}")
+    return child_name(model, f"{trigger}-{short_hash(key)}")
+
+
+def build_training_job(
+    model_body: Obj,
+    spec: ModelSpec,
+    trigger: Trigger,
+    reason: str,
+    key: str,
+) -> Obj:
+    """A TrainingJob that snapshots the Model's training spec at its current generation."""
+    meta = model_body["metadata"]
+    labels = base_labels(meta["name"], "training")
+    labels["modelship.io/trigger"] = trigger
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {
+            "name": training_job_name(meta["name"], trigger, key),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(model_body, "Model")],
+        },
+        "spec": {
+            "modelRef": {"name": meta["name"]},
+            "trigger": trigger,
+            "reason": reason,
+            "modelGeneration": meta.get("generation", 1),
+            "snapshot": spec.snapshot().to_wire(),
+        },
+    }
+
+
+def build_catalog_claim(namespace: str, settings: OperatorSettings) -> Obj:
+    """The namespace's catalog volume; deliberately not owned by anything, so never collected."""
+    spec: Obj = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": settings.catalog_size}},
+    }
+    if settings.catalog_storage_class:
+        spec["storageClassName"] = settings.catalog_storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": settings.catalog_claim,
+            "namespace": namespace,
+            "labels": {
+                "app.kubernetes.io/managed-by": "modelship",
+                "app.kubernetes.io/component": "catalog",
+            },
+        },
+        "spec": spec,
+    }
+
+
+def job_name(training_job: str, attempt: int) -> str:
+    return child_name(training_job, f"a{attempt}")
+
+
+def build_training_pod_job(
+    tj_body: Obj,
+    snapshot: TrainingSnapshot,
+    attempt: int,
+    settings: OperatorSettings,
+) -> Obj:
+    """The batch/v1 Job of one training attempt; retries are the TrainingJob's, not the Job's."""
+    meta = tj_body["metadata"]
+    model = tj_body["spec"]["modelRef"]["name"]
+    labels = base_labels(model, "trainer")
+    labels[LABEL_TRAINING_JOB] = meta["name"]
+    resources = (
+        snapshot.training.resources.to_wire()
+        if snapshot.training.resources is not None
+        else DEFAULT_TRAINING_RESOURCES
+    )
+    env = [
+        {
+            "name": "MODELSHIP_TRAINING_SNAPSHOT",
+            "value": json.dumps(snapshot.to_wire(), sort_keys=True),
+        },
+        {"name": "MODELSHIP_TRAINING_CATALOG_ROOT", "value": settings.catalog_mount_path},
+        {"name": "MODELSHIP_TRAINING_NAMESPACE", "value": meta["namespace"]},
+        {"name": "MODELSHIP_TRAINING_MODEL", "value": model},
+        {"name": "MODELSHIP_TRAINING_TRAINING_JOB", "value": meta["name"]},
+        {"name": "MODELSHIP_TRAINING_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    pod_spec: Obj = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "trainer",
+                "image": snapshot.training.image or settings.image,
+                "imagePullPolicy": settings.image_pull_policy,
+                "command": ["python", "-m", "modelship.training"],
+                "env": env,
+                "resources": resources,
+                "securityContext": RESTRICTED_CONTAINER_SECURITY,
+                "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "volumeMounts": [
+                    {"name": "catalog", "mountPath": settings.catalog_mount_path},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "catalog", "persistentVolumeClaim": {"claimName": settings.catalog_claim}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        ],
+    }
+    if settings.trainer_service_account:
+        pod_spec["serviceAccountName"] = settings.trainer_service_account
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(meta["name"], attempt),
+            "namespace": meta["namespace"],
+            "labels": {**labels, "modelship.io/attempt": str(attempt)},
+            "ownerReferences": [owner_reference(tj_body, "TrainingJob")],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": snapshot.training.timeout_seconds,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

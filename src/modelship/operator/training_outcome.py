@@ -1,0 +1,168 @@
+"""Read what happened to a training attempt from its Job and pod, without I/O.
+
+The trainer reports through its termination message: a JSON summary on success, or
+`{"error": ..., "reason": ...}` with exit code 2 for bad input (never retried) and 1 for an
+infrastructure failure (retried). Kubernetes itself reports deadlines, OOM kills and images that
+cannot run; each becomes a reason a user can act on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelship.api.v1alpha1 import Gate, GateResult
+
+Obj = dict[str, Any]
+EXIT_BAD_INPUT = 2
+# Waiting reasons that will not fix themselves by waiting longer.
+HOPELESS_WAITING = {
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "ImageNotRunnable",
+    "CreateContainerError",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`state` is running, succeeded or failed; a failure says whether another attempt may help."""
+
+    state: str
+    summary: Obj = field(default_factory=dict)
+    reason: str = ""
+    message: str = ""
+    retryable: bool = False
+
+
+def _job_condition(job: Obj, type_: str) -> Obj | None:
+    for condition in job.get("status", {}).get("conditions", []) or []:
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _trainer_status(pods: list[Obj]) -> tuple[Obj | None, Obj | None]:
+    """The trainer container's status in the newest pod, and that pod."""
+    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True):
+        for status in pod.get("status", {}).get("containerStatuses", []) or []:
+            if status.get("name") == "trainer":
+                return status, pod
+    return None, (pods[-1] if pods else None)
+
+
+def _parse_message(text: str | None) -> Obj:
+    if not text:
+        return {}
+    for line in reversed(text.strip().splitlines()):
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            return parsed
+    return {"error": text.strip()[-500:]}
+
+
+def read_outcome(job: Obj | None, pods: list[Obj]) -> Outcome:
+    """Classify one attempt from its Job and the Job's pods."""
+    if job is None:
+        return Outcome("running")
+    status, pod = _trainer_status(pods)
+    terminated = (status or {}).get("state", {}).get("terminated")
+    waiting = (status or {}).get("state", {}).get("waiting")
+    if _job_condition(job, "Complete"):
+        summary = _parse_message((terminated or {}).get("message"))
+        if "version" not in summary or "digest" not in summary:
+            return Outcome(
+                "failed",
+                reason="NoSummary",
+                retryable=True,
+                message="the trainer exited 0 without a summary in its termination message",
+            )
+        return Outcome("succeeded", summary=summary)
+    if terminated is not None and terminated.get("exitCode", 0) != 0:
+        return _failed_container(terminated)
+    failed = _job_condition(job, "Failed")
+    if failed is not None:
+        if failed.get("reason") == "DeadlineExceeded":
+            return Outcome(
+                "failed",
+                reason="DeadlineExceeded",
+                retryable=True,
+                message=f"training exceeded its time limit: {failed.get('message', '')}",
+            )
+        pod_message = (pod or {}).get("status", {}).get("message") or ""
+        pod_reason = (pod or {}).get("status", {}).get("reason") or failed.get(
+            "reason", "JobFailed"
+        )
+        if waiting is not None and waiting.get("reason") in HOPELESS_WAITING:
+            return Outcome(
+                "failed",
+                reason="ImageCannotRun",
+                retryable=False,
+                message=waiting.get("message") or waiting.get("reason", ""),
+            )
+        return Outcome(
+            "failed",
+            reason=pod_reason,
+            retryable=True,
+            message=pod_message or failed.get("message", "the training Job failed"),
+        )
+    if waiting is not None and waiting.get("reason") in HOPELESS_WAITING:
+        return Outcome(
+            "failed",
+            reason="ImageCannotRun",
+            retryable=False,
+            message=f"{waiting.get('reason')}: {waiting.get('message', '')}".strip(": "),
+        )
+    return Outcome("running")
+
+
+def _failed_container(terminated: Obj) -> Outcome:
+    code = terminated.get("exitCode")
+    if terminated.get("reason") == "OOMKilled":
+        return Outcome(
+            "failed",
+            reason="OOMKilled",
+            retryable=False,
+            message="the trainer ran out of memory; raise training.resources.limits.memory",
+        )
+    report = _parse_message(terminated.get("message"))
+    message = str(report.get("error") or f"the trainer exited with code {code}")
+    if code == EXIT_BAD_INPUT:
+        return Outcome(
+            "failed",
+            reason=str(report.get("reason") or "BadInput"),
+            retryable=False,
+            message=message,
+        )
+    return Outcome(
+        "failed",
+        reason=str(report.get("reason") or "TrainerError"),
+        retryable=True,
+        message=f"exit code {code}: {message}",
+    )
+
+
+def evaluate_gates(gates: list[Gate], metrics: dict[str, float]) -> list[GateResult]:
+    """Hold each metric to its bounds; a metric the trainer did not report fails its gate."""
+    results = []
+    for gate in gates:
+        value = metrics.get(gate.metric)
+        bounds = []
+        if gate.min is not None:
+            bounds.append(f">= {gate.min:g}")
+        if gate.max is not None:
+            bounds.append(f"<= {gate.max:g}")
+        passed = (
+            value is not None
+            and (gate.min is None or value >= gate.min)
+            and (gate.max is None or value <= gate.max)
+        )
+        results.append(
+            GateResult(metric=gate.metric, value=value, bound=" and ".join(bounds), passed=passed)
+        )
+    return results
