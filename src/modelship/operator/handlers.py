@@ -11,7 +11,13 @@ from typing import Any
 import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION
-from modelship.operator.kube import MODELS, TRAINING_JOBS
+from modelship.operator.deployment_controller import (
+    ACTIVE_PHASES,
+    DeploymentReconciler,
+    deployments_of_model,
+    owner_deployment,
+)
+from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS
 from modelship.operator.model_controller import reconcile_model
 from modelship.operator.naming import LABEL_COMPONENT, LABEL_MODEL, LABEL_TRAINING_JOB, MANAGED_BY
 from modelship.operator.trainingjob_controller import TERMINAL, reconcile_training_job
@@ -84,3 +90,53 @@ def training_pod_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger
     name, namespace = labels.get(LABEL_TRAINING_JOB), body.get("metadata", {}).get("namespace")
     if name and namespace and labels.get(LABEL_MODEL):
         _training_job(memo, namespace, name, logger)
+
+
+def _deployment(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    with memo.locks[("deployment", namespace, name)]:
+        body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
+        if body is not None and not body["metadata"].get("deletionTimestamp"):
+            DeploymentReconciler(memo.kube, memo.settings, body, logger).run()
+
+
+@kopf.on.resume(GROUP, VERSION, "deployments")
+@kopf.on.create(GROUP, VERSION, "deployments")
+@kopf.on.update(GROUP, VERSION, "deployments")
+def deployment_changed(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    _deployment(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "deployments",
+    interval=3,
+    initial_delay=3,
+    when=lambda status, **_: status.get("phase") in ACTIVE_PHASES,
+)
+def deployment_progress(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """While testing or promoting, look often; readiness does not always produce an event."""
+    _deployment(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+@kopf.timer(GROUP, VERSION, "deployments", interval=30, initial_delay=30)
+def deployment_resync(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    _deployment(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+@kopf.on.event(GROUP, VERSION, "models")
+def model_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """A Model's versions changed: Deployments following it may have a new version to test."""
+    meta = body.get("metadata", {})
+    if meta.get("namespace") and meta.get("name"):
+        for name in deployments_of_model(memo.kube, meta["namespace"], meta["name"]):
+            _deployment(memo, meta["namespace"], name, logger)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={**MANAGED, LABEL_COMPONENT: "serving"})
+@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: "acceptance"})
+def stage_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    meta = body.get("metadata", {})
+    name = owner_deployment(meta.get("labels", {}))
+    if name and meta.get("namespace"):
+        _deployment(memo, meta["namespace"], name, logger)

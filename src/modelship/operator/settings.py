@@ -27,6 +27,15 @@ class OperatorSettings(BaseSettings):
     trainer_service_account: str = Field(
         default="", description="ServiceAccount of trainer pods ('' = the namespace default)."
     )
+    serving_service_account: str = Field(
+        default="", description="ServiceAccount of inference pods ('' = the namespace default)."
+    )
+    rollout_deadline_seconds: int = Field(
+        default=120, ge=10, description="progressDeadlineSeconds of the stage Deployments."
+    )
+    acceptance_timeout_seconds: int = Field(
+        default=300, ge=10, description="Wall-clock limit of one acceptance Job."
+    )
     namespaces: list[str] = Field(
         default_factory=list, description="Namespaces to watch; empty means the whole cluster."
     )

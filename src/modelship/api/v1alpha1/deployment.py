@@ -154,6 +154,15 @@ class VersionRef(ApiModel):
     digest: str = Field(description="Its digest.")
 
 
+class FailedRollout(ApiModel):
+    """A version whose production rollout failed and was rolled back."""
+
+    version: int = Field(description="Version that failed.")
+    digest: str = Field(description="Its digest.")
+    generation: int = Field(description="Deployment generation whose approval it was.")
+    reason: str = Field(default="", description="Why the rollout failed.")
+
+
 class HistoryEntry(ApiModel):
     """One event in the Deployment's life: tested, promoted, rolled back."""
 
@@ -175,6 +184,10 @@ class DeploymentStatus(ApiModel):
     test: TestStageStatus | None = Field(default=None, description="The test stage.")
     production: ProductionStatus | None = Field(default=None, description="Production.")
     previous: VersionRef | None = Field(default=None, description="Version production replaced.")
+    failed_rollout: FailedRollout | None = Field(
+        default=None,
+        description="Last version rolled back; promoted again only after a new approval.",
+    )
     history: list[HistoryEntry] = Field(default_factory=list, description="Recent events.")
 
 

@@ -1,0 +1,266 @@
+"""Pure builders of the test and production stages and of the acceptance Job.
+
+Both stages run the same inference server from the project's image with the catalog mounted
+read-only; they differ in name, replicas, rollout strategy and the `modelship.io/stage` label.
+The selector names the Deployment and the stage only, never the version, because a Deployment's
+selector is immutable while its version changes with every rollout.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from modelship.api.v1alpha1 import AcceptanceSpec, ResourceRequirements
+from modelship.operator.naming import (
+    LABEL_STAGE,
+    LABEL_VERSION,
+    base_labels,
+    child_name,
+    owner_reference,
+)
+from modelship.operator.settings import OperatorSettings
+from modelship.operator.training_builders import (
+    RESTRICTED_CONTAINER_SECURITY,
+    TERMINATION_MESSAGE_PATH,
+)
+
+Obj = dict[str, Any]
+LABEL_DEPLOYMENT = "modelship.io/deployment"
+SERVING_PORT = 8080
+DEFAULT_SERVING_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+
+
+def stage_name(deployment: str, stage: str) -> str:
+    return deployment if stage == "production" else child_name(deployment, "test")
+
+
+def stage_selector(deployment: str, stage: str) -> dict[str, str]:
+    return {LABEL_DEPLOYMENT: deployment, LABEL_STAGE: stage}
+
+
+def _labels(mdep_body: Obj, stage: str, version: int, component: str = "serving") -> dict[str, str]:
+    labels = base_labels(mdep_body["spec"]["modelRef"]["name"], component)
+    labels.update(stage_selector(mdep_body["metadata"]["name"], stage))
+    labels[LABEL_VERSION] = str(version)
+    return labels
+
+
+def _pod_security() -> Obj:
+    return {"runAsNonRoot": True, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _catalog_volumes(settings: OperatorSettings) -> tuple[list[Obj], list[Obj]]:
+    volumes = [
+        {
+            "name": "catalog",
+            "persistentVolumeClaim": {"claimName": settings.catalog_claim, "readOnly": True},
+        },
+        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+    ]
+    mounts: list[Obj] = [
+        {"name": "catalog", "mountPath": settings.catalog_mount_path, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    return volumes, mounts
+
+
+def build_stage_deployment(
+    mdep_body: Obj,
+    stage: str,
+    version: int,
+    digest: str,
+    replicas: int,
+    resources: ResourceRequirements | None,
+    settings: OperatorSettings,
+) -> Obj:
+    """The apps/v1 Deployment of one stage, serving exactly `version` with `digest`."""
+    meta = mdep_body["metadata"]
+    model = mdep_body["spec"]["modelRef"]["name"]
+    labels = _labels(mdep_body, stage, version)
+    volumes, mounts = _catalog_volumes(settings)
+    env = [
+        {"name": "MODELSHIP_SERVING_MODEL_NAME", "value": model},
+        {"name": "MODELSHIP_SERVING_NAMESPACE", "value": meta["namespace"]},
+        {"name": "MODELSHIP_SERVING_VERSION", "value": str(version)},
+        {"name": "MODELSHIP_SERVING_EXPECTED_DIGEST", "value": digest},
+        {"name": "MODELSHIP_SERVING_CATALOG_ROOT", "value": settings.catalog_mount_path},
+        {"name": "MODELSHIP_SERVING_STAGE", "value": stage},
+        {"name": "MODELSHIP_SERVING_PORT", "value": str(SERVING_PORT)},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    container = {
+        "name": "server",
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["python", "-m", "modelship.serving"],
+        "env": env,
+        "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "resources": resources.to_wire() if resources is not None else DEFAULT_SERVING_RESOURCES,
+        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "volumeMounts": mounts,
+    }
+    spec: Obj = {
+        "replicas": replicas,
+        "selector": {"matchLabels": stage_selector(meta["name"], stage)},
+        "revisionHistoryLimit": 3,
+        "progressDeadlineSeconds": settings.rollout_deadline_seconds,
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "securityContext": _pod_security(),
+                "terminationGracePeriodSeconds": 30,
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+    if stage == "production":
+        # Surge new pods before removing old ones: production never drops below its replicas.
+        spec["strategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+    if settings.serving_service_account:
+        spec["template"]["spec"]["serviceAccountName"] = settings.serving_service_account
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": stage_name(meta["name"], stage),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(mdep_body, "Deployment")],
+        },
+        "spec": spec,
+    }
+
+
+def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
+    meta = mdep_body["metadata"]
+    labels = base_labels(mdep_body["spec"]["modelRef"]["name"], "serving")
+    labels.update(stage_selector(meta["name"], stage))
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": stage_name(meta["name"], stage),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(mdep_body, "Deployment")],
+        },
+        "spec": {
+            "selector": stage_selector(meta["name"], stage),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def build_pdb(mdep_body: Obj) -> Obj:
+    """Voluntary disruptions (drains) take at most one production pod at a time."""
+    meta = mdep_body["metadata"]
+    return {
+        "apiVersion": "policy/v1beta1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": base_labels(mdep_body["spec"]["modelRef"]["name"], "serving"),
+            "ownerReferences": [owner_reference(mdep_body, "Deployment")],
+        },
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": stage_selector(meta["name"], "production")},
+        },
+    }
+
+
+def acceptance_job_name(deployment: str, version: int, digest: str) -> str:
+    return child_name(deployment, f"accept-v{version}-{digest.removeprefix('sha256:')[:8]}")
+
+
+def build_acceptance_job(
+    mdep_body: Obj,
+    version: int,
+    digest: str,
+    targets: list[str],
+    acceptance: AcceptanceSpec,
+    task: str,
+    settings: OperatorSettings,
+) -> Obj:
+    """A Job that checks the test endpoints from inside the namespace and reports as it exits."""
+    meta = mdep_body["metadata"]
+    model = mdep_body["spec"]["modelRef"]["name"]
+    labels = _labels(mdep_body, "test", version, component="acceptance")
+    volumes, mounts = _catalog_volumes(settings)
+    plan = {
+        "model": model,
+        "namespace": meta["namespace"],
+        "version": version,
+        "digest": digest,
+        "task": task,
+        "targets": targets,
+        "acceptance": acceptance.to_wire(),
+        "catalogRoot": settings.catalog_mount_path,
+    }
+    container = {
+        "name": "acceptance",
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["python", "-m", "modelship.acceptance"],
+        "env": [
+            {"name": "MODELSHIP_ACCEPTANCE_PLAN", "value": json.dumps(plan, sort_keys=True)},
+            {
+                "name": "MODELSHIP_ACCEPTANCE_TERMINATION_MESSAGE_PATH",
+                "value": TERMINATION_MESSAGE_PATH,
+            },
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": acceptance_job_name(meta["name"], version, digest),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(mdep_body, "Deployment")],
+        },
+        "spec": {
+            "backoffLimit": 1,
+            "activeDeadlineSeconds": settings.acceptance_timeout_seconds,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": _pod_security(),
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
