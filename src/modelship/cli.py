@@ -14,7 +14,9 @@ from collections.abc import Sequence
 # Modules that contribute subcommands; each exposes `register(subparsers)`.
 SUBCOMMAND_MODULES = (
     "modelship.api.cli",
+    "modelship.catalog.cli",
     "modelship.devcluster.cli",
+    "modelship.operator.cli",
 )
 
 

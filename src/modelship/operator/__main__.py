@@ -19,7 +19,7 @@ def main() -> int:
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
             standalone=settings.standalone,
-            liveness_endpoint="http://0.0.0.0:8080/healthz",
+            liveness_endpoint=settings.health_endpoint or None,
         )
     )
     return 0

@@ -49,6 +49,10 @@ class OperatorSettings(BaseSettings):
     resync_seconds: float = Field(
         default=10.0, gt=0, description="How often active TrainingJobs are re-checked."
     )
+    health_endpoint: str = Field(
+        default="http://0.0.0.0:8080/healthz",
+        description="Kopf's liveness endpoint (the operator Deployment's livenessProbe).",
+    )
     standalone: bool = Field(
         default=True,
         description="Run without Kopf peering (one replica, Recreate strategy, no peering CRDs).",

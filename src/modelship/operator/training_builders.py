@@ -124,8 +124,8 @@ def build_training_pod_job(
         },
         {"name": "MODELSHIP_TRAINING_CATALOG_ROOT", "value": settings.catalog_mount_path},
         {"name": "MODELSHIP_TRAINING_NAMESPACE", "value": meta["namespace"]},
-        {"name": "MODELSHIP_TRAINING_MODEL", "value": model},
-        {"name": "MODELSHIP_TRAINING_TRAINING_JOB", "value": meta["name"]},
+        {"name": "MODELSHIP_TRAINING_MODEL_NAME", "value": model},
+        {"name": "MODELSHIP_TRAINING_TRAINING_JOB_NAME", "value": meta["name"]},
         {"name": "MODELSHIP_TRAINING_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH},
         {"name": "HOME", "value": "/tmp"},
     ]

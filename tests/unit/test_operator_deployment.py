@@ -1,0 +1,221 @@
+"""Stage builders, rollout reading and the approval gate, without a cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from modelship.acceptance.checks import Observations, evaluate, percentile
+from modelship.api.v1alpha1 import AcceptanceSpec, Approval
+from modelship.operator.cli import approval_for
+from modelship.operator.deployment_controller import resolve_version
+from modelship.operator.rollout import (
+    acceptance_result,
+    deadline_exceeded,
+    judge_approval,
+    ready_targets,
+    rollout_complete,
+)
+from modelship.operator.serving_builders import (
+    build_acceptance_job,
+    build_pdb,
+    build_stage_deployment,
+    build_stage_service,
+)
+from modelship.operator.settings import OperatorSettings
+
+DIGEST = "sha256:" + "ab" * 32
+MDEP = {
+    "apiVersion": "modelship.io/v1alpha1",
+    "kind": "Deployment",
+    "metadata": {"name": "iris", "namespace": "ml", "uid": "d-1", "generation": 1},
+    "spec": {"modelRef": {"name": "iris-model"}},
+}
+
+
+def test_production_rolls_with_surge_and_never_drops_below_replicas() -> None:
+    body = build_stage_deployment(MDEP, "production", 3, DIGEST, 2, None, OperatorSettings())
+    assert body["metadata"]["name"] == "iris"
+    assert body["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert body["spec"]["selector"]["matchLabels"] == {
+        "modelship.io/deployment": "iris",
+        "modelship.io/stage": "production",
+    }
+    labels = body["spec"]["template"]["metadata"]["labels"]
+    assert labels["modelship.io/version"] == "3" and labels["modelship.io/model"] == "iris-model"
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MODELSHIP_SERVING_EXPECTED_DIGEST"] == DIGEST
+    assert env["MODELSHIP_SERVING_STAGE"] == "production"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["catalog"]["readOnly"] is True
+    assert (
+        body["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["readOnly"] is True
+    )
+
+
+def test_test_stage_and_service_and_pdb() -> None:
+    test = build_stage_deployment(MDEP, "test", 3, DIGEST, 1, None, OperatorSettings())
+    assert test["metadata"]["name"] == "iris-test" and "strategy" not in test["spec"]
+    service = build_stage_service(MDEP, "test")
+    assert service["spec"]["selector"] == test["spec"]["selector"]["matchLabels"]
+    assert build_pdb(MDEP)["spec"]["maxUnavailable"] == 1
+
+
+def test_acceptance_job_carries_the_plan() -> None:
+    job = build_acceptance_job(
+        MDEP,
+        3,
+        DIGEST,
+        ["http://127.1.0.2:8080"],
+        AcceptanceSpec(),
+        "classification",
+        OperatorSettings(),
+    )
+    assert job["metadata"]["name"] == "iris-accept-v3-abababab"
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert '"targets": ["http://127.1.0.2:8080"]' in env[0]["value"]
+
+
+def deployment(generation: int = 2, observed: int = 2, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": observed, **status},
+    }
+
+
+def test_rollout_is_complete_only_when_every_new_pod_is_ready_and_no_old_one_is_left() -> None:
+    full = {"updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2, "replicas": 2}
+    assert rollout_complete(deployment(**full))
+    assert not rollout_complete(deployment(observed=1, **full))
+    assert not rollout_complete(deployment(**{**full, "replicas": 3}))
+    stuck = deployment(
+        conditions=[
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+        ]
+    )
+    assert deadline_exceeded(stuck) and not deadline_exceeded(deployment())
+
+
+def pod(ip: str, version: str, ready: bool) -> dict[str, Any]:
+    return {
+        "metadata": {"name": ip, "labels": {"modelship.io/version": version}},
+        "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
+
+
+def test_ready_targets_are_the_new_version_ready_pods() -> None:
+    pods = [pod("127.1.0.2", "3", True), pod("127.1.0.3", "2", True), pod("127.1.0.4", "3", False)]
+    assert ready_targets(pods, 3, 8080) == ["http://127.1.0.2:8080"]
+
+
+def test_resolve_version() -> None:
+    status = {
+        "latestVersion": {"version": 2, "digest": "d2"},
+        "versions": [
+            {"version": 3, "digest": "d3", "passedGates": False},
+            {"version": 2, "digest": "d2", "passedGates": True},
+        ],
+    }
+    assert resolve_version("latest", status) == (2, "d2")
+    assert resolve_version("2", status) == (2, "d2")
+    assert resolve_version("3", status)[0] is None
+    assert "not among" in str(resolve_version("9", status)[1])
+    assert resolve_version("latest", {})[0] is None
+
+
+def test_approval_gate() -> None:
+    tested = {"version": 3, "digest": DIGEST, "passed": True}
+    serving = {"version": 2, "digest": "sha256:" + "cd" * 32}
+    ok = judge_approval(Approval(version=3, approved_by="jane"), tested, serving, None, 1)
+    assert ok.approved and "jane" in ok.message
+    assert (
+        judge_approval(Approval(version=4), tested, serving, None, 1).reason == "VersionNotTested"
+    )
+    assert (
+        judge_approval(
+            Approval(version=3, digest="sha256:" + "00" * 32), tested, serving, None, 1
+        ).reason
+        == "DigestMismatch"
+    )
+    assert (
+        judge_approval(Approval(version=3), {**tested, "passed": False}, serving, None, 1).reason
+        == "TestNotPassed"
+    )
+    failed = {"version": 3, "digest": DIGEST, "generation": 1}
+    assert judge_approval(Approval(version=3), tested, serving, failed, 1).reason == "RolloutFailed"
+    assert judge_approval(Approval(version=3), tested, serving, failed, 2).approved
+    assert judge_approval(None, tested, serving, None, 1).reason == "AwaitingApproval"
+
+
+def test_acceptance_result_from_termination_message() -> None:
+    done = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    report = '{"passed": true, "samples": 3, "checks": [{"name": "identity", "passed": true}]}'
+    pods = [
+        {
+            "metadata": {"name": "p"},
+            "status": {
+                "containerStatuses": [{"state": {"terminated": {"exitCode": 0, "message": report}}}]
+            },
+        }
+    ]
+    result = acceptance_result(done, pods)
+    assert result.state == "done" and result.passed
+    assert acceptance_result({"status": {}}, pods).state == "running"
+
+
+def test_acceptance_checks() -> None:
+    observed = Observations(
+        identities={"a": (3, DIGEST), "b": (2, DIGEST)},
+        predictions=[0, 1, 1, 2],
+        targets=[0, 1, 2, 2],
+        latencies_ms=[5, 6, 7, 100],
+    )
+    checks = {
+        c.name: c
+        for c in evaluate(
+            AcceptanceSpec(min_accuracy=0.8, max_latency_ms=50),
+            "classification",
+            3,
+            DIGEST,
+            observed,
+            4,
+        )
+    }
+    assert not checks["identity"].passed and "b serves 2" in checks["identity"].message
+    assert checks["accuracy"].value == 0.75 and not checks["accuracy"].passed
+    assert checks["latencyP95Ms"].value == 100 and not checks["latencyP95Ms"].passed
+    assert checks["requests"].passed
+    assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95) == 10
+    regression = evaluate(
+        AcceptanceSpec(metric="rmse", max=1.0),
+        "regression",
+        3,
+        DIGEST,
+        Observations(
+            identities={"a": (3, DIGEST)},
+            predictions=[1.0, 2.0],
+            targets=[1.5, 2.5],
+            latencies_ms=[1, 1],
+        ),
+        2,
+    )
+    assert next(c for c in regression if c.name == "rmse").value == 0.5
+
+
+def test_approve_command_approves_only_the_passing_tested_version() -> None:
+    status = {"test": {"version": 3, "digest": DIGEST, "passed": True}}
+    assert approval_for(status, None, "jane") == {
+        "version": 3,
+        "digest": DIGEST,
+        "approvedBy": "jane",
+    }
+    with pytest.raises(ValueError, match="not the tested version"):
+        approval_for(status, 2, "jane")
+    with pytest.raises(ValueError, match="failed its tests"):
+        approval_for({"test": {"version": 3, "passed": False}}, None, "jane")
+    with pytest.raises(ValueError, match="nothing to approve"):
+        approval_for({}, None, "jane")
