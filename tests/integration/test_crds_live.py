@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS, Kube, KubeError
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -21,7 +22,10 @@ NAMESPACE = "crd-checks"
 def kubectl(cluster: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), *args],
-        capture_output=True, text=True, check=check, timeout=60,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
     )
 
 
@@ -56,7 +60,8 @@ def test_samples_are_accepted_and_listed_by_category(dev_cluster: Any, namespace
     assert applied.stdout.count("created") + applied.stdout.count("unchanged") == 3, applied.stdout
     listed = kubectl(dev_cluster, "get", "modelship", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(listed) == [
-        "deployment.modelship.io/iris", "model.modelship.io/iris",
+        "deployment.modelship.io/iris",
+        "model.modelship.io/iris",
         "trainingjob.modelship.io/iris-manual-1",
     ]
     short = kubectl(dev_cluster, "get", "mdl,tj,mdep", "-n", namespace).stdout
@@ -64,8 +69,15 @@ def test_samples_are_accepted_and_listed_by_category(dev_cluster: Any, namespace
 
 
 def test_kubectl_explain_shows_field_descriptions(dev_cluster: Any) -> None:
-    out = kubectl(dev_cluster, "explain", "models.spec.dataset").stdout
-    assert "builtin:<name>" in out and "target" in out
+    # The API server publishes a new CRD's schema to its OpenAPI document a few seconds after
+    # the CRD is established.
+    explained = wait_for(
+        lambda: kubectl(dev_cluster, "explain", "models.spec.dataset", check=False).stdout,
+        timeout=60,
+        what="kubectl explain models.spec.dataset",
+        describe=lambda: kubectl(dev_cluster, "explain", "models.spec.dataset", check=False).stderr,
+    )
+    assert "builtin:<name>" in explained and "target" in explained
 
 
 MODEL_BREAKAGES = [
@@ -77,7 +89,9 @@ MODEL_BREAKAGES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "breakage"), MODEL_BREAKAGES, ids=[b[0] for b in MODEL_BREAKAGES])
+@pytest.mark.parametrize(
+    ("field", "breakage"), MODEL_BREAKAGES, ids=[b[0] for b in MODEL_BREAKAGES]
+)
 def test_malformed_models_are_refused_with_422_naming_the_field(
     kube: Kube, namespace: str, field: str, breakage: Any
 ) -> None:

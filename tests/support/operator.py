@@ -1,0 +1,83 @@
+"""Run the operator as a real process against the test cluster, as `make run` does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from support.waiting import wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OperatorProcess:
+    """`python -m modelship.operator` with test-friendly settings; start, kill -9, restart."""
+
+    def __init__(self, kubeconfig: Path, log_dir: Path, **settings: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_dir = log_dir
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = free_port()
+        self.starts = 0
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "MODELSHIP_OPERATOR_IMAGE": "modelship:dev",
+            "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": f"http://127.0.0.1:{self.port}/healthz",
+            "MODELSHIP_OPERATOR_RETRY_BACKOFF_SECONDS": "2",
+            "MODELSHIP_OPERATOR_RESYNC_SECONDS": "2",
+            **{f"MODELSHIP_OPERATOR_{k.upper()}": v for k, v in self.settings.items()},
+        }
+        self.starts += 1
+        log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelship.operator"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(
+            self._healthy, timeout=60, what="the operator's health endpoint", describe=self.tail
+        )
+
+    def _healthy(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"operator exited {self.process.returncode}: {self.tail()}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup handlers, as a crash or an OOM kill would leave things."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+
+    def tail(self, lines: int = 40) -> str:
+        log = self.log_dir / f"operator-{self.starts}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
