@@ -18,5 +18,5 @@ SRC
 fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
-  etcd-server golang-go rsync make dpkg-dev golang-github-modern-go-reflect2-dev \
+  etcd-server golang-go rsync make dpkg-dev golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev \
   util-linux iproute2 ca-certificates openssl

@@ -21,11 +21,17 @@ from pathlib import Path
 
 KUBERNETES_VERSION = "1.20.2"
 BUILT_COMPONENTS = ("kube-apiserver", "kube-controller-manager")
-# Debian's reflect2 works with Go 1.19; the vendored 1.0.1 crashes kube-apiserver when built with it.
-DEBIAN_REFLECT2 = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
+# Debian's reflect2 works with Go 1.19; the vendored 1.0.1 crashes kube-apiserver built with it.
+# reflect2 1.0.2 needs the json-iterator it was released with (1.1.12): with the vendored 1.1.10
+# the API server decodes an empty string in a custom resource as null and rejects valid objects.
+DEBIAN_GO_SOURCES = Path("/usr/share/gocode/src")
+DEBIAN_REPLACEMENTS = ("github.com/modern-go/reflect2", "github.com/json-iterator/go")
+# Bumped whenever the build recipe changes, so caches of an older recipe are not reused.
+BUILD_REVISION = 2
 SYSTEM_PACKAGES_HINT = (
     "run `sudo make system-deps` (Debian 12: etcd-server golang-go rsync make dpkg-dev "
-    "golang-github-modern-go-reflect2-dev and a deb-src entry for bookworm)"
+    "golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev and a deb-src "
+    "entry for bookworm)"
 )
 
 Progress = Callable[[str], None]
@@ -86,9 +92,7 @@ def resolve_binaries(
     )
     if explicit is not None:
         if not _complete(explicit):
-            raise BinariesError(
-                f"{explicit} does not contain {', '.join(BUILT_COMPONENTS)}"
-            )
+            raise BinariesError(f"{explicit} does not contain {', '.join(BUILT_COMPONENTS)}")
         return _from_directory(explicit)
     cache = cache_dir or default_cache_dir()
     bin_dir = cache / "bin"
@@ -103,10 +107,15 @@ def resolve_binaries(
 
 def _require_tools() -> None:
     missing = [tool for tool in ("apt-get", "go", "make", "rsync") if shutil.which(tool) is None]
-    if not DEBIAN_REFLECT2.is_dir():
-        missing.append(str(DEBIAN_REFLECT2))
+    missing += [
+        str(DEBIAN_GO_SOURCES / package)
+        for package in DEBIAN_REPLACEMENTS
+        if not (DEBIAN_GO_SOURCES / package).is_dir()
+    ]
     if missing:
-        raise BinariesError(f"cannot build the control plane, missing {missing}; {SYSTEM_PACKAGES_HINT}")
+        raise BinariesError(
+            f"cannot build the control plane, missing {missing}; {SYSTEM_PACKAGES_HINT}"
+        )
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, progress: Progress, what: str) -> None:
@@ -126,7 +135,9 @@ def _run(cmd: list[str], cwd: Path, log: Path, progress: Progress, what: str) ->
                 progress(f"  … {what}: {int(time.monotonic() - started)}s")
     if code != 0:
         tail = log.read_text(errors="replace").splitlines()[-20:]
-        raise BinariesError(f"{what} failed (exit {code}); last lines of {log}:\n" + "\n".join(tail))
+        raise BinariesError(
+            f"{what} failed (exit {code}); last lines of {log}:\n" + "\n".join(tail)
+        )
     progress(f"  done in {int(time.monotonic() - started)}s")
 
 
@@ -141,8 +152,13 @@ def build_from_debian_source(cache: Path, progress: Progress = _print_progress) 
         f"into {cache} — about six minutes on two cores, once per machine"
     )
     if not list(work.glob("kubernetes_*.orig.tar.gz")):
-        _run(["apt-get", "source", "--download-only", "kubernetes"], work, log, progress,
-             "downloading the kubernetes source package")
+        _run(
+            ["apt-get", "source", "--download-only", "kubernetes"],
+            work,
+            log,
+            progress,
+            "downloading the kubernetes source package",
+        )
     orig = sorted(work.glob("kubernetes_*.orig.tar.gz"))
     if not orig:
         raise BinariesError(f"apt-get source did not produce a kubernetes .orig.tar.gz in {work}")
@@ -158,12 +174,25 @@ def build_from_debian_source(cache: Path, progress: Progress = _print_progress) 
         top = roots[0] if len(roots) == 1 and not (unpack / "Makefile").exists() else unpack
         top.rename(source)
         shutil.rmtree(unpack, ignore_errors=True)
-    vendored = source / "vendor" / "github.com" / "modern-go" / "reflect2"
-    _run(["rsync", "-a", "--delete", f"{DEBIAN_REFLECT2}/", f"{vendored}/"], source, log, progress,
-         "replacing the vendored reflect2 with Debian's (Go 1.19 compatible)")
+    for package in DEBIAN_REPLACEMENTS:
+        _run(
+            [
+                "rsync", "-a", "--delete", "--exclude", "*_test.go",
+                f"{DEBIAN_GO_SOURCES / package}/", f"{source / 'vendor' / package}/",
+            ],
+            source,
+            log,
+            progress,
+            f"replacing the vendored {package} with Debian's",
+        )
     _run(["make", "generated_files"], source, log, progress, "generating code")
-    _run(["make", f"WHAT={' '.join('cmd/' + c for c in BUILT_COMPONENTS)}"], source, log, progress,
-         "compiling kube-apiserver and kube-controller-manager")
+    _run(
+        ["make", f"WHAT={' '.join('cmd/' + c for c in BUILT_COMPONENTS)}"],
+        source,
+        log,
+        progress,
+        "compiling kube-apiserver and kube-controller-manager",
+    )
     built = source / "_output" / "bin"
     bin_dir = cache / "bin"
     staging = cache / "bin.partial"

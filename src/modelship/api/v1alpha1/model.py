@@ -48,9 +48,26 @@ AlgorithmName = Literal[
 ]
 
 # Metrics the trainer computes; gates and acceptance bounds may name only these.
-CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro")
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "roc_auc",
+)
 REGRESSION_METRICS = ("r2", "rmse", "mae")
-MetricName = Literal["accuracy", "f1_macro", "precision_macro", "recall_macro", "r2", "rmse", "mae"]
+MetricName = Literal[
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "roc_auc",
+    "r2",
+    "rmse",
+    "mae",
+]
 PRIMARY_METRIC: dict[str, str] = {"classification": "accuracy", "regression": "r2"}
 
 DATASET_URI_PATTERN = (

@@ -1,0 +1,161 @@
+"""The catalog interface, independent of where versions are stored.
+
+`Catalog` is what trainers, serving and the CLI program against; `FileCatalog` (a directory or a
+PersistentVolumeClaim) is the one backend today. An object-store backend would implement the same
+methods and hand out a `VerifiedVersion` over a local, verified copy of the files.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelship.catalog.digests import digest_bytes
+from modelship.catalog.errors import CatalogError, IntegrityError, InvalidNameError
+from modelship.catalog.models import (
+    AcceptanceSet,
+    AlgorithmInfo,
+    DatasetInfo,
+    EvaluationInfo,
+    FeatureInfo,
+    GateResult,
+    Profile,
+    TargetInfo,
+    Task,
+    VersionMetadata,
+)
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+ACCEPTANCE_FILE = "acceptance.json"
+PROFILE_FILE = "profile.json"
+
+# Kubernetes object names (DNS-1123 subdomain): they become path components, so nothing that could
+# climb out of the catalog (`..`, `/`) or hide from listings (a leading dot) gets through.
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+def check_name(kind: str, value: str) -> str:
+    if len(value) > 253 or not _NAME.match(value) or ".." in value:
+        raise InvalidNameError(f"invalid {kind} name {value!r}: expected a Kubernetes object name")
+    return value
+
+
+@dataclass(frozen=True)
+class StagedVersion:
+    """Everything a trainer hands to `Catalog.publish`; the catalog adds number, digests, time."""
+
+    model: Any
+    task: Task
+    algorithm: AlgorithmInfo
+    dataset: DatasetInfo
+    features: list[FeatureInfo]
+    target: TargetInfo
+    acceptance: AcceptanceSet
+    profile: Profile
+    metrics: dict[str, float] = field(default_factory=dict)
+    gates: list[GateResult] = field(default_factory=list)
+    evaluation: EvaluationInfo | None = None
+    training_job: str | None = None
+
+
+class VerifiedVersion:
+    """A version whose digests were checked; every read re-checks the bytes it returns.
+
+    Reading into memory and hashing what was read (rather than hashing, then opening again) means
+    a file swapped after `verify` is still refused: joblib only ever sees verified bytes.
+    """
+
+    def __init__(self, metadata: VersionMetadata, path: Path) -> None:
+        self.metadata = metadata
+        self.path = path
+
+    def read_verified(self, name: str) -> bytes:
+        expected = self.metadata.files.get(name)
+        if expected is None:
+            raise IntegrityError(f"{name} is not part of version {self.metadata.version}")
+        try:
+            data = (self.path / name).read_bytes()
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"{name} of version {self.metadata.version} is missing") from exc
+        if digest_bytes(data) != expected:
+            raise IntegrityError(
+                f"{name} of {self.metadata.namespace}/{self.metadata.model} version "
+                f"{self.metadata.version} does not match its published digest; refusing to use it"
+            )
+        return data
+
+    def load_model(self) -> Any:
+        """Unpickle the estimator, only from bytes that match the published digest."""
+        import joblib
+
+        return joblib.load(io.BytesIO(self.read_verified(MODEL_FILE)))
+
+    def acceptance(self) -> AcceptanceSet:
+        return AcceptanceSet.model_validate_json(self.read_verified(ACCEPTANCE_FILE))
+
+    def profile(self) -> Profile:
+        return Profile.model_validate_json(self.read_verified(PROFILE_FILE))
+
+
+class Catalog(ABC):
+    """Versioned, immutable, digest-checked storage of trained models."""
+
+    uri: str
+
+    @abstractmethod
+    def publish(self, namespace: str, model: str, staged: StagedVersion) -> VersionMetadata:
+        """Allocate the next version atomically and make it visible all at once, read-only."""
+
+    @abstractmethod
+    def list_models(self, namespace: str | None = None) -> list[tuple[str, str]]:
+        """(namespace, model) pairs that have a catalog directory, sorted."""
+
+    @abstractmethod
+    def version_numbers(self, namespace: str, model: str) -> list[int]:
+        """Published version numbers, ascending, without reading any metadata."""
+
+    @abstractmethod
+    def get(self, namespace: str, model: str, version: int) -> VersionMetadata:
+        """A version's metadata, without checking digests (for display, not for loading)."""
+
+    @abstractmethod
+    def verify(self, namespace: str, model: str, version: int) -> VersionMetadata:
+        """Recompute every digest; IntegrityError on any mismatch or missing file."""
+
+    @abstractmethod
+    def open_verified(
+        self, namespace: str, model: str, version: int, expected_digest: str | None = None
+    ) -> VerifiedVersion:
+        """Verify, optionally pin the version digest, and return a handle for reading."""
+
+    @abstractmethod
+    def prune(self, namespace: str, model: str, keep: int, pinned: set[int]) -> list[int]:
+        """Delete all but the newest `keep` and the pinned versions; return those removed."""
+
+    @abstractmethod
+    def version_uri(self, namespace: str, model: str, version: int) -> str:
+        """Where a version lives, for humans and status fields."""
+
+    def list_versions(self, namespace: str, model: str) -> list[VersionMetadata]:
+        """Metadata of every readable version, ascending; unreadable ones are left out."""
+        found = []
+        for number in self.version_numbers(namespace, model):
+            try:
+                found.append(self.get(namespace, model, number))
+            except CatalogError:  # damaged, newer format, or pruned meanwhile: not listable
+                continue
+        return found
+
+    def latest(
+        self, namespace: str, model: str, *, passed_gates: bool = False
+    ) -> VersionMetadata | None:
+        """The newest version (optionally: the newest whose gates all passed)."""
+        for metadata in reversed(self.list_versions(namespace, model)):
+            if not passed_gates or metadata.gates_passed:
+                return metadata
+        return None

@@ -1,0 +1,38 @@
+"""Exceptions of the catalog.
+
+Readers must be able to tell "this version does not exist" (a user error, say so) from "this
+version exists but its bytes are not the ones that were published" (refuse, and never load it),
+and both from "the storage itself failed" (worth a retry). One base class lets callers that do
+not care catch everything.
+"""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Anything the catalog refuses or fails to do."""
+
+
+class VersionNotFound(CatalogError):  # noqa: N818 - the name the contract publishes
+    """The requested model version was never published, or has been pruned."""
+
+    def __init__(self, namespace: str, model: str, version: int) -> None:
+        super().__init__(f"version {version} of {namespace}/{model} does not exist in the catalog")
+        self.namespace = namespace
+        self.model = model
+        self.version = version
+
+
+class IntegrityError(CatalogError):
+    """A published version's files do not match the digests recorded when it was published.
+
+    Loading a joblib file executes code, so this is never a warning: the version is unusable.
+    """
+
+
+class InvalidNameError(CatalogError, ValueError):
+    """A namespace or model name that could escape the catalog layout (it becomes a path)."""
+
+
+class StorageError(CatalogError):
+    """The storage under the catalog failed (unwritable root, full disk, I/O error)."""

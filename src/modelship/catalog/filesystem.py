@@ -1,0 +1,237 @@
+"""The catalog on a filesystem: a local directory or a mounted PersistentVolumeClaim.
+
+Layout `<root>/<namespace>/<model>/<version>/`. Dot-entries in a model directory are bookkeeping
+(the version counter, its lock, staging directories) and never versions.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import platform
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from modelship.catalog._fs import (
+    allocate_version,
+    exclusive_lock,
+    fsync_dir,
+    make_read_only,
+    remove_tree,
+    write_durably,
+)
+from modelship.catalog.base import (
+    ACCEPTANCE_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    PROFILE_FILE,
+    Catalog,
+    StagedVersion,
+    VerifiedVersion,
+    check_name,
+)
+from modelship.catalog.digests import digest_file, version_digest
+from modelship.catalog.errors import CatalogError, IntegrityError, StorageError, VersionNotFound
+from modelship.catalog.models import METADATA_FORMAT, Libraries, VersionMetadata
+from modelship.catalog.staging import DELETING_PREFIX, staging_directory, sweep_abandoned
+
+log = logging.getLogger(__name__)
+
+
+class FileCatalog(Catalog):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri = root.as_uri()
+
+    def _model_dir(self, namespace: str, model: str) -> Path:
+        return self.root / check_name("namespace", namespace) / check_name("model", model)
+
+    def _version_dir(self, namespace: str, model: str, version: int) -> Path:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise VersionNotFound(namespace, model, version)
+        return self._model_dir(namespace, model) / str(version)
+
+    def version_uri(self, namespace: str, model: str, version: int) -> str:
+        return self._version_dir(namespace, model, version).as_uri()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def publish(self, namespace: str, model: str, staged: StagedVersion) -> VersionMetadata:
+        model_dir = self._model_dir(namespace, model)
+        try:
+            model_dir.mkdir(parents=True, exist_ok=True)
+            sweep_abandoned(model_dir)
+            with staging_directory(model_dir) as stage:
+                files = _write_payload(stage, staged)
+                version = allocate_version(model_dir)
+                metadata = _metadata(namespace, model, version, files, staged)
+                write_durably(stage / METADATA_FILE, metadata.to_json(indent=2).encode("utf-8"))
+                make_read_only(stage)
+                fsync_dir(stage)
+                # Same parent, fresh number: atomic, and never onto an existing version.
+                os.rename(stage, model_dir / str(version))
+                fsync_dir(model_dir)
+        except OSError as exc:
+            raise StorageError(f"cannot publish to {self.uri}/{namespace}/{model}: {exc}") from exc
+        log.info("published %s/%s version %d (%s)", namespace, model, version, metadata.digest)
+        return metadata
+
+    def prune(self, namespace: str, model: str, keep: int, pinned: set[int]) -> list[int]:
+        if keep < 0:
+            raise ValueError("keep must be zero or more")
+        numbers = self.version_numbers(namespace, model)
+        kept = set(numbers[len(numbers) - keep :] if keep else []) | set(pinned)
+        doomed = [number for number in numbers if number not in kept]
+        if not doomed:
+            return []
+        model_dir = self._model_dir(namespace, model)
+        try:
+            with exclusive_lock(model_dir / ".lock"):
+                for number in doomed:
+                    # Rename first so the version disappears atomically, then delete at leisure.
+                    trash = model_dir / f"{DELETING_PREFIX}{number}-{uuid.uuid4().hex}"
+                    os.rename(model_dir / str(number), trash)
+                    fsync_dir(model_dir)
+                    remove_tree(trash)
+        except OSError as exc:
+            raise StorageError(f"cannot prune {namespace}/{model}: {exc}") from exc
+        return doomed
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list_models(self, namespace: str | None = None) -> list[tuple[str, str]]:
+        namespaces = [namespace] if namespace is not None else _visible_dirs(self.root)
+        pairs = []
+        for ns in namespaces:
+            for model in _visible_dirs(self.root / check_name("namespace", ns)):
+                pairs.append((ns, model))
+        return sorted(pairs)
+
+    def version_numbers(self, namespace: str, model: str) -> list[int]:
+        model_dir = self._model_dir(namespace, model)
+        try:
+            names = os.listdir(model_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(int(name) for name in names if name.isdigit() and int(name) > 0)
+
+    def get(self, namespace: str, model: str, version: int) -> VersionMetadata:
+        version_dir = self._version_dir(namespace, model, version)
+        try:
+            raw = (version_dir / METADATA_FILE).read_bytes()
+        except FileNotFoundError as exc:
+            if not version_dir.is_dir():
+                raise VersionNotFound(namespace, model, version) from exc
+            raise IntegrityError(f"{namespace}/{model} version {version} has no metadata") from exc
+        try:
+            metadata = VersionMetadata.model_validate_json(raw)
+        except ValidationError as exc:
+            raise IntegrityError(
+                f"metadata of version {version} of {namespace}/{model} is unreadable: {exc}"
+            ) from exc
+        if metadata.format_version > METADATA_FORMAT:
+            raise CatalogError(
+                f"version {version} of {namespace}/{model} was written in metadata format "
+                f"{metadata.format_version}; this Modelship reads up to {METADATA_FORMAT}"
+            )
+        if (metadata.namespace, metadata.model, metadata.version) != (namespace, model, version):
+            raise IntegrityError(
+                f"metadata in {namespace}/{model}/{version} describes "
+                f"{metadata.namespace}/{metadata.model}/{metadata.version}"
+            )
+        return metadata
+
+    def verify(self, namespace: str, model: str, version: int) -> VersionMetadata:
+        metadata = self.get(namespace, model, version)
+        version_dir = self._version_dir(namespace, model, version)
+        present = {p.name for p in version_dir.iterdir()} - {METADATA_FILE}
+        where = f"{namespace}/{model} version {version}"
+        if missing := sorted(set(metadata.files) - present):
+            raise IntegrityError(f"{where}: missing {', '.join(missing)}")
+        if extra := sorted(present - set(metadata.files)):
+            raise IntegrityError(f"{where}: unexpected {', '.join(extra)}")
+        for name, expected in sorted(metadata.files.items()):
+            if digest_file(version_dir / name) != expected:
+                raise IntegrityError(f"{where}: {name} does not match its published digest")
+        if version_digest(metadata.files) != metadata.digest:
+            raise IntegrityError(f"{where}: version digest does not match its files")
+        return metadata
+
+    def open_verified(
+        self, namespace: str, model: str, version: int, expected_digest: str | None = None
+    ) -> VerifiedVersion:
+        metadata = self.verify(namespace, model, version)
+        if expected_digest is not None and metadata.digest != expected_digest:
+            raise IntegrityError(
+                f"{namespace}/{model} version {version} has digest {metadata.digest}, "
+                f"expected {expected_digest}"
+            )
+        return VerifiedVersion(metadata, self._version_dir(namespace, model, version))
+
+
+def _write_payload(stage: Path, staged: StagedVersion) -> dict[str, str]:
+    """Write the artifact, acceptance set and profile; return their digests as written."""
+    import joblib
+
+    with (stage / MODEL_FILE).open("xb") as handle:
+        joblib.dump(staged.model, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    write_durably(stage / ACCEPTANCE_FILE, staged.acceptance.to_json().encode("utf-8"))
+    write_durably(stage / PROFILE_FILE, staged.profile.to_json().encode("utf-8"))
+    return {name: digest_file(stage / name) for name in (MODEL_FILE, ACCEPTANCE_FILE, PROFILE_FILE)}
+
+
+def _metadata(
+    namespace: str, model: str, version: int, files: dict[str, str], staged: StagedVersion
+) -> VersionMetadata:
+    return VersionMetadata(
+        version=version,
+        digest=version_digest(files),
+        namespace=namespace,
+        model=model,
+        task=staged.task,
+        algorithm=staged.algorithm,
+        dataset=staged.dataset,
+        features=staged.features,
+        target=staged.target,
+        metrics=staged.metrics,
+        gates=staged.gates,
+        evaluation=staged.evaluation,
+        files=files,
+        training_job=staged.training_job,
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        libraries=_libraries(),
+    )
+
+
+def _libraries() -> Libraries:
+    """Versions that matter for unpickling: a reader can tell a mismatch before loading.
+
+    Read from the installed distributions' metadata: importing scikit-learn just for its version
+    would add a second to every publish from a process that has not imported it.
+    """
+    return Libraries(
+        python=platform.python_version(),
+        sklearn=_distribution_version("scikit-learn"),
+        joblib=_distribution_version("joblib"),
+        numpy=_distribution_version("numpy"),
+    )
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _visible_dirs(path: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except FileNotFoundError:
+        return []

@@ -1,0 +1,150 @@
+"""`python -m modelship.training`: the process around `train`.
+
+Contract with the TrainingJob controller (documented in CONTRACT.md):
+- success: exit 0; one line of JSON (the `TrainingSummary`) on stdout and in the termination
+  message file. Gate failures are still a success of the *trainer*: the version is published and
+  `gatesPassed` says it must not be deployed.
+- failure: `{"error": ..., "reason": ...}` in the termination message file and on stderr; exit 2
+  for bad input (do not retry), 1 for anything that may succeed on retry.
+stdout carries only the summary, so estimator chatter (libsvm's `verbose` writes to file
+descriptor 1 from C) is diverted to stderr while training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from modelship.catalog import CatalogError, InvalidNameError, StorageError, open_catalog
+from modelship.training.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_TRANSIENT,
+    BadInput,
+    TrainerError,
+)
+from modelship.training.run import TrainingSummary, load_snapshot, train
+from modelship.training.settings import DEFAULT_TERMINATION_MESSAGE_PATH, TrainerSettings
+
+log = logging.getLogger("modelship.training")
+
+# Kubernetes keeps at most 4096 bytes of a termination message.
+TERMINATION_MESSAGE_LIMIT = 4096
+
+
+def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
+    """Command-line overrides of the MODELSHIP_TRAINING_* settings (handy outside a pod)."""
+    parser = argparse.ArgumentParser(prog="python -m modelship.training", description=__doc__)
+    parser.add_argument("--snapshot-file", type=Path)
+    parser.add_argument("--catalog-root")
+    parser.add_argument("--namespace")
+    parser.add_argument("--model-name")
+    parser.add_argument("--training-job-name")
+    parser.add_argument("--termination-message-path", type=Path)
+    args = parser.parse_args(argv)
+    return {key: value for key, value in vars(args).items() if value is not None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    overrides = parse_args(argv)
+    try:
+        settings = TrainerSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        fallback = Path(str(overrides.get("termination_message_path", "")) or _fallback_path())
+        return _fail(fallback, BadInput("InvalidConfiguration", f"invalid settings: {exc}"))
+    try:
+        with _stdout_to_stderr():
+            summary = _run(settings)
+    except TrainerError as exc:
+        return _fail(settings.termination_message_path, exc)
+    except Exception as exc:  # a bug or an unforeseen environment failure: worth one more try
+        log.exception("training failed unexpectedly")
+        error = TrainerError("InternalError", f"{type(exc).__name__}: {exc}")
+        return _fail(settings.termination_message_path, error)
+    line = summary_line(summary)
+    _write_termination_message(settings.termination_message_path, line)
+    print(line, flush=True)
+    return EXIT_OK
+
+
+def _run(settings: TrainerSettings) -> TrainingSummary:
+    snapshot = load_snapshot(settings)
+    if not settings.catalog_root:
+        raise BadInput("InvalidConfiguration", "MODELSHIP_TRAINING_CATALOG_ROOT is not set")
+    try:
+        catalog = open_catalog(settings.catalog_root)
+        return train(snapshot, settings, catalog)
+    except InvalidNameError as exc:
+        raise BadInput("InvalidConfiguration", str(exc)) from exc
+    except StorageError as exc:
+        # An unwritable or full volume: not the user's input, and an admin or a retry can fix it.
+        raise TrainerError("CatalogUnavailable", str(exc)) from exc
+    except CatalogError as exc:
+        raise TrainerError("CatalogError", str(exc)) from exc
+
+
+def summary_line(summary: TrainingSummary) -> str:
+    """Compact JSON that fits a termination message; passed gates are dropped first if needed."""
+    document = summary.model_dump(mode="json", by_alias=True)
+    line = json.dumps(document, separators=(",", ":"))
+    if len(line.encode()) >= TERMINATION_MESSAGE_LIMIT:
+        document["gates"] = [gate for gate in document["gates"] if not gate["passed"]][:10]
+        document["gatesTruncated"] = True
+        line = json.dumps(document, separators=(",", ":"))
+    return line
+
+
+def error_line(error: TrainerError) -> str:
+    # Leave room for the JSON around the message; the reason is short by construction.
+    message = " ".join(error.message.split())[:3500]
+    return json.dumps({"error": message, "reason": error.reason}, separators=(",", ":"))
+
+
+def _fail(path: Path, error: TrainerError) -> int:
+    line = error_line(error)
+    print(line, file=sys.stderr, flush=True)
+    _write_termination_message(path, line)
+    return EXIT_BAD_INPUT if error.exit_code == EXIT_BAD_INPUT else EXIT_TRANSIENT
+
+
+def _write_termination_message(path: Path, line: str) -> None:
+    try:
+        path.write_text(line + "\n", encoding="utf-8")
+    except OSError as exc:  # outside a pod the path may not exist; stdout/stderr still tell
+        log.warning("cannot write termination message to %s: %s", path, exc)
+
+
+def _fallback_path() -> str:
+    """The termination path when the settings themselves are invalid (read at run time)."""
+    return os.environ.get(
+        "MODELSHIP_TRAINING_TERMINATION_MESSAGE_PATH", str(DEFAULT_TERMINATION_MESSAGE_PATH)
+    )
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr for the block, so only the summary reaches stdout."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no fd 1 at all: nothing to protect
+        yield
+        return
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

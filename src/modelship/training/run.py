@@ -1,0 +1,156 @@
+"""One training run: snapshot in, catalog version and summary out.
+
+`train` is the whole job as a plain function (tests call it directly); the process concerns — exit
+codes, the termination message, stdout hygiene — live in `main.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from modelship.api.v1alpha1 import TrainingSnapshot
+from modelship.catalog import (
+    MODEL_FILE,
+    AlgorithmInfo,
+    Catalog,
+    DatasetInfo,
+    EvaluationInfo,
+    FeatureInfo,
+    GateResult,
+    StagedVersion,
+    TargetInfo,
+)
+from modelship.training import algorithms, evaluation, reference
+from modelship.training.datasets import BUILTIN_TARGET, HttpLimits, load_table
+from modelship.training.errors import BadInput
+from modelship.training.settings import TrainerSettings
+from modelship.training.tables import prepare
+
+log = logging.getLogger(__name__)
+
+
+class GateOutcome(BaseModel):
+    metric: str
+    value: float | None
+    bound: str
+    passed: bool
+
+
+class TrainingSummary(BaseModel):
+    """The one-line result the operator reads from the termination message."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    version: int
+    digest: str
+    metrics: dict[str, float]
+    gates: list[GateOutcome] = Field(default_factory=list)
+    gates_passed: bool
+    artifact_uri: str
+    dataset_digest: str
+
+
+def load_snapshot(settings: TrainerSettings) -> TrainingSnapshot:
+    if settings.snapshot:
+        raw = settings.snapshot
+    elif settings.snapshot_file is not None:
+        try:
+            raw = settings.snapshot_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(
+                "InvalidConfiguration", f"cannot read snapshot file {settings.snapshot_file}: {exc}"
+            ) from exc
+    else:
+        raise BadInput(
+            "InvalidConfiguration",
+            "no training snapshot: set MODELSHIP_TRAINING_SNAPSHOT or "
+            "MODELSHIP_TRAINING_SNAPSHOT_FILE",
+        )
+    try:
+        return TrainingSnapshot.model_validate(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        raise BadInput("InvalidSnapshot", f"training snapshot is not JSON: {exc}") from exc
+    except ValidationError as exc:
+        raise BadInput("InvalidSnapshot", f"invalid training snapshot: {_describe(exc)}") from exc
+
+
+def train(
+    snapshot: TrainingSnapshot, settings: TrainerSettings, catalog: Catalog
+) -> TrainingSummary:
+    if not settings.model_name:
+        raise BadInput("InvalidConfiguration", "MODELSHIP_TRAINING_MODEL_NAME is not set")
+    seed = snapshot.evaluation.seed
+    # Build the estimator first: a bad param fails in milliseconds, before any download.
+    built = algorithms.build_estimator(
+        snapshot.algorithm.name, snapshot.algorithm.params, snapshot.task, seed
+    )
+    started = time.monotonic()
+    limits = HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
+    table = load_table(snapshot.dataset.uri, limits)
+    target = snapshot.dataset.target or BUILTIN_TARGET
+    data = prepare(table.columns, target, snapshot.dataset.features, snapshot.task)
+    log.info(
+        "loaded %s: %d rows, %d features", snapshot.dataset.uri, table.rows, len(data.features)
+    )
+
+    parts = evaluation.split(data.x, data.y, snapshot.task, snapshot.evaluation.test_fraction, seed)
+    algorithms.fit(built.estimator, parts.x_train, parts.y_train, snapshot.algorithm.name)
+    try:
+        metrics = evaluation.compute_metrics(built.estimator, parts, snapshot.task)
+    except (ValueError, TypeError) as exc:
+        # Data and params were checked; what is left is a params/data mismatch scikit-learn only
+        # detects at predict time (knn with more neighbours than rows): retrying cannot help.
+        raise BadInput("EvaluationFailed", f"{snapshot.algorithm.name}: {exc}") from exc
+    gates = evaluation.evaluate_gates(snapshot.evaluation.gates, metrics)
+    log.info("fitted %s in %.2fs: %s", snapshot.algorithm.name, time.monotonic() - started, metrics)
+
+    staged = StagedVersion(
+        model=built.estimator,
+        task=snapshot.task,
+        algorithm=AlgorithmInfo(name=snapshot.algorithm.name, params=built.params),
+        dataset=DatasetInfo(uri=snapshot.dataset.uri, digest=table.digest, rows=table.rows),
+        features=[FeatureInfo(name=name, dtype="float64") for name in data.features],
+        target=TargetInfo(name=data.target, classes=data.classes),
+        acceptance=reference.acceptance_set(
+            data.features, parts.x_test, parts.y_test, settings.acceptance_rows
+        ),
+        profile=reference.profile(data.features, parts.x_train, settings.profile_bins),
+        metrics=metrics,
+        gates=gates,
+        evaluation=EvaluationInfo(
+            test_fraction=snapshot.evaluation.test_fraction,
+            seed=seed,
+            train_rows=len(parts.y_train),
+            test_rows=len(parts.y_test),
+        ),
+        training_job=settings.training_job_name,
+    )
+    published = catalog.publish(settings.namespace, settings.model_name, staged)
+    version_uri = catalog.version_uri(settings.namespace, settings.model_name, published.version)
+    return TrainingSummary(
+        version=published.version,
+        digest=published.digest,
+        metrics=metrics,
+        gates=[_outcome(gate) for gate in gates],
+        gates_passed=published.gates_passed,
+        artifact_uri=f"{version_uri}/{MODEL_FILE}",
+        dataset_digest=table.digest,
+    )
+
+
+def _outcome(gate: GateResult) -> GateOutcome:
+    return GateOutcome(metric=gate.metric, value=gate.value, bound=gate.bound, passed=gate.passed)
+
+
+def _describe(exc: ValidationError) -> str:
+    """`dataset.uri: String should match pattern ...` — the field first, as users look for it."""
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "snapshot"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
