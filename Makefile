@@ -62,3 +62,9 @@ cluster-down: install ## Stop the local cluster; no process is left behind.
 .PHONY: cluster-status
 cluster-status: install ## Show the local cluster's processes and kubeconfig.
 	$(BIN)/modelship dev status
+
+.PHONY: run
+run: install ## Run the operator as a local process against the local cluster.
+	KUBECONFIG=$(MODELSHIP_DEV_DIR)/kubeconfig \
+	MODELSHIP_OPERATOR_HEALTH_ENDPOINT=http://127.0.0.1:8089/healthz \
+	$(BIN)/python -m modelship.operator

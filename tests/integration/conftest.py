@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from modelship.operator.kube import Kube, load_api_client
+from support.operator import OperatorProcess
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +16,18 @@ def kube(dev_cluster: Any) -> Iterator[Kube]:
     client = Kube(load_api_client(str(dev_cluster.kubeconfig)))
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def operator(
+    dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator as a real process (`python -m modelship.operator`), one per test module."""
+    process = OperatorProcess(
+        dev_cluster.kubeconfig,
+        tmp_path_factory.mktemp("operator"),
+        rollout_deadline_seconds="20",
+    )
+    process.start()
+    yield process
+    process.stop()

@@ -6,7 +6,6 @@ import copy
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,16 +42,6 @@ def model(name: str, **spec: Any) -> dict[str, Any]:
     body["metadata"]["name"] = name
     body["spec"].update(spec)
     return body
-
-
-@pytest.fixture(scope="module")
-def operator(
-    dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(dev_cluster.kubeconfig, tmp_path_factory.mktemp("operator"))
-    process.start()
-    yield process
-    process.stop()
 
 
 def tjs_of(kube: Kube, namespace: str, model_name: str) -> list[dict[str, Any]]:
