@@ -1,0 +1,242 @@
+"""The data plane: which model is served, whether it is ready, and inference with its bookkeeping.
+
+It knows nothing about HTTP (endpoints translate requests to calls and errors to responses) and
+nothing about how a model predicts (the runtime and executors do). What lives here is the
+serving policy: name and version lookup, readiness and its reason, admission control, metrics
+and drift accounting around every prediction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelship import __version__
+from modelship.serving import codec
+from modelship.serving.batching import Executor, make_executor
+from modelship.serving.drift import DriftMonitor
+from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
+from modelship.serving.loader import LoadedVersion, LoadFailedError
+from modelship.serving.metrics import ServingMetrics
+from modelship.serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[ServingSettings], LoadedVersion]
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    loaded: LoadedVersion
+    version: str
+    classifier: bool
+    executor: Executor
+    drift: DriftMonitor
+    metadata: dict[str, Any]
+
+
+class DataPlane:
+    """Serves one catalog version; every public method is what one route needs."""
+
+    def __init__(self, settings: ServingSettings, metrics: ServingMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._served: _Served | None = None
+        self._reason = "model is loading"
+        self._in_flight = 0
+        metrics.track_in_flight(lambda: self._in_flight)
+
+    async def start(self, loader: Loader) -> None:
+        """Load off the event loop; on failure stay live but not ready, and keep the reason."""
+        try:
+            loaded = await asyncio.to_thread(loader, self._settings)
+        except LoadFailedError as error:
+            self._reason = str(error)
+            log.error("not ready: %s", self._reason)
+            return
+        except Exception as error:  # a loader bug must not take the live route down with it
+            self._reason = f"loading failed: {error}"
+            log.exception("not ready: %s", self._reason)
+            return
+        self._attach(loaded)
+
+    async def stop(self) -> None:
+        if self._served is not None:
+            await self._served.executor.close()
+
+    # --- health and metadata -------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._served is not None
+
+    @property
+    def not_ready_reason(self) -> str:
+        return "" if self._served is not None else self._reason
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "modelship", "version": __version__, "extensions": ["drift"]}
+
+    def check_model(self, name: str, version: str | None) -> None:
+        """404 unless `name`/`version` is what this process serves (ready or not)."""
+        if name != self._settings.model_name:
+            raise ModelNotFoundError(f"model '{name}' is not served here")
+        if version is not None and version != str(self._settings.version):
+            raise ModelNotFoundError(f"version '{version}' of model '{name}' is not served here")
+
+    def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
+        return self._require(name, version).metadata
+
+    # --- inference ---------------------------------------------------------------------
+
+    async def infer(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+        served = self._require(name, version)
+        limits = self._settings.limits
+        decoded = codec.decode_v2(
+            codec.parse_object(body), served.loaded.runtime.features, served.classifier,
+            limits.max_rows,
+        )  # fmt: skip
+        prediction = await self._predict(
+            served, decoded.rows, codec.PREDICT_PROBA in decoded.outputs
+        )
+        return codec.encode_v2(
+            prediction,
+            decoded.outputs,
+            model_name=self._settings.model_name,
+            model_version=served.version,
+            request_id=decoded.request_id,
+        )
+
+    async def predict_v1(self, name: str, body: bytes) -> dict[str, Any]:
+        served = self._require(name, None)
+        rows = codec.decode_v1(
+            codec.parse_object(body), served.loaded.runtime.features, self._settings.limits.max_rows
+        )
+        prediction = await self._predict(served, rows, False)
+        return {"predictions": prediction.labels.tolist()}
+
+    def drift(self, name: str, version: str | None) -> dict[str, Any]:
+        served = self._require(name, version)
+        report = served.drift.report()
+        metadata = served.loaded.metadata
+        return {
+            "model_name": metadata.model,
+            "model_version": served.version,
+            "reference": {"version": metadata.version, "digest": metadata.digest},
+            "method": "psi",
+            "epsilon": self._settings.drift.epsilon,
+            "window_rows": report.window_rows,
+            "observed_rows": report.observed_rows,
+            "psi": report.overall,
+            "max_psi": report.maximum,
+            "features": [{"name": n, "psi": psi} for n, psi in report.features.items()],
+        }
+
+    async def _predict(self, served: _Served, rows: np.ndarray[Any, Any], proba: bool) -> Any:
+        if self._in_flight >= self._settings.limits.max_concurrency:
+            raise OverloadedError("too many requests in flight; retry later")
+        self._in_flight += 1
+        try:
+            prediction = await served.executor.run(rows, proba)
+        finally:
+            self._in_flight -= 1
+        self._metrics.observe_predictions(len(rows), prediction.class_index, prediction.labels)
+        served.drift.observe(rows)
+        return prediction
+
+    def _require(self, name: str, version: str | None) -> _Served:
+        self.check_model(name, version)
+        if self._served is None:
+            raise ModelNotReadyError(f"model '{name}' is not ready: {self._reason}")
+        return self._served
+
+    # --- wiring ------------------------------------------------------------------------
+
+    def _attach(self, loaded: LoadedVersion) -> None:
+        settings = self._settings
+        runtime = loaded.runtime
+        metadata = loaded.metadata
+        drift = DriftMonitor(
+            loaded.profile, window_rows=settings.drift.window_rows, epsilon=settings.drift.epsilon
+        )
+        executor = make_executor(
+            runtime,
+            settings.batching.mode,
+            settings.batching.inline_below_ms / 1000,
+            settings.batching.max_batch_rows,
+            self._metrics.batch_rows.observe,
+        )
+        self._metrics.model_loaded(
+            {
+                "model": metadata.model,
+                "namespace": metadata.namespace,
+                "version": str(metadata.version),
+                "digest": metadata.digest,
+                "stage": settings.stage,
+                "engine": runtime.engine,
+            },
+            None if runtime.classes is None else runtime.classes.tolist(),
+            _value_buckets(loaded.check_predictions) if runtime.classes is None else (),
+            drift,
+        )
+        self._served = _Served(
+            loaded=loaded,
+            version=str(metadata.version),
+            classifier=runtime.classes is not None,
+            executor=executor,
+            drift=drift,
+            metadata=_metadata_document(loaded, settings),
+        )
+        log.info("ready: serving %s version %s", metadata.model, metadata.version)
+
+
+def _metadata_document(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, Any]:
+    """OIP v2 model metadata; our own facts (version, digest, stage) go under `parameters`."""
+    metadata = loaded.metadata
+    runtime = loaded.runtime
+    features = list(runtime.features)
+    outputs: list[dict[str, Any]] = []
+    parameters: dict[str, Any] = {
+        "namespace": metadata.namespace,
+        "version": metadata.version,
+        "digest": metadata.digest,
+        "stage": settings.stage,
+        "task": metadata.task,
+        "algorithm": metadata.algorithm.name,
+        "engine": runtime.engine,
+        "features": features,
+        # Either layout is accepted: this tensor, or one [-1] tensor per feature (`inputs`).
+        "batch_input": {"name": "input", "datatype": "FP64", "shape": [-1, len(features)]},
+    }
+    if runtime.classes is not None:
+        classes = runtime.classes
+        outputs.append(
+            {"name": codec.PREDICT, "datatype": codec.label_datatype(classes), "shape": [-1]}
+        )
+        outputs.append(
+            {"name": codec.PREDICT_PROBA, "datatype": "FP64", "shape": [-1, len(classes)]}
+        )
+        parameters["classes"] = classes.tolist()
+    else:
+        outputs.append({"name": codec.PREDICT, "datatype": "FP64", "shape": [-1]})
+    return {
+        "name": metadata.model,
+        "versions": [str(metadata.version)],
+        "platform": "sklearn",
+        "inputs": [{"name": name, "datatype": "FP64", "shape": [-1]} for name in features],
+        "outputs": outputs,
+        "parameters": parameters,
+    }
+
+
+def _value_buckets(predictions: np.ndarray[Any, Any]) -> tuple[float, ...]:
+    """Deciles of the held-out predictions: buckets that fit the target's scale."""
+    if not len(predictions):
+        return ()
+    deciles = np.quantile(predictions.astype(np.float64), np.linspace(0.1, 0.9, 9))
+    return tuple(sorted({float(round(q, 6)) for q in deciles}))

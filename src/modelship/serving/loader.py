@@ -1,0 +1,85 @@
+"""Loading the served version from the catalog, failing closed.
+
+The catalog verifies every file against the digests recorded at publish time, and the version
+digest against the one the operator approved, before joblib sees a byte: unpickling executes
+code, so an artifact that is not exactly the published one is never loaded. Any failure becomes
+a `LoadFailedError` whose message is what the ready routes report.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelship.catalog import CatalogError, VersionMetadata, open_catalog
+from modelship.serving.drift import FeatureBins
+from modelship.serving.runtime import ModelRuntime, build_runtime
+from modelship.serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+class LoadFailedError(Exception):
+    """The version cannot be served; the message says why (shown on the ready routes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedVersion:
+    metadata: VersionMetadata
+    runtime: ModelRuntime
+    profile: list[FeatureBins]
+    check_predictions: np.ndarray[Any, Any]
+    """The model's predictions on the held-out rows (regression metric buckets come from these)."""
+
+
+def load_version(settings: ServingSettings) -> LoadedVersion:
+    """Verify, then load, the configured version; raise LoadFailedError with a reason otherwise."""
+    try:
+        version = open_catalog(settings.catalog_root).open_verified(
+            settings.namespace, settings.model_name, settings.version, settings.expected_digest
+        )
+        metadata = version.metadata
+        estimator = version.load_model()
+        acceptance = version.acceptance()
+        profile = version.profile()
+    except CatalogError as error:
+        raise LoadFailedError(str(error)) from error
+    except Exception as error:  # an unreadable artifact is a reason to stay not-ready, not crash
+        raise LoadFailedError(f"artifact could not be loaded: {error}") from error
+    if settings.expected_digest is None:
+        log.warning("no expected digest configured; serving %s as published", metadata.digest)
+    features = [feature.name for feature in metadata.features]
+    by_name = {feature.name: feature for feature in profile.features}
+    missing = [name for name in features if name not in by_name]
+    if missing:
+        raise LoadFailedError(f"reference profile lacks features: {', '.join(missing)}")
+    column = {name: i for i, name in enumerate(acceptance.features)}
+    if any(name not in column for name in features):
+        raise LoadFailedError("acceptance set does not cover the model's features")
+    check_rows = np.asarray(
+        [[row[column[name]] for name in features] for row in acceptance.inputs], dtype=np.float64
+    ).reshape(-1, len(features))
+    try:
+        runtime = build_runtime(estimator, features, metadata.task, check_rows)
+    except Exception as error:
+        raise LoadFailedError(f"model does not fit its metadata: {error}") from error
+    log.info(
+        "loaded %s/%s version %d (%s) with the %s engine, %.0f µs per single row",
+        metadata.namespace,
+        metadata.model,
+        metadata.version,
+        metadata.digest,
+        runtime.engine,
+        runtime.single_row_seconds * 1e6,
+    )
+    return LoadedVersion(
+        metadata=metadata,
+        runtime=runtime,
+        profile=[
+            FeatureBins(name, by_name[name].edges, by_name[name].frequencies) for name in features
+        ],
+        check_predictions=runtime.predict(check_rows).labels if len(check_rows) else np.empty(0),
+    )

@@ -1,0 +1,175 @@
+"""Prometheus metrics of one app, in a registry the app owns.
+
+Each app gets its own CollectorRegistry (injected, or a fresh one) so tests and benchmarks can
+build many apps in one process without duplicate-timeseries errors. Labels are low-cardinality
+by construction: routes by name (never the raw path), status codes, class labels of the served
+model, feature names of the served model. Label children on hot paths are resolved once and
+cached, because `labels()` takes a lock and builds a tuple on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from modelship.serving.drift import DriftMonitor
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServingMetrics:
+    """Every metric the server exports, bound to one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "modelship_http_requests_total",
+            "HTTP requests by route name, method and status code.",
+            ["route", "method", "code"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "modelship_http_request_duration_seconds",
+            "Time from request start to the end of the response, by route name.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.rows = Counter(
+            "modelship_inference_rows_total",
+            "Rows predicted (a request may carry many).",
+            registry=registry,
+        )
+        self.batch_rows = Histogram(
+            "modelship_inference_batch_rows",
+            "Rows per call into the model (batched requests share one call).",
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "modelship_model_ready",
+            "1 when the artifact digest is verified and the model loaded, else 0.",
+            registry=registry,
+        )
+        self.info = Gauge(
+            "modelship_model_info",
+            "The served version (value is always 1).",
+            ["model", "namespace", "version", "digest", "stage", "engine"],
+            registry=registry,
+        )
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._latency_children: dict[str, Any] = {}
+        self._class_children: list[Any] = []
+        self._value_histogram: Histogram | None = None
+
+    def track_in_flight(self, current: Callable[[], int]) -> None:
+        gauge = Gauge(
+            "modelship_inference_in_flight_requests",
+            "Inference requests being served now; beyond the limit requests are shed with 503.",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: float(current()))
+
+    def observe_request(self, route: str, method: str, code: int, seconds: float) -> None:
+        key = (route, method, code)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(route, method, str(code))
+        child.inc()
+        latency = self._latency_children.get(route)
+        if latency is None:
+            latency = self._latency_children[route] = self.latency.labels(route)
+        latency.observe(seconds)
+
+    def model_loaded(
+        self,
+        labels: dict[str, str],
+        classes: Sequence[Any] | None,
+        value_buckets: Sequence[float],
+        drift: DriftMonitor,
+    ) -> None:
+        """Publish what is being served and create the metrics that depend on the model."""
+        self.info.labels(**labels).set(1)
+        if classes is not None:
+            counter = Counter(
+                "modelship_predictions_total",
+                "Predicted rows by predicted class.",
+                ["class_label"],
+                registry=self.registry,
+            )
+            self._class_children = [counter.labels(str(label)) for label in classes]
+        else:
+            self._value_histogram = Histogram(
+                "modelship_prediction_value",
+                "Distribution of predicted values (buckets from the held-out predictions).",
+                buckets=tuple(value_buckets) or Histogram.DEFAULT_BUCKETS,
+                registry=self.registry,
+            )
+        self.registry.register(DriftCollector(drift))
+        self.ready.set(1)
+
+    def observe_predictions(
+        self, rows: int, class_index: NDArray[np.intp] | None, values: NDArray[Any]
+    ) -> None:
+        self.rows.inc(rows)
+        if class_index is not None:
+            if rows == 1:
+                self._class_children[int(class_index[0])].inc()
+                return
+            counts = np.bincount(class_index, minlength=len(self._class_children))
+            for child, count in zip(self._class_children, counts.tolist(), strict=True):
+                if count:
+                    child.inc(count)
+        elif self._value_histogram is not None:
+            for value in values.tolist():
+                self._value_histogram.observe(value)
+
+
+class DriftCollector(Collector):
+    """Reads the drift monitor at scrape time, so gauges are always as fresh as the scrape."""
+
+    def __init__(self, monitor: DriftMonitor) -> None:
+        self._monitor = monitor
+
+    def collect(self) -> Iterable[Metric]:
+        report = self._monitor.report()
+        per_feature = GaugeMetricFamily(
+            "modelship_drift_psi",
+            "Population stability index of live inputs against the reference profile, by feature"
+            " (NaN before any row is observed).",
+            labels=["feature"],
+        )
+        for name, psi in report.features.items():
+            per_feature.add_metric([name], _or_nan(psi))
+        yield per_feature
+        yield GaugeMetricFamily(
+            "modelship_drift_psi_overall",
+            "Mean PSI over all features.",
+            value=_or_nan(report.overall),
+        )
+        yield GaugeMetricFamily(
+            "modelship_drift_window_rows",
+            "Live rows the drift figures are computed over.",
+            value=report.window_rows,
+        )
+        yield GaugeMetricFamily(
+            "modelship_drift_observed_rows",
+            "Live rows seen by the drift monitor since start (a gauge: resets with the process).",
+            value=report.observed_rows,
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        # Describing without collecting keeps registration from binning anything.
+        return []
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value

@@ -1,0 +1,173 @@
+"""The model runtime: a loaded estimator behind one `predict` call, with no HTTP in sight.
+
+Input reaching the runtime is already a finite float64 array of shape (n, features) in the
+model's feature order, so scikit-learn's own validation is redundant: we either use a compiled
+numpy predictor (see fastpath) or call scikit-learn with `assume_finite`. Either way the runtime
+proves at load time, on the version's held-out rows, that what it serves agrees with the estimator.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn import config_context
+
+from modelship.serving.fastpath import compile_scores
+
+log = logging.getLogger(__name__)
+
+Task = Literal["classification", "regression"]
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What one predict call produced for n rows."""
+
+    labels: NDArray[Any]
+    """(n,) predicted class labels or regression values."""
+    class_index: NDArray[np.intp] | None
+    """(n,) index into `classes` for classifiers (for cheap per-class counting)."""
+    proba: Array | None
+    """(n, k) class probabilities when asked for (classifiers only)."""
+
+    def rows(self, start: int, stop: int) -> Prediction:
+        """The slice belonging to one request of a batch."""
+        return Prediction(
+            self.labels[start:stop],
+            None if self.class_index is None else self.class_index[start:stop],
+            None if self.proba is None else self.proba[start:stop],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRuntime:
+    """A ready-to-call model: `predict(x, proba)` on validated float64 rows."""
+
+    features: tuple[str, ...]
+    task: Task
+    classes: NDArray[Any] | None
+    engine: str
+    """Which code path predicts: "numpy" (compiled) or "sklearn"."""
+    single_row_seconds: float
+    """Measured at load; decides whether requests are batched off the event loop."""
+    _predict: Callable[[Array, bool], Prediction]
+
+    def predict(self, x: Array, proba: bool = False) -> Prediction:
+        return self._predict(x, proba)
+
+
+def build_runtime(
+    estimator: Any,
+    features: Sequence[str],
+    task: Task,
+    check_rows: Array,
+) -> ModelRuntime:
+    """Wrap an estimator, preferring a compiled predictor when it agrees on `check_rows`."""
+    width = getattr(estimator, "n_features_in_", len(features))
+    if width != len(features):
+        raise ValueError(f"estimator expects {width} features, metadata lists {len(features)}")
+    classes = np.asarray(estimator.classes_) if task == "classification" else None
+    reference = _sklearn_predictor(estimator, classes, check_rows)
+    predict, engine = reference, "sklearn"
+    scores = compile_scores(estimator)
+    if scores is not None and len(check_rows):
+        compiled = _from_scores(scores, classes)
+        if _agrees(compiled(check_rows, True), reference(check_rows, True)):
+            predict, engine = compiled, "numpy"
+        else:
+            log.warning("compiled predictor disagrees with the estimator; using scikit-learn")
+    probe = check_rows[:1] if len(check_rows) else np.zeros((1, len(features)))
+    return ModelRuntime(
+        features=tuple(features),
+        task=task,
+        classes=classes,
+        engine=engine,
+        single_row_seconds=_time_one_row(predict, probe),
+        _predict=predict,
+    )
+
+
+def _sklearn_predictor(
+    estimator: Any, classes: NDArray[Any] | None, check_rows: Array
+) -> Callable[[Array, bool], Prediction]:
+    if classes is None:
+
+        def regress(x: Array, proba: bool) -> Prediction:
+            with config_context(assume_finite=True):
+                return Prediction(np.asarray(estimator.predict(x)).ravel(), None, None)
+
+        return regress
+
+    known = classes
+    if hasattr(estimator, "predict_proba") and _predict_is_argmax(estimator, known, check_rows):
+        # One predict_proba call serves both outputs, which halves the cost of expensive
+        # models like forests.
+        def classify_by_proba(x: Array, proba: bool) -> Prediction:
+            with config_context(assume_finite=True):
+                probabilities = np.asarray(estimator.predict_proba(x), dtype=np.float64)
+            index = probabilities.argmax(axis=1)
+            return Prediction(known[index], index, probabilities if proba else None)
+
+        return classify_by_proba
+
+    def classify(x: Array, proba: bool) -> Prediction:
+        with config_context(assume_finite=True):
+            labels = np.asarray(estimator.predict(x))
+            probabilities = (
+                np.asarray(estimator.predict_proba(x), dtype=np.float64)
+                if proba and hasattr(estimator, "predict_proba")
+                else None
+            )
+        return Prediction(labels, np.searchsorted(known, labels), probabilities)
+
+    return classify
+
+
+def _predict_is_argmax(estimator: Any, classes: NDArray[Any], check_rows: Array) -> bool:
+    """Most classifiers define predict as the arg-max of predict_proba; check, don't assume."""
+    rows = check_rows if len(check_rows) else np.zeros((1, estimator.n_features_in_))
+    with config_context(assume_finite=True):
+        by_proba = classes[np.asarray(estimator.predict_proba(rows)).argmax(axis=1)]
+        return bool(np.array_equal(by_proba, np.asarray(estimator.predict(rows))))
+
+
+def _from_scores(
+    scores: Callable[[Array], Array], classes: NDArray[Any] | None
+) -> Callable[[Array, bool], Prediction]:
+    if classes is None:
+        return lambda x, proba: Prediction(scores(x), None, None)
+
+    def classify(x: Array, proba: bool) -> Prediction:
+        probabilities = scores(x)
+        index = probabilities.argmax(axis=1)
+        return Prediction(classes[index], index, probabilities if proba else None)
+
+    return classify
+
+
+def _agrees(ours: Prediction, theirs: Prediction) -> bool:
+    if ours.class_index is not None:
+        same_labels = np.array_equal(ours.labels, theirs.labels)
+    else:
+        same_labels = np.allclose(ours.labels, theirs.labels, rtol=1e-9, atol=1e-9)
+    if not same_labels:
+        return False
+    if ours.proba is None or theirs.proba is None:
+        return ours.proba is None and theirs.proba is None
+    return bool(np.allclose(ours.proba, theirs.proba, rtol=1e-9, atol=1e-12))
+
+
+def _time_one_row(predict: Callable[[Array, bool], Prediction], probe: Array) -> float:
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        predict(probe, True)
+        best = min(best, time.perf_counter() - started)
+    return best

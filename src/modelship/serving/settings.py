@@ -1,0 +1,108 @@
+"""Settings of one inference server process.
+
+One root object, read from `MODELSHIP_SERVING_*` environment variables when the process starts
+(never at import) and passed explicitly everywhere else, so tests build it with keyword arguments
+and two apps in one process never share configuration. Nested sections use `__` in variable
+names, e.g. `MODELSHIP_SERVING_LIMITS__MAX_ROWS=500`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseModel):
+    """Bounds that keep one client from taking the server down."""
+
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Request bodies larger than this are refused with 413 before being read.",
+    )
+    max_rows: int = Field(default=1000, ge=1, description="Rows accepted in one request.")
+    max_concurrency: int = Field(
+        default=256,
+        ge=1,
+        description="Inference requests in flight; beyond it requests are shed with 503 "
+        "instead of queueing without bound.",
+    )
+
+
+class Batching(BaseModel):
+    """Adaptive batching: concurrent requests share one `predict` call off the event loop."""
+
+    mode: Literal["auto", "on", "off"] = Field(
+        default="on",
+        description="on: always batch (measured fastest under concurrent load, even for a "
+        "linear model: 7.1k vs 4.2k req/s at 32 connections on one core); off: predict inline "
+        "on the event loop (lowest latency when requests rarely overlap); auto: batch only "
+        "models whose single-row predict is slower than inline_below_ms (measured at load).",
+    )
+    inline_below_ms: float = Field(
+        default=0.1,
+        gt=0,
+        description="Roughly the cost of handing a call to the worker thread and back; cheaper "
+        "models gain nothing from batching.",
+    )
+    max_batch_rows: int = Field(default=256, ge=1)
+
+
+class Drift(BaseModel):
+    """How much live traffic the drift report is computed over."""
+
+    window_rows: int = Field(
+        default=10_000,
+        ge=100,
+        description="PSI compares the most recent ~window_rows rows with the reference profile.",
+    )
+    epsilon: float = Field(
+        default=1e-4,
+        gt=0,
+        lt=0.01,
+        description="Floor for bin proportions so empty bins give a finite PSI.",
+    )
+
+
+class ServingSettings(BaseSettings):
+    """Everything `python -m modelship.serving` needs to serve one catalog version."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELSHIP_SERVING_",
+        env_nested_delimiter="__",
+        populate_by_name=True,
+        extra="ignore",
+    )
+
+    model_name: str = Field(min_length=1, description="The Model's name; the served name.")
+    namespace: str = Field(default="default", min_length=1)
+    version: int = Field(ge=1, description="Catalog version to serve.")
+    catalog_root: str = Field(min_length=1, description="Catalog path or file:// URI.")
+    expected_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Version digest the operator approved; loading fails closed on mismatch.",
+    )
+    stage: Literal["test", "production"] = "test"
+    host: str = "0.0.0.0"
+    bind_host: str | None = Field(
+        default=None,
+        # The local dev node gives each pod its own loopback address and announces it in this
+        # variable; it is not ours to prefix, so it is read under its own name.
+        validation_alias=AliasChoices("bind_host", "MODELSHIP_BIND_HOST"),
+    )
+    port: int = Field(default=8080, ge=1, le=65535)
+    shutdown_grace_seconds: int = Field(
+        default=20, ge=0, description="How long SIGTERM waits for in-flight requests."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    limits: Limits = Field(default_factory=Limits)
+    batching: Batching = Field(default_factory=Batching)
+    drift: Drift = Field(default_factory=Drift)
+
+    @property
+    def listen_host(self) -> str:
+        """The address to bind: the node's announced address wins over `host`."""
+        return self.bind_host or self.host
