@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "modelship.catalog.cli",
     "modelship.devcluster.cli",
     "modelship.operator.cli",
+    "modelship.operator.status_view",
 )
 
 

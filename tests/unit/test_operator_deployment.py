@@ -219,3 +219,72 @@ def test_approve_command_approves_only_the_passing_tested_version() -> None:
         approval_for({"test": {"version": 3, "passed": False}}, None, "jane")
     with pytest.raises(ValueError, match="nothing to approve"):
         approval_for({}, None, "jane")
+
+
+def test_status_screen_shows_versions_training_and_stages() -> None:
+    from modelship.operator.status_view import render_model
+
+    model = {
+        "metadata": {"name": "iris", "namespace": "ml"},
+        "spec": {
+            "task": "classification",
+            "algorithm": {"name": "random_forest"},
+            "dataset": {"uri": "builtin:iris"},
+        },
+        "status": {
+            "phase": "Ready",
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "VersionAvailable",
+                    "message": "version 2",
+                }
+            ],
+            "latestVersion": {"version": 2, "digest": DIGEST, "metrics": {"accuracy": 0.97}},
+            "versions": [
+                {
+                    "version": 2,
+                    "passedGates": True,
+                    "metrics": {"accuracy": 0.97},
+                    "trainingJob": "iris-g2",
+                },
+                {
+                    "version": 1,
+                    "passedGates": False,
+                    "metrics": {"accuracy": 0.5},
+                    "trainingJob": "iris-g1",
+                },
+            ],
+        },
+    }
+    tj = {
+        "metadata": {"name": "iris-g2"},
+        "spec": {"trigger": "spec-change", "reason": "r"},
+        "status": {"phase": "Succeeded", "version": 2, "attempts": 1},
+    }
+    mdep = {
+        "metadata": {"name": "iris"},
+        "status": {
+            "phase": "AwaitingApproval",
+            "test": {
+                "version": 2,
+                "passed": True,
+                "service": "iris-test",
+                "report": {"checks": [{"name": "accuracy", "passed": True, "value": 0.97}]},
+            },
+            "conditions": [
+                {
+                    "type": "Approved",
+                    "status": "False",
+                    "reason": "AwaitingApproval",
+                    "message": "set spec.approval",
+                }
+            ],
+        },
+    }
+    screen = render_model(model, [tj], [mdep])
+    assert "latest version 2" in screen and "accuracy=0.97" in screen
+    assert "iris-g2" in screen and "spec-change" in screen and "failed" in screen
+    assert "version 2 passed" in screen and "production  nothing yet" in screen
+    assert "AwaitingApproval" in screen
