@@ -111,7 +111,8 @@ def render_deployment(mdep: Obj) -> list[str]:
     lines = [f"  Deployment {mdep['metadata']['name']}: phase {st.get('phase', '-')}"]
     if test:
         lines.append(
-            f"    test        version {test.get('version')} {passed} (service {test.get('service')})"
+            f"    test        version {test.get('version')} {passed} "
+            f"(service {test.get('service')})"
         )
         for check in (test.get("report") or {}).get("checks") or []:
             mark = "ok " if check.get("passed") else "BAD"
