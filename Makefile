@@ -68,3 +68,11 @@ run: install ## Run the operator as a local process against the local cluster.
 	KUBECONFIG=$(MODELSHIP_DEV_DIR)/kubeconfig \
 	MODELSHIP_OPERATOR_HEALTH_ENDPOINT=http://127.0.0.1:8089/healthz \
 	$(BIN)/python -m modelship.operator
+
+.PHONY: demo
+demo: install ## The whole loop on a local cluster, narrated (DEMO_FLAGS=--keep leaves it running).
+	$(BIN)/modelship demo run $(DEMO_FLAGS)
+
+.PHONY: demo-down
+demo-down: install ## Stop a demo started with --keep.
+	$(BIN)/modelship demo down

@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "modelship.devcluster.cli",
     "modelship.operator.cli",
     "modelship.operator.status_view",
+    "modelship.demo.cli",
 )
 
 

@@ -1,0 +1,1 @@
+"""`modelship demo`: the whole loop on the local cluster, narrated as it happens."""
