@@ -138,3 +138,22 @@ def test_unknown_fields_are_refused_by_kubectl_and_never_stored(
     assert "surprise" in refused.stderr
     created = kube.create(MODELS, namespace, body)
     assert "surprise" not in created["spec"]
+
+
+def test_empty_strings_are_stored_as_empty_strings(kube: Kube, namespace: str) -> None:
+    """Guards the control-plane build: the vendored validators, built with Go 1.19, took every
+    empty string for null and refused it (see devcluster/binaries.py)."""
+    body = copy.deepcopy(sample("Model"))
+    body["metadata"] = {"name": "empty-strings"}
+    kube.create(MODELS, namespace, body)
+    condition = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "Pending",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    patched = kube.patch(
+        MODELS, namespace, "empty-strings", {"status": {"conditions": [condition]}}, status=True
+    )
+    assert patched["status"]["conditions"][0]["message"] == ""

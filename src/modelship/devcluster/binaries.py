@@ -26,8 +26,20 @@ BUILT_COMPONENTS = ("kube-apiserver", "kube-controller-manager")
 # the API server decodes an empty string in a custom resource as null and rejects valid objects.
 DEBIAN_GO_SOURCES = Path("/usr/share/gocode/src")
 DEBIAN_REPLACEMENTS = ("github.com/modern-go/reflect2", "github.com/json-iterator/go")
+# The vendored OpenAPI validators test "is this value null?" by comparing reflect.Values, which
+# Go 1.19 makes true for every zero value: an empty string in a custom resource would be refused
+# as null. The upstream fix (kube-openapi) compares against nil only; we apply the same to both.
+ZERO_VALUE_CHECK = (
+    "if data == nil || "
+    "reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {"
+)
+NIL_CHECK = "if data == nil {"
+OPENAPI_TYPE_VALIDATORS = (
+    "vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go",
+    "vendor/github.com/go-openapi/validate/type.go",
+)
 # Bumped whenever the build recipe changes, so caches of an older recipe are not reused.
-BUILD_REVISION = 2
+BUILD_REVISION = 3
 SYSTEM_PACKAGES_HINT = (
     "run `sudo make system-deps` (Debian 12: etcd-server golang-go rsync make dpkg-dev "
     "golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev and a deb-src "
@@ -50,7 +62,7 @@ class ControlPlaneBinaries:
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "modelship" / f"kubernetes-{KUBERNETES_VERSION}"
+    return Path(base) / "modelship" / f"kubernetes-{KUBERNETES_VERSION}-r{BUILD_REVISION}"
 
 
 def _print_progress(message: str) -> None:
@@ -141,6 +153,19 @@ def _run(cmd: list[str], cwd: Path, log: Path, progress: Progress, what: str) ->
     progress(f"  done in {int(time.monotonic() - started)}s")
 
 
+def _patch_type_validators(source: Path, progress: Progress) -> None:
+    for relative in OPENAPI_TYPE_VALIDATORS:
+        path = source / relative
+        text = path.read_text()
+        if ZERO_VALUE_CHECK in text:
+            path.write_text(text.replace(ZERO_VALUE_CHECK, NIL_CHECK))
+            progress(f"patched the zero-value check in {relative}")
+        elif NIL_CHECK not in text:
+            raise BinariesError(
+                f"{relative} no longer has the expected null check; update the build"
+            )
+
+
 def build_from_debian_source(cache: Path, progress: Progress = _print_progress) -> None:
     """Build kube-apiserver and kube-controller-manager from Debian's source package."""
     _require_tools()
@@ -177,14 +202,20 @@ def build_from_debian_source(cache: Path, progress: Progress = _print_progress) 
     for package in DEBIAN_REPLACEMENTS:
         _run(
             [
-                "rsync", "-a", "--delete", "--exclude", "*_test.go",
-                f"{DEBIAN_GO_SOURCES / package}/", f"{source / 'vendor' / package}/",
+                "rsync",
+                "-a",
+                "--delete",
+                "--exclude",
+                "*_test.go",
+                f"{DEBIAN_GO_SOURCES / package}/",
+                f"{source / 'vendor' / package}/",
             ],
             source,
             log,
             progress,
             f"replacing the vendored {package} with Debian's",
         )
+    _patch_type_validators(source, progress)
     _run(["make", "generated_files"], source, log, progress, "generating code")
     _run(
         ["make", f"WHAT={' '.join('cmd/' + c for c in BUILT_COMPONENTS)}"],
