@@ -40,7 +40,7 @@ def namespace(kube: Kube) -> str:
 
 
 def sample(kind: str) -> dict[str, Any]:
-    for path in sorted(SAMPLES.glob("*.yaml")):
+    for path in sorted(SAMPLES.glob("*-*.yaml")):
         body = yaml.safe_load(path.read_text())
         if body["kind"] == kind:
             return dict(body)
@@ -56,7 +56,13 @@ def test_every_crd_is_established(dev_cluster: Any) -> None:
 
 
 def test_samples_are_accepted_and_listed_by_category(dev_cluster: Any, namespace: str) -> None:
-    applied = kubectl(dev_cluster, "apply", "-n", namespace, "-f", str(SAMPLES))
+    files = [
+        arg
+        for path in sorted(SAMPLES.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for arg in ("-f", str(path))
+    ]
+    applied = kubectl(dev_cluster, "apply", "-n", namespace, *files)
     assert applied.stdout.count("created") + applied.stdout.count("unchanged") == 3, applied.stdout
     listed = kubectl(dev_cluster, "get", "modelship", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(listed) == [
