@@ -76,3 +76,31 @@ demo: install ## The whole loop on a local cluster, narrated (DEMO_FLAGS=--keep 
 .PHONY: demo-down
 demo-down: install ## Stop a demo started with --keep.
 	$(BIN)/modelship demo down
+
+# --- Cluster packaging: image, manifests, kind --------------------------------------------------
+IMAGE ?= modelship:0.1.0
+KUBECTL ?= kubectl
+
+.PHONY: image
+image: ## Build the container image $(IMAGE) (needs Docker).
+	docker build -t $(IMAGE) .
+
+.PHONY: deploy
+deploy: ## Install CRDs, RBAC and the operator into the current kubectl context (manifests/default).
+	$(KUBECTL) apply -k manifests/default
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy installed, CRDs included (and with them every Model).
+	$(KUBECTL) delete -k manifests/default --ignore-not-found
+
+.PHONY: kind-up
+kind-up: ## kind: create a cluster, build and load the image, deploy (needs Docker and kind).
+	IMAGE=$(IMAGE) KUBECTL=$(KUBECTL) hack/kind.sh up
+
+.PHONY: kind-demo
+kind-demo: ## kind: kind-up, then train and test-stage the iris sample in namespace ml.
+	IMAGE=$(IMAGE) KUBECTL=$(KUBECTL) hack/kind.sh demo
+
+.PHONY: kind-e2e
+kind-e2e: install ## kind: kind-up, then run the end-to-end tests against that cluster.
+	IMAGE=$(IMAGE) KUBECTL=$(KUBECTL) hack/kind.sh e2e

@@ -188,6 +188,16 @@ def test_condition_transition_time_moves_only_on_status_change() -> None:
     assert flipped[0]["lastTransitionTime"] == "2026-01-03T00:00:00Z"
 
 
+def test_status_patch_removes_vanished_keys_at_every_depth() -> None:
+    old = {"test": {"version": 1, "passed": True, "report": {"checks": []}}, "phase": "Serving"}
+    new = {"test": {"version": 2}, "phase": "Testing"}
+    assert status_patch(old, new) == {
+        "test": {"version": 2, "passed": None, "report": None},
+        "phase": "Testing",
+    }
+    assert status_patch(new, new) == {}
+
+
 def test_status_patch_removes_vanished_keys() -> None:
     assert status_patch({"failure": {"reason": "x"}, "phase": "Pending"}, {"phase": "Running"}) == {
         "failure": None,

@@ -228,9 +228,20 @@ def _write(kube: Kube, body: Obj, status: Obj) -> None:
 
 
 def status_patch(old: Obj, new: Obj) -> Obj:
-    """A merge patch from old to new: keys that disappeared are sent as null, which removes them."""
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`, with only what changed.
+
+    A merge patch merges nested objects, so a key that disappeared at any depth must be sent as
+    null, or the server keeps the old value beside the new ones. Lists are replaced whole.
+    """
     patch: Obj = {key: None for key in old if key not in new}
-    patch.update(new)
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            nested = status_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif key not in old or before != value:
+            patch[key] = value
     return patch
 
 
