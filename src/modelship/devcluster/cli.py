@@ -1,0 +1,110 @@
+"""`modelship dev up|down|status|build|logs`: the local cluster from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelship.devcluster.binaries import BinariesError, resolve_binaries
+from modelship.devcluster.cluster import DevCluster, DevClusterError
+from modelship.devcluster.layout import DEV_DIR_ENV, DevLayout, default_dev_dir
+from modelship.devcluster.node.logfiles import find_log
+
+
+def register(subparsers: Any) -> None:
+    dev = subparsers.add_parser("dev", help="run the local cluster (control plane and node)")
+    dev.add_argument(
+        "--dev-dir",
+        type=Path,
+        default=None,
+        help=f"cluster directory (default: ${DEV_DIR_ENV} or ./.modelship/dev)",
+    )
+    commands = dev.add_subparsers(dest="dev_command", metavar="COMMAND", required=True)
+
+    up = commands.add_parser("up", help="start the cluster and install the CRDs")
+    up.add_argument("--crds", type=Path, default=Path("crds"),
+                    help="directory of CRDs to install (default: ./crds when present)")  # fmt: skip
+    up.add_argument("--no-node", action="store_true", help="control plane only")
+    up.set_defaults(func=_up)
+
+    down = commands.add_parser("down", help="stop the cluster and every pod process")
+    down.add_argument("--purge", action="store_true", help="also delete the cluster directory")
+    down.set_defaults(func=_down)
+
+    status = commands.add_parser("status", help="show the cluster's processes (exit 3: stopped)")
+    status.set_defaults(func=_status)
+
+    build = commands.add_parser("build", help="obtain (on first use, build) the binaries")
+    build.set_defaults(func=_build)
+
+    logs = commands.add_parser("logs", help="print a local pod's container log")
+    logs.add_argument("pod")
+    logs.add_argument("-c", "--container", default=None)
+    logs.add_argument("-n", "--namespace", default="default")
+    logs.add_argument("-p", "--previous", action="store_true", help="the run before the last")
+    logs.set_defaults(func=_logs)
+
+
+def _cluster(args: argparse.Namespace, node: bool = True) -> DevCluster:
+    return DevCluster(args.dev_dir or default_dev_dir(), node=node)
+
+
+def _up(args: argparse.Namespace) -> int:
+    cluster = _cluster(args, node=not args.no_node)
+    crds = args.crds if args.crds.is_dir() else None
+    try:
+        cluster.up(crds_dir=crds)
+    except (DevClusterError, BinariesError, TimeoutError) as error:
+        print(f"modelship dev up: {error}", file=sys.stderr)
+        return 1
+    status = cluster.status()
+    print(f"local cluster running at {status.server} (logs: {cluster.layout.logs})",
+          file=sys.stderr)  # fmt: skip
+    if crds is None:
+        print(f"no CRDs installed ({args.crds} is not a directory)", file=sys.stderr)
+    print(f"export KUBECONFIG={cluster.kubeconfig}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    cluster.down()
+    if args.purge:
+        shutil.rmtree(cluster.dev_dir, ignore_errors=True)
+    print(f"local cluster in {cluster.dev_dir} stopped", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _cluster(args).status()
+    for name, alive in status.processes.items():
+        print(f"{name:<24} {'running' if alive else 'stopped'}")
+    print(f"server      {status.server or '-'}")
+    print(f"kubeconfig  {status.kubeconfig}")
+    return 0 if status.running else 3
+
+
+def _build(args: argparse.Namespace) -> int:
+    try:
+        binaries = resolve_binaries()
+    except BinariesError as error:
+        print(f"modelship dev build: {error}", file=sys.stderr)
+        return 1
+    for name, path in vars(binaries).items():
+        print(f"{name:<24} {path}")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    layout = DevLayout((args.dev_dir or default_dev_dir()).absolute())
+    try:
+        path = find_log(layout, args.namespace, args.pod, args.container, args.previous)
+    except LookupError as error:
+        print(f"modelship dev logs: {error}", file=sys.stderr)
+        return 1
+    with path.open("rb") as handle:
+        shutil.copyfileobj(handle, sys.stdout.buffer)
+    return 0

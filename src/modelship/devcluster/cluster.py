@@ -1,0 +1,236 @@
+"""`DevCluster`: bring a local control plane (and the local node) up and down.
+
+The one class the CLI, `make cluster-up` and the test fixtures share. `up` starts etcd,
+kube-apiserver, kube-controller-manager and the local node agent, waits until the cluster can
+really serve (API ready, the `default` ServiceAccount and its token exist, CRDs Established) and
+writes the kubeconfig; `down` stops every process it started, pods included, and is idempotent.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from modelship.devcluster import controlplane, processes
+from modelship.devcluster.binaries import ControlPlaneBinaries, resolve_binaries
+from modelship.devcluster.crds import install_crds
+from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
+from modelship.devcluster.kubeconfig import render_kubeconfig, write_kubeconfig
+from modelship.devcluster.layout import DevLayout
+from modelship.devcluster.node.pidfiles import kill_all_pods
+from modelship.devcluster.pki import Pki
+from modelship.devcluster.ports import free_ports, is_listening
+from modelship.devcluster.processes import ProcessRecord
+from modelship.devcluster.state import ClusterState
+
+# Stop order: the node first (it stops the pods while the API server can still be told), then
+# the controllers, the API server and last its storage.
+STOP_ORDER = ("local-node", "kube-controller-manager", "kube-apiserver", "etcd")
+
+
+class DevClusterError(RuntimeError):
+    """The cluster did not come up; the message names the component and quotes its log."""
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    running: bool
+    processes: dict[str, bool]
+    server: str | None
+    kubeconfig: Path
+
+
+class DevCluster:
+    """A local Kubernetes cluster whose files all live in `dev_dir`."""
+
+    def __init__(
+        self,
+        dev_dir: Path,
+        binaries: ControlPlaneBinaries | None = None,
+        *,
+        node: bool = True,
+        node_args: tuple[str, ...] = (),
+        timeout: float = 120.0,
+    ) -> None:
+        self.layout = DevLayout(Path(dev_dir).absolute())
+        self._binaries = binaries
+        self._node = node
+        self._node_args = node_args
+        self._timeout = timeout
+
+    @property
+    def dev_dir(self) -> Path:
+        return self.layout.root
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The cluster-admin kubeconfig (`export KUBECONFIG=...`)."""
+        return self.layout.kubeconfig
+
+    @property
+    def node_kubeconfig(self) -> Path:
+        return self.layout.pki / "local-node.kubeconfig"
+
+    def endpoint(self) -> ApiEndpoint:
+        return ApiEndpoint.from_kubeconfig(self.kubeconfig)
+
+    def client(self) -> KubeClient:
+        return KubeClient(self.endpoint())
+
+    def status(self) -> ClusterStatus:
+        state = ClusterState.load(self.layout.state_file)
+        alive = {name: processes.is_alive(record) for name, record in state.processes.items()}
+        # Whatever `up` started (with or without the node) must all be alive.
+        control_plane = set(STOP_ORDER) - {"local-node"}
+        running = control_plane <= set(alive) and all(alive.values())
+        server = state.ports.apiserver_url if state.ports else None
+        return ClusterStatus(running, alive, server, self.kubeconfig)
+
+    def up(self, crds_dir: Path | None = None) -> None:
+        """Start the cluster unless all of it already runs (a partial one is restarted), wait
+        until it serves, then install the CRDs of crds_dir."""
+        status = self.status()
+        complete = status.running and (not self._node or "local-node" in status.processes)
+        if not complete:
+            self.down()
+            try:
+                self._start()
+            except BaseException:
+                self.down()
+                raise
+        if crds_dir is not None:
+            with self.client() as client:
+                install_crds(client, crds_dir)
+
+    def down(self) -> None:
+        """Stop every process this cluster started (node, pods, control plane); idempotent."""
+        state = ClusterState.load(self.layout.state_file)
+        for name in STOP_ORDER:
+            record = state.processes.get(name)
+            if record is not None:
+                # The node stops its pods on SIGTERM; give it time to do so gracefully.
+                processes.stop([record], grace=40.0 if name == "local-node" else 10.0)
+        processes.stop(list(state.processes.values()), grace=1.0)
+        # Safety net: pod processes the node could not stop (it crashed, or was killed).
+        kill_all_pods(self.layout)
+        state.processes.clear()
+        if self.layout.state_file.exists():
+            state.save(self.layout.state_file)
+
+    # -- starting -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        binaries = self._binaries or resolve_binaries()
+        layout = self.layout
+        layout.create()
+        pki = Pki(layout.pki)
+        pki.ensure(controlplane.KUBERNETES_SERVICE_IP)
+        state = ClusterState.load(layout.state_file)
+        state.ports = _reuse_or_pick_ports(state.ports)
+        state.save(layout.state_file)
+        ports = state.ports
+        tokens = pki.tokens()
+        ca = pki.ca_cert.read_bytes()
+        kubeconfigs = {
+            "admin": layout.kubeconfig,
+            "controller-manager": layout.pki / "controller-manager.kubeconfig",
+            "local-node": self.node_kubeconfig,
+        }
+        for identity, path in kubeconfigs.items():
+            config = render_kubeconfig(ports.apiserver_url, ca, tokens[identity], identity)
+            write_kubeconfig(path, config)
+
+        etcd = self._spawn(state, "etcd", controlplane.etcd_argv(binaries, layout, ports))
+        _wait(etcd, lambda: _etcd_healthy(ports.etcd_client), self._timeout, "etcd is healthy")
+        apiserver = self._spawn(
+            state, "kube-apiserver", controlplane.apiserver_argv(binaries, layout, ports)
+        )
+        with self.client() as client:
+            _wait(apiserver, lambda: _api_ready(client), self._timeout, "/readyz is ok")
+            kcm_argv = controlplane.controller_manager_argv(
+                binaries, layout, kubeconfigs["controller-manager"]
+            )
+            kcm = self._spawn(state, "kube-controller-manager", kcm_argv)
+            _wait(kcm, lambda: _default_token_exists(client), self._timeout,
+                  "the default ServiceAccount has its token")  # fmt: skip
+        if self._node:
+            node = self._spawn(state, "local-node", self._node_argv(ports))
+            with self.client() as client:
+                _wait(node, lambda: _node_ready(client), self._timeout, "the local node is Ready")
+
+    def _node_argv(self, ports: controlplane.Ports) -> list[str]:
+        return [
+            sys.executable, "-m", "modelship.devcluster.node",
+            "--kubeconfig", str(self.node_kubeconfig),
+            "--dev-dir", str(self.layout.root),
+            "--api-port", str(ports.apiserver),
+            *self._node_args,
+        ]  # fmt: skip
+
+    def _spawn(self, state: ClusterState, name: str, argv: list[str]) -> ProcessRecord:
+        record = processes.spawn(name, argv, self.layout.component_log(name))
+        state.processes[name] = record
+        state.save(self.layout.state_file)  # saved at once, so `down` finds it if `up` fails
+        return record
+
+
+def _reuse_or_pick_ports(previous: controlplane.Ports | None) -> controlplane.Ports:
+    if previous is not None:
+        used = (previous.etcd_client, previous.etcd_peer, previous.apiserver)
+        if not any(is_listening(port) for port in used):
+            return previous
+    return controlplane.Ports(*free_ports(3))
+
+
+def _wait(record: ProcessRecord, ready: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `ready` until true; fail early, quoting the log, when the process exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not processes.is_alive(record):
+            raise DevClusterError(f"{record.name} exited before {what}; {_log_tail(record)}")
+        try:
+            if ready():
+                return
+        except (httpx.HTTPError, ApiError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise DevClusterError(f"timed out after {timeout:.0f}s waiting until {what}; "
+                                  f"{_log_tail(record)}")  # fmt: skip
+        time.sleep(0.2)
+
+
+def _log_tail(record: ProcessRecord, lines: int = 15) -> str:
+    try:
+        tail = Path(record.log).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        tail = []
+    return f"last lines of {record.log}:\n" + "\n".join(tail)
+
+
+def _etcd_healthy(port: int) -> bool:
+    response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2.0)
+    return response.status_code == 200 and response.json().get("health") == "true"
+
+
+def _api_ready(client: KubeClient) -> bool:
+    return client.get_text("/readyz") == "ok"
+
+
+def _default_token_exists(client: KubeClient) -> bool:
+    """Pods are admitted only once their ServiceAccount has a token Secret (Kubernetes 1.20)."""
+    account = client.get("/api/v1/namespaces/default/serviceaccounts/default")
+    return bool(account.get("secrets"))
+
+
+def _node_ready(client: KubeClient) -> bool:
+    nodes = client.get("/api/v1/nodes").get("items", [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for node in nodes
+        for c in node.get("status", {}).get("conditions", [])
+    )

@@ -1,0 +1,122 @@
+"""Command lines of etcd, kube-apiserver and kube-controller-manager for a dev cluster.
+
+Pure functions, so the flags (and why each is there) are readable and unit-tested in one place.
+Every listener binds 127.0.0.1 on a port chosen free at `up`, and every insecure or fixed port
+is switched off, so two dev clusters can run side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelship.devcluster.binaries import ControlPlaneBinaries
+from modelship.devcluster.layout import DevLayout
+from modelship.devcluster.pki import Pki
+
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+# The first address of the range is the `kubernetes` Service; its certificate must name it.
+KUBERNETES_SERVICE_IP = "10.0.0.1"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+ADMISSION_PLUGINS = (
+    "NamespaceLifecycle",
+    "LimitRanger",
+    "ServiceAccount",
+    "DefaultStorageClass",
+    "DefaultTolerationSeconds",
+    "PersistentVolumeClaimResize",
+    "ResourceQuota",
+    "MutatingAdmissionWebhook",
+    "ValidatingAdmissionWebhook",
+)
+# The local node posts its own status; nothing is there to taint or evict it, so the node
+# lifecycle controllers would only mark it NotReady and evict its pods.
+CONTROLLERS = "*,-nodelifecycle,-cloud-node-lifecycle"
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver}"
+
+
+def etcd_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Ports) -> list[str]:
+    client = f"http://127.0.0.1:{ports.etcd_client}"
+    peer = f"http://127.0.0.1:{ports.etcd_peer}"
+    return [
+        str(binaries.etcd),
+        "--name=modelship-dev",
+        f"--data-dir={layout.etcd_data}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=modelship-dev={peer}",
+        "--initial-cluster-state=new",
+        # A dev cluster keeps little; compacting often keeps the data directory small.
+        "--auto-compaction-retention=1",
+        "--logger=zap",
+        "--log-level=warn",
+    ]
+
+
+def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Ports) -> list[str]:
+    pki = Pki(layout.pki)
+    return [
+        str(binaries.kube_apiserver),
+        f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={ports.apiserver}",
+        "--insecure-port=0",
+        f"--cert-dir={layout.pki}",
+        f"--tls-cert-file={pki.apiserver_cert}",
+        f"--tls-private-key-file={pki.apiserver_key}",
+        f"--client-ca-file={pki.ca_cert}",
+        f"--token-auth-file={pki.token_file}",
+        "--authorization-mode=Node,RBAC",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
+        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
+        "--allow-privileged=true",
+        # `kubectl logs` goes through the API server to the local node's log endpoint.
+        f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
+        f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
+        f"--kubelet-certificate-authority={pki.ca_cert}",
+        "--kubelet-preferred-address-types=InternalIP",
+        # 127.0.0.1 cannot be an endpoint of the `kubernetes` Service; nothing here routes to it.
+        "--endpoint-reconciler-type=none",
+        "--profiling=false",
+    ]
+
+
+def controller_manager_argv(
+    binaries: ControlPlaneBinaries, layout: DevLayout, kubeconfig: Path
+) -> list[str]:
+    pki = Pki(layout.pki)
+    return [
+        str(binaries.kube_controller_manager),
+        f"--kubeconfig={kubeconfig}",
+        # No serving endpoint at all: nothing scrapes it, and fixed ports would collide.
+        "--port=0",
+        "--secure-port=0",
+        "--leader-elect=false",
+        f"--controllers={CONTROLLERS}",
+        "--use-service-account-credentials=true",
+        # The token controller signs ServiceAccount token Secrets and puts ca.crt into them.
+        f"--service-account-private-key-file={pki.sa_key}",
+        f"--root-ca-file={pki.ca_cert}",
+        f"--cluster-signing-cert-file={pki.ca_cert}",
+        f"--cluster-signing-key-file={pki.ca_key}",
+        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        "--cluster-name=modelship-dev",
+        "--profiling=false",
+    ]

@@ -1,0 +1,117 @@
+"""Pure parts of the local control plane: ports, kubeconfigs, command lines, state, CRDs."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelship.devcluster import controlplane
+from modelship.devcluster.binaries import ControlPlaneBinaries
+from modelship.devcluster.crds import load_crds
+from modelship.devcluster.kubeconfig import read_kubeconfig, render_kubeconfig, write_kubeconfig
+from modelship.devcluster.layout import DevLayout, default_dev_dir
+from modelship.devcluster.ports import free_ports
+from modelship.devcluster.processes import (
+    ProcessRecord,
+    is_alive,
+    process_start_time,
+    spawn,
+    stop,
+)
+from modelship.devcluster.state import ClusterState
+
+BINARIES = ControlPlaneBinaries(Path("/b/etcd"), Path("/b/kube-apiserver"), Path("/b/kcm"))
+PORTS = controlplane.Ports(etcd_client=23790, etcd_peer=23800, apiserver=26443)
+
+
+def test_free_ports_are_distinct_and_bindable() -> None:
+    ports = free_ports(5)
+    assert len(set(ports)) == 5
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_kubeconfig_round_trips_server_ca_and_token(tmp_path: Path) -> None:
+    config = render_kubeconfig("https://127.0.0.1:1234", b"PEM", "tok", "admin")
+    assert config["current-context"] == "modelship-dev"
+    cluster = config["clusters"][0]["cluster"]
+    assert base64.b64decode(cluster["certificate-authority-data"]) == b"PEM"
+    path = tmp_path / "kubeconfig"
+    write_kubeconfig(path, config)
+    assert path.stat().st_mode & 0o077 == 0
+    assert read_kubeconfig(path) == ("https://127.0.0.1:1234", b"PEM", "tok")
+
+
+def test_every_listener_uses_the_chosen_ports_on_loopback() -> None:
+    layout = DevLayout(Path("/dev-dir"))
+    etcd = controlplane.etcd_argv(BINARIES, layout, PORTS)
+    assert "--listen-client-urls=http://127.0.0.1:23790" in etcd
+    assert "--listen-peer-urls=http://127.0.0.1:23800" in etcd
+    api = controlplane.apiserver_argv(BINARIES, layout, PORTS)
+    assert "--secure-port=26443" in api
+    assert "--insecure-port=0" in api
+    assert "--bind-address=127.0.0.1" in api
+    kcm = controlplane.controller_manager_argv(BINARIES, layout, Path("/k"))
+    assert "--port=0" in kcm and "--secure-port=0" in kcm
+
+
+def test_api_server_authenticates_authorizes_and_signs_service_account_tokens() -> None:
+    api = controlplane.apiserver_argv(BINARIES, DevLayout(Path("/d")), PORTS)
+    flags = dict(arg.split("=", 1) for arg in api[1:])
+    assert flags["--authorization-mode"] == "Node,RBAC"
+    assert flags["--token-auth-file"] == "/d/pki/tokens.csv"
+    assert flags["--service-account-signing-key-file"] == "/d/pki/sa.key"
+    assert "ServiceAccount" in flags["--enable-admission-plugins"].split(",")
+    assert flags["--service-cluster-ip-range"] == controlplane.SERVICE_CLUSTER_IP_RANGE
+
+
+def test_controller_manager_signs_tokens_and_leaves_the_node_alone() -> None:
+    kcm = controlplane.controller_manager_argv(BINARIES, DevLayout(Path("/d")), Path("/k"))
+    flags = dict(arg.split("=", 1) for arg in kcm[1:])
+    assert "-nodelifecycle" in flags["--controllers"].split(",")
+    assert flags["--service-account-private-key-file"] == "/d/pki/sa.key"
+    assert flags["--root-ca-file"] == "/d/pki/ca.crt"
+
+
+def test_default_dev_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELSHIP_DEV_DIR", "/somewhere")
+    assert default_dev_dir() == Path("/somewhere")
+    monkeypatch.delenv("MODELSHIP_DEV_DIR")
+    assert default_dev_dir() == Path.cwd() / ".modelship" / "dev"
+
+
+def test_state_round_trips(tmp_path: Path) -> None:
+    record = ProcessRecord("etcd", 42, 7, ("etcd", "--x"), "/l")
+    state = ClusterState(PORTS, {"etcd": record})
+    state.save(tmp_path / "state.json")
+    assert ClusterState.load(tmp_path / "state.json") == state
+    assert ClusterState.load(tmp_path / "missing.json") == ClusterState()
+
+
+def test_crds_are_read_from_every_yaml_but_the_kustomization(tmp_path: Path) -> None:
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "models.modelship.io"}}  # fmt: skip
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(crd))
+    (tmp_path / "kustomization.yaml").write_text("resources: [models.yaml]\n")
+    assert [c["metadata"]["name"] for c in load_crds(tmp_path)] == ["models.modelship.io"]
+
+
+def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
+    # A shell that starts a child: both must be gone after stop().
+    record = spawn("sh", ["sh", "-c", "sleep 60 & echo $! > child; wait"], tmp_path / "log",
+                   cwd=tmp_path)  # fmt: skip
+    child_file = tmp_path / "child"
+    deadline = time.monotonic() + 5
+    while not (child_file.exists() and child_file.read_text().strip()):
+        assert time.monotonic() < deadline, "the shell never started its child"
+        time.sleep(0.02)
+    child = int(child_file.read_text())
+    stop([record], grace=2)
+    assert not is_alive(record)
+    assert process_start_time(child) is None
