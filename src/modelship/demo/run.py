@@ -6,8 +6,7 @@ failure names the stage and what the cluster showed at that moment.
 
 from __future__ import annotations
 
-import os
-import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -19,8 +18,8 @@ import yaml
 
 from modelship.demo.narrator import DemoError, Narrator, condition
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.cli import approval_for
 from modelship.operator.kube import (
+    APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
     PODS,
@@ -32,6 +31,7 @@ from modelship.operator.kube import (
 )
 
 NAMESPACE = "modelship-demo"
+OPERATOR_NAMESPACE = "modelship-system"
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace")
 SAMPLE_ROW = [6.1, 2.8, 4.7, 1.2]
 
@@ -40,46 +40,49 @@ class Demo:
     def __init__(self, root: Path, dev_dir: Path, narrator: Narrator) -> None:
         self.root, self.dev_dir, self.say = root, dev_dir, narrator
         self.cluster = DevCluster(dev_dir)
-        self.operator: subprocess.Popen[bytes] | None = None
         self.kube: Kube | None = None
 
     # -- infrastructure ------------------------------------------------------------------------
     def start_cluster(self) -> Kube:
         self.say.step("Local cluster: etcd, kube-apiserver, kube-controller-manager, local node")
+        if self.dev_dir.exists():  # a demo always starts from an empty cluster
+            stop_demo(self.dev_dir)
+            self.cluster = DevCluster(self.dev_dir)
         self.cluster.up(crds_dir=self.root / "crds")
         self.say.say(f"API server ready; kubeconfig {self.cluster.kubeconfig}")
         self.kube = Kube(load_api_client(str(self.cluster.kubeconfig)))
         return self.kube
 
-    def start_operator(self) -> None:
-        self.say.step("Operator: python -m modelship.operator (a local process)")
-        logs = self.dev_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.cluster.kubeconfig),
-            "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": "http://127.0.0.1:8089/healthz",
-        }
-        log = (logs / "operator.log").open("ab")
-        self.operator = subprocess.Popen(
-            [sys.executable, "-m", "modelship.operator"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    def start_operator(self, kube: Kube) -> None:
+        """Deploy the operator the way a cluster runs it: manifests/default, its own RBAC."""
+        self.say.step("Operator: kubectl apply -k manifests/default (runs in the cluster)")
+        kubectl = Path(sys.executable).parent / "kubectl"
+        result = subprocess.run(
+            [
+                str(kubectl if kubectl.exists() else "kubectl"),
+                "--kubeconfig",
+                str(self.cluster.kubeconfig),
+                "apply",
+                "-k",
+                str(self.root / "manifests" / "default"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        (self.dev_dir / "operator.pid").write_text(str(self.operator.pid))
+        if result.returncode != 0:
+            raise DemoError(f"kubectl apply -k manifests/default failed: {result.stderr.strip()}")
+        self.say.say(f"applied {len(result.stdout.splitlines())} objects: CRDs, RBAC, the operator")
 
-        def healthy() -> bool:
-            if self.operator is not None and self.operator.poll() is not None:
-                raise DemoError(f"the operator exited; see {logs / 'operator.log'}")
-            try:
-                return httpx.get("http://127.0.0.1:8089/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
+        def available() -> bool:
+            deployment = kube.get(APPS_DEPLOYMENTS, OPERATOR_NAMESPACE, "modelship-operator") or {}
+            return bool((deployment.get("status") or {}).get("availableReplicas"))
 
-        self.say.wait("the operator to start", healthy, timeout=60)
-        self.say.say(f"operator running (log: {logs / 'operator.log'})")
+        self.say.wait("the operator Deployment to be available", available, timeout=120)
+        self.say.say(
+            f"operator running as ServiceAccount {OPERATOR_NAMESPACE}/modelship-operator "
+            f"(logs: modelship dev logs -n {OPERATOR_NAMESPACE} <pod>)"
+        )
 
     def stop(self, keep: bool) -> None:
         if not keep:
@@ -190,13 +193,23 @@ class Demo:
         )
         return dict(status)
 
-    def approve_and_promote(self, kube: Kube, status: dict[str, Any]) -> dict[str, Any]:
+    def approve_and_promote(self, kube: Kube) -> dict[str, Any]:
         self.say.step("Approval: modelship approve iris -n modelship-demo")
-        approval = approval_for(status, None, os.environ.get("USER") or "demo")
-        kube.patch(MODEL_DEPLOYMENTS, NAMESPACE, "iris", {"spec": {"approval": approval}})
-        self.say.say(
-            f"approved version {approval['version']} with digest {approval['digest'][:19]}…"
-        )
+        command = [
+            sys.executable,
+            "-m",
+            "modelship.cli",
+            "approve",
+            "iris",
+            "-n",
+            NAMESPACE,
+            "--kubeconfig",
+            str(self.cluster.kubeconfig),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise DemoError(f"modelship approve failed: {result.stderr.strip()}")
+        self.say.say(result.stdout.strip())
 
         def serving() -> dict[str, Any] | None:
             st = (kube.get(MODEL_DEPLOYMENTS, NAMESPACE, "iris") or {}).get("status") or {}
@@ -214,7 +227,7 @@ class Demo:
             f"production serves version {prod['version']} with {prod['readyReplicas']} "
             f"ready replicas (promoted {prod.get('promotedAt')})"
         )
-        return status
+        return dict(status)
 
     def predict(self, kube: Kube) -> None:
         self.say.step("Prediction from the production endpoint")
@@ -273,11 +286,11 @@ def run(root: Path, dev_dir: Path, keep: bool) -> int:
     failed = False
     try:
         kube = demo.start_cluster()
-        demo.start_operator()
+        demo.start_operator(kube)
         demo.apply_samples(kube)
         demo.watch_training(kube)
-        status = demo.watch_test_stage(kube)
-        demo.approve_and_promote(kube, status)
+        demo.watch_test_stage(kube)
+        demo.approve_and_promote(kube)
         demo.predict(kube)
         demo.look_around(keep)
     except (DemoError, KubeError) as exc:
@@ -298,17 +311,7 @@ def run(root: Path, dev_dir: Path, keep: bool) -> int:
 
 
 def stop_demo(dev_dir: Path) -> None:
-    """Stop the demo's operator (by its pid file) and its cluster; safe to call twice."""
-    pid_file = dev_dir / "operator.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text())
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            for _ in range(60):
-                os.killpg(pid, 0)
-                time.sleep(0.5)
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        pid_file.unlink()
+    """Stop the demo cluster (the local node stops every pod process, the operator's included)
+    and delete its state: a demo cluster is disposable."""
     DevCluster(dev_dir).down()
+    shutil.rmtree(dev_dir, ignore_errors=True)
