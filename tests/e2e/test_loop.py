@@ -1,0 +1,192 @@
+"""The whole loop as a user drives it, with the operator running inside the local cluster.
+
+train -> test stage -> acceptance -> approve (the CLI) -> production -> predict -> retrain ->
+test -> approve -> production on the new version -> delete everything and see it cleaned up.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modelship.operator.kube import (
+    APPS_DEPLOYMENTS,
+    JOBS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    PDBS,
+    PODS,
+    PVCS,
+    SERVICES,
+    TRAINING_JOBS,
+    Kube,
+)
+from support.waiting import wait_for
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "manifests" / "samples"
+ROW = [6.7, 3.0, 5.2, 2.3]  # a virginica
+
+
+def kubectl(kubeconfig: Path, *args: str) -> str:
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def mdep(kube: Kube, namespace: str) -> dict[str, Any]:
+    return dict((kube.get(MODEL_DEPLOYMENTS, namespace, "iris") or {}).get("status") or {})
+
+
+def approve(kubeconfig: Path, namespace: str) -> str:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelship.cli",
+            "approve",
+            "iris",
+            "-n",
+            namespace,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--by",
+            "e2e",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def predict(kube: Kube, namespace: str, version: int) -> Any:
+    pods = [
+        p
+        for p in kube.list(
+            PODS, namespace, {"modelship.io/deployment": "iris", "modelship.io/stage": "production"}
+        )
+        if p["metadata"]["labels"].get("modelship.io/version") == str(version)
+        and p["status"].get("podIP")
+    ]
+    assert pods, "no production pod of that version"
+    answer = httpx.post(
+        f"http://{pods[0]['status']['podIP']}:8080/v2/models/iris/infer",
+        json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": ROW}]},
+        timeout=10,
+        trust_env=False,
+    )
+    assert answer.status_code == 200, answer.text
+    return next(o for o in answer.json()["outputs"] if o["name"] == "predict")["data"][0]
+
+
+def test_the_loop_end_to_end(
+    in_cluster_operator: None, cluster_kube: Kube, namespace: str, dev_cluster: Any
+) -> None:
+    kube, kubeconfig = cluster_kube, dev_cluster.kubeconfig
+    started = time.monotonic()
+    kubectl(kubeconfig, "apply", "-n", namespace, "-k", str(SAMPLES))
+
+    # train, test stage, acceptance: production stays empty until approval
+    status = wait_for(
+        lambda: (lambda s: s if s.get("phase") == "AwaitingApproval" else None)(
+            mdep(kube, namespace)
+        ),
+        timeout=180,
+        what="AwaitingApproval",
+        describe=lambda: str(mdep(kube, namespace)),
+    )
+    to_awaiting = time.monotonic() - started
+    assert status["test"]["version"] == 1 and status["test"]["passed"] is True
+    assert kube.get(APPS_DEPLOYMENTS, namespace, "iris") is None
+
+    # approve with the CLI; production rolls out with two ready replicas and a PDB
+    assert "approved version 1" in approve(kubeconfig, namespace)
+    wait_for(
+        lambda: mdep(kube, namespace).get("phase") == "Serving",
+        timeout=120,
+        what="Serving version 1",
+        describe=lambda: str(mdep(kube, namespace)),
+    )
+    assert kube.get(PDBS, namespace, "iris") is not None
+    assert predict(kube, namespace, 1) == 2
+
+    # retrain: version 2 goes to the test stage, production keeps version 1 until approved
+    kube.patch(
+        MODELS, namespace, "iris", {"metadata": {"annotations": {"modelship.io/retrain": "e2e"}}}
+    )
+    status = wait_for(
+        lambda: (
+            lambda s: (
+                s
+                if (s.get("test") or {}).get("version") == 2
+                and s.get("phase") == "AwaitingApproval"
+                else None
+            )
+        )(mdep(kube, namespace)),
+        timeout=180,
+        what="version 2 awaiting approval",
+        describe=lambda: str(mdep(kube, namespace)),
+    )
+    assert status["production"]["version"] == 1
+    tjs = kube.list(TRAINING_JOBS, namespace)
+    assert sorted(t["spec"]["trigger"] for t in tjs) == ["manual", "spec-change"]
+
+    assert "approved version 2" in approve(kubeconfig, namespace)
+    status = wait_for(
+        lambda: (
+            lambda s: s if s.get("phase") == "Serving" and s["production"]["version"] == 2 else None
+        )(mdep(kube, namespace)),
+        timeout=120,
+        what="Serving version 2",
+        describe=lambda: str(mdep(kube, namespace)),
+    )
+    assert status["previous"]["version"] == 1
+    assert [h["event"] for h in status["history"]][:2] == ["Promoted", "Promoting"]
+    assert predict(kube, namespace, 2) == 2
+    print(
+        f"\ne2e: applied -> AwaitingApproval {to_awaiting:.1f}s; whole loop "
+        f"{time.monotonic() - started:.1f}s"
+    )
+
+    # delete everything: children go, the catalog claim stays (it holds every version)
+    kubectl(kubeconfig, "delete", "-n", namespace, "-k", str(SAMPLES), "--wait=true")
+    for res in (TRAINING_JOBS, JOBS, APPS_DEPLOYMENTS, SERVICES, PDBS):
+        wait_for(
+            lambda res=res: (
+                not [
+                    o
+                    for o in kube.list(res, namespace)
+                    if o["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by")
+                    == "modelship"
+                    or res is TRAINING_JOBS
+                ]
+            ),
+            timeout=120,
+            what=f"{res.plural} to be deleted",
+        )
+    wait_for(
+        lambda: (
+            not [
+                p
+                for p in kube.list(PODS, namespace)
+                if p["metadata"].get("labels", {}).get("modelship.io/model")
+            ]
+        ),
+        timeout=120,
+        what="the model's pods to be gone",
+    )
+    assert kube.get(PVCS, namespace, "modelship-catalog") is not None
