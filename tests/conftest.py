@@ -8,6 +8,7 @@ binaries are built on first use); the integration tier is never skipped.
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import pytest
 
 from modelship.devcluster.binaries import BinariesError, resolve_binaries
 from modelship.devcluster.cluster import DevCluster
+from modelship.operator.kube import Kube, load_api_client
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CRDS_DIR = REPO_ROOT / "crds"
@@ -43,11 +45,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     cluster = DevCluster(tmp_path_factory.mktemp("devcluster"))
     crds = CRDS_DIR if any(CRDS_DIR.glob("*.yaml")) else None
+    # A SIGTERM (a CI timeout, `timeout pytest`) would end the session without teardown and
+    # leave the cluster running; as an interrupt, pytest still tears it down.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     cluster.up(crds_dir=crds)
     try:
         yield cluster
     finally:
         cluster.down()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +69,14 @@ def kube_api(dev_cluster: DevCluster) -> Iterator[kubernetes.client.ApiClient]:
     )
     with kubernetes.client.ApiClient(configuration) as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def kube(dev_cluster: DevCluster) -> Iterator[Kube]:
+    """The operator's own client layer on the session cluster (integration and e2e tests)."""
+    client = Kube(load_api_client(str(dev_cluster.kubeconfig)))
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests: the operator's own client on the test cluster."""
+"""Fixtures shared by the integration tests: the operator as a process (`kube` is in tests/)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelship.operator.kube import Kube, load_api_client
 from support.operator import OperatorProcess
-
-
-@pytest.fixture(scope="session")
-def kube(dev_cluster: Any) -> Iterator[Kube]:
-    client = Kube(load_api_client(str(dev_cluster.kubeconfig)))
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,22 @@ is reverted to the previous version.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
-from modelship.api.v1alpha1 import Deployment, utcnow
+from modelship.api.v1alpha1 import (
+    LOWER_IS_BETTER,
+    PRIMARY_METRIC,
+    Approval,
+    Deployment,
+    utcnow,
+)
 from modelship.operator import events
 from modelship.operator.conditions import set_condition
+from modelship.operator.drift import DriftReader
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     JOBS,
@@ -163,7 +171,7 @@ class DeploymentReconciler:
         digest = digest_or_reason
         task = str(model["spec"].get("task", "classification"))
         self.test_stage(mdep, version, digest, task)
-        self.production_stage(mdep)
+        self.production_stage(mdep, model)
         self.summarise()
         self.write()
         return self.settings.resync_seconds if self.status.get("phase") in ACTIVE_PHASES else None
@@ -278,14 +286,15 @@ class DeploymentReconciler:
         self.record("TestFailed", test.get("version"), test.get("digest"), message)
         events.warning(self.body, reason, message)
 
-    def production_stage(self, mdep: Deployment) -> None:
+    def production_stage(self, mdep: Deployment, model: Obj) -> None:
         test = self.status.get("test") or {}
         production = dict(self.status.get("production") or {})
+        self.auto_approve(mdep, model, test, production)
+        approval = effective_approval(mdep.spec.approval, self.status.get("autoApproval"))
         verdict = judge_approval(
-            mdep.spec.approval, test, production, self.status.get("failedRollout"), self.generation
+            approval, test, production, self.status.get("failedRollout"), self.generation
         )
         self.condition("Approved", verdict.approved, verdict.reason, verdict.message)
-        approval = mdep.spec.approval
         if (
             verdict.approved
             and approval is not None
@@ -349,6 +358,34 @@ class DeploymentReconciler:
         elif deadline_exceeded(deployment) and not production.get("promotedAt"):
             production = self.roll_back(mdep, production, deployment)
         self.status["production"] = production
+
+    def auto_approve(self, mdep: Deployment, model: Obj, test: Obj, production: Obj) -> None:
+        """Record an automatic approval when the autoApprove rule holds; spec stays the user's."""
+        policy = mdep.spec.auto_approve
+        if policy is None or not policy.enabled or not test.get("passed"):
+            return
+        version, digest = test.get("version"), test.get("digest")
+        recorded = self.status.get("autoApproval") or {}
+        if recorded.get("version") == version and recorded.get("digest") == digest:
+            return
+        task = str(model["spec"].get("task", "classification"))
+        metric = policy.metric or PRIMARY_METRIC[task]
+        rule = auto_approval_rule(
+            metric, version, production, (model.get("status") or {}).get("versions") or []
+        )
+        if rule is None:
+            return
+        failed = self.status.get("failedRollout") or {}
+        if failed.get("version") == version and failed.get("digest") == digest:
+            return  # it already failed in production once; only a person may try again
+        self.status["autoApproval"] = {
+            "version": version,
+            "digest": digest,
+            "rule": rule,
+            "at": utcnow(),
+        }
+        self.record("AutoApproved", version, digest, rule)
+        events.normal(self.body, "AutoApproved", f"version {version}: {rule}")
 
     def roll_back(self, mdep: Deployment, failed: Obj, deployment: Obj) -> Obj:
         pods = self.kube.list(PODS, self.namespace, stage_selector(self.name, "production"))
@@ -424,6 +461,94 @@ class DeploymentReconciler:
         else:
             phase = "AwaitingApproval"
         self.status["phase"] = phase
+
+
+AUTO_APPROVER = "autoApprove"
+
+
+def auto_approval_rule(
+    metric: str, version: Any, production: Obj, versions: list[Obj]
+) -> str | None:
+    """Why `version` may be promoted automatically, or None (pure).
+
+    Gates and acceptance passed (the caller checked acceptance), production already serves a
+    version (the first promotion is always a person's), and the metric is at least production's.
+    """
+    if production.get("version") is None or not production.get("promotedAt"):
+        return None
+    if production.get("version") == version:
+        return None
+    by_version = {v.get("version"): v for v in versions}
+    candidate, champion = by_version.get(version), by_version.get(production["version"])
+    if candidate is None or champion is None or not candidate.get("passedGates"):
+        return None
+    new, old = (
+        (candidate.get("metrics") or {}).get(metric),
+        (champion.get("metrics") or {}).get(metric),
+    )
+    if new is None or old is None:
+        return None
+    better = new <= old if metric in LOWER_IS_BETTER else new >= old
+    if not better:
+        return None
+    relation = "<=" if metric in LOWER_IS_BETTER else ">="
+    return (
+        f"autoApprove: gates and acceptance passed; {metric} {new:.4g} {relation} "
+        f"{old:.4g} of production version {production['version']}"
+    )
+
+
+def effective_approval(approval: Approval | None, auto: Obj | None) -> Approval | None:
+    """The newer of the user's approval and the operator's automatic one."""
+    if not auto:
+        return approval
+    if approval is not None and approval.version >= int(auto["version"]):
+        return approval
+    return Approval(version=int(auto["version"]), digest=auto["digest"], approved_by=AUTO_APPROVER)
+
+
+def in_production(status: Obj | None) -> bool:
+    return bool(((status or {}).get("production") or {}).get("promotedAt"))
+
+
+def drift_due(status: Obj, interval: float, now: datetime | None = None) -> bool:
+    """Whether production drift should be read now: never read, stale, or another version."""
+    production, drift = status.get("production") or {}, status.get("drift") or {}
+    if not production.get("promotedAt"):
+        return False
+    if drift.get("version") != production.get("version") or not drift.get("checkedAt"):
+        return True
+    checked = datetime.fromisoformat(str(drift["checkedAt"]).replace("Z", "+00:00"))
+    return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
+
+
+def record_drift(
+    kube: Kube, reader: DriftReader, settings: OperatorSettings, body: Obj, logger: kopf.Logger
+) -> None:
+    """Read the production pods' drift reports and write the combination to status.drift."""
+    old: Obj = body.get("status") or {}
+    if not drift_due(old, settings.drift_interval_seconds):
+        return
+    production = old["production"]
+    meta = body["metadata"]
+    drift = reader.read(
+        meta["namespace"],
+        meta["name"],
+        str(body["spec"]["modelRef"]["name"]),
+        int(production["version"]),
+        str(production["digest"]),
+    )
+    if drift.get("error"):
+        logger.info("drift of %s: %s", meta["name"], drift["error"])
+    new = {**old, "drift": drift}
+    kube.patch(
+        MODEL_DEPLOYMENTS,
+        meta["namespace"],
+        meta["name"],
+        {"status": status_patch(old, new)},
+        status=True,
+    )
+    body["status"] = new
 
 
 def deployments_of_model(kube: Kube, namespace: str, model: str) -> list[str]:

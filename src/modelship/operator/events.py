@@ -21,9 +21,13 @@ def _ref(body: dict[str, Any]) -> kopf.Body:
     return cast(kopf.Body, ref)  # kopf posts Events for any body-shaped mapping
 
 
+# kopf.event, not kopf.info/kopf.warn: those two also apply `settings.posting.level`, which is
+# meant for Kopf's own log-derived chatter; at WARNING it silently dropped every Normal event.
+
+
 def normal(body: dict[str, Any], reason: str, message: str) -> None:
-    kopf.info(_ref(body), reason=reason, message=message)
+    kopf.event(_ref(body), type="Normal", reason=reason, message=message)
 
 
 def warning(body: dict[str, Any], reason: str, message: str) -> None:
-    kopf.warn(_ref(body), reason=reason, message=message)
+    kopf.event(_ref(body), type="Warning", reason=reason, message=message)

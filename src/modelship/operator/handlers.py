@@ -15,7 +15,10 @@ from modelship.operator.deployment_controller import (
     ACTIVE_PHASES,
     DeploymentReconciler,
     deployments_of_model,
+    drift_due,
+    in_production,
     owner_deployment,
+    record_drift,
 )
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS
 from modelship.operator.model_controller import reconcile_model
@@ -29,7 +32,7 @@ def _model(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> N
     with memo.locks[("model", namespace, name)]:
         body = memo.kube.get(MODELS, namespace, name)
         if body is not None and not body["metadata"].get("deletionTimestamp"):
-            reconcile_model(memo.kube, memo.settings, body, logger)
+            reconcile_model(memo.kube, memo.settings, body, logger, memo.dataset_probe)
 
 
 def _training_job(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> float | None:
@@ -122,6 +125,45 @@ def deployment_progress(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, *
 @kopf.timer(GROUP, VERSION, "deployments", interval=30, initial_delay=30)
 def deployment_resync(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     _deployment(memo, str(meta["namespace"]), str(meta["name"]), logger)
+
+
+# A short fixed tick, because Kopf fixes a timer's interval when the module is imported; whether a
+# read is due comes from the configured interval and status.drift.checkedAt, so restarts keep the
+# pace and the tick itself costs no API call.
+DRIFT_TICK_SECONDS = 2
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "deployments",
+    interval=DRIFT_TICK_SECONDS,
+    initial_delay=DRIFT_TICK_SECONDS,
+    when=lambda status, **_: in_production(status),
+)
+def drift_check(
+    meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    """Read production drift when it is due and record it in status.drift."""
+    if not drift_due(dict(status), memo.settings.drift_interval_seconds):
+        return
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    with memo.locks[("deployment", namespace, name)]:
+        body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
+        if body is not None and not body["metadata"].get("deletionTimestamp"):
+            record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
+
+
+@kopf.on.event(
+    GROUP, VERSION, "deployments", when=lambda status, **_: bool((status or {}).get("drift"))
+)
+def drift_recorded(
+    spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    """Production drift was recorded: the Model decides whether it asks for a retraining."""
+    model = (spec.get("modelRef") or {}).get("name")
+    if model and meta.get("namespace"):
+        _model(memo, str(meta["namespace"]), str(model), logger)
 
 
 @kopf.on.event(GROUP, VERSION, "models")

@@ -180,6 +180,14 @@ class Kube:
         result: Obj = self._call("PUT", res.path(namespace, name), body=body)
         return result
 
+    def proxy_get(self, namespace: str, pod: str, port: int, path: str) -> Any:
+        """GET `path` from a pod through the API server's pod proxy (JSON answers only)."""
+        return self._call(
+            "GET",
+            f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(pod)}:{port}/proxy/"
+            + path.lstrip("/"),
+        )
+
     def delete(
         self, res: Resource, namespace: str, name: str, propagation: str = "Background"
     ) -> bool:

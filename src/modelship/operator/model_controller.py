@@ -4,33 +4,41 @@ The decision is level-triggered and idempotent: it compares the Model (generatio
 annotation) with the TrainingJobs that exist, so running it twice, or after a crash, makes the
 same decision. Training requests that arrive while a TrainingJob runs are left unacknowledged
 (`observedGeneration` stays behind) and picked up when it finishes: queued, never lost.
+
+Automatic triggers (drift recorded by the Model's production Deployments, a schedule, a changed
+dataset) are decided by the pure `retraining.plan` from the same observed state plus
+`status.retraining`; every decision, to train or not, lands there, and an Event is posted only
+when the decision changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
-from modelship.api.v1alpha1 import ModelSpec, TrainingSnapshot, Trigger, utcnow
+from modelship.api.v1alpha1 import ModelSpec, TrainingSnapshot, utcnow
 from modelship.operator import events
 from modelship.operator.conditions import set_condition
-from modelship.operator.kube import MODELS, PVCS, TRAINING_JOBS, Kube
+from modelship.operator.dataset_probe import DatasetProbe
+from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS, Kube
 from modelship.operator.naming import LABEL_MODEL, RETRAIN_ANNOTATION
+from modelship.operator.retraining import (
+    TrainingRequest,
+    has_policy,
+    next_dataset_state,
+    plan,
+    record_training,
+)
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.training_builders import build_catalog_claim, build_training_job
 from modelship.operator.trainingjob_controller import TERMINAL, _first_error, status_patch
 
 Obj = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class TrainingRequest:
-    trigger: Trigger
-    key: str
-    reason: str
+__all__ = ["TrainingRequest", "reconcile_model", "training_requests"]
 
 
 def owned_training_jobs(kube: Kube, body: Obj) -> list[Obj]:
@@ -96,6 +104,8 @@ def version_summaries(tjs: list[Obj], known: list[Obj], limit: int) -> list[Obj]
         }
         if st.get("score"):
             summary["score"] = st["score"]
+        if st.get("datasetDigest"):
+            summary["datasetDigest"] = st["datasetDigest"]
         by_version[summary["version"]] = summary
     return [by_version[v] for v in sorted(by_version, reverse=True)][:limit]
 
@@ -105,7 +115,13 @@ def _newest_finished(tjs: list[Obj]) -> Obj | None:
     return max(finished, key=lambda t: t["metadata"].get("creationTimestamp", ""), default=None)
 
 
-def reconcile_model(kube: Kube, settings: OperatorSettings, body: Obj, logger: kopf.Logger) -> None:
+def reconcile_model(
+    kube: Kube,
+    settings: OperatorSettings,
+    body: Obj,
+    logger: kopf.Logger,
+    probe: DatasetProbe | None = None,
+) -> None:
     meta = body["metadata"]
     namespace = meta["namespace"]
     generation = int(meta.get("generation") or 1)
@@ -127,6 +143,7 @@ def reconcile_model(kube: Kube, settings: OperatorSettings, body: Obj, logger: k
     tjs = owned_training_jobs(kube, body)
     active = [t for t in tjs if (t.get("status") or {}).get("phase") not in TERMINAL]
     requests = training_requests(body, spec, tjs)
+    trained_now = False
     if requests and active:
         status["pendingTrigger"] = requests[0].trigger
     elif requests:
@@ -145,6 +162,7 @@ def reconcile_model(kube: Kube, settings: OperatorSettings, body: Obj, logger: k
             logger.info("created TrainingJob %s (%s)", created_tj["metadata"]["name"], reason)
         active = [created_tj]
         tjs = [*tjs, created_tj] if created else tjs
+        trained_now = created
         status.update(
             observedGeneration=generation,
             lastTrainingTime=status.get("lastTrainingTime") if not created else utcnow(),
@@ -157,6 +175,14 @@ def reconcile_model(kube: Kube, settings: OperatorSettings, body: Obj, logger: k
         status["observedGeneration"] = generation
         status.pop("pendingTrigger", None)
 
+    if has_policy(spec.retraining):
+        tjs, active = _automatic(kube, body, spec, status, tjs, active, probe, trained_now, logger)
+    else:
+        status.pop("retraining", None)
+        status["conditions"] = [
+            c for c in status.get("conditions") or [] if c.get("type") != RETRAINING_CONDITION
+        ]
+
     _summarise(status, old, tjs, active, settings, generation)
     if _write(kube, body, old, status):
         latest_old = (old.get("latestVersion") or {}).get("version")
@@ -168,6 +194,98 @@ def reconcile_model(kube: Kube, settings: OperatorSettings, body: Obj, logger: k
                 f"version {latest_new} ({status['latestVersion'].get('score', '')}) passed gates",
             )
     _prune_history(kube, tjs, active, spec.retraining.history_limit, logger)
+
+
+RETRAINING_CONDITION = "RetrainingPolicyValid"
+
+
+def _automatic(
+    kube: Kube,
+    body: Obj,
+    spec: ModelSpec,
+    status: Obj,
+    tjs: list[Obj],
+    active: list[Obj],
+    probe: DatasetProbe | None,
+    trained_now: bool,
+    logger: kopf.Logger,
+) -> tuple[list[Obj], list[Obj]]:
+    """Drift, schedule and dataset change: decide, create at most one TrainingJob, say why."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    now = datetime.now(UTC)
+    previous: Obj = dict(status.get("retraining") or {})
+    deployments = (
+        [
+            d
+            for d in kube.list(MODEL_DEPLOYMENTS, namespace)
+            if (d.get("spec") or {}).get("modelRef", {}).get("name") == name
+        ]
+        if spec.retraining.drift is not None
+        else []
+    )
+    dataset = None
+    if spec.retraining.on_dataset_change:
+        checked = probe.check((namespace, name), spec.dataset.uri) if probe else None
+        dataset = next_dataset_state(previous.get("dataset"), spec.dataset.uri, checked, now)
+        if trained_now and dataset.get("validator"):
+            dataset["trainedValidator"] = dataset["validator"]
+    running = active[0]["metadata"]["name"] if active else None
+    decision, state = plan(name, spec, previous, tjs, running, deployments, dataset, now)
+    request = decision.request
+    if request is not None:
+        tj, created = kube.ensure(
+            TRAINING_JOBS,
+            namespace,
+            build_training_job(body, spec, request.trigger, request.reason, request.key),
+        )
+        tj_name = tj["metadata"]["name"]
+        state = record_training(
+            state,
+            request,
+            tj_name,
+            str(tj["metadata"].get("creationTimestamp") or utcnow()),
+            spec.retraining,
+        )
+        if state.get("dataset", {}).get("validator"):
+            state["dataset"]["trainedValidator"] = state["dataset"]["validator"]
+        state["message"] = f"{tj_name}: {decision.message}"
+        if created:
+            logger.info("created TrainingJob %s (%s)", tj_name, request.reason)
+            tjs = [*tjs, tj]
+            status["lastTrainingTime"] = utcnow()
+        active = [tj]
+    status["retraining"] = state
+    conditions = status.get("conditions") or []
+    if decision.problems:
+        conditions = set_condition(
+            conditions, RETRAINING_CONDITION, False, "InvalidSchedule", "; ".join(decision.problems)
+        )
+    else:
+        conditions = set_condition(
+            conditions, RETRAINING_CONDITION, True, "PolicyValid", _policy_summary(spec)
+        )
+    status["conditions"] = conditions
+    key = (decision.decision, decision.reason, decision.trigger)
+    if key != (previous.get("decision"), previous.get("reason"), previous.get("trigger")):
+        post = events.warning if decision.decision == "Invalid" else events.normal
+        post(body, f"Retraining{decision.decision}", state["message"][:1000])
+    return tjs, active
+
+
+def _policy_summary(spec: ModelSpec) -> str:
+    policy = spec.retraining
+    parts = []
+    if policy.drift is not None:
+        parts.append(f"drift above {policy.drift.threshold:g} ({policy.drift.aggregate} PSI)")
+    if policy.schedule:
+        parts.append(f"schedule {policy.schedule}")
+    if policy.on_dataset_change:
+        parts.append("dataset change")
+    return (
+        f"retrains on {', '.join(parts)}; cooldown {policy.cooldown_seconds}s, "
+        f"at most {policy.max_per_day} a day"
+    )
 
 
 def _summarise(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,4 +58,26 @@ class OperatorSettings(BaseSettings):
     standalone: bool = Field(
         default=True,
         description="Run without Kopf peering (one replica, Recreate strategy, no peering CRDs).",
+    )
+    drift_interval_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="How often production drift reports are read (checked on a 2-second tick).",
+    )
+    drift_access: Literal["auto", "pod", "service", "proxy"] = Field(
+        default="auto",
+        description=(
+            "How drift reports are read: pod (each ready pod's IP; in-cluster and on the local "
+            "cluster), service (the Service's DNS name: one pod sampled per read), proxy (the API "
+            "server's pod proxy, from outside the cluster), or auto (pod in-cluster; outside, "
+            "pod addresses with a fall-back to the proxy when they cannot be reached)."
+        ),
+    )
+    drift_read_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="Timeout of one drift report read."
+    )
+    dataset_check_interval_seconds: float = Field(
+        default=300.0,
+        ge=10,
+        description="How often an http(s) dataset is checked (HEAD) when onDatasetChange is set.",
     )

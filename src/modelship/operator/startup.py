@@ -6,12 +6,15 @@ Each Kopf setting below is chosen on purpose; the comment says why.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import defaultdict
 from typing import Any
 
 import kopf
 
+from modelship.operator.dataset_probe import DatasetProbe
+from modelship.operator.drift import DriftReader
 from modelship.operator.kube import Kube, load_api_client
 from modelship.operator.settings import OperatorSettings
 
@@ -39,8 +42,19 @@ def configure(
     # One replica with a Recreate strategy: peering would only add CRDs and API writes.
     settings.peering.standalone = operator_settings.standalone
     settings.peering.mandatory = False
+    # httpx logs every request at INFO; drift reads every few seconds would drown the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     memo.settings = operator_settings
     memo.kube = Kube(load_api_client())
+    # The same test load_api_client uses: in a pod, the service-account environment is set.
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    memo.drift_reader = DriftReader(
+        memo.kube,
+        operator_settings.drift_access,
+        in_cluster,
+        operator_settings.drift_read_timeout_seconds,
+    )
+    memo.dataset_probe = DatasetProbe(operator_settings.dataset_check_interval_seconds)
     # Reconciles of one object triggered from different watches must not interleave.
     memo.locks = defaultdict(threading.Lock)
     logger.info("modelship operator configured (image %s)", operator_settings.image)
@@ -48,6 +62,7 @@ def configure(
 
 @kopf.on.cleanup()
 def close(memo: kopf.Memo, **_: Any) -> None:
-    kube = getattr(memo, "kube", None)
-    if kube is not None:
-        kube.close()
+    for name in ("drift_reader", "dataset_probe", "kube"):
+        resource = getattr(memo, name, None)
+        if resource is not None:
+            resource.close()

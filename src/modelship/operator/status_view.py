@@ -69,6 +69,16 @@ def render_model(model: Obj, tjs: list[Obj], deployments: list[Obj]) -> str:
             f"  latest version {latest['version']} ({latest.get('digest', '')[:19]}…) "
             f"{_metrics(latest.get('metrics') or {})}"
         )
+    retraining = st.get("retraining") or {}
+    if retraining.get("decision"):
+        lines.append(
+            f"  retraining  {retraining['decision']} ({retraining.get('reason', '')}) since "
+            f"{retraining.get('at', '-')}: {retraining.get('message', '')}".rstrip(": ")
+        )
+        if retraining.get("nextEligibleAt"):
+            lines.append(
+                f"              next automatic training from {retraining['nextEligibleAt']}"
+            )
     if st.get("pendingTrigger"):
         lines.append(
             f"  queued: a {st['pendingTrigger']} training waits for {st.get('activeTrainingJob')}"
@@ -132,12 +142,18 @@ def render_deployment(mdep: Obj) -> list[str]:
     )
     if _condition(mdep, "RolledBack").get("status") == "True":
         lines.append(f"    rolled back {_condition(mdep, 'RolledBack').get('message')}")
+    auto = st.get("autoApproval") or {}
+    if auto:
+        lines.append(f"    auto        version {auto.get('version')}: {auto.get('rule', '')}")
     drift = st.get("drift") or {}
     if drift:
         lines.append(
-            f"    drift       PSI {drift.get('overall')} over {drift.get('rows')} rows "
-            f"(worst: {drift.get('worst', '-')})"
+            f"    drift       PSI {drift.get('overall')} (max {drift.get('max')}) over "
+            f"{drift.get('rows')} rows from {drift.get('pods', 0)} pods at "
+            f"{drift.get('checkedAt', '-')} (worst: {drift.get('worst', '-')})"
         )
+        if drift.get("error"):
+            lines.append(f"                unreadable: {drift['error']}")
     return lines
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelship.api.v1alpha1 import Gate, GateResult
+from modelship.api.v1alpha1 import LOWER_IS_BETTER, Gate, GateResult
 
 Obj = dict[str, Any]
 EXIT_BAD_INPUT = 2
@@ -147,8 +147,17 @@ def _failed_container(terminated: Obj) -> Outcome:
     )
 
 
-def evaluate_gates(gates: list[Gate], metrics: dict[str, float]) -> list[GateResult]:
-    """Hold each metric to its bounds; a metric the trainer did not report fails its gate."""
+def evaluate_gates(
+    gates: list[Gate],
+    metrics: dict[str, float],
+    champion: tuple[int, dict[str, float]] | None = None,
+) -> list[GateResult]:
+    """Hold each metric to its bounds; a metric the trainer did not report fails its gate.
+
+    `champion` is the production version and its held-out metrics: a gate with minImprovement
+    must beat it by that margin (downwards for rmse and mae). Without a champion, or when the
+    champion lacks the metric, the comparison does not apply.
+    """
     results = []
     for gate in gates:
         value = metrics.get(gate.metric)
@@ -157,12 +166,28 @@ def evaluate_gates(gates: list[Gate], metrics: dict[str, float]) -> list[GateRes
             bounds.append(f">= {gate.min:g}")
         if gate.max is not None:
             bounds.append(f"<= {gate.max:g}")
+        beats = True
+        best = champion[1].get(gate.metric) if champion is not None else None
+        if gate.min_improvement is not None and champion is not None and best is not None:
+            lower = gate.metric in LOWER_IS_BETTER
+            target = best - gate.min_improvement if lower else best + gate.min_improvement
+            bounds.append(
+                f"{'<=' if lower else '>='} {target:.4g} (production version {champion[0]} "
+                f"{best:.4g} {'-' if lower else '+'} {gate.min_improvement:g})"
+            )
+            beats = value is not None and (value <= target if lower else value >= target)
         passed = (
             value is not None
+            and beats
             and (gate.min is None or value >= gate.min)
             and (gate.max is None or value <= gate.max)
         )
         results.append(
-            GateResult(metric=gate.metric, value=value, bound=" and ".join(bounds), passed=passed)
+            GateResult(
+                metric=gate.metric,
+                value=value,
+                bound=" and ".join(bounds) or "no champion to compare with",
+                passed=passed,
+            )
         )
     return results

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from modelship.api.v1alpha1 import PRIMARY_METRIC, TrainingJob, utcnow
 from modelship.operator import events
 from modelship.operator.conditions import set_condition
-from modelship.operator.kube import JOBS, PODS, TRAINING_JOBS, Kube
+from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS, Kube
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.training_builders import build_training_pod_job, job_name
 from modelship.operator.training_outcome import Outcome, evaluate_gates, read_outcome
@@ -145,7 +145,12 @@ def _succeed(
         for k, v in (summary.get("metrics") or {}).items()
         if isinstance(v, (int, float))
     }
-    gates = evaluate_gates(snapshot.evaluation.gates, metrics)
+    champion = (
+        production_champion(kube, body)
+        if any(g.min_improvement is not None for g in snapshot.evaluation.gates)
+        else None
+    )
+    gates = evaluate_gates(snapshot.evaluation.gates, metrics, champion)
     failed_gates = [g for g in gates if not g.passed]
     status.update(
         phase="Succeeded",
@@ -156,6 +161,8 @@ def _succeed(
         gates=[g.to_wire() for g in gates],
         score=score(snapshot.task, metrics),
     )
+    if summary.get("datasetDigest"):
+        status["datasetDigest"] = str(summary["datasetDigest"])
     status.pop("failure", None)
     status.pop("nextAttemptTime", None)
     conditions = set_condition(
@@ -190,6 +197,27 @@ def _succeed(
         events.warning(body, "GateFailed", f"{message}: {detail}")
     else:
         events.normal(body, "TrainingSucceeded", message)
+
+
+def production_champion(kube: Kube, body: Obj) -> tuple[int, dict[str, float]] | None:
+    """The newest production version of this TrainingJob's Model and its held-out metrics."""
+    namespace, model = body["metadata"]["namespace"], body["spec"]["modelRef"]["name"]
+    serving = sorted(
+        (
+            (d.get("status") or {}).get("production") or {}
+            for d in kube.list(MODEL_DEPLOYMENTS, namespace)
+            if (d.get("spec") or {}).get("modelRef", {}).get("name") == model
+        ),
+        key=lambda p: str(p.get("promotedAt") or ""),
+    )
+    versions = [int(p["version"]) for p in serving if p.get("version") and p.get("promotedAt")]
+    if not versions:
+        return None
+    model_body = kube.get(MODELS, namespace, model) or {}
+    for entry in (model_body.get("status") or {}).get("versions") or []:
+        if int(entry.get("version", 0)) == versions[-1]:
+            return versions[-1], {k: float(v) for k, v in (entry.get("metrics") or {}).items()}
+    return None
 
 
 def _finish(

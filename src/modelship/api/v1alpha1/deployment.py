@@ -86,6 +86,17 @@ class Approval(ApiModel):
     approved_by: str | None = Field(default=None, description="Who approved, for the record.")
 
 
+class AutoApprovePolicy(ApiModel):
+    """Let the operator approve a tested version itself, by a fixed rule (off by default)."""
+
+    enabled: bool = Field(default=False, description="Whether automatic approval is allowed.")
+    metric: MetricName | None = Field(
+        default=None,
+        description="Metric the new version must match or beat production on "
+        "(default: the task's primary metric, accuracy or r2).",
+    )
+
+
 class DeploymentSpec(ApiModel):
     """Which version to roll out, how to test it, and the approval for production."""
 
@@ -103,6 +114,12 @@ class DeploymentSpec(ApiModel):
     approval: Approval | None = Field(
         default=None,
         description="Promote to production only the version named here, once it passed testing.",
+    )
+    auto_approve: AutoApprovePolicy | None = Field(
+        default=None,
+        description="Approve automatically a version that passed its gates and acceptance and "
+        "is at least as good as production (never the first promotion). Recorded in "
+        "status.autoApproval; spec.approval is never written by the operator.",
     )
 
 
@@ -173,6 +190,39 @@ class HistoryEntry(ApiModel):
     message: str = Field(default="", description="Details.")
 
 
+class FeatureDrift(ApiModel):
+    """Drift of one input feature."""
+
+    name: str = Field(description="Feature name.")
+    psi: float | None = Field(default=None, description="Population stability index.")
+
+
+class DriftStatus(ApiModel):
+    """Production drift: every ready production pod's report, combined (weighted by rows)."""
+
+    version: int | None = Field(default=None, description="Production version measured.")
+    digest: str | None = Field(default=None, description="Its digest.")
+    overall: float | None = Field(default=None, description="Mean PSI over features.")
+    max: float | None = Field(default=None, description="PSI of the worst feature.")
+    rows: int = Field(default=0, ge=0, description="Live rows the PSI is computed over.")
+    observed_rows: int = Field(default=0, ge=0, description="Rows seen since the pods started.")
+    pods: int = Field(default=0, ge=0, description="Pods whose reports were read.")
+    features: list[FeatureDrift] = Field(default_factory=list, description="PSI per feature.")
+    worst: str | None = Field(default=None, description="The most drifted features.")
+    access: str | None = Field(default=None, description="How the reports were read.")
+    error: str | None = Field(default=None, description="Reports that could not be read, why.")
+    checked_at: str | None = Field(default=None, description="When the reports were read.")
+
+
+class AutoApproval(ApiModel):
+    """An approval the operator gave by the autoApprove rule."""
+
+    version: int = Field(description="Version approved.")
+    digest: str = Field(description="Its digest.")
+    rule: str = Field(description="The rule and the figures it was judged on.")
+    at: str = Field(description="When.")
+
+
 class DeploymentStatus(ApiModel):
     """What the operator observed about this Deployment."""
 
@@ -189,6 +239,10 @@ class DeploymentStatus(ApiModel):
         description="Last version rolled back; promoted again only after a new approval.",
     )
     history: list[HistoryEntry] = Field(default_factory=list, description="Recent events.")
+    drift: DriftStatus | None = Field(default=None, description="Production drift.")
+    auto_approval: AutoApproval | None = Field(
+        default=None, description="The last approval given by the autoApprove rule."
+    )
 
 
 class Deployment(ApiModel):

@@ -112,17 +112,30 @@ class AlgorithmSpec(ApiModel):
     )
 
 
+# Metrics where smaller is better; a champion comparison improves downwards for these.
+LOWER_IS_BETTER = ("rmse", "mae")
+
+
 class Gate(ApiModel):
     """A quality bar a new version must clear on the held-out split to be used."""
 
     metric: MetricName = Field(description="Metric the gate checks.")
     min: float | None = Field(default=None, description="Lowest acceptable value (inclusive).")
     max: float | None = Field(default=None, description="Highest acceptable value (inclusive).")
+    min_improvement: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Champion comparison: the new version must beat the version in production by at "
+            "least this margin on this metric (higher is better, except rmse and mae). Ignored "
+            "while nothing is in production."
+        ),
+    )
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> Gate:
-        if self.min is None and self.max is None:
-            raise ValueError(f"gate on {self.metric} needs min or max")
+        if self.min is None and self.max is None and self.min_improvement is None:
+            raise ValueError(f"gate on {self.metric} needs min or max (or minImprovement)")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"gate on {self.metric} has min {self.min} above max {self.max}")
         return self
@@ -177,15 +190,25 @@ class DriftPolicy(ApiModel):
         gt=0,
         description="Population stability index above which the model is retrained.",
     )
-    cooldown_seconds: int = Field(
-        default=3600,
+    cooldown_seconds: int | None = Field(
+        default=None,
         ge=0,
-        description="Minimum time between two automatic trainings of this Model.",
+        description=(
+            "Minimum time after the last automatic training before drift may start another "
+            "(default: retraining.cooldownSeconds)."
+        ),
     )
     min_rows: int = Field(
         default=100,
         ge=1,
         description="Live rows that must have been observed before drift is trusted.",
+    )
+    aggregate: Literal["mean", "max"] = Field(
+        default="mean",
+        description=(
+            "Which PSI is held to the threshold: the mean over features (robust to noise in "
+            "models with many features) or the worst single feature (more sensitive)."
+        ),
     )
 
 
@@ -219,6 +242,14 @@ class RetrainingSpec(ApiModel):
         ge=1,
         le=1440,
         description="Cap on automatic trainings in any 24 hours.",
+    )
+    cooldown_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description=(
+            "Minimum time between two automatic trainings (drift, schedule, dataset-change); "
+            "manual and spec-change trainings neither wait for it nor restart it."
+        ),
     )
 
 
@@ -283,6 +314,80 @@ class VersionSummary(ApiModel):
     training_job: str | None = Field(default=None, description="TrainingJob that produced it.")
     passed_gates: bool | None = Field(default=None, description="Whether it passed every gate.")
     created_at: str | None = Field(default=None, description="When it was published.")
+    dataset_digest: str | None = Field(
+        default=None, description="Digest of the data it was trained on, as the trainer read it."
+    )
+
+
+class DriftEpisode(ApiModel):
+    """The Model's view of production drift: one episode per stretch above the threshold."""
+
+    episode: int = Field(default=0, ge=0, description="Drift episodes seen so far.")
+    open: bool = Field(default=False, description="Whether production drifts right now.")
+    since: str | None = Field(default=None, description="When the current episode began.")
+    deployment: str | None = Field(default=None, description="Deployment that reported it.")
+    version: int | None = Field(default=None, description="Production version that drifted.")
+    psi: float | None = Field(default=None, description="PSI held to the threshold.")
+
+
+class ScheduleState(ApiModel):
+    """Where the retraining schedule stands."""
+
+    expression: str = Field(description="The schedule these times belong to.")
+    since: str = Field(description="When the operator first saw this schedule.")
+    next_run_at: str | None = Field(default=None, description="The next scheduled training.")
+
+
+class DatasetState(ApiModel):
+    """What the operator last learned about the dataset without reading it (HTTP HEAD)."""
+
+    uri: str = Field(description="The dataset these validators belong to.")
+    validator: str | None = Field(
+        default=None, description="ETag or Last-Modified the dataset has now."
+    )
+    trained_validator: str | None = Field(
+        default=None, description="Validator when the newest TrainingJob was created."
+    )
+    observed_at: str | None = Field(default=None, description="When the validator was seen.")
+    error: str | None = Field(default=None, description="Why the dataset could not be checked.")
+
+
+class AutomaticRun(ApiModel):
+    """An automatic training, remembered for 24 hours for the daily cap."""
+
+    training_job: str = Field(description="The TrainingJob.")
+    trigger: str = Field(description="drift, schedule or dataset-change.")
+    at: str = Field(description="When it was created.")
+
+
+class RetrainingStatus(ApiModel):
+    """The last decision about automatic retraining, and the state it is based on."""
+
+    decision: Literal["Retrain", "Deferred", "NotNeeded", "Invalid"] | None = Field(
+        default=None,
+        description="Retrain (a TrainingJob was created), Deferred (asked for but held back), "
+        "NotNeeded, or Invalid (the policy cannot be applied).",
+    )
+    reason: str | None = Field(default=None, description="CamelCase reason of the decision.")
+    message: str | None = Field(default=None, description="The decision, in words.")
+    trigger: str | None = Field(default=None, description="Trigger the decision is about.")
+    at: str | None = Field(default=None, description="When this decision was first made.")
+    next_eligible_at: str | None = Field(
+        default=None, description="When cooldown and daily cap allow the next automatic training."
+    )
+    last_automatic_at: str | None = Field(
+        default=None, description="When the last automatic TrainingJob was created."
+    )
+    recent: list[AutomaticRun] = Field(
+        default_factory=list, description="Automatic trainings of the last 24 hours."
+    )
+    handled: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per trigger, the key of the last request acted on (deduplication).",
+    )
+    drift: DriftEpisode | None = Field(default=None, description="Production drift episodes.")
+    schedule: ScheduleState | None = Field(default=None, description="The schedule.")
+    dataset: DatasetState | None = Field(default=None, description="The dataset's validator.")
 
 
 class ModelStatus(ApiModel):
@@ -316,6 +421,10 @@ class ModelStatus(ApiModel):
     retrain_annotation: str | None = Field(
         default=None,
         description="Value of modelship.io/retrain last acted on.",
+    )
+    retraining: RetrainingStatus | None = Field(
+        default=None,
+        description="Automatic retraining: the last decision and why.",
     )
 
 

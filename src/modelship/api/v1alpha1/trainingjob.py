@@ -65,6 +65,9 @@ class TrainingJobStatus(ApiModel):
     metrics: dict[str, float] = Field(default_factory=dict, description="Held-out metrics.")
     score: str | None = Field(default=None, description="Primary metric, e.g. accuracy=0.967.")
     gates: list[GateResult] = Field(default_factory=list, description="Gate outcomes.")
+    dataset_digest: str | None = Field(
+        default=None, description="Digest of the data the trainer read (sha256:...)."
+    )
     failure: Failure | None = Field(
         default=None, description="Why the run (or last attempt) failed."
     )

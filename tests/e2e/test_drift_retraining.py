@@ -1,0 +1,258 @@
+"""Continuous training on the local cluster: production drift starts the loop again, once.
+
+A Model serves production; traffic from the training distribution leaves it alone, traffic with
+scaled features drifts it, exactly one `drift` TrainingJob follows, its version is tested while
+production keeps the old one, and a second drift episode inside the cooldown trains nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from modelship.operator.cli import approval_for
+from modelship.operator.kube import (
+    APPS_DEPLOYMENTS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    PODS,
+    TRAINING_JOBS,
+    Kube,
+    Resource,
+)
+from support.operator import OperatorProcess
+from support.waiting import wait_for
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = Resource("", "v1", "events", "Event")
+MODEL: dict[str, Any] = {
+    "apiVersion": "modelship.io/v1alpha1",
+    "kind": "Model",
+    "metadata": {"name": "iris"},
+    "spec": {
+        "task": "classification",
+        "dataset": {"uri": "builtin:iris"},
+        "algorithm": {"name": "random_forest", "params": {"n_estimators": 20}},
+        "evaluation": {
+            "testFraction": 0.3,
+            "seed": 3,
+            "gates": [{"metric": "accuracy", "min": 0.8}],
+        },
+        "retraining": {
+            "drift": {"threshold": 0.2, "minRows": 200},
+            "cooldownSeconds": 3600,
+            "maxPerDay": 6,
+        },
+    },
+}
+DEPLOYMENT: dict[str, Any] = {
+    "apiVersion": "modelship.io/v1alpha1",
+    "kind": "Deployment",
+    "metadata": {"name": "iris"},
+    "spec": {
+        "modelRef": {"name": "iris"},
+        "test": {"replicas": 1, "acceptance": {"minAccuracy": 0.8, "maxLatencyMs": 1000}},
+        "production": {"replicas": 2},
+    },
+}
+IRIS = load_iris().data.astype(float)
+SHIFT = 1.8  # every feature scaled: the live distribution leaves the reference bins
+
+
+@pytest.fixture(scope="module")
+def operator(
+    dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator reading drift every 2 seconds, by the automatic access mode."""
+    process = OperatorProcess(
+        dev_cluster.kubeconfig,
+        tmp_path_factory.mktemp("operator"),
+        rollout_deadline_seconds="30",
+        drift_interval_seconds="2",
+        drift_access="auto",
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def status(kube: Kube, res: Resource, namespace: str, name: str) -> dict[str, Any]:
+    return dict((kube.get(res, namespace, name) or {}).get("status") or {})
+
+
+def wait_status(
+    kube: Kube, res: Resource, namespace: str, check: Any, what: str, timeout: float = 120
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: (lambda s: s if check(s) else None)(status(kube, res, namespace, "iris")),
+        timeout=timeout,
+        interval=0.5,
+        what=what,
+        describe=lambda: str(status(kube, res, namespace, "iris")),
+    )
+
+
+def drift_jobs(kube: Kube, namespace: str) -> list[dict[str, Any]]:
+    return [t for t in kube.list(TRAINING_JOBS, namespace) if t["spec"].get("trigger") == "drift"]
+
+
+def send(pods: list[str], rows: np.ndarray[Any, Any], times: int = 1) -> None:
+    """Predict `rows` on every production pod, `times` times, in requests of at most 1000 rows."""
+    batch = np.tile(rows, (times, 1))
+    with httpx.Client(timeout=30) as client:
+        for ip in pods:
+            for start in range(0, len(batch), 1000):
+                chunk = batch[start : start + 1000]
+                response = client.post(
+                    f"http://{ip}:8080/v2/models/iris/infer",
+                    json={
+                        "inputs": [
+                            {
+                                "name": "input",
+                                "shape": list(chunk.shape),
+                                "datatype": "FP64",
+                                "data": chunk.ravel().tolist(),
+                            }
+                        ]
+                    },
+                )
+                assert response.status_code == 200, response.text
+
+
+def retraining(kube: Kube, namespace: str) -> dict[str, Any]:
+    return dict(status(kube, MODELS, namespace, "iris").get("retraining") or {})
+
+
+def test_drift_in_production_retrains_once_and_the_cooldown_holds_the_next(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    kube.create(MODELS, namespace, copy.deepcopy(MODEL))
+    kube.create(MODEL_DEPLOYMENTS, namespace, copy.deepcopy(DEPLOYMENT))
+    wait_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        lambda s: s.get("phase") == "AwaitingApproval",
+        "version 1 to pass the test stage",
+        180,
+    )
+    approval = approval_for(status(kube, MODEL_DEPLOYMENTS, namespace, "iris"), None, "tests")
+    kube.patch(MODEL_DEPLOYMENTS, namespace, "iris", {"spec": {"approval": approval}})
+    wait_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        lambda s: s.get("phase") == "Serving" and s["production"].get("readyReplicas") == 2,
+        "version 1 in production",
+    )
+    pods = sorted(
+        p["status"]["podIP"]
+        for p in kube.list(
+            PODS, namespace, {"modelship.io/deployment": "iris", "modelship.io/stage": "production"}
+        )
+        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
+    )
+    assert len(pods) == 2
+
+    # traffic like the training data: drift is measured on both pods and stays below threshold
+    send(pods, IRIS)
+    drift = wait_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        lambda s: (s.get("drift") or {}).get("rows", 0) >= 2 * len(IRIS),
+        "the drift of 300 rows in status",
+    )["drift"]
+    assert drift["pods"] == 2 and drift["access"] == "pod" and drift["version"] == 1
+    assert drift["overall"] < 0.2 and "error" not in drift
+    assert {f["name"] for f in drift["features"]} == {
+        "sepal length (cm)",
+        "sepal width (cm)",
+        "petal length (cm)",
+        "petal width (cm)",
+    }
+    wait_for(
+        lambda: retraining(kube, namespace).get("reason") == "BelowThreshold",
+        timeout=30,
+        what="the Model to judge the drift below threshold",
+        describe=lambda: str(retraining(kube, namespace)),
+    )
+    assert drift_jobs(kube, namespace) == []
+
+    # scaled features: drift crosses the threshold and exactly one drift TrainingJob appears
+    shifted_at = time.monotonic()
+    send(pods, IRIS * SHIFT)
+    jobs = wait_for(
+        lambda: drift_jobs(kube, namespace),
+        timeout=60,
+        what="a TrainingJob with trigger drift",
+        describe=lambda: str(retraining(kube, namespace)),
+    )
+    to_training_job = time.monotonic() - shifted_at
+    assert len(jobs) == 1
+    reason = jobs[0]["spec"]["reason"]
+    assert "drift" in reason and "worst:" in reason and "(cm)=" in reason
+
+    def retrain_events() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in kube.list(EVENTS, namespace)
+            if e["involvedObject"].get("kind") == "Model" and e.get("reason") == "RetrainingRetrain"
+        ]
+
+    wait_for(retrain_events, timeout=20, what="the RetrainingRetrain event")
+
+    # the drift version is tested, waits for approval, and production keeps version 1
+    mdep = wait_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        lambda s: (
+            (s.get("test") or {}).get("version") == 2 and s.get("phase") == "AwaitingApproval"
+        ),
+        "the retrained version 2 to pass the test stage",
+        150,
+    )
+    trained = kube.get(TRAINING_JOBS, namespace, jobs[0]["metadata"]["name"]) or {}
+    assert trained["status"]["version"] == 2
+    assert all(g["passed"] for g in trained["status"]["gates"])
+    assert mdep["production"]["version"] == 1 and mdep["test"]["passed"] is True
+    deployment = kube.get(APPS_DEPLOYMENTS, namespace, "iris") or {}
+    assert deployment["spec"]["template"]["metadata"]["labels"]["modelship.io/version"] == "1"
+    assert len(drift_jobs(kube, namespace)) == 1  # the same episode never trains twice
+
+    # drift goes away (training-like traffic dilutes the window), then comes back: a new episode,
+    # which the cooldown holds back
+    send(pods, IRIS, times=20)
+    wait_for(
+        lambda: (retraining(kube, namespace).get("drift") or {}).get("open") is False,
+        timeout=60,
+        what="the drift episode to close",
+        describe=lambda: str(retraining(kube, namespace)),
+    )
+    send(pods, IRIS * SHIFT, times=20)
+    state = wait_for(
+        lambda: (lambda r: r if r.get("reason") == "Cooldown" else None)(
+            retraining(kube, namespace)
+        ),
+        timeout=60,
+        what="the second drift episode to be held back by the cooldown",
+        describe=lambda: str(retraining(kube, namespace)),
+    )
+    assert state["decision"] == "Deferred" and state["trigger"] == "drift"
+    assert state["drift"]["episode"] == 2 and state["drift"]["open"] is True
+    assert state["nextEligibleAt"] > state["lastAutomaticAt"]
+    assert len(drift_jobs(kube, namespace)) == 1
+    assert len(retrain_events()) == 1  # decisions that did not change posted nothing new
+    assert (status(kube, MODEL_DEPLOYMENTS, namespace, "iris").get("production") or {}).get(
+        "version"
+    ) == 1
+    print(f"\nshifted traffic -> drift TrainingJob in {to_training_job:.1f}s")
