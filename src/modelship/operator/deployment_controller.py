@@ -31,9 +31,11 @@ from modelship.operator.kube import (
     MODEL_DEPLOYMENTS,
     MODELS,
     PDBS,
+    PDBS_V1,
     PODS,
     SERVICES,
     Kube,
+    Resource,
 )
 from modelship.operator.naming import LABEL_STAGE
 from modelship.operator.rollout import (
@@ -97,6 +99,10 @@ class DeploymentReconciler:
         self.old: Obj = body.get("status") or {}
         self.status: Obj = copy.deepcopy(self.old)
         self.conditions: list[Obj] = list(self.old.get("conditions") or [])
+
+    @property
+    def pdbs(self) -> Resource:
+        return PDBS_V1 if self.kube.served(PDBS_V1) else PDBS
 
     # -- small helpers -------------------------------------------------------------------------
     def condition(self, type_: str, value: bool | None, reason: str, message: str = "") -> None:
@@ -325,9 +331,9 @@ class DeploymentReconciler:
         self.apply(build_stage_service(self.body, "production"), SERVICES)
         replicas = mdep.spec.production.replicas
         if replicas > 1:
-            self.apply(build_pdb(self.body), PDBS)
+            self.apply(build_pdb(self.body, self.pdbs.api_version), self.pdbs)
         else:
-            self.kube.delete(PDBS, self.namespace, self.name)
+            self.kube.delete(self.pdbs, self.namespace, self.name)
         deployment = self.apply(
             build_stage_deployment(
                 self.body,

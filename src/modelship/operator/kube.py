@@ -54,6 +54,8 @@ SERVICES = Resource("", "v1", "services", "Service")
 APPS_DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 REPLICA_SETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
 PDBS = Resource("policy", "v1beta1", "poddisruptionbudgets", "PodDisruptionBudget")
+# policy/v1 arrived in 1.21 and v1beta1 left in 1.25: the operator uses whichever is served.
+PDBS_V1 = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 
 
 class KubeError(RuntimeError):
@@ -86,6 +88,7 @@ class Kube:
         self._api = api
         self._timeout = request_timeout
         self.writes = 0  # API writes made, for the steady-state write count in tests and notes
+        self._served: dict[str, bool] = {}
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
@@ -125,6 +128,19 @@ class Kube:
         if not 200 <= response.status < 300:
             raise KubeError(response.status, _reason(raw, response.reason))
         return json.loads(raw) if raw else None
+
+    def served(self, res: Resource) -> bool:
+        """Whether the API server serves this group/version (asked once, then remembered)."""
+        key = res.api_version
+        if key not in self._served:
+            try:
+                self._call("GET", f"/apis/{key}" if res.group else f"/api/{key}")
+                self._served[key] = True
+            except KubeError as exc:
+                if exc.status != 404:
+                    raise
+                self._served[key] = False
+        return self._served[key]
 
     def get(self, res: Resource, namespace: str, name: str) -> Obj | None:
         try:

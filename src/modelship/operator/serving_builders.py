@@ -171,11 +171,11 @@ def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
     }
 
 
-def build_pdb(mdep_body: Obj) -> Obj:
+def build_pdb(mdep_body: Obj, api_version: str = "policy/v1") -> Obj:
     """Voluntary disruptions (drains) take at most one production pod at a time."""
     meta = mdep_body["metadata"]
     return {
-        "apiVersion": "policy/v1beta1",
+        "apiVersion": api_version,
         "kind": "PodDisruptionBudget",
         "metadata": {
             "name": meta["name"],
