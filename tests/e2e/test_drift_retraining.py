@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,7 +26,6 @@ from modelship.operator.kube import (
     Kube,
     Resource,
 )
-from support.operator import OperatorProcess
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -67,21 +65,13 @@ IRIS = load_iris().data.astype(float)
 SHIFT = 1.8  # every feature scaled: the live distribution leaves the reference bins
 
 
-@pytest.fixture(scope="module")
-def operator(
-    dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator reading drift every 2 seconds, by the automatic access mode."""
-    process = OperatorProcess(
-        dev_cluster.kubeconfig,
-        tmp_path_factory.mktemp("operator"),
-        rollout_deadline_seconds="30",
-        drift_interval_seconds="2",
-        drift_access="auto",
-    )
-    process.start()
-    yield process
-    process.stop()
+# The operator runs in the cluster from manifests/default, reading drift every 2 seconds by the
+# automatic access mode (in-cluster: pod addresses).
+OPERATOR_ENV = {
+    "MODELSHIP_OPERATOR_ROLLOUT_DEADLINE_SECONDS": "30",
+    "MODELSHIP_OPERATOR_DRIFT_INTERVAL_SECONDS": "2",
+    "MODELSHIP_OPERATOR_DRIFT_ACCESS": "auto",
+}
 
 
 def status(kube: Kube, res: Resource, namespace: str, name: str) -> dict[str, Any]:
@@ -132,7 +122,7 @@ def retraining(kube: Kube, namespace: str) -> dict[str, Any]:
 
 
 def test_drift_in_production_retrains_once_and_the_cooldown_holds_the_next(
-    operator: OperatorProcess, kube: Kube, namespace: str
+    in_cluster_operator: None, kube: Kube, namespace: str
 ) -> None:
     kube.create(MODELS, namespace, copy.deepcopy(MODEL))
     kube.create(MODEL_DEPLOYMENTS, namespace, copy.deepcopy(DEPLOYMENT))
