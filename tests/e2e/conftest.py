@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelship.operator.kube import APPS_DEPLOYMENTS, PODS, Kube, load_api_client
 from support.waiting import wait_for
@@ -33,18 +34,58 @@ def cluster_kube(dev_cluster: Any) -> Iterator[Kube]:
     client.close()
 
 
+def _rolled_out(deployment: dict[str, Any] | None) -> bool:
+    if not deployment:
+        return False
+    status = deployment.get("status") or {}
+    return bool(
+        status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+        and status.get("updatedReplicas") == 1
+        and status.get("availableReplicas") == 1
+        and status.get("replicas") == 1
+    )
+
+
 @pytest.fixture(scope="module")
-def in_cluster_operator(dev_cluster: Any, cluster_kube: Kube) -> Iterator[None]:
+def in_cluster_operator(
+    request: pytest.FixtureRequest, dev_cluster: Any, cluster_kube: Kube
+) -> Iterator[None]:
     """`kubectl apply -k manifests/default`; the local node runs the operator pod with its own
-    ServiceAccount token, so the loop below exercises the shipped RBAC for real."""
-    kubectl(dev_cluster.kubeconfig, "apply", "-k", str(ROOT / "manifests" / "default"))
-    wait_for(
-        lambda: (
-            (cluster_kube.get(APPS_DEPLOYMENTS, SYSTEM, "modelship-operator") or {}).get("status")
-            or {}
-        ).get("availableReplicas"),
+    ServiceAccount token, so the tests exercise the shipped RBAC for real. A test module may set
+    `OPERATOR_ENV` (e.g. a short drift interval): it is added to the rendered Deployment, so the
+    operator starts with it."""
+    rendered = [
+        doc
+        for doc in yaml.safe_load_all(
+            kubectl(dev_cluster.kubeconfig, "kustomize", str(ROOT / "manifests" / "default")).stdout
+        )
+        if doc
+    ]
+    overrides: dict[str, str] = getattr(request.module, "OPERATOR_ENV", {})
+    for doc in rendered:
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "modelship-operator":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            env = [e for e in container.get("env", []) if e["name"] not in overrides]
+            container["env"] = env + [{"name": k, "value": v} for k, v in overrides.items()]
+    subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "kubectl"),
+            "--kubeconfig",
+            str(dev_cluster.kubeconfig),
+            "apply",
+            "-f",
+            "-",
+        ],
+        input=yaml.safe_dump_all(rendered),
+        text=True,
+        capture_output=True,
         timeout=120,
-        what="the operator Deployment to be available",
+        check=True,
+    )
+    wait_for(
+        lambda: _rolled_out(cluster_kube.get(APPS_DEPLOYMENTS, SYSTEM, "modelship-operator")),
+        timeout=120,
+        what="the operator Deployment to be rolled out",
     )
     yield
     # Remove only the operator: the CRDs stay for the rest of the session's tests.
