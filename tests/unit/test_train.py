@@ -342,3 +342,18 @@ def test_profile_bins_continuous_discrete_and_constant_features() -> None:
     assert flag.edges == [0.0, 0.5, 1.0]  # one bin per value, not merged quantiles
     assert sum(flag.frequencies) == pytest.approx(1.0)
     assert (constant.edges, constant.frequencies) == ([2.5, 3.5], [1.0])
+
+
+def test_the_trainer_computes_exactly_the_metrics_gates_may_name() -> None:
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from modelship.training.evaluation import METRICS_BY_TASK, compute_metrics, split
+
+    for task, (x, y), estimator in (
+        ("classification", load_iris(return_X_y=True), LogisticRegression(max_iter=500)),
+        ("regression", load_diabetes(return_X_y=True), LinearRegression()),
+    ):
+        data = split(x, y, task, 0.3, 1)
+        estimator.fit(data.x_train, data.y_train)
+        assert set(compute_metrics(estimator, data, task)) == set(METRICS_BY_TASK[task])

@@ -16,18 +16,12 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from modelship.api.v1alpha1 import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from modelship.catalog import GateResult
 from modelship.training.errors import BadInput
 
-CLASSIFICATION_METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "f1_macro",
-    "precision_macro",
-    "recall_macro",
-    "roc_auc",
-)
-REGRESSION_METRICS = ("r2", "rmse", "mae")
+# The metric names gates may use are the API's; compute_metrics produces exactly these.
+METRICS_BY_TASK = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
 
 
 @dataclass(frozen=True)
