@@ -10,12 +10,14 @@ import pytest
 
 from modelship.api.v1alpha1 import Approval, Gate, ModelSpec
 from modelship.operator.dataset_probe import DatasetProbe, head_validator
-from modelship.operator.deployment_controller import (
-    auto_approval_rule,
+from modelship.operator.drift import (
+    DriftReadError,
+    PodReport,
+    combine,
     drift_due,
-    effective_approval,
+    drift_status,
+    parse_report,
 )
-from modelship.operator.drift import DriftReadError, PodReport, combine, drift_status, parse_report
 from modelship.operator.retraining import (
     automatic_runs,
     check_guardrails,
@@ -25,6 +27,7 @@ from modelship.operator.retraining import (
     plan,
     record_training,
 )
+from modelship.operator.rollout import auto_approval_rule, effective_approval
 from modelship.operator.training_outcome import evaluate_gates
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

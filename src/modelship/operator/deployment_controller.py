@@ -9,22 +9,18 @@ is reverted to the previous version.
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import (
-    LOWER_IS_BETTER,
     PRIMARY_METRIC,
-    Approval,
     Deployment,
     utcnow,
 )
 from modelship.operator import events
 from modelship.operator.conditions import set_condition
-from modelship.operator.drift import DriftReader
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     JOBS,
@@ -40,7 +36,9 @@ from modelship.operator.kube import (
 from modelship.operator.naming import LABEL_STAGE
 from modelship.operator.rollout import (
     acceptance_result,
+    auto_approval_rule,
     deadline_exceeded,
+    effective_approval,
     judge_approval,
     needs_update,
     pod_trouble,
@@ -467,94 +465,6 @@ class DeploymentReconciler:
         else:
             phase = "AwaitingApproval"
         self.status["phase"] = phase
-
-
-AUTO_APPROVER = "autoApprove"
-
-
-def auto_approval_rule(
-    metric: str, version: Any, production: Obj, versions: list[Obj]
-) -> str | None:
-    """Why `version` may be promoted automatically, or None (pure).
-
-    Gates and acceptance passed (the caller checked acceptance), production already serves a
-    version (the first promotion is always a person's), and the metric is at least production's.
-    """
-    if production.get("version") is None or not production.get("promotedAt"):
-        return None
-    if production.get("version") == version:
-        return None
-    by_version = {v.get("version"): v for v in versions}
-    candidate, champion = by_version.get(version), by_version.get(production["version"])
-    if candidate is None or champion is None or not candidate.get("passedGates"):
-        return None
-    new, old = (
-        (candidate.get("metrics") or {}).get(metric),
-        (champion.get("metrics") or {}).get(metric),
-    )
-    if new is None or old is None:
-        return None
-    better = new <= old if metric in LOWER_IS_BETTER else new >= old
-    if not better:
-        return None
-    relation = "<=" if metric in LOWER_IS_BETTER else ">="
-    return (
-        f"autoApprove: gates and acceptance passed; {metric} {new:.4g} {relation} "
-        f"{old:.4g} of production version {production['version']}"
-    )
-
-
-def effective_approval(approval: Approval | None, auto: Obj | None) -> Approval | None:
-    """The newer of the user's approval and the operator's automatic one."""
-    if not auto:
-        return approval
-    if approval is not None and approval.version >= int(auto["version"]):
-        return approval
-    return Approval(version=int(auto["version"]), digest=auto["digest"], approved_by=AUTO_APPROVER)
-
-
-def in_production(status: Obj | None) -> bool:
-    return bool(((status or {}).get("production") or {}).get("promotedAt"))
-
-
-def drift_due(status: Obj, interval: float, now: datetime | None = None) -> bool:
-    """Whether production drift should be read now: never read, stale, or another version."""
-    production, drift = status.get("production") or {}, status.get("drift") or {}
-    if not production.get("promotedAt"):
-        return False
-    if drift.get("version") != production.get("version") or not drift.get("checkedAt"):
-        return True
-    checked = datetime.fromisoformat(str(drift["checkedAt"]).replace("Z", "+00:00"))
-    return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
-
-
-def record_drift(
-    kube: Kube, reader: DriftReader, settings: OperatorSettings, body: Obj, logger: kopf.Logger
-) -> None:
-    """Read the production pods' drift reports and write the combination to status.drift."""
-    old: Obj = body.get("status") or {}
-    if not drift_due(old, settings.drift_interval_seconds):
-        return
-    production = old["production"]
-    meta = body["metadata"]
-    drift = reader.read(
-        meta["namespace"],
-        meta["name"],
-        str(body["spec"]["modelRef"]["name"]),
-        int(production["version"]),
-        str(production["digest"]),
-    )
-    if drift.get("error"):
-        logger.info("drift of %s: %s", meta["name"], drift["error"])
-    new = {**old, "drift": drift}
-    kube.patch(
-        MODEL_DEPLOYMENTS,
-        meta["namespace"],
-        meta["name"],
-        {"status": status_patch(old, new)},
-        status=True,
-    )
-    body["status"] = new
 
 
 def deployments_of_model(kube: Kube, namespace: str, model: str) -> list[str]:

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import kopf
 
 from modelship.api.v1alpha1 import utcnow
-from modelship.operator.kube import PODS, Kube, KubeError
+from modelship.operator.kube import MODEL_DEPLOYMENTS, PODS, Kube, KubeError
 from modelship.operator.naming import LABEL_VERSION
 from modelship.operator.rollout import _pod_ready
 from modelship.operator.serving_builders import SERVING_PORT, stage_selector
+from modelship.operator.settings import OperatorSettings
+from modelship.operator.trainingjob_controller import status_patch
 
 Obj = dict[str, Any]
 WORST_SHOWN = 3
@@ -220,3 +224,47 @@ def _json(call: Callable[[], httpx.Response], where: str) -> object:
         return response.json()
     except ValueError:
         raise DriftReadError(f"{where}: the answer is not JSON") from None
+
+
+def in_production(status: Obj | None) -> bool:
+    return bool(((status or {}).get("production") or {}).get("promotedAt"))
+
+
+def drift_due(status: Obj, interval: float, now: datetime | None = None) -> bool:
+    """Whether production drift should be read now: never read, stale, or another version."""
+    production, drift = status.get("production") or {}, status.get("drift") or {}
+    if not production.get("promotedAt"):
+        return False
+    if drift.get("version") != production.get("version") or not drift.get("checkedAt"):
+        return True
+    checked = datetime.fromisoformat(str(drift["checkedAt"]).replace("Z", "+00:00"))
+    return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
+
+
+def record_drift(
+    kube: Kube, reader: DriftReader, settings: OperatorSettings, body: Obj, logger: kopf.Logger
+) -> None:
+    """Read the production pods' drift reports and write the combination to status.drift."""
+    old: Obj = body.get("status") or {}
+    if not drift_due(old, settings.drift_interval_seconds):
+        return
+    production = old["production"]
+    meta = body["metadata"]
+    drift = reader.read(
+        meta["namespace"],
+        meta["name"],
+        str(body["spec"]["modelRef"]["name"]),
+        int(production["version"]),
+        str(production["digest"]),
+    )
+    if drift.get("error"):
+        logger.info("drift of %s: %s", meta["name"], drift["error"])
+    new = {**old, "drift": drift}
+    kube.patch(
+        MODEL_DEPLOYMENTS,
+        meta["namespace"],
+        meta["name"],
+        {"status": status_patch(old, new)},
+        status=True,
+    )
+    body["status"] = new

@@ -15,11 +15,9 @@ from modelship.operator.deployment_controller import (
     ACTIVE_PHASES,
     DeploymentReconciler,
     deployments_of_model,
-    drift_due,
-    in_production,
     owner_deployment,
-    record_drift,
 )
+from modelship.operator.drift import drift_due, in_production, record_drift
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS
 from modelship.operator.model_controller import reconcile_model
 from modelship.operator.naming import LABEL_COMPONENT, LABEL_MODEL, LABEL_TRAINING_JOB, MANAGED_BY

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelship.api.v1alpha1 import Approval
+from modelship.api.v1alpha1 import LOWER_IS_BETTER, Approval
 from modelship.operator.naming import LABEL_VERSION
 from modelship.operator.training_outcome import _parse_message
 
@@ -199,3 +199,47 @@ def judge_approval(
         )
     who = f" by {approval.approved_by}" if approval.approved_by else ""
     return ApprovalVerdict(True, "Approved", f"version {named} approved{who}")
+
+
+AUTO_APPROVER = "autoApprove"
+
+
+def auto_approval_rule(
+    metric: str, version: Any, production: Obj, versions: list[Obj]
+) -> str | None:
+    """Why `version` may be promoted automatically, or None (pure).
+
+    Gates and acceptance passed (the caller checked acceptance), production already serves a
+    version (the first promotion is always a person's), and the metric is at least production's.
+    """
+    if production.get("version") is None or not production.get("promotedAt"):
+        return None
+    if production.get("version") == version:
+        return None
+    by_version = {v.get("version"): v for v in versions}
+    candidate, champion = by_version.get(version), by_version.get(production["version"])
+    if candidate is None or champion is None or not candidate.get("passedGates"):
+        return None
+    new, old = (
+        (candidate.get("metrics") or {}).get(metric),
+        (champion.get("metrics") or {}).get(metric),
+    )
+    if new is None or old is None:
+        return None
+    better = new <= old if metric in LOWER_IS_BETTER else new >= old
+    if not better:
+        return None
+    relation = "<=" if metric in LOWER_IS_BETTER else ">="
+    return (
+        f"autoApprove: gates and acceptance passed; {metric} {new:.4g} {relation} "
+        f"{old:.4g} of production version {production['version']}"
+    )
+
+
+def effective_approval(approval: Approval | None, auto: Obj | None) -> Approval | None:
+    """The newer of the user's approval and the operator's automatic one."""
+    if not auto:
+        return approval
+    if approval is not None and approval.version >= int(auto["version"]):
+        return approval
+    return Approval(version=int(auto["version"]), digest=auto["digest"], approved_by=AUTO_APPROVER)
