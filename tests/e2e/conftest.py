@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelship.operator.kube import APPS_DEPLOYMENTS, PODS, Kube, load_api_client
+from modelship.operator.kube import APPS_DEPLOYMENTS, PODS, Kube
 from support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +27,6 @@ def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.Comp
     )
 
 
-@pytest.fixture(scope="module")
-def cluster_kube(dev_cluster: Any) -> Iterator[Kube]:
-    client = Kube(load_api_client(str(dev_cluster.kubeconfig)))
-    yield client
-    client.close()
-
-
 def _rolled_out(deployment: dict[str, Any] | None) -> bool:
     if not deployment:
         return False
@@ -48,7 +41,7 @@ def _rolled_out(deployment: dict[str, Any] | None) -> bool:
 
 @pytest.fixture(scope="module")
 def in_cluster_operator(
-    request: pytest.FixtureRequest, dev_cluster: Any, cluster_kube: Kube
+    request: pytest.FixtureRequest, dev_cluster: Any, kube: Kube
 ) -> Iterator[None]:
     """`kubectl apply -k manifests/default`; the local node runs the operator pod with its own
     ServiceAccount token, so the tests exercise the shipped RBAC for real. A test module may set
@@ -83,15 +76,15 @@ def in_cluster_operator(
         check=True,
     )
     wait_for(
-        lambda: _rolled_out(cluster_kube.get(APPS_DEPLOYMENTS, SYSTEM, "modelship-operator")),
+        lambda: _rolled_out(kube.get(APPS_DEPLOYMENTS, SYSTEM, "modelship-operator")),
         timeout=120,
         what="the operator Deployment to be rolled out",
     )
     yield
     # Remove only the operator: the CRDs stay for the rest of the session's tests.
-    cluster_kube.delete(APPS_DEPLOYMENTS, SYSTEM, "modelship-operator")
+    kube.delete(APPS_DEPLOYMENTS, SYSTEM, "modelship-operator")
     wait_for(
-        lambda: not cluster_kube.list(PODS, SYSTEM, {"app.kubernetes.io/component": "operator"}),
+        lambda: not kube.list(PODS, SYSTEM, {"app.kubernetes.io/component": "operator"}),
         timeout=90,
         what="the operator pod to be gone",
     )

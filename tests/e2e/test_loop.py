@@ -94,9 +94,9 @@ def predict(kube: Kube, namespace: str, version: int) -> Any:
 
 
 def test_the_loop_end_to_end(
-    in_cluster_operator: None, cluster_kube: Kube, namespace: str, dev_cluster: Any
+    in_cluster_operator: None, kube: Kube, namespace: str, dev_cluster: Any
 ) -> None:
-    kube, kubeconfig = cluster_kube, dev_cluster.kubeconfig
+    kubeconfig = dev_cluster.kubeconfig
     started = time.monotonic()
     kubectl(kubeconfig, "apply", "-n", namespace, "-k", str(SAMPLES))
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from modelship.api.v1alpha1 import Gate, ModelSpec, TrainingSnapshot
 from modelship.operator.conditions import set_condition
 from modelship.operator.model_controller import training_requests, version_summaries
 from modelship.operator.naming import child_name
 from modelship.operator.settings import OperatorSettings
+from modelship.operator.status import status_patch
 from modelship.operator.training_builders import (
     build_catalog_claim,
     build_training_job,
     build_training_pod_job,
 )
 from modelship.operator.training_outcome import evaluate_gates, read_outcome
-from modelship.operator.trainingjob_controller import backoff_seconds, status_patch
+from modelship.operator.trainingjob_controller import backoff_seconds
 
 SPEC = {
     "task": "classification",
@@ -203,3 +206,17 @@ def test_status_patch_removes_vanished_keys() -> None:
         "failure": None,
         "phase": "Running",
     }
+
+
+def test_validation_errors_name_the_field_once() -> None:
+    from pydantic import ValidationError
+
+    from modelship.api.v1alpha1 import Deployment
+    from modelship.operator.status import first_error
+
+    with pytest.raises(ValidationError) as spec_error:
+        ModelSpec.model_validate({**SPEC, "evaluation": {"testFraction": 2}})
+    assert first_error(spec_error.value).startswith("spec.evaluation.testFraction: ")
+    with pytest.raises(ValidationError) as body_error:
+        Deployment.model_validate({"spec": {"modelRef": {"name": "x"}, "version": "new"}})
+    assert first_error(body_error.value, prefix="").startswith("spec.version: ")

@@ -58,7 +58,7 @@ from modelship.operator.serving_builders import (
     stage_selector,
 )
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob_controller import _first_error, status_patch
+from modelship.operator.status import first_error, status_patch
 
 Obj = dict[str, Any]
 HISTORY_LIMIT = 20
@@ -157,10 +157,10 @@ class DeploymentReconciler:
         try:
             mdep = Deployment.model_validate(self.body)
         except ValidationError as exc:
-            self.condition("Ready", False, "InvalidSpec", _first_error(exc))
+            self.condition("Ready", False, "InvalidSpec", first_error(exc, prefix=""))
             self.status["phase"] = "Failed"
             if self.write():
-                events.warning(self.body, "InvalidSpec", _first_error(exc))
+                events.warning(self.body, "InvalidSpec", first_error(exc, prefix=""))
             return None
         model = self.kube.get(MODELS, self.namespace, mdep.spec.model_ref.name)
         if model is None:

@@ -26,10 +26,10 @@ import kopf
 from modelship.api.v1alpha1 import utcnow
 from modelship.operator.kube import MODEL_DEPLOYMENTS, PODS, Kube, KubeError
 from modelship.operator.naming import LABEL_VERSION
-from modelship.operator.rollout import _pod_ready
+from modelship.operator.rollout import pod_ready
 from modelship.operator.serving_builders import SERVING_PORT, stage_selector
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob_controller import status_patch
+from modelship.operator.status import status_patch
 
 Obj = dict[str, Any]
 WORST_SHOWN = 3
@@ -169,7 +169,7 @@ class DriftReader:
         pods = [
             p
             for p in self.kube.list(PODS, namespace, stage_selector(deployment, "production"))
-            if p["metadata"].get("labels", {}).get(LABEL_VERSION) == str(version) and _pod_ready(p)
+            if p["metadata"].get("labels", {}).get(LABEL_VERSION) == str(version) and pod_ready(p)
         ]
         reports, errors, used = [], [], set()
         for pod in pods:

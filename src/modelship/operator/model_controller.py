@@ -33,8 +33,9 @@ from modelship.operator.retraining import (
     record_training,
 )
 from modelship.operator.settings import OperatorSettings
+from modelship.operator.status import first_error, status_patch
 from modelship.operator.training_builders import build_catalog_claim, build_training_job
-from modelship.operator.trainingjob_controller import TERMINAL, _first_error, status_patch
+from modelship.operator.trainingjob_controller import TERMINAL
 
 Obj = dict[str, Any]
 
@@ -130,7 +131,7 @@ def reconcile_model(
     try:
         spec = ModelSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
-        message = _first_error(exc)
+        message = first_error(exc)
         status.update(observedGeneration=generation, phase="Failed")
         status["conditions"] = set_condition(
             old.get("conditions", []), "Ready", False, "InvalidSpec", message, generation

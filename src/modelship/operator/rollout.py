@@ -14,7 +14,7 @@ from typing import Any
 
 from modelship.api.v1alpha1 import LOWER_IS_BETTER, Approval
 from modelship.operator.naming import LABEL_VERSION
-from modelship.operator.training_outcome import _parse_message
+from modelship.operator.training_outcome import parse_termination_message
 
 Obj = dict[str, Any]
 SPEC_HASH = "modelship.io/spec-hash"
@@ -63,7 +63,7 @@ def deadline_exceeded(deployment: Obj | None) -> bool:
     )
 
 
-def _pod_ready(pod: Obj) -> bool:
+def pod_ready(pod: Obj) -> bool:
     return not pod["metadata"].get("deletionTimestamp") and any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in pod.get("status", {}).get("conditions", []) or []
@@ -76,7 +76,7 @@ def ready_targets(pods: list[Obj], version: int, port: int) -> list[str]:
         f"http://{pod['status']['podIP']}:{port}"
         for pod in pods
         if pod["metadata"].get("labels", {}).get(LABEL_VERSION) == str(version)
-        and _pod_ready(pod)
+        and pod_ready(pod)
         and pod.get("status", {}).get("podIP")
     )
 
@@ -95,7 +95,7 @@ def pod_trouble(pods: list[Obj]) -> str:
                     f"{pod['metadata']['name']}: exited {terminated.get('exitCode')} "
                     f"{terminated.get('message', '')}"
                 ).strip()
-        if not _pod_ready(pod):
+        if not pod_ready(pod):
             return f"{pod['metadata']['name']}: not ready (the server's /v2/health/ready says why)"
     return ""
 
@@ -127,7 +127,7 @@ def acceptance_result(job: Obj | None, pods: list[Obj]) -> AcceptanceResult:
                 break
         if message:
             break
-    report = _parse_message(message)
+    report = parse_termination_message(message)
     if "Complete" in conditions and "checks" in report:
         return AcceptanceResult("done", report, passed=bool(report.get("passed")))
     error = str(report.get("error") or conditions.get("Failed", {}).get("message") or "no report")

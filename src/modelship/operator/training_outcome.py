@@ -53,7 +53,7 @@ def _trainer_status(pods: list[Obj]) -> tuple[Obj | None, Obj | None]:
     return None, (pods[-1] if pods else None)
 
 
-def _parse_message(text: str | None) -> Obj:
+def parse_termination_message(text: str | None) -> Obj:
     if not text:
         return {}
     for line in reversed(text.strip().splitlines()):
@@ -74,7 +74,7 @@ def read_outcome(job: Obj | None, pods: list[Obj]) -> Outcome:
     terminated = (status or {}).get("state", {}).get("terminated")
     waiting = (status or {}).get("state", {}).get("waiting")
     if _job_condition(job, "Complete"):
-        summary = _parse_message((terminated or {}).get("message"))
+        summary = parse_termination_message((terminated or {}).get("message"))
         if "version" not in summary or "digest" not in summary:
             return Outcome(
                 "failed",
@@ -130,7 +130,7 @@ def _failed_container(terminated: Obj) -> Outcome:
             retryable=False,
             message="the trainer ran out of memory; raise training.resources.limits.memory",
         )
-    report = _parse_message(terminated.get("message"))
+    report = parse_termination_message(terminated.get("message"))
     message = str(report.get("error") or f"the trainer exited with code {code}")
     if code == EXIT_BAD_INPUT:
         return Outcome(

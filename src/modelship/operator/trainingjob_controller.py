@@ -18,6 +18,7 @@ from modelship.operator import events
 from modelship.operator.conditions import set_condition
 from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS, Kube
 from modelship.operator.settings import OperatorSettings
+from modelship.operator.status import first_error, status_patch
 from modelship.operator.training_builders import build_training_pod_job, job_name
 from modelship.operator.training_outcome import Outcome, evaluate_gates, read_outcome
 
@@ -53,7 +54,9 @@ def reconcile_training_job(
     try:
         tj = TrainingJob.model_validate(body)
     except ValidationError as exc:
-        _finish(kube, body, status, "Failed", "InvalidSpec", _first_error(exc), generation)
+        _finish(
+            kube, body, status, "Failed", "InvalidSpec", first_error(exc, prefix=""), generation
+        )
         return None
 
     attempts = int(status.get("attempts") or 0)
@@ -255,34 +258,7 @@ def _write(kube: Kube, body: Obj, status: Obj) -> None:
         body["status"] = dict(status)
 
 
-def status_patch(old: Obj, new: Obj) -> Obj:
-    """The JSON merge patch (RFC 7386) that turns `old` into `new`, with only what changed.
-
-    A merge patch merges nested objects, so a key that disappeared at any depth must be sent as
-    null, or the server keeps the old value beside the new ones. Lists are replaced whole.
-    """
-    patch: Obj = {key: None for key in old if key not in new}
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            nested = status_patch(before, value)
-            if nested:
-                patch[key] = nested
-        elif key not in old or before != value:
-            patch[key] = value
-    return patch
-
-
 def _seconds_until(timestamp: str | None) -> float:
     if not timestamp:
         return 0.0
     return max(0.0, (_parse_time(timestamp) - datetime.now(UTC)).total_seconds())
-
-
-def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return str(exc)
-    first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"spec.{where}: {first.get('msg')}" if where else str(first.get("msg"))
