@@ -187,8 +187,8 @@ def test_condition_transition_time_moves_only_on_status_change() -> None:
     first = set_condition([], "Ready", False, "Training", now="2026-01-01T00:00:00Z")
     again = set_condition(first, "Ready", False, "Training", "other", now="2026-01-02T00:00:00Z")
     flipped = set_condition(again, "Ready", True, "VersionAvailable", now="2026-01-03T00:00:00Z")
-    assert again[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
-    assert flipped[0]["lastTransitionTime"] == "2026-01-03T00:00:00Z"
+    assert again[0].last_transition_time == "2026-01-01T00:00:00Z"
+    assert flipped[0].last_transition_time == "2026-01-03T00:00:00Z"
 
 
 def test_status_patch_removes_vanished_keys_at_every_depth() -> None:

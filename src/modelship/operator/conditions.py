@@ -9,9 +9,56 @@ from __future__ import annotations
 from typing import Any
 
 from modelship.api.v1alpha1 import utcnow
+from modelship.api.v1alpha1.base import Condition, ConditionStatus
+
+
+def condition_status(value: bool | None) -> ConditionStatus:
+    if value is None:
+        return ConditionStatus.UNKNOWN
+    return ConditionStatus.TRUE if value else ConditionStatus.FALSE
 
 
 def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: bool | None,
+    reason: str,
+    message: str = "",
+    generation: int | None = None,
+    now: str | None = None,
+) -> list[Condition]:
+    """Return a new list with the condition `type_` set; other conditions are kept as they are."""
+    value = condition_status(status)
+    old = get_condition(conditions, type_)
+    transition = (
+        old.last_transition_time
+        if old is not None and old.status == value and old.last_transition_time
+        else (now or utcnow())
+    )
+    new = Condition(
+        type=type_,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
+    rest = [c for c in conditions if c.type != type_]
+    return sorted([*rest, new], key=lambda c: c.type)
+
+
+def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: list[Condition], type_: str) -> bool:
+    condition = get_condition(conditions, type_)
+    return condition is not None and condition.status == ConditionStatus.TRUE
+
+
+# Transitional: the dict form, until every controller works on typed status. Remove with the last
+# caller.
+def set_condition_dict(
     conditions: list[dict[str, Any]],
     type_: str,
     status: bool | None,
@@ -20,31 +67,13 @@ def set_condition(
     generation: int | None = None,
     now: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Return a new list with the condition `type_` set; other conditions are kept as they are."""
-    value = "Unknown" if status is None else ("True" if status else "False")
-    old = next((c for c in conditions if c.get("type") == type_), None)
-    transition = (
-        old["lastTransitionTime"]
-        if old is not None and old.get("status") == value and old.get("lastTransitionTime")
-        else (now or utcnow())
+    typed = set_condition(
+        [Condition.model_validate(c) for c in conditions],
+        type_,
+        status,
+        reason,
+        message,
+        generation,
+        now,
     )
-    new: dict[str, Any] = {
-        "type": type_,
-        "status": value,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": transition,
-    }
-    if generation is not None:
-        new["observedGeneration"] = generation
-    rest = [c for c in conditions if c.get("type") != type_]
-    return sorted([*rest, new], key=lambda c: str(c.get("type")))
-
-
-def get_condition(conditions: list[dict[str, Any]], type_: str) -> dict[str, Any] | None:
-    return next((c for c in conditions if c.get("type") == type_), None)
-
-
-def is_true(conditions: list[dict[str, Any]], type_: str) -> bool:
-    condition = get_condition(conditions, type_)
-    return condition is not None and condition.get("status") == "True"
+    return [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in typed]

@@ -20,7 +20,7 @@ from modelship.api.v1alpha1 import (
     utcnow,
 )
 from modelship.operator import events
-from modelship.operator.conditions import set_condition
+from modelship.operator.conditions import set_condition_dict as set_condition
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     JOBS,

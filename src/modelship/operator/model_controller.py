@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import ModelSpec, TrainingSnapshot, utcnow
 from modelship.operator import events
-from modelship.operator.conditions import set_condition
+from modelship.operator.conditions import set_condition_dict as set_condition
 from modelship.operator.dataset_probe import DatasetProbe
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS, Kube
 from modelship.operator.naming import LABEL_MODEL, RETRAIN_ANNOTATION

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 Obj = dict[str, Any]
+
+
+def typed_status_patch(old: BaseModel, new: BaseModel) -> Obj:
+    """The one write path of typed status: the merge patch from `old` to `new` on the wire.
+
+    Both sides are rendered the way the API server stores them (camelCase, unset optionals left
+    out), so a reconcile that changes nothing yields an empty patch and makes no API call.
+    """
+
+    def wire(model: BaseModel) -> Obj:
+        return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    return status_patch(wire(old), wire(new))
 
 
 def status_patch(old: Obj, new: Obj) -> Obj:

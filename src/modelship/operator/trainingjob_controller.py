@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import PRIMARY_METRIC, TrainingJob, utcnow
 from modelship.operator import events
-from modelship.operator.conditions import set_condition
+from modelship.operator.conditions import set_condition_dict as set_condition
 from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS, Kube
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.status import first_error, status_patch
