@@ -1,0 +1,170 @@
+"""Leader election: who holds the Lease, when a standby may take it, and when a leader must stop."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from modelship.operator.kube import KubeError, Resource
+from modelship.operator.leadership import LeaderElector, Timing
+from modelship.operator.lease import LeaseAction, LeaseRecord, Sighting, decide
+
+ME, OTHER = "op-a_1", "op-b_2"
+
+
+def record(holder: str, renew: str = "t1", duration: int = 15) -> LeaseRecord:
+    return LeaseRecord(holder, renew, duration, 0, "1")
+
+
+@pytest.mark.parametrize(
+    ("lease", "seen_change_at", "now", "expected"),
+    [
+        (None, 0.0, 100.0, LeaseAction.CREATE),
+        (record(ME), 0.0, 100.0, LeaseAction.RENEW),
+        (record(""), 99.0, 100.0, LeaseAction.ACQUIRE),  # released on a clean shutdown
+        (record(OTHER), 90.0, 100.0, LeaseAction.WAIT),  # renewed 10 s ago: alive
+        (record(OTHER), 85.0, 100.0, LeaseAction.ACQUIRE),  # silent for a whole duration
+        (record(OTHER, duration=30), 85.0, 100.0, LeaseAction.WAIT),  # the Lease's own duration
+    ],
+)
+def test_decide(
+    lease: LeaseRecord | None, seen_change_at: float, now: float, expected: LeaseAction
+) -> None:
+    sighting = Sighting(holder=OTHER, renew_time="t1", changed_at=seen_change_at)
+    assert decide(lease, ME, sighting, now, default_duration=15) is expected
+
+
+def test_expiry_is_measured_on_our_clock_from_the_last_change_we_saw() -> None:
+    sighting = Sighting()
+    sighting.update(record(OTHER, "t1"), now=10.0)
+    sighting.update(record(OTHER, "t1"), now=20.0)  # same renewTime: no change seen
+    assert sighting.changed_at == 10.0
+    sighting.update(record(OTHER, "t2"), now=24.0)
+    assert decide(record(OTHER, "t2"), ME, sighting, 38.0, 15) is LeaseAction.WAIT
+    assert decide(record(OTHER, "t2"), ME, sighting, 39.0, 15) is LeaseAction.ACQUIRE
+
+
+class LeaseStore:
+    """One Lease with the API server's optimistic concurrency (resourceVersion preconditions)."""
+
+    def __init__(self) -> None:
+        self.lease: dict[str, Any] | None = None
+        self.version = 0
+        self.writes: list[str] = []
+        self.down = False
+
+    def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        if self.down:
+            raise KubeError(0, "connection refused")
+        return copy.deepcopy(self.lease)
+
+    def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.lease is not None:
+            raise KubeError(409, "already exists")
+        self.version += 1
+        self.lease = {**copy.deepcopy(body)}
+        self.lease["metadata"]["resourceVersion"] = str(self.version)
+        self.writes.append(body["spec"]["holderIdentity"])
+        return copy.deepcopy(self.lease)
+
+    def patch(
+        self, res: Resource, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        if self.down:
+            raise KubeError(0, "connection refused")
+        assert self.lease is not None
+        if patch["metadata"]["resourceVersion"] != self.lease["metadata"]["resourceVersion"]:
+            raise KubeError(409, "the object has been modified")
+        for key, value in patch["spec"].items():
+            if value is None:
+                self.lease["spec"].pop(key, None)
+            else:
+                self.lease["spec"][key] = value
+        self.version += 1
+        self.lease["metadata"]["resourceVersion"] = str(self.version)
+        self.writes.append(str(self.lease["spec"].get("holderIdentity", "")))
+        return copy.deepcopy(self.lease)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def elector(store: LeaseStore, identity: str, clock: Clock) -> LeaderElector:
+    return LeaderElector(store, "modelship-system", "modelship-operator", identity, Timing(), clock)  # type: ignore[arg-type]
+
+
+def test_one_leader_and_a_standby_that_writes_nothing_until_the_lease_expires() -> None:
+    store, clock = LeaseStore(), Clock()
+    leader, standby = elector(store, ME, clock), elector(store, OTHER, clock)
+    assert leader.try_once()
+    writes = len(store.writes)
+    for _ in range(7):  # 14 s of a live leader renewing every 2 s
+        clock.now += 2
+        assert leader.try_once()
+        assert not standby.try_once()
+    assert store.writes[writes:] == [ME] * 7  # the standby made no write at all
+    for _ in range(7):  # the leader dies: 14 s of silence is not yet a whole lease duration
+        clock.now += 2
+        assert not standby.try_once()
+    clock.now += 2
+    assert standby.try_once()
+    assert store.lease is not None
+    assert store.lease["spec"]["holderIdentity"] == OTHER
+    assert store.lease["spec"]["leaseTransitions"] == 1
+
+
+def test_a_leader_that_was_taken_over_stops_at_once() -> None:
+    store, clock = LeaseStore(), Clock()
+    leader, other = elector(store, ME, clock), elector(store, OTHER, clock)
+    assert leader.try_once()
+    assert not other.try_once()  # first sight of the Lease: the duration counts from here
+    clock.now += 20  # the leader stalled longer than the lease duration
+    assert other.try_once()
+    lost: list[str] = []
+    leader.timing = Timing(retry_period=0.01)
+    leader.keep(lost.append).join(timeout=5)
+    assert lost and OTHER in lost[0]
+
+
+def test_a_leader_that_cannot_renew_before_the_deadline_stops() -> None:
+    store, clock = LeaseStore(), Clock()
+    leader = elector(store, ME, clock)
+    assert leader.try_once()
+    store.down = True
+    leader.timing = Timing(retry_period=0.01)
+    lost: list[str] = []
+
+    def advance_and_record(why: str) -> None:
+        lost.append(why)
+
+    thread = leader.keep(advance_and_record)
+    while thread.is_alive() and not lost:
+        clock.now += 1  # each failed try moves our clock on; the deadline is 10 s
+        thread.join(timeout=0.02)
+    thread.join(timeout=5)
+    assert lost and "not renewed for 10s" in lost[0]
+
+
+def test_release_lets_a_standby_take_over_without_waiting() -> None:
+    store, clock = LeaseStore(), Clock()
+    leader, standby = elector(store, ME, clock), elector(store, OTHER, clock)
+    assert leader.try_once()
+    assert not standby.try_once()
+    leader.release()
+    assert standby.try_once()
+
+
+def test_two_candidates_racing_for_a_free_lease_get_one_leader() -> None:
+    store, clock = LeaseStore(), Clock()
+    a, b = elector(store, ME, clock), elector(store, OTHER, clock)
+    assert a.try_once()
+    a.release()
+    assert b.try_once()  # b takes it first
+    assert not elector(store, "op-c_3", clock).try_once()  # c sees b alive
