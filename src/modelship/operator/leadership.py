@@ -121,7 +121,13 @@ class LeaderElector:
                 if self.try_once():
                     return True
             except KubeError as exc:
-                log.warning("cannot read or write %s: %s", self.where, exc)
+                hint = (
+                    f" (does namespace {self.namespace!r} exist? create it, or set "
+                    "MODELSHIP_OPERATOR_LEASE_NAMESPACE)"
+                    if exc.status == 404
+                    else ""
+                )
+                log.warning("cannot read or write %s: %s%s", self.where, exc, hint)
             self._stop.wait(self.timing.retry_period)
         return False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,3 +81,41 @@ class OperatorSettings(BaseSettings):
         ge=10,
         description="How often an http(s) dataset is checked (HEAD) when onDatasetChange is set.",
     )
+    leader_election: bool = Field(
+        default=True,
+        description="Act only while holding the leader Lease, so two instances never both act.",
+    )
+    lease_name: str = Field(default="modelship-operator", description="Name of the leader Lease.")
+    lease_namespace: str = Field(
+        default="modelship-system",
+        description="Namespace of the leader Lease: the operator's own (the manifests set it "
+        "from the pod); a local `make run` uses the same one, so it stands by beside a "
+        "deployed operator.",
+    )
+    lease_identity: str = Field(
+        default="", description="Holder identity ('' = the host name and a random suffix)."
+    )
+    lease_duration_seconds: float = Field(
+        default=15.0, gt=0, description="How long a silent leader keeps the Lease."
+    )
+    lease_renew_deadline_seconds: float = Field(
+        default=10.0, gt=0, description="A leader that cannot renew for this long stops acting."
+    )
+    lease_retry_period_seconds: float = Field(
+        default=2.0, gt=0, description="Pause between tries to acquire or renew the Lease."
+    )
+
+    @model_validator(mode="after")
+    def _lease_timing_is_ordered(self) -> OperatorSettings:
+        # The leader must give up (renew deadline) before a standby may take over (duration),
+        # or both would act for a moment; and it must get more than one try before giving up.
+        if not (
+            self.lease_retry_period_seconds
+            < self.lease_renew_deadline_seconds
+            < self.lease_duration_seconds
+        ):
+            raise ValueError(
+                "need lease_retry_period_seconds < lease_renew_deadline_seconds "
+                "< lease_duration_seconds"
+            )
+        return self
