@@ -145,6 +145,7 @@ class DevCluster:
             config = render_kubeconfig(ports.apiserver_url, ca, tokens[identity], identity)
             write_kubeconfig(path, config)
 
+        layout.audit_policy.write_text(controlplane.AUDIT_POLICY)
         etcd = self._spawn(state, "etcd", controlplane.etcd_argv(binaries, layout, ports))
         _wait(etcd, lambda: _etcd_healthy(ports.etcd_client), self._timeout, "etcd is healthy")
         apiserver = self._spawn(

@@ -32,6 +32,22 @@ ADMISSION_PLUGINS = (
 # The local node posts its own status; nothing is there to taint or evict it, so the node
 # lifecycle controllers would only mark it NotReady and evict its pods.
 CONTROLLERS = "*,-nodelifecycle,-cloud-node-lifecycle"
+# The audit log records the requests of people and operators (who, verb, resource, user agent),
+# so tests can show that a standby operator writes nothing and benchmarks can count requests.
+# The cluster's own components and the local node are left out: they are most of the traffic.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    users: ["system:kube-controller-manager", "system:apiserver", "modelship-local-node"]
+  - level: None
+    userGroups: ["system:serviceaccounts:kube-system", "system:nodes"]
+  - level: None
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/version", "/openapi*"]
+  - level: Metadata
+"""
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,11 @@ def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Por
         # 127.0.0.1 cannot be an endpoint of the `kubernetes` Service; nothing here routes to it.
         "--endpoint-reconciler-type=none",
         "--profiling=false",
+        f"--audit-policy-file={layout.audit_policy}",
+        f"--audit-log-path={layout.audit_log}",
+        "--audit-log-format=json",
+        "--audit-log-maxsize=200",
+        "--audit-log-maxbackup=1",
     ]
 
 

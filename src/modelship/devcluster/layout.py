@@ -60,6 +60,15 @@ class DevLayout:
         """Host directories backing provisioned PersistentVolumes."""
         return self.root / "volumes"
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: who made which request (tests and benchmarks count them)."""
+        return self.logs / "audit.log"
+
+    @property
+    def audit_policy(self) -> Path:
+        return self.root / "audit-policy.yaml"
+
     def component_log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
