@@ -1,0 +1,256 @@
+"""What N idle objects cost the operator, and whether they slow the loops that are active.
+
+One local cluster and one operator process (as `make run` starts it). In steps, N suspended
+Models and N Deployments referencing them are created (N = 0, 100, 300, 1,000 by default, each
+step adding to the last), then five active iris Models with Deployments are taken to
+AwaitingApproval. For each N it reports:
+
+- the time from creating the N objects until every one has `observedGeneration` current;
+- the five active loops' apply -> AwaitingApproval time (median), and its ratio to N = 0;
+- over an idle window (default 120 s, after everything settled): the operator's RSS, its CPU as
+  a share of one core, and the API requests per second it made, counted by the API server's
+  audit log (requests of the operator's user agent; the benchmark's own use another).
+
+    .venv/bin/python bench/operator_scale.py [--sizes 0,100,300,1000] [--idle 120] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.devcluster.audit import read_audit
+from modelship.devcluster.cluster import DevCluster
+from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, Kube, load_api_client
+
+BENCH_AGENT = "modelship-bench"
+NAMESPACE_KIND = "namespaces"
+HERTZ = os.sysconf("SC_CLK_TCK")
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def model_body(name: str, suspend: bool) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Model",
+        "metadata": {"name": name},
+        "spec": {
+            "suspend": suspend,
+            "task": "classification",
+            "dataset": {"uri": "builtin:iris"},
+            "algorithm": {"name": "logistic_regression", "params": {"max_iter": 300}},
+            "evaluation": {"testFraction": 0.3, "seed": 7},
+        },
+    }
+
+
+def deployment_body(name: str, suspend: bool) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "suspend": suspend,
+            "modelRef": {"name": name},
+            "test": {"replicas": 1, "acceptance": {"minAccuracy": 0.8, "samples": 30}},
+            "production": {"replicas": 1},
+        },
+    }
+
+
+class OperatorUnderTest:
+    """`python -m modelship.operator` against the benchmark's cluster; /proc gives its cost."""
+
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "MODELSHIP_OPERATOR_IMAGE": "modelship:bench",
+            "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": "",
+        }
+        self.log = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelship.operator"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / HERTZ  # utime + stime
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def wait_until(probe: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until `probe()` held; fails loudly on timeout."""
+    start = time.monotonic()
+    while not probe():
+        if time.monotonic() - start > timeout:
+            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(1.0)
+    return time.monotonic() - start
+
+
+def all_observed(kube: Kube, namespace: str, expected: int) -> bool:
+    done = 0
+    for res in (MODELS, MODEL_DEPLOYMENTS):
+        for item in kube.list(res, namespace):
+            status = item.get("status") or {}
+            if status.get("observedGeneration") == item["metadata"].get("generation"):
+                done += 1
+    return done >= 2 * expected
+
+
+def ensure_namespace(core: client.CoreV1Api, name: str) -> None:
+    try:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+@dataclass
+class Step:
+    n: int
+    settle_s: float = 0.0
+    loop_s: float = 0.0
+    rss_mb: float = 0.0
+    cpu_pct: float = 0.0
+    requests_per_s: float = 0.0
+    writes_per_s: float = 0.0
+
+
+def add_idle(kube: Kube, start: int, stop: int) -> float:
+    """Create suspended Models and Deployments start..stop-1; seconds until all observed."""
+    namespace = "idle"
+    for i in range(start, stop):
+        name = f"m{i:04d}"
+        kube.create(MODELS, namespace, model_body(name, suspend=True))
+        kube.create(MODEL_DEPLOYMENTS, namespace, deployment_body(name, suspend=True))
+    return wait_until(
+        lambda: all_observed(kube, namespace, stop), 1800, f"{stop} idle objects observed"
+    )
+
+
+def run_active(kube: Kube, core: client.CoreV1Api, n: int, count: int) -> float:
+    """Median seconds from applying `count` Models + Deployments to AwaitingApproval."""
+    namespace = f"active-{n}"
+    ensure_namespace(core, namespace)
+    started = time.monotonic()
+    for i in range(count):
+        kube.create(MODELS, namespace, model_body(f"a{i}", suspend=False))
+        kube.create(MODEL_DEPLOYMENTS, namespace, deployment_body(f"a{i}", suspend=False))
+    reached: dict[str, float] = {}
+
+    def all_waiting() -> bool:
+        for item in kube.list(MODEL_DEPLOYMENTS, namespace):
+            name = item["metadata"]["name"]
+            if name not in reached and (item.get("status") or {}).get("phase") == (
+                "AwaitingApproval"
+            ):
+                reached[name] = time.monotonic() - started
+        return len(reached) == count
+
+    wait_until(all_waiting, 900, f"{count} active loops to reach AwaitingApproval")
+    return statistics.median(reached.values())
+
+
+def measure_idle(op: OperatorUnderTest, audit: Path, seconds: float) -> tuple[float, ...]:
+    since = now_rfc3339()
+    cpu0, t0 = op.cpu_seconds(), time.monotonic()
+    time.sleep(seconds)
+    cpu1, t1 = op.cpu_seconds(), time.monotonic()
+    until = now_rfc3339()
+    records = [
+        r
+        for r in read_audit(audit, since)
+        if r.at <= until and not r.user_agent.startswith(BENCH_AGENT)
+    ]
+    span = t1 - t0
+    writes = sum(1 for r in records if r.is_write)
+    return op.rss_mb(), 100 * (cpu1 - cpu0) / span, len(records) / span, writes / span
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="0,100,300,1000")
+    parser.add_argument("--idle", type=float, default=120.0, help="idle window, seconds")
+    parser.add_argument("--active", type=int, default=5)
+    parser.add_argument("--keep", type=Path, default=None, help="cluster dir to keep")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="modelship-scale-"))
+    cluster = DevCluster(workdir / "dev")
+    print(f"[scale] starting a local cluster in {workdir}", flush=True)
+    cluster.up(Path(__file__).resolve().parent.parent / "crds")
+    api = load_api_client(str(cluster.kubeconfig))
+    api.user_agent = BENCH_AGENT
+    kube, core = Kube(api), client.CoreV1Api(api)
+    for namespace in ("idle", "modelship-system"):
+        ensure_namespace(core, namespace)
+    op = OperatorUnderTest(cluster.kubeconfig, workdir / "operator.log")
+    steps: list[Step] = []
+    try:
+        created = 0
+        for n in sizes:
+            step = Step(n)
+            print(f"[scale] N={n}: creating {n - created} more idle Models and Deployments")
+            step.settle_s = add_idle(kube, created, n)
+            created = n
+            print(f"[scale] N={n}: all observed after {step.settle_s:.1f}s; active loops")
+            step.loop_s = run_active(kube, core, n, args.active)
+            print(f"[scale] N={n}: active loops {step.loop_s:.1f}s; idle {args.idle:.0f}s")
+            rss, cpu, rps, wps = measure_idle(op, cluster.layout.audit_log, args.idle)
+            step.rss_mb, step.cpu_pct, step.requests_per_s, step.writes_per_s = rss, cpu, rps, wps
+            steps.append(step)
+    finally:
+        op.stop()
+        kube.close()
+        if args.keep is None:
+            cluster.down()
+    base = steps[0].loop_s if steps and steps[0].loop_s else float("nan")
+    print(
+        "\n| N | settle s | active loop s | ratio to N=0 | RSS MB | idle CPU % | req/s | writes/s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for s in steps:
+        print(
+            f"| {s.n} | {s.settle_s:.1f} | {s.loop_s:.1f} | {s.loop_s / base:.2f} | "
+            f"{s.rss_mb:.0f} | {s.cpu_pct:.2f} | {s.requests_per_s:.2f} | {s.writes_per_s:.2f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
