@@ -33,10 +33,11 @@ test-unit: install ## Run the fast unit tests only.
 	$(BIN)/pytest tests/unit
 
 .PHONY: lint
-lint: install ## ruff and mypy.
+lint: install ## ruff, mypy and the import-layering contract (lint-imports).
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 .PHONY: fmt
 fmt: install ## Format the code with ruff.
