@@ -7,7 +7,7 @@
 #  - golang-go, rsync, make, dpkg-dev, golang-github-modern-go-reflect2-dev,
 #    golang-github-json-iterator-go-dev: the first-run build of kube-apiserver and
 #    kube-controller-manager from Debian's Kubernetes source package;
-#  - a deb-src entry for bookworm, so `apt-get source kubernetes` can fetch that source;
+#  - a deb-src entry for bookworm and its index, so `apt-get source kubernetes` can fetch that source;
 #  - util-linux (unshare) and iproute2 (ip): per-pod mount and network isolation on the local node;
 #  - python3-venv, only when $PYTHON (default python3) cannot create the project's .venv.
 set -euo pipefail
@@ -18,6 +18,12 @@ APT_ETC="${APT_ETC:-/etc/apt}"  # tests point it at a directory of their own
 
 has_deb_src() {
   grep -rqs "^Types: deb-src" "$APT_ETC/sources.list.d/" || grep -qs "^deb-src" "$APT_ETC/sources.list"
+}
+
+# The entry alone is not enough: `apt-get source` needs the source index an `apt-get update` fetches.
+has_source_index() {
+  # grep reads it all: with -q it could exit early, and pipefail would count the SIGPIPE
+  apt-cache showsrc kubernetes 2>/dev/null | grep "^Package: kubernetes$" >/dev/null
 }
 
 if ! command -v dpkg-query >/dev/null; then
@@ -34,13 +40,17 @@ done
 if ! "$PYTHON" -c "import ensurepip, venv" 2>/dev/null; then
   missing+=(python3-venv)
 fi
-if [ ${#missing[@]} -eq 0 ] && has_deb_src; then
+if [ ${#missing[@]} -eq 0 ] && has_deb_src && has_source_index; then
   exit 0
 fi
 
 if [ "$(id -u)" != 0 ]; then
   what="${missing[*]:-}"
-  has_deb_src || what="${what:+$what and }a deb-src entry for bookworm"
+  if ! has_deb_src; then
+    what="${what:+$what and }a deb-src entry for bookworm"
+  elif ! has_source_index; then
+    what="${what:+$what and }the source index of that entry (apt-get update)"
+  fi
   echo "The local cluster needs Debian packages that are missing: $what." >&2
   echo "Run once, as root:  sudo make system-deps" >&2
   exit 1

@@ -18,14 +18,16 @@ STUBS = {
     'printf "install ok installed"',
     "id": 'echo "$FAKE_UID"',
     "apt-get": 'echo "apt-get $*" >> "$APT_LOG"',
+    # the source index is there unless $NO_SOURCE_INDEX is set
+    "apt-cache": '[ -z "$NO_SOURCE_INDEX" ] && printf "Package: kubernetes\\nVersion: 1.20.2\\n"',
 }
 
 
 def run_script(
-    tmp_path: Path, *, uid: int, missing: str = "", deb_src: bool = True
+    tmp_path: Path, *, uid: int, missing: str = "", deb_src: bool = True, index: bool = True
 ) -> tuple[subprocess.CompletedProcess[str], list[str], Path]:
     stubs, apt = tmp_path / "bin", tmp_path / "apt"
-    stubs.mkdir(exist_ok=True)
+    stubs.mkdir(parents=True, exist_ok=True)
     (apt / "sources.list.d").mkdir(parents=True, exist_ok=True)
     if deb_src:
         (apt / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
@@ -41,6 +43,7 @@ def run_script(
         "APT_LOG": str(log),
         "APT_ETC": str(apt),
         "PYTHON": "true",
+        "NO_SOURCE_INDEX": "" if index else "1",
     }
     result = subprocess.run(
         ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60
@@ -79,3 +82,10 @@ def test_as_root_it_adds_the_source_entry_the_first_build_needs(tmp_path: Path) 
     assert calls == ["apt-get update -q"]
     entry = (apt / "sources.list.d" / "modelship-deb-src.sources").read_text()
     assert "Types: deb-src" in entry and "Suites: bookworm" in entry
+
+
+def test_an_entry_whose_index_was_never_fetched_is_fetched_as_root(tmp_path: Path) -> None:
+    result, calls, _ = run_script(tmp_path, uid=0, index=False)
+    assert (result.returncode, calls) == (0, ["apt-get update -q"])
+    result, calls, _ = run_script(tmp_path / "user", uid=1000, index=False)
+    assert result.returncode == 1 and "(apt-get update)" in result.stderr and calls == []
