@@ -2,6 +2,9 @@
 # The default command runs the operator; the operator starts the other three from this image
 # with an explicit command:
 #   python -m modelship.operator | modelship.training | modelship.serving | modelship.acceptance
+# Only what production runs: the distribution leaves out the local cluster and the demo
+# (modelship.devcluster, modelship.demo; see packages.find in pyproject.toml), and
+# tests/unit/test_packaging.py builds this same wheel and checks every module in it imports.
 #
 #   docker build -t modelship:0.1.0 .        (or: make image)
 

@@ -21,11 +21,11 @@ $(BIN)/modelship: pyproject.toml
 install: $(BIN)/modelship ## Create .venv and install the project with its dev extras (and kubectl).
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages the local cluster needs (root; Debian 12).
-	bash hack/install-system-deps.sh
+system-deps: ## Install the Debian packages the local cluster needs, if any is missing (root; Debian 12).
+	@PYTHON=$(PYTHON) bash hack/install-system-deps.sh
 
 .PHONY: test
-test: install ## Run every test: unit, integration (real API server) and end-to-end.
+test: system-deps install ## Run every test: unit, integration (real API server) and end-to-end.
 	$(BIN)/pytest
 
 .PHONY: test-unit
@@ -33,10 +33,11 @@ test-unit: install ## Run the fast unit tests only.
 	$(BIN)/pytest tests/unit
 
 .PHONY: lint
-lint: install ## ruff and mypy.
+lint: install ## ruff, mypy and the import-layering contract (lint-imports).
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 .PHONY: fmt
 fmt: install ## Format the code with ruff.
@@ -48,11 +49,11 @@ manifests: install ## Regenerate crds/ from the pydantic models.
 	$(BIN)/modelship crds --output crds
 
 .PHONY: control-plane
-control-plane: install ## Obtain (build on first use) the control-plane binaries.
+control-plane: system-deps install ## Obtain (build on first use) the control-plane binaries.
 	$(BIN)/modelship dev build
 
 .PHONY: cluster-up
-cluster-up: install ## Start the local cluster (etcd, kube-apiserver, kube-controller-manager, local node).
+cluster-up: system-deps install ## Start the local cluster (etcd, kube-apiserver, kube-controller-manager, local node).
 	$(BIN)/modelship dev up
 
 .PHONY: cluster-down
@@ -70,7 +71,7 @@ run: install ## Run the operator as a local process against the local cluster.
 	$(BIN)/python -m modelship.operator
 
 .PHONY: demo
-demo: install ## The whole loop on a local cluster, narrated (DEMO_FLAGS=--keep leaves it running).
+demo: system-deps install ## The whole loop on a local cluster, narrated (DEMO_FLAGS=--keep leaves it running).
 	$(BIN)/modelship demo run $(DEMO_FLAGS)
 
 .PHONY: demo-down

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from modelship.operator.cli import approval_for
+from modelship.cli.approve import approval_for
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,

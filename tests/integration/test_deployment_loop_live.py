@@ -11,7 +11,7 @@ import httpx
 import joblib
 import pytest
 
-from modelship.operator.cli import approval_for
+from modelship.cli.approve import approval_for
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,

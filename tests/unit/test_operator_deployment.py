@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from modelship.acceptance.checks import Observations, evaluate, percentile
 from modelship.api.v1alpha1 import AcceptanceSpec, Approval
-from modelship.operator.cli import approval_for
 from modelship.operator.deployment_controller import resolve_version
 from modelship.operator.rollout import (
     acceptance_result,
@@ -206,87 +203,3 @@ def test_acceptance_checks() -> None:
         2,
     )
     assert next(c for c in regression if c.name == "rmse").value == 0.5
-
-
-def test_approve_command_approves_only_the_passing_tested_version() -> None:
-    status = {"test": {"version": 3, "digest": DIGEST, "passed": True}}
-    assert approval_for(status, None, "jane") == {
-        "version": 3,
-        "digest": DIGEST,
-        "approvedBy": "jane",
-    }
-    with pytest.raises(ValueError, match="not the tested version"):
-        approval_for(status, 2, "jane")
-    with pytest.raises(ValueError, match="failed its tests"):
-        approval_for({"test": {"version": 3, "passed": False}}, None, "jane")
-    with pytest.raises(ValueError, match="nothing to approve"):
-        approval_for({}, None, "jane")
-
-
-def test_status_screen_shows_versions_training_and_stages() -> None:
-    from modelship.operator.status_view import render_model
-
-    model = {
-        "metadata": {"name": "iris", "namespace": "ml"},
-        "spec": {
-            "task": "classification",
-            "algorithm": {"name": "random_forest"},
-            "dataset": {"uri": "builtin:iris"},
-        },
-        "status": {
-            "phase": "Ready",
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "VersionAvailable",
-                    "message": "version 2",
-                }
-            ],
-            "latestVersion": {"version": 2, "digest": DIGEST, "metrics": {"accuracy": 0.97}},
-            "versions": [
-                {
-                    "version": 2,
-                    "passedGates": True,
-                    "metrics": {"accuracy": 0.97},
-                    "trainingJob": "iris-g2",
-                },
-                {
-                    "version": 1,
-                    "passedGates": False,
-                    "metrics": {"accuracy": 0.5},
-                    "trainingJob": "iris-g1",
-                },
-            ],
-        },
-    }
-    tj = {
-        "metadata": {"name": "iris-g2"},
-        "spec": {"trigger": "spec-change", "reason": "r"},
-        "status": {"phase": "Succeeded", "version": 2, "attempts": 1},
-    }
-    mdep = {
-        "metadata": {"name": "iris"},
-        "status": {
-            "phase": "AwaitingApproval",
-            "test": {
-                "version": 2,
-                "passed": True,
-                "service": "iris-test",
-                "report": {"checks": [{"name": "accuracy", "passed": True, "value": 0.97}]},
-            },
-            "conditions": [
-                {
-                    "type": "Approved",
-                    "status": "False",
-                    "reason": "AwaitingApproval",
-                    "message": "set spec.approval",
-                }
-            ],
-        },
-    }
-    screen = render_model(model, [tj], [mdep])
-    assert "latest version 2" in screen and "accuracy=0.97" in screen
-    assert "iris-g2" in screen and "spec-change" in screen and "failed" in screen
-    assert "version 2 passed" in screen and "production  nothing yet" in screen
-    assert "AwaitingApproval" in screen

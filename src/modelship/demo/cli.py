@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from modelship.demo.cluster import stop_demo
     from modelship.demo.run import run as run_demo
-    from modelship.demo.run import stop_demo
 
     directory = args.dir or _default_dir()
     if args.action == "down":

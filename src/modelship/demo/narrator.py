@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-Obj = dict[str, Any]
-
 
 class DemoError(RuntimeError):
     """A stage did not happen in time; the message says which and what the cluster showed."""
@@ -54,10 +52,3 @@ class Narrator:
                 return result
             time.sleep(interval)
         raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def condition(body: Obj | None, type_: str) -> Obj:
-    for item in ((body or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_:
-            return dict(item)
-    return {}

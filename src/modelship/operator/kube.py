@@ -52,7 +52,6 @@ PODS = Resource("", "v1", "pods", "Pod")
 PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SERVICES = Resource("", "v1", "services", "Service")
 APPS_DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
-REPLICA_SETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
 PDBS = Resource("policy", "v1beta1", "poddisruptionbudgets", "PodDisruptionBudget")
 # policy/v1 arrived in 1.21 and v1beta1 left in 1.25: the operator uses whichever is served.
 PDBS_V1 = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
@@ -87,7 +86,6 @@ class Kube:
     def __init__(self, api: client.ApiClient, request_timeout: float = 30.0) -> None:
         self._api = api
         self._timeout = request_timeout
-        self.writes = 0  # API writes made, for the steady-state write count in tests and notes
         self._served: dict[str, bool] = {}
 
     def close(self) -> None:
@@ -101,8 +99,6 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        if method != "GET":
-            self.writes += 1
         method_, url, headers, payload, post = self._api.param_serialize(
             method,
             path,
@@ -190,10 +186,6 @@ class Kube:
         result: Obj = self._call(
             "PATCH", path, body=patch, content_type="application/merge-patch+json"
         )
-        return result
-
-    def replace(self, res: Resource, namespace: str, name: str, body: Obj) -> Obj:
-        result: Obj = self._call("PUT", res.path(namespace, name), body=body)
         return result
 
     def proxy_get(self, namespace: str, pod: str, port: int, path: str) -> Any:

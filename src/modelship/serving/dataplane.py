@@ -172,14 +172,7 @@ class DataPlane:
             self._metrics.batch_rows.observe,
         )
         self._metrics.model_loaded(
-            {
-                "model": metadata.model,
-                "namespace": metadata.namespace,
-                "version": str(metadata.version),
-                "digest": metadata.digest,
-                "stage": settings.stage,
-                "engine": runtime.engine,
-            },
+            _info_labels(loaded, settings),
             None if runtime.classes is None else runtime.classes.tolist(),
             _value_buckets(loaded.check_predictions) if runtime.classes is None else (),
             drift,
@@ -193,6 +186,19 @@ class DataPlane:
             metadata=_metadata_document(loaded, settings),
         )
         log.info("ready: serving %s version %s", metadata.model, metadata.version)
+
+
+def _info_labels(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, str]:
+    """The labels of `modelship_model_info`: what is served, where, and by which engine."""
+    metadata = loaded.metadata
+    return {
+        "model": metadata.model,
+        "namespace": metadata.namespace,
+        "version": str(metadata.version),
+        "digest": metadata.digest,
+        "stage": settings.stage,
+        "engine": loaded.runtime.engine,
+    }
 
 
 def _metadata_document(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from modelship.devcluster.layout import DevLayout
 from modelship.devcluster.node.agent import AgentConfig, NodeAgent
-from modelship.devcluster.node.pod import NodeSettings
+from modelship.devcluster.node.launch import NodeSettings
 
 DEFAULT_NODE_NAME = "local-node"
 

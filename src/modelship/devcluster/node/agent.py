@@ -18,8 +18,9 @@ from pathlib import Path
 from modelship.devcluster.kubeapi import JSON, ApiEndpoint, ApiError
 from modelship.devcluster.layout import DevLayout
 from modelship.devcluster.node.client import AsyncKubeClient
-from modelship.devcluster.node.container import now, wait_event
+from modelship.devcluster.node.context import now, wait_event
 from modelship.devcluster.node.events import EventRecorder
+from modelship.devcluster.node.launch import NodeSettings
 from modelship.devcluster.node.logfiles import pod_log_dir
 from modelship.devcluster.node.logserver import LogServer
 from modelship.devcluster.node.network import LoopbackAllocator, pick_subnet_octet
@@ -29,7 +30,7 @@ from modelship.devcluster.node.nodeobject import (
     node_status,
     selector_matches,
 )  # fmt: skip
-from modelship.devcluster.node.pod import NodeSettings, PodRunner
+from modelship.devcluster.node.pod import PodRunner
 from modelship.devcluster.node.provisioner import Provisioner
 from modelship.devcluster.ports import free_ports
 

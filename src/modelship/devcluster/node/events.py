@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelship.devcluster.node.client import AsyncKubeClient
-from modelship.devcluster.node.container import now
+from modelship.devcluster.node.context import now
 
 
 class EventRecorder:

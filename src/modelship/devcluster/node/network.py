@@ -39,12 +39,5 @@ class LoopbackAllocator:
                 return address
         raise RuntimeError("no free loopback address for a pod")
 
-    def reserve(self, address: str) -> None:
-        """Mark an address as used (a pod that already had it before the agent restarted)."""
-        self._in_use.add(address)
-
     def release(self, address: str) -> None:
         self._in_use.discard(address)
-
-    def owns(self, address: str) -> bool:
-        return address.startswith(f"127.{self._octet}.")

@@ -7,7 +7,10 @@ with stable transition times, and the container status lists.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from modelship.devcluster.node.spec import PermanentPodError
 
 JSON = dict[str, Any]
 CONDITION_TYPES = ("PodScheduled", "Initialized", "ContainersReady", "Ready")
@@ -77,3 +80,52 @@ def conditions(
 
 def not_ready_names(containers: Sequence[ContainerView]) -> list[str]:
     return [c.name for c in containers if not c.ready]
+
+
+@dataclass
+class PodProgress:
+    """What the pod's runner learned that its containers' states do not show."""
+
+    initialized: bool
+    init_failed: bool = False
+    rejection: PermanentPodError | None = None  # why the pod cannot run here
+    deadline_exceeded: bool = False
+
+
+def pod_status(
+    pod: JSON, progress: PodProgress, containers: Sequence[ContainerView],
+    init_containers: Sequence[ContainerView], addresses: tuple[str, str], start_time: str,
+    now: str,
+) -> JSON:  # fmt: skip
+    """The pod's whole status; `addresses` is (host IP, pod IP)."""
+    rejected = progress.rejection
+    policy = pod["spec"].get("restartPolicy", "Always")
+    if progress.deadline_exceeded:
+        rejected = PermanentPodError(
+            "DeadlineExceeded",
+            f"Pod was active on the node longer than the specified deadline "
+            f"({pod['spec']['activeDeadlineSeconds']}s)",
+        )
+        pod_phase = "Failed"
+    elif rejected is not None and policy != "Always":
+        pod_phase = "Failed"
+    else:
+        pod_phase = phase(containers, progress.initialized, progress.init_failed)
+    ready = pod_phase == "Running" and not not_ready_names(containers)
+    reason = "PodCompleted" if pod_phase in ("Succeeded", "Failed") else "ContainersNotReady"
+    previous = pod.get("status", {}).get("conditions") or []
+    host_ip, pod_ip = addresses
+    status: JSON = {
+        "phase": pod_phase,
+        "conditions": conditions(previous, progress.initialized, ready, now, reason),
+        "hostIP": host_ip,
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
+        "startTime": pod.get("status", {}).get("startTime") or start_time,
+        "containerStatuses": [c.status() for c in containers],
+        "reason": rejected.reason if rejected and pod_phase == "Failed" else None,
+        "message": rejected.message if rejected and pod_phase == "Failed" else None,
+    }
+    if init_containers:
+        status["initContainerStatuses"] = [c.status() for c in init_containers]
+    return status

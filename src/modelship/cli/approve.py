@@ -10,8 +10,11 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
+from modelship.api.v1alpha1 import Approval, DeploymentStatus, TestStageStatus
+from modelship.cli.kubectx import current_namespace
 from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube, KubeError, load_api_client
 
 
@@ -31,29 +34,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=approve)
 
 
-def current_namespace(kubeconfig: str | None) -> str:
-    from kubernetes import config
-
-    try:
-        _, context = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        return str(context.get("context", {}).get("namespace") or "default")
-    except (config.ConfigException, OSError):
-        return "default"
-
-
-def approval_for(status: dict[str, Any], wanted: int | None, by: str) -> dict[str, Any]:
-    """The approval to write, or ValueError saying why there is nothing to approve."""
-    test = status.get("test") or {}
-    if test.get("passed") is not True:
-        state = {None: "has not finished testing", False: "failed its tests"}.get(
-            test.get("passed"), ""
-        )
-        raise ValueError(f"nothing to approve: version {test.get('version', '?')} {state}".rstrip())
-    if wanted is not None and wanted != test.get("version"):
-        raise ValueError(
-            f"version {wanted} is not the tested version ({test.get('version')} passed)"
-        )
-    return {"version": test["version"], "digest": test["digest"], "approvedBy": by}
+def approval_for(status: Mapping[str, Any], wanted: int | None, by: str) -> dict[str, Any]:
+    """The `spec.approval` to write for a Deployment's status as the API server returns it, or
+    ValueError saying why there is nothing to approve."""
+    test = DeploymentStatus.model_validate(status).test or TestStageStatus()
+    if test.passed is not True:
+        state = "failed its tests" if test.passed is False else "has not finished testing"
+        shown = "?" if test.version is None else test.version
+        raise ValueError(f"nothing to approve: version {shown} {state}")
+    if wanted is not None and wanted != test.version:
+        raise ValueError(f"version {wanted} is not the tested version ({test.version} passed)")
+    if test.version is None or test.digest is None:
+        raise ValueError("nothing to approve: the test stage recorded no version and digest")
+    approval = Approval(version=test.version, digest=test.digest, approved_by=by)
+    return approval.to_wire()
 
 
 def approve(args: argparse.Namespace) -> int:

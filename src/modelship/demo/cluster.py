@@ -1,0 +1,64 @@
+"""The demo's infrastructure: a fresh local cluster, and the operator deployed into it the way a
+real cluster runs it (manifests/default, its own ServiceAccount and RBAC)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from modelship.demo.narrator import DemoError, Narrator
+from modelship.devcluster.cluster import DevCluster
+from modelship.operator.kube import APPS_DEPLOYMENTS, Kube
+
+OPERATOR_NAMESPACE = "modelship-system"
+
+
+def start_cluster(root: Path, dev_dir: Path, say: Narrator) -> DevCluster:
+    say.step("Local cluster: etcd, kube-apiserver, kube-controller-manager, local node")
+    if dev_dir.exists():  # a demo always starts from an empty cluster
+        stop_demo(dev_dir)
+    cluster = DevCluster(dev_dir)
+    cluster.up(crds_dir=root / "crds")
+    say.say(f"API server ready; kubeconfig {cluster.kubeconfig}")
+    return cluster
+
+
+def start_operator(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> None:
+    """Deploy the operator the way a cluster runs it: manifests/default, its own RBAC."""
+    say.step("Operator: kubectl apply -k manifests/default (runs in the cluster)")
+    kubectl = Path(sys.executable).parent / "kubectl"
+    result = subprocess.run(
+        [
+            str(kubectl if kubectl.exists() else "kubectl"),
+            "--kubeconfig",
+            str(kubeconfig),
+            "apply",
+            "-k",
+            str(root / "manifests" / "default"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise DemoError(f"kubectl apply -k manifests/default failed: {result.stderr.strip()}")
+    say.say(f"applied {len(result.stdout.splitlines())} objects: CRDs, RBAC, the operator")
+
+    def available() -> bool:
+        deployment = kube.get(APPS_DEPLOYMENTS, OPERATOR_NAMESPACE, "modelship-operator") or {}
+        return bool((deployment.get("status") or {}).get("availableReplicas"))
+
+    say.wait("the operator Deployment to be available", available, timeout=120)
+    say.say(
+        f"operator running as ServiceAccount {OPERATOR_NAMESPACE}/modelship-operator "
+        f"(logs: modelship dev logs -n {OPERATOR_NAMESPACE} <pod>)"
+    )
+
+
+def stop_demo(dev_dir: Path) -> None:
+    """Stop the demo cluster (the local node stops every pod process, the operator's included)
+    and delete its state: a demo cluster is disposable."""
+    DevCluster(dev_dir).down()
+    shutil.rmtree(dev_dir, ignore_errors=True)
