@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from modelship.api.v1alpha1 import GateResult
 from modelship.contracts.env import PodEnvironment
 
-TERMINATION_MESSAGE_PATH = Path("/dev/termination-log")
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 # Kubernetes keeps at most 4096 bytes of a termination message.
 TERMINATION_MESSAGE_LIMIT = 4096
 # How much of a message that is not our JSON (a traceback with FallbackToLogsOnError) is kept.
@@ -45,7 +44,8 @@ class TrainerEnv(PodEnvironment):
     training_job_name: str | None = Field(
         default=None, description="TrainingJob this run belongs to (recorded in the metadata)."
     )
-    termination_message_path: Path = Field(
+    # A string on the wire: `to_env` passes strings as they are, anything else as JSON.
+    termination_message_path: str = Field(
         default=TERMINATION_MESSAGE_PATH,
         description="Where the one-line JSON result goes (the pod's terminationMessagePath).",
     )

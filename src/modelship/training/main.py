@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
     parser.add_argument("--namespace")
     parser.add_argument("--model-name")
     parser.add_argument("--training-job-name")
-    parser.add_argument("--termination-message-path", type=Path)
+    parser.add_argument("--termination-message-path")
     args = parser.parse_args(argv)
     return {key: value for key, value in vars(args).items() if value is not None}
 
@@ -64,13 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _stdout_to_stderr():
             summary = _run(settings)
     except TrainerError as exc:
-        return _fail(settings.termination_message_path, exc)
+        return _fail(Path(settings.termination_message_path), exc)
     except Exception as exc:  # a bug or an unforeseen environment failure: worth one more try
         log.exception("training failed unexpectedly")
         error = TrainerError("InternalError", f"{type(exc).__name__}: {exc}")
-        return _fail(settings.termination_message_path, error)
+        return _fail(Path(settings.termination_message_path), error)
     line = summary_line(summary)
-    _write_termination_message(settings.termination_message_path, line)
+    _write_termination_message(Path(settings.termination_message_path), line)
     print(line, flush=True)
     return EXIT_OK
 

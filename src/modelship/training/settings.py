@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH, TrainerEnv
 
-DEFAULT_TERMINATION_MESSAGE_PATH = TERMINATION_MESSAGE_PATH
+DEFAULT_TERMINATION_MESSAGE_PATH = Path(TERMINATION_MESSAGE_PATH)
 
 
 class TrainerSettings(BaseSettings, TrainerEnv):
