@@ -48,9 +48,9 @@ def _job_condition(job: Obj, type_: str) -> Obj | None:
 def _trainer_status(pods: list[Obj]) -> tuple[Obj | None, Obj | None]:
     """The trainer container's status in the newest pod, and that pod."""
     for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True):
-        for status in pod.get("status", {}).get("containerStatuses", []) or []:
-            if status.get("name") == "trainer":
-                return status, pod
+        for container in pod.get("status", {}).get("containerStatuses", []) or []:
+            if container.get("name") == "trainer":
+                return container, pod
     return None, (pods[-1] if pods else None)
 
 
