@@ -170,6 +170,15 @@ def test_the_trainer_builds_exactly_the_api_s_algorithms_of_each_task(task: Any)
             build_estimator(name, {}, other, seed=0)
 
 
+def test_the_layers_below_the_api_name_the_same_tasks() -> None:
+    """The catalog depends on nothing of ours and the server keeps its own copy; they must agree."""
+    from modelship.api.v1alpha1 import Task
+    from modelship.catalog.models import Task as CatalogTask
+    from modelship.serving.runtime import Task as ServingTask
+
+    assert get_args(CatalogTask) == get_args(ServingTask) == get_args(Task)
+
+
 def test_the_operator_never_imports_the_trainer_or_the_server() -> None:
     offenders = []
     for path in (SRC / "operator").glob("*.py"):
