@@ -31,7 +31,7 @@ from modelship.operator.model_observation import (
     ModelMeta,
     ModelObservation,
     ObservedTrainingJob,
-    ServingDeployment,
+    deployments_of,
 )
 from modelship.operator.model_summary import version_summaries
 from modelship.operator.naming import LABEL_MODEL
@@ -88,11 +88,7 @@ def observe(kube: Kube, body: Obj, model: Model, probe: DatasetProbe | None) -> 
     policy = model.spec.retraining
     tjs = [ObservedTrainingJob.from_body(tj) for tj in owned_training_jobs(kube, body)]
     deployments = (
-        [
-            ServingDeployment.from_body(d)
-            for d in kube.list(MODEL_DEPLOYMENTS, namespace)
-            if (d.get("spec") or {}).get("modelRef", {}).get("name") == name
-        ]
+        deployments_of(kube.list(MODEL_DEPLOYMENTS, namespace), name)
         if policy.drift is not None
         else []
     )

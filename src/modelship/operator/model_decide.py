@@ -117,7 +117,9 @@ def decide_invalid(old: ModelStatus, generation: int, message: str, now: datetim
 class _Pass:
     """One decision in the making: the status so far, the actions, what exists after them."""
 
-    def __init__(self, model: Model, meta: ModelMeta, observed: ModelObservation, now: datetime):
+    def __init__(
+        self, model: Model, meta: ModelMeta, observed: ModelObservation, now: datetime
+    ) -> None:
         self.spec, self.meta, self.now = model.spec, meta, now
         self.old = model.status
         self.status = model.status.model_copy(deep=True)

@@ -67,6 +67,19 @@ class ServingDeployment:
         return cls(str(body["metadata"]["name"]), status)
 
 
+def deployments_of(bodies: list[Obj], model: str) -> list[ServingDeployment]:
+    """The Deployments (modelship.io) among `bodies` that roll out `model`.
+
+    Selected by `spec.modelRef` without validating the rest of the spec: a Deployment whose spec
+    was since edited into something invalid may still serve production, and its drift counts.
+    """
+    return [
+        ServingDeployment.from_body(body)
+        for body in bodies
+        if (body.get("spec") or {}).get("modelRef", {}).get("name") == model
+    ]
+
+
 @dataclass(frozen=True)
 class ModelMeta:
     """The parts of the Model's metadata the decisions use."""

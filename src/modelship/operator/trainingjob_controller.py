@@ -14,10 +14,11 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from modelship.api.v1alpha1 import DeploymentStatus, ModelStatus, TrainingJob, TrainingJobStatus
+from modelship.api.v1alpha1 import ModelStatus, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
 from modelship.operator import events
 from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS, Kube
+from modelship.operator.model_observation import deployments_of
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.status import first_error, typed_status_patch
 from modelship.operator.training_builders import build_training_pod_job, job_name
@@ -123,10 +124,8 @@ def production_champion(kube: Kube, namespace: str, model: str) -> Champion | No
     promoted = sorted(
         (
             production
-            for mdep in kube.list(MODEL_DEPLOYMENTS, namespace)
-            if (mdep.get("spec") or {}).get("modelRef", {}).get("name") == model
-            and (production := DeploymentStatus.model_validate(mdep.get("status") or {}).production)
-            is not None
+            for mdep in deployments_of(kube.list(MODEL_DEPLOYMENTS, namespace), model)
+            if (production := mdep.status.production) is not None
             and production.version is not None
             and production.promoted_at
         ),
