@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from modelship.api.v1alpha1 import ModelSpec
+from modelship.contracts.gates import Champion
 from modelship.contracts.training import TrainerSummary
 from modelship.operator import events
 from modelship.operator.kube import MODELS, TRAINING_JOBS, Resource
 from modelship.operator.model_controller import reconcile_model
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.training_builders import build_training_job
-from modelship.operator.trainingjob_controller import reconcile_training_job
+from modelship.operator.trainingjob_controller import production_champion, reconcile_training_job
 
 Obj = dict[str, Any]
 LOG = logging.getLogger("test")
@@ -187,3 +188,33 @@ def test_a_model_is_reconciled_to_a_steady_state_without_writes(
     assert body is not None
     reconcile_model(kube, SETTINGS, body, LOG)  # type: ignore[arg-type]
     assert kube.writes == []
+
+
+def test_the_champion_is_the_newest_promotion_with_its_metrics_from_model_status() -> None:
+    kube = MiniKube()
+
+    def deployment(name: str, model: str, version: int, promoted: str | None) -> None:
+        production = {"version": version, "digest": f"sha256:{version}"}
+        if promoted:
+            production["promotedAt"] = promoted
+        kube.objects[("deployments", "ml", name)] = {
+            "metadata": {"name": name},
+            "spec": {"modelRef": {"name": model}},
+            "status": {"production": production},
+        }
+
+    assert production_champion(kube, "ml", "iris") is None  # type: ignore[arg-type]
+    deployment("old", "iris", 1, "2026-01-01T00:00:00Z")
+    deployment("new", "iris", 2, "2026-01-02T00:00:00Z")
+    deployment("unpromoted", "iris", 3, None)
+    deployment("other", "wine", 9, "2026-01-03T00:00:00Z")
+    versions = [
+        {"version": v, "digest": f"sha256:{v}", "metrics": {"accuracy": v / 10}} for v in (3, 2, 1)
+    ]
+    kube.objects[("models", "ml", "iris")] = {
+        "metadata": {"name": "iris"},
+        "spec": SPEC,
+        "status": {"versions": versions},
+    }
+    champion = production_champion(kube, "ml", "iris")  # type: ignore[arg-type]
+    assert champion == Champion(2, {"accuracy": 0.2})
