@@ -73,7 +73,8 @@ def _training_active(status: kopf.Status, **_: Any) -> bool:
 # cost while it waits. `kopf.TemporaryError(delay=...)` would log each wait as an error (posted as
 # a Warning Event at our posting level) and write Kopf's progress annotation every time; a timer's
 # interval is fixed when this module is imported. The daemon exists only while the run is active
-# (`when`), and events of the run's Jobs still reconcile at once in between.
+# (`when`), and events of the run's Jobs still reconcile at once in between. A pass that fails (an
+# API error) is retried by Kopf after `backoff` seconds.
 @kopf.daemon(GROUP, VERSION, "trainingjobs", when=_training_active, backoff=10)
 async def training_job_driver(
     meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any
