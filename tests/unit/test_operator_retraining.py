@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from modelship.api.v1alpha1 import Approval, Gate, ModelSpec
+from modelship.api.v1alpha1 import (
+    Approval,
+    AutomaticRun,
+    Gate,
+    ModelSpec,
+    RetrainingStatus,
+)
+from modelship.contracts.gates import Champion, evaluate_gates
 from modelship.operator.dataset_probe import DatasetProbe, head_validator
 from modelship.operator.drift import (
     DriftReadError,
@@ -18,6 +25,7 @@ from modelship.operator.drift import (
     drift_status,
     parse_report,
 )
+from modelship.operator.model_observation import ObservedTrainingJob, ServingDeployment
 from modelship.operator.retraining import (
     automatic_runs,
     check_guardrails,
@@ -28,7 +36,6 @@ from modelship.operator.retraining import (
     record_training,
 )
 from modelship.operator.rollout import auto_approval_rule, effective_approval
-from modelship.operator.training_outcome import evaluate_gates
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -44,14 +51,18 @@ def spec(**retraining: Any) -> ModelSpec:
     )
 
 
-def tj(name: str, trigger: str, created: datetime) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "creationTimestamp": fmt(created)},
-        "spec": {"trigger": trigger},
-    }
+def tj(name: str, trigger: Any, created: datetime) -> ObservedTrainingJob:
+    return ObservedTrainingJob(name, fmt(created), trigger)
 
 
-def serving(psi: float, rows: int, version: int = 1, name: str = "iris") -> dict[str, Any]:
+NONE = RetrainingStatus()
+
+
+def serving(psi: float, rows: int, version: int = 1, name: str = "iris") -> ServingDeployment:
+    return ServingDeployment.from_body(_serving(psi, rows, version, name))
+
+
+def _serving(psi: float, rows: int, version: int, name: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name},
         "status": {
@@ -104,9 +115,9 @@ def test_interval_slots_count_from_when_the_schedule_was_set() -> None:
 
 def test_a_due_schedule_slot_trains_once() -> None:
     model = spec(schedule="6h")
-    decision, state = plan("iris", model, {}, [], None, [], None, NOW)
+    decision, state = plan("iris", model, NONE, [], None, [], None, NOW)
     assert decision.decision == "NotNeeded" and decision.reason == "NotDue"
-    assert state["schedule"]["since"] == fmt(NOW)
+    assert state.schedule is not None and state.schedule.since == fmt(NOW)
     later = NOW + timedelta(hours=6, minutes=1)
     decision, state = plan("iris", model, state, [], None, [], None, later)
     assert decision.decision == "Retrain" and decision.request is not None
@@ -120,11 +131,11 @@ def test_a_due_schedule_slot_trains_once() -> None:
 
 
 def test_an_invalid_schedule_is_reported_not_retried() -> None:
-    decision, state = plan("iris", spec(schedule="every tuesday"), {}, [], None, [], None, NOW)
+    decision, state = plan("iris", spec(schedule="every tuesday"), NONE, [], None, [], None, NOW)
     assert decision.decision == "Invalid" and decision.reason == "InvalidSchedule"
     assert decision.request is None and "every tuesday" in decision.problems[0]
     again, _ = plan("iris", spec(schedule="every tuesday"), state, [], None, [], None, NOW)
-    assert again.request is None and state["at"] == fmt(NOW)
+    assert again.request is None and state.at == fmt(NOW)
 
 
 # -- drift decisions ---------------------------------------------------------------------------
@@ -132,10 +143,10 @@ def test_an_invalid_schedule_is_reported_not_retried() -> None:
 
 def test_drift_above_threshold_with_enough_rows_retrains_and_names_the_worst_features() -> None:
     model = spec(drift={"threshold": 0.2, "minRows": 100})
-    decision, state = plan("iris", model, {}, [], None, [serving(0.5, 400)], None, NOW)
+    decision, state = plan("iris", model, NONE, [], None, [serving(0.5, 400)], None, NOW)
     assert decision.decision == "Retrain" and decision.request is not None
     assert decision.request.trigger == "drift" and "petal=1.2" in decision.request.reason
-    assert state["drift"]["episode"] == 1 and state["drift"]["open"] is True
+    assert state.drift is not None and state.drift.episode == 1 and state.drift.open is True
 
 
 @pytest.mark.parametrize(
@@ -146,39 +157,39 @@ def test_no_retraining_below_threshold_or_with_too_few_rows(
     psi: float, rows: int, reason: str
 ) -> None:
     model = spec(drift={"threshold": 0.2, "minRows": 100})
-    decision, _ = plan("iris", model, {}, [], None, [serving(psi, rows)], None, NOW)
+    decision, _ = plan("iris", model, NONE, [], None, [serving(psi, rows)], None, NOW)
     assert decision.decision == "NotNeeded" and decision.reason == reason
     assert decision.request is None
 
 
 def test_the_max_aggregate_holds_the_worst_feature_to_the_threshold() -> None:
     model = spec(drift={"threshold": 0.2, "aggregate": "max"})
-    decision, _ = plan("iris", model, {}, [], None, [serving(0.15, 400)], None, NOW)
+    decision, _ = plan("iris", model, NONE, [], None, [serving(0.15, 400)], None, NOW)
     assert decision.decision == "Retrain"  # max is 0.3 while the mean is 0.15
 
 
 def test_one_drift_episode_trains_once_and_a_new_one_opens_only_after_it_closed() -> None:
     model = spec(drift={"threshold": 0.2}, cooldownSeconds=0)
-    decision, state = plan("iris", model, {}, [], None, [serving(0.5, 400)], None, NOW)
+    decision, state = plan("iris", model, NONE, [], None, [serving(0.5, 400)], None, NOW)
     assert decision.request is not None
     state = record_training(state, decision.request, "iris-drift-1", fmt(NOW), model.retraining)
     later = NOW + timedelta(minutes=5)
     again, state = plan("iris", model, state, [], None, [serving(0.7, 900)], None, later)
     assert again.request is None and again.reason == "AlreadyRequested"
     _, state = plan("iris", model, state, [], None, [serving(0.05, 900)], None, later)
-    assert state["drift"]["open"] is False
+    assert state.drift is not None and state.drift.open is False
     back, state = plan("iris", model, state, [], None, [serving(0.6, 900)], None, later)
-    assert back.request is not None and state["drift"]["episode"] == 2
+    assert back.request is not None and state.drift is not None and state.drift.episode == 2
     assert back.request.key != decision.request.key
 
 
 def test_a_new_production_version_starts_a_new_episode() -> None:
     model = spec(drift={"threshold": 0.2}, cooldownSeconds=0)
-    decision, state = plan("iris", model, {}, [], None, [serving(0.5, 400)], None, NOW)
+    decision, state = plan("iris", model, NONE, [], None, [serving(0.5, 400)], None, NOW)
     assert decision.request is not None
     state = record_training(state, decision.request, "iris-drift-1", fmt(NOW), model.retraining)
     again, state = plan("iris", model, state, [], None, [serving(0.5, 400, version=2)], None, NOW)
-    assert again.request is not None and state["drift"]["version"] == 2
+    assert again.request is not None and state.drift is not None and state.drift.version == 2
 
 
 # -- guardrails --------------------------------------------------------------------------------
@@ -188,9 +199,9 @@ def test_cooldown_defers_a_drift_retraining_until_it_ends() -> None:
     model = spec(drift={"threshold": 0.2}, cooldownSeconds=3600)
     last = NOW - timedelta(minutes=10)
     tjs = [tj("iris-schedule-1", "schedule", last)]
-    decision, state = plan("iris", model, {}, tjs, None, [serving(0.5, 400)], None, NOW)
+    decision, state = plan("iris", model, NONE, tjs, None, [serving(0.5, 400)], None, NOW)
     assert decision.decision == "Deferred" and decision.reason == "Cooldown"
-    assert state["nextEligibleAt"] == fmt(last + timedelta(hours=1))
+    assert state.next_eligible_at == fmt(last + timedelta(hours=1))
     decision, _ = plan(
         "iris", model, state, tjs, None, [serving(0.5, 400)], None, NOW + timedelta(minutes=51)
     )
@@ -200,20 +211,20 @@ def test_cooldown_defers_a_drift_retraining_until_it_ends() -> None:
 def test_manual_and_spec_change_trainings_do_not_start_a_cooldown() -> None:
     model = spec(drift={"threshold": 0.2}, cooldownSeconds=3600)
     tjs = [tj("iris-g1", "spec-change", NOW), tj("iris-manual-1", "manual", NOW)]
-    decision, _ = plan("iris", model, {}, tjs, None, [serving(0.5, 400)], None, NOW)
+    decision, _ = plan("iris", model, NONE, tjs, None, [serving(0.5, 400)], None, NOW)
     assert decision.decision == "Retrain"
 
 
 def test_drift_may_have_its_own_cooldown() -> None:
     model = spec(drift={"threshold": 0.2, "cooldownSeconds": 60}, cooldownSeconds=3600)
     tjs = [tj("iris-schedule-1", "schedule", NOW - timedelta(minutes=2))]
-    decision, _ = plan("iris", model, {}, tjs, None, [serving(0.5, 400)], None, NOW)
+    decision, _ = plan("iris", model, NONE, tjs, None, [serving(0.5, 400)], None, NOW)
     assert decision.decision == "Retrain"
 
 
 def test_an_active_training_defers_the_request() -> None:
     model = spec(drift={"threshold": 0.2})
-    decision, _ = plan("iris", model, {}, [], "iris-g2", [serving(0.5, 400)], None, NOW)
+    decision, _ = plan("iris", model, NONE, [], "iris-g2", [serving(0.5, 400)], None, NOW)
     assert decision.decision == "Deferred" and decision.reason == "TrainingActive"
     assert "iris-g2" in decision.message
 
@@ -221,8 +232,8 @@ def test_an_active_training_defers_the_request() -> None:
 def test_the_daily_cap_counts_pruned_jobs_from_status_and_existing_ones() -> None:
     policy = spec(cooldownSeconds=0, maxPerDay=3, schedule="1h").retraining
     remembered = [
-        {"trainingJob": "a", "trigger": "drift", "at": fmt(NOW - timedelta(hours=20))},
-        {"trainingJob": "b", "trigger": "schedule", "at": fmt(NOW - timedelta(hours=25))},
+        AutomaticRun(training_job="a", trigger="drift", at=fmt(NOW - timedelta(hours=20))),
+        AutomaticRun(training_job="b", trigger="schedule", at=fmt(NOW - timedelta(hours=25))),
     ]
     tjs = [
         tj("c", "schedule", NOW - timedelta(hours=2)),
@@ -231,7 +242,7 @@ def test_the_daily_cap_counts_pruned_jobs_from_status_and_existing_ones() -> Non
         tj("e", "manual", NOW),
     ]
     runs = automatic_runs(tjs, remembered, NOW)
-    assert [r["trainingJob"] for r in runs] == ["a", "c", "d"]
+    assert [r.training_job for r in runs] == ["a", "c", "d"]
     guard = check_guardrails("schedule", policy, None, runs, NOW - timedelta(hours=1), NOW)
     assert not guard.allowed and guard.reason == "DailyCap"
     assert guard.next_eligible_at == NOW + timedelta(hours=4)  # when run "a" is 24 hours old
@@ -243,11 +254,11 @@ def test_the_daily_cap_counts_pruned_jobs_from_status_and_existing_ones() -> Non
 
 def test_a_decision_keeps_its_time_until_it_changes() -> None:
     model = spec(drift={"threshold": 0.2})
-    _, state = plan("iris", model, {}, [], None, [serving(0.05, 400)], None, NOW)
+    _, state = plan("iris", model, NONE, [], None, [serving(0.05, 400)], None, NOW)
     _, again = plan(
         "iris", model, state, [], None, [serving(0.06, 500)], None, NOW + timedelta(minutes=1)
     )
-    assert again["at"] == fmt(NOW) and again["reason"] == "BelowThreshold"
+    assert again.at == fmt(NOW) and again.reason == "BelowThreshold"
 
 
 # -- dataset change ----------------------------------------------------------------------------
@@ -257,20 +268,20 @@ def test_a_changed_dataset_validator_retrains_once() -> None:
     model = spec(onDatasetChange=True, cooldownSeconds=0)
     model.dataset.uri = "https://example.org/data.csv"
     first = next_dataset_state(None, model.dataset.uri, ('etag:"1"', None), NOW)
-    decision, state = plan("iris", model, {}, [], None, [], first, NOW)
+    decision, state = plan("iris", model, NONE, [], None, [], first, NOW)
     assert decision.request is None and decision.reason == "DatasetUnchanged"
-    changed = next_dataset_state(state["dataset"], model.dataset.uri, ('etag:"2"', None), NOW)
+    changed = next_dataset_state(state.dataset, model.dataset.uri, ('etag:"2"', None), NOW)
     decision, state = plan("iris", model, state, [], None, [], changed, NOW)
     assert decision.request is not None and decision.request.trigger == "dataset-change"
     state = record_training(state, decision.request, "iris-dataset", fmt(NOW), model.retraining)
-    again, _ = plan("iris", model, state, [], None, [], state["dataset"], NOW)
+    again, _ = plan("iris", model, state, [], None, [], state.dataset, NOW)
     assert again.request is None
 
 
 def test_a_dataset_that_cannot_be_checked_is_reported() -> None:
     model = spec(onDatasetChange=True)
     gone = next_dataset_state(None, "https://x/d.csv", (None, "HEAD: HTTP 404"), NOW)
-    decision, _ = plan("iris", model, {}, [], None, [], gone, NOW)
+    decision, _ = plan("iris", model, NONE, [], None, [], gone, NOW)
     assert decision.request is None and decision.reason == "DatasetUnchecked"
 
 
@@ -360,7 +371,7 @@ def test_champion_gates_require_the_margin_over_production() -> None:
         Gate(metric="rmse", min_improvement=0.1),
     ]
     results = evaluate_gates(
-        gates, {"accuracy": 0.95, "rmse": 0.85}, (1, {"accuracy": 0.93, "rmse": 0.9})
+        gates, {"accuracy": 0.95, "rmse": 0.85}, Champion(1, {"accuracy": 0.93, "rmse": 0.9})
     )
     assert [r.passed for r in results] == [True, False]
     assert "production version 1" in results[0].bound

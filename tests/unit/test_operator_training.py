@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from modelship.api.v1alpha1 import Gate, ModelSpec, TrainingSnapshot
+from modelship.api.v1alpha1 import Gate, ModelSpec, ModelStatus, TrainingSnapshot, VersionSummary
+from modelship.contracts.gates import evaluate_gates
 from modelship.operator.conditions import set_condition
 from modelship.operator.model_controller import training_requests, version_summaries
+from modelship.operator.model_observation import ModelMeta, ObservedTrainingJob
 from modelship.operator.naming import child_name
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.status import status_patch
@@ -18,8 +20,8 @@ from modelship.operator.training_builders import (
     build_training_job,
     build_training_pod_job,
 )
-from modelship.operator.training_outcome import evaluate_gates, read_outcome
-from modelship.operator.trainingjob_controller import backoff_seconds
+from modelship.operator.training_outcome import read_outcome
+from modelship.operator.trainingjob_decide import backoff_seconds
 
 SPEC = {
     "task": "classification",
@@ -103,24 +105,29 @@ def test_long_names_stay_within_63_characters_and_stay_distinct() -> None:
     assert len(a) <= 63 and len(b) <= 63 and a != b and a.endswith("-g1")
 
 
-def test_first_training_and_spec_changes_request_training() -> None:
+def requests_for(body: dict[str, Any], tjs: list[dict[str, Any]]) -> list[Any]:
     spec = ModelSpec.model_validate(SPEC)
-    assert [r.trigger for r in training_requests(model_body(1), spec, [])] == ["spec-change"]
+    status = ModelStatus.model_validate(body["status"])
+    observed = [ObservedTrainingJob.from_body(tj) for tj in tjs]
+    return training_requests(ModelMeta.from_body(body), spec, status, observed)
+
+
+def test_first_training_and_spec_changes_request_training() -> None:
+    assert [r.trigger for r in requests_for(model_body(1), [])] == ["spec-change"]
     same = tj_body(1)
     body = model_body(2, {"observedGeneration": 1})
     # generation moved but the training snapshot did not (e.g. only retraining changed)
-    assert training_requests(body, spec, [same]) == []
+    assert requests_for(body, [same]) == []
     changed = tj_body(1, snapshot={**same["spec"]["snapshot"], "evaluation": {"seed": 1}})
-    assert [r.key for r in training_requests(body, spec, [changed])] == ["2"]
-    assert training_requests(model_body(2, {"observedGeneration": 2}), spec, [changed]) == []
+    assert [r.key for r in requests_for(body, [changed])] == ["2"]
+    assert requests_for(model_body(2, {"observedGeneration": 2}), [changed]) == []
 
 
 def test_retrain_annotation_requests_a_manual_run_once() -> None:
-    spec = ModelSpec.model_validate(SPEC)
     body = model_body(1, {"observedGeneration": 1}, **{"modelship.io/retrain": "now"})
-    assert [r.trigger for r in training_requests(body, spec, [tj_body(1)])] == ["manual"]
+    assert [r.trigger for r in requests_for(body, [tj_body(1)])] == ["manual"]
     body["status"]["retrainAnnotation"] = "now"
-    assert training_requests(body, spec, [tj_body(1)]) == []
+    assert requests_for(body, [tj_body(1)]) == []
 
 
 def job(condition: str | None) -> dict[str, Any]:
@@ -144,7 +151,7 @@ def test_outcomes_from_job_and_pod() -> None:
     )
     assert read_outcome(job(None), [pod(None)]).state == "running"
     done = read_outcome(job("Complete"), [pod(0, summary)])
-    assert done.state == "succeeded" and done.summary["version"] == 4
+    assert done.state == "succeeded" and done.summary is not None and done.summary.version == 4
     bad = read_outcome(
         job("Failed"), [pod(2, json.dumps({"error": "no column y", "reason": "BadDataset"}))]
     )
@@ -174,13 +181,15 @@ def test_versions_merge_history_newest_first() -> None:
         version=2,
         artifact={"digest": "sha256:b"},
         metrics={"accuracy": 0.5},
-        gates=[{"passed": False}],
+        gates=[{"metric": "accuracy", "bound": ">= 0.9", "passed": False}],
         score="accuracy=0.5",
     )
-    known = [{"version": 1, "digest": "sha256:a", "passedGates": True}]
-    versions = version_summaries([finished], known, limit=10)
-    assert [(v["version"], v["passedGates"]) for v in versions] == [(2, False), (1, True)]
-    assert version_summaries([finished], known, limit=1)[0]["version"] == 2
+    finished["status"]["artifact"]["uri"] = "file:///c/2/model.joblib"
+    known = [VersionSummary(version=1, digest="sha256:a", passed_gates=True)]
+    observed = [ObservedTrainingJob.from_body(finished)]
+    versions = version_summaries(observed, known, limit=10)
+    assert [(v.version, v.passed_gates) for v in versions] == [(2, False), (1, True)]
+    assert version_summaries(observed, known, limit=1)[0].version == 2
 
 
 def test_condition_transition_time_moves_only_on_status_change() -> None:

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from modelship.catalog import FileCatalog
-from modelship.training.main import TERMINATION_MESSAGE_LIMIT, main
+from modelship.contracts.training import TERMINATION_MESSAGE_LIMIT
+from modelship.training.main import main
 from modelship.training.reference import profile
 
 

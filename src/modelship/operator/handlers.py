@@ -6,11 +6,12 @@ same idempotent reconcile, guarded by a per-object lock so they never interleave
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
 
-from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.api.v1alpha1 import GROUP, VERSION, TrainingJobStatus
 from modelship.operator.deployment_controller import (
     ACTIVE_PHASES,
     DeploymentReconciler,
@@ -63,26 +64,28 @@ def training_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
         _model(memo, namespace, model, logger)
 
 
-@kopf.on.resume(GROUP, VERSION, "trainingjobs")
-@kopf.on.create(GROUP, VERSION, "trainingjobs")
-def training_job_created(
-    meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+def _training_active(status: kopf.Status, **_: Any) -> bool:
+    return TrainingJobStatus.model_validate(dict(status)).phase not in TERMINAL
+
+
+# Why a daemon: each reconcile names when it wants to run again (the end of a back-off, the next
+# look at a running Job: `resync_seconds`), and an async daemon sleeps exactly that long at no
+# cost while it waits. `kopf.TemporaryError(delay=...)` would log each wait as an error (posted as
+# a Warning Event at our posting level) and write Kopf's progress annotation every time; a timer's
+# interval is fixed when this module is imported. The daemon exists only while the run is active
+# (`when`), and events of the run's Jobs still reconcile at once in between. A pass that fails (an
+# API error) is retried by Kopf after `backoff` seconds.
+@kopf.daemon(GROUP, VERSION, "trainingjobs", when=_training_active, backoff=10)
+async def training_job_driver(
+    meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
-    if status.get("phase") not in TERMINAL:
-        _training_job(memo, str(meta["namespace"]), str(meta["name"]), logger)
-
-
-@kopf.timer(
-    GROUP,
-    VERSION,
-    "trainingjobs",
-    interval=5,
-    initial_delay=5,
-    when=lambda status, **_: status.get("phase") not in TERMINAL,
-)
-def training_job_resync(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """Back-off waits and pod states that do not change the Job are caught here."""
-    _training_job(memo, str(meta["namespace"]), str(meta["name"]), logger)
+    """Reconcile the TrainingJob until it is over, waking when each decision asks to."""
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    while True:
+        delay = await asyncio.to_thread(_training_job, memo, namespace, name, logger)
+        if delay is None:
+            return
+        await asyncio.sleep(delay)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: "trainer"})

@@ -10,6 +10,10 @@ import json
 from typing import Any
 
 from modelship.api.v1alpha1 import API_VERSION, ModelSpec, TrainingSnapshot, Trigger
+
+# TERMINATION_MESSAGE_PATH is re-exported: serving_builders gives its pods the same path.
+from modelship.contracts.training import TERMINATION_MESSAGE_PATH as TERMINATION_MESSAGE_PATH
+from modelship.contracts.training import TrainerEnv
 from modelship.operator.naming import (
     LABEL_TRAINING_JOB,
     base_labels,
@@ -20,7 +24,6 @@ from modelship.operator.naming import (
 from modelship.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
-TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 
 RESTRICTED_CONTAINER_SECURITY = {
     "runAsNonRoot": True,
@@ -117,18 +120,16 @@ def build_training_pod_job(
         if snapshot.training.resources is not None
         else DEFAULT_TRAINING_RESOURCES
     )
-    env = [
-        {
-            "name": "MODELSHIP_TRAINING_SNAPSHOT",
-            "value": json.dumps(snapshot.to_wire(), sort_keys=True),
-        },
-        {"name": "MODELSHIP_TRAINING_CATALOG_ROOT", "value": settings.catalog_mount_path},
-        {"name": "MODELSHIP_TRAINING_NAMESPACE", "value": meta["namespace"]},
-        {"name": "MODELSHIP_TRAINING_MODEL_NAME", "value": model},
-        {"name": "MODELSHIP_TRAINING_TRAINING_JOB_NAME", "value": meta["name"]},
-        {"name": "MODELSHIP_TRAINING_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH},
-        {"name": "HOME", "value": "/tmp"},
-    ]
+    trainer = TrainerEnv(
+        snapshot=json.dumps(snapshot.to_wire(), sort_keys=True),
+        catalog_root=settings.catalog_mount_path,
+        namespace=meta["namespace"],
+        model_name=model,
+        training_job_name=meta["name"],
+        termination_message_path=TERMINATION_MESSAGE_PATH,
+    )
+    # HOME: libraries that cache under ~ need a writable one on a read-only root filesystem.
+    env = [*trainer.to_env(), {"name": "HOME", "value": "/tmp"}]
     pod_spec: Obj = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,

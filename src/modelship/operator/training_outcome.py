@@ -1,18 +1,19 @@
 """Read what happened to a training attempt from its Job and pod, without I/O.
 
-The trainer reports through its termination message: a JSON summary on success, or
-`{"error": ..., "reason": ...}` with exit code 2 for bad input (never retried) and 1 for an
-infrastructure failure (retried). Kubernetes itself reports deadlines, OOM kills and images that
-cannot run; each becomes a reason a user can act on.
+The trainer reports through its termination message: a `TrainerSummary` on success, or a
+`TrainerFailure` with exit code 2 for bad input (never retried) and 1 for an infrastructure
+failure (retried); both are the shared models of `modelship.contracts.training`. Kubernetes
+itself reports deadlines, OOM kills and images that cannot run; each becomes a reason a user can
+act on.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from modelship.api.v1alpha1 import LOWER_IS_BETTER, Gate, GateResult
+from modelship.contracts.training import TrainerFailure, TrainerSummary
 
 Obj = dict[str, Any]
 EXIT_BAD_INPUT = 2
@@ -30,8 +31,8 @@ HOPELESS_WAITING = {
 class Outcome:
     """`state` is running, succeeded or failed; a failure says whether another attempt may help."""
 
-    state: str
-    summary: Obj = field(default_factory=dict)
+    state: Literal["running", "succeeded", "failed"]
+    summary: TrainerSummary | None = None
     reason: str = ""
     message: str = ""
     retryable: bool = False
@@ -47,13 +48,18 @@ def _job_condition(job: Obj, type_: str) -> Obj | None:
 def _trainer_status(pods: list[Obj]) -> tuple[Obj | None, Obj | None]:
     """The trainer container's status in the newest pod, and that pod."""
     for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True):
-        for status in pod.get("status", {}).get("containerStatuses", []) or []:
-            if status.get("name") == "trainer":
-                return status, pod
+        for container in pod.get("status", {}).get("containerStatuses", []) or []:
+            if container.get("name") == "trainer":
+                return container, pod
     return None, (pods[-1] if pods else None)
 
 
 def parse_termination_message(text: str | None) -> Obj:
+    """The last JSON object of a termination message (or the text's tail as `error`).
+
+    Not used for the trainer's summary (that is `TrainerSummary`); kept for the acceptance Job's
+    report, which `rollout.py` still reads this way until it has a contract of its own.
+    """
     if not text:
         return {}
     for line in reversed(text.strip().splitlines()):
@@ -74,8 +80,8 @@ def read_outcome(job: Obj | None, pods: list[Obj]) -> Outcome:
     terminated = (status or {}).get("state", {}).get("terminated")
     waiting = (status or {}).get("state", {}).get("waiting")
     if _job_condition(job, "Complete"):
-        summary = parse_termination_message((terminated or {}).get("message"))
-        if "version" not in summary or "digest" not in summary:
+        summary = TrainerSummary.from_termination_message((terminated or {}).get("message"))
+        if summary is None:
             return Outcome(
                 "failed",
                 reason="NoSummary",
@@ -130,64 +136,15 @@ def _failed_container(terminated: Obj) -> Outcome:
             retryable=False,
             message="the trainer ran out of memory; raise training.resources.limits.memory",
         )
-    report = parse_termination_message(terminated.get("message"))
-    message = str(report.get("error") or f"the trainer exited with code {code}")
+    report = TrainerFailure.from_termination_message(terminated.get("message")) or TrainerFailure()
+    message = report.error or f"the trainer exited with code {code}"
     if code == EXIT_BAD_INPUT:
         return Outcome(
-            "failed",
-            reason=str(report.get("reason") or "BadInput"),
-            retryable=False,
-            message=message,
+            "failed", reason=report.reason or "BadInput", retryable=False, message=message
         )
     return Outcome(
         "failed",
-        reason=str(report.get("reason") or "TrainerError"),
+        reason=report.reason or "TrainerError",
         retryable=True,
         message=f"exit code {code}: {message}",
     )
-
-
-def evaluate_gates(
-    gates: list[Gate],
-    metrics: dict[str, float],
-    champion: tuple[int, dict[str, float]] | None = None,
-) -> list[GateResult]:
-    """Hold each metric to its bounds; a metric the trainer did not report fails its gate.
-
-    `champion` is the production version and its held-out metrics: a gate with minImprovement
-    must beat it by that margin (downwards for rmse and mae). Without a champion, or when the
-    champion lacks the metric, the comparison does not apply.
-    """
-    results = []
-    for gate in gates:
-        value = metrics.get(gate.metric)
-        bounds = []
-        if gate.min is not None:
-            bounds.append(f">= {gate.min:g}")
-        if gate.max is not None:
-            bounds.append(f"<= {gate.max:g}")
-        beats = True
-        best = champion[1].get(gate.metric) if champion is not None else None
-        if gate.min_improvement is not None and champion is not None and best is not None:
-            lower = gate.metric in LOWER_IS_BETTER
-            target = best - gate.min_improvement if lower else best + gate.min_improvement
-            bounds.append(
-                f"{'<=' if lower else '>='} {target:.4g} (production version {champion[0]} "
-                f"{best:.4g} {'-' if lower else '+'} {gate.min_improvement:g})"
-            )
-            beats = value is not None and (value <= target if lower else value >= target)
-        passed = (
-            value is not None
-            and beats
-            and (gate.min is None or value >= gate.min)
-            and (gate.max is None or value <= gate.max)
-        )
-        results.append(
-            GateResult(
-                metric=gate.metric,
-                value=value,
-                bound=" and ".join(bounds) or "no champion to compare with",
-                passed=passed,
-            )
-        )
-    return results

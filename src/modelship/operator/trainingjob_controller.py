@@ -1,264 +1,141 @@
 """Drive one TrainingJob from Pending to Succeeded or Failed, one training Job per attempt.
 
-The attempt counter lives in the TrainingJob's status and is written *before* the attempt's Job is
-created; the Job's name is derived from it. So a crash between the two steps finds the same Job on
-restart, and re-creating a Job never resets the count.
+Each reconcile observes (the current attempt's Job and pods, and the production champion when a
+gate needs it), lets the pure `trainingjob_decide.decide` choose, and applies the decision in one
+place: create the Job, write the status once, post the Events. The status write goes through
+`typed_status_patch`, so a pass that changes nothing makes no API call.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
-from modelship.api.v1alpha1 import PRIMARY_METRIC, TrainingJob, utcnow
+from modelship.api.v1alpha1 import ModelStatus, TrainingJob, TrainingJobStatus
+from modelship.contracts.gates import Champion
 from modelship.operator import events
-from modelship.operator.conditions import set_condition_dict as set_condition
 from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS, Kube
+from modelship.operator.model_observation import deployments_of
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.status import first_error, status_patch
+from modelship.operator.status import first_error, typed_status_patch
 from modelship.operator.training_builders import build_training_pod_job, job_name
-from modelship.operator.training_outcome import Outcome, evaluate_gates, read_outcome
+from modelship.operator.training_outcome import read_outcome
+from modelship.operator.trainingjob_decide import (
+    TERMINAL,
+    AttemptObservation,
+    CreateJob,
+    Decision,
+    PostEvent,
+    decide,
+    failed,
+    needs_champion,
+)
 
 Obj = dict[str, Any]
-TERMINAL = ("Succeeded", "Failed")
+# A pass that only records a new attempt asks to run again at once; more than this in one call
+# would mean the status write is not being seen, and the handler's next call will retry.
+MAX_PASSES = 3
 
-
-def score(task: str, metrics: dict[str, float]) -> str | None:
-    name = PRIMARY_METRIC[task]
-    return f"{name}={metrics[name]:.4g}" if name in metrics else None
-
-
-def backoff_seconds(attempt: int, settings: OperatorSettings) -> float:
-    """Exponential back-off after the given failed attempt (1-based)."""
-    delay: float = settings.retry_backoff_seconds * 2.0 ** (attempt - 1)
-    return min(delay, settings.retry_backoff_max_seconds)
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+__all__ = ["TERMINAL", "production_champion", "reconcile_training_job"]
 
 
 def reconcile_training_job(
     kube: Kube, settings: OperatorSettings, body: Obj, logger: kopf.Logger
 ) -> float | None:
-    """Bring the TrainingJob one step closer to done; returns seconds to wait before re-checking."""
+    """Bring the TrainingJob closer to done; returns seconds until it wants to be looked at again.
+
+    None means only events matter now (the run is over).
+    """
     meta = body["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    status: Obj = dict(body.get("status") or {})
-    if status.get("phase") in TERMINAL:
-        return None
+    for _ in range(MAX_PASSES):
+        decision = _decide(kube, settings, body)
+        _apply(kube, settings, body, decision, logger)
+        if decision.requeue_after != 0:
+            return decision.requeue_after
+        fresh = kube.get(TRAINING_JOBS, meta["namespace"], meta["name"])
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return None
+        body = fresh
+    return settings.resync_seconds
+
+
+def _decide(kube: Kube, settings: OperatorSettings, body: Obj) -> Decision:
+    meta = body["metadata"]
     generation = meta.get("generation")
+    now = datetime.now(UTC)
     try:
         tj = TrainingJob.model_validate(body)
     except ValidationError as exc:
-        _finish(
-            kube, body, status, "Failed", "InvalidSpec", first_error(exc, prefix=""), generation
-        )
-        return None
+        status = TrainingJobStatus.model_validate(body.get("status") or {})
+        return failed(status, "InvalidSpec", first_error(exc, prefix=""), generation, now)
+    if tj.status.phase in TERMINAL:
+        return Decision(tj.status)
+    observed = observe(kube, body, tj)
+    return decide(tj, meta["name"], generation, observed, now, settings)
 
-    attempts = int(status.get("attempts") or 0)
-    if attempts == 0:
-        attempts = 1
-        status.update(attempts=1, phase="Pending", startTime=status.get("startTime") or utcnow())
-        status["conditions"] = set_condition(
-            status.get("conditions", []),
-            "Succeeded",
-            None,
-            "Pending",
-            "first training attempt is starting",
-            generation,
-        )
-        _write(kube, body, status)
 
-    name_of_job = job_name(name, attempts)
-    job = kube.get(JOBS, namespace, name_of_job)
+def observe(kube: Kube, body: Obj, tj: TrainingJob) -> AttemptObservation:
+    """The current attempt's Job and pods; the champion only when a gate compares with it."""
+    meta = body["metadata"]
+    if tj.status.attempts == 0:
+        return AttemptObservation(job_exists=False)
+    name = job_name(meta["name"], tj.status.attempts)
+    job = kube.get(JOBS, meta["namespace"], name)
     if job is None:
-        wait = _seconds_until(status.get("nextAttemptTime"))
-        if wait > 0:
-            return wait
-        _, created = kube.ensure(
-            JOBS, namespace, build_training_pod_job(body, tj.spec.snapshot, attempts, settings)
-        )
-        if created:
-            events.normal(body, "TrainingStarted", f"attempt {attempts}: Job {name_of_job}")
-        status.update(phase="Running", jobName=name_of_job)
-        status.pop("nextAttemptTime", None)
-        status["conditions"] = set_condition(
-            status.get("conditions", []),
-            "Succeeded",
-            None,
-            "Running",
-            f"attempt {attempts} of {tj.spec.snapshot.training.max_attempts} is running",
-            generation,
-        )
-        _write(kube, body, status)
-        return settings.resync_seconds
-
-    pods = kube.list(PODS, namespace, {"job-name": name_of_job})
-    outcome = read_outcome(job, pods)
-    if outcome.state == "running":
-        return settings.resync_seconds
-    if outcome.state == "succeeded":
-        _succeed(kube, body, status, tj, outcome, generation)
-        return None
-    max_attempts = tj.spec.snapshot.training.max_attempts
-    if outcome.retryable and attempts < max_attempts:
-        delay = backoff_seconds(attempts, settings)
-        status.update(
-            attempts=attempts + 1,
-            phase="Pending",
-            failure={"reason": outcome.reason, "message": outcome.message},
-            nextAttemptTime=(datetime.now(UTC) + timedelta(seconds=delay))
-            .replace(microsecond=0)
-            .isoformat()
-            .replace("+00:00", "Z"),
-        )
-        status["conditions"] = set_condition(
-            status.get("conditions", []),
-            "Succeeded",
-            None,
-            "Retrying",
-            f"attempt {attempts} failed ({outcome.reason}: {outcome.message}); "
-            f"attempt {attempts + 1} of {max_attempts} in {delay:.0f}s",
-            generation,
-        )
-        _write(kube, body, status)
-        events.warning(
-            body, "AttemptFailed", f"attempt {attempts}: {outcome.reason}: {outcome.message}"
-        )
-        logger.info("attempt %d failed (%s), retrying in %.0fs", attempts, outcome.reason, delay)
-        return delay
-    why = outcome.message
-    if outcome.retryable:
-        why = f"{why} (gave up after {attempts} attempts)"
-    _finish(kube, body, status, "Failed", outcome.reason or "TrainingFailed", why, generation)
-    return None
+        return AttemptObservation(job_exists=False)
+    outcome = read_outcome(job, kube.list(PODS, meta["namespace"], {"job-name": name}))
+    champion = None
+    if outcome.state == "succeeded" and needs_champion(tj):
+        champion = production_champion(kube, meta["namespace"], tj.spec.model_ref.name)
+    return AttemptObservation(job_exists=True, outcome=outcome, champion=champion)
 
 
-def _succeed(
-    kube: Kube, body: Obj, status: Obj, tj: TrainingJob, outcome: Outcome, generation: int | None
+def _apply(
+    kube: Kube, settings: OperatorSettings, body: Obj, decision: Decision, logger: kopf.Logger
 ) -> None:
-    summary = outcome.summary
-    snapshot = tj.spec.snapshot
-    metrics = {
-        k: float(v)
-        for k, v in (summary.get("metrics") or {}).items()
-        if isinstance(v, (int, float))
-    }
-    champion = (
-        production_champion(kube, body)
-        if any(g.min_improvement is not None for g in snapshot.evaluation.gates)
-        else None
-    )
-    gates = evaluate_gates(snapshot.evaluation.gates, metrics, champion)
-    failed_gates = [g for g in gates if not g.passed]
-    status.update(
-        phase="Succeeded",
-        completionTime=utcnow(),
-        version=int(summary["version"]),
-        artifact={"uri": str(summary.get("artifactUri") or ""), "digest": str(summary["digest"])},
-        metrics=metrics,
-        gates=[g.to_wire() for g in gates],
-        score=score(snapshot.task, metrics),
-    )
-    if summary.get("datasetDigest"):
-        status["datasetDigest"] = str(summary["datasetDigest"])
-    status.pop("failure", None)
-    status.pop("nextAttemptTime", None)
-    conditions = set_condition(
-        status.get("conditions", []),
-        "Succeeded",
-        True,
-        "VersionPublished",
-        f"published version {summary['version']}",
-        generation,
-    )
-    if failed_gates:
-        detail = "; ".join(
-            f"{g.metric} {g.value if g.value is not None else 'missing'} is not {g.bound}"
-            for g in failed_gates
-        )
-        conditions = set_condition(
-            conditions, "GatesPassed", False, "GateFailed", detail, generation
-        )
-    else:
-        conditions = set_condition(
-            conditions,
-            "GatesPassed",
-            True,
-            "AllGatesPassed",
-            f"{len(gates)} gate(s) passed",
-            generation,
-        )
-    status["conditions"] = conditions
-    _write(kube, body, status)
-    message = f"version {summary['version']} ({status.get('score') or 'no primary metric'})"
-    if failed_gates:
-        events.warning(body, "GateFailed", f"{message}: {detail}")
-    else:
-        events.normal(body, "TrainingSucceeded", message)
+    """Create what the decision asks for, write status once, then post its Events."""
+    meta = body["metadata"]
+    posted: list[PostEvent] = []
+    for action in decision.actions:
+        if isinstance(action, CreateJob):
+            tj = TrainingJob.model_validate(body)
+            job = build_training_pod_job(body, tj.spec.snapshot, action.attempt, settings)
+            _, created = kube.ensure(JOBS, meta["namespace"], job)
+            if created:
+                events.normal(body, "TrainingStarted", action.started)
+        else:
+            posted.append(action)
+    old = TrainingJobStatus.model_validate(body.get("status") or {})
+    patch = typed_status_patch(old, decision.status)
+    if patch:
+        kube.patch(TRAINING_JOBS, meta["namespace"], meta["name"], {"status": patch}, status=True)
+        body["status"] = decision.status.to_wire()
+    for event in posted:
+        post = events.warning if event.type == "Warning" else events.normal
+        post(body, event.reason, event.message)
+        logger.info("%s: %s", event.reason, event.message)
 
 
-def production_champion(kube: Kube, body: Obj) -> tuple[int, dict[str, float]] | None:
-    """The newest production version of this TrainingJob's Model and its held-out metrics."""
-    namespace, model = body["metadata"]["namespace"], body["spec"]["modelRef"]["name"]
-    serving = sorted(
+def production_champion(kube: Kube, namespace: str, model: str) -> Champion | None:
+    """The newest production version of the Model and its held-out metrics, from Model status."""
+    promoted = sorted(
         (
-            (d.get("status") or {}).get("production") or {}
-            for d in kube.list(MODEL_DEPLOYMENTS, namespace)
-            if (d.get("spec") or {}).get("modelRef", {}).get("name") == model
+            production
+            for mdep in deployments_of(kube.list(MODEL_DEPLOYMENTS, namespace), model)
+            if (production := mdep.status.production) is not None
+            and production.version is not None
+            and production.promoted_at
         ),
-        key=lambda p: str(p.get("promotedAt") or ""),
+        key=lambda p: str(p.promoted_at),
     )
-    versions = [int(p["version"]) for p in serving if p.get("version") and p.get("promotedAt")]
-    if not versions:
+    if not promoted:
         return None
+    newest = promoted[-1].version
     model_body = kube.get(MODELS, namespace, model) or {}
-    for entry in (model_body.get("status") or {}).get("versions") or []:
-        if int(entry.get("version", 0)) == versions[-1]:
-            return versions[-1], {k: float(v) for k, v in (entry.get("metrics") or {}).items()}
+    for entry in ModelStatus.model_validate(model_body.get("status") or {}).versions:
+        if entry.version == newest:
+            return Champion(entry.version, dict(entry.metrics))
     return None
-
-
-def _finish(
-    kube: Kube,
-    body: Obj,
-    status: Obj,
-    phase: str,
-    reason: str,
-    message: str,
-    generation: int | None,
-) -> None:
-    status.update(
-        phase=phase, completionTime=utcnow(), failure={"reason": reason, "message": message}
-    )
-    status.pop("nextAttemptTime", None)
-    status["conditions"] = set_condition(
-        status.get("conditions", []), "Succeeded", False, reason, message, generation
-    )
-    _write(kube, body, status)
-    events.warning(body, "TrainingFailed", f"{reason}: {message}")
-
-
-def _write(kube: Kube, body: Obj, status: Obj) -> None:
-    status["observedGeneration"] = body["metadata"].get("generation")
-    old = body.get("status") or {}
-    if status != old:
-        meta = body["metadata"]
-        kube.patch(
-            TRAINING_JOBS,
-            meta["namespace"],
-            meta["name"],
-            {"status": status_patch(old, status)},
-            status=True,
-        )
-        body["status"] = dict(status)
-
-
-def _seconds_until(timestamp: str | None) -> float:
-    if not timestamp:
-        return 0.0
-    return max(0.0, (_parse_time(timestamp) - datetime.now(UTC)).total_seconds())

@@ -3,7 +3,8 @@
 Only estimators listed here can be trained: a Model's `params` reach the constructor, so an open
 door to arbitrary classes would be an open door to arbitrary code. Scale-sensitive estimators are
 wrapped in a Pipeline with a StandardScaler so the served artifact scales its own inputs; the
-user's params always address the estimator itself, never the pipeline.
+user's params always address the estimator itself, never the pipeline. Which names exist and the
+task each solves is the API's `ALGORITHMS`; this registry only says how to build each one.
 """
 
 from __future__ import annotations
@@ -11,40 +12,39 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelship.api.v1alpha1 import ALGORITHMS, AlgorithmName, Task
 from modelship.training.errors import BadInput
 
 
 @dataclass(frozen=True)
 class Algorithm:
-    task: str
     estimator: str  # "module:Class" — imported only when used
     scaled: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
-def registry() -> dict[str, Algorithm]:
-    """Name -> estimator. Must list exactly the names `modelship.api.v1alpha1.ALGORITHMS` allows."""
-    c, r = "classification", "regression"
+def registry() -> dict[AlgorithmName, Algorithm]:
+    """Name -> estimator, for exactly the names `ALGORITHMS` allows (a test checks both ways)."""
     return {
         "logistic_regression": Algorithm(
-            c, "sklearn.linear_model:LogisticRegression", True, {"max_iter": 1000}
+            "sklearn.linear_model:LogisticRegression", True, {"max_iter": 1000}
         ),
-        "random_forest": Algorithm(c, "sklearn.ensemble:RandomForestClassifier"),
-        "gradient_boosting": Algorithm(c, "sklearn.ensemble:GradientBoostingClassifier"),
-        "hist_gradient_boosting": Algorithm(c, "sklearn.ensemble:HistGradientBoostingClassifier"),
+        "random_forest": Algorithm("sklearn.ensemble:RandomForestClassifier"),
+        "gradient_boosting": Algorithm("sklearn.ensemble:GradientBoostingClassifier"),
+        "hist_gradient_boosting": Algorithm("sklearn.ensemble:HistGradientBoostingClassifier"),
         # probability=True so acceptance and ROC AUC can use predict_proba like the others.
-        "svc": Algorithm(c, "sklearn.svm:SVC", True, {"probability": True}),
-        "knn": Algorithm(c, "sklearn.neighbors:KNeighborsClassifier", True),
-        "decision_tree": Algorithm(c, "sklearn.tree:DecisionTreeClassifier"),
-        "linear_regression": Algorithm(r, "sklearn.linear_model:LinearRegression"),
-        "ridge": Algorithm(r, "sklearn.linear_model:Ridge"),
-        "lasso": Algorithm(r, "sklearn.linear_model:Lasso"),
-        "random_forest_regressor": Algorithm(r, "sklearn.ensemble:RandomForestRegressor"),
-        "gradient_boosting_regressor": Algorithm(r, "sklearn.ensemble:GradientBoostingRegressor"),
+        "svc": Algorithm("sklearn.svm:SVC", True, {"probability": True}),
+        "knn": Algorithm("sklearn.neighbors:KNeighborsClassifier", True),
+        "decision_tree": Algorithm("sklearn.tree:DecisionTreeClassifier"),
+        "linear_regression": Algorithm("sklearn.linear_model:LinearRegression"),
+        "ridge": Algorithm("sklearn.linear_model:Ridge"),
+        "lasso": Algorithm("sklearn.linear_model:Lasso"),
+        "random_forest_regressor": Algorithm("sklearn.ensemble:RandomForestRegressor"),
+        "gradient_boosting_regressor": Algorithm("sklearn.ensemble:GradientBoostingRegressor"),
         "hist_gradient_boosting_regressor": Algorithm(
-            r, "sklearn.ensemble:HistGradientBoostingRegressor"
+            "sklearn.ensemble:HistGradientBoostingRegressor"
         ),
-        "svr": Algorithm(r, "sklearn.svm:SVR", True),
+        "svr": Algorithm("sklearn.svm:SVR", True),
     }
 
 
@@ -54,21 +54,21 @@ class Built:
     params: dict[str, Any]  # what was set explicitly: user params plus the seed we injected
 
 
-def build_estimator(name: str, params: dict[str, Any], task: str, seed: int) -> Built:
+def build_estimator(name: str, params: dict[str, Any], task: Task, seed: int) -> Built:
     """Instantiate the named estimator with checked params (unknown keys named and refused)."""
     import importlib
 
-    algorithms = registry()
+    algorithms: dict[str, Algorithm] = {n: a for n, a in registry().items()}
     algorithm = algorithms.get(name)
     if algorithm is None:
         raise BadInput(
             "InvalidAlgorithm",
             f"unknown algorithm {name!r}; allowed: {', '.join(sorted(algorithms))}",
         )
-    if algorithm.task != task:
-        raise BadInput(
-            "InvalidAlgorithm", f"algorithm {name!r} is for {algorithm.task}, not {task}"
-        )
+    tasks: dict[str, Task] = {n: t for n, t in ALGORITHMS.items()}
+    solves = tasks[name]
+    if solves != task:
+        raise BadInput("InvalidAlgorithm", f"algorithm {name!r} is for {solves}, not {task}")
     module, _, cls_name = algorithm.estimator.partition(":")
     cls = getattr(importlib.import_module(module), cls_name)
     estimator = cls(**algorithm.defaults)

@@ -11,17 +11,19 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from modelship.api.v1alpha1 import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from modelship.api.v1alpha1 import METRICS_BY_TASK, Gate
 from modelship.catalog import GateResult
+from modelship.contracts import gates as gate_rule
 from modelship.training.errors import BadInput
 
-# The metric names gates may use are the API's; compute_metrics produces exactly these.
-METRICS_BY_TASK = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+# The metric names gates may use are the API's; compute_metrics produces exactly these (a test
+# pins it).
+__all__ = ["METRICS_BY_TASK", "Split", "compute_metrics", "evaluate_gates", "split"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +32,6 @@ class Split:
     x_test: npt.NDArray[np.float64]
     y_train: npt.NDArray[np.generic]
     y_test: npt.NDArray[np.generic]
-
-
-class GateSpec(Protocol):
-    """What a gate needs to be evaluated (the API's `Gate` has exactly this shape)."""
-
-    @property
-    def metric(self) -> str: ...
-    @property
-    def min(self) -> float | None: ...
-    @property
-    def max(self) -> float | None: ...
 
 
 def split(
@@ -116,29 +107,18 @@ def _roc_auc(estimator: Any, data: Split) -> float | None:
         return None
 
 
-def evaluate_gates(gates: Sequence[GateSpec], metrics: dict[str, float]) -> list[GateResult]:
-    results = []
-    for gate in gates:
-        value = metrics.get(gate.metric)
-        passed = value is not None
-        if value is not None and gate.min is not None:
-            passed = passed and value >= gate.min
-        if value is not None and gate.max is not None:
-            passed = passed and value <= gate.max
-        # Same wording as the operator's own gate check, so status reads the same either way.
-        bound = " and ".join(
-            f"{op} {limit:g}"
-            for op, limit in ((">=", gate.min), ("<=", gate.max))
-            if limit is not None
+def evaluate_gates(gates: Sequence[Gate], metrics: dict[str, float]) -> list[GateResult]:
+    """The shared gate rule, without a champion (production is the operator's to know), with the
+    bounds kept as numbers too for the catalog's metadata."""
+    verdicts = gate_rule.evaluate_gates(gates, metrics)
+    return [
+        GateResult(
+            metric=verdict.metric,
+            value=verdict.value,
+            bound=verdict.bound,
+            min=gate.min,
+            max=gate.max,
+            passed=verdict.passed,
         )
-        results.append(
-            GateResult(
-                metric=gate.metric,
-                value=value,
-                bound=bound,
-                min=gate.min,
-                max=gate.max,
-                passed=passed,
-            )
-        )
-    return results
+        for gate, verdict in zip(gates, verdicts, strict=True)
+    ]

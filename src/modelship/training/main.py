@@ -1,11 +1,11 @@
 """`python -m modelship.training`: the process around `train`.
 
 Contract with the TrainingJob controller (documented in CONTRACT.md):
-- success: exit 0; one line of JSON (the `TrainingSummary`) on stdout and in the termination
-  message file. Gate failures are still a success of the *trainer*: the version is published and
-  `gatesPassed` says it must not be deployed.
-- failure: `{"error": ..., "reason": ...}` in the termination message file and on stderr; exit 2
-  for bad input (do not retry), 1 for anything that may succeed on retry.
+- success: exit 0; one line of JSON (the `TrainerSummary` of `modelship.contracts.training`) on
+  stdout and in the termination message file. Gate failures are still a success of the
+  *trainer*: the version is published and `gatesPassed` says it must not be deployed.
+- failure: a `TrainerFailure` (`{"error": ..., "reason": ...}`) in the termination message file
+  and on stderr; exit 2 for bad input (do not retry), 1 for anything that may succeed on retry.
 stdout carries only the summary, so estimator chatter (libsvm's `verbose` writes to file
 descriptor 1 from C) is diverted to stderr while training.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from modelship.catalog import CatalogError, InvalidNameError, StorageError, open_catalog
+from modelship.contracts.training import TrainerEnv, TrainerFailure, TrainerSummary
 from modelship.training.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -31,13 +31,10 @@ from modelship.training.errors import (
     BadInput,
     TrainerError,
 )
-from modelship.training.run import TrainingSummary, load_snapshot, train
+from modelship.training.run import load_snapshot, train
 from modelship.training.settings import DEFAULT_TERMINATION_MESSAGE_PATH, TrainerSettings
 
 log = logging.getLogger("modelship.training")
-
-# Kubernetes keeps at most 4096 bytes of a termination message.
-TERMINATION_MESSAGE_LIMIT = 4096
 
 
 def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
@@ -48,7 +45,7 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
     parser.add_argument("--namespace")
     parser.add_argument("--model-name")
     parser.add_argument("--training-job-name")
-    parser.add_argument("--termination-message-path", type=Path)
+    parser.add_argument("--termination-message-path")
     args = parser.parse_args(argv)
     return {key: value for key, value in vars(args).items() if value is not None}
 
@@ -67,21 +64,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _stdout_to_stderr():
             summary = _run(settings)
     except TrainerError as exc:
-        return _fail(settings.termination_message_path, exc)
+        return _fail(Path(settings.termination_message_path), exc)
     except Exception as exc:  # a bug or an unforeseen environment failure: worth one more try
         log.exception("training failed unexpectedly")
         error = TrainerError("InternalError", f"{type(exc).__name__}: {exc}")
-        return _fail(settings.termination_message_path, error)
+        return _fail(Path(settings.termination_message_path), error)
     line = summary_line(summary)
-    _write_termination_message(settings.termination_message_path, line)
+    _write_termination_message(Path(settings.termination_message_path), line)
     print(line, flush=True)
     return EXIT_OK
 
 
-def _run(settings: TrainerSettings) -> TrainingSummary:
+def _run(settings: TrainerSettings) -> TrainerSummary:
     snapshot = load_snapshot(settings)
     if not settings.catalog_root:
-        raise BadInput("InvalidConfiguration", "MODELSHIP_TRAINING_CATALOG_ROOT is not set")
+        variable = TrainerEnv.env_name("catalog_root")
+        raise BadInput("InvalidConfiguration", f"{variable} is not set")
     try:
         catalog = open_catalog(settings.catalog_root)
         return train(snapshot, settings, catalog)
@@ -94,21 +92,15 @@ def _run(settings: TrainerSettings) -> TrainingSummary:
         raise TrainerError("CatalogError", str(exc)) from exc
 
 
-def summary_line(summary: TrainingSummary) -> str:
-    """Compact JSON that fits a termination message; passed gates are dropped first if needed."""
-    document = summary.model_dump(mode="json", by_alias=True)
-    line = json.dumps(document, separators=(",", ":"))
-    if len(line.encode()) >= TERMINATION_MESSAGE_LIMIT:
-        document["gates"] = [gate for gate in document["gates"] if not gate["passed"]][:10]
-        document["gatesTruncated"] = True
-        line = json.dumps(document, separators=(",", ":"))
-    return line
+def summary_line(summary: TrainerSummary) -> str:
+    """The summary as the operator reads it (compact, within the termination message limit)."""
+    return summary.termination_line()
 
 
 def error_line(error: TrainerError) -> str:
     # Leave room for the JSON around the message; the reason is short by construction.
     message = " ".join(error.message.split())[:3500]
-    return json.dumps({"error": message, "reason": error.reason}, separators=(",", ":"))
+    return TrainerFailure(error=message, reason=error.reason).termination_line()
 
 
 def _fail(path: Path, error: TrainerError) -> int:
@@ -128,7 +120,7 @@ def _write_termination_message(path: Path, line: str) -> None:
 def _fallback_path() -> str:
     """The termination path when the settings themselves are invalid (read at run time)."""
     return os.environ.get(
-        "MODELSHIP_TRAINING_TERMINATION_MESSAGE_PATH", str(DEFAULT_TERMINATION_MESSAGE_PATH)
+        TrainerEnv.env_name("termination_message_path"), str(DEFAULT_TERMINATION_MESSAGE_PATH)
     )
 
 

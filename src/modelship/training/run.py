@@ -10,9 +10,9 @@ import json
 import logging
 import time
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 
+from modelship.api.v1alpha1 import GateResult as SummaryGate
 from modelship.api.v1alpha1 import TrainingSnapshot
 from modelship.catalog import (
     MODEL_FILE,
@@ -25,6 +25,7 @@ from modelship.catalog import (
     StagedVersion,
     TargetInfo,
 )
+from modelship.contracts.training import TrainerEnv, TrainerSummary
 from modelship.training import algorithms, evaluation, reference
 from modelship.training.datasets import BUILTIN_TARGET, HttpLimits, load_table
 from modelship.training.errors import BadInput
@@ -32,27 +33,6 @@ from modelship.training.settings import TrainerSettings
 from modelship.training.tables import prepare
 
 log = logging.getLogger(__name__)
-
-
-class GateOutcome(BaseModel):
-    metric: str
-    value: float | None
-    bound: str
-    passed: bool
-
-
-class TrainingSummary(BaseModel):
-    """The one-line result the operator reads from the termination message."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    version: int
-    digest: str
-    metrics: dict[str, float]
-    gates: list[GateOutcome] = Field(default_factory=list)
-    gates_passed: bool
-    artifact_uri: str
-    dataset_digest: str
 
 
 def load_snapshot(settings: TrainerSettings) -> TrainingSnapshot:
@@ -68,8 +48,8 @@ def load_snapshot(settings: TrainerSettings) -> TrainingSnapshot:
     else:
         raise BadInput(
             "InvalidConfiguration",
-            "no training snapshot: set MODELSHIP_TRAINING_SNAPSHOT or "
-            "MODELSHIP_TRAINING_SNAPSHOT_FILE",
+            f"no training snapshot: set {TrainerEnv.env_name('snapshot')} or "
+            f"{TrainerEnv.env_prefix}SNAPSHOT_FILE",
         )
     try:
         return TrainingSnapshot.model_validate(json.loads(raw))
@@ -81,9 +61,10 @@ def load_snapshot(settings: TrainerSettings) -> TrainingSnapshot:
 
 def train(
     snapshot: TrainingSnapshot, settings: TrainerSettings, catalog: Catalog
-) -> TrainingSummary:
+) -> TrainerSummary:
     if not settings.model_name:
-        raise BadInput("InvalidConfiguration", "MODELSHIP_TRAINING_MODEL_NAME is not set")
+        variable = TrainerEnv.env_name("model_name")
+        raise BadInput("InvalidConfiguration", f"{variable} is not set")
     seed = snapshot.evaluation.seed
     # Build the estimator first: a bad param fails in milliseconds, before any download.
     built = algorithms.build_estimator(
@@ -132,7 +113,7 @@ def train(
     )
     published = catalog.publish(settings.namespace, settings.model_name, staged)
     version_uri = catalog.version_uri(settings.namespace, settings.model_name, published.version)
-    return TrainingSummary(
+    return TrainerSummary(
         version=published.version,
         digest=published.digest,
         metrics=metrics,
@@ -143,8 +124,8 @@ def train(
     )
 
 
-def _outcome(gate: GateResult) -> GateOutcome:
-    return GateOutcome(metric=gate.metric, value=gate.value, bound=gate.bound, passed=gate.passed)
+def _outcome(gate: GateResult) -> SummaryGate:
+    return SummaryGate(metric=gate.metric, value=gate.value, bound=gate.bound, passed=gate.passed)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -1,7 +1,8 @@
 """The trainer's settings: one pydantic-settings root, read from `MODELSHIP_TRAINING_*`.
 
-The TrainingJob controller sets these on the training container; tests and the command line pass
-them to the constructor instead. Nothing is required at construction time so that even a badly
+The variables the operator sets are the fields of `TrainerEnv` (the pod-environment contract this
+root inherits); the rest are knobs for running the trainer by hand. Tests and the command line pass
+values to the constructor instead. Nothing is required at construction time so that even a badly
 configured pod can still report *why* through its termination message.
 """
 
@@ -12,40 +13,34 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_TERMINATION_MESSAGE_PATH = Path("/dev/termination-log")
+from modelship.contracts.training import TERMINATION_MESSAGE_PATH, TrainerEnv
+
+DEFAULT_TERMINATION_MESSAGE_PATH = Path(TERMINATION_MESSAGE_PATH)
 
 
-class TrainerSettings(BaseSettings):
+class TrainerSettings(BaseSettings, TrainerEnv):
     model_config = SettingsConfigDict(
-        env_prefix="MODELSHIP_TRAINING_", extra="ignore", populate_by_name=True
+        env_prefix=TrainerEnv.env_prefix, extra="ignore", populate_by_name=True
     )
 
-    snapshot: str | None = Field(
-        default=None, description="The TrainingJob's training snapshot as JSON."
-    )
-    snapshot_file: Path | None = Field(
-        default=None, description="A file holding the snapshot JSON (used when `snapshot` is not)."
-    )
-    catalog_root: str | None = Field(
-        default=None, description="Catalog to publish to: a path or file:// URI."
-    )
-    namespace: str = Field(default="default", description="Namespace of the Model.")
-    # The pod spec says MODELSHIP_TRAINING_MODEL / _TRAINING_JOB; the longer names are accepted too.
+    # The contract's names come first; the short MODEL / TRAINING_JOB, which older docs showed,
+    # are still accepted.
     model_name: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("MODELSHIP_TRAINING_MODEL", "MODELSHIP_TRAINING_MODEL_NAME"),
+        validation_alias=AliasChoices(
+            TrainerEnv.env_name("model_name"), f"{TrainerEnv.env_prefix}MODEL"
+        ),
         description="Name of the Model.",
     )
     training_job_name: str | None = Field(
         default=None,
         validation_alias=AliasChoices(
-            "MODELSHIP_TRAINING_TRAINING_JOB", "MODELSHIP_TRAINING_TRAINING_JOB_NAME"
+            TrainerEnv.env_name("training_job_name"), f"{TrainerEnv.env_prefix}TRAINING_JOB"
         ),
         description="TrainingJob this run belongs to (recorded in the metadata).",
     )
-    termination_message_path: Path = Field(
-        default=DEFAULT_TERMINATION_MESSAGE_PATH,
-        description="Where the one-line JSON result goes (the pod's terminationMessagePath).",
+    snapshot_file: Path | None = Field(
+        default=None, description="A file holding the snapshot JSON (used when `snapshot` is not)."
     )
     http_max_bytes: int = Field(
         default=100 * 1024 * 1024, gt=0, description="Largest http(s) dataset accepted."
