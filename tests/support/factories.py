@@ -114,12 +114,8 @@ def iris_staged_version(model: Any = None, *, passed: bool = True, **fields: Any
             ]
         ),
         "metrics": {"accuracy": 1.0},
-        "gates": [
-            GateResult(metric="accuracy", value=1.0, bound=">= 0.9", min=0.9, passed=passed)
-        ],
+        "gates": [GateResult(metric="accuracy", value=1.0, bound=">= 0.9", min=0.9, passed=passed)],
         "training_job": "iris-abc12",
     }
     estimator = model if model is not None else DecisionTreeClassifier(random_state=0).fit(x, y)
-    return staged_version(
-        estimator, task="classification", names=IRIS_NAMES, **{**iris, **fields}
-    )
+    return staged_version(estimator, task="classification", names=IRIS_NAMES, **{**iris, **fields})

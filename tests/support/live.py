@@ -32,13 +32,20 @@ def wait_for_status(
     check: Callable[[Obj], Any],
     timeout: float = 120,
     what: str | None = None,
+    describe: Callable[[], str] | None = None,
 ) -> Obj:
-    """The object's status once `check(status)` is truthy; a timeout shows the last status."""
+    """The object's status once `check(status)` is truthy; a timeout shows the last status
+    (and what `describe` adds, e.g. the operator's log)."""
+
+    def last() -> str:
+        status = str(status_of(kube, res, namespace, name))
+        return f"{status}\n{describe()}" if describe else status
+
     return wait_for(
         lambda: (lambda s: s if check(s) else None)(status_of(kube, res, namespace, name)),
         timeout=timeout,
         what=what or f"{res.kind} {name}",
-        describe=lambda: str(status_of(kube, res, namespace, name)),
+        describe=last,
     )
 
 
@@ -63,7 +70,9 @@ def production_version(kube: Kube, namespace: str, name: str) -> str | None:
     return str(deployment["spec"]["template"]["metadata"]["labels"]["modelship.io/version"])
 
 
-def production_pod_ips(kube: Kube, namespace: str, name: str, version: int | None = None) -> list[str]:
+def production_pod_ips(
+    kube: Kube, namespace: str, name: str, version: int | None = None
+) -> list[str]:
     """Addresses of the production pods of Deployment `name` (of `version`, when given) that
     have one and are not being deleted."""
     selector = {"modelship.io/deployment": name, "modelship.io/stage": "production"}
