@@ -10,9 +10,6 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from sklearn.datasets import load_iris
-from sklearn.tree import DecisionTreeClassifier
-
 from modelship.catalog import (
     AcceptanceSet,
     AlgorithmInfo,
@@ -99,6 +96,10 @@ IRIS_NAMES = ["sl", "sw", "pl", "pw"]
 
 def iris_staged_version(model: Any = None, *, passed: bool = True, **fields: Any) -> StagedVersion:
     """A working iris classifier (a decision tree unless `model`), its accuracy gate `passed`."""
+    # Imported here: a publisher child process (test_catalog_concurrency) needs no sklearn.
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
     x, y = load_iris(return_X_y=True)
     iris: Obj = {
         "algorithm": AlgorithmInfo(name="decision_tree", params={"random_state": 0}),

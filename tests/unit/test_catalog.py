@@ -9,51 +9,27 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
-from sklearn.tree import DecisionTreeClassifier
 
 from modelship.catalog import (
     AcceptanceSet,
-    AlgorithmInfo,
     CatalogError,
-    DatasetInfo,
-    FeatureInfo,
     FeatureProfile,
     FileCatalog,
-    GateResult,
     IntegrityError,
     InvalidNameError,
-    Profile,
     StagedVersion,
     StorageError,
-    TargetInfo,
     VersionNotFound,
     open_catalog,
     version_digest,
 )
+from support.factories import iris_staged_version
 
 NS, MODEL = "team-a", "iris"
 
 
 def staged(model: Any = None, *, passed: bool = True) -> StagedVersion:
-    x, y = load_iris(return_X_y=True)
-    names = ["sl", "sw", "pl", "pw"]
-    return StagedVersion(
-        model=model if model is not None else DecisionTreeClassifier(random_state=0).fit(x, y),
-        task="classification",
-        algorithm=AlgorithmInfo(name="decision_tree", params={"random_state": 0}),
-        dataset=DatasetInfo(uri="builtin:iris", digest="sha256:" + "0" * 64, rows=150),
-        features=[FeatureInfo(name=n) for n in names],
-        target=TargetInfo(name="target", classes=[0, 1, 2]),
-        acceptance=AcceptanceSet(features=names, inputs=x[:5].tolist(), targets=y[:5].tolist()),
-        profile=Profile(
-            features=[
-                FeatureProfile(name=n, edges=[0.0, 4.0, 8.0], frequencies=[0.5, 0.5]) for n in names
-            ]
-        ),
-        metrics={"accuracy": 1.0},
-        gates=[GateResult(metric="accuracy", value=1.0, bound=">= 0.9", min=0.9, passed=passed)],
-        training_job="iris-abc12",
-    )
+    return iris_staged_version(model, passed=passed)
 
 
 @pytest.fixture
