@@ -26,7 +26,14 @@ from modelship.operator.kube import (
 )
 from support.factories import iris_deployment, iris_model
 from support.in_cluster import InClusterOperator
-from support.live import approve, infer, production_pod_ips, status_of, wait_for_status
+from support.live import (
+    approve,
+    awaiting_approval,
+    infer,
+    production_pod_ips,
+    status_of,
+    wait_for_status,
+)
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -151,9 +158,7 @@ def test_drift_in_production_retrains_once_and_the_cooldown_holds_the_next(
         MODEL_DEPLOYMENTS,
         namespace,
         "iris",
-        lambda s: (
-            (s.get("test") or {}).get("version") == 2 and s.get("phase") == "AwaitingApproval"
-        ),
+        awaiting_approval(2),
         what="the retrained version 2 to pass the test stage",
         timeout=150,
     )

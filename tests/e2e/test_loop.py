@@ -19,7 +19,6 @@ from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     JOBS,
     MODEL_DEPLOYMENTS,
-    MODELS,
     PDBS,
     PODS,
     PVCS,
@@ -29,7 +28,7 @@ from modelship.operator.kube import (
 )
 from support.in_cluster import InClusterOperator
 from support.kubectl import MANIFESTS, Kubectl
-from support.live import infer, production_pod_ips, wait_for_status
+from support.live import awaiting_approval, infer, production_pod_ips, retrain, wait_for_status
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -103,17 +102,13 @@ def test_the_loop_end_to_end(
     assert predict(kube, namespace, 1) == 2
 
     # retrain: version 2 goes to the test stage, production keeps version 1 until approved
-    kube.patch(
-        MODELS, namespace, "iris", {"metadata": {"annotations": {"modelship.io/retrain": "e2e"}}}
-    )
+    retrain(kube, namespace, "iris", "e2e")
     status = wait_for_status(
         kube,
         MODEL_DEPLOYMENTS,
         namespace,
         "iris",
-        lambda s: (
-            (s.get("test") or {}).get("version") == 2 and s.get("phase") == "AwaitingApproval"
-        ),
+        awaiting_approval(2),
         timeout=180,
         what="version 2 awaiting approval",
     )

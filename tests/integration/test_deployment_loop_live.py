@@ -19,10 +19,12 @@ from modelship.operator.kube import (
 from support.factories import iris_deployment, iris_model
 from support.live import (
     approve,
+    awaiting_approval,
     condition,
     infer,
     production_pod_ips,
     production_version,
+    retrain,
     wait_for_status,
 )
 from support.operator import OperatorProcess
@@ -112,17 +114,13 @@ def test_the_whole_path_from_training_to_production_and_rollback(
     assert predicted == estimator.predict([row])[0]
 
     # a retrain puts version 2 into test while production keeps serving version 1
-    kube.patch(
-        MODELS, namespace, "iris", {"metadata": {"annotations": {"modelship.io/retrain": "1"}}}
-    )
+    retrain(kube, namespace, "iris", "1")
     status = wait_for_status(
         kube,
         MODEL_DEPLOYMENTS,
         namespace,
         "iris",
-        lambda s: (
-            (s.get("test") or {}).get("version") == 2 and s.get("phase") == "AwaitingApproval"
-        ),
+        awaiting_approval(2),
         180,
     )
     assert status["production"]["version"] == 1

@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 
 from modelship.operator.cli import approval_for
-from modelship.operator.kube import APPS_DEPLOYMENTS, MODEL_DEPLOYMENTS, PODS, Kube, Resource
+from modelship.operator.kube import (
+    APPS_DEPLOYMENTS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    PODS,
+    Kube,
+    Resource,
+)
 from support.waiting import wait_for
 
 Obj = dict[str, Any]
@@ -47,6 +54,19 @@ def wait_for_status(
         what=what or f"{res.kind} {name}",
         describe=last,
     )
+
+
+def awaiting_approval(version: int) -> Callable[[Obj], bool]:
+    """A Deployment status check: `version` passed the test stage and waits for approval."""
+    return lambda s: (
+        (s.get("test") or {}).get("version") == version and s.get("phase") == "AwaitingApproval"
+    )
+
+
+def retrain(kube: Kube, namespace: str, model: str, value: str) -> None:
+    """Ask for a new version of the Model as a user would (the retrain annotation)."""
+    patch = {"metadata": {"annotations": {"modelship.io/retrain": value}}}
+    kube.patch(MODELS, namespace, model, patch)
 
 
 def condition(status: Obj, type_: str) -> Obj:
