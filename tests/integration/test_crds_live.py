@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +17,15 @@ from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 SAMPLES = MANIFESTS / "samples"
-NAMESPACE = "crd-checks"
 
 
 @pytest.fixture(scope="module")
-def namespace(kube: Kube) -> str:
-    try:
-        kube._call("POST", "/api/v1/namespaces", body={"metadata": {"name": NAMESPACE}})
-    except KubeError as exc:
-        if exc.status != 409:
-            raise
-    return NAMESPACE
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    """One namespace for the module, new each session (a kept cluster may hold an old one)."""
+    name = f"crd-checks-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")
 
 
 def sample(kind: str) -> dict[str, Any]:
