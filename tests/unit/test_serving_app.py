@@ -22,14 +22,15 @@ from modelship.catalog import (
     AcceptanceSet,
     AlgorithmInfo,
     DatasetInfo,
+    FeatureInfo,
     FeatureProfile,
     Profile,
+    StagedVersion,
     TargetInfo,
     VersionMetadata,
     open_catalog,
 )
 from modelship.serving import ServingSettings, create_app
-from support.factories import staged_version
 
 NAMESPACE = "ml"
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -51,12 +52,12 @@ def publish(
             for i, (name, e) in enumerate(zip(names, edges, strict=True))
         ]
     )
-    staged = staged_version(
-        estimator,
+    staged = StagedVersion(
+        model=estimator,
         task=task,
-        names=names,
         algorithm=AlgorithmInfo(name=type(estimator).__name__, params={}),
         dataset=DatasetInfo(uri=f"builtin:{model}", digest="sha256:" + "0" * 64, rows=len(x)),
+        features=[FeatureInfo(name=n) for n in names],
         target=TargetInfo(
             name="target", classes=np.unique(y).tolist() if task == "classification" else None
         ),
