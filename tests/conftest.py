@@ -1,19 +1,24 @@
-"""Shared fixtures: one real local cluster per test session.
+"""Shared fixtures: one real cluster per test session, and the operator inside it.
 
-`dev_cluster` starts etcd, kube-apiserver, kube-controller-manager and the local node in a
-temporary directory (its own ports, so a developer's `make cluster-up` cluster can keep running)
-with the repository's CRDs installed. A missing control-plane binary fails the session (the
-binaries are built on first use); the integration tier is never skipped.
+By default `dev_cluster` starts etcd, kube-apiserver, kube-controller-manager and the local node
+in a temporary directory (its own ports, so a developer's `make cluster-up` cluster can keep
+running) with the repository's CRDs installed. A missing control-plane binary fails the session
+(the binaries are built on first use); the integration tier is never skipped.
+
+`MODELSHIP_TEST_KUBECONFIG` names an existing cluster to use instead, and
+`MODELSHIP_TEST_OPERATOR=in-cluster` says the operator is already deployed there (support/target.py
+reads them). Fixtures that need only a cluster (`kube`, `kubectl`, `namespace`, ...) then use that
+one and no local cluster starts; `dev_cluster` itself, for the tests that read the local node's
+files, accepts only a cluster that `modelship dev up` started.
 """
 
 from __future__ import annotations
 
+import os
 import signal
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import kubernetes
 import pytest
@@ -21,20 +26,30 @@ import pytest
 from modelship.devcluster.binaries import BinariesError, resolve_binaries
 from modelship.devcluster.cluster import DevCluster
 from modelship.operator.kube import Kube, load_api_client
+from support.in_cluster import InClusterOperator
+from support.kubectl import Kubectl
+from support.target import KUBECONFIG_ENV, Target, TargetError, target_from_env
+from support.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CRDS_DIR = REPO_ROOT / "crds"
-T = TypeVar("T")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Obtain the control-plane binaries before the first test when integration tests run.
+    """Check the test target and obtain the control-plane binaries before the first test, when
+    integration or e2e tests run.
 
     The first build takes minutes; done here it is not charged to one test's timeout, and its
     progress is printed. A failure stops the session: the integration tier is never skipped.
     """
     wanted = ("integration", "e2e")
-    if any(item.get_closest_marker(m) for item in session.items for m in wanted):
+    if not any(item.get_closest_marker(m) for item in session.items for m in wanted):
+        return
+    try:
+        target = target_from_env(os.environ)
+    except TargetError as error:
+        pytest.exit(f"the integration tests cannot run: {error}", returncode=4)
+    if target.kubeconfig is None:
         try:
             resolve_binaries()
         except BinariesError as error:
@@ -42,7 +57,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+def target() -> Target:
+    """Which cluster and operator this session tests (default: a local cluster it starts)."""
+    try:
+        return target_from_env(os.environ)
+    except TargetError as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
+def dev_cluster(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    """The local cluster: started for the session, or the running one MODELSHIP_TEST_KUBECONFIG
+    names (left running)."""
+    if target.kubeconfig is not None:
+        yield _existing_dev_cluster(target.kubeconfig)
+        return
     cluster = DevCluster(tmp_path_factory.mktemp("devcluster"))
     crds = CRDS_DIR if any(CRDS_DIR.glob("*.yaml")) else None
     # A SIGTERM (a CI timeout, `timeout pytest`) would end the session without teardown and
@@ -56,25 +85,51 @@ def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster
         signal.signal(signal.SIGTERM, previous)
 
 
+def _existing_dev_cluster(kubeconfig: Path) -> DevCluster:
+    cluster = DevCluster(kubeconfig.parent)
+    if cluster.kubeconfig != kubeconfig or not cluster.status().running:
+        pytest.fail(
+            f"this test reads the local node's files, so it needs a local cluster; "
+            f"{KUBECONFIG_ENV}={kubeconfig} is not one that `modelship dev up` runs"
+        )
+    return cluster
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
-def kube_api(dev_cluster: DevCluster) -> Iterator[kubernetes.client.ApiClient]:
-    """A `kubernetes` ApiClient for the session cluster (cluster-admin)."""
+def cluster_kubeconfig(target: Target, request: pytest.FixtureRequest) -> Path:
+    """The cluster-admin kubeconfig of the cluster under test; the local cluster starts only
+    when no existing one is named."""
+    if target.kubeconfig is not None:
+        return target.kubeconfig
+    cluster: DevCluster = request.getfixturevalue("dev_cluster")
+    return cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster_kubeconfig: Path) -> Kubectl:
+    """`kubectl(...)` against the cluster under test (support/kubectl.py)."""
+    return Kubectl(cluster_kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def kube_api(cluster_kubeconfig: Path) -> Iterator[kubernetes.client.ApiClient]:
+    """A `kubernetes` ApiClient for the cluster under test (cluster-admin)."""
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(
-        config_file=str(dev_cluster.kubeconfig), client_configuration=configuration
+        config_file=str(cluster_kubeconfig), client_configuration=configuration
     )
     with kubernetes.client.ApiClient(configuration) as api:
         yield api
 
 
 @pytest.fixture(scope="session")
-def kube(dev_cluster: DevCluster) -> Iterator[Kube]:
-    """The operator's own client layer on the session cluster (integration and e2e tests)."""
-    client = Kube(load_api_client(str(dev_cluster.kubeconfig)))
+def kube(cluster_kubeconfig: Path) -> Iterator[Kube]:
+    """The operator's own client layer on the cluster under test (integration and e2e tests)."""
+    client = Kube(load_api_client(str(cluster_kubeconfig)))
     yield client
     client.close()
 
@@ -85,35 +140,40 @@ def namespace(kube_api: kubernetes.client.ApiClient) -> Iterator[str]:
     core = kubernetes.client.CoreV1Api(kube_api)
     name = f"t-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name}})
-    Waiter()(
+    wait_for(
         lambda: any(
             a.metadata.name == "default" and a.secrets
             for a in core.list_namespaced_service_account(name).items
         ),
         timeout=30,
+        interval=0.2,
         what=f"the default ServiceAccount token in {name}",
     )
     yield name
     core.delete_namespace(name)
 
 
-class Waiter:
-    """Polls a condition until it holds: the tests' only way to wait (no bare sleeps)."""
+@pytest.fixture(scope="module")
+def in_cluster_operator(
+    request: pytest.FixtureRequest, target: Target, kube: Kube, kubectl: Kubectl
+) -> Iterator[InClusterOperator]:
+    """The operator inside the cluster under test, one per test module.
 
-    def __call__(
-        self, condition: Callable[[], T | None], timeout: float = 60.0, what: str = "condition"
-    ) -> T:
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-            time.sleep(0.2)
-
-
-@pytest.fixture(scope="session")
-def wait_until() -> Waiter:
-    """`wait_until(lambda: ..., timeout, what)` returns the first truthy value of the condition."""
-    return Waiter()
+    Deployed from manifests/default and removed afterwards; or, with
+    MODELSHIP_TEST_OPERATOR=in-cluster, the one already there, left in place. A module may set
+    `OPERATOR_ENV` (e.g. a short drift interval): the operator runs with it for that module (an
+    operator deployed beforehand gets it set for the module and then its own environment back).
+    """
+    operator = InClusterOperator(kube, kubectl)
+    env: dict[str, str] = getattr(request.module, "OPERATOR_ENV", {})
+    try:
+        if target.operator_deployed:
+            operator.configure(env)
+        else:
+            operator.deploy(env)
+        yield operator
+    finally:
+        if target.operator_deployed:
+            operator.restore()
+        else:
+            operator.remove()

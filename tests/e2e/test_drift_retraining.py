@@ -16,51 +16,37 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from modelship.cli.approve import approval_for
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
-    PODS,
     TRAINING_JOBS,
     Kube,
     Resource,
+)
+from support.factories import iris_deployment, iris_model
+from support.in_cluster import InClusterOperator
+from support.live import (
+    approve,
+    awaiting_approval,
+    infer,
+    production_pod_ips,
+    status_of,
+    wait_for_status,
 )
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
 EVENTS = Resource("", "v1", "events", "Event")
-MODEL: dict[str, Any] = {
-    "apiVersion": "modelship.io/v1alpha1",
-    "kind": "Model",
-    "metadata": {"name": "iris"},
-    "spec": {
-        "task": "classification",
-        "dataset": {"uri": "builtin:iris"},
-        "algorithm": {"name": "random_forest", "params": {"n_estimators": 20}},
-        "evaluation": {
-            "testFraction": 0.3,
-            "seed": 3,
-            "gates": [{"metric": "accuracy", "min": 0.8}],
-        },
-        "retraining": {
-            "drift": {"threshold": 0.2, "minRows": 200},
-            "cooldownSeconds": 3600,
-            "maxPerDay": 6,
-        },
-    },
-}
-DEPLOYMENT: dict[str, Any] = {
-    "apiVersion": "modelship.io/v1alpha1",
-    "kind": "Deployment",
-    "metadata": {"name": "iris"},
-    "spec": {
-        "modelRef": {"name": "iris"},
-        "test": {"replicas": 1, "acceptance": {"minAccuracy": 0.8, "maxLatencyMs": 1000}},
-        "production": {"replicas": 2},
-    },
-}
+MODEL = iris_model(
+    retraining={
+        "drift": {"threshold": 0.2, "minRows": 200},
+        "cooldownSeconds": 3600,
+        "maxPerDay": 6,
+    }
+)
+DEPLOYMENT = iris_deployment()
 IRIS = load_iris().data.astype(float)
 SHIFT = 1.8  # every feature scaled: the live distribution leaves the reference bins
 
@@ -74,22 +60,6 @@ OPERATOR_ENV = {
 }
 
 
-def status(kube: Kube, res: Resource, namespace: str, name: str) -> dict[str, Any]:
-    return dict((kube.get(res, namespace, name) or {}).get("status") or {})
-
-
-def wait_status(
-    kube: Kube, res: Resource, namespace: str, check: Any, what: str, timeout: float = 120
-) -> dict[str, Any]:
-    return wait_for(
-        lambda: (lambda s: s if check(s) else None)(status(kube, res, namespace, "iris")),
-        timeout=timeout,
-        interval=0.5,
-        what=what,
-        describe=lambda: str(status(kube, res, namespace, "iris")),
-    )
-
-
 def drift_jobs(kube: Kube, namespace: str) -> list[dict[str, Any]]:
     return [t for t in kube.list(TRAINING_JOBS, namespace) if t["spec"].get("trigger") == "drift"]
 
@@ -100,66 +70,48 @@ def send(pods: list[str], rows: np.ndarray[Any, Any], times: int = 1) -> None:
     with httpx.Client(timeout=30) as client:
         for ip in pods:
             for start in range(0, len(batch), 1000):
-                chunk = batch[start : start + 1000]
-                response = client.post(
-                    f"http://{ip}:8080/v2/models/iris/infer",
-                    json={
-                        "inputs": [
-                            {
-                                "name": "input",
-                                "shape": list(chunk.shape),
-                                "datatype": "FP64",
-                                "data": chunk.ravel().tolist(),
-                            }
-                        ]
-                    },
-                )
-                assert response.status_code == 200, response.text
+                infer(client, ip, "iris", batch[start : start + 1000].tolist())
 
 
 def retraining(kube: Kube, namespace: str) -> dict[str, Any]:
-    return dict(status(kube, MODELS, namespace, "iris").get("retraining") or {})
+    return dict(status_of(kube, MODELS, namespace, "iris").get("retraining") or {})
 
 
 def test_drift_in_production_retrains_once_and_the_cooldown_holds_the_next(
-    in_cluster_operator: None, kube: Kube, namespace: str
+    in_cluster_operator: InClusterOperator, kube: Kube, namespace: str
 ) -> None:
     kube.create(MODELS, namespace, copy.deepcopy(MODEL))
     kube.create(MODEL_DEPLOYMENTS, namespace, copy.deepcopy(DEPLOYMENT))
-    wait_status(
+    wait_for_status(
         kube,
         MODEL_DEPLOYMENTS,
         namespace,
+        "iris",
         lambda s: s.get("phase") == "AwaitingApproval",
-        "version 1 to pass the test stage",
-        180,
+        what="version 1 to pass the test stage",
+        timeout=180,
     )
-    approval = approval_for(status(kube, MODEL_DEPLOYMENTS, namespace, "iris"), None, "tests")
-    kube.patch(MODEL_DEPLOYMENTS, namespace, "iris", {"spec": {"approval": approval}})
-    wait_status(
+    approve(kube, namespace, "iris")
+    wait_for_status(
         kube,
         MODEL_DEPLOYMENTS,
         namespace,
+        "iris",
         lambda s: s.get("phase") == "Serving" and s["production"].get("readyReplicas") == 2,
-        "version 1 in production",
+        what="version 1 in production",
     )
-    pods = sorted(
-        p["status"]["podIP"]
-        for p in kube.list(
-            PODS, namespace, {"modelship.io/deployment": "iris", "modelship.io/stage": "production"}
-        )
-        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
-    )
+    pods = sorted(production_pod_ips(kube, namespace, "iris"))
     assert len(pods) == 2
 
     # traffic like the training data: drift is measured on both pods and stays below threshold
     send(pods, IRIS)
-    drift = wait_status(
+    drift = wait_for_status(
         kube,
         MODEL_DEPLOYMENTS,
         namespace,
+        "iris",
         lambda s: (s.get("drift") or {}).get("rows", 0) >= 2 * len(IRIS),
-        "the drift of 300 rows in status",
+        what="the drift of 300 rows in status",
     )["drift"]
     assert drift["pods"] == 2 and drift["access"] == "pod" and drift["version"] == 1
     assert drift["overall"] < 0.2 and "error" not in drift
@@ -201,15 +153,14 @@ def test_drift_in_production_retrains_once_and_the_cooldown_holds_the_next(
     wait_for(retrain_events, timeout=20, what="the RetrainingRetrain event")
 
     # the drift version is tested, waits for approval, and production keeps version 1
-    mdep = wait_status(
+    mdep = wait_for_status(
         kube,
         MODEL_DEPLOYMENTS,
         namespace,
-        lambda s: (
-            (s.get("test") or {}).get("version") == 2 and s.get("phase") == "AwaitingApproval"
-        ),
-        "the retrained version 2 to pass the test stage",
-        150,
+        "iris",
+        awaiting_approval(2),
+        what="the retrained version 2 to pass the test stage",
+        timeout=150,
     )
     trained = kube.get(TRAINING_JOBS, namespace, jobs[0]["metadata"]["name"]) or {}
     assert trained["status"]["version"] == 2
@@ -242,7 +193,7 @@ def test_drift_in_production_retrains_once_and_the_cooldown_holds_the_next(
     assert state["nextEligibleAt"] > state["lastAutomaticAt"]
     assert len(drift_jobs(kube, namespace)) == 1
     assert len(retrain_events()) == 1  # decisions that did not change posted nothing new
-    assert (status(kube, MODEL_DEPLOYMENTS, namespace, "iris").get("production") or {}).get(
+    assert (status_of(kube, MODEL_DEPLOYMENTS, namespace, "iris").get("production") or {}).get(
         "version"
     ) == 1
     print(f"\nshifted traffic -> drift TrainingJob in {to_training_job:.1f}s")

@@ -19,7 +19,6 @@ from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     JOBS,
     MODEL_DEPLOYMENTS,
-    MODELS,
     PDBS,
     PODS,
     PVCS,
@@ -27,27 +26,14 @@ from modelship.operator.kube import (
     TRAINING_JOBS,
     Kube,
 )
+from support.in_cluster import InClusterOperator
+from support.kubectl import MANIFESTS, Kubectl
+from support.live import awaiting_approval, infer, production_pod_ips, retrain, wait_for_status
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "manifests" / "samples"
+SAMPLES = MANIFESTS / "samples"
 ROW = [6.7, 3.0, 5.2, 2.3]  # a virginica
-
-
-def kubectl(kubeconfig: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def mdep(kube: Kube, namespace: str) -> dict[str, Any]:
-    return dict((kube.get(MODEL_DEPLOYMENTS, namespace, "iris") or {}).get("status") or {})
 
 
 def approve(kubeconfig: Path, namespace: str) -> str:
@@ -74,40 +60,28 @@ def approve(kubeconfig: Path, namespace: str) -> str:
 
 
 def predict(kube: Kube, namespace: str, version: int) -> Any:
-    pods = [
-        p
-        for p in kube.list(
-            PODS, namespace, {"modelship.io/deployment": "iris", "modelship.io/stage": "production"}
-        )
-        if p["metadata"]["labels"].get("modelship.io/version") == str(version)
-        and p["status"].get("podIP")
-    ]
+    pods = production_pod_ips(kube, namespace, "iris", version)
     assert pods, "no production pod of that version"
-    answer = httpx.post(
-        f"http://{pods[0]['status']['podIP']}:8080/v2/models/iris/infer",
-        json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": ROW}]},
-        timeout=10,
-        trust_env=False,
-    )
-    assert answer.status_code == 200, answer.text
-    return next(o for o in answer.json()["outputs"] if o["name"] == "predict")["data"][0]
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        return infer(client, pods[0], "iris", [ROW])[0]
 
 
 def test_the_loop_end_to_end(
-    in_cluster_operator: None, kube: Kube, namespace: str, dev_cluster: Any
+    in_cluster_operator: InClusterOperator, kube: Kube, namespace: str, kubectl: Kubectl
 ) -> None:
-    kubeconfig = dev_cluster.kubeconfig
+    kubeconfig = kubectl.kubeconfig
     started = time.monotonic()
-    kubectl(kubeconfig, "apply", "-n", namespace, "-k", str(SAMPLES))
+    kubectl("apply", "-n", namespace, "-k", str(SAMPLES))
 
     # train, test stage, acceptance: production stays empty until approval
-    status = wait_for(
-        lambda: (lambda s: s if s.get("phase") == "AwaitingApproval" else None)(
-            mdep(kube, namespace)
-        ),
+    status = wait_for_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        "iris",
+        lambda s: s.get("phase") == "AwaitingApproval",
         timeout=180,
         what="AwaitingApproval",
-        describe=lambda: str(mdep(kube, namespace)),
     )
     to_awaiting = time.monotonic() - started
     assert status["test"]["version"] == 1 and status["test"]["passed"] is True
@@ -115,44 +89,42 @@ def test_the_loop_end_to_end(
 
     # approve with the CLI; production rolls out with two ready replicas and a PDB
     assert "approved version 1" in approve(kubeconfig, namespace)
-    wait_for(
-        lambda: mdep(kube, namespace).get("phase") == "Serving",
+    wait_for_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        "iris",
+        lambda s: s.get("phase") == "Serving",
         timeout=120,
         what="Serving version 1",
-        describe=lambda: str(mdep(kube, namespace)),
     )
     assert kube.get(PDBS, namespace, "iris") is not None
     assert predict(kube, namespace, 1) == 2
 
     # retrain: version 2 goes to the test stage, production keeps version 1 until approved
-    kube.patch(
-        MODELS, namespace, "iris", {"metadata": {"annotations": {"modelship.io/retrain": "e2e"}}}
-    )
-    status = wait_for(
-        lambda: (
-            lambda s: (
-                s
-                if (s.get("test") or {}).get("version") == 2
-                and s.get("phase") == "AwaitingApproval"
-                else None
-            )
-        )(mdep(kube, namespace)),
+    retrain(kube, namespace, "iris", "e2e")
+    status = wait_for_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        "iris",
+        awaiting_approval(2),
         timeout=180,
         what="version 2 awaiting approval",
-        describe=lambda: str(mdep(kube, namespace)),
     )
     assert status["production"]["version"] == 1
     tjs = kube.list(TRAINING_JOBS, namespace)
     assert sorted(t["spec"]["trigger"] for t in tjs) == ["manual", "spec-change"]
 
     assert "approved version 2" in approve(kubeconfig, namespace)
-    status = wait_for(
-        lambda: (
-            lambda s: s if s.get("phase") == "Serving" and s["production"]["version"] == 2 else None
-        )(mdep(kube, namespace)),
+    status = wait_for_status(
+        kube,
+        MODEL_DEPLOYMENTS,
+        namespace,
+        "iris",
+        lambda s: s.get("phase") == "Serving" and s["production"]["version"] == 2,
         timeout=120,
         what="Serving version 2",
-        describe=lambda: str(mdep(kube, namespace)),
     )
     assert status["previous"]["version"] == 1
     assert [h["event"] for h in status["history"]][:2] == ["Promoted", "Promoting"]
@@ -163,7 +135,7 @@ def test_the_loop_end_to_end(
     )
 
     # delete everything: children go, the catalog claim stays (it holds every version)
-    kubectl(kubeconfig, "delete", "-n", namespace, "-k", str(SAMPLES), "--wait=true")
+    kubectl("delete", "-n", namespace, "-k", str(SAMPLES), "--wait=true", timeout=120)
     for res in (TRAINING_JOBS, JOBS, APPS_DEPLOYMENTS, SERVICES, PDBS):
         wait_for(
             lambda res=res: (

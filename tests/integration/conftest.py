@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
 
 from support.operator import OperatorProcess
+from support.target import OPERATOR_ENV, Target
 
 
 @pytest.fixture(scope="module")
 def operator(
-    dev_cluster: Any, tmp_path_factory: pytest.TempPathFactory
+    target: Target, cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """The operator as a real process (`python -m modelship.operator`), one per test module."""
+    if target.operator_deployed:
+        pytest.fail(
+            f"these tests run the operator as a local process (short deadlines, killed and "
+            f"restarted); with {OPERATOR_ENV}=in-cluster one already runs in the cluster, and two "
+            "would fight over the same objects"
+        )
     process = OperatorProcess(
-        dev_cluster.kubeconfig,
+        cluster_kubeconfig,
         tmp_path_factory.mktemp("operator"),
         rollout_deadline_seconds="20",
     )

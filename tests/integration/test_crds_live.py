@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,32 +12,20 @@ import pytest
 import yaml
 
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS, Kube, KubeError
+from support.kubectl import MANIFESTS, Kubectl
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).parents[2]
-SAMPLES = ROOT / "manifests" / "samples"
-NAMESPACE = "crd-checks"
-
-
-def kubectl(cluster: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=60,
-    )
+SAMPLES = MANIFESTS / "samples"
 
 
 @pytest.fixture(scope="module")
-def namespace(kube: Kube) -> str:
-    try:
-        kube._call("POST", "/api/v1/namespaces", body={"metadata": {"name": NAMESPACE}})
-    except KubeError as exc:
-        if exc.status != 409:
-            raise
-    return NAMESPACE
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    """One namespace for the module, new each session (a kept cluster may hold an old one)."""
+    name = f"crd-checks-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")
 
 
 def sample(kind: str) -> dict[str, Any]:
@@ -47,41 +36,41 @@ def sample(kind: str) -> dict[str, Any]:
     raise LookupError(kind)
 
 
-def test_every_crd_is_established(dev_cluster: Any) -> None:
-    result = kubectl(dev_cluster, "get", "crd", "-o", "yaml")
+def test_every_crd_is_established(kubectl: Kubectl) -> None:
+    result = kubectl("get", "crd", "-o", "yaml")
     crds = {item["metadata"]["name"]: item for item in yaml.safe_load(result.stdout)["items"]}
     for name in ("models.modelship.io", "trainingjobs.modelship.io", "deployments.modelship.io"):
         conditions = {c["type"]: c["status"] for c in crds[name]["status"]["conditions"]}
         assert conditions.get("Established") == "True", name
 
 
-def test_samples_are_accepted_and_listed_by_category(dev_cluster: Any, namespace: str) -> None:
+def test_samples_are_accepted_and_listed_by_category(kubectl: Kubectl, namespace: str) -> None:
     files = [
         arg
         for path in sorted(SAMPLES.glob("*.yaml"))
         if path.name != "kustomization.yaml"
         for arg in ("-f", str(path))
     ]
-    applied = kubectl(dev_cluster, "apply", "-n", namespace, *files)
+    applied = kubectl("apply", "-n", namespace, *files)
     assert applied.stdout.count("created") + applied.stdout.count("unchanged") == 3, applied.stdout
-    listed = kubectl(dev_cluster, "get", "modelship", "-n", namespace, "-o", "name").stdout.split()
+    listed = kubectl("get", "modelship", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(listed) == [
         "deployment.modelship.io/iris",
         "model.modelship.io/iris",
         "trainingjob.modelship.io/iris-manual-1",
     ]
-    short = kubectl(dev_cluster, "get", "mdl,tj,mdep", "-n", namespace).stdout
+    short = kubectl("get", "mdl,tj,mdep", "-n", namespace).stdout
     assert "iris-manual-1" in short and "TASK" in short and "TRIGGER" in short
 
 
-def test_kubectl_explain_shows_field_descriptions(dev_cluster: Any) -> None:
+def test_kubectl_explain_shows_field_descriptions(kubectl: Kubectl) -> None:
     # The API server publishes a new CRD's schema to its OpenAPI document a few seconds after
     # the CRD is established.
     explained = wait_for(
-        lambda: kubectl(dev_cluster, "explain", "models.spec.dataset", check=False).stdout,
+        lambda: kubectl("explain", "models.spec.dataset", check=False).stdout,
         timeout=60,
         what="kubectl explain models.spec.dataset",
-        describe=lambda: kubectl(dev_cluster, "explain", "models.spec.dataset", check=False).stderr,
+        describe=lambda: kubectl("explain", "models.spec.dataset", check=False).stderr,
     )
     assert "builtin:<name>" in explained and "target" in explained
 
@@ -129,7 +118,7 @@ def test_wrong_trigger_is_refused(kube: Kube, namespace: str) -> None:
 
 
 def test_unknown_fields_are_refused_by_kubectl_and_never_stored(
-    dev_cluster: Any, kube: Kube, namespace: str, tmp_path: Path
+    kubectl: Kubectl, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
     """Kubernetes 1.20 has no server-side field validation (it arrived in 1.25): the API server
     prunes unknown fields instead of answering 422. kubectl validates against the published schema
@@ -139,7 +128,7 @@ def test_unknown_fields_are_refused_by_kubectl_and_never_stored(
     body["spec"]["surprise"] = True
     manifest = tmp_path / "typo.yaml"
     manifest.write_text(yaml.safe_dump(body))
-    refused = kubectl(dev_cluster, "apply", "-n", namespace, "-f", str(manifest), check=False)
+    refused = kubectl("apply", "-n", namespace, "-f", str(manifest), check=False)
     assert refused.returncode != 0
     assert "surprise" in refused.stderr
     created = kube.create(MODELS, namespace, body)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import kubernetes
 import pytest
@@ -14,18 +10,14 @@ import pytest
 from modelship.devcluster import processes
 from modelship.devcluster.cluster import DevCluster
 from modelship.devcluster.state import ClusterState
+from support.kubectl import Kubectl
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-KUBECTL = Path(sys.executable).with_name("kubectl")
 
 
 def test_kubectl_reaches_the_cluster_with_the_written_kubeconfig(dev_cluster: DevCluster) -> None:
-    result = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(dev_cluster.kubeconfig), "get", "namespaces"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = Kubectl(dev_cluster.kubeconfig)("get", "namespaces")
     assert "kube-system" in result.stdout
 
 
@@ -38,18 +30,13 @@ def test_a_namespace_gets_its_default_service_account_token(
 
 
 def test_the_api_server_rejects_an_unknown_token(dev_cluster: DevCluster) -> None:
-    result = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(dev_cluster.kubeconfig), "--token", "wrong",
-         "get", "pods"],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    result = Kubectl(dev_cluster.kubeconfig)("--token", "wrong", "get", "pods", check=False)
     assert result.returncode != 0
     assert "Unauthorized" in result.stderr or "provide credentials" in result.stderr
 
 
 def test_the_job_controller_creates_pods(
-    kube_api: kubernetes.client.ApiClient, namespace: str, wait_until: Callable[..., Any]
+    kube_api: kubernetes.client.ApiClient, namespace: str
 ) -> None:
     batch = kubernetes.client.BatchV1Api(kube_api)
     core = kubernetes.client.CoreV1Api(kube_api)
@@ -67,7 +54,7 @@ def test_the_job_controller_creates_pods(
             },
         },
     )
-    pods = wait_until(
+    pods = wait_for(
         lambda: core.list_namespaced_pod(namespace, label_selector="job-name=hello").items,
         what="the Job's pod",
     )

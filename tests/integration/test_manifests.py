@@ -8,70 +8,32 @@ dry-run against; that object is checked against the Services the operator really
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-from typing import Any
-
 import pytest
-import yaml
 
 from modelship.operator.serving_builders import build_stage_service
+from support.factories import iris_deployment
+from support.kubectl import MANIFESTS, Kubectl, named, render
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = ROOT / "manifests"
-KUBECTL = str(ROOT / ".venv" / "bin" / "kubectl")
 SYSTEM_NAMESPACE = "modelship-system"
 
 
-def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
-    return result
-
-
-def render(directory: str) -> list[dict[str, Any]]:
-    """`kubectl kustomize` needs no cluster; the objects exactly as `apply -k` would send them."""
-    out = subprocess.run(
-        [KUBECTL, "kustomize", str(MANIFESTS / directory)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def dry_run(kubeconfig: Path, directory: str, *extra: str) -> list[str]:
+def dry_run(kubectl: Kubectl, directory: str, *extra: str) -> list[str]:
     """Server-side dry run of a kustomization; returns kubectl's per-object lines."""
-    result = kubectl(
-        kubeconfig, "apply", "--dry-run=server", "-k", str(MANIFESTS / directory), *extra
-    )
+    result = kubectl("apply", "--dry-run=server", "-k", str(MANIFESTS / directory), *extra)
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 
-def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
-    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
-    return matches[0]
-
-
 @pytest.fixture(scope="module")
-def system_namespace(dev_cluster: Any) -> str:
+def system_namespace(kubectl: Kubectl) -> str:
     """Namespaced objects can only be dry-run into a namespace that exists."""
-    kubectl(dev_cluster.kubeconfig, "apply", "-f", str(MANIFESTS / "operator" / "namespace.yaml"))
+    kubectl("apply", "-f", str(MANIFESTS / "operator" / "namespace.yaml"))
     return SYSTEM_NAMESPACE
 
 
-def test_default_passes_a_server_side_dry_run(dev_cluster: Any, system_namespace: str) -> None:
+def test_default_passes_a_server_side_dry_run(kubectl: Kubectl, system_namespace: str) -> None:
     objects = render("default")
-    lines = dry_run(dev_cluster.kubeconfig, "default")
+    lines = dry_run(kubectl, "default")
     assert len(lines) == len(objects), "\n".join(lines)
     assert all(line.endswith("(server dry run)") for line in lines), "\n".join(lines)
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
@@ -94,30 +56,26 @@ def test_default_passes_a_server_side_dry_run(dev_cluster: Any, system_namespace
 
 @pytest.mark.parametrize("directory", ["operator", "rbac"])
 def test_parts_pass_a_server_side_dry_run(
-    dev_cluster: Any, system_namespace: str, directory: str
+    kubectl: Kubectl, system_namespace: str, directory: str
 ) -> None:
-    lines = dry_run(dev_cluster.kubeconfig, directory, "-n", system_namespace)
+    lines = dry_run(kubectl, directory, "-n", system_namespace)
     assert len(lines) == len(render(directory))
 
 
 @pytest.mark.parametrize("directory", ["samples", "catalog", "model-namespace"])
 def test_model_namespace_kustomizations_pass_a_server_side_dry_run(
-    dev_cluster: Any, namespace: str, directory: str
+    kubectl: Kubectl, namespace: str, directory: str
 ) -> None:
-    lines = dry_run(dev_cluster.kubeconfig, directory, "-n", namespace)
+    lines = dry_run(kubectl, directory, "-n", namespace)
     assert len(lines) == len(render(directory)), "\n".join(lines)
     assert all(line.endswith("(server dry run)") for line in lines), "\n".join(lines)
 
 
-def test_a_dry_run_does_reject_what_the_server_would(dev_cluster: Any, namespace: str) -> None:
+def test_a_dry_run_does_reject_what_the_server_would(kubectl: Kubectl, namespace: str) -> None:
     """The dry runs above could not pass vacuously: a schema violation fails the same way."""
     model = named(render("samples"), "Model", "iris")
     model["spec"]["evaluation"]["testFraction"] = 5
-    result = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(dev_cluster.kubeconfig), "apply", "--dry-run=server",
-         "-n", namespace, "-f", "-"],
-        input=yaml.safe_dump(model), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = kubectl.apply([model], "--dry-run=server", "-n", namespace, check=False)
     assert result.returncode != 0
     assert "testFraction" in result.stderr
 
@@ -147,10 +105,7 @@ def test_servicemonitor_selects_the_inference_services_the_operator_builds() -> 
         "monitoring.coreos.com/v1",
         "ServiceMonitor",
     )
-    mdep = {
-        "metadata": {"name": "iris", "namespace": "ml", "uid": "u-1"},
-        "spec": {"modelRef": {"name": "iris"}},
-    }
+    mdep = iris_deployment(metadata={"namespace": "ml", "uid": "u-1"})
     for stage in ("test", "production"):
         service = build_stage_service(mdep, stage)
         labels = service["metadata"]["labels"]

@@ -8,20 +8,17 @@ the operator's builders. No cluster is needed.
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from modelship.api.v1alpha1 import AcceptanceSpec, ModelSpec, TrainingSnapshot
 from modelship.operator.serving_builders import build_acceptance_job, build_stage_deployment
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.training_builders import build_training_job, build_training_pod_job
+from support.factories import iris_deployment, iris_model
+from support.kubectl import render
 
-ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = str(ROOT / ".venv" / "bin" / "kubectl")
 DIGEST = "sha256:" + "ab" * 32
 
 # https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted)
@@ -82,27 +79,13 @@ def restricted_violations(pod: dict[str, Any]) -> list[str]:
 
 
 def operator_pod() -> dict[str, Any]:
-    rendered = subprocess.run(
-        [KUBECTL, "kustomize", str(ROOT / "manifests" / "default")],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
-    (deployment,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
+    (deployment,) = [d for d in render("default") if d["kind"] == "Deployment"]
     spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
     return spec
 
 
 def trainer_pod() -> dict[str, Any]:
-    model = {
-        "apiVersion": "modelship.io/v1alpha1",
-        "kind": "Model",
-        "metadata": {"name": "iris", "namespace": "ml", "uid": "u-1", "generation": 1},
-        "spec": {
-            "task": "classification",
-            "dataset": {"uri": "builtin:iris"},
-            "algorithm": {"name": "random_forest"},
-            "evaluation": {"gates": [{"metric": "accuracy", "min": 0.8}]},
-        },
-    }
+    model = iris_model(metadata={"namespace": "ml", "uid": "u-1", "generation": 1})
     tj = build_training_job(model, ModelSpec.model_validate(model["spec"]), "spec-change", "", "1")
     tj["metadata"]["uid"] = "tj-1"
     snapshot = TrainingSnapshot.model_validate(tj["spec"]["snapshot"])
@@ -111,12 +94,7 @@ def trainer_pod() -> dict[str, Any]:
     return spec
 
 
-MDEP = {
-    "apiVersion": "modelship.io/v1alpha1",
-    "kind": "Deployment",
-    "metadata": {"name": "iris", "namespace": "ml", "uid": "d-1", "generation": 1},
-    "spec": {"modelRef": {"name": "iris"}},
-}
+MDEP = iris_deployment(metadata={"namespace": "ml", "uid": "d-1", "generation": 1})
 
 
 def serving_pod(stage: str) -> dict[str, Any]:

@@ -1,22 +1,18 @@
 """The RBAC in manifests/ on the real API server: what the operator and users may and may not do.
 
-What the operator needs is derived from its code, not restated: every client-layer call
-(`kube.get/list/create/ensure/patch/replace/delete` on a `Resource` of modelship.operator.kube)
-in the modules `python -m modelship.operator` loads, every Kopf handler's watched resource (Kopf
-lists, watches and patches them), plus what Kopf itself uses. Each is then asked of the API
-server for the operator's ServiceAccount (SubjectAccessReview, the same check every request
-goes through), and a few are tried for real with the account's own token.
+What the operator needs is derived from its code, not restated (support/rbac.py): every
+client-layer call on a `Resource` of modelship.operator.kube in the modules `python -m
+modelship.operator` loads, every Kopf handler's watched resource, plus what Kopf itself uses.
+Each is then asked of the API server for the operator's ServiceAccount (SubjectAccessReview, the
+same check every request goes through), and a few are tried for real with the account's own token.
+tests/unit/test_rbac_scan.py shows the derivation itself can fail.
 """
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import kubernetes
@@ -24,117 +20,19 @@ import pytest
 import yaml
 
 from modelship.api.v1alpha1 import GROUP
-from modelship.operator import kube as kube_module
-from modelship.operator.kube import MODEL_DEPLOYMENTS, Resource
+from modelship.operator.kube import MODEL_DEPLOYMENTS
+from support.kubectl import MANIFESTS, Kubectl, render
+from support.rbac import NOT_FOR_THE_SERVICE_ACCOUNT, Need, operator_needs, unscanned
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = str(ROOT / ".venv" / "bin" / "kubectl")
 OPERATOR = "system:serviceaccount:modelship-system:modelship-operator"
 OPERATOR_GROUPS = [
     "system:serviceaccounts",
     "system:serviceaccounts:modelship-system",
     "system:authenticated",
 ]
-# (verb, group, resource, subresource)
-Need = tuple[str, str, str, str]
-
-CLIENT_VERBS = {
-    "get": ("get",),
-    "list": ("list",),
-    "create": ("create",),
-    "ensure": ("get", "create"),
-    "patch": ("patch",),
-    "replace": ("update",),
-    "delete": ("delete",),
-}
-# DeploymentReconciler.apply(desired, res=APPS_DEPLOYMENTS) gets, then creates or patches.
-APPLY_VERBS = ("get", "create", "patch")
-APPLY_DEFAULT = "APPS_DEPLOYMENTS"
-# Kopf's own needs beyond the watched kinds: it posts Events, follows CRDs, and lists namespaces
-# when restricted to some. It runs standalone, so no peering resources.
-KOPF_NEEDS: set[Need] = {
-    ("create", "", "events", ""),
-    ("list", "apiextensions.k8s.io", "customresourcedefinitions", ""),
-    ("watch", "apiextensions.k8s.io", "customresourcedefinitions", ""),
-    ("list", "", "namespaces", ""),
-    ("watch", "", "namespaces", ""),
-}
-
-
-def operator_sources() -> list[Path]:
-    """The modelship.operator modules the operator process actually imports."""
-    code = (
-        "import json, sys, modelship.operator.__main__; "
-        "print(json.dumps([m.__file__ for n, m in sys.modules.items() "
-        "if n.startswith('modelship.operator') and getattr(m, '__file__', None)]))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
-    return [Path(p) for p in json.loads(out)]
-
-
-def resources() -> dict[str, Resource]:
-    return {k: v for k, v in vars(kube_module).items() if isinstance(v, Resource)}
-
-
-def client_needs(source: str) -> set[Need]:
-    """Verbs the client layer is called with, per Resource constant, in one module."""
-    known = resources()
-    needs: set[Need] = set()
-    for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        method, args = node.func.attr, node.args
-        names = [a.id for a in args if isinstance(a, ast.Name) and a.id in known]
-        if method in CLIENT_VERBS and args and isinstance(args[0], ast.Name) and names:
-            verbs: tuple[str, ...] = CLIENT_VERBS[method]
-        elif method == "apply" and ast.unparse(node.func.value) == "self":
-            verbs, names = APPLY_VERBS, names or [APPLY_DEFAULT]
-        else:
-            continue
-        status = any(
-            k.arg == "status" and isinstance(k.value, ast.Constant) and k.value.value
-            for k in node.keywords
-        )
-        res = known[names[0]]
-        needs |= {(v, res.group, res.plural, "status" if status else "") for v in verbs}
-    return needs
-
-
-def kopf_watch_needs(source: str) -> set[Need]:
-    """`@kopf.on.*(group, version, plural)` and `@kopf.timer(...)`: Kopf lists, watches, patches."""
-    constants = {"GROUP": GROUP}
-    needs: set[Need] = set()
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        for deco in node.decorator_list:
-            if not (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)):
-                continue
-            if not ast.unparse(deco.func).startswith("kopf.") or len(deco.args) < 3:
-                continue
-            group_arg, _, plural_arg = deco.args[:3]
-            group = (
-                constants[group_arg.id]
-                if isinstance(group_arg, ast.Name)
-                else ast.literal_eval(group_arg)
-            )
-            plural = ast.literal_eval(plural_arg)
-            # Event handlers only watch; the others also store progress and finalizers.
-            verbs = ["list", "watch"] if deco.func.attr == "event" else ["list", "watch", "patch"]
-            needs |= {(v, group, plural, "") for v in verbs}
-    return needs
-
-
-def operator_needs() -> set[Need]:
-    needs = set(KOPF_NEEDS)
-    for path in operator_sources():
-        source = path.read_text()
-        needs |= client_needs(source) | kopf_watch_needs(source)
-    return needs
+SAMPLE = MANIFESTS / "samples" / "deployment-iris.yaml"
 
 
 def review(api: Any, user: str, groups: list[str], need: Need, namespace: str | None) -> bool:
@@ -153,29 +51,14 @@ def review(api: Any, user: str, groups: list[str], need: Need, namespace: str | 
     return bool(result.status.allowed)
 
 
-def kubectl(
-    kubeconfig: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
-        input=stdin, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def installed(dev_cluster: Any) -> None:
+def installed(kubectl: Kubectl) -> None:
     """manifests/default without the operator Deployment: RBAC is what is under test here."""
-    rendered = subprocess.run(
-        [KUBECTL, "kustomize", str(ROOT / "manifests" / "default")],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
-    docs = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] != "Deployment"]
-    result = kubectl(dev_cluster.kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
-    assert result.returncode == 0, result.stderr
+    kubectl.apply([d for d in render("default") if d["kind"] != "Deployment"])
 
 
 @pytest.fixture(scope="module")
-def operator_token(dev_cluster: Any, installed: None, kube_api: Any) -> str:
+def operator_token(installed: None, kube_api: Any) -> str:
     core = kubernetes.client.CoreV1Api(kube_api)
 
     def token() -> str | None:
@@ -192,12 +75,16 @@ def operator_token(dev_cluster: Any, installed: None, kube_api: Any) -> str:
 def test_the_operator_can_do_everything_its_code_and_kopf_need(
     installed: None, kube_api: Any, namespace: str
 ) -> None:
-    needs = operator_needs()
+    found, touched = operator_needs()
+    # Every resource the code refers to has needs: no call went unread by the scan.
+    assert unscanned(touched, found) == []
+    needs = found - NOT_FOR_THE_SERVICE_ACCOUNT
     # The derivation found the loop's core; if these vanish, the scan broke, not the code.
     assert ("create", "batch", "jobs", "") in needs
     assert ("patch", GROUP, "trainingjobs", "status") in needs
     assert ("delete", "apps", "deployments", "") in needs
     assert ("watch", GROUP, "deployments", "") in needs
+    assert ("create", "policy", "poddisruptionbudgets", "") in needs
     denied = sorted(n for n in needs if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, None))
     assert denied == [], f"the operator's ClusterRole lacks {denied}"
     # Granted cluster-wide, so in any model namespace too.
@@ -255,11 +142,11 @@ def test_the_operator_cannot_step_outside_its_list(
 
 
 def test_the_operators_own_token_reads_models_but_no_secrets(
-    dev_cluster: Any, operator_token: str, namespace: str
+    kubectl: Kubectl, operator_token: str, namespace: str
 ) -> None:
     """Not a review: real requests, authenticated with the ServiceAccount's token."""
     as_operator = ("--token", operator_token)
-    ok = kubectl(dev_cluster.kubeconfig, *as_operator, "get", "models.modelship.io", "-A")
+    ok = kubectl(*as_operator, "get", "models.modelship.io", "-A", check=False)
     assert ok.returncode == 0, ok.stderr
     for attempt in (
         ("get", "secrets", "-n", namespace),
@@ -268,7 +155,7 @@ def test_the_operators_own_token_reads_models_but_no_secrets(
          "--serviceaccount=modelship-system:modelship-operator", "--dry-run=server"),
         ("run", "shell", "-n", namespace, "--image=busybox", "--dry-run=server"),
     ):  # fmt: skip
-        result = kubectl(dev_cluster.kubeconfig, *as_operator, *attempt)
+        result = kubectl(*as_operator, *attempt, check=False)
         assert result.returncode != 0
         assert "forbidden" in result.stderr.lower(), result.stderr
 
@@ -311,7 +198,7 @@ def allowed(kube_api: Any, user: str, verb: str, resource: str, namespace: str) 
 
 
 def test_view_reads_all_three_kinds_and_cannot_approve(
-    kube_api: Any, namespace: str, people: dict[str, str], dev_cluster: Any, kube: Any
+    kube_api: Any, namespace: str, people: dict[str, str], kubectl: Kubectl, kube: Any
 ) -> None:
     for role in ("modelship-view", "view"):
         user = people[role]
@@ -329,19 +216,19 @@ def test_view_reads_all_three_kinds_and_cannot_approve(
             assert not allowed(kube_api, user, verb, "deployments", namespace), (role, verb)
         assert not review(kube_api, user, [], ("patch", GROUP, "deployments", "status"), namespace)
 
-    sample = yaml.safe_load((ROOT / "manifests" / "samples" / "deployment-iris.yaml").read_text())
+    sample = yaml.safe_load(SAMPLE.read_text())
     kube.create(MODEL_DEPLOYMENTS, namespace, sample)
     patch = json.dumps(APPROVAL)
     refused = kubectl(
-        dev_cluster.kubeconfig, f"--as={people['modelship-view']}", "-n", namespace,
-        "patch", "deployments.modelship.io", "iris", "--type=merge", "-p", patch,
+        f"--as={people['modelship-view']}", "-n", namespace,
+        "patch", "deployments.modelship.io", "iris", "--type=merge", "-p", patch, check=False,
     )  # fmt: skip
     assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), refused.stderr
     assert "approval" not in kube.get(MODEL_DEPLOYMENTS, namespace, "iris")["spec"]
 
 
 def test_edit_and_admin_can_set_an_approval(
-    kube_api: Any, namespace: str, people: dict[str, str], dev_cluster: Any, kube: Any
+    kube_api: Any, namespace: str, people: dict[str, str], kubectl: Kubectl, kube: Any
 ) -> None:
     for role in ("modelship-edit", "modelship-admin", "edit"):
         user = people[role]
@@ -358,11 +245,11 @@ def test_edit_and_admin_can_set_an_approval(
     assert allowed(kube_api, people["modelship-admin"], "deletecollection", "models", namespace)
     assert not allowed(kube_api, people["modelship-edit"], "deletecollection", "models", namespace)
 
-    sample = yaml.safe_load((ROOT / "manifests" / "samples" / "deployment-iris.yaml").read_text())
+    sample = yaml.safe_load(SAMPLE.read_text())
     kube.create(MODEL_DEPLOYMENTS, namespace, sample)
     approved = kubectl(
-        dev_cluster.kubeconfig, f"--as={people['modelship-edit']}", "-n", namespace,
-        "patch", "deployments.modelship.io", "iris", "--type=merge", "-p", json.dumps(APPROVAL),
+        f"--as={people['modelship-edit']}", "-n", namespace, "patch",
+        "deployments.modelship.io", "iris", "--type=merge", "-p", json.dumps(APPROVAL), check=False,
     )  # fmt: skip
     assert approved.returncode == 0, approved.stderr
     spec = kube.get(MODEL_DEPLOYMENTS, namespace, "iris")["spec"]

@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-import copy
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelship.operator.kube import JOBS, MODELS, PODS, TRAINING_JOBS, Kube
+from support.factories import iris_model
+from support.kubectl import Kubectl
+from support.live import wait_for_status
 from support.operator import OperatorProcess
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).parents[2]
 
-IRIS: dict[str, Any] = {
-    "apiVersion": "modelship.io/v1alpha1",
-    "kind": "Model",
-    "metadata": {"name": "iris"},
-    "spec": {
-        "task": "classification",
-        "dataset": {"uri": "builtin:iris"},
-        "algorithm": {"name": "random_forest", "params": {"n_estimators": 20}},
-        "evaluation": {
-            "testFraction": 0.3,
-            "seed": 1,
-            "gates": [{"metric": "accuracy", "min": 0.8}],
-        },
-        "training": {"timeoutSeconds": 300, "maxAttempts": 3},
-    },
-}
+TRAINING = {"timeoutSeconds": 300, "maxAttempts": 3}
 
 
 def model(name: str, **spec: Any) -> dict[str, Any]:
-    body = copy.deepcopy(IRIS)
-    body["metadata"]["name"] = name
-    body["spec"].update(spec)
-    return body
+    """The iris Model, seeded for these tests and bounded in time and attempts."""
+    return iris_model(name, seed=1, **{"training": TRAINING, **spec})
 
 
 def tjs_of(kube: Kube, namespace: str, model_name: str) -> list[dict[str, Any]]:
@@ -52,32 +34,16 @@ def tjs_of(kube: Kube, namespace: str, model_name: str) -> list[dict[str, Any]]:
     ]
 
 
-def status_of(kube: Kube, res: Any, namespace: str, name: str) -> dict[str, Any]:
-    body = kube.get(res, namespace, name) or {}
-    return dict(body.get("status") or {})
-
-
-def wait_model(
-    kube: Kube, namespace: str, name: str, check: Any, timeout: float = 120
-) -> dict[str, Any]:
-    return wait_for(
-        lambda: (lambda s: s if check(s) else None)(status_of(kube, MODELS, namespace, name)),
-        timeout=timeout,
-        what=f"Model {name}",
-        describe=lambda: str(status_of(kube, MODELS, namespace, name)),
-    )
-
-
 def finished(tj: dict[str, Any]) -> bool:
     return (tj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def test_an_iris_model_trains_once_and_reports_its_version(
-    operator: OperatorProcess, kube: Kube, namespace: str, dev_cluster: Any
+    operator: OperatorProcess, kube: Kube, namespace: str, kubectl: Kubectl
 ) -> None:
     started = time.monotonic()
     kube.create(MODELS, namespace, model("iris"))
-    status = wait_model(kube, namespace, "iris", lambda s: s.get("latestVersion"))
+    status = wait_for_status(kube, MODELS, namespace, "iris", lambda s: s.get("latestVersion"))
     elapsed = time.monotonic() - started
     tjs = tjs_of(kube, namespace, "iris")
     assert len(tjs) == 1
@@ -98,20 +64,7 @@ def test_an_iris_model_trains_once_and_reports_its_version(
     assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
     jobs = kube.list(JOBS, namespace, {"modelship.io/trainingjob": tjs[0]["metadata"]["name"]})
     assert len(jobs) == 1
-    columns = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/kubectl"),
-            "--kubeconfig",
-            str(dev_cluster.kubeconfig),
-            "get",
-            "mdl,tj",
-            "-n",
-            namespace,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    columns = kubectl("get", "mdl,tj", "-n", namespace).stdout
     assert "accuracy=" in columns and "Succeeded" in columns and "spec-change" in columns
     print(f"\niris: Model applied -> latestVersion in {elapsed:.1f}s")
     # steady state: with nothing changing, the operator writes nothing (resourceVersions hold)
@@ -136,8 +89,8 @@ def test_a_gate_that_cannot_be_met_records_the_version_but_not_latest(
         evaluation={"testFraction": 0.3, "seed": 1, "gates": [{"metric": "accuracy", "min": 0.95}]},
     )
     kube.create(MODELS, namespace, body)
-    status = wait_model(
-        kube, namespace, "stump", lambda s: s.get("versions") and s.get("phase") == "Failed"
+    status = wait_for_status(
+        kube, MODELS, namespace, "stump", lambda s: s.get("versions") and s.get("phase") == "Failed"
     )
     assert "latestVersion" not in status
     trained = next(c for c in status["conditions"] if c["type"] == "Trained")
@@ -158,8 +111,9 @@ def test_spec_changes_are_queued_and_bounded(
             "churn",
             {"spec": {"algorithm": {"params": {"n_estimators": 10 + n}}}},
         )
-    final = wait_model(
+    final = wait_for_status(
         kube,
+        MODELS,
         namespace,
         "churn",
         lambda s: (
@@ -176,7 +130,7 @@ def test_spec_changes_are_queued_and_bounded(
     assert final["latestVersion"]["trainingJob"] == newest["metadata"]["name"]
     # a change that does not touch training (the retraining policy) trains nothing
     kube.patch(MODELS, namespace, "churn", {"spec": {"retraining": {"historyLimit": 4}}})
-    wait_model(kube, namespace, "churn", lambda s: s.get("observedGeneration") == 12)
+    wait_for_status(kube, MODELS, namespace, "churn", lambda s: s.get("observedGeneration") == 12)
     assert len(tjs_of(kube, namespace, "churn")) == len(tjs)
 
 
@@ -185,7 +139,9 @@ def test_bad_input_fails_once_with_a_reason(
 ) -> None:
     body = model("nodata", dataset={"uri": "file:///nowhere/data.csv", "target": "y"})
     kube.create(MODELS, namespace, body)
-    status = wait_model(kube, namespace, "nodata", lambda s: s.get("phase") == "Failed")
+    status = wait_for_status(
+        kube, MODELS, namespace, "nodata", lambda s: s.get("phase") == "Failed"
+    )
     (tj,) = tjs_of(kube, namespace, "nodata")
     assert tj["status"]["phase"] == "Failed" and tj["status"]["attempts"] == 1
     assert tj["status"]["failure"]["reason"] == "DatasetNotFound"
@@ -229,7 +185,9 @@ def test_a_transient_failure_is_retried_and_then_succeeds(
             namespace,
             model("flaky", dataset={"uri": url, "target": "y"}, evaluation={"gates": []}),
         )
-        wait_model(kube, namespace, "flaky", lambda s: s.get("latestVersion"), timeout=120)
+        wait_for_status(
+            kube, MODELS, namespace, "flaky", lambda s: s.get("latestVersion"), timeout=120
+        )
     finally:
         server.shutdown()
     (tj,) = tjs_of(kube, namespace, "flaky")
@@ -251,7 +209,7 @@ def test_killing_the_operator_mid_training_neither_duplicates_nor_loses_work(
     )
     operator.kill()
     operator.start()
-    wait_model(kube, namespace, "crash", lambda s: s.get("latestVersion"))
+    wait_for_status(kube, MODELS, namespace, "crash", lambda s: s.get("latestVersion"))
     tjs = tjs_of(kube, namespace, "crash")
     assert len(tjs) == 1
     assert len(kube.list(JOBS, namespace, {"modelship.io/model": "crash"})) == 1
@@ -261,7 +219,7 @@ def test_deleting_the_model_removes_its_training_jobs_jobs_and_pods(
     operator: OperatorProcess, kube: Kube, namespace: str
 ) -> None:
     kube.create(MODELS, namespace, model("gone"))
-    wait_model(kube, namespace, "gone", lambda s: s.get("latestVersion"))
+    wait_for_status(kube, MODELS, namespace, "gone", lambda s: s.get("latestVersion"))
     kube.delete(MODELS, namespace, "gone", propagation="Foreground")
     wait_for(
         lambda: (

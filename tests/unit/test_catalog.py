@@ -9,51 +9,22 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
-from sklearn.tree import DecisionTreeClassifier
 
 from modelship.catalog import (
     AcceptanceSet,
-    AlgorithmInfo,
     CatalogError,
-    DatasetInfo,
-    FeatureInfo,
     FeatureProfile,
     FileCatalog,
-    GateResult,
     IntegrityError,
     InvalidNameError,
-    Profile,
-    StagedVersion,
     StorageError,
-    TargetInfo,
     VersionNotFound,
     open_catalog,
     version_digest,
 )
+from support.factories import iris_staged_version
 
 NS, MODEL = "team-a", "iris"
-
-
-def staged(model: Any = None, *, passed: bool = True) -> StagedVersion:
-    x, y = load_iris(return_X_y=True)
-    names = ["sl", "sw", "pl", "pw"]
-    return StagedVersion(
-        model=model if model is not None else DecisionTreeClassifier(random_state=0).fit(x, y),
-        task="classification",
-        algorithm=AlgorithmInfo(name="decision_tree", params={"random_state": 0}),
-        dataset=DatasetInfo(uri="builtin:iris", digest="sha256:" + "0" * 64, rows=150),
-        features=[FeatureInfo(name=n) for n in names],
-        target=TargetInfo(name="target", classes=[0, 1, 2]),
-        acceptance=AcceptanceSet(features=names, inputs=x[:5].tolist(), targets=y[:5].tolist()),
-        profile=Profile(
-            features=[
-                FeatureProfile(name=n, edges=[0.0, 4.0, 8.0], frequencies=[0.5, 0.5]) for n in names
-            ]
-        ),
-        metrics={"accuracy": 1.0},
-        gates=[GateResult(metric="accuracy", value=1.0, bound=">= 0.9", min=0.9, passed=passed)],
-        training_job="iris-abc12",
-    )
 
 
 @pytest.fixture
@@ -66,7 +37,7 @@ def version_dir(catalog: FileCatalog, version: int) -> Path:
 
 
 def test_publish_then_read_back_a_verified_working_model(catalog: FileCatalog) -> None:
-    published = catalog.publish(NS, MODEL, staged())
+    published = catalog.publish(NS, MODEL, iris_staged_version())
 
     assert published.version == 1
     assert published.digest == version_digest(published.files)
@@ -84,7 +55,7 @@ def test_publish_then_read_back_a_verified_working_model(catalog: FileCatalog) -
 
 
 def test_metadata_json_is_camel_case(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged())
+    catalog.publish(NS, MODEL, iris_staged_version())
 
     text = (version_dir(catalog, 1) / "metadata.json").read_text()
 
@@ -94,7 +65,7 @@ def test_metadata_json_is_camel_case(catalog: FileCatalog) -> None:
 
 
 def test_published_versions_are_read_only(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged())
+    catalog.publish(NS, MODEL, iris_staged_version())
 
     directory = version_dir(catalog, 1)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o555
@@ -103,7 +74,7 @@ def test_published_versions_are_read_only(catalog: FileCatalog) -> None:
 
 def test_versions_count_up_and_are_listed_in_order(catalog: FileCatalog) -> None:
     for _ in range(3):
-        catalog.publish(NS, MODEL, staged())
+        catalog.publish(NS, MODEL, iris_staged_version())
 
     assert [m.version for m in catalog.list_versions(NS, MODEL)] == [1, 2, 3]
     assert catalog.list_models() == [(NS, MODEL)]
@@ -112,16 +83,16 @@ def test_versions_count_up_and_are_listed_in_order(catalog: FileCatalog) -> None
 
 def test_pruned_numbers_are_never_reused(catalog: FileCatalog) -> None:
     for _ in range(3):
-        catalog.publish(NS, MODEL, staged())
+        catalog.publish(NS, MODEL, iris_staged_version())
 
     assert catalog.prune(NS, MODEL, keep=0, pinned=set()) == [1, 2, 3]
 
-    assert catalog.publish(NS, MODEL, staged()).version == 4
+    assert catalog.publish(NS, MODEL, iris_staged_version()).version == 4
 
 
 def test_prune_keeps_the_newest_and_the_pinned(catalog: FileCatalog) -> None:
     for _ in range(5):
-        catalog.publish(NS, MODEL, staged())
+        catalog.publish(NS, MODEL, iris_staged_version())
 
     removed = catalog.prune(NS, MODEL, keep=2, pinned={1})
 
@@ -131,7 +102,7 @@ def test_prune_keeps_the_newest_and_the_pinned(catalog: FileCatalog) -> None:
 
 
 def test_one_flipped_byte_makes_every_reader_refuse(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged())
+    catalog.publish(NS, MODEL, iris_staged_version())
     handle = catalog.open_verified(NS, MODEL, 1)  # verified before the tampering
     artifact = version_dir(catalog, 1) / "model.joblib"
     artifact.chmod(0o644)
@@ -148,7 +119,7 @@ def test_one_flipped_byte_makes_every_reader_refuse(catalog: FileCatalog) -> Non
 
 
 def test_a_missing_file_is_an_integrity_error(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged())
+    catalog.publish(NS, MODEL, iris_staged_version())
     directory = version_dir(catalog, 1)
     directory.chmod(0o755)
     (directory / "profile.json").unlink()
@@ -158,7 +129,7 @@ def test_a_missing_file_is_an_integrity_error(catalog: FileCatalog) -> None:
 
 
 def test_an_extra_file_is_an_integrity_error(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged())
+    catalog.publish(NS, MODEL, iris_staged_version())
     directory = version_dir(catalog, 1)
     directory.chmod(0o755)
     (directory / "backdoor.py").write_text("print('hi')")
@@ -168,7 +139,7 @@ def test_an_extra_file_is_an_integrity_error(catalog: FileCatalog) -> None:
 
 
 def test_an_unexpected_version_digest_is_refused(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged())
+    catalog.publish(NS, MODEL, iris_staged_version())
 
     with pytest.raises(IntegrityError, match="expected sha256:beef"):
         catalog.open_verified(NS, MODEL, 1, expected_digest="sha256:beef")
@@ -178,9 +149,9 @@ def test_rewritten_metadata_digests_do_not_pass_for_the_approved_digest(
     catalog: FileCatalog,
 ) -> None:
     """Swapping the artifact *and* its recorded digests is caught by the approved digest."""
-    approved = catalog.publish(NS, MODEL, staged()).digest
+    approved = catalog.publish(NS, MODEL, iris_staged_version()).digest
     other = FileCatalog(catalog.root.parent / "other")
-    other.publish(NS, MODEL, staged(model={"not": "the model"}))
+    other.publish(NS, MODEL, iris_staged_version(model={"not": "the model"}))
     target, source = version_dir(catalog, 1), version_dir(other, 1)
     target.chmod(0o755)
     for name in ("model.joblib", "metadata.json"):
@@ -206,12 +177,12 @@ def test_a_crash_while_staging_leaves_nothing_visible(catalog: FileCatalog) -> N
             raise RuntimeError("disk on fire")
 
     with pytest.raises(RuntimeError, match="disk on fire"):
-        catalog.publish(NS, MODEL, staged(model=Unpicklable()))
+        catalog.publish(NS, MODEL, iris_staged_version(model=Unpicklable()))
 
     assert catalog.version_numbers(NS, MODEL) == []
     leftovers = [p.name for p in (catalog.root / NS / MODEL).iterdir() if p.name.startswith(".st")]
     assert leftovers == []
-    assert catalog.publish(NS, MODEL, staged()).version == 1
+    assert catalog.publish(NS, MODEL, iris_staged_version()).version == 1
 
 
 def test_an_unwritable_root_is_a_storage_error(tmp_path: Path) -> None:
@@ -219,20 +190,20 @@ def test_an_unwritable_root_is_a_storage_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
 
     with pytest.raises(StorageError):
-        FileCatalog(blocker / "catalog").publish(NS, MODEL, staged())
+        FileCatalog(blocker / "catalog").publish(NS, MODEL, iris_staged_version())
 
 
 @pytest.mark.parametrize("name", ["..", "../etc", "a/b", "Upper", ".hidden", ""])
 def test_names_that_could_escape_the_layout_are_refused(catalog: FileCatalog, name: str) -> None:
     with pytest.raises(InvalidNameError):
-        catalog.publish(name, MODEL, staged())
+        catalog.publish(name, MODEL, iris_staged_version())
     with pytest.raises(InvalidNameError):
         catalog.get(NS, name, 1)
 
 
 def test_unreadable_metadata_is_skipped_in_listings_but_fails_verify(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged())
-    catalog.publish(NS, MODEL, staged())
+    catalog.publish(NS, MODEL, iris_staged_version())
+    catalog.publish(NS, MODEL, iris_staged_version())
     broken = version_dir(catalog, 1) / "metadata.json"
     broken.chmod(0o644)
     broken.write_text("{not json")
@@ -243,8 +214,8 @@ def test_unreadable_metadata_is_skipped_in_listings_but_fails_verify(catalog: Fi
 
 
 def test_latest_can_require_passed_gates(catalog: FileCatalog) -> None:
-    catalog.publish(NS, MODEL, staged(passed=True))
-    catalog.publish(NS, MODEL, staged(passed=False))
+    catalog.publish(NS, MODEL, iris_staged_version(passed=True))
+    catalog.publish(NS, MODEL, iris_staged_version(passed=False))
 
     assert catalog.latest(NS, MODEL).version == 2  # type: ignore[union-attr]
     assert catalog.latest(NS, MODEL, passed_gates=True).version == 1  # type: ignore[union-attr]

@@ -10,17 +10,11 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from modelship.catalog import (
-    AcceptanceSet,
     AlgorithmInfo,
-    DatasetInfo,
-    FeatureInfo,
-    FeatureProfile,
     FileCatalog,
-    Profile,
-    StagedVersion,
-    TargetInfo,
 )
 from modelship.cli import main
+from support.factories import iris_staged_version
 
 
 @pytest.fixture
@@ -28,15 +22,9 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A catalog with three versions of default/iris, named by $MODELSHIP_CATALOG_ROOT."""
     root = tmp_path / "catalog"
     x, y = load_iris(return_X_y=True)
-    staged = StagedVersion(
-        model=LogisticRegression(max_iter=500).fit(x, y),
-        task="classification",
+    staged = iris_staged_version(
+        LogisticRegression(max_iter=500).fit(x, y),
         algorithm=AlgorithmInfo(name="logistic_regression", params={"C": 1.0}),
-        dataset=DatasetInfo(uri="builtin:iris", digest="sha256:1", rows=150),
-        features=[FeatureInfo(name=f"f{i}") for i in range(4)],
-        target=TargetInfo(name="target", classes=[0, 1, 2]),
-        acceptance=AcceptanceSet(features=["f0"], inputs=[[1.0]], targets=[0]),
-        profile=Profile(features=[FeatureProfile(name="f0", edges=[0.0, 1.0], frequencies=[1.0])]),
         metrics={"accuracy": 0.97, "f1_macro": 0.96},
         training_job="iris-x1",
     )

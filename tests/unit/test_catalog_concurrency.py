@@ -11,30 +11,22 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from modelship.catalog import (
-    AcceptanceSet,
-    AlgorithmInfo,
-    DatasetInfo,
-    FeatureInfo,
-    FeatureProfile,
-    FileCatalog,
-    Profile,
-    StagedVersion,
-    TargetInfo,
-)
+from modelship.catalog import FileCatalog
+from support.factories import staged_version
+from support.waiting import wait_for
 
 NS, MODEL = "default", "shared"
+TESTS = Path(__file__).resolve().parents[1]
 
-# A tiny but complete StagedVersion; `model` is whatever PAYLOAD evaluates to in the child.
+# The child publishes the tests' smallest complete version (support/factories.py, on PYTHONPATH).
 PUBLISHER = """
 import json, sys, time
 from pathlib import Path
-from modelship.catalog import (AcceptanceSet, AlgorithmInfo, DatasetInfo, FeatureInfo,
-    FeatureProfile, FileCatalog, Profile, StagedVersion, TargetInfo)
+from modelship.catalog import FileCatalog
+from support.factories import staged_version
 
 class Stall:
     '''Pickling it announces itself, then hangs: the publish is caught mid-staging.'''
@@ -43,21 +35,12 @@ class Stall:
         time.sleep(120)
         return (dict, ())
 
-def staged(model):
-    return StagedVersion(
-        model=model, task="regression", algorithm=AlgorithmInfo(name="ridge"),
-        dataset=DatasetInfo(uri="builtin:diabetes", digest="sha256:0", rows=1),
-        features=[FeatureInfo(name="x")], target=TargetInfo(name="y"),
-        acceptance=AcceptanceSet(features=["x"], inputs=[[1.0]], targets=[2.0]),
-        profile=Profile(features=[FeatureProfile(name="x", edges=[0.0, 1.0], frequencies=[1.0])]),
-    )
-
 catalog = FileCatalog(Path(sys.argv[1]))
 mode = sys.argv[2]
 if mode == "stall":
-    catalog.publish("default", "shared", staged(Stall()))
+    catalog.publish("default", "shared", staged_version(Stall()))
 else:
-    versions = [catalog.publish("default", "shared", staged({"n": i})).version
+    versions = [catalog.publish("default", "shared", staged_version({"n": i})).version
                 for i in range(int(mode))]
     print(json.dumps(versions))
 """
@@ -65,14 +48,10 @@ else:
 
 def run_publisher(root: Path, mode: str, marker: Path | None = None) -> subprocess.Popen[str]:
     args = [sys.executable, "-c", PUBLISHER, str(root), mode, str(marker or root / "unused")]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(path: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.01)
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def test_concurrent_processes_get_distinct_versions(tmp_path: Path) -> None:
@@ -94,16 +73,7 @@ def test_concurrent_processes_get_distinct_versions(tmp_path: Path) -> None:
 def test_concurrent_threads_get_distinct_versions(tmp_path: Path) -> None:
     """flock is per open file, so threads of one process exclude each other too."""
     catalog = FileCatalog(tmp_path / "catalog")
-    staged = StagedVersion(
-        model={"weights": [1, 2, 3]},
-        task="regression",
-        algorithm=AlgorithmInfo(name="ridge"),
-        dataset=DatasetInfo(uri="builtin:diabetes", digest="sha256:0", rows=1),
-        features=[FeatureInfo(name="x")],
-        target=TargetInfo(name="y"),
-        acceptance=AcceptanceSet(features=["x"], inputs=[[1.0]], targets=[2.0]),
-        profile=Profile(features=[FeatureProfile(name="x", edges=[0.0, 1.0], frequencies=[1.0])]),
-    )
+    staged = staged_version({"weights": [1, 2, 3]})
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         versions = list(pool.map(lambda _: catalog.publish(NS, MODEL, staged).version, range(16)))
@@ -116,7 +86,7 @@ def test_a_killed_publish_leaves_no_version_and_its_debris_is_swept(tmp_path: Pa
     root = tmp_path / "catalog"
     marker = tmp_path / "staging-started"
     process = run_publisher(root, "stall", marker)
-    wait_for(marker)
+    wait_for(marker.exists, timeout=30, interval=0.01, what=f"{marker} to appear")
 
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)

@@ -1,0 +1,122 @@
+"""The operator running inside the cluster from manifests/default, as `make deploy` puts it.
+
+On the local cluster the local node runs the operator pod with its own ServiceAccount token, so
+tests through it exercise the shipped RBAC for real. `deploy` applies the kustomization (with a
+test module's extra environment); `configure` instead changes the environment of an operator
+that was deployed beforehand (`make kind-e2e`) and `restore` puts it back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelship.operator.kube import APPS_DEPLOYMENTS, PODS, Kube
+from support.kubectl import Kubectl, named, render
+from support.waiting import wait_for
+
+Obj = dict[str, Any]
+SYSTEM = "modelship-system"
+NAME = "modelship-operator"
+OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}
+
+
+def with_env(deployment: Obj, overrides: dict[str, str]) -> list[Obj]:
+    """The operator container's env with `overrides` set (replacing entries of the same name)."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    kept = [e for e in container.get("env", []) if e["name"] not in overrides]
+    return kept + [{"name": k, "value": v} for k, v in overrides.items()]
+
+
+def rolled_out(deployment: Obj | None) -> bool:
+    """The current template runs in exactly one available, updated replica."""
+    if not deployment:
+        return False
+    status = deployment.get("status") or {}
+    return bool(
+        status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
+        and status.get("updatedReplicas") == 1
+        and status.get("availableReplicas") == 1
+        and status.get("replicas") == 1
+    )
+
+
+class InClusterOperator:
+    def __init__(self, kube: Kube, kubectl: Kubectl) -> None:
+        self.kube, self.kubectl = kube, kubectl
+        self._original_env: list[Obj] | None = None
+
+    def deploy(self, env: dict[str, str]) -> None:
+        """`kubectl apply -k manifests/default`, with `env` added to the operator container."""
+        objects = render("default")
+        deployment = named(objects, "Deployment", NAME)
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"] = with_env(deployment, env)
+        self.kubectl.apply(objects)
+        self.wait_running()
+
+    def configure(self, env: dict[str, str]) -> None:
+        """Set `env` on the operator already deployed (a no-op when it has it already)."""
+        self.wait_running()
+        deployment = self.deployment() or {}
+        current = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        wanted = with_env(deployment, env)
+        if wanted != current:
+            self._original_env = current
+            self._set_env(deployment, wanted)
+
+    def restore(self) -> None:
+        """Give the operator back the environment it had before `configure`."""
+        if self._original_env is not None:
+            deployment = self.deployment() or {}
+            self._set_env(deployment, self._original_env)
+            self._original_env = None
+
+    def _set_env(self, deployment: Obj, env: list[Obj]) -> None:
+        containers = deployment["spec"]["template"]["spec"]["containers"]
+        patched = [{**containers[0], "env": env}, *containers[1:]]
+        patch = {"spec": {"template": {"spec": {"containers": patched}}}}
+        self.kube.patch(APPS_DEPLOYMENTS, SYSTEM, NAME, patch)
+        self.wait_running()
+
+    def remove(self) -> None:
+        """Delete only the operator Deployment: the CRDs stay for the rest of the session."""
+        self.kube.delete(APPS_DEPLOYMENTS, SYSTEM, NAME)
+        wait_for(lambda: not self.pods(), timeout=120, what="the operator pod to be gone")
+
+    def wait_running(self) -> None:
+        wait_for(
+            lambda: self.running_pod() if rolled_out(self.deployment()) else None,
+            timeout=180,
+            what="the operator Deployment to be rolled out and its pod to run",
+            describe=self.describe,
+        )
+
+    def deployment(self) -> Obj | None:
+        return self.kube.get(APPS_DEPLOYMENTS, SYSTEM, NAME)
+
+    def pods(self) -> list[Obj]:
+        return self.kube.list(PODS, SYSTEM, OPERATOR_PODS)
+
+    def running_pod(self) -> Obj | None:
+        """The one pod, Running and Ready, when there is exactly one (none is being replaced)."""
+        pods = [p for p in self.pods() if not p["metadata"].get("deletionTimestamp")]
+        ready = [
+            p
+            for p in pods
+            if (p.get("status") or {}).get("phase") == "Running"
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions") or []
+            )
+        ]
+        return ready[0] if len(ready) == 1 and len(pods) == 1 else None
+
+    def logs(self) -> str:
+        return self.kubectl("logs", "-n", SYSTEM, f"deployment/{NAME}", check=False).stdout
+
+    def describe(self) -> str:
+        pods = [
+            (p["metadata"]["name"], (p.get("status") or {}).get("phase"),
+             (p.get("status") or {}).get("containerStatuses"))
+            for p in self.pods()
+        ]  # fmt: skip
+        return f"pods: {pods}\nlogs:\n{self.logs()}"

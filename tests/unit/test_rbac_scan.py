@@ -1,0 +1,101 @@
+"""The RBAC derivation (support/rbac.py) without a cluster: it sees every resource the operator
+touches, and a ClusterRole missing one is reported. tests/integration/test_rbac.py then asks the
+real API server the same questions."""
+
+from __future__ import annotations
+
+import copy
+
+from support.rbac import (
+    NOT_FOR_THE_SERVICE_ACCOUNT,
+    client_needs,
+    kopf_watch_needs,
+    not_granted,
+    operator_needs,
+    role_rules,
+    touched,
+    unscanned,
+)
+
+PDB_NEEDS = {
+    (verb, "policy", "poddisruptionbudgets", "") for verb in ("get", "create", "patch", "delete")
+}
+
+
+def test_the_scan_sees_every_resource_the_operator_code_refers_to() -> None:
+    needs, touches = operator_needs()
+    assert unscanned(touches, needs) == []
+    # Production's disruption budget is reached only through a property choosing its version.
+    assert needs >= PDB_NEEDS
+    assert ("policy", "poddisruptionbudgets") in touches
+    # Events: posted by the controllers and by Kopf.
+    assert ("create", "", "events", "") in needs
+
+
+def test_the_shipped_cluster_role_grants_every_need() -> None:
+    needs, _ = operator_needs()
+    assert not_granted(needs - NOT_FOR_THE_SERVICE_ACCOUNT, role_rules()) == []
+
+
+def test_a_cluster_role_without_poddisruptionbudgets_is_reported() -> None:
+    needs, _ = operator_needs()
+    rules = [r for r in copy.deepcopy(role_rules()) if "poddisruptionbudgets" not in r["resources"]]
+    assert sorted(PDB_NEEDS) == not_granted(needs - NOT_FOR_THE_SERVICE_ACCOUNT, rules)
+
+
+def test_a_missing_verb_or_subresource_is_reported_and_wildcards_grant() -> None:
+    rules = [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]}]
+    assert not_granted({("get", "batch", "jobs", "")}, rules) == []
+    assert not_granted({("create", "batch", "jobs", "")}, rules) == [
+        ("create", "batch", "jobs", "")
+    ]
+    status = ("patch", "batch", "jobs", "status")
+    assert not_granted({status}, rules) == [status]
+    assert not_granted({status}, [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]) == []
+
+
+def test_calls_through_a_property_or_a_variable_are_read_and_the_unreadable_are_reported() -> None:
+    source = """
+class R:
+    @property
+    def pdbs(self):
+        return PDBS_V1 if self.kube.served(PDBS_V1) else PDBS
+
+    def run(self, desired):
+        self.kube.delete(self.pdbs, "ns", "n")
+        self.apply(desired, SERVICES)
+        self.kube.patch(MODELS, "ns", "n", {}, status=True)
+        hidden = [JOBS]
+"""
+    needs = client_needs(source)
+    assert ("delete", "policy", "poddisruptionbudgets", "") in needs
+    assert {("get", "", "services", ""), ("create", "", "services", "")} <= needs
+    assert ("patch", "modelship.io", "models", "status") in needs
+    # JOBS is referred to, but through nothing the scan reads: reported, not silently passed.
+    assert unscanned(touched(source), needs) == [("batch", "jobs")]
+
+
+def test_kopf_handlers_of_every_form_are_read() -> None:
+    source = """
+@kopf.on.event("batch", "v1", "jobs", labels={})
+def a(**_): ...
+
+@kopf.timer(GROUP, VERSION, "models", interval=1)
+def b(**_): ...
+
+@kopf.on.update(group="apps", version="v1", plural="deployments")
+def c(**_): ...
+
+@kopf.on.create("leases.coordination.k8s.io")
+def d(**_): ...
+
+@kopf.on.startup()
+def e(**_): ...
+"""
+    assert kopf_watch_needs(source) == {
+        ("list", "batch", "jobs", ""),
+        ("watch", "batch", "jobs", ""),
+        *((v, "modelship.io", "models", "") for v in ("list", "watch", "patch")),
+        *((v, "apps", "deployments", "") for v in ("list", "watch", "patch")),
+        *((v, "coordination.k8s.io", "leases", "") for v in ("list", "watch", "patch")),
+    }
