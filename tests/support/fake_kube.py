@@ -65,9 +65,7 @@ class FakeKube(Kube):
 
     def written(self, verb: str | None = None) -> list[Call]:
         """The write calls made so far (all, or of one verb)."""
-        return [
-            c for c in self.calls if c.verb not in ("get", "list") and verb in (None, c.verb)
-        ]
+        return [c for c in self.calls if c.verb not in ("get", "list") and verb in (None, c.verb)]
 
     # -- Kube's verbs -------------------------------------------------------------------------
     def close(self) -> None:
