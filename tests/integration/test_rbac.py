@@ -49,7 +49,8 @@ CLIENT_VERBS = {
     "replace": ("update",),
     "delete": ("delete",),
 }
-# DeploymentReconciler.apply(desired, res=APPS_DEPLOYMENTS) gets, then creates or patches.
+# The Deployment controller's `draft.apply(RES, desired, observed)`: observed by a get, then
+# created or patched.
 APPLY_VERBS = ("get", "create", "patch")
 APPLY_DEFAULT = "APPS_DEPLOYMENTS"
 # Kopf's own needs beyond the watched kinds: it posts Events, follows CRDs, and lists namespaces
@@ -91,7 +92,7 @@ def client_needs(source: str) -> set[Need]:
         names = [a.id for a in args if isinstance(a, ast.Name) and a.id in known]
         if method in CLIENT_VERBS and args and isinstance(args[0], ast.Name) and names:
             verbs: tuple[str, ...] = CLIENT_VERBS[method]
-        elif method == "apply" and ast.unparse(node.func.value) == "self":
+        elif method == "apply" and ast.unparse(node.func.value) == "draft":
             verbs, names = APPLY_VERBS, names or [APPLY_DEFAULT]
         else:
             continue
