@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelship.contracts.acceptance import AcceptanceJobReport
+from modelship.operator.k8s_views import AppsDeployment, Job, ObjectMeta, Pod, true_conditions
 from modelship.operator.naming import LABEL_VERSION
 
 Obj = dict[str, Any]
@@ -35,20 +36,20 @@ def applied_hash(obj: Obj | None) -> str | None:
     """The fingerprint of the spec we last applied to `obj` (None: absent or not ours)."""
     if obj is None:
         return None
-    return str((obj["metadata"].get("annotations") or {}).get(SPEC_HASH, "")) or None
+    return ObjectMeta.model_validate(obj.get("metadata") or {}).annotations.get(SPEC_HASH)
 
 
 def rollout_complete(deployment: Obj | None) -> bool:
     if deployment is None:
         return False
-    spec, status = deployment.get("spec", {}), deployment.get("status", {})
-    wanted = int(spec.get("replicas", 1))
+    seen = AppsDeployment.model_validate(deployment)
+    status, wanted = seen.status, seen.spec.replicas
     return (
-        int(status.get("observedGeneration", 0)) >= int(deployment["metadata"].get("generation", 0))
-        and int(status.get("updatedReplicas", 0)) == wanted
-        and int(status.get("readyReplicas", 0)) >= wanted
-        and int(status.get("availableReplicas", 0)) >= wanted
-        and int(status.get("replicas", 0)) == wanted
+        status.observed_generation >= seen.metadata.generation
+        and status.updated_replicas == wanted
+        and status.ready_replicas >= wanted
+        and status.available_replicas >= wanted
+        and status.replicas == wanted
     )
 
 
@@ -56,14 +57,12 @@ def deadline_exceeded(deployment: Obj | None) -> bool:
     """The Deployment controller gave up on this rollout (progressDeadlineSeconds)."""
     if deployment is None:
         return False
-    status = deployment.get("status", {})
-    if int(status.get("observedGeneration", 0)) < int(deployment["metadata"].get("generation", 0)):
+    seen = AppsDeployment.model_validate(deployment)
+    if seen.status.observed_generation < seen.metadata.generation:
         return False
     return any(
-        c.get("type") == "Progressing"
-        and c.get("status") == "False"
-        and c.get("reason") == "ProgressDeadlineExceeded"
-        for c in status.get("conditions", []) or []
+        c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
+        for c in seen.status.conditions
     )
 
 
@@ -94,32 +93,29 @@ class StageRollout(Applied):
             spec_hash=applied_hash(deployment),
             complete=rollout_complete(deployment),
             deadline_exceeded=deadline_exceeded(deployment),
-            ready_replicas=int((deployment.get("status") or {}).get("readyReplicas", 0)),
+            ready_replicas=AppsDeployment.model_validate(deployment).status.ready_replicas,
         )
 
 
 def pod_ready(pod: Obj) -> bool:
-    return not pod["metadata"].get("deletionTimestamp") and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in pod.get("status", {}).get("conditions", []) or []
-    )
+    return _ready(Pod.model_validate(pod))
 
 
-def _trouble(pod: Obj) -> str:
+def _ready(pod: Pod) -> bool:
+    return not pod.metadata.deletion_timestamp and "Ready" in true_conditions(pod.status.conditions)
+
+
+def _trouble(pod: Pod) -> str:
     """The most telling reason why this pod is not ready, or ''."""
-    for cs in pod.get("status", {}).get("containerStatuses", []) or []:
-        state = cs.get("state", {})
-        waiting, terminated = state.get("waiting"), cs.get("lastState", {}).get("terminated")
-        if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
-            name, reason = pod["metadata"]["name"], waiting.get("reason")
-            return f"{name}: {reason} {waiting.get('message', '')}".strip()
+    name = pod.metadata.name
+    for cs in pod.status.container_statuses:
+        waiting, terminated = cs.state.waiting, cs.last_state.terminated
+        if waiting and waiting.reason not in (None, "ContainerCreating"):
+            return f"{name}: {waiting.reason} {waiting.message or ''}".strip()
         if terminated:
-            return (
-                f"{pod['metadata']['name']}: exited {terminated.get('exitCode')} "
-                f"{terminated.get('message', '')}"
-            ).strip()
-    if not pod_ready(pod):
-        return f"{pod['metadata']['name']}: not ready (the server's /v2/health/ready says why)"
+            return f"{name}: exited {terminated.exit_code} {terminated.message or ''}".strip()
+    if not _ready(pod):
+        return f"{name}: not ready (the server's /v2/health/ready says why)"
     return ""
 
 
@@ -135,12 +131,13 @@ class PodState:
 
     @classmethod
     def of(cls, pod: Obj) -> PodState:
+        seen = Pod.model_validate(pod)
         return cls(
-            name=str(pod["metadata"]["name"]),
-            version=(pod["metadata"].get("labels") or {}).get(LABEL_VERSION),
-            ready=pod_ready(pod),
-            ip=(pod.get("status") or {}).get("podIP") or None,
-            trouble=_trouble(pod),
+            name=seen.metadata.name,
+            version=seen.metadata.labels.get(LABEL_VERSION),
+            ready=_ready(seen),
+            ip=seen.status.pod_ip or None,
+            trouble=_trouble(seen),
         )
 
 
@@ -169,28 +166,29 @@ class AcceptanceJob:
 
     @classmethod
     def of(cls, job: Obj, pods: list[Obj]) -> AcceptanceJob:
-        conditions = {
-            c.get("type"): c
-            for c in job.get("status", {}).get("conditions", []) or []
-            if c.get("status") == "True"
-        }
+        conditions = true_conditions(Job.model_validate(job).status.conditions)
         if "Complete" not in conditions and "Failed" not in conditions:
             return cls(finished=False)
+        failed = conditions.get("Failed")
         return cls(
             finished=True,
             complete="Complete" in conditions,
-            failure=conditions.get("Failed", {}).get("message"),
+            failure=failed.message if failed else None,
             report=AcceptanceJobReport.from_message(_termination_message(pods)),
         )
 
 
 def _termination_message(pods: list[Obj]) -> str:
     """The newest pod's termination message."""
-    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True):
-        for cs in pod.get("status", {}).get("containerStatuses", []) or []:
-            terminated = cs.get("state", {}).get("terminated")
-            if terminated and terminated.get("message"):
-                return str(terminated["message"])
+    seen = sorted(
+        (Pod.model_validate(p) for p in pods),
+        key=lambda p: p.metadata.creation_timestamp,
+        reverse=True,
+    )
+    for pod in seen:
+        for cs in pod.status.container_statuses:
+            if cs.state.terminated and cs.state.terminated.message:
+                return cs.state.terminated.message
     return ""
 
 
