@@ -14,6 +14,7 @@ from modelship.contracts.acceptance import AcceptanceJobReport
 from modelship.contracts.serving import Stage as StageName
 from modelship.operator.deployment.actions import Action, ApplyChild, CreateJob, DeleteChild, Event
 from modelship.operator.deployment.observe import ModelView, Observation, Stage, Subject
+from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.rollout import AcceptanceJob, Applied, PodState, StageRollout, spec_hash
 from modelship.operator.serving_builders import (
     build_pdb,
@@ -21,6 +22,7 @@ from modelship.operator.serving_builders import (
     build_stage_service,
 )
 from modelship.operator.settings import OperatorSettings
+from support.fake_kube import FakeKube
 
 Obj = dict[str, Any]
 NOW = "2025-03-01T12:00:00Z"
@@ -154,3 +156,19 @@ def kinds(actions: list[Action]) -> list[str]:
         elif isinstance(action, Event):
             posted.append(f"{'warning' if action.warning else 'event'} {action.reason}")
     return out + posted
+
+
+def cluster() -> FakeKube:
+    """A fake API server holding Model `iris` (version 1 passed its gates) and Deployment `iris`."""
+    kube = FakeKube()
+    latest = {"version": 1, "digest": D1, "passedGates": True, "metrics": {"accuracy": 0.9}}
+    kube.put(
+        MODELS,
+        {
+            "metadata": {"name": "iris", "namespace": "ml"},
+            "spec": {"task": "classification"},
+            "status": {"latestVersion": latest, "versions": [latest]},
+        },
+    )
+    kube.put(MODEL_DEPLOYMENTS, body())
+    return kube

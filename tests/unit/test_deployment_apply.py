@@ -14,11 +14,10 @@ from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.observe import Subject
 from modelship.operator.kube import (
     MODEL_DEPLOYMENTS,
-    MODELS,
     PODS,
     SERVICES,
 )
-from support.deployments import D1, SETTINGS, body
+from support.deployments import SETTINGS, body, cluster
 from support.fake_kube import FakeKube
 
 Obj = dict[str, Any]
@@ -31,21 +30,6 @@ def posted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(events, "normal", lambda _b, reason, _m: seen.append(f"Normal {reason}"))
     monkeypatch.setattr(events, "warning", lambda _b, reason, _m: seen.append(f"Warning {reason}"))
     return seen
-
-
-def cluster() -> FakeKube:
-    kube = FakeKube()
-    latest = {"version": 1, "digest": D1, "passedGates": True, "metrics": {"accuracy": 0.9}}
-    kube.put(
-        MODELS,
-        {
-            "metadata": {"name": "iris", "namespace": "ml"},
-            "spec": {"task": "classification"},
-            "status": {"latestVersion": latest, "versions": [latest]},
-        },
-    )
-    kube.put(MODEL_DEPLOYMENTS, body())
-    return kube
 
 
 def reconcile(kube: FakeKube) -> float | None:
