@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from collections import defaultdict
 from typing import Any
@@ -10,7 +12,7 @@ import kopf
 
 from modelship.operator import events, handlers
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS
-from modelship.operator.requeue import Requeues
+from modelship.operator.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 from support.deployments import SETTINGS, cluster
 
 
@@ -65,8 +67,44 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
     assert kube.written()  # the test stage was created: Testing, in flight
     kube.calls.clear()
     clock.now += IN_FLIGHT_SECONDS - 0.5
-    handlers.deployment_requeue(meta={"namespace": "ml", "name": "iris"}, memo=memo)
-    assert kube.calls == []  # not due yet: the tick costs no API call
+    assert not handlers.requeue_if_due(memo, "ml", "iris")
+    assert kube.calls == []  # not due yet: the check costs no API call
     clock.now += 0.5
-    handlers.deployment_requeue(meta={"namespace": "ml", "name": "iris"}, memo=memo)
+    assert handlers.requeue_if_due(memo, "ml", "iris")
     assert kube.calls  # due: reconciled
+
+
+async def test_the_daemon_reconciles_when_due_and_survives_a_failed_reconcile(
+    monkeypatch: Any,
+) -> None:
+    kube = cluster()
+    clock = Clock()
+    memo = kopf.Memo(
+        kube=kube,
+        settings=SETTINGS,
+        locks=defaultdict(threading.Lock),
+        deployment_requeues=Requeues(clock),
+    )
+    monkeypatch.setattr(handlers, "REQUEUE_CHECK_SECONDS", 0.01)
+    monkeypatch.setattr(events, "normal", lambda *_: None)
+    seen: list[str] = []
+
+    def reconcile(*_: Any) -> float:
+        seen.append("reconcile")
+        if len(seen) == 1:
+            raise RuntimeError("API server gone")
+        return 30.0
+
+    monkeypatch.setattr(handlers, "reconcile_deployment", reconcile)
+    memo.deployment_requeues.request(("ml", "iris"), 0)
+    daemon = asyncio.create_task(
+        handlers.deployment_requeue(
+            meta={"namespace": "ml", "name": "iris"}, memo=memo, logger=logging.getLogger("t")
+        )
+    )
+    await asyncio.sleep(0.2)
+    assert seen == ["reconcile"]  # failed; the next try waits for RETRY_AFTER_ERROR_SECONDS
+    clock.now += RETRY_AFTER_ERROR_SECONDS
+    await asyncio.sleep(0.2)
+    assert seen == ["reconcile", "reconcile"] and not daemon.done()
+    daemon.cancel()

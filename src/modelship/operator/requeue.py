@@ -1,8 +1,8 @@
 """When each object asked to be reconciled again: the delays decisions return, kept until due.
 
 Kopf fixes a timer's interval when the module is imported, so a decision's delay cannot become
-an interval. Instead every reconcile records its `requeue_after` here, and a short, cheap tick
-reconciles an object only once its time has come (the tick itself makes no API call).
+an interval. Instead every reconcile records its `requeue_after` here, and a small daemon per
+object reconciles it only once its time has come (a check that is not due makes no API call).
 """
 
 from __future__ import annotations
