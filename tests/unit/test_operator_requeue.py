@@ -74,6 +74,20 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
     assert kube.calls  # due: reconciled
 
 
+class Stopped:
+    """Kopf's `stopped` as an async daemon sees it: `await stopped.wait(t)` is truthy once set."""
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    async def wait(self, seconds: float) -> Stopped:
+        await asyncio.sleep(seconds)
+        return self
+
+    def __bool__(self) -> bool:
+        return self.flag
+
+
 async def test_the_daemon_reconciles_when_due_and_survives_a_failed_reconcile(
     monkeypatch: Any,
 ) -> None:
@@ -97,9 +111,13 @@ async def test_the_daemon_reconciles_when_due_and_survives_a_failed_reconcile(
 
     monkeypatch.setattr(handlers, "reconcile_deployment", reconcile)
     memo.deployment_requeues.request(("ml", "iris"), 0)
+    stopped = Stopped()
     daemon = asyncio.create_task(
         handlers.deployment_requeue(
-            meta={"namespace": "ml", "name": "iris"}, memo=memo, logger=logging.getLogger("t")
+            meta={"namespace": "ml", "name": "iris"},
+            memo=memo,
+            logger=logging.getLogger("t"),
+            stopped=stopped,
         )
     )
     await asyncio.sleep(0.2)
@@ -107,4 +125,5 @@ async def test_the_daemon_reconciles_when_due_and_survives_a_failed_reconcile(
     clock.now += RETRY_AFTER_ERROR_SECONDS
     await asyncio.sleep(0.2)
     assert seen == ["reconcile", "reconcile"] and not daemon.done()
-    daemon.cancel()
+    stopped.flag = True
+    await asyncio.wait_for(daemon, timeout=1)  # ends by itself, not by cancellation

@@ -139,11 +139,15 @@ def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:
 
 @kopf.daemon(GROUP, VERSION, "deployments", cancellation_timeout=10)
 async def deployment_requeue(
-    meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    meta: kopf.Meta,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
 ) -> None:
+    # Ends by itself when Kopf says stop (deletion, shutdown), so it is never cancelled mid-check.
     namespace, name = str(meta["namespace"]), str(meta["name"])
-    while True:
-        await asyncio.sleep(REQUEUE_CHECK_SECONDS)
+    while not await stopped.wait(REQUEUE_CHECK_SECONDS):
         if not _requeues(memo).due((namespace, name)):
             continue
         try:
