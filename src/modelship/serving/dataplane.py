@@ -123,20 +123,7 @@ class DataPlane:
 
     def drift(self, name: str, version: str | None) -> dict[str, Any]:
         """The drift report, in the shape the operator reads (`contracts.drift.DriftReport`)."""
-        served = self._require(name, version)
-        report = served.drift.report()
-        metadata = served.loaded.metadata
-        return DriftReport(
-            model_name=metadata.model,
-            model_version=served.version,
-            reference=DriftReference(version=metadata.version, digest=metadata.digest),
-            epsilon=self._settings.drift.epsilon,
-            window_rows=report.window_rows,
-            observed_rows=report.observed_rows,
-            psi=report.overall,
-            max_psi=report.maximum,
-            features=[FeaturePsi(name=n, psi=psi) for n, psi in report.features.items()],
-        ).model_dump(mode="json")
+        return _drift_report(self._require(name, version), self._settings).model_dump(mode="json")
 
     async def _predict(self, served: _Served, rows: np.ndarray[Any, Any], proba: bool) -> Any:
         if self._in_flight >= self._settings.limits.max_concurrency:
@@ -194,6 +181,22 @@ class DataPlane:
             metadata=_metadata_document(loaded, settings),
         )
         log.info("ready: serving %s version %s", metadata.model, metadata.version)
+
+
+def _drift_report(served: _Served, settings: ServingSettings) -> DriftReport:
+    report = served.drift.report()
+    metadata = served.loaded.metadata
+    return DriftReport(
+        model_name=metadata.model,
+        model_version=served.version,
+        reference=DriftReference(version=metadata.version, digest=metadata.digest),
+        epsilon=settings.drift.epsilon,
+        window_rows=report.window_rows,
+        observed_rows=report.observed_rows,
+        psi=report.overall,
+        max_psi=report.maximum,
+        features=[FeaturePsi(name=n, psi=psi) for n, psi in report.features.items()],
+    )
 
 
 def _metadata_document(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, Any]:
