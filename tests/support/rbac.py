@@ -37,9 +37,9 @@ CLIENT_VERBS = {
     "replace": ("update",),
     "delete": ("delete",),
 }
-# DeploymentReconciler.apply(desired, res=APPS_DEPLOYMENTS) gets, then creates or patches.
+# The Deployment controller's `draft.apply(RES, desired, observed)`: the observed object was
+# read with a get; the action creates it, or patches it when it differs.
 APPLY_VERBS = ("get", "create", "patch")
-APPLY_DEFAULT = "APPS_DEPLOYMENTS"
 # Kopf's own needs beyond the watched kinds: it posts Events (kopf.event, and its own), follows
 # CRDs, and lists namespaces when restricted to some. It runs standalone: no peering resources.
 KOPF_NEEDS: set[Need] = {
@@ -74,21 +74,33 @@ def resources() -> dict[str, Resource]:
     return {k: v for k, v in vars(kube_module).items() if isinstance(v, Resource)}
 
 
-def _returned_resources(tree: ast.Module) -> dict[str, set[str]]:
-    """Functions and properties of a module -> the Resource constants their returns name."""
+def resource_aliases(tree: ast.Module) -> dict[str, set[str]]:
+    """Names that can stand for a Resource constant -> the constants: functions and properties
+    whose returns name one, and variables or fields assigned one (`pdb_resource = PDBS_V1 if
+    ... else PDBS`, a dataclass field's default)."""
     known = resources()
     found: dict[str, set[str]] = {}
+
+    def named(expr: ast.AST) -> set[str]:
+        return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and n.id in known}
+
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            names = {
-                n.id
-                for ret in ast.walk(node)
-                if isinstance(ret, ast.Return) and ret.value is not None
-                for n in ast.walk(ret.value)
-                if isinstance(n, ast.Name) and n.id in known
-            }
+            names = set().union(
+                *(
+                    named(ret.value)
+                    for ret in ast.walk(node)
+                    if isinstance(ret, ast.Return) and ret.value is not None
+                )
+            )
             if names:
-                found[node.name] = names
+                found.setdefault(node.name, set()).update(names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = named(node.value)
+            for target in targets:
+                if names and isinstance(target, ast.Name) and target.id not in known:
+                    found.setdefault(target.id, set()).update(names)
     return found
 
 
@@ -105,10 +117,13 @@ def _resolve(expr: ast.expr, returned: dict[str, set[str]]) -> set[str]:
     return names
 
 
-def client_needs(source: str) -> set[Need]:
-    """Verbs the client layer is called with, per Resource, in one module."""
+def client_needs(source: str, aliases: dict[str, set[str]] | None = None) -> set[Need]:
+    """Verbs the client layer is called with, per Resource, in one module; `aliases` adds what
+    names defined in other modules stand for (see `resource_aliases`)."""
     known, tree = resources(), ast.parse(source)
-    returned = _returned_resources(tree)
+    returned = resource_aliases(tree)
+    for name, constants in (aliases or {}).items():
+        returned.setdefault(name, set()).update(constants)
     needs: set[Need] = set()
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
@@ -120,9 +135,10 @@ def client_needs(source: str) -> set[Need]:
         if method in CLIENT_VERBS and args:
             verbs: tuple[str, ...] = CLIENT_VERBS[method]
             names = _resolve(args[0], returned)
-        elif method == "apply" and ast.unparse(node.func.value) == "self":
+        elif method == "apply" and ast.unparse(node.func.value) == "draft" and args:
+            # The Deployment controller's `draft.apply(RES, desired, observed)`.
             verbs = APPLY_VERBS
-            names = set().union(*(_resolve(a, returned) for a in args[1:])) or {APPLY_DEFAULT}
+            names = _resolve(args[0], returned)
         else:
             continue
         status = any(
@@ -204,9 +220,13 @@ def unscanned(touches: Iterable[tuple[str, str]], needs: set[Need]) -> list[tupl
 def operator_needs(sources: Iterable[Path] | None = None) -> tuple[set[Need], set[tuple[str, str]]]:
     """(needs, touched resources) over the operator's modules."""
     needs, touches = set(KOPF_NEEDS), set()
-    for path in operator_sources() if sources is None else sources:
-        source = path.read_text()
-        needs |= client_needs(source) | kopf_watch_needs(source)
+    texts = [path.read_text() for path in (operator_sources() if sources is None else sources)]
+    aliases: dict[str, set[str]] = {}
+    for source in texts:
+        for name, constants in resource_aliases(ast.parse(source)).items():
+            aliases.setdefault(name, set()).update(constants)
+    for source in texts:
+        needs |= client_needs(source, aliases) | kopf_watch_needs(source)
         touches |= touched(source)
     return needs, touches
 

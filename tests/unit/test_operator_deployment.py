@@ -5,12 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from modelship.acceptance.checks import Observations, evaluate, percentile
-from modelship.api.v1alpha1 import AcceptanceSpec, Approval
-from modelship.operator.deployment_controller import resolve_version
+from modelship.api.v1alpha1 import (
+    AcceptanceSpec,
+    Approval,
+    ModelStatus,
+    ProductionStatus,
+    TestStageStatus,
+    VersionRef,
+)
+from modelship.api.v1alpha1.deployment import FailedRollout
+from modelship.operator.deployment.approval import judge_approval
+from modelship.operator.deployment.versions import NoVersion, Unavailable, resolve_version
 from modelship.operator.rollout import (
+    AcceptanceJob,
+    PodState,
     acceptance_result,
     deadline_exceeded,
-    judge_approval,
     ready_targets,
     rollout_complete,
 )
@@ -108,27 +118,34 @@ def pod(ip: str, version: str, ready: bool) -> dict[str, Any]:
 
 def test_ready_targets_are_the_new_version_ready_pods() -> None:
     pods = [pod("127.1.0.2", "3", True), pod("127.1.0.3", "2", True), pod("127.1.0.4", "3", False)]
-    assert ready_targets(pods, 3, 8080) == ["http://127.1.0.2:8080"]
+    assert ready_targets([PodState.of(p) for p in pods], 3, 8080) == ["http://127.1.0.2:8080"]
 
 
-def test_resolve_version() -> None:
-    status = {
-        "latestVersion": {"version": 2, "digest": "d2"},
-        "versions": [
-            {"version": 3, "digest": "d3", "passedGates": False},
-            {"version": 2, "digest": "d2", "passedGates": True},
-        ],
-    }
-    assert resolve_version("latest", status) == (2, "d2")
-    assert resolve_version("2", status) == (2, "d2")
-    assert resolve_version("3", status)[0] is None
-    assert "not among" in str(resolve_version("9", status)[1])
-    assert resolve_version("latest", {})[0] is None
+def test_resolve_version_names_the_version_or_a_typed_reason() -> None:
+    status = ModelStatus.model_validate(
+        {
+            "latestVersion": {"version": 2, "digest": "d2"},
+            "versions": [
+                {"version": 3, "digest": "d3", "passedGates": False},
+                {"version": 2, "digest": "d2", "passedGates": True},
+            ],
+        }
+    )
+    assert resolve_version("latest", status) == VersionRef(version=2, digest="d2")
+    assert resolve_version("2", status) == VersionRef(version=2, digest="d2")
+    gates = resolve_version("3", status)
+    assert isinstance(gates, NoVersion) and gates.reason is Unavailable.GATES_FAILED
+    unknown = resolve_version("9", status)
+    assert isinstance(unknown, NoVersion) and unknown.reason is Unavailable.UNKNOWN_VERSION
+    assert unknown.message == "version 9 is not among the Model's known versions"
+    early = resolve_version("latest", ModelStatus())
+    assert isinstance(early, NoVersion) and early.reason is Unavailable.NO_VERSION_YET
+    assert not early.reason.final and gates.reason.final and unknown.reason.final
 
 
 def test_approval_gate() -> None:
-    tested = {"version": 3, "digest": DIGEST, "passed": True}
-    serving = {"version": 2, "digest": "sha256:" + "cd" * 32}
+    tested = TestStageStatus(version=3, digest=DIGEST, passed=True)
+    serving = ProductionStatus(version=2, digest="sha256:" + "cd" * 32)
     ok = judge_approval(Approval(version=3, approved_by="jane"), tested, serving, None, 1)
     assert ok.approved and "jane" in ok.message
     assert (
@@ -140,11 +157,9 @@ def test_approval_gate() -> None:
         ).reason
         == "DigestMismatch"
     )
-    assert (
-        judge_approval(Approval(version=3), {**tested, "passed": False}, serving, None, 1).reason
-        == "TestNotPassed"
-    )
-    failed = {"version": 3, "digest": DIGEST, "generation": 1}
+    failing = tested.model_copy(update={"passed": False})
+    assert judge_approval(Approval(version=3), failing, serving, None, 1).reason == "TestNotPassed"
+    failed = FailedRollout(version=3, digest=DIGEST, generation=1)
     assert judge_approval(Approval(version=3), tested, serving, failed, 1).reason == "RolloutFailed"
     assert judge_approval(Approval(version=3), tested, serving, failed, 2).approved
     assert judge_approval(None, tested, serving, None, 1).reason == "AwaitingApproval"
@@ -161,9 +176,16 @@ def test_acceptance_result_from_termination_message() -> None:
             },
         }
     ]
-    result = acceptance_result(done, pods)
-    assert result.state == "done" and result.passed
-    assert acceptance_result({"status": {}}, pods).state == "running"
+    result = acceptance_result(AcceptanceJob.of(done, pods))
+    assert not result.running and result.passed and result.report is not None
+    assert result.report.samples == 3
+    assert acceptance_result(AcceptanceJob.of({"status": {}}, pods)).running
+    crashed = [{**pods[0], "status": {"containerStatuses": [
+        {"state": {"terminated": {"exitCode": 1, "message": "Traceback: boom"}}}
+    ]}}]  # fmt: skip
+    failed = {"status": {"conditions": [{"type": "Failed", "status": "True", "message": "x"}]}}
+    assert acceptance_result(AcceptanceJob.of(failed, crashed)).error == "Traceback: boom"
+    assert acceptance_result(AcceptanceJob.of(failed, [])).error == "x"
 
 
 def test_acceptance_checks() -> None:

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from modelship.api.v1alpha1 import (
-    Approval,
     AutomaticRun,
     Gate,
     ModelSpec,
@@ -17,14 +16,6 @@ from modelship.api.v1alpha1 import (
 )
 from modelship.contracts.gates import Champion, evaluate_gates
 from modelship.operator.dataset_probe import DatasetProbe, head_validator
-from modelship.operator.drift import (
-    DriftReadError,
-    PodReport,
-    combine,
-    drift_due,
-    drift_status,
-    parse_report,
-)
 from modelship.operator.model_observation import ObservedTrainingJob, ServingDeployment
 from modelship.operator.retraining import (
     automatic_runs,
@@ -35,7 +26,6 @@ from modelship.operator.retraining import (
     plan,
     record_training,
 )
-from modelship.operator.rollout import auto_approval_rule, effective_approval
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -283,86 +273,6 @@ def test_a_dataset_that_cannot_be_checked_is_reported() -> None:
     gone = next_dataset_state(None, "https://x/d.csv", (None, "HEAD: HTTP 404"), NOW)
     decision, _ = plan("iris", model, NONE, [], None, [], gone, NOW)
     assert decision.request is None and decision.reason == "DatasetUnchecked"
-
-
-# -- drift combination -------------------------------------------------------------------------
-
-
-def report(rows: int, **psi: float | None) -> dict[str, Any]:
-    return {
-        "window_rows": rows,
-        "observed_rows": rows,
-        "reference": {"version": 1, "digest": "sha256:a"},
-        "psi": None,
-        "features": [{"name": n, "psi": p} for n, p in psi.items()],
-    }
-
-
-def test_pod_reports_combine_weighted_by_rows() -> None:
-    reports = [
-        parse_report(report(300, a=0.1, b=0.3), "p1"),
-        parse_report(report(100, a=0.5, b=0.7), "p2"),
-        parse_report(report(0, a=None, b=None), "p3"),
-    ]
-    combined = combine(reports)
-    assert combined.rows == 400
-    assert dict(combined.features) == {"a": 0.2, "b": 0.4}
-    assert combined.overall == pytest.approx(0.3) and combined.maximum == 0.4
-    assert combined.worst == "b=0.4, a=0.2"
-
-
-def test_malformed_reports_are_refused() -> None:
-    for bad in ([], {"window_rows": 3}, {"window_rows": "x", "features": []}, report(5)):
-        with pytest.raises(DriftReadError):
-            parse_report(bad, "pod-1")
-
-
-def test_drift_status_names_what_could_not_be_read_and_other_digests() -> None:
-    other = PodReport("p2", 50, 50, {"a": 9.0}, digest="sha256:b")
-    good = PodReport("p1", 100, 100, {"a": 0.1}, digest="sha256:a")
-    status = drift_status(1, "sha256:a", [good, other], ["p3: unreachable"], "pod")
-    assert status["pods"] == 1 and status["rows"] == 100 and status["overall"] == 0.1
-    assert "p3: unreachable" in status["error"] and "p2: serves another digest" in status["error"]
-    empty = drift_status(1, "sha256:a", [], ["no ready production pod"], "pod")
-    assert empty["rows"] == 0 and "overall" not in empty
-
-
-def test_drift_is_due_by_interval_or_when_production_changed() -> None:
-    promoted = {"version": 2, "promotedAt": fmt(NOW)}
-    fresh = {"version": 2, "checkedAt": fmt(NOW)}
-    assert not drift_due({"production": promoted, "drift": fresh}, 30, NOW + timedelta(seconds=5))
-    assert drift_due({"production": promoted, "drift": fresh}, 30, NOW + timedelta(seconds=30))
-    assert drift_due({"production": promoted, "drift": {**fresh, "version": 1}}, 30, NOW)
-    assert not drift_due({"production": {"version": 2}}, 30, NOW)
-
-
-# -- auto-approval and champion gates -----------------------------------------------------------
-
-
-VERSIONS = [
-    {"version": 2, "passedGates": True, "metrics": {"accuracy": 0.95, "rmse": 1.0}},
-    {"version": 1, "passedGates": True, "metrics": {"accuracy": 0.93, "rmse": 0.9}},
-]
-PRODUCTION = {"version": 1, "digest": "sha256:a", "promotedAt": fmt(NOW)}
-
-
-def test_auto_approval_needs_a_metric_at_least_production_s() -> None:
-    rule = auto_approval_rule("accuracy", 2, PRODUCTION, VERSIONS)
-    assert rule is not None and "0.95 >= 0.93" in rule
-    assert auto_approval_rule("rmse", 2, PRODUCTION, VERSIONS) is None  # lower is better
-    assert auto_approval_rule("accuracy", 2, {"version": 1}, VERSIONS) is None  # not promoted
-    assert auto_approval_rule("accuracy", 2, {}, VERSIONS) is None  # the first is a person's
-    failed = [{**VERSIONS[0], "passedGates": False}, VERSIONS[1]]
-    assert auto_approval_rule("accuracy", 2, PRODUCTION, failed) is None
-
-
-def test_the_newer_of_the_user_s_and_the_automatic_approval_counts() -> None:
-    auto = {"version": 3, "digest": "sha256:" + "c" * 64}
-    chosen = effective_approval(None, auto)
-    assert chosen is not None and chosen.version == 3 and chosen.approved_by == "autoApprove"
-    mine = Approval(version=4)
-    assert effective_approval(mine, auto) is mine
-    assert effective_approval(mine, None) is mine
 
 
 def test_champion_gates_require_the_margin_over_production() -> None:

@@ -4,6 +4,7 @@ real API server the same questions."""
 
 from __future__ import annotations
 
+import ast
 import copy
 
 from support.rbac import (
@@ -12,6 +13,7 @@ from support.rbac import (
     kopf_watch_needs,
     not_granted,
     operator_needs,
+    resource_aliases,
     role_rules,
     touched,
     unscanned,
@@ -63,7 +65,7 @@ class R:
 
     def run(self, desired):
         self.kube.delete(self.pdbs, "ns", "n")
-        self.apply(desired, SERVICES)
+        draft.apply(SERVICES, desired, None)
         self.kube.patch(MODELS, "ns", "n", {}, status=True)
         hidden = [JOBS]
 """
@@ -73,6 +75,26 @@ class R:
     assert ("patch", "modelship.io", "models", "status") in needs
     # JOBS is referred to, but through nothing the scan reads: reported, not silently passed.
     assert unscanned(touched(source), needs) == [("batch", "jobs")]
+
+
+def test_a_resource_chosen_in_one_module_and_used_in_another_is_read() -> None:
+    observe = """
+@dataclass
+class Observation:
+    pdb_resource: Resource = PDBS_V1
+
+def observe(kube):
+    pdb_resource = PDBS_V1 if kube.served(PDBS_V1) else PDBS
+    return Observation(pdb_resource)
+"""
+    decide = """
+def decide(draft, seen):
+    draft.delete(seen.pdb_resource, "n")
+"""
+    assert client_needs(decide) == set()  # alone, the attribute names no resource
+    aliases = resource_aliases(ast.parse(observe))
+    needs = client_needs(decide, aliases)
+    assert {("delete", "policy", "poddisruptionbudgets", "")} <= needs
 
 
 def test_kopf_handlers_of_every_form_are_read() -> None:

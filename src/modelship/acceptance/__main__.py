@@ -7,43 +7,41 @@ could not run at all (catalog unreadable, bad plan), with the reason in the same
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from modelship.acceptance.checks import Observations, evaluate
-from modelship.api.v1alpha1 import AcceptanceSpec
+from modelship.acceptance.settings import AcceptanceSettings
+from modelship.api.v1alpha1 import utcnow
 from modelship.catalog import CatalogError, open_catalog
+from modelship.contracts.acceptance import (
+    DEFAULT_TERMINATION_MESSAGE_PATH,
+    AcceptanceJobReport,
+    AcceptancePlan,
+)
 
 
-def _report_path() -> Path:
-    return Path(
-        os.environ.get("MODELSHIP_ACCEPTANCE_TERMINATION_MESSAGE_PATH", "/dev/termination-log")
-    )
-
-
-def _emit(report: dict[str, Any]) -> None:
-    line = json.dumps(report, separators=(",", ":"))
+def _emit(report: AcceptanceJobReport, path: str) -> None:
+    line = report.to_message()
     print(line, flush=True)
     try:
-        _report_path().write_text(line)
+        Path(path).write_text(line)
     except OSError as exc:
         print(f"cannot write termination message: {exc}", file=sys.stderr)
 
 
 def probe(
-    plan: dict[str, Any], rows: list[list[float]], targets: list[Any], client: httpx.Client
+    plan: AcceptancePlan, rows: list[list[float]], targets: list[Any], client: httpx.Client
 ) -> Observations:
     """Ask every pod who it is, then spread the rows over the pods one request per row."""
     observed = Observations()
-    model, version = plan["model"], plan["version"]
-    for target in plan["targets"]:
+    model, version = plan.model, plan.version
+    for target in plan.targets:
         try:
             response = client.get(f"{target}/v2/models/{model}/versions/{version}")
             params = response.json().get("parameters", {}) if response.status_code == 200 else {}
@@ -51,7 +49,7 @@ def probe(
         except httpx.HTTPError as exc:
             observed.identities[target] = (None, f"unreachable: {exc}")
     for index, (row, expected) in enumerate(zip(rows, targets, strict=True)):
-        target = plan["targets"][index % len(plan["targets"])]
+        target = plan.targets[index % len(plan.targets)]
         body = {
             "inputs": [{"name": "input", "shape": [1, len(row)], "datatype": "FP64", "data": row}]
         }
@@ -75,35 +73,41 @@ def probe(
 
 def main() -> int:
     try:
-        plan = json.loads(os.environ["MODELSHIP_ACCEPTANCE_PLAN"])
-        spec = AcceptanceSpec.model_validate(plan["acceptance"])
-        version = open_catalog(plan["catalogRoot"]).open_verified(
-            plan["namespace"], plan["model"], int(plan["version"]), plan["digest"]
+        settings = AcceptanceSettings()  # fields come from the environment
+    except ValidationError as exc:
+        _emit(
+            AcceptanceJobReport(passed=False, error=f"bad plan: {exc}"),
+            DEFAULT_TERMINATION_MESSAGE_PATH,
+        )
+        return 1
+    plan, report_path = settings.plan, settings.termination_message_path
+    try:
+        version = open_catalog(plan.catalog_root).open_verified(
+            plan.namespace, plan.model, plan.version, plan.digest
         )
         held_out = version.acceptance()
     except (KeyError, ValueError, CatalogError) as exc:
-        _emit({"error": f"{type(exc).__name__}: {exc}", "passed": False})
+        _emit(AcceptanceJobReport(passed=False, error=f"{type(exc).__name__}: {exc}"), report_path)
         return 1
+    spec = plan.acceptance
     count = min(spec.samples, len(held_out.inputs))
     rows, targets = held_out.inputs[:count], held_out.targets[:count]
     # Connect straight to the pod addresses the operator listed; no proxies in between.
     with httpx.Client(timeout=10.0, trust_env=False) as client:
         for _ in range(2):  # warm-up: the first request of a fresh process pays for imports
-            for target in plan["targets"]:
+            for target in plan.targets:
                 with contextlib.suppress(httpx.HTTPError):
                     client.get(f"{target}/v2/health/ready")
         observed = probe(plan, rows, targets, client)
-    checks = evaluate(spec, plan["task"], int(plan["version"]), plan["digest"], observed, count)
+    checks = evaluate(spec, plan.task, plan.version, plan.digest, observed, count)
     _emit(
-        {
-            "checkedAt": datetime.now(UTC)
-            .replace(microsecond=0)
-            .isoformat()
-            .replace("+00:00", "Z"),
-            "samples": count,
-            "passed": all(c.passed for c in checks),
-            "checks": [c.to_wire() for c in checks],
-        }
+        AcceptanceJobReport(
+            checked_at=utcnow(),
+            samples=count,
+            passed=all(c.passed for c in checks),
+            checks=checks,
+        ),
+        report_path,
     )
     return 0
 

@@ -15,21 +15,22 @@ is recorded in status and retried only at the next interval: never a tight loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import kopf
+from pydantic import ValidationError
 
-from modelship.api.v1alpha1 import utcnow
+from modelship.api.v1alpha1 import DeploymentStatus, DriftStatus, FeatureDrift, utcnow
+from modelship.contracts.drift import DriftReport
 from modelship.operator.kube import MODEL_DEPLOYMENTS, PODS, Kube, KubeError
-from modelship.operator.naming import LABEL_VERSION
-from modelship.operator.rollout import pod_ready
+from modelship.operator.rollout import PodState
 from modelship.operator.serving_builders import SERVING_PORT, stage_selector
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.status import status_patch
+from modelship.operator.status import typed_status_patch
 
 Obj = dict[str, Any]
 WORST_SHOWN = 3
@@ -37,6 +38,10 @@ WORST_SHOWN = 3
 
 class DriftReadError(RuntimeError):
     """A report could not be read or made no sense."""
+
+
+class PodUnreachableError(DriftReadError):
+    """No connection to the pod's address at all (outside the cluster: use the proxy instead)."""
 
 
 @dataclass(frozen=True)
@@ -51,22 +56,20 @@ class PodReport:
 
 
 def parse_report(raw: object, source: str) -> PodReport:
-    """Check the shape of `GET /v2/models/{name}/drift` and keep what matters."""
-    if not isinstance(raw, dict):
-        raise DriftReadError(f"{source}: the drift report is not a JSON object")
+    """Check `GET /v2/models/{name}/drift` against the contract and keep what matters."""
     try:
-        rows = int(raw["window_rows"])
-        observed = int(raw.get("observed_rows", rows))
-        features: dict[str, float | None] = {}
-        for entry in raw["features"]:
-            psi = entry.get("psi")
-            features[str(entry["name"])] = None if psi is None else float(psi)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DriftReadError(f"{source}: malformed drift report ({exc!r})") from None
-    if rows < 0 or not features:
-        raise DriftReadError(f"{source}: malformed drift report (no features or negative rows)")
-    digest = (raw.get("reference") or {}).get("digest")
-    return PodReport(source, rows, observed, features, str(digest) if digest else None)
+        report = DriftReport.model_validate(raw)
+    except ValidationError as exc:
+        raise DriftReadError(f"{source}: malformed drift report ({_first(exc)})") from None
+    features = {f.name: f.psi for f in report.features}
+    return PodReport(
+        source, report.window_rows, report.observed_rows, features, report.reference.digest
+    )
+
+
+def _first(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in error['loc']) or 'report'}: {error['msg']}"
 
 
 @dataclass
@@ -113,35 +116,27 @@ def combine(reports: list[PodReport]) -> Combined:
 
 
 def drift_status(
-    version: int, digest: str, reports: list[PodReport], errors: list[str], access: str
-) -> Obj:
-    """The Deployment's status.drift from what was read (pure apart from the timestamp)."""
+    version: int, digest: str, reports: list[PodReport], errors: list[str], access: str, now: str
+) -> DriftStatus:
+    """The Deployment's status.drift from what was read (pure)."""
     mismatched = [r.source for r in reports if r.digest and r.digest != digest]
     reports = [r for r in reports if r.source not in mismatched]
     errors = [*errors, *(f"{s}: serves another digest" for s in mismatched)]
     combined = combine(reports)
-    status: Obj = {
-        "version": version,
-        "digest": digest,
-        "rows": combined.rows,
-        "observedRows": combined.observed_rows,
-        "pods": len(reports),
-        "features": [
-            {"name": n, **({"psi": p} if p is not None else {})} for n, p in combined.features
-        ],
-        "access": access,
-        "checkedAt": utcnow(),
-    }
-    for key, value in (
-        ("overall", combined.overall),
-        ("max", combined.maximum),
-        ("worst", combined.worst),
-    ):
-        if value is not None:
-            status[key] = value
-    if errors:
-        status["error"] = "; ".join(errors)[:1000]
-    return status
+    return DriftStatus(
+        version=version,
+        digest=digest,
+        rows=combined.rows,
+        observed_rows=combined.observed_rows,
+        pods=len(reports),
+        features=[FeatureDrift(name=n, psi=p) for n, p in combined.features],
+        access=access,
+        checked_at=now,
+        overall=combined.overall,
+        max=combined.maximum,
+        worst=combined.worst,
+        error="; ".join(errors)[:1000] if errors else None,
+    )
 
 
 class DriftReader:
@@ -156,7 +151,9 @@ class DriftReader:
     def close(self) -> None:
         self._http.close()
 
-    def read(self, namespace: str, deployment: str, model: str, version: int, digest: str) -> Obj:
+    def read(
+        self, namespace: str, deployment: str, model: str, version: int, digest: str
+    ) -> DriftStatus:
         path = f"/v2/models/{model}/drift"
         mode = self._mode()
         if mode == "service":
@@ -164,12 +161,17 @@ class DriftReader:
             try:
                 report = parse_report(self._get(url), f"service {deployment}")
             except DriftReadError as exc:
-                return drift_status(version, digest, [], [str(exc)], "service")
-            return drift_status(version, digest, [report], [], "service (one pod sampled)")
+                return drift_status(version, digest, [], [str(exc)], "service", utcnow())
+            return drift_status(
+                version, digest, [report], [], "service (one pod sampled)", utcnow()
+            )
         pods = [
-            p
-            for p in self.kube.list(PODS, namespace, stage_selector(deployment, "production"))
-            if p["metadata"].get("labels", {}).get(LABEL_VERSION) == str(version) and pod_ready(p)
+            pod
+            for pod in map(
+                PodState.of,
+                self.kube.list(PODS, namespace, stage_selector(deployment, "production")),
+            )
+            if pod.version == str(version) and pod.ready
         ]
         reports, errors, used = [], [], set()
         for pod in pods:
@@ -181,22 +183,25 @@ class DriftReader:
                 errors.append(str(exc))
         if not pods:
             errors.append(f"no ready production pod serves version {version}")
-        return drift_status(version, digest, reports, errors, "+".join(sorted(used)) or mode)
+        access = "+".join(sorted(used)) or mode
+        return drift_status(version, digest, reports, errors, access, utcnow())
 
     def _mode(self) -> str:
         if self.access != "auto":
             return self.access
         return "pod" if self.in_cluster else "auto"
 
-    def _read_pod(self, namespace: str, pod: Obj, path: str, mode: str) -> tuple[PodReport, str]:
-        name, ip = pod["metadata"]["name"], (pod.get("status") or {}).get("podIP")
+    def _read_pod(
+        self, namespace: str, pod: PodState, path: str, mode: str
+    ) -> tuple[PodReport, str]:
+        name, ip = pod.name, pod.ip
         if mode in ("pod", "auto") and not (mode == "auto" and self._pods_unreachable):
             if not ip:
                 raise DriftReadError(f"{name}: no pod IP")
             try:
                 return parse_report(self._get(f"http://{ip}:{SERVING_PORT}{path}"), name), "pod"
-            except DriftReadError as exc:
-                if mode == "pod" or "unreachable" not in str(exc):
+            except PodUnreachableError:
+                if mode == "pod":
                     raise
                 self._pods_unreachable = True
         return parse_report(self._proxy(namespace, name, path), name), "proxy"
@@ -215,7 +220,7 @@ def _json(call: Callable[[], httpx.Response], where: str) -> object:
     try:
         response = call()
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise DriftReadError(f"{where}: unreachable ({exc})") from None
+        raise PodUnreachableError(f"{where}: unreachable ({exc})") from None
     except httpx.HTTPError as exc:
         raise DriftReadError(f"{where}: {exc}") from None
     if response.status_code != 200:
@@ -226,18 +231,23 @@ def _json(call: Callable[[], httpx.Response], where: str) -> object:
         raise DriftReadError(f"{where}: the answer is not JSON") from None
 
 
-def in_production(status: Obj | None) -> bool:
-    return bool(((status or {}).get("production") or {}).get("promotedAt"))
+def typed_status(status: Mapping[str, Any] | None) -> DeploymentStatus:
+    """A Deployment's status as Kopf hands it to filters and handlers, typed."""
+    return DeploymentStatus.model_validate(dict(status or {}))
 
 
-def drift_due(status: Obj, interval: float, now: datetime | None = None) -> bool:
+def in_production(status: DeploymentStatus) -> bool:
+    return status.production is not None and bool(status.production.promoted_at)
+
+
+def drift_due(status: DeploymentStatus, interval: float, now: datetime | None = None) -> bool:
     """Whether production drift should be read now: never read, stale, or another version."""
-    production, drift = status.get("production") or {}, status.get("drift") or {}
-    if not production.get("promotedAt"):
+    production, drift = status.production, status.drift
+    if production is None or not production.promoted_at:
         return False
-    if drift.get("version") != production.get("version") or not drift.get("checkedAt"):
+    if drift is None or drift.version != production.version or not drift.checked_at:
         return True
-    checked = datetime.fromisoformat(str(drift["checkedAt"]).replace("Z", "+00:00"))
+    checked = datetime.fromisoformat(drift.checked_at.replace("Z", "+00:00"))
     return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
 
 
@@ -245,26 +255,24 @@ def record_drift(
     kube: Kube, reader: DriftReader, settings: OperatorSettings, body: Obj, logger: kopf.Logger
 ) -> None:
     """Read the production pods' drift reports and write the combination to status.drift."""
-    old: Obj = body.get("status") or {}
+    old = typed_status(body.get("status"))
     if not drift_due(old, settings.drift_interval_seconds):
         return
-    production = old["production"]
+    production = old.production
+    assert production is not None and production.version is not None  # drift_due checked
     meta = body["metadata"]
     drift = reader.read(
         meta["namespace"],
         meta["name"],
         str(body["spec"]["modelRef"]["name"]),
-        int(production["version"]),
-        str(production["digest"]),
+        production.version,
+        str(production.digest),
     )
-    if drift.get("error"):
-        logger.info("drift of %s: %s", meta["name"], drift["error"])
-    new = {**old, "drift": drift}
-    kube.patch(
-        MODEL_DEPLOYMENTS,
-        meta["namespace"],
-        meta["name"],
-        {"status": status_patch(old, new)},
-        status=True,
-    )
-    body["status"] = new
+    if drift.error:
+        logger.info("drift of %s: %s", meta["name"], drift.error)
+    new = old.model_copy(update={"drift": drift})
+    patch = typed_status_patch(old, new)
+    if patch:
+        kube.patch(
+            MODEL_DEPLOYMENTS, meta["namespace"], meta["name"], {"status": patch}, status=True
+        )

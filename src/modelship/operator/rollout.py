@@ -1,4 +1,7 @@
-"""Read stage Deployments, their pods and acceptance Jobs; decide approvals. No I/O.
+"""Typed readings of the children a Deployment owns: stage Deployments, pods, acceptance Jobs.
+
+Children are Kubernetes objects (plain dicts); this module is the one place that reads their
+fields, and turns each into a small frozen observation the decision works on. No I/O.
 
 "Ready" here means what a user would mean: the Deployment controller has seen the newest spec,
 every replica runs the new template, none of the old pods are left, and the pods serving the
@@ -12,9 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelship.api.v1alpha1 import LOWER_IS_BETTER, Approval
+from modelship.contracts.acceptance import AcceptanceJobReport
+from modelship.operator.k8s_views import AppsDeployment, Job, ObjectMeta, Pod, true_conditions
 from modelship.operator.naming import LABEL_VERSION
-from modelship.operator.training_outcome import parse_termination_message
 
 Obj = dict[str, Any]
 SPEC_HASH = "modelship.io/spec-hash"
@@ -29,22 +32,24 @@ def with_spec_hash(body: Obj) -> Obj:
     return body
 
 
-def needs_update(current: Obj, desired: Obj) -> bool:
-    annotations = current["metadata"].get("annotations") or {}
-    return bool(annotations.get(SPEC_HASH) != desired["metadata"]["annotations"][SPEC_HASH])
+def applied_hash(obj: Obj | None) -> str | None:
+    """The fingerprint of the spec we last applied to `obj` (None: absent or not ours)."""
+    if obj is None:
+        return None
+    return ObjectMeta.model_validate(obj.get("metadata") or {}).annotations.get(SPEC_HASH)
 
 
 def rollout_complete(deployment: Obj | None) -> bool:
     if deployment is None:
         return False
-    spec, status = deployment.get("spec", {}), deployment.get("status", {})
-    wanted = int(spec.get("replicas", 1))
+    seen = AppsDeployment.model_validate(deployment)
+    status, wanted = seen.status, seen.spec.replicas
     return (
-        int(status.get("observedGeneration", 0)) >= int(deployment["metadata"].get("generation", 0))
-        and int(status.get("updatedReplicas", 0)) == wanted
-        and int(status.get("readyReplicas", 0)) >= wanted
-        and int(status.get("availableReplicas", 0)) >= wanted
-        and int(status.get("replicas", 0)) == wanted
+        status.observed_generation >= seen.metadata.generation
+        and status.updated_replicas == wanted
+        and status.ready_replicas >= wanted
+        and status.available_replicas >= wanted
+        and status.replicas == wanted
     )
 
 
@@ -52,194 +57,159 @@ def deadline_exceeded(deployment: Obj | None) -> bool:
     """The Deployment controller gave up on this rollout (progressDeadlineSeconds)."""
     if deployment is None:
         return False
-    status = deployment.get("status", {})
-    if int(status.get("observedGeneration", 0)) < int(deployment["metadata"].get("generation", 0)):
+    seen = AppsDeployment.model_validate(deployment)
+    if seen.status.observed_generation < seen.metadata.generation:
         return False
     return any(
-        c.get("type") == "Progressing"
-        and c.get("status") == "False"
-        and c.get("reason") == "ProgressDeadlineExceeded"
-        for c in status.get("conditions", []) or []
+        c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
+        for c in seen.status.conditions
     )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A child the operator applies, as observed: the fingerprint of the spec it last got."""
+
+    spec_hash: str | None
+
+    @classmethod
+    def of(cls, obj: Obj | None) -> Applied | None:
+        return None if obj is None else cls(applied_hash(obj))
+
+
+@dataclass(frozen=True)
+class StageRollout(Applied):
+    """One stage's apps/v1 Deployment as last observed."""
+
+    complete: bool = False
+    deadline_exceeded: bool = False
+    ready_replicas: int = 0
+
+    @classmethod
+    def of(cls, deployment: Obj | None) -> StageRollout | None:
+        if deployment is None:
+            return None
+        return StageRollout(
+            spec_hash=applied_hash(deployment),
+            complete=rollout_complete(deployment),
+            deadline_exceeded=deadline_exceeded(deployment),
+            ready_replicas=AppsDeployment.model_validate(deployment).status.ready_replicas,
+        )
 
 
 def pod_ready(pod: Obj) -> bool:
-    return not pod["metadata"].get("deletionTimestamp") and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in pod.get("status", {}).get("conditions", []) or []
-    )
+    return _ready(Pod.model_validate(pod))
 
 
-def ready_targets(pods: list[Obj], version: int, port: int) -> list[str]:
+def _ready(pod: Pod) -> bool:
+    return not pod.metadata.deletion_timestamp and "Ready" in true_conditions(pod.status.conditions)
+
+
+def _trouble(pod: Pod) -> str:
+    """The most telling reason why this pod is not ready, or ''."""
+    name = pod.metadata.name
+    for cs in pod.status.container_statuses:
+        waiting, terminated = cs.state.waiting, cs.last_state.terminated
+        if waiting and waiting.reason not in (None, "ContainerCreating"):
+            return f"{name}: {waiting.reason} {waiting.message or ''}".strip()
+        if terminated:
+            return f"{name}: exited {terminated.exit_code} {terminated.message or ''}".strip()
+    if not _ready(pod):
+        return f"{name}: not ready (the server's /v2/health/ready says why)"
+    return ""
+
+
+@dataclass(frozen=True)
+class PodState:
+    """A serving pod: which version it runs, whether it is ready, and where it listens."""
+
+    name: str
+    version: str | None
+    ready: bool
+    ip: str | None
+    trouble: str
+
+    @classmethod
+    def of(cls, pod: Obj) -> PodState:
+        seen = Pod.model_validate(pod)
+        return cls(
+            name=seen.metadata.name,
+            version=seen.metadata.labels.get(LABEL_VERSION),
+            ready=_ready(seen),
+            ip=seen.status.pod_ip or None,
+            trouble=_trouble(seen),
+        )
+
+
+def ready_targets(pods: list[PodState], version: int, port: int) -> list[str]:
     """Base URLs of the ready pods serving `version`."""
     return sorted(
-        f"http://{pod['status']['podIP']}:{port}"
+        f"http://{pod.ip}:{port}"
         for pod in pods
-        if pod["metadata"].get("labels", {}).get(LABEL_VERSION) == str(version)
-        and pod_ready(pod)
-        and pod.get("status", {}).get("podIP")
+        if pod.version == str(version) and pod.ready and pod.ip
     )
 
 
-def pod_trouble(pods: list[Obj]) -> str:
+def pod_trouble(pods: list[PodState]) -> str:
     """The most telling reason why pods are not ready, for status messages."""
-    for pod in pods:
-        for cs in pod.get("status", {}).get("containerStatuses", []) or []:
-            state = cs.get("state", {})
-            waiting, terminated = state.get("waiting"), cs.get("lastState", {}).get("terminated")
-            if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
-                name, reason = pod["metadata"]["name"], waiting.get("reason")
-                return f"{name}: {reason} {waiting.get('message', '')}".strip()
-            if terminated:
-                return (
-                    f"{pod['metadata']['name']}: exited {terminated.get('exitCode')} "
-                    f"{terminated.get('message', '')}"
-                ).strip()
-        if not pod_ready(pod):
-            return f"{pod['metadata']['name']}: not ready (the server's /v2/health/ready says why)"
+    return next((pod.trouble for pod in pods if pod.trouble), "")
+
+
+@dataclass(frozen=True)
+class AcceptanceJob:
+    """The acceptance Job of one version: finished or not, and what its pod reported."""
+
+    finished: bool
+    complete: bool = False
+    failure: str | None = None  # the Job's Failed condition message
+    report: AcceptanceJobReport | None = None
+
+    @classmethod
+    def of(cls, job: Obj, pods: list[Obj]) -> AcceptanceJob:
+        conditions = true_conditions(Job.model_validate(job).status.conditions)
+        if "Complete" not in conditions and "Failed" not in conditions:
+            return cls(finished=False)
+        failed = conditions.get("Failed")
+        return cls(
+            finished=True,
+            complete="Complete" in conditions,
+            failure=failed.message if failed else None,
+            report=AcceptanceJobReport.from_message(_termination_message(pods)),
+        )
+
+
+def _termination_message(pods: list[Obj]) -> str:
+    """The newest pod's termination message."""
+    seen = sorted(
+        (Pod.model_validate(p) for p in pods),
+        key=lambda p: p.metadata.creation_timestamp,
+        reverse=True,
+    )
+    for pod in seen:
+        for cs in pod.status.container_statuses:
+            if cs.state.terminated and cs.state.terminated.message:
+                return cs.state.terminated.message
     return ""
 
 
 @dataclass(frozen=True)
 class AcceptanceResult:
-    state: str  # running | done
-    report: Obj
-    passed: bool = False
+    """What the acceptance Job found: still running, a verdict (`report`), or an `error`."""
+
+    running: bool
+    report: AcceptanceJobReport | None = None
     error: str = ""
 
-
-def acceptance_result(job: Obj | None, pods: list[Obj]) -> AcceptanceResult:
-    if job is None:
-        return AcceptanceResult("running", {})
-    conditions = {
-        c.get("type"): c
-        for c in job.get("status", {}).get("conditions", []) or []
-        if c.get("status") == "True"
-    }
-    if "Complete" not in conditions and "Failed" not in conditions:
-        return AcceptanceResult("running", {})
-    message = ""
-    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True):
-        for cs in pod.get("status", {}).get("containerStatuses", []) or []:
-            terminated = cs.get("state", {}).get("terminated")
-            if terminated and terminated.get("message"):
-                message = terminated["message"]
-                break
-        if message:
-            break
-    report = parse_termination_message(message)
-    if "Complete" in conditions and "checks" in report:
-        return AcceptanceResult("done", report, passed=bool(report.get("passed")))
-    error = str(report.get("error") or conditions.get("Failed", {}).get("message") or "no report")
-    return AcceptanceResult("done", {}, passed=False, error=error)
+    @property
+    def passed(self) -> bool:
+        return self.report is not None and self.report.passed
 
 
-@dataclass(frozen=True)
-class ApprovalVerdict:
-    approved: bool
-    reason: str
-    message: str
-
-
-def judge_approval(
-    approval: Approval | None,
-    test: Obj,
-    production: Obj,
-    failed_rollout: Obj | None,
-    generation: int,
-) -> ApprovalVerdict:
-    """Production changes only for an approval naming the tested, passing version and digest."""
-    if approval is None:
-        if test.get("passed"):
-            return ApprovalVerdict(
-                False,
-                "AwaitingApproval",
-                f"version {test.get('version')} passed testing; set spec.approval "
-                "(modelship approve) to promote it",
-            )
-        return ApprovalVerdict(False, "NoApproval", "no approval given")
-    named = approval.version
-    if (
-        production.get("version") == named
-        and (approval.digest in (None, production.get("digest")))
-        and not (failed_rollout and failed_rollout.get("version") == named)
-    ):
-        return ApprovalVerdict(True, "Approved", f"version {named} is approved and in production")
-    if test.get("version") != named:
-        return ApprovalVerdict(
-            False,
-            "VersionNotTested",
-            f"approval names version {named}, but the test stage holds version "
-            f"{test.get('version')}; nothing was changed",
-        )
-    if test.get("passed") is not True:
-        state = "failed" if test.get("passed") is False else "not finished"
-        return ApprovalVerdict(
-            False,
-            "TestNotPassed",
-            f"version {named} {state} its acceptance tests; nothing was changed",
-        )
-    if approval.digest is not None and approval.digest != test.get("digest"):
-        return ApprovalVerdict(
-            False,
-            "DigestMismatch",
-            f"approval digest {approval.digest} is not the tested digest "
-            f"{test.get('digest')}; nothing was changed",
-        )
-    if (
-        failed_rollout
-        and failed_rollout.get("version") == named
-        and int(failed_rollout.get("generation", 0)) >= generation
-    ):
-        return ApprovalVerdict(
-            False,
-            "RolloutFailed",
-            f"version {named} failed its production rollout and was rolled back; "
-            "update the approval to try again",
-        )
-    who = f" by {approval.approved_by}" if approval.approved_by else ""
-    return ApprovalVerdict(True, "Approved", f"version {named} approved{who}")
-
-
-AUTO_APPROVER = "autoApprove"
-
-
-def auto_approval_rule(
-    metric: str, version: Any, production: Obj, versions: list[Obj]
-) -> str | None:
-    """Why `version` may be promoted automatically, or None (pure).
-
-    Gates and acceptance passed (the caller checked acceptance), production already serves a
-    version (the first promotion is always a person's), and the metric is at least production's.
-    """
-    if production.get("version") is None or not production.get("promotedAt"):
-        return None
-    if production.get("version") == version:
-        return None
-    by_version = {v.get("version"): v for v in versions}
-    candidate, champion = by_version.get(version), by_version.get(production["version"])
-    if candidate is None or champion is None or not candidate.get("passedGates"):
-        return None
-    new, old = (
-        (candidate.get("metrics") or {}).get(metric),
-        (champion.get("metrics") or {}).get(metric),
-    )
-    if new is None or old is None:
-        return None
-    better = new <= old if metric in LOWER_IS_BETTER else new >= old
-    if not better:
-        return None
-    relation = "<=" if metric in LOWER_IS_BETTER else ">="
-    return (
-        f"autoApprove: gates and acceptance passed; {metric} {new:.4g} {relation} "
-        f"{old:.4g} of production version {production['version']}"
-    )
-
-
-def effective_approval(approval: Approval | None, auto: Obj | None) -> Approval | None:
-    """The newer of the user's approval and the operator's automatic one."""
-    if not auto:
-        return approval
-    if approval is not None and approval.version >= int(auto["version"]):
-        return approval
-    return Approval(version=int(auto["version"]), digest=auto["digest"], approved_by=AUTO_APPROVER)
+def acceptance_result(job: AcceptanceJob | None) -> AcceptanceResult:
+    if job is None or not job.finished:
+        return AcceptanceResult(running=True)
+    report = job.report
+    if job.complete and report is not None and report.checks is not None:
+        return AcceptanceResult(running=False, report=report)
+    error = (report.error if report else None) or job.failure or "no report"
+    return AcceptanceResult(running=False, error=error)

@@ -8,10 +8,11 @@ selector is immutable while its version changes with every rollout.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from modelship.api.v1alpha1 import AcceptanceSpec, ResourceRequirements
+from modelship.api.v1alpha1 import AcceptanceSpec, ResourceRequirements, Task
+from modelship.contracts.acceptance import AcceptanceEnv, AcceptancePlan
+from modelship.contracts.serving import ServingEnv, Stage
 from modelship.operator.naming import (
     LABEL_STAGE,
     LABEL_VERSION,
@@ -70,7 +71,7 @@ def _catalog_volumes(settings: OperatorSettings) -> tuple[list[Obj], list[Obj]]:
 
 def build_stage_deployment(
     mdep_body: Obj,
-    stage: str,
+    stage: Stage,
     version: int,
     digest: str,
     replicas: int,
@@ -82,16 +83,16 @@ def build_stage_deployment(
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = _labels(mdep_body, stage, version)
     volumes, mounts = _catalog_volumes(settings)
-    env = [
-        {"name": "MODELSHIP_SERVING_MODEL_NAME", "value": model},
-        {"name": "MODELSHIP_SERVING_NAMESPACE", "value": meta["namespace"]},
-        {"name": "MODELSHIP_SERVING_VERSION", "value": str(version)},
-        {"name": "MODELSHIP_SERVING_EXPECTED_DIGEST", "value": digest},
-        {"name": "MODELSHIP_SERVING_CATALOG_ROOT", "value": settings.catalog_mount_path},
-        {"name": "MODELSHIP_SERVING_STAGE", "value": stage},
-        {"name": "MODELSHIP_SERVING_PORT", "value": str(SERVING_PORT)},
-        {"name": "HOME", "value": "/tmp"},
-    ]
+    serving = ServingEnv(
+        model_name=model,
+        namespace=meta["namespace"],
+        version=version,
+        expected_digest=digest,
+        catalog_root=settings.catalog_mount_path,
+        stage=stage,
+        port=SERVING_PORT,
+    )
+    env = [*serving.to_env(), {"name": "HOME", "value": "/tmp"}]
     container = {
         "name": "server",
         "image": settings.image,
@@ -200,7 +201,7 @@ def build_acceptance_job(
     digest: str,
     targets: list[str],
     acceptance: AcceptanceSpec,
-    task: str,
+    task: Task,
     settings: OperatorSettings,
 ) -> Obj:
     """A Job that checks the test endpoints from inside the namespace and reports as it exits."""
@@ -208,29 +209,23 @@ def build_acceptance_job(
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = _labels(mdep_body, "test", version, component="acceptance")
     volumes, mounts = _catalog_volumes(settings)
-    plan = {
-        "model": model,
-        "namespace": meta["namespace"],
-        "version": version,
-        "digest": digest,
-        "task": task,
-        "targets": targets,
-        "acceptance": acceptance.to_wire(),
-        "catalogRoot": settings.catalog_mount_path,
-    }
+    plan = AcceptancePlan(
+        model=model,
+        namespace=meta["namespace"],
+        version=version,
+        digest=digest,
+        task=task,
+        targets=targets,
+        acceptance=acceptance,
+        catalog_root=settings.catalog_mount_path,
+    )
+    env = AcceptanceEnv(plan=plan, termination_message_path=TERMINATION_MESSAGE_PATH)
     container = {
         "name": "acceptance",
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python", "-m", "modelship.acceptance"],
-        "env": [
-            {"name": "MODELSHIP_ACCEPTANCE_PLAN", "value": json.dumps(plan, sort_keys=True)},
-            {
-                "name": "MODELSHIP_ACCEPTANCE_TERMINATION_MESSAGE_PATH",
-                "value": TERMINATION_MESSAGE_PATH,
-            },
-            {"name": "HOME", "value": "/tmp"},
-        ],
+        "env": [*env.to_env(), {"name": "HOME", "value": "/tmp"}],
         "resources": {
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},

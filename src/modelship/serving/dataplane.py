@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from modelship import __version__
+from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.serving import codec
 from modelship.serving.batching import Executor, make_executor
 from modelship.serving.drift import DriftMonitor
@@ -121,21 +122,8 @@ class DataPlane:
         return {"predictions": prediction.labels.tolist()}
 
     def drift(self, name: str, version: str | None) -> dict[str, Any]:
-        served = self._require(name, version)
-        report = served.drift.report()
-        metadata = served.loaded.metadata
-        return {
-            "model_name": metadata.model,
-            "model_version": served.version,
-            "reference": {"version": metadata.version, "digest": metadata.digest},
-            "method": "psi",
-            "epsilon": self._settings.drift.epsilon,
-            "window_rows": report.window_rows,
-            "observed_rows": report.observed_rows,
-            "psi": report.overall,
-            "max_psi": report.maximum,
-            "features": [{"name": n, "psi": psi} for n, psi in report.features.items()],
-        }
+        """The drift report, in the shape the operator reads (`contracts.drift.DriftReport`)."""
+        return _drift_report(self._require(name, version), self._settings).model_dump(mode="json")
 
     async def _predict(self, served: _Served, rows: np.ndarray[Any, Any], proba: bool) -> Any:
         if self._in_flight >= self._settings.limits.max_concurrency:
@@ -199,6 +187,22 @@ def _info_labels(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, 
         "stage": settings.stage,
         "engine": loaded.runtime.engine,
     }
+
+
+def _drift_report(served: _Served, settings: ServingSettings) -> DriftReport:
+    report = served.drift.report()
+    metadata = served.loaded.metadata
+    return DriftReport(
+        model_name=metadata.model,
+        model_version=served.version,
+        reference=DriftReference(version=metadata.version, digest=metadata.digest),
+        epsilon=settings.drift.epsilon,
+        window_rows=report.window_rows,
+        observed_rows=report.observed_rows,
+        psi=report.overall,
+        max_psi=report.maximum,
+        features=[FeaturePsi(name=n, psi=psi) for n, psi in report.features.items()],
+    )
 
 
 def _metadata_document(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, Any]:

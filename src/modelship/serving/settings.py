@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelship.contracts.serving import ServingEnv
+
 
 class Limits(BaseModel):
     """Bounds that keep one client from taking the server down."""
@@ -66,26 +68,20 @@ class Drift(BaseModel):
     )
 
 
-class ServingSettings(BaseSettings):
-    """Everything `python -m modelship.serving` needs to serve one catalog version."""
+class ServingSettings(BaseSettings, ServingEnv):
+    """Everything `python -m modelship.serving` needs to serve one catalog version.
+
+    The fields the operator sets (model, version, digest, catalog, stage, port) come from the
+    `ServingEnv` contract; the rest are the server's own.
+    """
 
     model_config = SettingsConfigDict(
-        env_prefix="MODELSHIP_SERVING_",
+        env_prefix=ServingEnv.env_prefix,
         env_nested_delimiter="__",
         populate_by_name=True,
         extra="ignore",
     )
 
-    model_name: str = Field(min_length=1, description="The Model's name; the served name.")
-    namespace: str = Field(default="default", min_length=1)
-    version: int = Field(ge=1, description="Catalog version to serve.")
-    catalog_root: str = Field(min_length=1, description="Catalog path or file:// URI.")
-    expected_digest: str | None = Field(
-        default=None,
-        pattern=r"^sha256:[0-9a-f]{64}$",
-        description="Version digest the operator approved; loading fails closed on mismatch.",
-    )
-    stage: Literal["test", "production"] = "test"
     host: str = "0.0.0.0"
     bind_host: str | None = Field(
         default=None,
@@ -93,7 +89,6 @@ class ServingSettings(BaseSettings):
         # variable; it is not ours to prefix, so it is read under its own name.
         validation_alias=AliasChoices("bind_host", "MODELSHIP_BIND_HOST"),
     )
-    port: int = Field(default=8080, ge=1, le=65535)
     shutdown_grace_seconds: int = Field(
         default=20, ge=0, description="How long SIGTERM waits for in-flight requests."
     )

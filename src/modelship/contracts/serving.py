@@ -1,0 +1,34 @@
+"""The inference server's pod environment (`MODELSHIP_SERVING_*`), as the operator sets it.
+
+`ServingSettings` (the server's settings root) inherits these fields and adds the ones the
+operator never sets (limits, batching, drift window, ...); the operator builds a stage's container
+environment from a `ServingEnv`, so both sides use the same names and constraints.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from modelship.contracts.env import PodEnvironment
+
+Stage = Literal["test", "production"]
+
+
+class ServingEnv(PodEnvironment):
+    """What identifies the one catalog version a serving pod serves, and where it listens."""
+
+    env_prefix: ClassVar[str] = "MODELSHIP_SERVING_"
+
+    model_name: str = Field(min_length=1, description="The Model's name; the served name.")
+    namespace: str = Field(default="default", min_length=1)
+    version: int = Field(ge=1, description="Catalog version to serve.")
+    expected_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Version digest the operator approved; loading fails closed on mismatch.",
+    )
+    catalog_root: str = Field(min_length=1, description="Catalog path or file:// URI.")
+    stage: Stage = "test"
+    port: int = Field(default=8080, ge=1, le=65535)

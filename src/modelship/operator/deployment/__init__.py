@@ -1,0 +1,44 @@
+"""The Deployment controller: move a Model version through test, acceptance, approval, production.
+
+Each reconcile observes what exists (`observe`), decides the next step and the status to report
+without I/O (`decide`), and performs it in one place (`apply`). Nothing is remembered outside the
+object's status, so restarts lose nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelship.api.v1alpha1 import utcnow
+from modelship.operator.deployment.apply import apply
+from modelship.operator.deployment.decide import decide
+from modelship.operator.deployment.observe import Observation, Subject, observe
+from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube
+from modelship.operator.naming import LABEL_STAGE
+from modelship.operator.serving_builders import LABEL_DEPLOYMENT
+from modelship.operator.settings import OperatorSettings
+
+Obj = dict[str, Any]
+
+
+def reconcile_deployment(kube: Kube, settings: OperatorSettings, body: Obj) -> float | None:
+    """One reconcile; returns when to look again (seconds), or None when only an event can help."""
+    subject = Subject.parse(body)
+    seen = observe(kube, subject) if subject.mdep is not None else Observation()
+    decision = decide(subject, seen, utcnow(), settings)
+    apply(kube, subject, decision)
+    return decision.requeue_after
+
+
+def deployments_of_model(kube: Kube, namespace: str, model: str) -> list[str]:
+    """Names of the Deployments that deploy `model`."""
+    return [
+        d["metadata"]["name"]
+        for d in kube.list(MODEL_DEPLOYMENTS, namespace)
+        if d.get("spec", {}).get("modelRef", {}).get("name") == model
+    ]
+
+
+def owner_deployment(labels: dict[str, str]) -> str | None:
+    """The Deployment a stage child belongs to, from its labels."""
+    return labels.get(LABEL_DEPLOYMENT) if labels.get(LABEL_STAGE) else None

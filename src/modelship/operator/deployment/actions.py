@@ -1,0 +1,114 @@
+"""What one reconcile decided to do, as data, and the draft status it builds while deciding.
+
+`decide` never calls the API: it describes each write as an action, and `apply` performs them in
+order. `Draft` keeps the status being built, the actions and the Events together, so the steps of
+a decision (test stage, production) can share them without sharing I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelship.api.v1alpha1 import DeploymentStatus, HistoryEntry
+from modelship.operator.conditions import set_condition
+from modelship.operator.kube import Resource
+from modelship.operator.rollout import SPEC_HASH, Applied, with_spec_hash
+
+Obj = dict[str, Any]
+HISTORY_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class ApplyChild:
+    """Create the child (`exists` False) or patch its labels, annotations and spec."""
+
+    resource: Resource
+    body: Obj
+    exists: bool
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+
+@dataclass(frozen=True)
+class DeleteChild:
+    resource: Resource
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """Create a Job once; a Job's pod template is immutable, so it is never patched."""
+
+    body: Obj
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+Action = ApplyChild | DeleteChild | CreateJob | Event
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The new status, the writes to make (in order), and when to look again (None: no need)."""
+
+    status: DeploymentStatus
+    actions: list[Action]
+    requeue_after: float | None
+
+
+@dataclass
+class Draft:
+    """The status being decided, starting from the observed one; `now` stamps what it records."""
+
+    status: DeploymentStatus
+    generation: int
+    now: str
+    actions: list[Action] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, old: DeploymentStatus, generation: int, now: str) -> Draft:
+        return cls(old.model_copy(deep=True), generation, now)
+
+    def condition(self, type_: str, value: bool | None, reason: str, message: str = "") -> None:
+        self.status.conditions = set_condition(
+            self.status.conditions, type_, value, reason, message, self.generation, self.now
+        )
+
+    def record(self, event: str, version: int | None, digest: str | None, message: str) -> None:
+        entry = HistoryEntry(
+            event=event, version=version, digest=digest or None, at=self.now, message=message
+        )
+        self.status.history = [entry, *self.status.history][:HISTORY_LIMIT]
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.actions.append(Event(reason, message, warning))
+
+    def apply(self, resource: Resource, body: Obj, current: Applied | None) -> bool:
+        """Ask for `body` unless the child already has this spec; True when a write is asked.
+
+        A child written now has not rolled out yet: callers must not read its observed state as
+        the new spec's.
+        """
+        desired = with_spec_hash(body)
+        if (
+            current is not None
+            and current.spec_hash == desired["metadata"]["annotations"][SPEC_HASH]
+        ):
+            return False
+        self.actions.append(ApplyChild(resource, desired, exists=current is not None))
+        return True
+
+    def delete(self, resource: Resource, name: str) -> None:
+        self.actions.append(DeleteChild(resource, name))
+
+    def finish(self, requeue_after: float | None) -> Decision:
+        self.status.observed_generation = self.generation
+        return Decision(self.status, self.actions, requeue_after)

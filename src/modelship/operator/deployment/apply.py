@@ -1,0 +1,72 @@
+"""Apply: perform a decision's writes in order, then write status once, then post Events.
+
+Events go last so that a reconcile whose writes fail posts nothing; the next reconcile decides
+again from what then exists and posts them with the writes that finally happened.
+"""
+
+from __future__ import annotations
+
+from modelship.api.v1alpha1 import DeploymentStatus
+from modelship.operator import events
+from modelship.operator.deployment.actions import (
+    ApplyChild,
+    CreateJob,
+    Decision,
+    DeleteChild,
+    Event,
+)
+from modelship.operator.deployment.observe import Subject
+from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, Kube, KubeError
+from modelship.operator.status import typed_status_patch
+
+
+def apply(kube: Kube, subject: Subject, decision: Decision) -> bool:
+    """Perform `decision` for `subject`; returns whether status was written."""
+    ns = subject.namespace
+    for action in decision.actions:
+        if isinstance(action, ApplyChild):
+            _apply_child(kube, ns, action)
+        elif isinstance(action, DeleteChild):
+            kube.delete(action.resource, ns, action.name)
+        elif isinstance(action, CreateJob):
+            kube.ensure(JOBS, ns, action.body)
+    written = write_status(kube, subject, subject.status, decision.status)
+    for action in decision.actions:
+        if isinstance(action, Event):
+            (events.warning if action.warning else events.normal)(
+                subject.body, action.reason, action.message
+            )
+    return written
+
+
+def write_status(
+    kube: Kube, subject: Subject, old: DeploymentStatus, new: DeploymentStatus
+) -> bool:
+    """The one status write of a Deployment: the merge patch from `old` to `new`, if any."""
+    patch = typed_status_patch(old, new)
+    if not patch:
+        return False
+    kube.patch(MODEL_DEPLOYMENTS, subject.namespace, subject.name, {"status": patch}, status=True)
+    return True
+
+
+def _apply_child(kube: Kube, namespace: str, action: ApplyChild) -> None:
+    """Create the child, or patch what we own of it (labels, annotations, spec)."""
+    body = action.body
+    if not action.exists:
+        try:
+            kube.create(action.resource, namespace, body)
+            return
+        except KubeError as exc:
+            if exc.status != 409:  # created meanwhile (or not observed): patch it instead
+                raise
+    meta = body["metadata"]
+    kube.patch(
+        action.resource,
+        namespace,
+        action.name,
+        {
+            "metadata": {"annotations": meta["annotations"], "labels": meta["labels"]},
+            "spec": body["spec"],
+        },
+    )

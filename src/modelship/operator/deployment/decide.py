@@ -1,0 +1,103 @@
+"""Decide: from the typed Deployment and what was observed, the new status and the writes (pure).
+
+Nothing here performs I/O or reads the clock: `now` stamps what is recorded, so the same inputs
+always give the same decision, and every transition is unit-tested as a table of situations.
+
+`requeue_after` says when to look again without an event: soon while something is in flight (a
+rollout, acceptance, a Model that is still training), rarely once settled. The handlers honour it.
+"""
+
+from __future__ import annotations
+
+from modelship.api.v1alpha1 import DeploymentPhase, DeploymentStatus
+from modelship.operator.deployment.actions import Decision, Draft
+from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.production import decide_production
+from modelship.operator.deployment.test_stage import decide_test_stage
+from modelship.operator.deployment.versions import NoVersion, resolve_version
+from modelship.operator.settings import OperatorSettings
+
+ACTIVE_PHASES: tuple[DeploymentPhase, ...] = ("Pending", "Testing", "Promoting")
+# Readiness of pods and termination messages do not always reach us as an event on a child we
+# watch, so while a phase is in flight the reconcile looks again this soon.
+IN_FLIGHT_SECONDS = 3.0
+# A settled Deployment changes through events (its spec, its Model, its children); this slow
+# look is a safety net against a missed event, not the way it normally moves.
+SETTLED_SECONDS = 30.0
+
+
+def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSettings) -> Decision:
+    """The next step of one Deployment."""
+    draft = Draft.start(subject.status, subject.generation, now)
+    mdep = subject.mdep
+    if mdep is None:
+        draft.condition("Ready", False, "InvalidSpec", subject.invalid)
+        draft.status.phase = "Failed"
+        if _changed(subject.status, draft):
+            draft.event("InvalidSpec", subject.invalid, warning=True)
+        return draft.finish(None)  # only a new spec can help, and it comes as an event
+    if seen.model is None:
+        name = mdep.spec.model_ref.name
+        return _wait(subject, draft, "ModelNotFound", f"waiting for Model {name!r}", False)
+    target = resolve_version(mdep.spec.version, seen.model.status)
+    if isinstance(target, NoVersion):
+        return _wait(subject, draft, "VersionUnavailable", target.message, target.reason.final)
+    decide_test_stage(draft, subject, seen, target, seen.model.task, settings)
+    decide_production(draft, subject, seen, seen.model, settings)
+    _summarise(draft.status, draft)
+    return draft.finish(_requeue(draft.status.phase))
+
+
+def _wait(subject: Subject, draft: Draft, reason: str, message: str, failed: bool) -> Decision:
+    """No version to test (yet, or at all): say why; production, if any, keeps serving."""
+    status = draft.status
+    serving = status.production is not None and status.production.version is not None
+    draft.condition("TestPassed", False if failed else None, reason, message)
+    if failed:
+        status.phase = "Failed"
+    elif not serving:
+        status.phase = "Pending"
+    else:
+        status.phase = status.phase or "Serving"
+    if not serving:
+        draft.condition("Ready", False, reason, message)
+    if _changed(subject.status, draft):
+        draft.event(reason, message, warning=failed)
+    return draft.finish(_requeue(status.phase))
+
+
+def _changed(old: DeploymentStatus, draft: Draft) -> bool:
+    """Whether the status will be written: Events of waiting states are posted only then."""
+    new = draft.status.model_copy(update={"observed_generation": draft.generation})
+    return new != old
+
+
+def _summarise(status: DeploymentStatus, draft: Draft) -> None:
+    """The Ready condition and the phase, from the stages' state."""
+    test, production = status.test, status.production
+    if production is not None and production.version is not None and production.promoted_at:
+        draft.condition(
+            "Ready",
+            True,
+            "Serving",
+            f"version {production.version} serves production "
+            f"({production.ready_replicas or 0} ready)",
+        )
+    else:
+        draft.condition("Ready", False, "NotServing", "production has no ready version yet")
+    phase: DeploymentPhase
+    if production is not None and production.version is not None and not production.promoted_at:
+        phase = "Promoting"
+    elif test is None or test.passed is None:
+        phase = "Testing"
+    elif test.passed is False:
+        phase = "Failed"
+    elif production is not None and production.version == test.version:
+        phase = "Serving"
+    else:
+        phase = "AwaitingApproval"
+    status.phase = phase
+
+
+def _requeue(phase: DeploymentPhase | None) -> float:
+    return IN_FLIGHT_SECONDS if phase in ACTIVE_PHASES else SETTLED_SECONDS

@@ -1,0 +1,165 @@
+"""Observe: read what a Deployment's reconcile needs, once, into typed observations.
+
+The reads are the only API calls before the decision. Children a decision cannot use are not
+read (test pods and the acceptance Job once the test stage has its verdict; production children
+while nothing could reach production), so a settled Deployment costs few calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ModelStatus, Task, VersionRef
+from modelship.operator.deployment.versions import resolve_version
+from modelship.operator.kube import (
+    APPS_DEPLOYMENTS,
+    JOBS,
+    MODELS,
+    PDBS,
+    PDBS_V1,
+    PODS,
+    SERVICES,
+    Kube,
+    Resource,
+)
+from modelship.operator.rollout import AcceptanceJob, Applied, PodState, StageRollout
+from modelship.operator.serving_builders import acceptance_job_name, stage_name, stage_selector
+from modelship.operator.status import first_error
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The Deployment being reconciled: its typed object, or why its spec is invalid."""
+
+    body: Obj  # for the builders' names and owner references
+    name: str
+    namespace: str
+    generation: int
+    status: DeploymentStatus
+    mdep: Deployment | None
+    invalid: str = ""
+
+    @classmethod
+    def parse(cls, body: Obj) -> Subject:
+        meta = body["metadata"]
+        common: dict[str, Any] = {
+            "body": body,
+            "name": str(meta["name"]),
+            "namespace": str(meta["namespace"]),
+            "generation": int(meta.get("generation") or 1),
+        }
+        try:
+            mdep = Deployment.model_validate(body)
+        except ValidationError as exc:
+            status = DeploymentStatus.model_validate(body.get("status") or {})
+            return cls(**common, status=status, mdep=None, invalid=first_error(exc, prefix=""))
+        return cls(**common, status=mdep.status, mdep=mdep)
+
+
+class _ModelSpecView(BaseModel):
+    """The one spec field of a Model the Deployment needs (the Model controller validates all)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    task: Task = "classification"
+
+
+@dataclass(frozen=True)
+class ModelView:
+    task: Task
+    status: ModelStatus
+
+    @classmethod
+    def of(cls, model: Obj) -> ModelView:
+        return cls(
+            task=_ModelSpecView.model_validate(model.get("spec") or {}).task,
+            status=ModelStatus.model_validate(model.get("status") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage's Service, Deployment and pods (the pods only when they were needed)."""
+
+    service: Applied | None = None
+    deployment: StageRollout | None = None
+    pods: list[PodState] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Observation:
+    model: ModelView | None = None
+    test: Stage = field(default_factory=Stage)
+    production: Stage = field(default_factory=Stage)
+    pdb_resource: Resource = PDBS_V1
+    pdb: Applied | None = None
+    acceptance: AcceptanceJob | None = None
+
+
+def observe(kube: Kube, subject: Subject) -> Observation:
+    """Read the Model and the children of a valid Deployment."""
+    mdep = subject.mdep
+    assert mdep is not None, "observe is for valid Deployments"
+    ns, name = subject.namespace, subject.name
+    raw_model = kube.get(MODELS, ns, mdep.spec.model_ref.name)
+    if raw_model is None:
+        return Observation()
+    model = ModelView.of(raw_model)
+    target = resolve_version(mdep.spec.version, model.status)
+    if not isinstance(target, VersionRef):
+        return Observation(model=model)
+    test, acceptance = _test_stage(kube, subject, target)
+    pdb_resource = PDBS_V1 if kube.served(PDBS_V1) else PDBS
+    if not _production_possible(mdep):
+        return Observation(model, test, pdb_resource=pdb_resource, acceptance=acceptance)
+    deployment = StageRollout.of(kube.get(APPS_DEPLOYMENTS, ns, name))
+    pods = (
+        [PodState.of(p) for p in kube.list(PODS, ns, stage_selector(name, "production"))]
+        if deployment is not None and deployment.deadline_exceeded
+        else []
+    )
+    production = Stage(Applied.of(kube.get(SERVICES, ns, name)), deployment, pods)
+    pdb = Applied.of(kube.get(pdb_resource, ns, name))
+    return Observation(model, test, production, pdb_resource, pdb, acceptance)
+
+
+def _test_stage(
+    kube: Kube, subject: Subject, target: VersionRef
+) -> tuple[Stage, AcceptanceJob | None]:
+    ns, test_name = subject.namespace, stage_name(subject.name, "test")
+    service = Applied.of(kube.get(SERVICES, ns, test_name))
+    deployment = StageRollout.of(kube.get(APPS_DEPLOYMENTS, ns, test_name))
+    tested = subject.status.test
+    if deployment is None or (
+        tested is not None
+        and (tested.version, tested.digest) == (target.version, target.digest)
+        and tested.passed is not None
+    ):
+        return Stage(service, deployment), None  # nothing to wait for at the test stage
+    pods = [PodState.of(p) for p in kube.list(PODS, ns, stage_selector(subject.name, "test"))]
+    job_name = acceptance_job_name(subject.name, target.version, target.digest)
+    job = kube.get(JOBS, ns, job_name) if deployment.complete else None
+    if job is None:
+        return Stage(service, deployment, pods), None
+    job_pods = kube.list(PODS, ns, {"job-name": job_name}) if _finished(job) else []
+    return Stage(service, deployment, pods), AcceptanceJob.of(job, job_pods)
+
+
+def _finished(job: Obj) -> bool:
+    return AcceptanceJob.of(job, []).finished
+
+
+def _production_possible(mdep: Deployment) -> bool:
+    """Whether production may exist or be created now: served, approved, or auto-approvable."""
+    spec, status = mdep.spec, mdep.status
+    return (
+        status.production is not None
+        or spec.approval is not None
+        or status.auto_approval is not None
+        or (spec.auto_approve is not None and spec.auto_approve.enabled)
+    )

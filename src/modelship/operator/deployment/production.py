@@ -1,0 +1,180 @@
+"""Decide production: record an automatic approval, judge the approval, promote, roll back.
+
+Production changes only when `judge_approval` approves. A promotion rolls the production
+Deployment with surge and no unavailability; when the Deployment controller gives up on it
+(progressDeadlineSeconds) before it ever completed, the previous version is put back, or, with
+none, production is removed; the failed version is recorded so the same approval cannot retry it.
+"""
+
+from __future__ import annotations
+
+from modelship.api.v1alpha1 import (
+    PRIMARY_METRIC,
+    AutoApproval,
+    ProductionStatus,
+    VersionRef,
+)
+from modelship.api.v1alpha1.deployment import FailedRollout
+from modelship.operator.deployment.actions import Draft
+from modelship.operator.deployment.approval import (
+    auto_approval_rule,
+    effective_approval,
+    judge_approval,
+)
+from modelship.operator.deployment.observe import ModelView, Observation, Subject
+from modelship.operator.kube import APPS_DEPLOYMENTS, SERVICES
+from modelship.operator.rollout import pod_trouble
+from modelship.operator.serving_builders import (
+    build_pdb,
+    build_stage_deployment,
+    build_stage_service,
+)
+from modelship.operator.settings import OperatorSettings
+
+
+def decide_production(
+    draft: Draft, subject: Subject, seen: Observation, model: ModelView, settings: OperatorSettings
+) -> None:
+    mdep = subject.mdep
+    assert mdep is not None
+    status = draft.status
+    production = status.production.model_copy() if status.production else ProductionStatus()
+    auto_approve(draft, subject, model, production)
+    approval = effective_approval(mdep.spec.approval, status.auto_approval)
+    verdict = judge_approval(
+        approval, status.test, production, status.failed_rollout, subject.generation
+    )
+    draft.condition("Approved", verdict.approved, verdict.reason, verdict.message)
+    if verdict.approved and approval is not None and production.version != approval.version:
+        assert status.test is not None and status.test.digest is not None  # judged as tested
+        if production.version is not None and production.digest is not None:
+            status.previous = VersionRef(version=production.version, digest=production.digest)
+        production = ProductionStatus(
+            version=approval.version,
+            digest=status.test.digest,
+            service=subject.name,
+            ready_replicas=0,
+            approved_by=approval.approved_by,
+        )
+        draft.record("Promoting", approval.version, status.test.digest, verdict.message)
+        draft.event("Promoting", f"promoting version {approval.version}: {verdict.message}")
+    if production.version is None or production.digest is None:
+        status.production = None
+        return
+    draft.apply(SERVICES, build_stage_service(subject.body, "production"), seen.production.service)
+    if mdep.spec.production.replicas > 1:
+        pdb = build_pdb(subject.body, seen.pdb_resource.api_version)
+        draft.apply(seen.pdb_resource, pdb, seen.pdb)
+    elif seen.pdb is not None:
+        draft.delete(seen.pdb_resource, subject.name)
+    status.production = _roll(draft, subject, seen, production, settings)
+
+
+def _roll(
+    draft: Draft,
+    subject: Subject,
+    seen: Observation,
+    production: ProductionStatus,
+    settings: OperatorSettings,
+) -> ProductionStatus | None:
+    """Roll production to its version; complete it, or give up on it and roll back."""
+    assert production.version is not None and production.digest is not None
+    written = draft.apply(
+        APPS_DEPLOYMENTS,
+        _production_deployment(subject, production.version, production.digest, settings),
+        seen.production.deployment,
+    )
+    rollout = None if written else seen.production.deployment
+    observed = seen.production.deployment
+    production.ready_replicas = observed.ready_replicas if observed is not None else 0
+    if rollout is not None and rollout.complete:
+        if not production.promoted_at:
+            production.promoted_at = draft.now
+            draft.record(
+                "Promoted", production.version, production.digest, "production rollout complete"
+            )
+            draft.event("Promoted", f"version {production.version} serves production")
+            draft.condition(
+                "RolledBack", False, "Promoted", f"version {production.version} promoted"
+            )
+    elif rollout is not None and rollout.deadline_exceeded and not production.promoted_at:
+        return _roll_back(draft, subject, seen, production, settings)
+    return production
+
+
+def _roll_back(
+    draft: Draft,
+    subject: Subject,
+    seen: Observation,
+    failed: ProductionStatus,
+    settings: OperatorSettings,
+) -> ProductionStatus | None:
+    assert failed.version is not None and failed.digest is not None
+    version = str(failed.version)
+    why = (
+        pod_trouble([p for p in seen.production.pods if p.version == version])
+        or "the rollout missed its progress deadline"
+    )
+    status = draft.status
+    status.failed_rollout = FailedRollout(
+        version=failed.version, digest=failed.digest, generation=subject.generation, reason=why
+    )
+    previous = status.previous
+    message = f"version {failed.version} did not become ready ({why})"
+    restored: ProductionStatus | None = None
+    if previous is not None:
+        message += f"; reverted to version {previous.version}"
+        restored = ProductionStatus(
+            version=previous.version,
+            digest=previous.digest,
+            service=subject.name,
+            ready_replicas=0,
+            promoted_at=draft.now,
+        )
+        body = _production_deployment(subject, previous.version, previous.digest, settings)
+        draft.apply(APPS_DEPLOYMENTS, body, seen.production.deployment)
+    else:
+        message += "; no previous version, production removed"
+        draft.delete(APPS_DEPLOYMENTS, subject.name)
+    draft.condition("RolledBack", True, "ProgressDeadlineExceeded", message)
+    draft.record("RolledBack", failed.version, failed.digest, message)
+    draft.event("RolledBack", message, warning=True)
+    return restored
+
+
+def _production_deployment(
+    subject: Subject, version: int, digest: str, settings: OperatorSettings
+) -> dict[str, object]:
+    mdep = subject.mdep
+    assert mdep is not None
+    spec = mdep.spec.production
+    return build_stage_deployment(
+        subject.body, "production", version, digest, spec.replicas, spec.resources, settings
+    )
+
+
+def auto_approve(
+    draft: Draft, subject: Subject, model: ModelView, production: ProductionStatus
+) -> None:
+    """Record an automatic approval when the autoApprove rule holds; spec stays the user's."""
+    mdep = subject.mdep
+    assert mdep is not None
+    policy, test, status = mdep.spec.auto_approve, draft.status.test, draft.status
+    if policy is None or not policy.enabled or test is None or not test.passed:
+        return
+    version, digest = test.version, test.digest
+    if version is None or digest is None:
+        return
+    recorded = status.auto_approval
+    if recorded is not None and (recorded.version, recorded.digest) == (version, digest):
+        return
+    metric = policy.metric or PRIMARY_METRIC[model.task]
+    rule = auto_approval_rule(metric, version, production, model.status.versions)
+    if rule is None:
+        return
+    failed = status.failed_rollout
+    if failed is not None and (failed.version, failed.digest) == (version, digest):
+        return  # it already failed in production once; only a person may try again
+    status.auto_approval = AutoApproval(version=version, digest=digest, rule=rule, at=draft.now)
+    draft.record("AutoApproved", version, digest, rule)
+    draft.event("AutoApproved", f"version {version}: {rule}")
