@@ -86,13 +86,17 @@ KUBECTL ?= kubectl
 image: ## Build the container image $(IMAGE) (needs Docker).
 	docker build -t $(IMAGE) .
 
+# manifests/default, or manifests/local (the same with a policy/v1beta1 PodDisruptionBudget) for
+# API servers older than 1.21, such as the local cluster's.
+OVERLAY = manifests/$$($(KUBECTL) api-versions | grep -qx policy/v1 && echo default || echo local)
+
 .PHONY: deploy
 deploy: ## Install CRDs, RBAC and the operator into the current kubectl context (manifests/default).
-	$(KUBECTL) apply -k manifests/default
+	$(KUBECTL) apply -k $(OVERLAY)
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed, CRDs included (and with them every Model).
-	$(KUBECTL) delete -k manifests/default --ignore-not-found
+	$(KUBECTL) delete -k $(OVERLAY) --ignore-not-found
 
 .PHONY: kind-up
 kind-up: ## kind: create a cluster, build and load the image, deploy (needs Docker and kind).

@@ -12,7 +12,7 @@ import pytest
 
 from modelship.operator.serving_builders import build_stage_service
 from support.factories import iris_deployment
-from support.kubectl import MANIFESTS, Kubectl, named, render
+from support.kubectl import MANIFESTS, Kubectl, named, operator_overlay, render
 
 pytestmark = pytest.mark.integration
 SYSTEM_NAMESPACE = "modelship-system"
@@ -32,8 +32,9 @@ def system_namespace(kubectl: Kubectl) -> str:
 
 
 def test_default_passes_a_server_side_dry_run(kubectl: Kubectl, system_namespace: str) -> None:
-    objects = render("default")
-    lines = dry_run(kubectl, "default")
+    overlay = operator_overlay(kubectl)  # manifests/local on the 1.20 local cluster
+    objects = render(overlay)
+    lines = dry_run(kubectl, overlay)
     assert len(lines) == len(objects), "\n".join(lines)
     assert all(line.endswith("(server dry run)") for line in lines), "\n".join(lines)
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
@@ -49,6 +50,9 @@ def test_default_passes_a_server_side_dry_run(kubectl: Kubectl, system_namespace
         ("ClusterRole", "modelship-edit"),
         ("ClusterRole", "modelship-admin"),
         ("Deployment", "modelship-operator"),
+        ("PodDisruptionBudget", "modelship-operator"),
+        ("Role", "modelship-leader-election"),
+        ("RoleBinding", "modelship-leader-election"),
     } <= kinds
     namespaced = [o for o in objects if o["kind"] in ("ServiceAccount", "Deployment")]
     assert {o["metadata"]["namespace"] for o in namespaced} == {SYSTEM_NAMESPACE}
@@ -58,8 +62,23 @@ def test_default_passes_a_server_side_dry_run(kubectl: Kubectl, system_namespace
 def test_parts_pass_a_server_side_dry_run(
     kubectl: Kubectl, system_namespace: str, directory: str
 ) -> None:
-    lines = dry_run(kubectl, directory, "-n", system_namespace)
-    assert len(lines) == len(render(directory))
+    objects = render(directory)
+    if operator_overlay(kubectl) == "local":  # what manifests/local changes, for a 1.20 server
+        for obj in objects:
+            if obj["kind"] == "PodDisruptionBudget":
+                obj["apiVersion"] = "policy/v1beta1"
+    result = kubectl.apply(objects, "--dry-run=server", "-n", system_namespace)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == len(objects), "\n".join(lines)
+
+
+def test_local_is_default_with_the_pdb_an_older_server_serves() -> None:
+    default, local = render("default"), render("local")
+    for obj in default:
+        if obj["kind"] == "PodDisruptionBudget":
+            assert obj["apiVersion"] == "policy/v1"
+            obj["apiVersion"] = "policy/v1beta1"
+    assert local == default
 
 
 @pytest.mark.parametrize("directory", ["samples", "catalog", "model-namespace"])
@@ -87,8 +106,21 @@ def test_the_operator_runs_its_pods_from_its_own_image() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["MODELSHIP_OPERATOR_IMAGE"]["value"] == container["image"] == "modelship:0.1.0"
     assert container["command"] == ["python", "-m", "modelship.operator"]
-    # Standalone Kopf: never two operators at once.
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    # Two replicas, one leading (the Lease decides, in the pod's own namespace), rolled one at
+    # a time with none unavailable; a PodDisruptionBudget keeps one through drains.
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    assert env["MODELSHIP_OPERATOR_LEASE_NAMESPACE"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}
+    }
+    pdb = named(render("default"), "PodDisruptionBudget", "modelship-operator")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= (
+        spec["template"]["metadata"]["labels"].items()
+    )
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert env["MODELSHIP_OPERATOR_HEALTH_ENDPOINT"]["value"] == (

@@ -21,7 +21,7 @@ import yaml
 
 from modelship.api.v1alpha1 import GROUP
 from modelship.operator.kube import MODEL_DEPLOYMENTS
-from support.kubectl import MANIFESTS, Kubectl, render
+from support.kubectl import MANIFESTS, Kubectl, operator_overlay, render
 from support.rbac import NOT_FOR_THE_SERVICE_ACCOUNT, Need, operator_needs, unscanned
 from support.waiting import wait_for
 
@@ -54,7 +54,7 @@ def review(api: Any, user: str, groups: list[str], need: Need, namespace: str | 
 @pytest.fixture(scope="module")
 def installed(kubectl: Kubectl) -> None:
     """manifests/default without the operator Deployment: RBAC is what is under test here."""
-    kubectl.apply([d for d in render("default") if d["kind"] != "Deployment"])
+    kubectl.apply([d for d in render(operator_overlay(kubectl)) if d["kind"] != "Deployment"])
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +85,25 @@ def test_the_operator_can_do_everything_its_code_and_kopf_need(
     assert ("delete", "apps", "deployments", "") in needs
     assert ("watch", GROUP, "deployments", "") in needs
     assert ("create", "policy", "poddisruptionbudgets", "") in needs
-    denied = sorted(n for n in needs if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, None))
+    assert ("patch", "coordination.k8s.io", "leases", "") in needs
+    # The leader Lease is granted in the operator's own namespace only (Role, not ClusterRole).
+    own = {n for n in needs if (n[1], n[2]) == ("coordination.k8s.io", "leases")}
+    cluster_wide = needs - own
+    denied = sorted(
+        n for n in cluster_wide if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, None)
+    )
     assert denied == [], f"the operator's ClusterRole lacks {denied}"
     # Granted cluster-wide, so in any model namespace too.
     denied_here = sorted(
-        n for n in needs if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace)
+        n for n in cluster_wide if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace)
     )
     assert denied_here == []
+    denied_own = sorted(
+        n for n in own if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, "modelship-system")
+    )
+    assert denied_own == [], f"the leader-election Role lacks {denied_own}"
+    # ... and nowhere else: a model namespace's Leases are not the operator's business.
+    assert not any(review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace) for n in own)
 
 
 FORBIDDEN: list[Need] = [

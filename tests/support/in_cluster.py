@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelship.operator.kube import APPS_DEPLOYMENTS, PODS, Kube
-from support.kubectl import Kubectl, named, render
+from modelship.operator.kube import APPS_DEPLOYMENTS, LEASES, PODS, Kube
+from support.kubectl import Kubectl, named, operator_overlay, render
 from support.waiting import wait_for
 
 Obj = dict[str, Any]
@@ -28,15 +28,16 @@ def with_env(deployment: Obj, overrides: dict[str, str]) -> list[Obj]:
 
 
 def rolled_out(deployment: Obj | None) -> bool:
-    """The current template runs in exactly one available, updated replica."""
+    """The current template runs in every replica, all updated and available."""
     if not deployment:
         return False
     status = deployment.get("status") or {}
+    wanted = deployment["spec"].get("replicas", 1)
     return bool(
         status.get("observedGeneration", 0) >= deployment["metadata"]["generation"]
-        and status.get("updatedReplicas") == 1
-        and status.get("availableReplicas") == 1
-        and status.get("replicas") == 1
+        and status.get("updatedReplicas") == wanted
+        and status.get("availableReplicas") == wanted
+        and status.get("replicas") == wanted
     )
 
 
@@ -47,7 +48,7 @@ class InClusterOperator:
 
     def deploy(self, env: dict[str, str]) -> None:
         """`kubectl apply -k manifests/default`, with `env` added to the operator container."""
-        objects = render("default")
+        objects = render(operator_overlay(self.kubectl))
         deployment = named(objects, "Deployment", NAME)
         deployment["spec"]["template"]["spec"]["containers"][0]["env"] = with_env(deployment, env)
         self.kubectl.apply(objects)
@@ -84,9 +85,9 @@ class InClusterOperator:
 
     def wait_running(self) -> None:
         wait_for(
-            lambda: self.running_pod() if rolled_out(self.deployment()) else None,
+            lambda: self.running_pod() if rolled_out(self.deployment()) else None,  # a leader
             timeout=180,
-            what="the operator Deployment to be rolled out and its pod to run",
+            what="the operator Deployment to be rolled out and one of its pods to lead",
             describe=self.describe,
         )
 
@@ -96,8 +97,8 @@ class InClusterOperator:
     def pods(self) -> list[Obj]:
         return self.kube.list(PODS, SYSTEM, OPERATOR_PODS)
 
-    def running_pod(self) -> Obj | None:
-        """The one pod, Running and Ready, when there is exactly one (none is being replaced)."""
+    def running_pods(self) -> list[Obj]:
+        """Every pod, Running and Ready, when all replicas are (none is being replaced)."""
         pods = [p for p in self.pods() if not p["metadata"].get("deletionTimestamp")]
         ready = [
             p
@@ -108,10 +109,22 @@ class InClusterOperator:
                 for c in p["status"].get("conditions") or []
             )
         ]
-        return ready[0] if len(ready) == 1 and len(pods) == 1 else None
+        wanted = ((self.deployment() or {}).get("spec") or {}).get("replicas", 1)
+        return ready if len(ready) == len(pods) == wanted else []
+
+    def running_pod(self) -> Obj | None:
+        """The leader's pod (the one holding the Lease), once every replica runs."""
+        pods = self.running_pods()
+        lease = self.kube.get(LEASES, SYSTEM, NAME) or {}
+        holder = str((lease.get("spec") or {}).get("holderIdentity") or "")
+        leaders = [p for p in pods if holder.startswith(p["metadata"]["name"] + "_")]
+        return leaders[0] if leaders else None
 
     def logs(self) -> str:
-        return self.kubectl("logs", "-n", SYSTEM, f"deployment/{NAME}", check=False).stdout
+        return self.kubectl(
+            "logs", "-n", SYSTEM, "-l", "app.kubernetes.io/component=operator",
+            "--prefix", "--tail=-1", check=False,
+        ).stdout  # fmt: skip
 
     def describe(self) -> str:
         pods = [

@@ -51,6 +51,13 @@ class Kubectl:
         return self("apply", "-f", "-", *args, input=yaml.safe_dump_all(docs), check=check)
 
 
+def operator_overlay(kubectl: Kubectl) -> str:
+    """The kustomization `make deploy` applies to this cluster: manifests/default, or
+    manifests/local where the API server predates policy/v1 (the local 1.20 cluster)."""
+    versions = kubectl("api-versions").stdout.split()
+    return "default" if "policy/v1" in versions else "local"
+
+
 def render(directory: str | Path) -> list[dict[str, Any]]:
     """The objects of a kustomization (a directory under manifests/, or a path) exactly as
     `kubectl apply -k` would send them."""

@@ -39,6 +39,10 @@ class OperatorProcess:
             "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": f"http://127.0.0.1:{self.port}/healthz",
             "MODELSHIP_OPERATOR_RETRY_BACKOFF_SECONDS": "2",
             "MODELSHIP_OPERATOR_RESYNC_SECONDS": "2",
+            # A killed operator's Lease expires in 4 s instead of 15, so restarts stay quick.
+            "MODELSHIP_OPERATOR_LEASE_DURATION_SECONDS": "4",
+            "MODELSHIP_OPERATOR_LEASE_RENEW_DEADLINE_SECONDS": "3",
+            "MODELSHIP_OPERATOR_LEASE_RETRY_PERIOD_SECONDS": "1",
             **{f"MODELSHIP_OPERATOR_{k.upper()}": v for k, v in self.settings.items()},
         }
         self.starts += 1

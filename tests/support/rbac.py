@@ -27,6 +27,9 @@ from modelship.operator.kube import Resource
 # (verb, group, resource, subresource)
 Need = tuple[str, str, str, str]
 ROLE = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "role.yaml"
+LEADER_ELECTION_ROLE = ROLE.with_name("leader_election.yaml")
+# (group, resource) the operator touches only in its own namespace.
+OWN_NAMESPACE = {("coordination.k8s.io", "leases")}
 
 CLIENT_VERBS = {
     "get": ("get",),
@@ -231,11 +234,16 @@ def operator_needs(sources: Iterable[Path] | None = None) -> tuple[set[Need], se
     return needs, touches
 
 
-def role_rules(path: Path = ROLE) -> list[dict[str, Any]]:
-    """The rules of the operator's ClusterRole as shipped."""
-    (role,) = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "ClusterRole"]
+def role_rules(path: Path = ROLE, kind: str = "ClusterRole") -> list[dict[str, Any]]:
+    """The rules of the operator's ClusterRole (or the file's Role) as shipped."""
+    (role,) = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind]
     rules: list[dict[str, Any]] = role["rules"]
     return rules
+
+
+def own_namespace_needs(needs: Iterable[Need]) -> set[Need]:
+    """The needs granted only in the operator's own namespace, by a Role: the leader Lease."""
+    return {n for n in needs if (n[1], n[2]) in OWN_NAMESPACE}
 
 
 def not_granted(needs: Iterable[Need], rules: list[dict[str, Any]]) -> list[Need]:

@@ -8,11 +8,13 @@ import ast
 import copy
 
 from support.rbac import (
+    LEADER_ELECTION_ROLE,
     NOT_FOR_THE_SERVICE_ACCOUNT,
     client_needs,
     kopf_watch_needs,
     not_granted,
     operator_needs,
+    own_namespace_needs,
     resource_aliases,
     role_rules,
     touched,
@@ -34,15 +36,21 @@ def test_the_scan_sees_every_resource_the_operator_code_refers_to() -> None:
     assert ("create", "", "events", "") in needs
 
 
-def test_the_shipped_cluster_role_grants_every_need() -> None:
+def test_the_shipped_roles_grant_every_need() -> None:
     needs, _ = operator_needs()
-    assert not_granted(needs - NOT_FOR_THE_SERVICE_ACCOUNT, role_rules()) == []
+    own = own_namespace_needs(needs)
+    assert own >= {("get", "coordination.k8s.io", "leases", "")}
+    assert not_granted(needs - NOT_FOR_THE_SERVICE_ACCOUNT - own, role_rules()) == []
+    assert not_granted(own, role_rules(LEADER_ELECTION_ROLE, "Role")) == []
+    # The ClusterRole grants no Lease: election rights stay in the operator's namespace.
+    assert not_granted(own, role_rules()) == sorted(own)
 
 
 def test_a_cluster_role_without_poddisruptionbudgets_is_reported() -> None:
     needs, _ = operator_needs()
     rules = [r for r in copy.deepcopy(role_rules()) if "poddisruptionbudgets" not in r["resources"]]
-    assert sorted(PDB_NEEDS) == not_granted(needs - NOT_FOR_THE_SERVICE_ACCOUNT, rules)
+    cluster_wide = needs - NOT_FOR_THE_SERVICE_ACCOUNT - own_namespace_needs(needs)
+    assert sorted(PDB_NEEDS) == not_granted(cluster_wide, rules)
 
 
 def test_a_missing_verb_or_subresource_is_reported_and_wildcards_grant() -> None:

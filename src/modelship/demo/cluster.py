@@ -10,7 +10,7 @@ from pathlib import Path
 
 from modelship.demo.narrator import DemoError, Narrator
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube import APPS_DEPLOYMENTS, Kube
+from modelship.operator.kube import APPS_DEPLOYMENTS, PDBS_V1, Kube
 
 OPERATOR_NAMESPACE = "modelship-system"
 
@@ -27,7 +27,9 @@ def start_cluster(root: Path, dev_dir: Path, say: Narrator) -> DevCluster:
 
 def start_operator(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> None:
     """Deploy the operator the way a cluster runs it: manifests/default, its own RBAC."""
-    say.step("Operator: kubectl apply -k manifests/default (runs in the cluster)")
+    # The local API server (1.20) serves PodDisruptionBudgets only as policy/v1beta1.
+    overlay = "default" if kube.served(PDBS_V1) else "local"
+    say.step(f"Operator: kubectl apply -k manifests/{overlay} (runs in the cluster)")
     kubectl = Path(sys.executable).parent / "kubectl"
     result = subprocess.run(
         [
@@ -36,14 +38,14 @@ def start_operator(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> N
             str(kubeconfig),
             "apply",
             "-k",
-            str(root / "manifests" / "default"),
+            str(root / "manifests" / overlay),
         ],
         capture_output=True,
         text=True,
         timeout=120,
     )
     if result.returncode != 0:
-        raise DemoError(f"kubectl apply -k manifests/default failed: {result.stderr.strip()}")
+        raise DemoError(f"kubectl apply -k manifests/{overlay} failed: {result.stderr.strip()}")
     say.say(f"applied {len(result.stdout.splitlines())} objects: CRDs, RBAC, the operator")
 
     def available() -> bool:

@@ -33,6 +33,19 @@ from modelship.devcluster.state import ClusterState
 STOP_ORDER = ("local-node", "kube-controller-manager", "kube-apiserver", "etcd")
 
 
+# The operator's namespace exists from the start: an operator run as a local process (`make run`)
+# keeps its leader Lease there, beside the one `make deploy` would start.
+OPERATOR_NAMESPACE = "modelship-system"
+
+
+def _ensure_namespace(client: KubeClient, name: str) -> None:
+    try:
+        client.post("/api/v1/namespaces", {"metadata": {"name": name}})
+    except ApiError as error:
+        if error.status != 409:
+            raise
+
+
 class DevClusterError(RuntimeError):
     """The cluster did not come up; the message names the component and quotes its log."""
 
@@ -103,8 +116,9 @@ class DevCluster:
             except BaseException:
                 self.down()
                 raise
-        if crds_dir is not None:
-            with self.client() as client:
+        with self.client() as client:
+            _ensure_namespace(client, OPERATOR_NAMESPACE)
+            if crds_dir is not None:
                 install_crds(client, crds_dir)
 
     def down(self) -> None:

@@ -22,7 +22,7 @@ import aiohttp.web
 import kopf
 
 from modelship.operator.kube import Kube, load_api_client
-from modelship.operator.leadership import LeaderElector, Timing, default_identity
+from modelship.operator.leadership import LeaderElector, Timing, unique_identity
 from modelship.operator.settings import OperatorSettings
 
 # Exit code of an operator that lost its Lease: the container restarts as a clean standby.
@@ -70,7 +70,7 @@ async def lead(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
         Kube(load_api_client()),
         settings.lease_namespace,
         settings.lease_name,
-        settings.lease_identity or default_identity(),
+        unique_identity(settings.lease_identity),
         Timing(
             settings.lease_duration_seconds,
             settings.lease_renew_deadline_seconds,

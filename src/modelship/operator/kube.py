@@ -55,6 +55,8 @@ APPS_DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 PDBS = Resource("policy", "v1beta1", "poddisruptionbudgets", "PodDisruptionBudget")
 # policy/v1 arrived in 1.21 and v1beta1 left in 1.25: the operator uses whichever is served.
 PDBS_V1 = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
+# The leader Lease, in the operator's own namespace (see leadership.py).
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 
 
 class KubeError(RuntimeError):

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelship.operator.kube import Kube, KubeError, Resource
+from modelship.operator.kube import LEASES, Kube, KubeError
 from modelship.operator.lease import (
     LeaseAction,
     LeaseRecord,
@@ -30,13 +30,12 @@ from modelship.operator.lease import (
     takeover_patch,
 )
 
-LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 log = logging.getLogger("modelship.leadership")
 
 
-def default_identity() -> str:
-    """The pod name in a cluster (its hostname), made unique per process start."""
-    return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+def unique_identity(name: str = "") -> str:
+    """`name` (the pod's, in a cluster) or the host name, made unique per process start."""
+    return f"{name or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ class OperatorSettings(BaseSettings):
     )
     standalone: bool = Field(
         default=True,
-        description="Run without Kopf peering (one replica, Recreate strategy, no peering CRDs).",
+        description="Run without Kopf's peering (its CRDs and writes); leader election on a Lease "
+        "keeps two instances from acting at once instead.",
     )
     drift_interval_seconds: float = Field(
         default=30.0,
@@ -93,7 +94,9 @@ class OperatorSettings(BaseSettings):
         "deployed operator.",
     )
     lease_identity: str = Field(
-        default="", description="Holder identity ('' = the host name and a random suffix)."
+        default="",
+        description="Who holds the Lease: this name (the manifests give the pod's) or the host "
+        "name, plus a random suffix, so a restarted process is never taken for its predecessor.",
     )
     lease_duration_seconds: float = Field(
         default=15.0, gt=0, description="How long a silent leader keeps the Lease."

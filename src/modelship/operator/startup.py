@@ -39,7 +39,8 @@ def configure(
     settings.watching.client_timeout = 300
     # Sync handlers run in threads; enough for many Models without starving the event loop.
     settings.execution.max_workers = 8
-    # One replica with a Recreate strategy: peering would only add CRDs and API writes.
+    # One instance acts at a time through the leader Lease (election.py), which Kopf's peering
+    # cannot promise: peers of equal priority both run, and it needs its own CRDs and writes.
     settings.peering.standalone = operator_settings.standalone
     settings.peering.mandatory = False
     # httpx logs every request at INFO; drift reads every few seconds would drown the log.
