@@ -22,15 +22,16 @@ from modelship.api.v1alpha1 import (
     TrainingJobStatus,
     Trigger,
 )
-from modelship.operator.conditions import set_condition
+from modelship.operator.conditions import get_condition, set_condition
 from modelship.operator.model_observation import ModelMeta, ModelObservation, ObservedTrainingJob
-from modelship.operator.model_summary import summarise
+from modelship.operator.model_summary import beyond_history, policy_summary, summarise
 from modelship.operator.naming import RETRAIN_ANNOTATION
 from modelship.operator.retraining import TrainingRequest, has_policy, plan, record_training
 from modelship.operator.retraining_signals import fmt, next_dataset_state
 from modelship.operator.training_builders import training_job_name
 
 RETRAINING_CONDITION = "RetrainingPolicyValid"
+SUSPENDED = "Suspended"
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,9 @@ def decide(
     status, generation = step.status, meta.generation
     requests = training_requests(meta, model.spec, model.status, step.tjs)
     trained_now = False
+    if model.spec.suspend:
+        return _suspended(step, requests, versions_in_status)
+    _resumed(step)
     if requests and step.active:
         status.pending_trigger = requests[0].trigger
     elif requests:
@@ -186,8 +190,52 @@ def decide(
     if latest is not None and latest.version != old_latest:
         message = f"version {latest.version} ({latest.score or ''}) passed gates"
         step.actions.append(PostEvent("Normal", "VersionAvailable", message))
-    step.actions.extend(_prune(step.tjs, step.active, model.spec.retraining.history_limit))
+    limit = model.spec.retraining.history_limit
+    step.actions.extend(DeleteTrainingJob(n) for n in beyond_history(step.tjs, step.active, limit))
     return ModelDecision(status, step.actions)
+
+
+def _suspended(
+    step: _Pass, requests: list[TrainingRequest], versions_in_status: int
+) -> ModelDecision:
+    """Observed and reported, but nothing started, pruned or claimed until the resume.
+
+    `observedGeneration` moves on (this generation was seen), while what asked for training is
+    left unacknowledged: the resume is itself a new generation, and the retrain annotation is not
+    recorded, so both are weighed again then.
+    """
+    status, generation, now = step.status, step.meta.generation, fmt(step.now)
+    status.observed_generation = generation
+    # What asked before this pass (a generation now observed) still waits: keep it shown.
+    status.pending_trigger = requests[0].trigger if requests else step.old.pending_trigger
+    summarise(status, step.old, step.tjs, step.active, versions_in_status, generation, now)
+    pending = status.pending_trigger
+    queued = f"; a {pending} request waits for the resume" if pending else ""
+    message = f"spec.suspend is true: no TrainingJob is started{queued}"
+    status.conditions = set_condition(
+        status.conditions, SUSPENDED, True, "Suspended", message, generation, now
+    )
+    actions: list[Action] = []
+    was = get_condition(step.old.conditions, SUSPENDED)
+    if was is None or was.status != "True":
+        actions.append(PostEvent("Normal", "Suspended", message))
+    return ModelDecision(status, actions)
+
+
+def _resumed(step: _Pass) -> None:
+    """A Model that was suspended says so until the next one would: Suspended turns False."""
+    was = get_condition(step.old.conditions, SUSPENDED)
+    if was is not None and was.status == "True":
+        step.status.conditions = set_condition(
+            step.status.conditions,
+            SUSPENDED,
+            False,
+            "Resumed",
+            "spec.suspend is false",
+            step.meta.generation,
+            fmt(step.now),
+        )
+        step.actions.append(PostEvent("Normal", "Resumed", "spec.suspend is false"))
 
 
 def _automatic(step: _Pass, observed: ModelObservation, trained_now: bool) -> None:
@@ -231,7 +279,7 @@ def _automatic(step: _Pass, observed: ModelObservation, trained_now: bool) -> No
             RETRAINING_CONDITION,
             True,
             "PolicyValid",
-            _policy_summary(spec),
+            policy_summary(spec),
             now=fmt(now),
         )
     if (decision.decision, decision.reason, decision.trigger) != (
@@ -245,29 +293,3 @@ def _automatic(step: _Pass, observed: ModelObservation, trained_now: bool) -> No
         step.actions.append(
             PostEvent(kind, f"Retraining{decision.decision}", (state.message or "")[:1000])
         )
-
-
-def _policy_summary(spec: ModelSpec) -> str:
-    policy = spec.retraining
-    parts = []
-    if policy.drift is not None:
-        parts.append(f"drift above {policy.drift.threshold:g} ({policy.drift.aggregate} PSI)")
-    if policy.schedule:
-        parts.append(f"schedule {policy.schedule}")
-    if policy.on_dataset_change:
-        parts.append("dataset change")
-    return (
-        f"retrains on {', '.join(parts)}; cooldown {policy.cooldown_seconds}s, "
-        f"at most {policy.max_per_day} a day"
-    )
-
-
-def _prune(
-    tjs: list[ObservedTrainingJob], active: list[ObservedTrainingJob], limit: int
-) -> list[Action]:
-    """Finished TrainingJobs beyond the history limit, oldest first."""
-    active_names = {t.name for t in active}
-    finished = sorted(
-        (t for t in tjs if t.name not in active_names and not t.active), key=lambda t: t.created
-    )
-    return [DeleteTrainingJob(t.name) for t in finished[: max(0, len(finished) - limit)]]

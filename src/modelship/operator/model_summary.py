@@ -6,7 +6,7 @@ create) and gets the status fields a user reads with `kubectl get mdl`.
 
 from __future__ import annotations
 
-from modelship.api.v1alpha1 import Condition, ModelStatus, VersionSummary
+from modelship.api.v1alpha1 import Condition, ModelSpec, ModelStatus, VersionSummary
 from modelship.operator.conditions import get_condition, set_condition
 from modelship.operator.model_observation import TERMINAL, ObservedTrainingJob
 
@@ -128,3 +128,30 @@ def _trained(
         generation,
         now,
     )
+
+
+def policy_summary(spec: ModelSpec) -> str:
+    """The RetrainingPolicyValid message: what retrains the Model, within which bounds."""
+    policy = spec.retraining
+    parts = []
+    if policy.drift is not None:
+        parts.append(f"drift above {policy.drift.threshold:g} ({policy.drift.aggregate} PSI)")
+    if policy.schedule:
+        parts.append(f"schedule {policy.schedule}")
+    if policy.on_dataset_change:
+        parts.append("dataset change")
+    return (
+        f"retrains on {', '.join(parts)}; cooldown {policy.cooldown_seconds}s, "
+        f"at most {policy.max_per_day} a day"
+    )
+
+
+def beyond_history(
+    tjs: list[ObservedTrainingJob], active: list[ObservedTrainingJob], limit: int
+) -> list[str]:
+    """Names of the finished TrainingJobs beyond the history limit, oldest first."""
+    active_names = {t.name for t in active}
+    finished = sorted(
+        (t for t in tjs if t.name not in active_names and not t.active), key=lambda t: t.created
+    )
+    return [t.name for t in finished[: max(0, len(finished) - limit)]]

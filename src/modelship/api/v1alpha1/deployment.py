@@ -115,6 +115,11 @@ class DeploymentSpec(ApiModel):
         default=None,
         description="Promote to production only the version named here, once it passed testing.",
     )
+    suspend: bool = Field(
+        default=False,
+        description="Roll out, test and promote nothing while true (production keeps serving "
+        "what it serves); status is still kept current.",
+    )
     auto_approve: AutoApprovePolicy | None = Field(
         default=None,
         description="Approve automatically a version that passed its gates and acceptance and "

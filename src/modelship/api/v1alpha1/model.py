@@ -170,11 +170,16 @@ class ModelSpec(TrainingSnapshot):
         default_factory=RetrainingSpec,
         description="Continuous-training policy.",
     )
+    suspend: bool = Field(
+        default=False,
+        description="Start no TrainingJob for this Model (for any trigger) while true; status "
+        "is still kept current, and requests that arrive meanwhile wait for the resume.",
+    )
 
     def snapshot(self) -> TrainingSnapshot:
         """The training-relevant part of the spec, as a TrainingJob records it."""
         return TrainingSnapshot.model_validate(
-            self.model_dump(by_alias=True, exclude={"retraining"})
+            self.model_dump(by_alias=True, exclude={"retraining", "suspend"})
         )
 
 

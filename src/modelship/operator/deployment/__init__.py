@@ -24,7 +24,9 @@ Obj = dict[str, Any]
 def reconcile_deployment(kube: Kube, settings: OperatorSettings, body: Obj) -> float | None:
     """One reconcile; returns when to look again (seconds), or None when only an event can help."""
     subject = Subject.parse(body)
-    seen = observe(kube, subject) if subject.mdep is not None else Observation()
+    # A suspended Deployment reads no child: nothing it would see could be acted on.
+    active = subject.mdep is not None and not subject.mdep.spec.suspend
+    seen = observe(kube, subject) if active else Observation()
     decision = decide(subject, seen, utcnow(), settings)
     apply(kube, subject, decision)
     return decision.requeue_after

@@ -10,6 +10,7 @@ rollout, acceptance, a Model that is still training), rarely once settled. The h
 from __future__ import annotations
 
 from modelship.api.v1alpha1 import DeploymentPhase, DeploymentStatus
+from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import Decision, Draft
 from modelship.operator.deployment.observe import Observation, Subject
 from modelship.operator.deployment.production import decide_production
@@ -18,6 +19,7 @@ from modelship.operator.deployment.versions import NoVersion, resolve_version
 from modelship.operator.settings import OperatorSettings
 
 ACTIVE_PHASES: tuple[DeploymentPhase, ...] = ("Pending", "Testing", "Promoting")
+SUSPENDED = "Suspended"
 # Readiness of pods and termination messages do not always reach us as an event on a child we
 # watch, so while a phase is in flight the reconcile looks again this soon.
 IN_FLIGHT_SECONDS = 3.0
@@ -36,6 +38,9 @@ def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSett
         if _changed(subject.status, draft):
             draft.event("InvalidSpec", subject.invalid, warning=True)
         return draft.finish(None)  # only a new spec can help, and it comes as an event
+    if mdep.spec.suspend:
+        return _suspended(subject, draft)
+    _resumed(subject, draft)
     if seen.model is None:
         name = mdep.spec.model_ref.name
         return _wait(subject, draft, "ModelNotFound", f"waiting for Model {name!r}", False)
@@ -46,6 +51,30 @@ def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSett
     decide_production(draft, subject, seen, seen.model, settings)
     _summarise(draft.status, draft)
     return draft.finish(_requeue(draft.status.phase))
+
+
+def _suspended(subject: Subject, draft: Draft) -> Decision:
+    """Nothing is rolled out, tested or promoted; what was last observed stays in status.
+
+    Only a new spec (the resume) can change that, so no time-driven look is asked for, and no
+    child is read: a suspended Deployment costs nothing until it is resumed.
+    """
+    message = "spec.suspend is true: nothing is rolled out, tested or promoted"
+    draft.condition(SUSPENDED, True, "Suspended", message)
+    if draft.status.phase is None:
+        draft.status.phase = "Pending"
+        draft.condition("Ready", False, "Suspended", message)
+    was = get_condition(subject.status.conditions, SUSPENDED)
+    if was is None or was.status != "True":
+        draft.event("Suspended", message)
+    return draft.finish(None)
+
+
+def _resumed(subject: Subject, draft: Draft) -> None:
+    was = get_condition(subject.status.conditions, SUSPENDED)
+    if was is not None and was.status == "True":
+        draft.condition(SUSPENDED, False, "Resumed", "spec.suspend is false")
+        draft.event("Resumed", "spec.suspend is false")
 
 
 def _wait(subject: Subject, draft: Draft, reason: str, message: str, failed: bool) -> Decision:
