@@ -53,9 +53,11 @@ class LeaseStore:
         self.lease: dict[str, Any] | None = None
         self.version = 0
         self.writes: list[str] = []
+        self.reads = 0
         self.down = False
 
     def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
         if self.down:
             raise KubeError(0, "connection refused")
         return copy.deepcopy(self.lease)
@@ -168,3 +170,19 @@ def test_two_candidates_racing_for_a_free_lease_get_one_leader() -> None:
     a.release()
     assert b.try_once()  # b takes it first
     assert not elector(store, "op-c_3", clock).try_once()  # c sees b alive
+
+
+def test_a_leader_renews_with_one_request_and_reads_only_when_someone_else_wrote() -> None:
+    store, clock = LeaseStore(), Clock()
+    leader = elector(store, ME, clock)
+    assert leader.try_once()
+    reads = store.reads
+    for _ in range(5):
+        clock.now += 2
+        assert leader.try_once()
+    assert store.reads == reads  # five renewals, no read
+    assert store.lease is not None
+    store.lease["metadata"]["resourceVersion"] = "moved"  # someone else wrote meanwhile
+    clock.now += 2
+    assert leader.try_once()  # a conflict, then a read: still ours (same holder), renewed
+    assert store.reads == reads + 1

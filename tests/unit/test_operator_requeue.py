@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
 import kopf
 
-from modelship.operator import events, handlers
+from modelship.operator import deployment_handlers as handlers
+from modelship.operator import events
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS
-from modelship.operator.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
+from modelship.operator.requeue import Requeues
 from support.deployments import SETTINGS, cluster
 
 
@@ -75,55 +77,64 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
 
 
 class Stopped:
-    """Kopf's `stopped` as an async daemon sees it: `await stopped.wait(t)` is truthy once set."""
+    """Kopf's `stopped` as an async daemon sees it: falsy until set, and awaitable `wait()`."""
 
     def __init__(self) -> None:
-        self.flag = False
+        self.event = asyncio.Event()
 
-    async def wait(self, seconds: float) -> Stopped:
-        await asyncio.sleep(seconds)
-        return self
+    async def wait(self) -> bool:
+        await self.event.wait()
+        return True
 
     def __bool__(self) -> bool:
-        return self.flag
+        return self.event.is_set()
 
 
-async def test_the_daemon_reconciles_when_due_and_survives_a_failed_reconcile(
+async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_survives_errors(
     monkeypatch: Any,
 ) -> None:
     kube = cluster()
-    clock = Clock()
     memo = kopf.Memo(
         kube=kube,
         settings=SETTINGS,
         locks=defaultdict(threading.Lock),
-        deployment_requeues=Requeues(clock),
+        deployment_requeues=Requeues(time.monotonic),
     )
-    monkeypatch.setattr(handlers, "REQUEUE_CHECK_SECONDS", 0.01)
+    monkeypatch.setattr(handlers, "RETRY_AFTER_ERROR_SECONDS", 0.05)
     monkeypatch.setattr(events, "normal", lambda *_: None)
-    seen: list[str] = []
+    seen: list[float] = []
 
     def reconcile(*_: Any) -> float:
-        seen.append("reconcile")
+        seen.append(time.monotonic())
         if len(seen) == 1:
             raise RuntimeError("API server gone")
-        return 30.0
+        return 30.0  # settled: nothing due for half a minute
 
     monkeypatch.setattr(handlers, "reconcile_deployment", reconcile)
     memo.deployment_requeues.request(("ml", "iris"), 0)
     stopped = Stopped()
     daemon = asyncio.create_task(
-        handlers.deployment_requeue(
+        handlers.deployment_clock(
             meta={"namespace": "ml", "name": "iris"},
+            body={"status": {}},
             memo=memo,
             logger=logging.getLogger("t"),
             stopped=stopped,
         )
     )
+    await asyncio.sleep(0.3)
+    assert len(seen) == 2  # failed, then retried after RETRY_AFTER_ERROR_SECONDS
+    await asyncio.sleep(0.3)
+    assert len(seen) == 2  # asleep towards the 30 s it was asked for: no polling meanwhile
+    # An event's reconcile (in a handler thread) asks for sooner: the daemon wakes for it.
+    await asyncio.to_thread(memo.deployment_requeues.request, ("ml", "iris"), 0)
     await asyncio.sleep(0.2)
-    assert seen == ["reconcile"]  # failed; the next try waits for RETRY_AFTER_ERROR_SECONDS
-    clock.now += RETRY_AFTER_ERROR_SECONDS
-    await asyncio.sleep(0.2)
-    assert seen == ["reconcile", "reconcile"] and not daemon.done()
-    stopped.flag = True
+    assert len(seen) == 3 and not daemon.done()
+    stopped.event.set()
     await asyncio.wait_for(daemon, timeout=1)  # ends by itself, not by cancellation
+
+
+def test_the_next_wake_is_the_sooner_of_requeue_and_drift() -> None:
+    assert handlers.next_wake(3.0, 10.0) == 3.0
+    assert handlers.next_wake(None, 10.0) == 10.0
+    assert handlers.next_wake(None, None) == handlers.IDLE_SECONDS

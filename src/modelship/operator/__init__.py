@@ -1,5 +1,5 @@
 """The Modelship operator: `kopf run -m modelship.operator` registers every handler below."""
 
-from modelship.operator import election, handlers, startup
+from modelship.operator import deployment_handlers, election, handlers, startup
 
-__all__ = ["election", "handlers", "startup"]
+__all__ = ["deployment_handlers", "election", "handlers", "startup"]

@@ -251,6 +251,20 @@ def drift_due(status: DeploymentStatus, interval: float, now: datetime | None = 
     return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
 
 
+def drift_seconds_until(
+    status: DeploymentStatus, interval: float, now: datetime | None = None
+) -> float | None:
+    """How long until drift is due again (0: now); None while nothing serves production."""
+    production, drift = status.production, status.drift
+    if production is None or not production.promoted_at:
+        return None
+    if drift is None or drift.version != production.version or not drift.checked_at:
+        return 0.0
+    checked = datetime.fromisoformat(drift.checked_at.replace("Z", "+00:00"))
+    elapsed = ((now or datetime.now(UTC)) - checked).total_seconds()
+    return max(0.0, interval - 0.5 - elapsed)
+
+
 def record_drift(
     kube: Kube, reader: DriftReader, settings: OperatorSettings, body: Obj, logger: kopf.Logger
 ) -> None:

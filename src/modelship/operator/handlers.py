@@ -12,16 +12,10 @@ from typing import Any
 import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION, TrainingJobStatus
-from modelship.operator.deployment import (
-    deployments_of_model,
-    owner_deployment,
-    reconcile_deployment,
-)
-from modelship.operator.drift import drift_due, in_production, record_drift, typed_status
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS
+from modelship.operator.drift import typed_status
+from modelship.operator.kube import MODELS, TRAINING_JOBS
 from modelship.operator.model_controller import reconcile_model
 from modelship.operator.naming import LABEL_COMPONENT, LABEL_MODEL, LABEL_TRAINING_JOB, MANAGED_BY
-from modelship.operator.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 from modelship.operator.trainingjob_controller import TERMINAL, reconcile_training_job
 
 MANAGED = {MANAGED_BY: "modelship"}
@@ -49,9 +43,22 @@ def model_changed(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: An
     _model(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
 
-@kopf.timer(GROUP, VERSION, "models", interval=60, initial_delay=30)
-def model_resync(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """A slow safety net; events drive the normal path."""
+def _clock_driven(spec: kopf.Spec, **_: Any) -> bool:
+    """Whether time alone can make this Model train: a schedule, or a dataset to check.
+
+    Everything else reaches a Model as an event (its spec, its TrainingJobs, the drift its
+    Deployments record), so only these Models get a timer, and a suspended one none at all.
+    """
+    retraining = spec.get("retraining") or {}
+    return not spec.get("suspend") and bool(
+        retraining.get("schedule") or retraining.get("onDatasetChange")
+    )
+
+
+# A minute is the resolution of a cron schedule; dataset checks keep their own interval inside.
+@kopf.timer(GROUP, VERSION, "models", interval=60, initial_delay=30, when=_clock_driven)
+def model_clock(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """A scheduled run or a dataset check may be due."""
     _model(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
 
@@ -96,95 +103,6 @@ def training_pod_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger
         _training_job(memo, namespace, name, logger)
 
 
-def _requeues(memo: kopf.Memo) -> Requeues:
-    """The Deployments' requeue times (made on first use: startup knows nothing of them)."""
-    requeues: Requeues = memo.setdefault("deployment_requeues", Requeues())
-    return requeues
-
-
-def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
-    key = (namespace, name)
-    requeues = _requeues(memo)
-    with memo.locks[("deployment", namespace, name)]:
-        body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            requeues.forget(key)
-            return
-        # Should the reconcile raise, the tick tries again later rather than on every tick.
-        requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
-        requeues.request(key, reconcile_deployment(memo.kube, memo.settings, body))
-
-
-@kopf.on.resume(GROUP, VERSION, "deployments")
-@kopf.on.create(GROUP, VERSION, "deployments")
-@kopf.on.update(GROUP, VERSION, "deployments")
-def deployment_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    _deployment(memo, str(meta["namespace"]), str(meta["name"]))
-
-
-# The decision names when to look again (`requeue_after`: a few seconds while a rollout or
-# acceptance is in flight, since pod readiness and termination messages do not always arrive as an
-# event; half a minute once settled). Kopf cannot vary a timer's interval, so one small async
-# daemon per Deployment checks every second whether that time has come and only then reconciles.
-# A daemon rather than a one-second timer: Kopf logs every timer run, and a check that is not due
-# costs here neither a thread nor a log line nor an API call.
-REQUEUE_CHECK_SECONDS = 1.0
-
-
-def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:
-    """Reconcile the Deployment if the time its last reconcile asked for has come."""
-    if not _requeues(memo).due((namespace, name)):
-        return False
-    _deployment(memo, namespace, name)
-    return True
-
-
-@kopf.daemon(GROUP, VERSION, "deployments", cancellation_timeout=10)
-async def deployment_requeue(
-    meta: kopf.Meta,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
-) -> None:
-    # Ends by itself when Kopf says stop (deletion, shutdown), so it is never cancelled mid-check.
-    namespace, name = str(meta["namespace"]), str(meta["name"])
-    while not await stopped.wait(REQUEUE_CHECK_SECONDS):
-        if not _requeues(memo).due((namespace, name)):
-            continue
-        try:
-            await asyncio.to_thread(requeue_if_due, memo, namespace, name)
-        except Exception:  # a failed reconcile must not end the daemon; it retries when due
-            logger.exception("reconcile of Deployment %s failed", name)
-
-
-# A short fixed tick, because Kopf fixes a timer's interval when the module is imported; whether a
-# read is due comes from the configured interval and status.drift.checkedAt, so restarts keep the
-# pace and the tick itself costs no API call.
-DRIFT_TICK_SECONDS = 2
-
-
-@kopf.timer(
-    GROUP,
-    VERSION,
-    "deployments",
-    interval=DRIFT_TICK_SECONDS,
-    initial_delay=DRIFT_TICK_SECONDS,
-    when=lambda status, **_: in_production(typed_status(status)),
-)
-def drift_check(
-    meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, logger: kopf.Logger, **_: Any
-) -> None:
-    """Read production drift when it is due and record it in status.drift."""
-    if not drift_due(typed_status(status), memo.settings.drift_interval_seconds):
-        return
-    namespace, name = str(meta["namespace"]), str(meta["name"])
-    with memo.locks[("deployment", namespace, name)]:
-        body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
-        if body is not None and not body["metadata"].get("deletionTimestamp"):
-            record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
-
-
 @kopf.on.event(
     GROUP,
     VERSION,
@@ -198,21 +116,3 @@ def drift_recorded(
     model = (spec.get("modelRef") or {}).get("name")
     if model and meta.get("namespace"):
         _model(memo, str(meta["namespace"]), str(model), logger)
-
-
-@kopf.on.event(GROUP, VERSION, "models")
-def model_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A Model's versions changed: Deployments following it may have a new version to test."""
-    meta = body.get("metadata", {})
-    if meta.get("namespace") and meta.get("name"):
-        for name in deployments_of_model(memo.kube, meta["namespace"], meta["name"]):
-            _deployment(memo, meta["namespace"], name)
-
-
-@kopf.on.event("apps", "v1", "deployments", labels={**MANAGED, LABEL_COMPONENT: "serving"})
-@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: "acceptance"})
-def stage_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    meta = body.get("metadata", {})
-    name = owner_deployment(meta.get("labels", {}))
-    if name and meta.get("namespace"):
-        _deployment(memo, meta["namespace"], name)

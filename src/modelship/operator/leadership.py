@@ -73,6 +73,22 @@ class LeaderElector:
 
     def try_once(self) -> bool:
         """Read the Lease and act on it once; True when we hold it afterwards."""
+        if self._record is not None and self._record.holder == self.identity:
+            # Leading: renew from what we last wrote. The resourceVersion makes the patch fail
+            # if anyone else wrote since, and only then is the Lease read again: one request
+            # per retry period while all is well.
+            try:
+                written = self.kube.patch(
+                    LEASES, self.namespace, self.name, renew_patch(self._record)
+                )
+            except KubeError as exc:
+                if exc.status not in (404, 409):
+                    raise
+                self._record = None
+            else:
+                self._record = LeaseRecord.from_object(written)
+                self._sighting.update(self._record, self._clock())
+                return True
         current = self.kube.get(LEASES, self.namespace, self.name)
         record = LeaseRecord.from_object(current) if current is not None else None
         now = self._clock()

@@ -1,0 +1,151 @@
+"""Kopf handlers of the Deployment kind: events reconcile at once; time wakes one daemon.
+
+A Deployment is reconciled when it or one of its children (stage Deployments, acceptance Jobs)
+changes, and when its Model changes (found through an index of what the watch already
+delivered, not a list). Time matters twice: a decision may ask to be looked at again (a rollout
+in flight, whose pods' readiness is not always an event we see), and production drift is read
+every `drift_interval_seconds`. One async daemon per active Deployment sleeps until the sooner
+of the two, woken early when a reconcile asks for an earlier time; a suspended Deployment has no
+daemon, so 1,000 idle objects cost no timer, no thread and no API call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+
+from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.operator.deployment import owner_deployment, reconcile_deployment
+from modelship.operator.drift import drift_seconds_until, record_drift, typed_status
+from modelship.operator.kube import MODEL_DEPLOYMENTS
+from modelship.operator.naming import LABEL_COMPONENT, MANAGED_BY
+from modelship.operator.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
+
+MANAGED = {MANAGED_BY: "modelship"}
+# With nothing due, a daemon still looks once an hour: a safety net against a lost wake-up.
+IDLE_SECONDS = 3600.0
+ModelIndex = kopf.Index[tuple[str, str], str]
+
+
+def _requeues(memo: kopf.Memo) -> Requeues:
+    """The Deployments' requeue times (made on first use: startup knows nothing of them)."""
+    requeues: Requeues = memo.setdefault("deployment_requeues", Requeues())
+    return requeues
+
+
+def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
+    key = (namespace, name)
+    requeues = _requeues(memo)
+    with memo.locks[("deployment", namespace, name)]:
+        body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            requeues.forget(key)
+            return
+        # Should the reconcile raise, the daemon tries again later rather than at once.
+        requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
+        requeues.request(key, reconcile_deployment(memo.kube, memo.settings, body))
+
+
+def _drift(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    with memo.locks[("deployment", namespace, name)]:
+        body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
+        if body is not None and not body["metadata"].get("deletionTimestamp"):
+            record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
+
+
+@kopf.index(GROUP, VERSION, "deployments")
+def deployments_by_model(
+    namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str]:
+    """(namespace, Model) -> the Deployments deploying it, kept current by the watch."""
+    model = (spec.get("modelRef") or {}).get("name")
+    return {(str(namespace), str(model)): str(name)} if model and namespace and name else {}
+
+
+@kopf.on.resume(GROUP, VERSION, "deployments")
+@kopf.on.create(GROUP, VERSION, "deployments")
+@kopf.on.update(GROUP, VERSION, "deployments")
+def deployment_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    _deployment(memo, str(meta["namespace"]), str(meta["name"]))
+
+
+def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:
+    """Reconcile the Deployment if the time its last reconcile asked for has come."""
+    if _requeues(memo).seconds_until((namespace, name)) != 0.0:
+        return False
+    _deployment(memo, namespace, name)
+    return True
+
+
+def next_wake(requeue: float | None, drift: float | None) -> float:
+    """Seconds to sleep: until the sooner of the requeue and the drift read, or an idle hour."""
+    pending = [d for d in (requeue, drift) if d is not None]
+    return min(pending) if pending else IDLE_SECONDS
+
+
+async def _sleep(seconds: float, woken: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
+    """Until `seconds` pass, a reconcile asks for an earlier time, or Kopf stops the daemon."""
+    waits = {asyncio.ensure_future(woken.wait()), asyncio.ensure_future(stopped.wait())}
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+    woken.clear()
+
+
+@kopf.daemon(
+    GROUP,
+    VERSION,
+    "deployments",
+    cancellation_timeout=10,
+    when=lambda spec, **_: not spec.get("suspend"),
+)
+async def deployment_clock(
+    meta: kopf.Meta,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    # Ends by itself when Kopf says stop (deletion, suspension, shutdown): never cancelled
+    # in the middle of a reconcile.
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    key, requeues = (namespace, name), _requeues(memo)
+    woken = requeues.waker(key)
+    interval = memo.settings.drift_interval_seconds
+    while not stopped:
+        drift = drift_seconds_until(typed_status(body.get("status")), interval)
+        await _sleep(next_wake(requeues.seconds_until(key), drift), woken, stopped)
+        if stopped:
+            break
+        try:
+            await asyncio.to_thread(requeue_if_due, memo, namespace, name)
+            if drift_seconds_until(typed_status(body.get("status")), interval) == 0.0:
+                await asyncio.to_thread(_drift, memo, namespace, name, logger)
+        except Exception:  # a failed pass must not end the daemon; it retries when due
+            logger.exception("reconcile of Deployment %s failed", name)
+            requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
+
+
+@kopf.on.event(GROUP, VERSION, "models")
+def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A Model's versions changed: Deployments following it may have a new version to test."""
+    deployments_by_model: ModelIndex = kwargs["deployments_by_model"]  # Kopf passes indexes by name
+    meta = body.get("metadata", {})
+    namespace, model = meta.get("namespace"), meta.get("name")
+    if namespace and model:
+        for name in deployments_by_model.get((namespace, model), []):
+            _deployment(memo, namespace, name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={**MANAGED, LABEL_COMPONENT: "serving"})
+@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: "acceptance"})
+def stage_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    meta = body.get("metadata", {})
+    name = owner_deployment(meta.get("labels", {}))
+    if name and meta.get("namespace"):
+        _deployment(memo, meta["namespace"], name)
