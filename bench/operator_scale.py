@@ -77,9 +77,11 @@ def deployment_body(name: str, suspend: bool) -> dict[str, Any]:
 class OperatorUnderTest:
     """`python -m modelship.operator` against the benchmark's cluster; /proc gives its cost."""
 
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
+    def __init__(self, kubeconfig: Path, log: Path, source: Path | None = None) -> None:
         env = {
             **os.environ,
+            # Another checkout's operator (`--operator-src`), e.g. the one before a change.
+            **({"PYTHONPATH": str(source)} if source else {}),
             "KUBECONFIG": str(kubeconfig),
             "MODELSHIP_OPERATOR_IMAGE": "modelship:bench",
             "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": "",
@@ -112,24 +114,30 @@ class OperatorUnderTest:
         self.log.close()
 
 
-def wait_until(probe: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds until `probe()` held; fails loudly on timeout."""
-    start = time.monotonic()
-    while not probe():
+def wait_until(probe: Callable[[], tuple[int, int]], timeout: float, what: str) -> float:
+    """Seconds until `probe()` returns (done, total) with done >= total; progress every 10 s."""
+    start = last = time.monotonic()
+    while True:
+        done, total = probe()
+        if done >= total:
+            return time.monotonic() - start
         if time.monotonic() - start > timeout:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what} ({done}/{total})")
+        if time.monotonic() - last >= 10:
+            print(f"[scale]   {what}: {done}/{total}", flush=True)
+            last = time.monotonic()
         time.sleep(1.0)
-    return time.monotonic() - start
 
 
-def all_observed(kube: Kube, namespace: str, expected: int) -> bool:
+def observed(kube: Kube, namespace: str, expected: int) -> tuple[int, int]:
+    """(objects whose status describes their current generation, how many there should be)."""
     done = 0
     for res in (MODELS, MODEL_DEPLOYMENTS):
         for item in kube.list(res, namespace):
             status = item.get("status") or {}
             if status.get("observedGeneration") == item["metadata"].get("generation"):
                 done += 1
-    return done >= 2 * expected
+    return done, 2 * expected
 
 
 def ensure_namespace(core: client.CoreV1Api, name: str) -> None:
@@ -158,9 +166,7 @@ def add_idle(kube: Kube, start: int, stop: int) -> float:
         name = f"m{i:04d}"
         kube.create(MODELS, namespace, model_body(name, suspend=True))
         kube.create(MODEL_DEPLOYMENTS, namespace, deployment_body(name, suspend=True))
-    return wait_until(
-        lambda: all_observed(kube, namespace, stop), 1800, f"{stop} idle objects observed"
-    )
+    return wait_until(lambda: observed(kube, namespace, stop), 1800, "idle objects observed")
 
 
 def run_active(kube: Kube, core: client.CoreV1Api, n: int, count: int) -> float:
@@ -173,16 +179,16 @@ def run_active(kube: Kube, core: client.CoreV1Api, n: int, count: int) -> float:
         kube.create(MODEL_DEPLOYMENTS, namespace, deployment_body(f"a{i}", suspend=False))
     reached: dict[str, float] = {}
 
-    def all_waiting() -> bool:
+    def waiting() -> tuple[int, int]:
         for item in kube.list(MODEL_DEPLOYMENTS, namespace):
             name = item["metadata"]["name"]
             if name not in reached and (item.get("status") or {}).get("phase") == (
                 "AwaitingApproval"
             ):
                 reached[name] = time.monotonic() - started
-        return len(reached) == count
+        return len(reached), count
 
-    wait_until(all_waiting, 900, f"{count} active loops to reach AwaitingApproval")
+    wait_until(waiting, 900, "active loops at AwaitingApproval")
     return statistics.median(reached.values())
 
 
@@ -208,6 +214,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=120.0, help="idle window, seconds")
     parser.add_argument("--active", type=int, default=5)
     parser.add_argument("--keep", type=Path, default=None, help="cluster dir to keep")
+    parser.add_argument(
+        "--operator-src", type=Path, default=None, help="run the operator from this src/ instead"
+    )
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="modelship-scale-"))
@@ -219,18 +228,26 @@ def main() -> int:
     kube, core = Kube(api), client.CoreV1Api(api)
     for namespace in ("idle", "modelship-system"):
         ensure_namespace(core, namespace)
-    op = OperatorUnderTest(cluster.kubeconfig, workdir / "operator.log")
+    op = OperatorUnderTest(cluster.kubeconfig, workdir / "operator.log", args.operator_src)
+    print(f"[scale] operator pid {op.process.pid}, log {workdir / 'operator.log'}", flush=True)
     steps: list[Step] = []
     try:
         created = 0
         for n in sizes:
             step = Step(n)
-            print(f"[scale] N={n}: creating {n - created} more idle Models and Deployments")
+            print(
+                f"[scale] N={n}: creating {n - created} more idle Models and Deployments",
+                flush=True,
+            )
             step.settle_s = add_idle(kube, created, n)
             created = n
-            print(f"[scale] N={n}: all observed after {step.settle_s:.1f}s; active loops")
+            print(
+                f"[scale] N={n}: all observed after {step.settle_s:.1f}s; active loops", flush=True
+            )
             step.loop_s = run_active(kube, core, n, args.active)
-            print(f"[scale] N={n}: active loops {step.loop_s:.1f}s; idle {args.idle:.0f}s")
+            print(
+                f"[scale] N={n}: active loops {step.loop_s:.1f}s; idle {args.idle:.0f}s", flush=True
+            )
             rss, cpu, rps, wps = measure_idle(op, cluster.layout.audit_log, args.idle)
             step.rss_mb, step.cpu_pct, step.requests_per_s, step.writes_per_s = rss, cpu, rps, wps
             steps.append(step)

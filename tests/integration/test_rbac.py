@@ -33,15 +33,20 @@ OPERATOR_GROUPS = [
     "system:authenticated",
 ]
 SAMPLE = MANIFESTS / "samples" / "deployment-iris.yaml"
+LEASE = ("coordination.k8s.io", "leases", "")
 
 
-def review(api: Any, user: str, groups: list[str], need: Need, namespace: str | None) -> bool:
+def review(
+    api: Any, user: str, groups: list[str], need: Need, namespace: str | None, name: str = ""
+) -> bool:
     verb, group, resource, subresource = need
     attributes = {"verb": verb, "group": group, "resource": resource}
     if subresource:
         attributes["subresource"] = subresource
     if namespace:
         attributes["namespace"] = namespace
+    if name:
+        attributes["name"] = name
     body = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SubjectAccessReview",
@@ -98,12 +103,15 @@ def test_the_operator_can_do_everything_its_code_and_kopf_need(
         n for n in cluster_wide if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace)
     )
     assert denied_here == []
+    # Get and patch are granted for the operator's Lease by name; create cannot be limited so.
+    system, lease = "modelship-system", "modelship-operator"
     denied_own = sorted(
-        n for n in own if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, "modelship-system")
+        n for n in own if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, system, lease)
     )
     assert denied_own == [], f"the leader-election Role lacks {denied_own}"
-    # ... and nowhere else: a model namespace's Leases are not the operator's business.
-    assert not any(review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace) for n in own)
+    # ... and no other Lease: not another one there, not any in a model namespace.
+    assert not review(kube_api, OPERATOR, OPERATOR_GROUPS, ("patch", *LEASE), system, "other")
+    assert not any(review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace, lease) for n in own)
 
 
 FORBIDDEN: list[Need] = [
