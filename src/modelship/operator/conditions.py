@@ -6,8 +6,6 @@ that observes the same state produces an identical status and therefore no API w
 
 from __future__ import annotations
 
-from typing import Any
-
 from modelship.api.v1alpha1 import utcnow
 from modelship.api.v1alpha1.base import Condition, ConditionStatus
 
@@ -49,31 +47,3 @@ def set_condition(
 
 def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
-
-
-def is_true(conditions: list[Condition], type_: str) -> bool:
-    condition = get_condition(conditions, type_)
-    return condition is not None and condition.status == ConditionStatus.TRUE
-
-
-# Transitional: the dict form, until every controller works on typed status. Remove with the last
-# caller.
-def set_condition_dict(
-    conditions: list[dict[str, Any]],
-    type_: str,
-    status: bool | None,
-    reason: str,
-    message: str = "",
-    generation: int | None = None,
-    now: str | None = None,
-) -> list[dict[str, Any]]:
-    typed = set_condition(
-        [Condition.model_validate(c) for c in conditions],
-        type_,
-        status,
-        reason,
-        message,
-        generation,
-        now,
-    )
-    return [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in typed]
