@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PDBS, PVCS, Kube
+from modelship.operator.kube import LEASES, MODEL_DEPLOYMENTS, MODELS, PDBS, PVCS, Kube
 from support.in_cluster import InClusterOperator
 from support.kubectl import MANIFESTS, Kubectl
 from support.live import wait_for_status
+from support.operator import OperatorProcess
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 OPERATOR = "system:serviceaccount:modelship-system:modelship-operator"
@@ -95,3 +99,28 @@ def test_an_iris_model_trains_passes_its_tests_and_reaches_production(
     logs = in_cluster_operator.logs()
     assert f'User "{OPERATOR}" cannot' not in logs, logs
     assert "Not enough permissions" not in logs, logs
+
+
+def test_make_run_beside_the_deployed_operator_stands_by(
+    in_cluster_operator: InClusterOperator,
+    cluster_kubeconfig: Path,
+    kube: Kube,
+    tmp_path: Path,
+) -> None:
+    """A developer's `make run` against a cluster whose operator is deployed: it only waits."""
+    assert in_cluster_operator.running_pod() is not None  # one of the two replicas leads
+
+    def holder() -> str:
+        lease = kube.get(LEASES, "modelship-system", "modelship-operator") or {}
+        return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+    leader = holder()
+    local = OperatorProcess(cluster_kubeconfig, tmp_path)  # what `make run` starts
+    local.start()
+    try:
+        wait_for(lambda: "standing by" in local.tail(200), timeout=30, what="a standby log line")
+        time.sleep(5)  # a few renewals of the deployed leader
+        assert holder() == leader
+        assert "leading" not in local.tail(200)
+    finally:
+        local.stop()

@@ -11,6 +11,7 @@ from modelship.operator import events
 from modelship.operator.deployment import reconcile_deployment
 from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.apply import apply
+from modelship.operator.deployment.decide import SETTLED_SECONDS
 from modelship.operator.deployment.observe import Subject
 from modelship.operator.kube import (
     MODEL_DEPLOYMENTS,
@@ -111,7 +112,7 @@ def test_a_version_goes_from_test_to_production_with_one_status_write_per_step(
     job = next(name for (kind, _, name) in kube.objects if kind == "batch/jobs")
 
     finish_acceptance(kube, job)
-    assert reconcile(kube) == 30.0
+    assert reconcile(kube) == SETTLED_SECONDS
     assert [c.verb for c in kube.written()] == ["patch-status"]
     assert status(kube)["phase"] == "AwaitingApproval" and posted[-1] == "Normal TestPassed"
     assert status(kube)["test"]["report"]["samples"] == 30

@@ -23,9 +23,10 @@ SUSPENDED = "Suspended"
 # Readiness of pods and termination messages do not always reach us as an event on a child we
 # watch, so while a phase is in flight the reconcile looks again this soon.
 IN_FLIGHT_SECONDS = 3.0
-# A settled Deployment changes through events (its spec, its Model, its children); this slow
-# look is a safety net against a missed event, not the way it normally moves.
-SETTLED_SECONDS = 30.0
+# A settled Deployment (awaiting approval, serving, failed) changes only through events: its
+# spec, its Model, its children's status. This rare look is a safety net against a missed event,
+# not the way it moves; at 30 s, a few hundred settled objects kept the API server busy for nothing.
+SETTLED_SECONDS = 600.0
 
 
 def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSettings) -> Decision:
