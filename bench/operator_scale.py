@@ -256,6 +256,12 @@ def main() -> int:
             rss, cpu, rps, wps = measure_idle(op, cluster.layout.audit_log, args.idle)
             step.rss_mb, step.cpu_pct, step.requests_per_s, step.writes_per_s = rss, cpu, rps, wps
             steps.append(step)
+            # Each step as soon as it is measured: a run cut short still reports what it saw.
+            print(
+                f"[scale] N={n}: RSS {rss:.0f} MB, idle CPU {cpu:.2f}% of a core, "
+                f"{rps:.2f} requests/s ({wps:.2f} writes/s)",
+                flush=True,
+            )
     finally:
         op.stop()
         kube.close()
