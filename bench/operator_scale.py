@@ -13,6 +13,11 @@ AwaitingApproval. For each N it reports:
   audit log (requests of the operator's user agent; the benchmark's own use another).
 
     .venv/bin/python bench/operator_scale.py [--sizes 0,100,300,1000] [--idle 120] [--keep DIR]
+
+Seen on the 2-core dev VM (2026-12-02): at N = 1,000, 3.5 s to settle, active loops 1.04x their
+N = 0 time, RSS 129 MB, 0.18 % of a core and 0.88 requests/s at idle (0.5 of them the Lease
+renewal). The operator before the event-driven rework (`--operator-src` of that checkout) took
+591 s to settle 1,000 and then could not finish the five loops in five minutes.
 """
 
 from __future__ import annotations
