@@ -57,7 +57,10 @@ KOPF_PROCESS_HANDLERS = {"startup", "cleanup", "login", "probe"}
 # Kube.proxy_get: the pod proxy, which drift reading uses only when the operator runs outside
 # the cluster (`auto` in-cluster reads pod addresses), with the user's own credentials.
 PROXY: Need = ("get", "", "pods", "proxy")
-NOT_FOR_THE_SERVICE_ACCOUNT = {PROXY}
+# The leader elector creates its Lease's namespace only when it is missing, which happens only
+# outside the cluster (`make run` with a person's credentials); in a pod it is the pod's own.
+LEASE_NAMESPACE: Need = ("create", "", "namespaces", "")
+NOT_FOR_THE_SERVICE_ACCOUNT = {PROXY, LEASE_NAMESPACE}
 
 
 def operator_sources() -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 import pytest
@@ -55,6 +56,7 @@ class LeaseStore:
         self.writes: list[str] = []
         self.reads = 0
         self.down = False
+        self.namespace: bool | None = True  # exists; False: missing; None: missing, forbidden
 
     def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         self.reads += 1
@@ -62,7 +64,14 @@ class LeaseStore:
             raise KubeError(0, "connection refused")
         return copy.deepcopy(self.lease)
 
-    def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, res: Resource, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        if res.plural == "namespaces":
+            if self.namespace is None:
+                raise KubeError(403, "cannot create namespaces")
+            self.namespace = True
+            return body
+        if not self.namespace:
+            raise KubeError(404, "namespaces not found")
         if self.lease is not None:
             raise KubeError(409, "already exists")
         self.version += 1
@@ -186,3 +195,21 @@ def test_a_leader_renews_with_one_request_and_reads_only_when_someone_else_wrote
     clock.now += 2
     assert leader.try_once()  # a conflict, then a read: still ours (same holder), renewed
     assert store.reads == reads + 1
+
+
+def test_a_missing_lease_namespace_is_created_when_allowed_and_reported_when_not() -> None:
+    store, clock = LeaseStore(), Clock()
+    store.namespace = False
+    leader = elector(store, ME, clock)
+    leader.timing = Timing(lease_duration=0.3, renew_deadline=0.2, retry_period=0.01)
+    assert leader.acquire()  # created the namespace, then the Lease
+    assert store.namespace is True and store.lease is not None
+
+    forbidden = LeaseStore()
+    forbidden.namespace = None
+    standby = elector(forbidden, OTHER, clock)
+    standby.timing = Timing(lease_duration=0.3, renew_deadline=0.2, retry_period=0.01)
+    timer = threading.Timer(0.2, standby.stop)
+    timer.start()
+    assert not standby.acquire()  # kept waiting (and saying why) until stopped
+    assert forbidden.lease is None

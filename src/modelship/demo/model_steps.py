@@ -11,6 +11,7 @@ from modelship.demo.narrator import DemoError, Narrator
 from modelship.operator.kube import (
     MODEL_DEPLOYMENTS,
     MODELS,
+    NAMESPACES,
     TRAINING_JOBS,
     Kube,
     KubeError,
@@ -18,14 +19,13 @@ from modelship.operator.kube import (
 )
 
 NAMESPACE = "modelship-demo"
-NAMESPACES = Resource("", "v1", "namespaces", "Namespace")
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 
 
 def apply_samples(root: Path, kube: Kube, say: Narrator) -> None:
     say.step(f"Apply the sample Model and Deployment in namespace {NAMESPACE}")
     try:
-        kube.create(NAMESPACES, None, {"metadata": {"name": NAMESPACE}})  # type: ignore[arg-type]
+        kube.create(NAMESPACES, None, {"metadata": {"name": NAMESPACE}})
     except KubeError as exc:
         if exc.status != 409:
             raise

@@ -57,6 +57,8 @@ PDBS = Resource("policy", "v1beta1", "poddisruptionbudgets", "PodDisruptionBudge
 PDBS_V1 = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 # The leader Lease, in the operator's own namespace (see leadership.py).
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+# Created only by an operator run outside the cluster when its Lease namespace is missing.
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace")
 
 
 class KubeError(RuntimeError):
@@ -161,7 +163,8 @@ class Kube:
         items: list[Obj] = result.get("items", [])
         return items
 
-    def create(self, res: Resource, namespace: str, body: Obj) -> Obj:
+    def create(self, res: Resource, namespace: str | None, body: Obj) -> Obj:
+        """Create a namespaced object (or a cluster-scoped one: `namespace` None)."""
         result: Obj = self._call("POST", res.path(namespace), body=body)
         return result
 

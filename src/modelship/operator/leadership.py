@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelship.operator.kube import LEASES, Kube, KubeError
+from modelship.operator.kube import LEASES, NAMESPACES, Kube, KubeError
 from modelship.operator.lease import (
     LeaseAction,
     LeaseRecord,
@@ -136,6 +136,8 @@ class LeaderElector:
                 if self.try_once():
                     return True
             except KubeError as exc:
+                if exc.status == 404 and self._make_namespace():
+                    continue
                 hint = (
                     f" (does namespace {self.namespace!r} exist? create it, or set "
                     "MODELSHIP_OPERATOR_LEASE_NAMESPACE)"
@@ -145,6 +147,18 @@ class LeaderElector:
                 log.warning("cannot read or write %s: %s%s", self.where, exc, hint)
             self._stop.wait(self.timing.retry_period)
         return False
+
+    def _make_namespace(self) -> bool:
+        """Create the Lease's missing namespace, when allowed: `make run` with a person's
+        credentials against a cluster where nothing was deployed. The operator's own account
+        may not (its namespace exists anyway), and then the caller says what to do."""
+        try:
+            self.kube.create(NAMESPACES, None, {"metadata": {"name": self.namespace}})
+        except KubeError as exc:
+            if exc.status != 409:
+                return False
+        log.info("created namespace %s for the leader Lease", self.namespace)
+        return True
 
     def keep(self, on_lost: Callable[[str], None]) -> threading.Thread:
         """Renew in a background thread; call `on_lost(why)` once the Lease cannot be kept."""
