@@ -8,20 +8,31 @@ import sys
 import kopf
 
 import modelship.operator  # noqa: F401  (registers the handlers)
+from modelship.operator.leadership import LeaderElector
 from modelship.operator.settings import OperatorSettings
 
 
 def main() -> int:
     settings = OperatorSettings()
     kopf.configure(verbose=False)
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not settings.namespaces,
-            namespaces=settings.namespaces,
-            standalone=settings.standalone,
-            liveness_endpoint=settings.health_endpoint or None,
+    memo = kopf.Memo()
+    try:
+        asyncio.run(
+            kopf.operator(
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+                standalone=settings.standalone,
+                liveness_endpoint=settings.health_endpoint or None,
+                memo=memo,
+            )
         )
-    )
+    finally:
+        # Kopf skips its cleanup handlers when stopped while still starting up; the Lease, if
+        # ours, is handed back here too, so a standby need not wait it out (release is a no-op
+        # when the Lease is no longer ours).
+        elector: LeaderElector | None = getattr(memo, "elector", None)
+        if elector is not None:
+            elector.release()
     return 0
 
 

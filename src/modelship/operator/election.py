@@ -95,4 +95,5 @@ async def step_down(memo: kopf.Memo, **_: Any) -> None:
     elector: LeaderElector | None = getattr(memo, "elector", None)
     if elector is not None:
         await asyncio.to_thread(elector.release)
+        memo.elector = None  # released: nothing is left for `__main__` to hand back
         elector.kube.close()

@@ -193,14 +193,14 @@ class LeaderElector:
     def release(self) -> None:
         """Hand the Lease back (clean shutdown) so a standby need not wait it out."""
         self.stop()
-        current = self.kube.get(LEASES, self.namespace, self.name)
-        if current is None:
-            return
-        record = LeaseRecord.from_object(current)
-        if record.holder != self.identity:
-            return
         try:
+            current = self.kube.get(LEASES, self.namespace, self.name)
+            if current is None:
+                return
+            record = LeaseRecord.from_object(current)
+            if record.holder != self.identity:
+                return
             self.kube.patch(LEASES, self.namespace, self.name, release_patch(record))
             log.info("released %s", self.where)
-        except KubeError as exc:
+        except KubeError as exc:  # it expires by itself; a standby then waits a lease duration
             log.warning("could not release %s: %s", self.where, exc)
