@@ -35,12 +35,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client
-
 from modelship.api.v1alpha1 import GROUP, VERSION
 from modelship.devcluster.audit import read_audit
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, Kube, load_api_client
+from modelship.operator.kube import (
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    NAMESPACES,
+    Kube,
+    KubeError,
+    load_api_client,
+)
 
 BENCH_AGENT = "modelship-bench"
 NAMESPACE_KIND = "namespaces"
@@ -146,10 +151,10 @@ def observed(kube: Kube, namespace: str, expected: int) -> tuple[int, int]:
     return done, 2 * expected
 
 
-def ensure_namespace(core: client.CoreV1Api, name: str) -> None:
+def ensure_namespace(kube: Kube, name: str) -> None:
     try:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    except client.ApiException as exc:
+        kube.create(NAMESPACES, None, {"metadata": {"name": name}})
+    except KubeError as exc:
         if exc.status != 409:
             raise
 
@@ -175,10 +180,10 @@ def add_idle(kube: Kube, start: int, stop: int) -> float:
     return wait_until(lambda: observed(kube, namespace, stop), 1800, "idle objects observed")
 
 
-def run_active(kube: Kube, core: client.CoreV1Api, label: str, count: int) -> float:
+def run_active(kube: Kube, label: str, count: int) -> float:
     """Median seconds from applying `count` Models + Deployments to AwaitingApproval."""
     namespace = f"active-{label}"
-    ensure_namespace(core, namespace)
+    ensure_namespace(kube, namespace)
     started = time.monotonic()
     for i in range(count):
         kube.create(MODELS, namespace, model_body(f"a{i}", suspend=False))
@@ -231,9 +236,9 @@ def main() -> int:
     cluster.up(Path(__file__).resolve().parent.parent / "crds")
     api = load_api_client(str(cluster.kubeconfig))
     api.user_agent = BENCH_AGENT
-    kube, core = Kube(api), client.CoreV1Api(api)
+    kube = Kube(api)
     for namespace in ("idle", "modelship-system"):
-        ensure_namespace(core, namespace)
+        ensure_namespace(kube, namespace)
     op = OperatorUnderTest(cluster.kubeconfig, workdir / "operator.log", args.operator_src)
     print(f"[scale] operator pid {op.process.pid}, log {workdir / 'operator.log'}", flush=True)
     steps: list[Step] = []
@@ -241,7 +246,7 @@ def main() -> int:
         # The first loop of a fresh cluster pays for cold caches (imports, the catalog claim's
         # first volume): one untimed round first, so N = 0 is a fair baseline.
         print("[scale] warm-up: one untimed round of active loops", flush=True)
-        run_active(kube, core, "warmup", args.active)
+        run_active(kube, "warmup", args.active)
         created = 0
         for n in sizes:
             step = Step(n)
@@ -254,7 +259,7 @@ def main() -> int:
             print(
                 f"[scale] N={n}: all observed after {step.settle_s:.1f}s; active loops", flush=True
             )
-            step.loop_s = run_active(kube, core, str(n), args.active)
+            step.loop_s = run_active(kube, str(n), args.active)
             print(
                 f"[scale] N={n}: active loops {step.loop_s:.1f}s; idle {args.idle:.0f}s", flush=True
             )

@@ -73,7 +73,7 @@ def deployment_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
 
 def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:
     """Reconcile the Deployment if the time its last reconcile asked for has come."""
-    if _requeues(memo).seconds_until((namespace, name)) != 0.0:
+    if not _requeues(memo).due((namespace, name)):
         return False
     _deployment(memo, namespace, name)
     return True
