@@ -48,8 +48,6 @@ def approve(kubeconfig: Path, namespace: str) -> str:
             namespace,
             "--kubeconfig",
             str(kubeconfig),
-            "--by",
-            "e2e",
         ],
         capture_output=True,
         text=True,

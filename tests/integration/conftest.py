@@ -9,6 +9,7 @@ import pytest
 
 from support.operator import OperatorProcess
 from support.target import OPERATOR_ENV, Target
+from support.webhook import remove_webhook_configurations
 
 
 @pytest.fixture(scope="module")
@@ -28,5 +29,7 @@ def operator(
         rollout_deadline_seconds="20",
     )
     process.start()
+    process.serve_webhooks()  # approvals go through its webhook, as in a deployed operator
     yield process
+    remove_webhook_configurations(cluster_kubeconfig)
     process.stop()

@@ -76,7 +76,7 @@ def test_an_iris_model_trains_passes_its_tests_and_reaches_production(
     # Approve as a user would; production then rolls out (Deployment, Service, PDB).
     subprocess.run(
         [sys.executable, "-m", "modelship.cli", "approve", "iris", "-n", namespace,
-         "--by", "tests", "--kubeconfig", str(kubectl.kubeconfig)],
+         "--kubeconfig", str(kubectl.kubeconfig)],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     serving = wait_for_status(

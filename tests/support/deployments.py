@@ -11,6 +11,7 @@ from typing import Any
 
 from modelship.api.v1alpha1 import ModelStatus, Task, VersionSummary
 from modelship.contracts.acceptance import AcceptanceJobReport
+from modelship.contracts.approval import ApproverIdentity, fingerprint
 from modelship.contracts.serving import Stage as StageName
 from modelship.operator.deployment.actions import Action, ApplyChild, CreateJob, DeleteChild, Event
 from modelship.operator.deployment.observe import ModelView, Observation, Stage, Subject
@@ -32,12 +33,30 @@ DIGESTS = {1: D1, 2: D2, 3: D3}
 SETTINGS = OperatorSettings()
 
 
-def body(status: Obj | None = None, generation: int = 1, **spec: Any) -> Obj:
-    """A Deployment `iris` in `ml` deploying Model `iris`: one test pod, two production pods."""
+def approved_by(approver: str, approval: Obj) -> dict[str, str]:
+    """The annotations the admission webhook writes when `approver` sets `approval`."""
+    return ApproverIdentity(
+        user=approver, groups=("approvers",), at=NOW, of=fingerprint(approval)
+    ).annotations()
+
+
+def body(
+    status: Obj | None = None, generation: int = 1, approver: str | None = "jane", **spec: Any
+) -> Obj:
+    """A Deployment `iris` in `ml` deploying Model `iris`: one test pod, two production pods.
+    An approval in `spec` carries the webhook's record of `approver` (None: no record)."""
+    approval = spec.get("approval")
+    annotations = approved_by(approver, approval) if approval and approver else {}
     return {
         "apiVersion": "modelship.io/v1alpha1",
         "kind": "Deployment",
-        "metadata": {"name": "iris", "namespace": "ml", "uid": "mdep-1", "generation": generation},
+        "metadata": {
+            "name": "iris",
+            "namespace": "ml",
+            "uid": "mdep-1",
+            "generation": generation,
+            "annotations": annotations,
+        },
         "spec": {
             "modelRef": {"name": "iris"},
             "test": {"replicas": 1, "acceptance": {"minAccuracy": 0.8}},
@@ -48,8 +67,10 @@ def body(status: Obj | None = None, generation: int = 1, **spec: Any) -> Obj:
     }
 
 
-def subject(status: Obj | None = None, generation: int = 1, **spec: Any) -> Subject:
-    return Subject.parse(body(status, generation, **spec))
+def subject(
+    status: Obj | None = None, generation: int = 1, approver: str | None = "jane", **spec: Any
+) -> Subject:
+    return Subject.parse(body(status, generation, approver, **spec))
 
 
 def model(*versions: tuple[int, bool, float], task: Task = "classification") -> ModelView:

@@ -13,9 +13,11 @@ from typing import Any
 from modelship.operator.kube import APPS_DEPLOYMENTS, LEASES, PODS, Kube
 from support.kubectl import Kubectl, named, operator_overlay, render
 from support.waiting import wait_for
+from support.webhook import remove_webhook_configurations, serve_webhooks_from
 
 Obj = dict[str, Any]
 SYSTEM = "modelship-system"
+WEBHOOK_PORT = 9443  # the operator container's `webhook` port
 NAME = "modelship-operator"
 OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}
 
@@ -53,6 +55,14 @@ class InClusterOperator:
         deployment["spec"]["template"]["spec"]["containers"][0]["env"] = with_env(deployment, env)
         self.kubectl.apply(objects)
         self.wait_running()
+        self.serve_webhooks()
+
+    def serve_webhooks(self) -> None:
+        """Point the approval webhooks at a running operator pod by address: on the local
+        cluster nothing routes the shipped configurations' Service to it."""
+        pod = self.running_pod()
+        assert pod is not None
+        serve_webhooks_from(self.kubectl.kubeconfig, pod["status"]["podIP"], WEBHOOK_PORT)
 
     def configure(self, env: dict[str, str]) -> None:
         """Set `env` on the operator already deployed (a no-op when it has it already)."""
@@ -77,9 +87,12 @@ class InClusterOperator:
         patch = {"spec": {"template": {"spec": {"containers": patched}}}}
         self.kube.patch(APPS_DEPLOYMENTS, SYSTEM, NAME, patch)
         self.wait_running()
+        self.serve_webhooks()  # new pods, new addresses
 
     def remove(self) -> None:
-        """Delete only the operator Deployment: the CRDs stay for the rest of the session."""
+        """Delete only the operator Deployment (and its webhook configurations, which would
+        refuse every later Deployment write): the CRDs stay for the rest of the session."""
+        remove_webhook_configurations(self.kubectl.kubeconfig)
         self.kube.delete(APPS_DEPLOYMENTS, SYSTEM, NAME)
         wait_for(lambda: not self.pods(), timeout=120, what="the operator pod to be gone")
 

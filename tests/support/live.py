@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from modelship.cli.approve import approval_for
+from modelship.contracts.approval import APPROVED_BY
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
@@ -75,11 +76,17 @@ def condition(status: Obj, type_: str) -> Obj:
     return next((c for c in status.get("conditions", []) if c["type"] == type_), absent)
 
 
-def approve(kube: Kube, namespace: str, name: str, by: str = "tests", **override: Any) -> None:
-    """Approve the tested version as `modelship approve` would (its own approval rule)."""
-    approval = approval_for(status_of(kube, MODEL_DEPLOYMENTS, namespace, name), None, by)
+def approve(kube: Kube, namespace: str, name: str, **override: Any) -> Obj:
+    """Approve the tested version as `modelship approve` would (its own approval rule); the
+    written object, with the approver the webhook recorded."""
+    approval = approval_for(status_of(kube, MODEL_DEPLOYMENTS, namespace, name), None)
     approval.update(override)
-    kube.patch(MODEL_DEPLOYMENTS, namespace, name, {"spec": {"approval": approval}})
+    return kube.patch(MODEL_DEPLOYMENTS, namespace, name, {"spec": {"approval": approval}})
+
+
+def recorded_approver(body: Obj) -> str | None:
+    """The approver the admission webhook recorded on a Deployment (None: nobody)."""
+    return (body.get("metadata", {}).get("annotations") or {}).get(APPROVED_BY)
 
 
 def production_version(kube: Kube, namespace: str, name: str) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from support.waiting import wait_for
+from support.webhook import serve_webhooks_from
 
 
 def free_port() -> int:
@@ -29,6 +30,7 @@ class OperatorProcess:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.port = free_port()
+        self.admission_port = free_port()  # its approval webhook (tests/support/webhook.py)
         self.starts = 0
 
     def start(self) -> None:
@@ -37,6 +39,9 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "MODELSHIP_OPERATOR_IMAGE": "modelship:dev",
             "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": f"http://127.0.0.1:{self.port}/healthz",
+            "MODELSHIP_OPERATOR_ADMISSION_HOST": "127.0.0.1",
+            "MODELSHIP_OPERATOR_ADMISSION_PORT": str(self.admission_port),
+            "MODELSHIP_OPERATOR_ADMISSION_GENERATED_DIR": str(self.log_dir / "admission"),
             "MODELSHIP_OPERATOR_RETRY_BACKOFF_SECONDS": "2",
             "MODELSHIP_OPERATOR_RESYNC_SECONDS": "2",
             # A killed operator's Lease expires in 4 s instead of 15, so restarts stay quick.
@@ -57,6 +62,10 @@ class OperatorProcess:
         wait_for(
             self._healthy, timeout=60, what="the operator's health endpoint", describe=self.tail
         )
+
+    def serve_webhooks(self) -> None:
+        """Make this operator the approval webhook of the cluster (until the test removes it)."""
+        serve_webhooks_from(self.kubeconfig, "127.0.0.1", self.admission_port)
 
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:

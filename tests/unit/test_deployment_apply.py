@@ -18,7 +18,7 @@ from modelship.operator.kube import (
     PODS,
     SERVICES,
 )
-from support.deployments import SETTINGS, body, cluster
+from support.deployments import SETTINGS, approved_by, body, cluster
 from support.fake_kube import FakeKube
 
 Obj = dict[str, Any]
@@ -121,7 +121,12 @@ def test_a_version_goes_from_test_to_production_with_one_status_write_per_step(
     reconcile(kube)
     assert kube.written() == [] and len(posted) == before  # settled: no write, no Event
 
-    kube.patch(MODEL_DEPLOYMENTS, "ml", "iris", {"spec": {"approval": {"version": 1}}})
+    approval = {"version": 1}  # as the admission webhook records it, with its approver
+    patch = {
+        "spec": {"approval": approval},
+        "metadata": {"annotations": approved_by("jane", approval)},
+    }
+    kube.patch(MODEL_DEPLOYMENTS, "ml", "iris", patch)
     kube.objects[("modelship.io/deployments", "ml", "iris")]["metadata"]["generation"] = 2
     reconcile(kube)
     assert [(c.verb, c.resource, c.name) for c in kube.written()] == [

@@ -10,13 +10,14 @@ from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
-from modelship.operator.deployment.observe import Observation, Stage
+from modelship.operator.deployment.observe import Observation, Stage, Subject
 from modelship.operator.rollout import PodState
 from support.deployments import (
     D1,
     D2,
     NOW,
     SETTINGS,
+    approved_by,
     kinds,
     model,
     observation,
@@ -44,10 +45,11 @@ def run(
     status: dict[str, Any],
     generation: int = 1,
     seen: Observation | None = None,
+    approver: str | None = "jane",
     **spec: Any,
 ) -> Decision:
     seen = seen or observation(model=TWO_VERSIONS, test=test_stage())
-    return decide(subject(status, generation, **spec), seen, NOW, SETTINGS)
+    return decide(subject(status, generation, approver, **spec), seen, NOW, SETTINGS)
 
 
 def approved(status: DeploymentStatus) -> tuple[str, str, str]:
@@ -99,7 +101,7 @@ def test_an_approval_of_the_tested_version_promotes_it() -> None:
     decision = run(
         {"test": PASSED_2, "production": SERVING_1},
         seen=seen,
-        approval={"version": 2, "digest": D2, "approvedBy": "jane"},
+        approval={"version": 2, "digest": D2},
     )
     status = decision.status
     assert kinds(decision.actions) == ["patch deployments/iris", "event Promoting"]
@@ -112,6 +114,37 @@ def test_an_approval_of_the_tested_version_promotes_it() -> None:
     assert status.previous is not None and status.previous.version == 1
     assert status.phase == "Promoting" and decision.requeue_after == IN_FLIGHT_SECONDS
     assert [h.event for h in status.history] == ["Promoting"]
+
+
+def test_the_approver_is_the_recorded_identity_never_the_typed_approved_by() -> None:
+    seen = observation(
+        model=TWO_VERSIONS, test=test_stage(), production=serving_stage(1), pdb=pdb()
+    )
+    approval = {"version": 2, "digest": D2, "approvedBy": "the-boss"}
+    status = run({"test": PASSED_2, "production": SERVING_1}, seen=seen, approval=approval).status
+    assert approved(status) == ("True", "Approved", "version 2 approved by jane")
+    assert status.production is not None and status.production.approved_by == "jane"
+    assert "approved by jane" in status.history[0].message
+
+
+@pytest.mark.parametrize("record", ["none", "of-another-approval"])
+def test_an_approval_without_a_recorded_approver_promotes_nothing(record: str) -> None:
+    """Fail closed: written while no webhook was installed, or annotations that belong to an
+    earlier approval (copied, or left behind by a write that bypassed the webhook)."""
+    seen = observation(
+        model=TWO_VERSIONS, test=test_stage(), production=serving_stage(1), pdb=pdb()
+    )
+    approval = {"version": 2, "digest": D2}
+    mdep = subject({"test": PASSED_2, "production": SERVING_1}, 1, None, approval=approval)
+    if record == "of-another-approval":
+        mdep.body["metadata"]["annotations"] = approved_by("jane", {"version": 1})
+        mdep = Subject.parse(mdep.body)
+    decision = decide(mdep, seen, NOW, SETTINGS)
+    status, reason, message = approved(decision.status)
+    assert (status, reason) == ("False", "ApproverUnknown")
+    assert "no approver recorded by the admission webhook" in message
+    assert decision.actions == []  # production keeps version 1, untouched
+    assert decision.status.production is not None and decision.status.production.version == 1
 
 
 def test_the_first_promotion_creates_production() -> None:

@@ -161,7 +161,10 @@ def test_approval_gate() -> None:
     assert judge_approval(Approval(version=3), failing, serving, None, 1).reason == "TestNotPassed"
     failed = FailedRollout(version=3, digest=DIGEST, generation=1)
     assert judge_approval(Approval(version=3), tested, serving, failed, 1).reason == "RolloutFailed"
-    assert judge_approval(Approval(version=3), tested, serving, failed, 2).approved
+    again = Approval(version=3, approved_by="jane")  # approved_by: the webhook's record
+    assert judge_approval(again, tested, serving, failed, 2).approved
+    unknown = judge_approval(Approval(version=3), tested, serving, None, 2)
+    assert (unknown.approved, unknown.reason) == (False, "ApproverUnknown")
     assert judge_approval(None, tested, serving, None, 1).reason == "AwaitingApproval"
 
 

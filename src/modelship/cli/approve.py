@@ -1,13 +1,14 @@
 """`modelship approve`: approve the version that passed the test stage (also `kubectl modelship`).
 
 Approving writes `spec.approval` with the tested version *and its digest*, so the approval cannot
-silently apply to a different artifact later; the operator still re-checks everything.
+silently apply to a different artifact later; the operator still re-checks everything. It sends
+no name: the cluster's admission webhook records who approved from the authenticated request
+(and refuses those without the approve right), and this command prints what it recorded.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from typing import Any
 
 from modelship.api.v1alpha1 import Approval, DeploymentStatus, TestStageStatus
 from modelship.cli.kubectx import current_namespace
+from modelship.contracts.approval import identity_for
 from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube, KubeError, load_api_client
 
 
@@ -27,14 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--version", type=int, default=None, help="refuse unless this is the tested version"
     )
-    parser.add_argument("--by", default=None, help="who approves (default: your user name)")
     parser.add_argument(
         "--kubeconfig", default=os.environ.get("KUBECONFIG"), help="kubeconfig file"
     )
     parser.set_defaults(func=approve)
 
 
-def approval_for(status: Mapping[str, Any], wanted: int | None, by: str) -> dict[str, Any]:
+def approval_for(status: Mapping[str, Any], wanted: int | None) -> dict[str, Any]:
     """The `spec.approval` to write for a Deployment's status as the API server returns it, or
     ValueError saying why there is nothing to approve."""
     test = DeploymentStatus.model_validate(status).test or TestStageStatus()
@@ -46,7 +47,7 @@ def approval_for(status: Mapping[str, Any], wanted: int | None, by: str) -> dict
         raise ValueError(f"version {wanted} is not the tested version ({test.version} passed)")
     if test.version is None or test.digest is None:
         raise ValueError("nothing to approve: the test stage recorded no version and digest")
-    approval = Approval(version=test.version, digest=test.digest, approved_by=by)
+    approval = Approval(version=test.version, digest=test.digest)
     return approval.to_wire()
 
 
@@ -63,20 +64,38 @@ def approve(args: argparse.Namespace) -> int:
             )
             return 1
         try:
-            approval = approval_for(
-                body.get("status") or {}, args.version, args.by or getpass.getuser()
-            )
+            approval = approval_for(body.get("status") or {}, args.version)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        kube.patch(MODEL_DEPLOYMENTS, namespace, args.deployment, {"spec": {"approval": approval}})
+        # A merge patch replaces spec.approval whole: an earlier approvedBy does not linger.
+        patch = {"spec": {"approval": {"approvedBy": None, **approval}}}
+        written = kube.patch(MODEL_DEPLOYMENTS, namespace, args.deployment, patch)
     except KubeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         kube.close()
+    return report(namespace, args.deployment, approval, written)
+
+
+def report(
+    namespace: str, name: str, approval: Mapping[str, Any], written: Mapping[str, Any]
+) -> int:
+    """Print who the cluster recorded as approver; fail when it recorded nobody (no webhook)."""
+    meta = written.get("metadata") or {}
+    identity = identity_for(meta.get("annotations"), (written.get("spec") or {}).get("approval"))
+    what = f"version {approval['version']} ({str(approval['digest'])[:19]}…) of {namespace}/{name}"
+    if identity is None:
+        print(
+            f"error: {what} was written, but the cluster recorded no approver: the approval "
+            "webhook is not installed, so the operator will not promote it",
+            file=sys.stderr,
+        )
+        return 1
+    groups = ", ".join(g for g in identity.groups if g != "system:authenticated")
     print(
-        f"approved version {approval['version']} ({approval['digest'][:19]}…) of "
-        f"{namespace}/{args.deployment} by {approval['approvedBy']}"
+        f"approved {what}; recorded approver: {identity.display}"
+        + (f" [{groups}]" if groups else "")
     )
     return 0

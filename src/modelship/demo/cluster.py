@@ -10,9 +10,13 @@ from pathlib import Path
 
 from modelship.demo.narrator import DemoError, Narrator
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube import APPS_DEPLOYMENTS, PDBS_V1, Kube
+from modelship.devcluster.kubeapi import ApiEndpoint, KubeClient
+from modelship.devcluster.webhooks import point_webhooks, served_certificate
+from modelship.operator.kube import APPS_DEPLOYMENTS, PDBS_V1, PODS, Kube
 
 OPERATOR_NAMESPACE = "modelship-system"
+OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}
+WEBHOOK_PORT = 9443
 
 
 def start_cluster(root: Path, dev_dir: Path, say: Narrator) -> DevCluster:
@@ -53,9 +57,34 @@ def start_operator(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> N
         return bool((deployment.get("status") or {}).get("availableReplicas"))
 
     say.wait("the operator Deployment to be available", available, timeout=120)
+    serve_webhooks(root, kubeconfig, kube, say)
     say.say(
         f"operator running as ServiceAccount {OPERATOR_NAMESPACE}/modelship-operator "
         f"(logs: modelship dev logs -n {OPERATOR_NAMESPACE} <pod>)"
+    )
+
+
+def serve_webhooks(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> None:
+    """Point the approval webhooks at an operator pod by address (nothing on the local cluster
+    routes their Service to a pod), trusting the certificate that pod presents."""
+    pods = [
+        p
+        for p in kube.list(PODS, OPERATOR_NAMESPACE, OPERATOR_PODS)
+        if (p.get("status") or {}).get("phase") == "Running" and p["status"].get("podIP")
+    ]
+    if not pods:
+        raise DemoError("no running operator pod to serve the approval webhook")
+    address = pods[0]["status"]["podIP"]
+    with KubeClient(ApiEndpoint.from_kubeconfig(kubeconfig)) as client:
+        point_webhooks(
+            client,
+            root / "manifests" / "webhook" / "webhooks.yaml",
+            f"https://{address}:{WEBHOOK_PORT}",
+            served_certificate(address, WEBHOOK_PORT),
+        )
+    say.say(
+        f"approval webhook: https://{address}:{WEBHOOK_PORT} (pod {pods[0]['metadata']['name']});"
+        " approvals are checked against RBAC and recorded with the approver's identity"
     )
 
 

@@ -59,6 +59,10 @@ PDBS_V1 = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 # Created only by an operator run outside the cluster when its Lease namespace is missing.
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace")
+# The admission webhook asks the authorizer whether a requester may approve (cluster-scoped).
+SUBJECT_ACCESS_REVIEWS = Resource(
+    "authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview"
+)
 
 
 class KubeError(RuntimeError):

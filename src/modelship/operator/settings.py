@@ -107,6 +107,41 @@ class OperatorSettings(BaseSettings):
     lease_retry_period_seconds: float = Field(
         default=2.0, gt=0, description="Pause between tries to acquire or renew the Lease."
     )
+    admission_port: int = Field(
+        default=9443,
+        ge=0,
+        le=65535,
+        description="Port of the approval admission webhook (HTTPS; every replica serves it); "
+        "0 turns it off.",
+    )
+    admission_host: str = Field(
+        default="0.0.0.0", description="Address the admission webhook listens on."
+    )
+    admission_cert_file: str = Field(
+        default="",
+        description="The webhook's certificate (e.g. a cert-manager Secret, mounted); reloaded "
+        "when it changes. When it or the key is missing, a self-signed pair is generated.",
+    )
+    admission_key_file: str = Field(default="", description="The webhook's private key.")
+    admission_generated_dir: str = Field(
+        default="",
+        description="Where a generated self-signed pair is written (tls.crt is the caBundle); "
+        "'' = a new temporary directory per process, so two operators never share one.",
+    )
+    admission_names: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"],
+        description="DNS names and IP addresses of a generated certificate (the listen address "
+        "is added when it is one).",
+    )
+    admission_reload_seconds: float = Field(
+        default=10.0, gt=0, description="How often the certificate files are checked for change."
+    )
+    approval_trusted_appliers: list[str] = Field(
+        default_factory=list,
+        description="Usernames (e.g. a GitOps controller's ServiceAccount, "
+        "system:serviceaccount:flux-system:kustomize-controller) whose spec.approval.approvedBy "
+        "is recorded as a claim beside their own identity instead of being refused.",
+    )
 
     @model_validator(mode="after")
     def _lease_timing_is_ordered(self) -> OperatorSettings:

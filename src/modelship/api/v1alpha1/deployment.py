@@ -83,7 +83,22 @@ class Approval(ApiModel):
         pattern=r"^sha256:[0-9a-f]{64}$",
         description="Digest the approved version must have (guards against a replaced version).",
     )
-    approved_by: str | None = Field(default=None, description="Who approved, for the record.")
+    approved_by: str | None = Field(
+        default=None,
+        description="Optional: must equal the requester (the admission webhook records who "
+        "approved from the request itself); from a trusted applier (GitOps), recorded as a "
+        "claim beside the applier's identity.",
+    )
+
+
+class ApprovalPolicy(ApiModel):
+    """Who may approve beyond the approve right (changing it needs that right too)."""
+
+    four_eyes: bool = Field(
+        default=False,
+        description="Refuse an approval by the identity that last changed spec.version or the "
+        "Model's spec.",
+    )
 
 
 class AutoApprovePolicy(ApiModel):
@@ -114,6 +129,10 @@ class DeploymentSpec(ApiModel):
     approval: Approval | None = Field(
         default=None,
         description="Promote to production only the version named here, once it passed testing.",
+    )
+    approval_policy: ApprovalPolicy | None = Field(
+        default=None,
+        description="Extra rules for approvals (four-eyes); changing it needs the approve right.",
     )
     suspend: bool = Field(
         default=False,

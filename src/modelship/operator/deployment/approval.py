@@ -7,7 +7,9 @@ never for the first promotion or for a version that already failed in production
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from modelship.api.v1alpha1 import (
     LOWER_IS_BETTER,
@@ -18,8 +20,7 @@ from modelship.api.v1alpha1 import (
     VersionSummary,
 )
 from modelship.api.v1alpha1.deployment import FailedRollout
-
-AUTO_APPROVER = "autoApprove"
+from modelship.contracts.approval import AUTO_APPROVER, identity_for
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,31 @@ def judge_approval(
             f"version {named} failed its production rollout and was rolled back; "
             "update the approval to try again",
         )
-    who = f" by {approval.approved_by}" if approval.approved_by else ""
-    return ApprovalVerdict(True, "Approved", f"version {named} approved{who}")
+    if not approval.approved_by:
+        # Fail closed: an approval with no authenticated approver (written while the admission
+        # webhook was not installed, or annotations that do not belong to it) promotes nothing.
+        return ApprovalVerdict(
+            False,
+            "ApproverUnknown",
+            f"the approval of version {named} has no approver recorded by the admission webhook "
+            "(was it written while the webhook was not installed?); approve again "
+            "(modelship approve) to promote it; nothing was changed",
+        )
+    return ApprovalVerdict(True, "Approved", f"version {named} approved by {approval.approved_by}")
+
+
+def attributed(
+    approval: Approval | None,
+    annotations: Mapping[str, str] | None,
+    raw_approval: Mapping[str, Any] | None,
+) -> Approval | None:
+    """The approval with `approved_by` replaced by the identity the webhook recorded for exactly
+    this approval (the requester, with a trusted applier's claim beside it), or by None when no
+    such record exists: what a client typed into spec.approval.approvedBy is never trusted."""
+    if approval is None:
+        return None
+    identity = identity_for(annotations, raw_approval)
+    return approval.model_copy(update={"approved_by": identity.display if identity else None})
 
 
 def auto_approval_rule(

@@ -17,6 +17,7 @@ from modelship.api.v1alpha1 import (
 from modelship.api.v1alpha1.deployment import FailedRollout
 from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.approval import (
+    attributed,
     auto_approval_rule,
     effective_approval,
     judge_approval,
@@ -40,7 +41,12 @@ def decide_production(
     status = draft.status
     production = status.production.model_copy() if status.production else ProductionStatus()
     auto_approve(draft, subject, model, production)
-    approval = effective_approval(mdep.spec.approval, status.auto_approval)
+    recorded = attributed(
+        mdep.spec.approval,
+        subject.body["metadata"].get("annotations"),
+        (subject.body.get("spec") or {}).get("approval"),
+    )
+    approval = effective_approval(recorded, status.auto_approval)
     verdict = judge_approval(
         approval, status.test, production, status.failed_rollout, subject.generation
     )

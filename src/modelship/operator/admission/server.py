@@ -1,0 +1,157 @@
+"""The admission webhook's HTTPS server, on every replica, leader or not.
+
+Kopf has admission webhooks of its own, but its webhook server is one of the tasks it starts
+only after every startup handler returned (kopf/_core/reactor/running.py: guarded by the
+"started" flag), and a standby never gets there: its startup handler waits for the leader Lease
+(election.py). Admission needs no leader — a replica that admits writes nothing — so this small
+aiohttp server answers AdmissionReviews from a startup handler that runs *before* the election
+(admission/__init__.py), with the decision in `review.py` and the authorizer's answer from a
+SubjectAccessReview for the requester (user, groups, uid, extra) as the request names them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from typing import Any
+
+import aiohttp.web
+from pydantic import ValidationError
+
+from modelship.api.v1alpha1 import GROUP, utcnow
+from modelship.contracts.approval import model_spec_author
+from modelship.operator.admission.certs import ReloadingCertificate
+from modelship.operator.admission.review import (
+    AdmissionRequest,
+    ReviewPolicy,
+    Verdict,
+    approval_changed,
+    four_eyes,
+    needs_approve_right,
+    patch_for,
+    review,
+)
+from modelship.operator.kube import MODELS, SUBJECT_ACCESS_REVIEWS, Kube, KubeError
+
+log = logging.getLogger("modelship.admission")
+Obj = dict[str, Any]
+
+
+def access_review(request: AdmissionRequest) -> Obj:
+    """The SubjectAccessReview asking whether the requester may approve this Deployment."""
+    user = request.user_info
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": user.username,
+            "uid": user.uid,
+            "groups": user.groups,
+            "extra": user.extra,
+            "resourceAttributes": {
+                "group": GROUP,
+                "resource": "deployments",
+                "subresource": "approval",
+                "verb": "approve",
+                "namespace": request.namespace,
+                "name": request.object_name,
+            },
+        },
+    }
+
+
+def response(uid: str, verdict: Verdict, patch: list[Obj]) -> Obj:
+    answer: Obj = {"uid": uid, "allowed": verdict.allowed}
+    if not verdict.allowed:
+        answer["status"] = {"code": verdict.code, "message": verdict.message}
+    if patch:
+        answer["patchType"] = "JSONPatch"
+        answer["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": answer}
+
+
+class AdmissionServer:
+    """Serve /mutate (record identities) and /validate (check the final object again)."""
+
+    def __init__(self, kube: Kube, certificate: ReloadingCertificate, policy: ReviewPolicy):
+        self.kube, self.certificate, self.policy = kube, certificate, policy
+        self._runner: aiohttp.web.AppRunner | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    def _may_approve(self, request: AdmissionRequest) -> bool:
+        answer = self.kube.create(SUBJECT_ACCESS_REVIEWS, None, access_review(request))
+        return bool((answer.get("status") or {}).get("allowed"))
+
+    def _model_changed_by(self, request: AdmissionRequest) -> str | None:
+        model = ((request.new.get("spec") or {}).get("modelRef") or {}).get("name")
+        body = self.kube.get(MODELS, request.namespace, str(model)) if model else None
+        return model_spec_author(body) if body is not None else ""
+
+    def decide(self, request: AdmissionRequest) -> Verdict:
+        """Ask the authorizer (and read the Model) only when the decision needs it."""
+        may_approve: bool | None = None
+        model_changed_by: str | None = ""
+        try:
+            if needs_approve_right(request):
+                may_approve = self._may_approve(request)
+            if may_approve and four_eyes(request) and approval_changed(request):
+                model_changed_by = self._model_changed_by(request)
+        except KubeError as exc:  # fail closed: no answer from the authorizer is no
+            return Verdict(False, f"could not check the approve right: {exc}", code=500)
+        return review(request, may_approve, utcnow(), self.policy, model_changed_by)
+
+    async def _handle(self, http: aiohttp.web.Request, validating: bool) -> aiohttp.web.Response:
+        try:
+            request = AdmissionRequest.model_validate((await http.json())["request"])
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            error = {"error": f"not an AdmissionReview: {exc}"}
+            return aiohttp.web.json_response(error, status=400)
+        verdict = await asyncio.to_thread(self.decide, request)
+        patch = patch_for(request, verdict)
+        if validating and patch:
+            # The mutating webhook set these annotations; anything that changed them since
+            # (another webhook, a reinvocation) makes the record untrustworthy.
+            verdict = Verdict(
+                False, "approval identity annotations differ from what was recorded", code=403
+            )
+            patch = []
+        if not verdict.allowed:
+            log.info("refused %s %s/%s: %s", request.operation, request.namespace,
+                     request.object_name, verdict.message)  # fmt: skip
+        return aiohttp.web.json_response(
+            response(request.uid, verdict, [] if validating else patch)
+        )
+
+    async def mutate(self, http: aiohttp.web.Request) -> aiohttp.web.Response:
+        return await self._handle(http, validating=False)
+
+    async def validate(self, http: aiohttp.web.Request) -> aiohttp.web.Response:
+        return await self._handle(http, validating=True)
+
+    async def start(self, host: str, port: int, reload_seconds: float) -> None:
+        app = aiohttp.web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_post("/mutate", self.mutate)
+        app.router.add_post("/validate", self.validate)
+        self._runner = aiohttp.web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = aiohttp.web.TCPSite(self._runner, host, port, ssl_context=self.certificate.context)
+        await site.start()
+        self._watch = asyncio.create_task(self._reload(reload_seconds))
+        log.info("admission webhook serving on https://%s:%d", host, port)
+
+    async def _reload(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                self.certificate.reload_if_changed()
+            except OSError as exc:  # files mid-replacement: try again next time
+                log.warning("webhook certificate not readable: %s", exc)
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.kube.close()

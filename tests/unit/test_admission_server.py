@@ -1,0 +1,125 @@
+"""The webhook's certificate and HTTPS server, without a cluster: generated or mounted pairs,
+reloading on renewal, and one AdmissionReview answered over TLS."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+
+from modelship.operator.admission import certificate_names
+from modelship.operator.admission.certs import (
+    ReloadingCertificate,
+    certificate,
+    self_signed,
+    write_pair,
+)
+from modelship.operator.admission.review import ReviewPolicy
+from modelship.operator.admission.server import AdmissionServer
+from modelship.operator.kube import SUBJECT_ACCESS_REVIEWS, Resource
+from modelship.operator.settings import OperatorSettings
+from support.operator import free_port
+
+Obj = dict[str, Any]
+
+
+def sans(pem: bytes) -> list[str]:
+    ext = x509.load_pem_x509_certificate(pem).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    return [str(name.value) for name in ext.value]
+
+
+def test_a_generated_certificate_names_the_dns_names_and_ip_addresses_it_serves() -> None:
+    cert, key = self_signed(["modelship-operator-webhook.modelship-system.svc", "127.0.0.1"])
+    assert sans(cert) == ["modelship-operator-webhook.modelship-system.svc", "127.0.0.1"]
+    assert b"PRIVATE KEY" in key
+    names = certificate_names(OperatorSettings(admission_host="10.1.2.3"))
+    assert names == ["localhost", "127.0.0.1", "10.1.2.3"]
+    assert "0.0.0.0" not in certificate_names(OperatorSettings())
+
+
+def test_a_missing_pair_is_generated_and_a_mounted_one_is_used(tmp_path: Path) -> None:
+    generated = certificate("", "", str(tmp_path / "gen"), ["127.0.0.1"])
+    assert generated.cert_file == tmp_path / "gen" / "tls.crt"
+    assert (tmp_path / "gen" / "tls.key").stat().st_mode & 0o077 == 0  # the key is private
+    cert, key = self_signed(["mounted.example"])
+    write_pair(tmp_path / "tls.crt", tmp_path / "tls.key", cert, key)
+    mounted = certificate(str(tmp_path / "tls.crt"), str(tmp_path / "tls.key"), "", [])
+    assert mounted.cert_file == tmp_path / "tls.crt"
+
+
+def test_a_renewed_pair_is_loaded_without_a_restart(tmp_path: Path) -> None:
+    cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
+    write_pair(cert_file, key_file, *self_signed(["old.example"]))
+    loaded = ReloadingCertificate(cert_file, key_file)
+    assert not loaded.reload_if_changed()  # nothing changed
+    time.sleep(0.01)
+    write_pair(cert_file, key_file, *self_signed(["new.example"]))
+    assert loaded.reload_if_changed()
+    cert_file.write_text("half-written")  # a broken pair keeps the previous one
+    assert not loaded.reload_if_changed()
+
+
+class Authorizer:
+    """Answers SubjectAccessReviews: allows the users it was given."""
+
+    def __init__(self, allowed: set[str]) -> None:
+        self.allowed, self.asked = allowed, []  # type: list[Obj]
+
+    def create(self, res: Resource, namespace: str | None, body: Obj) -> Obj:
+        assert res == SUBJECT_ACCESS_REVIEWS and namespace is None
+        self.asked.append(body)
+        return {**body, "status": {"allowed": body["spec"]["user"] in self.allowed}}
+
+    def close(self) -> None:
+        pass
+
+
+def review_body(user: str) -> Obj:
+    approval = {"version": 1}
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-42",
+            "operation": "UPDATE",
+            "namespace": "ml",
+            "name": "iris",
+            "resource": {"group": "modelship.io", "version": "v1alpha1", "resource": "deployments"},
+            "userInfo": {"username": user, "groups": ["system:authenticated"]},
+            "object": {"metadata": {"name": "iris"}, "spec": {"approval": approval}},
+            "oldObject": {"metadata": {"name": "iris"}, "spec": {}},
+        },
+    }
+
+
+@pytest.mark.parametrize(("user", "allowed"), [("bob", True), ("alice", False)])
+async def test_an_admission_review_is_answered_over_tls(
+    tmp_path: Path, user: str, allowed: bool
+) -> None:
+    authorizer = Authorizer({"bob"})
+    cert = certificate("", "", str(tmp_path), ["127.0.0.1"])
+    server = AdmissionServer(authorizer, cert, ReviewPolicy())  # type: ignore[arg-type]
+    port = free_port()
+    await server.start("127.0.0.1", port, reload_seconds=60)
+    try:
+        trust = ssl.create_default_context(cafile=str(cert.cert_file))
+        async with httpx.AsyncClient(verify=trust) as client:
+            mutated = await client.post(f"https://127.0.0.1:{port}/mutate", json=review_body(user))
+            checked = await client.post(
+                f"https://127.0.0.1:{port}/validate", json=review_body(user)
+            )
+    finally:
+        await server.stop()
+    answer = mutated.json()["response"]
+    assert answer["uid"] == "u-42" and answer["allowed"] is allowed
+    assert ("patch" in answer) is allowed  # the identity annotations, only when admitted
+    assert len(authorizer.asked) == 2  # mutate and validate both asked
+    # The final object lacks the annotations the mutation adds: validation refuses it.
+    assert checked.json()["response"]["allowed"] is False
