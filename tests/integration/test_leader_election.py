@@ -23,10 +23,11 @@ from modelship.devcluster.audit import AuditRecord, read_audit
 from modelship.devcluster.cluster import DevCluster
 from modelship.operator.kube import LEASES, MODEL_DEPLOYMENTS, MODELS, Kube
 from support.factories import iris_deployment, iris_model
-from support.kubectl import Kubectl, operator_overlay, render
+from support.kubectl import WEBHOOK_KINDS, Kubectl, operator_overlay, render
 from support.live import approve, awaiting_approval, wait_for_status
 from support.operator import OperatorProcess
 from support.waiting import wait_for
+from support.webhook import remove_webhook_configurations
 
 pytestmark = pytest.mark.integration
 SYSTEM = "modelship-system"
@@ -45,7 +46,13 @@ def now() -> str:
 @pytest.fixture(scope="module")
 def installed(kubectl: Kubectl) -> None:
     """The shipped namespace, CRDs and RBAC, without the operator Deployment."""
-    kubectl.apply([d for d in render(operator_overlay(kubectl)) if d["kind"] != "Deployment"])
+    kubectl.apply(
+        [
+            d
+            for d in render(operator_overlay(kubectl))
+            if d["kind"] != "Deployment" and d["kind"] not in WEBHOOK_KINDS
+        ]
+    )
 
 
 def service_account_kubeconfig(
@@ -116,6 +123,7 @@ def pair(
         for name in ("a", "b")
     }
     yield processes
+    remove_webhook_configurations(kubectl.kubeconfig)
     for process in processes.values():
         process.stop()
 
@@ -140,6 +148,8 @@ def test_one_acts_the_standby_writes_nothing_and_takes_over_a_rollout_when_the_l
     wait_for(lambda: holder(kube).startswith("op-a_"), timeout=30, what="a to lead")
     b.start()  # its health endpoint answers while it stands by
     wait_for(lambda: "standing by" in b.tail(200), timeout=30, what="b to say it stands by")
+    # Admission needs no leader: the standby serves the approval webhook.
+    b.serve_webhooks()
     standby_from = now()
 
     kube.create(MODELS, namespace, iris_model("iris"))
@@ -154,10 +164,14 @@ def test_one_acts_the_standby_writes_nothing_and_takes_over_a_rollout_when_the_l
         timeout=60, describe=a.tail,
     )  # fmt: skip
 
-    # While a led, b asked only for the Lease, and only to read it.
+    # While a led, b read only the Lease, and asked the authorizer whether the approver may
+    # approve (a SubjectAccessReview is a question, stored nowhere): it admitted the approval.
     b_requests = requests_of(dev_cluster, "op-b", standby_from, now())
     assert b_requests, "b's requests must be in the audit log (or this proves nothing)"
-    assert {(r.verb, r.resource) for r in b_requests} == {("get", "leases")}
+    assert {(r.verb, r.resource) for r in b_requests} == {
+        ("get", "leases"),
+        ("create", "subjectaccessreviews"),
+    }
     assert requests_of(dev_cluster, "op-a", standby_from, now())  # a did the work
 
     # The leader dies mid-rollout: b takes over within 20 s and finishes it.
@@ -178,7 +192,7 @@ def test_one_acts_the_standby_writes_nothing_and_takes_over_a_rollout_when_the_l
         return [
             r.at
             for r in requests_of(dev_cluster, account, standby_from, now())
-            if r.is_write and r.resource != "leases"
+            if r.is_write and r.resource not in ("leases", "subjectaccessreviews")
         ]
 
     a_writes, b_writes = writes("op-a"), writes("op-b")

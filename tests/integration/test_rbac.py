@@ -21,7 +21,7 @@ import yaml
 
 from modelship.api.v1alpha1 import GROUP
 from modelship.operator.kube import MODEL_DEPLOYMENTS
-from support.kubectl import MANIFESTS, Kubectl, operator_overlay, render
+from support.kubectl import MANIFESTS, WEBHOOK_KINDS, Kubectl, operator_overlay, render
 from support.rbac import NOT_FOR_THE_SERVICE_ACCOUNT, Need, operator_needs, unscanned
 from support.waiting import wait_for
 
@@ -59,7 +59,13 @@ def review(
 @pytest.fixture(scope="module")
 def installed(kubectl: Kubectl) -> None:
     """manifests/default without the operator Deployment: RBAC is what is under test here."""
-    kubectl.apply([d for d in render(operator_overlay(kubectl)) if d["kind"] != "Deployment"])
+    kubectl.apply(
+        [
+            d
+            for d in render(operator_overlay(kubectl))
+            if d["kind"] != "Deployment" and d["kind"] not in WEBHOOK_KINDS
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +202,10 @@ def people(installed: None, kube_api: Any, namespace: str) -> dict[str, str]:
         "modelship-view": f"viewer-{suffix}",
         "modelship-edit": f"editor-{suffix}",
         "modelship-admin": f"admin-{suffix}",
+        "modelship-approver": f"approver-{suffix}",
         "view": f"builtin-viewer-{suffix}",
         "edit": f"builtin-editor-{suffix}",
+        "admin": f"builtin-admin-{suffix}",
     }
     for role, user in users.items():
         rbac.create_namespaced_role_binding(
@@ -247,7 +255,7 @@ def test_view_reads_all_three_kinds_and_cannot_approve(
     assert "approval" not in kube.get(MODEL_DEPLOYMENTS, namespace, "iris")["spec"]
 
 
-def test_edit_and_admin_can_set_an_approval(
+def test_edit_and_admin_may_change_deployments(
     kube_api: Any, namespace: str, people: dict[str, str], kubectl: Kubectl, kube: Any
 ) -> None:
     for role in ("modelship-edit", "modelship-admin", "edit"):
@@ -267,13 +275,51 @@ def test_edit_and_admin_can_set_an_approval(
 
     sample = yaml.safe_load(SAMPLE.read_text())
     kube.create(MODEL_DEPLOYMENTS, namespace, sample)
-    approved = kubectl(
-        f"--as={people['modelship-edit']}", "-n", namespace, "patch",
-        "deployments.modelship.io", "iris", "--type=merge", "-p", json.dumps(APPROVAL), check=False,
+    changed = kubectl(
+        f"--as={people['modelship-edit']}", "-n", namespace, "patch", "deployments.modelship.io",
+        "iris", "--type=merge", "-p", '{"spec": {"test": {"replicas": 2}}}', check=False,
     )  # fmt: skip
-    assert approved.returncode == 0, approved.stderr
-    spec = kube.get(MODEL_DEPLOYMENTS, namespace, "iris")["spec"]
-    assert spec["approval"]["version"] == 1
+    assert changed.returncode == 0, changed.stderr
     # None of them may read Secrets through our roles (built-in edit may; that is not ours).
     for role in ("modelship-view", "modelship-edit", "modelship-admin"):
         assert not review(kube_api, people[role], [], ("get", "", "secrets", ""), namespace)
+
+
+APPROVE: Need = ("approve", GROUP, "deployments", "approval")
+
+
+def test_only_approvers_and_admin_may_approve_and_edit_no_longer_implies_it(
+    kube_api: Any, namespace: str, people: dict[str, str]
+) -> None:
+    """The right the admission webhook asks the authorizer about (test_approvals_live shows the
+    webhook enforcing it): the verb approve on deployments/approval, nothing else."""
+
+    def may_approve(user: str, where: str | None = namespace) -> bool:
+        return review(kube_api, user, ["system:authenticated"], APPROVE, where, "iris")
+
+    wait_for(
+        lambda: may_approve(people["admin"]),
+        timeout=60,
+        what="admin to aggregate the approve right",
+    )
+    assert may_approve(people["modelship-approver"])
+    for role in ("modelship-view", "modelship-edit", "modelship-admin", "view", "edit"):
+        assert not may_approve(people[role]), role
+    # Bound in one namespace only: no approving elsewhere.
+    assert not may_approve(people["modelship-approver"], "default")
+    # The role grants exactly that: no reading, no writing of anything.
+    approver = people["modelship-approver"]
+    for verb in ("get", "patch", "update"):
+        assert not allowed(kube_api, approver, verb, "deployments", namespace), verb
+    assert not review(kube_api, approver, [], ("approve", GROUP, "models", "approval"), namespace)
+
+
+def test_the_operator_may_ask_the_authorizer_but_not_change_webhooks(
+    installed: None, kube_api: Any
+) -> None:
+    sar: Need = ("create", "authorization.k8s.io", "subjectaccessreviews", "")
+    assert review(kube_api, OPERATOR, OPERATOR_GROUPS, sar, None)
+    for plural in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        for verb in ("create", "update", "patch", "delete"):
+            need: Need = (verb, "admissionregistration.k8s.io", plural, "")
+            assert not review(kube_api, OPERATOR, OPERATOR_GROUPS, need, None), need

@@ -58,6 +58,12 @@ def operator_overlay(kubectl: Kubectl) -> str:
     return "default" if "policy/v1" in versions else "local"
 
 
+# The approval webhook's configurations: they refuse modelship Deployment writes until an
+# operator answers them (failurePolicy Fail), so fixtures without a running operator leave
+# them out, and those with one point them at it (support/webhook.py).
+WEBHOOK_KINDS = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+
+
 def render(directory: str | Path) -> list[dict[str, Any]]:
     """The objects of a kustomization (a directory under manifests/, or a path) exactly as
     `kubectl apply -k` would send them."""

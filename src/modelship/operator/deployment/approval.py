@@ -55,7 +55,10 @@ def judge_approval(
         and approval.digest in (None, production.digest)
         and not (failed_rollout and failed_rollout.version == named)
     ):
-        return ApprovalVerdict(True, "Approved", f"version {named} is approved and in production")
+        who = f" by {approval.approved_by}" if approval.approved_by else ""
+        return ApprovalVerdict(
+            True, "Approved", f"version {named} is approved{who} and in production"
+        )
     if test.version != named:
         return ApprovalVerdict(
             False,
