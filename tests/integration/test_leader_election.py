@@ -141,7 +141,11 @@ def requests_of(cluster: DevCluster, account: str, since: str, until: str) -> li
 
 
 def test_one_acts_the_standby_writes_nothing_and_takes_over_a_rollout_when_the_leader_dies(
-    pair: dict[str, OperatorProcess], kube: Kube, dev_cluster: DevCluster, namespace: str
+    pair: dict[str, OperatorProcess],
+    kube: Kube,
+    kubectl: Kubectl,
+    dev_cluster: DevCluster,
+    namespace: str,
 ) -> None:
     a, b = pair["a"], pair["b"]
     a.start()
@@ -149,7 +153,7 @@ def test_one_acts_the_standby_writes_nothing_and_takes_over_a_rollout_when_the_l
     b.start()  # its health endpoint answers while it stands by
     wait_for(lambda: "standing by" in b.tail(200), timeout=30, what="b to say it stands by")
     # Admission needs no leader: the standby serves the approval webhook.
-    b.serve_webhooks()
+    b.serve_webhooks(kubectl.kubeconfig)
     standby_from = now()
 
     kube.create(MODELS, namespace, iris_model("iris"))

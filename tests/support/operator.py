@@ -63,9 +63,10 @@ class OperatorProcess:
             self._healthy, timeout=60, what="the operator's health endpoint", describe=self.tail
         )
 
-    def serve_webhooks(self) -> None:
-        """Make this operator the approval webhook of the cluster (until the test removes it)."""
-        serve_webhooks_from(self.kubeconfig, "127.0.0.1", self.admission_port)
+    def serve_webhooks(self, admin_kubeconfig: Path | None = None) -> None:
+        """Make this operator the approval webhook of the cluster (until the test removes it),
+        with the admin's credentials when the operator runs under an account of its own."""
+        serve_webhooks_from(admin_kubeconfig or self.kubeconfig, "127.0.0.1", self.admission_port)
 
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
