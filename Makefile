@@ -68,6 +68,7 @@ cluster-status: install ## Show the local cluster's processes and kubeconfig.
 run: install ## Run the operator as a local process against the local cluster.
 	KUBECONFIG=$(MODELSHIP_DEV_DIR)/kubeconfig \
 	MODELSHIP_OPERATOR_HEALTH_ENDPOINT=http://127.0.0.1:8089/healthz \
+	MODELSHIP_OPERATOR_ADMISSION_HOST=127.0.0.1 \
 	$(BIN)/python -m modelship.operator
 
 .PHONY: demo
@@ -93,6 +94,9 @@ OVERLAY = manifests/$$($(KUBECTL) api-versions | grep -qx policy/v1 && echo defa
 .PHONY: deploy
 deploy: ## Install CRDs, RBAC and the operator into the current kubectl context (manifests/default).
 	$(KUBECTL) apply -k $(OVERLAY)
+	@# On the local cluster no Service reaches a pod: the approval webhook is pointed at an
+	@# operator pod by address (a real cluster uses the Service and cert-manager's CA).
+	@if [ "$(OVERLAY)" = manifests/local ]; then $(BIN)/modelship dev webhook; fi
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed, CRDs included (and with them every Model).

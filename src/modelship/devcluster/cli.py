@@ -1,17 +1,28 @@
-"""`modelship dev up|down|status|build|logs`: the local cluster from the command line."""
+"""`modelship dev up|down|status|build|logs|webhook`: the local cluster from the command line."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from modelship.devcluster.binaries import BinariesError, resolve_binaries
 from modelship.devcluster.cluster import DevCluster, DevClusterError
+from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
 from modelship.devcluster.layout import DEV_DIR_ENV, DevLayout, default_dev_dir
 from modelship.devcluster.node.logfiles import find_log
+from modelship.devcluster.webhooks import (
+    WEBHOOK_MANIFEST,
+    WEBHOOK_PORT,
+    operator_pod_address,
+    point_webhooks,
+    remove_webhooks,
+    served_certificate,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -46,6 +57,26 @@ def register(subparsers: Any) -> None:
     logs.add_argument("-n", "--namespace", default="default")
     logs.add_argument("-p", "--previous", action="store_true", help="the run before the last")
     logs.set_defaults(func=_logs)
+
+    webhook = commands.add_parser(
+        "webhook",
+        help="point the approval webhook at the operator by address (no Service routes here)",
+    )
+    webhook.add_argument(
+        "--url",
+        default=None,
+        help="https://HOST:PORT of the operator's webhook (default: a running operator pod's "
+        f"address, port {WEBHOOK_PORT}); `make run` serves https://127.0.0.1:9443",
+    )
+    webhook.add_argument(
+        "--manifest",
+        type=Path,
+        default=WEBHOOK_MANIFEST,
+        help=f"the webhook configurations (default: ./{WEBHOOK_MANIFEST})",
+    )
+    webhook.add_argument("--timeout", type=float, default=180.0, help="wait this long for a pod")
+    webhook.add_argument("--remove", action="store_true", help="delete the configurations")
+    webhook.set_defaults(func=_webhook)
 
 
 def _cluster(args: argparse.Namespace, node: bool = True) -> DevCluster:
@@ -95,6 +126,25 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     for name, path in vars(binaries).items():
         print(f"{name:<24} {path}")
+    return 0
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    kubeconfig = Path(os.environ.get("KUBECONFIG") or _cluster(args).kubeconfig)
+    try:
+        with KubeClient(ApiEndpoint.from_kubeconfig(kubeconfig)) as client:
+            if args.remove:
+                remove_webhooks(client, args.manifest)
+                print("approval webhook configurations removed", file=sys.stderr)
+                return 0
+            url = args.url or f"https://{operator_pod_address(client, args.timeout)}:{WEBHOOK_PORT}"
+            where = urlsplit(url)
+            ca = served_certificate(where.hostname or "127.0.0.1", where.port or 443)
+            names = point_webhooks(client, args.manifest, url.rstrip("/"), ca)
+    except (ApiError, OSError, TimeoutError) as error:
+        print(f"modelship dev webhook: {error}", file=sys.stderr)
+        return 1
+    print(f"{', '.join(names)} -> {url}", file=sys.stderr)
     return 0
 
 

@@ -25,6 +25,25 @@ PLURALS = {
     "ValidatingWebhookConfiguration": "validatingwebhookconfigurations",
 }
 JSON = dict[str, Any]
+WEBHOOK_MANIFEST = Path("manifests/webhook/webhooks.yaml")
+WEBHOOK_PORT = 9443  # the operator container's `webhook` port (manifests/operator)
+OPERATOR_PODS = "app.kubernetes.io/name=modelship,app.kubernetes.io/component=operator"
+
+
+def operator_pod_address(
+    client: KubeClient, timeout: float, namespace: str = "modelship-system"
+) -> str:
+    """The address of a running operator pod (every replica serves the webhook)."""
+    deadline = time.monotonic() + timeout
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    while True:
+        for pod in client.get(path, {"labelSelector": OPERATOR_PODS}).get("items", []):
+            status = pod.get("status") or {}
+            if status.get("phase") == "Running" and status.get("podIP"):
+                return str(status["podIP"])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no running operator pod in {namespace} after {timeout:.0f}s")
+        time.sleep(1)
 
 
 def served_certificate(host: str, port: int, timeout: float = 30.0) -> str:
