@@ -16,7 +16,7 @@ import kubernetes
 import pytest
 
 from modelship.cli.approve import approval_for
-from modelship.contracts.approval import APPROVED_BY, APPROVED_GROUPS
+from modelship.contracts.approval import APPROVED_BY, APPROVED_GROUPS, model_spec_author
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, Kube
 from support.factories import iris_deployment, iris_model
 from support.kubectl import MANIFESTS, Kubectl
@@ -76,6 +76,8 @@ def test_only_approvers_approve_and_the_cluster_records_who_did(
         describe=operator.tail,
     )  # fmt: skip
     approval = approval_for(status, None)
+    # The Model's author is on record too (four-eyes reads it), for the generation it made.
+    assert model_spec_author(kube.get(MODELS, namespace, "iris")) is not None
 
     # Written while no webhook was installed: no approver is known, so nothing is promoted.
     remove_webhook_configurations(kubectl.kubeconfig)

@@ -53,6 +53,10 @@ def test_default_passes_a_server_side_dry_run(kubectl: Kubectl, system_namespace
         ("PodDisruptionBudget", "modelship-operator"),
         ("Role", "modelship-leader-election"),
         ("RoleBinding", "modelship-leader-election"),
+        ("ClusterRole", "modelship-approver"),
+        ("MutatingWebhookConfiguration", "modelship-approvals"),
+        ("ValidatingWebhookConfiguration", "modelship-approvals"),
+        ("Service", "modelship-operator-webhook"),
     } <= kinds
     namespaced = [o for o in objects if o["kind"] in ("ServiceAccount", "Deployment")]
     assert {o["metadata"]["namespace"] for o in namespaced} == {SYSTEM_NAMESPACE}

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from cryptography import x509
 
+from modelship.devcluster.webhooks import configurations, pointed_at
 from modelship.operator.admission import certificate_names
 from modelship.operator.admission.certs import (
     ReloadingCertificate,
@@ -123,3 +124,25 @@ async def test_an_admission_review_is_answered_over_tls(
     assert len(authorizer.asked) == 2  # mutate and validate both asked
     # The final object lacks the annotations the mutation adds: validation refuses it.
     assert checked.json()["response"]["allowed"] is False
+
+
+def test_the_shipped_configurations_cover_only_approvals_and_fail_closed() -> None:
+    configs = configurations(Path(__file__).parents[2] / "manifests" / "webhook" / "webhooks.yaml")
+    hooks = [(c["kind"], h) for c in configs for h in c["webhooks"]]
+    for _, hook in hooks:
+        [rule] = hook["rules"]
+        assert rule["apiGroups"] == ["modelship.io"] and rule["operations"] == ["CREATE", "UPDATE"]
+        assert rule["resources"] in (["deployments"], ["models"])  # no status subresource
+        assert hook["sideEffects"] == "None" and hook["admissionReviewVersions"] == ["v1"]
+        # Deployments: a security control, so Fail; Models: Ignore (see webhooks.yaml).
+        expected = "Fail" if rule["resources"] == ["deployments"] else "Ignore"
+        assert hook["failurePolicy"] == expected
+    assert {(kind, h["clientConfig"]["service"]["path"]) for kind, h in hooks} == {
+        ("MutatingWebhookConfiguration", "/mutate"),
+        ("ValidatingWebhookConfiguration", "/validate"),
+    }
+    local = pointed_at(configs[0], "https://127.5.0.3:9443", "PEM")
+    assert {h["clientConfig"]["url"] for h in local["webhooks"]} == {
+        "https://127.5.0.3:9443/mutate"
+    }
+    assert "annotations" not in local["metadata"]  # no cert-manager injection on the local cluster

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from modelship.cli import build_parser
-from modelship.cli.approve import approval_for
+from modelship.cli.approve import approval_for, report
 from modelship.cli.status import render_model
+from modelship.contracts.approval import ApproverIdentity, fingerprint
 
 DIGEST = "sha256:" + "ab" * 32
 OLD = "sha256:" + "cd" * 32
@@ -233,3 +234,20 @@ def test_without_the_development_tools_their_commands_are_simply_absent(
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert list(commands) == ["crds", "catalog", "approve", "status"]
+
+
+def test_approve_prints_the_approver_the_cluster_recorded_or_fails_without_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    approval = {"version": 3, "digest": DIGEST}
+    identity = ApproverIdentity(
+        user="jane", groups=("ml-approvers", "system:authenticated"), of=fingerprint(approval)
+    )
+    written = {"metadata": {"annotations": identity.annotations()}, "spec": {"approval": approval}}
+    assert report("ml", "iris", approval, written) == 0
+    assert capsys.readouterr().out == (
+        f"approved version 3 ({DIGEST[:19]}…) of ml/iris; recorded approver: jane [ml-approvers]\n"
+    )
+    unrecorded = {"metadata": {}, "spec": {"approval": approval}}
+    assert report("ml", "iris", approval, unrecorded) == 1
+    assert "the cluster recorded no approver" in capsys.readouterr().err
