@@ -10,6 +10,8 @@ this module (support/operator.py points the shipped configurations at it).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import kubernetes
@@ -22,13 +24,34 @@ from support.factories import iris_deployment, iris_model
 from support.kubectl import MANIFESTS, Kubectl
 from support.live import awaiting_approval, condition, production_version, wait_for_status
 from support.operator import OperatorProcess
+from support.target import Target
 from support.webhook import remove_webhook_configurations
 
 pytestmark = pytest.mark.integration
 ALICE, BOB, CAROL = "alice", "bob", "carol"
+# A GitOps controller's account: it applies approvals committed by people.
+GITOPS = "system:serviceaccount:gitops:applier"
 APPROVERS = "ml-approvers"
 USER_ROLES = MANIFESTS / "rbac" / "user_roles.yaml"
 Obj = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def operator(
+    target: Target, cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator as a process, its webhook serving the cluster, GITOPS a trusted applier."""
+    assert not target.operator_deployed, "this module runs the operator as a local process"
+    process = OperatorProcess(
+        cluster_kubeconfig,
+        tmp_path_factory.mktemp("operator"),
+        approval_trusted_appliers=json.dumps([GITOPS]),
+    )
+    process.start()
+    process.serve_webhooks()
+    yield process
+    remove_webhook_configurations(cluster_kubeconfig)
+    process.stop()
 
 
 def bind(kube_api: Any, namespace: str, role: str, users: list[str]) -> None:
@@ -67,8 +90,8 @@ def test_only_approvers_approve_and_the_cluster_records_who_did(
     operator: OperatorProcess, kube: Kube, kube_api: Any, kubectl: Kubectl, namespace: str
 ) -> None:
     kubectl("apply", "-f", str(USER_ROLES))
-    bind(kube_api, namespace, "edit", [ALICE, BOB, CAROL])
-    bind(kube_api, namespace, "modelship-approver", [BOB, CAROL])
+    bind(kube_api, namespace, "edit", [ALICE, BOB, CAROL, GITOPS])
+    bind(kube_api, namespace, "modelship-approver", [BOB, CAROL, GITOPS])
     kube.create(MODELS, namespace, iris_model("iris"))
     kube.create(MODEL_DEPLOYMENTS, namespace, iris_deployment("iris"))
     status = wait_for_status(
@@ -151,6 +174,20 @@ def test_only_approvers_approve_and_the_cluster_records_who_did(
         lambda s: condition(s, "Approved")["message"] == by_carol, describe=operator.tail,
     )  # fmt: skip
 
+    # A trusted applier (GitOps) passes the commit author on: recorded as a claim beside it.
+    committed = {**approval, "approvedBy": "jane@example.com"}
+    applied = patch_as(kubectl, GITOPS, namespace, {"spec": {"approval": committed}})
+    assert applied.returncode == 0, applied.stderr
+    claimed = f"version 1 is approved by {GITOPS} (for jane@example.com) and in production"
+    wait_for_status(
+        kube, MODEL_DEPLOYMENTS, namespace, "iris",
+        lambda s: condition(s, "Approved")["message"] == claimed, describe=operator.tail,
+    )  # fmt: skip
+    # ... which nobody else may do.
+    typed = {**approval, "approvedBy": "joe@example.com"}
+    refused = patch_as(kubectl, CAROL, namespace, {"spec": {"approval": typed}})
+    assert refused.returncode != 0 and 'says "joe@example.com"' in refused.stderr, refused.stderr
+
     # No replica answers: approvals are refused and production is untouched; Models, status
     # and everything else in the cluster are not affected.
     operator.stop()
@@ -161,7 +198,7 @@ def test_only_approvers_approve_and_the_cluster_records_who_did(
         )  # fmt: skip
         assert down.returncode != 0 and "failed calling webhook" in down.stderr, down.stderr
         body = kube.get(MODEL_DEPLOYMENTS, namespace, "iris") or {}
-        assert body["spec"]["approval"] == approval
+        assert body["spec"]["approval"] == committed
         assert body["status"]["production"]["version"] == 1
         assert production_version(kube, namespace, "iris") == "1"
         kube.patch(MODELS, namespace, "iris", {"metadata": {"labels": {"team": "ml"}}})
