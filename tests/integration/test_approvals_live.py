@@ -28,7 +28,7 @@ from support.target import Target
 from support.webhook import remove_webhook_configurations
 
 pytestmark = pytest.mark.integration
-ALICE, BOB, CAROL = "alice", "bob", "carol"
+ALICE, BOB, CAROL, DAVE = "alice", "bob", "carol", "dave"
 # A GitOps controller's account: it applies approvals committed by people.
 GITOPS = "system:serviceaccount:gitops:applier"
 APPROVERS = "ml-approvers"
@@ -70,11 +70,13 @@ def bind(kube_api: Any, namespace: str, role: str, users: list[str]) -> None:
     )
 
 
-def patch_as(kubectl: Kubectl, user: str, namespace: str, patch: Obj) -> Any:
-    """`kubectl patch` of the iris Deployment as `user` (a member of APPROVERS)."""
+def patch_as(
+    kubectl: Kubectl, user: str, namespace: str, patch: Obj, kind: str = "deployments"
+) -> Any:
+    """`kubectl patch` of the iris Deployment (or Model) as `user` (a member of APPROVERS)."""
     return kubectl(
         f"--as={user}", f"--as-group={APPROVERS}", "--as-group=system:authenticated",
-        "-n", namespace, "patch", "deployments.modelship.io", "iris", "--type=merge",
+        "-n", namespace, "patch", f"{kind}.modelship.io", "iris", "--type=merge",
         "-p", json.dumps(patch), check=False,
     )  # fmt: skip
 
@@ -90,8 +92,8 @@ def test_only_approvers_approve_and_the_cluster_records_who_did(
     operator: OperatorProcess, kube: Kube, kube_api: Any, kubectl: Kubectl, namespace: str
 ) -> None:
     kubectl("apply", "-f", str(USER_ROLES))
-    bind(kube_api, namespace, "edit", [ALICE, BOB, CAROL, GITOPS])
-    bind(kube_api, namespace, "modelship-approver", [BOB, CAROL, GITOPS])
+    bind(kube_api, namespace, "edit", [ALICE, BOB, CAROL, DAVE, GITOPS])
+    bind(kube_api, namespace, "modelship-approver", [BOB, CAROL, DAVE, GITOPS])
     kube.create(MODELS, namespace, iris_model("iris"))
     kube.create(MODEL_DEPLOYMENTS, namespace, iris_deployment("iris"))
     status = wait_for_status(
@@ -188,6 +190,31 @@ def test_only_approvers_approve_and_the_cluster_records_who_did(
     refused = patch_as(kubectl, CAROL, namespace, {"spec": {"approval": typed}})
     assert refused.returncode != 0 and 'says "joe@example.com"' in refused.stderr, refused.stderr
 
+    # Four-eyes covers the Model too: who changed its spec may not approve what it trained.
+    assert patch_as(kubectl, BOB, namespace, {"spec": {"version": "latest"}}).returncode == 0
+    retrained = patch_as(
+        kubectl, CAROL, namespace, {"spec": {"evaluation": {"seed": 11}}}, "models"
+    )
+    assert retrained.returncode == 0, retrained.stderr
+    status = wait_for_status(
+        kube, MODEL_DEPLOYMENTS, namespace, "iris", awaiting_approval(2), timeout=240,
+        describe=operator.tail,
+    )  # fmt: skip
+    second = approval_for(status, None)
+    # As `modelship approve` does: a merge patch would otherwise keep the earlier approvedBy.
+    replace = {"spec": {"approval": {"approvedBy": None, **second}}}
+    by_carol = patch_as(kubectl, CAROL, namespace, replace)
+    assert by_carol.returncode != 0 and "the Model's spec" in by_carol.stderr, by_carol.stderr
+    by_bob = patch_as(kubectl, BOB, namespace, replace)
+    assert by_bob.returncode != 0 and "spec.version" in by_bob.stderr, by_bob.stderr
+    assert patch_as(kubectl, DAVE, namespace, replace).returncode == 0
+    promoted = wait_for_status(
+        kube, MODEL_DEPLOYMENTS, namespace, "iris",
+        lambda s: (s.get("production") or {}).get("version") == 2, timeout=180,
+        describe=operator.tail,
+    )  # fmt: skip
+    assert promoted["production"]["approvedBy"] == DAVE
+
     # No replica answers: approvals are refused and production is untouched; Models, status
     # and everything else in the cluster are not affected.
     operator.stop()
@@ -198,9 +225,9 @@ def test_only_approvers_approve_and_the_cluster_records_who_did(
         )  # fmt: skip
         assert down.returncode != 0 and "failed calling webhook" in down.stderr, down.stderr
         body = kube.get(MODEL_DEPLOYMENTS, namespace, "iris") or {}
-        assert body["spec"]["approval"] == committed
-        assert body["status"]["production"]["version"] == 1
-        assert production_version(kube, namespace, "iris") == "1"
+        assert body["spec"]["approval"] == second
+        assert body["status"]["production"]["version"] == 2
+        assert production_version(kube, namespace, "iris") == "2"
         kube.patch(MODELS, namespace, "iris", {"metadata": {"labels": {"team": "ml"}}})
         kube.patch(
             MODEL_DEPLOYMENTS, namespace, "iris", {"status": {"phase": "Serving"}}, status=True
