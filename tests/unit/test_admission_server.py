@@ -12,6 +12,7 @@ import httpx
 import pytest
 from cryptography import x509
 
+from modelship.contracts.approval import APPROVED_AT, APPROVED_BY
 from modelship.devcluster.webhooks import configurations, pointed_at
 from modelship.operator.admission import certificate_names
 from modelship.operator.admission.certs import (
@@ -20,7 +21,7 @@ from modelship.operator.admission.certs import (
     self_signed,
     write_pair,
 )
-from modelship.operator.admission.review import ReviewPolicy
+from modelship.operator.admission.review import AdmissionRequest, ReviewPolicy, patch_for
 from modelship.operator.admission.server import AdmissionServer
 from modelship.operator.kube import SUBJECT_ACCESS_REVIEWS, Resource
 from modelship.operator.settings import OperatorSettings
@@ -146,3 +147,25 @@ def test_the_shipped_configurations_cover_only_approvals_and_fail_closed() -> No
         "https://127.5.0.3:9443/mutate"
     }
     assert "annotations" not in local["metadata"]  # no cert-manager injection on the local cluster
+
+
+async def test_validation_accepts_the_mutated_object_even_a_second_later(tmp_path: Path) -> None:
+    """The validating webhook sees the mutating webhook's output; its record was made earlier
+    (possibly in another second) and must still match."""
+    server = AdmissionServer(
+        Authorizer({"bob"}),  # type: ignore[arg-type]
+        certificate("", "", str(tmp_path), ["127.0.0.1"]),
+        ReviewPolicy(),
+    )
+    request = AdmissionRequest.model_validate(review_body("bob")["request"])
+    mutated = server.decide(request)
+    assert mutated.allowed
+    earlier = {**mutated.annotations, APPROVED_AT: "2000-01-01T00:00:00Z"}
+    final = request.new | {"metadata": {"name": "iris", "annotations": earlier}}
+    validated = AdmissionRequest.model_validate(review_body("bob")["request"] | {"object": final})
+    verdict = server.decide(validated, validating=True)
+    assert verdict.allowed and patch_for(validated, verdict) == []
+    # A record changed after the mutation (another approver's name) is not accepted.
+    forged = final | {"metadata": {"name": "iris", "annotations": {**earlier, APPROVED_BY: "eve"}}}
+    tampered = AdmissionRequest.model_validate(review_body("bob")["request"] | {"object": forged})
+    assert patch_for(tampered, server.decide(tampered, validating=True)) != []

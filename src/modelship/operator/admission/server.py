@@ -21,7 +21,7 @@ import aiohttp.web
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import GROUP, utcnow
-from modelship.contracts.approval import model_spec_author
+from modelship.contracts.approval import APPROVED_AT, model_spec_author
 from modelship.operator.admission.certs import ReloadingCertificate
 from modelship.operator.admission.review import (
     AdmissionRequest,
@@ -89,8 +89,16 @@ class AdmissionServer:
         body = self.kube.get(MODELS, request.namespace, str(model)) if model else None
         return model_spec_author(body) if body is not None else ""
 
-    def decide(self, request: AdmissionRequest) -> Verdict:
-        """Ask the authorizer (and read the Model) only when the decision needs it."""
+    def decide(self, request: AdmissionRequest, validating: bool = False) -> Verdict:
+        """Ask the authorizer (and read the Model) only when the decision needs it.
+
+        Validation recomputes the record from the final object; the time in it is the one the
+        mutation wrote (a second may have passed since), so it is the one thing taken over."""
+        now = utcnow()
+        if validating:
+            now = ((request.new.get("metadata") or {}).get("annotations") or {}).get(
+                APPROVED_AT, now
+            )
         may_approve: bool | None = None
         model_changed_by: str | None = ""
         try:
@@ -100,7 +108,7 @@ class AdmissionServer:
                 model_changed_by = self._model_changed_by(request)
         except KubeError as exc:  # fail closed: no answer from the authorizer is no
             return Verdict(False, f"could not check the approve right: {exc}", code=500)
-        return review(request, may_approve, utcnow(), self.policy, model_changed_by)
+        return review(request, may_approve, now, self.policy, model_changed_by)
 
     async def _handle(self, http: aiohttp.web.Request, validating: bool) -> aiohttp.web.Response:
         try:
@@ -108,7 +116,7 @@ class AdmissionServer:
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             error = {"error": f"not an AdmissionReview: {exc}"}
             return aiohttp.web.json_response(error, status=400)
-        verdict = await asyncio.to_thread(self.decide, request)
+        verdict = await asyncio.to_thread(self.decide, request, validating)
         patch = patch_for(request, verdict)
         if validating and patch:
             # The mutating webhook set these annotations; anything that changed them since
