@@ -68,6 +68,7 @@ cluster-status: install ## Show the local cluster's processes and kubeconfig.
 run: install ## Run the operator as a local process against the local cluster.
 	KUBECONFIG=$(MODELSHIP_DEV_DIR)/kubeconfig \
 	MODELSHIP_OPERATOR_HEALTH_ENDPOINT=http://127.0.0.1:8089/healthz \
+	MODELSHIP_OPERATOR_METRICS_ENDPOINT=http://127.0.0.1:8088/metrics \
 	$(BIN)/python -m modelship.operator
 
 .PHONY: demo

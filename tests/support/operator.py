@@ -29,6 +29,7 @@ class OperatorProcess:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.port = free_port()
+        self.metrics_port = free_port()
         self.starts = 0
 
     def start(self) -> None:
@@ -37,6 +38,7 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "MODELSHIP_OPERATOR_IMAGE": "modelship:dev",
             "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": f"http://127.0.0.1:{self.port}/healthz",
+            "MODELSHIP_OPERATOR_METRICS_ENDPOINT": f"http://127.0.0.1:{self.metrics_port}/metrics",
             "MODELSHIP_OPERATOR_RETRY_BACKOFF_SECONDS": "2",
             "MODELSHIP_OPERATOR_RESYNC_SECONDS": "2",
             # A killed operator's Lease expires in 4 s instead of 15, so restarts stay quick.
@@ -65,6 +67,12 @@ class OperatorProcess:
             return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def metrics(self) -> str:
+        """The operator's /metrics page, as Prometheus scrapes it."""
+        response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5)
+        response.raise_for_status()
+        return response.text
 
     def kill(self) -> None:
         """SIGKILL: no cleanup handlers, as a crash or an OOM kill would leave things."""

@@ -22,18 +22,22 @@ MANAGED = {MANAGED_BY: "modelship"}
 
 
 def _model(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
-    with memo.locks[("model", namespace, name)]:
+    with memo.locks[("model", namespace, name)], memo.metrics.reconcile("Model"):
         body = memo.kube.get(MODELS, namespace, name)
-        if body is not None and not body["metadata"].get("deletionTimestamp"):
-            reconcile_model(memo.kube, memo.settings, body, logger, memo.dataset_probe)
+        if body is None:
+            memo.metrics.forget_model(namespace, name)
+        elif not body["metadata"].get("deletionTimestamp"):
+            reconcile_model(
+                memo.kube, memo.settings, body, logger, memo.dataset_probe, memo.metrics
+            )
 
 
 def _training_job(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> float | None:
-    with memo.locks[("trainingjob", namespace, name)]:
+    with memo.locks[("trainingjob", namespace, name)], memo.metrics.reconcile("TrainingJob"):
         body = memo.kube.get(TRAINING_JOBS, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
-        return reconcile_training_job(memo.kube, memo.settings, body, logger)
+        return reconcile_training_job(memo.kube, memo.settings, body, logger, memo.metrics)
 
 
 @kopf.on.resume(GROUP, VERSION, "models")

@@ -108,6 +108,11 @@ class OperatorSettings(BaseSettings):
         default=2.0, gt=0, description="Pause between tries to acquire or renew the Lease."
     )
 
+    metrics_endpoint: str = Field(
+        default="http://0.0.0.0:8081/metrics",
+        description="Where every replica serves its Prometheus metrics ('' = not at all).",
+    )
+
     @model_validator(mode="after")
     def _lease_timing_is_ordered(self) -> OperatorSettings:
         # The leader must give up (renew deadline) before a standby may take over (duration),
