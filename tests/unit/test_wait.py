@@ -113,3 +113,12 @@ def test_bad_arguments_exit_2(args: list[str]) -> None:
 
 def test_durations() -> None:
     assert [parse_duration(t) for t in ("90", "90s", "10m", "1h30m")] == [90, 90, 600, 5400]
+
+
+def test_a_model_still_training_for_its_spec_has_not_reached_trained() -> None:
+    trained = {"type": "Trained", "status": "True", "reason": "VersionPublished", "message": "v1"}
+    busy = body(conditions=[trained], activeTrainingJob="iris-2", latestVersion=None)
+    assert judge(Kind.MODEL, "Trained", None, busy).state is State.WAITING
+    idle = body(conditions=[trained], latestVersion={"version": 1, "digest": DIGEST})
+    verdict = judge(Kind.MODEL, "Trained", None, idle)
+    assert (verdict.state, verdict.version) == (State.REACHED, 1)

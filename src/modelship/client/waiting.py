@@ -133,10 +133,12 @@ def _model(version: int | None, status: ModelStatus) -> Verdict:
     trained = next((c for c in status.conditions if c.type == "Trained"), None)
     if trained is None:
         return Verdict(State.WAITING, "not trained yet")
+    # A training still running (or queued) for this generation decides; the condition may still
+    # speak of the version before it.
     idle = status.active_training_job is None and status.pending_trigger is None
     if trained.status == "False" and idle and version is None:
         return Verdict(State.UNREACHABLE, f"{trained.reason}: {trained.message}")
-    if trained.status == "True" and version is None:
+    if trained.status == "True" and version is None and idle:
         latest = status.latest_version.version if status.latest_version else None
         return Verdict(State.REACHED, trained.message, None, latest)
     return Verdict(State.WAITING, f"{trained.reason}: {trained.message}")

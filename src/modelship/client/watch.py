@@ -28,8 +28,12 @@ def follow(
     judge: Judge,
     timeout: float,
     clock: Callable[[], float] = time.monotonic,
+    seen: Callable[[Verdict], None] | None = None,
 ) -> Verdict:
-    """The first verdict that is not WAITING, or the last WAITING one when `timeout` passes."""
+    """The first verdict that is not WAITING, or the last WAITING one when `timeout` passes.
+
+    `seen` is told every verdict as it comes (a progress display).
+    """
     custom = client.CustomObjectsApi(api)
     deadline = clock() + timeout
     selector = f"metadata.name={name}"
@@ -43,6 +47,8 @@ def follow(
         )
         for item in listing.get("items", []):
             verdict = judge(item)
+            if seen is not None:
+                seen(verdict)
             if verdict.state is not State.WAITING:
                 return verdict
         stream = watch.Watch()  # type: ignore[no-untyped-call]
@@ -64,6 +70,8 @@ def follow(
                 stream.stop()  # type: ignore[no-untyped-call]
                 return Verdict(State.UNREACHABLE, f"{kind.plural}/{name} was deleted")
             verdict = judge(event["object"])
+            if seen is not None:
+                seen(verdict)
             if verdict.state is not State.WAITING:
                 stream.stop()  # type: ignore[no-untyped-call]
                 return verdict
