@@ -15,6 +15,10 @@ import re
 import sys
 from pathlib import Path
 
+import urllib3
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
+
 from modelship.cli.kubectx import current_namespace
 from modelship.client.junit import write_junit
 from modelship.client.waiting import KIND_NAMES, Kind, State, Verdict, judge
@@ -80,7 +84,11 @@ def wait(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_ARGUMENTS
     namespace = args.namespace or current_namespace(args.kubeconfig)
-    api = load_api_client(args.kubeconfig)
+    try:
+        api = load_api_client(args.kubeconfig)
+    except ConfigException as exc:
+        print(f"error: no cluster to ask: {exc}", file=sys.stderr)
+        return UNREACHABLE
     try:
         verdict = follow(
             api,
@@ -90,6 +98,10 @@ def wait(args: argparse.Namespace) -> int:
             lambda body: judge(kind, args.goal, args.version, body),
             timeout,
         )
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+        # Like kubectl wait: an API error (forbidden, unreachable) is a failure, not a timeout.
+        print(f"error: {getattr(exc, 'reason', None) or exc}", file=sys.stderr)
+        return UNREACHABLE
     finally:
         api.close()  # type: ignore[no-untyped-call]
     target = f"{namespace}/{name}"

@@ -28,7 +28,7 @@ from modelship.api.v1alpha1 import (
 )
 from modelship.client.progress import Progress
 from modelship.client.versions import Comparison, VersionRow, VersionTable
-from modelship.client.waiting import Kind, State, Verdict, judge
+from modelship.client.waiting import KIND_NAMES, Kind, State, Verdict, judge
 from modelship.client.watch import follow
 
 Obj = dict[str, Any]
@@ -146,11 +146,7 @@ class Client:
     ) -> Verdict:
         """Wait like `modelship wait KIND/NAME --for GOAL`; raises WaitError unless reached."""
         kind_name, _, name = target.partition("/")
-        kind = {
-            "model": Kind.MODEL,
-            "deployment": Kind.DEPLOYMENT,
-            "trainingjob": Kind.TRAINING_JOB,
-        }[kind_name.lower()]
+        kind = KIND_NAMES[kind_name.lower()]
         verdict = follow(
             self._api,
             kind,
