@@ -69,6 +69,7 @@ run: install ## Run the operator as a local process against the local cluster.
 	KUBECONFIG=$(MODELSHIP_DEV_DIR)/kubeconfig \
 	MODELSHIP_OPERATOR_HEALTH_ENDPOINT=http://127.0.0.1:8089/healthz \
 	MODELSHIP_OPERATOR_ADMISSION_HOST=127.0.0.1 \
+	MODELSHIP_OPERATOR_METRICS_ENDPOINT=http://127.0.0.1:8088/metrics \
 	$(BIN)/python -m modelship.operator
 
 .PHONY: demo

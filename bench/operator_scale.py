@@ -96,6 +96,7 @@ class OperatorUnderTest:
             "KUBECONFIG": str(kubeconfig),
             "MODELSHIP_OPERATOR_IMAGE": "modelship:bench",
             "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": "",
+            "MODELSHIP_OPERATOR_METRICS_ENDPOINT": "",
         }
         self.log = log.open("wb")
         self.process = subprocess.Popen(

@@ -9,11 +9,13 @@
 #    kube-controller-manager from Debian's Kubernetes source package;
 #  - a deb-src entry for bookworm and its index, so `apt-get source kubernetes` can fetch that source;
 #  - util-linux (unshare) and iproute2 (ip): per-pod mount and network isolation on the local node;
+#  - prometheus: its promtool checks and unit-tests the alert rules (tests/unit/test_alert_rules.py);
+#    where services start on install, Debian starts a Prometheus daemon too, which is harmless;
 #  - python3-venv, only when $PYTHON (default python3) cannot create the project's .venv.
 set -euo pipefail
 PYTHON="${PYTHON:-python3}"
 PACKAGES=(etcd-server golang-go rsync make dpkg-dev golang-github-modern-go-reflect2-dev
-  golang-github-json-iterator-go-dev util-linux iproute2 ca-certificates openssl)
+  golang-github-json-iterator-go-dev util-linux iproute2 ca-certificates openssl prometheus)
 APT_ETC="${APT_ETC:-/etc/apt}"  # tests point it at a directory of their own
 
 has_deb_src() {

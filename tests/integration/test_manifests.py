@@ -136,11 +136,8 @@ def test_the_operator_runs_its_pods_from_its_own_image() -> None:
 
 def test_servicemonitor_selects_the_inference_services_the_operator_builds() -> None:
     """No ServiceMonitor CRD on the local cluster: checked client-side against real Services."""
-    (monitor,) = render("prometheus")
-    assert (monitor["apiVersion"], monitor["kind"]) == (
-        "monitoring.coreos.com/v1",
-        "ServiceMonitor",
-    )
+    monitor = named(render("prometheus"), "ServiceMonitor", "modelship-serving")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     mdep = iris_deployment(metadata={"namespace": "ml", "uid": "u-1"})
     for stage in ("test", "production"):
         service = build_stage_service(mdep, stage)
@@ -151,3 +148,25 @@ def test_servicemonitor_selects_the_inference_services_the_operator_builds() -> 
         assert {e["port"] for e in monitor["spec"]["endpoints"]} <= port_names
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
+
+
+def test_the_operator_servicemonitor_scrapes_every_replica_s_metrics_port() -> None:
+    """Checked client-side too: the Service selects the operator pods, whose port it names."""
+    monitor = named(render("prometheus"), "ServiceMonitor", "modelship-operator")
+    objects = render("default")
+    service = named(objects, "Service", "modelship-operator-metrics")
+    operator = named(objects, "Deployment", "modelship-operator")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    pod = operator["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (port,) = service["spec"]["ports"]
+    assert (endpoint["port"], port["targetPort"], port["port"]) == ("metrics", "metrics", 8081)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MODELSHIP_OPERATOR_METRICS_ENDPOINT"]["value"] == (
+        f"http://$(POD_IP):{ports['metrics']}{endpoint['path']}"
+    )

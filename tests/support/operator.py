@@ -31,6 +31,7 @@ class OperatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = free_port()
         self.admission_port = free_port()  # its approval webhook (tests/support/webhook.py)
+        self.metrics_port = free_port()
         self.starts = 0
 
     def start(self) -> None:
@@ -42,6 +43,7 @@ class OperatorProcess:
             "MODELSHIP_OPERATOR_ADMISSION_HOST": "127.0.0.1",
             "MODELSHIP_OPERATOR_ADMISSION_PORT": str(self.admission_port),
             "MODELSHIP_OPERATOR_ADMISSION_GENERATED_DIR": str(self.log_dir / "admission"),
+            "MODELSHIP_OPERATOR_METRICS_ENDPOINT": f"http://127.0.0.1:{self.metrics_port}/metrics",
             "MODELSHIP_OPERATOR_RETRY_BACKOFF_SECONDS": "2",
             "MODELSHIP_OPERATOR_RESYNC_SECONDS": "2",
             # A killed operator's Lease expires in 4 s instead of 15, so restarts stay quick.
@@ -75,6 +77,12 @@ class OperatorProcess:
             return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def metrics(self) -> str:
+        """The operator's /metrics page, as Prometheus scrapes it."""
+        response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5)
+        response.raise_for_status()
+        return response.text
 
     def kill(self) -> None:
         """SIGKILL: no cleanup handlers, as a crash or an OOM kill would leave things."""

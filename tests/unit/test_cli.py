@@ -221,7 +221,7 @@ def refusal(status: dict[str, Any], wanted: int | None = None) -> str:
 def test_every_command_is_registered_in_order() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert list(commands) == ["crds", "catalog", "dev", "approve", "status", "demo"]
+    assert list(commands) == ["crds", "catalog", "dev", "approve", "status", "wait", "demo"]
 
 
 def test_without_the_development_tools_their_commands_are_simply_absent(
@@ -233,7 +233,7 @@ def test_without_the_development_tools_their_commands_are_simply_absent(
         monkeypatch.delitem(sys.modules, f"{package}.cli", raising=False)
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert list(commands) == ["crds", "catalog", "approve", "status"]
+    assert list(commands) == ["crds", "catalog", "approve", "status", "wait"]
 
 
 def test_approve_prints_the_approver_the_cluster_recorded_or_fails_without_one(

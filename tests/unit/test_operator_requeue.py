@@ -10,10 +10,12 @@ from collections import defaultdict
 from typing import Any
 
 import kopf
+from prometheus_client import CollectorRegistry
 
 from modelship.operator import deployment_handlers as handlers
 from modelship.operator import events
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS
+from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.requeue import Requeues
 from support.deployments import SETTINGS, cluster
 
@@ -63,10 +65,13 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
         settings=SETTINGS,
         locks=defaultdict(threading.Lock),
         deployment_requeues=Requeues(clock),
+        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
     )
     monkeypatch.setattr(events, "normal", lambda *_: None)
     handlers.deployment_changed(meta={"namespace": "ml", "name": "iris"}, memo=memo)
     assert kube.written()  # the test stage was created: Testing, in flight
+    phase = {"namespace": "ml", "name": "iris", "phase": "Testing"}
+    assert memo.metrics.registry.get_sample_value("modelship_deployment_phase", phase) == 1
     kube.calls.clear()
     clock.now += IN_FLIGHT_SECONDS - 0.5
     assert not handlers.requeue_if_due(memo, "ml", "iris")
@@ -99,6 +104,7 @@ async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_su
         settings=SETTINGS,
         locks=defaultdict(threading.Lock),
         deployment_requeues=Requeues(time.monotonic),
+        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
     )
     monkeypatch.setattr(handlers, "RETRY_AFTER_ERROR_SECONDS", 0.05)
     monkeypatch.setattr(events, "normal", lambda *_: None)
@@ -124,6 +130,10 @@ async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_su
     )
     await asyncio.sleep(0.3)
     assert len(seen) == 2  # failed, then retried after RETRY_AFTER_ERROR_SECONDS
+    errors = memo.metrics.registry.get_sample_value(
+        "modelship_operator_reconcile_errors_total", {"kind": "Deployment"}
+    )
+    assert errors == 1
     await asyncio.sleep(0.3)
     assert len(seen) == 2  # asleep towards the 30 s it was asked for: no polling meanwhile
     # An event's reconcile (in a handler thread) asks for sooner: the daemon wakes for it.

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[tuple[str, bool], ...] = (
     ("modelship.devcluster.cli", True),
     ("modelship.cli.approve", False),
     ("modelship.cli.status", False),
+    ("modelship.cli.wait", False),
     ("modelship.demo.cli", True),
 )
 

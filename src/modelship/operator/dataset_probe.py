@@ -2,8 +2,8 @@
 
 The operator never reads model data (DESIGN.md), but a HEAD request's ETag or Last-Modified is
 metadata, and it is enough to notice that an http(s) dataset was replaced. A file:// dataset lives
-on a volume the operator does not mount; checking it needs a probe Job in the Model's namespace,
-which is not built yet, so status says that instead of pretending. Builtin datasets never change.
+on a volume the operator does not mount: a probe Job in the Model's namespace hashes it
+(`dataset_jobs`). Builtin datasets never change.
 """
 
 from __future__ import annotations
@@ -13,12 +13,20 @@ import time
 
 import httpx
 
+from modelship.operator.dataset_jobs import FileDatasetJobs
+
 
 class DatasetProbe:
     """HEAD each http(s) dataset at most once per interval; answers (validator, error) or None."""
 
-    def __init__(self, interval_seconds: float, timeout_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        interval_seconds: float,
+        files: FileDatasetJobs | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
         self.interval = interval_seconds
+        self.files = files
         self._checked: dict[tuple[str, ...], float] = {}
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=timeout_seconds, follow_redirects=True)
@@ -30,18 +38,21 @@ class DatasetProbe:
         """None when it is not time to look again; else (validator, error)."""
         if uri.startswith("builtin:"):
             return uri, None  # constant: a builtin dataset is part of the image and never changes
+        due = self._due((*owner, uri))
         if uri.startswith("file://"):
-            return None, (
-                "file:// datasets can only be checked by a probe Job in the namespace, which the "
-                "operator does not run yet; onDatasetChange has no effect for them"
-            )
-        key = (*owner, uri)
+            if self.files is None:
+                return None, "file:// datasets are checked by a probe Job, which needs a client"
+            # Read on every look (a probe finishes between two), started only when due.
+            return self.files.check(owner[0], owner[1], uri, due, int(time.time()))
+        return head_validator(self._http, uri) if due else None
+
+    def _due(self, key: tuple[str, ...]) -> bool:
         with self._lock:
             now = time.monotonic()
             if now - self._checked.get(key, -self.interval) < self.interval:
-                return None
+                return False
             self._checked[key] = now
-        return head_validator(self._http, uri)
+            return True
 
 
 def head_validator(http: httpx.Client, uri: str) -> tuple[str | None, str | None]:

@@ -38,21 +38,24 @@ def _requeues(memo: kopf.Memo) -> Requeues:
 def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
     key = (namespace, name)
     requeues = _requeues(memo)
-    with memo.locks[("deployment", namespace, name)]:
+    with memo.locks[("deployment", namespace, name)], memo.metrics.reconcile("Deployment"):
         body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             requeues.forget(key)
+            memo.metrics.forget_deployment(namespace, name)
             return
         # Should the reconcile raise, the daemon tries again later rather than at once.
         requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
-        requeues.request(key, reconcile_deployment(memo.kube, memo.settings, body))
+        requeues.request(key, reconcile_deployment(memo.kube, memo.settings, body, memo.metrics))
 
 
 def _drift(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
-    with memo.locks[("deployment", namespace, name)]:
+    with memo.locks[("deployment", namespace, name)], memo.metrics.reconcile("Drift"):
         body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
         if body is not None and not body["metadata"].get("deletionTimestamp"):
-            record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
+            drift = record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
+            if drift is not None:
+                memo.metrics.drift_read(namespace, name, drift)
 
 
 @kopf.index(GROUP, VERSION, "deployments")

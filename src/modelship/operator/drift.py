@@ -267,11 +267,14 @@ def drift_seconds_until(
 
 def record_drift(
     kube: Kube, reader: DriftReader, settings: OperatorSettings, body: Obj, logger: kopf.Logger
-) -> None:
-    """Read the production pods' drift reports and write the combination to status.drift."""
+) -> DriftStatus | None:
+    """Read the production pods' drift reports and write the combination to status.drift.
+
+    Returns what was recorded (for the metrics), None when no read was due.
+    """
     old = typed_status(body.get("status"))
     if not drift_due(old, settings.drift_interval_seconds):
-        return
+        return None
     production = old.production
     assert production is not None and production.version is not None  # drift_due checked
     meta = body["metadata"]
@@ -290,3 +293,4 @@ def record_drift(
         kube.patch(
             MODEL_DEPLOYMENTS, meta["namespace"], meta["name"], {"status": patch}, status=True
         )
+    return drift

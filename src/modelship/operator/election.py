@@ -23,6 +23,7 @@ import kopf
 
 from modelship.operator.kube import Kube, load_api_client
 from modelship.operator.leadership import LeaderElector, Timing, unique_identity
+from modelship.operator.metrics import start_metrics
 from modelship.operator.settings import OperatorSettings
 
 # Exit code of an operator that lost its Lease: the container restarts as a clean standby.
@@ -63,6 +64,7 @@ def lose_leadership(why: str) -> None:
 @kopf.on.startup()
 async def lead(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     settings = OperatorSettings()
+    await start_metrics(memo, settings)  # every replica, standbys too: before the wait below
     if not settings.leader_election:
         logger.warning("leader election is off: make sure no other operator instance runs")
         return

@@ -12,6 +12,8 @@ from typing import Any
 import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION, TrainingJobStatus
+from modelship.operator.dataset_jobs import COMPONENT as PROBE_COMPONENT
+from modelship.operator.dataset_jobs import finished
 from modelship.operator.drift import typed_status
 from modelship.operator.kube import MODELS, TRAINING_JOBS
 from modelship.operator.model_controller import reconcile_model
@@ -22,18 +24,22 @@ MANAGED = {MANAGED_BY: "modelship"}
 
 
 def _model(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
-    with memo.locks[("model", namespace, name)]:
+    with memo.locks[("model", namespace, name)], memo.metrics.reconcile("Model"):
         body = memo.kube.get(MODELS, namespace, name)
-        if body is not None and not body["metadata"].get("deletionTimestamp"):
-            reconcile_model(memo.kube, memo.settings, body, logger, memo.dataset_probe)
+        if body is None:
+            memo.metrics.forget_model(namespace, name)
+        elif not body["metadata"].get("deletionTimestamp"):
+            reconcile_model(
+                memo.kube, memo.settings, body, logger, memo.dataset_probe, memo.metrics
+            )
 
 
 def _training_job(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> float | None:
-    with memo.locks[("trainingjob", namespace, name)]:
+    with memo.locks[("trainingjob", namespace, name)], memo.metrics.reconcile("TrainingJob"):
         body = memo.kube.get(TRAINING_JOBS, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
-        return reconcile_training_job(memo.kube, memo.settings, body, logger)
+        return reconcile_training_job(memo.kube, memo.settings, body, logger, memo.metrics)
 
 
 @kopf.on.resume(GROUP, VERSION, "models")
@@ -68,6 +74,15 @@ def training_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **
     model = body.get("spec", {}).get("modelRef", {}).get("name")
     namespace = body.get("metadata", {}).get("namespace")
     if model and namespace:
+        _model(memo, namespace, model, logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: PROBE_COMPONENT})
+def dataset_probe_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """A file:// dataset probe finished: its Model reads the digest now, not at its next tick."""
+    model = body.get("metadata", {}).get("labels", {}).get(LABEL_MODEL)
+    namespace = body.get("metadata", {}).get("namespace")
+    if model and namespace and finished(dict(body)):
         _model(memo, namespace, model, logger)
 
 

@@ -68,6 +68,12 @@ class LeaderElector:
         self._waiting_on = ""
 
     @property
+    def leading(self) -> bool:
+        """Whether we hold the Lease as far as we last saw (read by the metrics endpoint)."""
+        record = self._record
+        return record is not None and record.holder == self.identity and not self._stop.is_set()
+
+    @property
     def where(self) -> str:
         return f"Lease {self.namespace}/{self.name}"
 

@@ -17,6 +17,7 @@ from modelship.api.v1alpha1 import Model, ModelStatus
 from modelship.operator import events
 from modelship.operator.dataset_probe import DatasetProbe
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS, Kube
+from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.model_decide import (
     CreateTrainingJob,
     DeleteTrainingJob,
@@ -57,6 +58,7 @@ def reconcile_model(
     body: Obj,
     logger: kopf.Logger,
     probe: DatasetProbe | None = None,
+    metrics: OperatorMetrics | None = None,
 ) -> None:
     meta = ModelMeta.from_body(body)
     now = datetime.now(UTC)
@@ -69,7 +71,10 @@ def reconcile_model(
         return
     observed = observe(kube, body, model, probe)
     decision = decide(model, meta, observed, now, settings.versions_in_status)
+    old = ModelStatus.model_validate(body.get("status") or {})
     apply(kube, settings, body, model, decision, logger)
+    if metrics is not None:
+        metrics.model_written(meta.namespace, meta.name, old, decision.status)
 
 
 def owned_training_jobs(kube: Kube, body: Obj) -> list[Obj]:

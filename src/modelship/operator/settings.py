@@ -143,6 +143,11 @@ class OperatorSettings(BaseSettings):
         "is recorded as a claim beside their own identity instead of being refused.",
     )
 
+    metrics_endpoint: str = Field(
+        default="http://0.0.0.0:8081/metrics",
+        description="Where every replica serves its Prometheus metrics ('' = not at all).",
+    )
+
     @model_validator(mode="after")
     def _lease_timing_is_ordered(self) -> OperatorSettings:
         # The leader must give up (renew deadline) before a standby may take over (duration),

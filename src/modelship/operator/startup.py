@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from modelship.operator.dataset_jobs import FileDatasetJobs
 from modelship.operator.dataset_probe import DatasetProbe
 from modelship.operator.drift import DriftReader
 from modelship.operator.kube import Kube, load_api_client
@@ -55,7 +56,10 @@ def configure(
         in_cluster,
         operator_settings.drift_read_timeout_seconds,
     )
-    memo.dataset_probe = DatasetProbe(operator_settings.dataset_check_interval_seconds)
+    memo.dataset_probe = DatasetProbe(
+        operator_settings.dataset_check_interval_seconds,
+        FileDatasetJobs(memo.kube, operator_settings),
+    )
     # Reconciles of one object triggered from different watches must not interleave.
     memo.locks = defaultdict(threading.Lock)
     logger.info("modelship operator configured (image %s)", operator_settings.image)

@@ -18,6 +18,7 @@ from modelship.api.v1alpha1 import ModelStatus, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
 from modelship.operator import events
 from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS, Kube
+from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.model_observation import deployments_of
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.status import first_error, typed_status_patch
@@ -43,7 +44,11 @@ __all__ = ["TERMINAL", "production_champion", "reconcile_training_job"]
 
 
 def reconcile_training_job(
-    kube: Kube, settings: OperatorSettings, body: Obj, logger: kopf.Logger
+    kube: Kube,
+    settings: OperatorSettings,
+    body: Obj,
+    logger: kopf.Logger,
+    metrics: OperatorMetrics | None = None,
 ) -> float | None:
     """Bring the TrainingJob closer to done; returns seconds until it wants to be looked at again.
 
@@ -52,7 +57,7 @@ def reconcile_training_job(
     meta = body["metadata"]
     for _ in range(MAX_PASSES):
         decision = _decide(kube, settings, body)
-        _apply(kube, settings, body, decision, logger)
+        _apply(kube, settings, body, decision, logger, metrics)
         if decision.requeue_after != 0:
             return decision.requeue_after
         fresh = kube.get(TRAINING_JOBS, meta["namespace"], meta["name"])
@@ -94,7 +99,12 @@ def observe(kube: Kube, body: Obj, tj: TrainingJob) -> AttemptObservation:
 
 
 def _apply(
-    kube: Kube, settings: OperatorSettings, body: Obj, decision: Decision, logger: kopf.Logger
+    kube: Kube,
+    settings: OperatorSettings,
+    body: Obj,
+    decision: Decision,
+    logger: kopf.Logger,
+    metrics: OperatorMetrics | None,
 ) -> None:
     """Create what the decision asks for, write status once, then post its Events."""
     meta = body["metadata"]
@@ -113,6 +123,11 @@ def _apply(
     if patch:
         kube.patch(TRAINING_JOBS, meta["namespace"], meta["name"], {"status": patch}, status=True)
         body["status"] = decision.status.to_wire()
+        if metrics is not None:
+            spec = body.get("spec") or {}
+            model = str((spec.get("modelRef") or {}).get("name", ""))
+            trigger = str(spec.get("trigger", ""))
+            metrics.training_job_written(meta["namespace"], model, trigger, old, decision.status)
     for event in posted:
         post = events.warning if event.type == "Warning" else events.normal
         post(body, event.reason, event.message)

@@ -14,6 +14,7 @@ from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.decide import decide
 from modelship.operator.deployment.observe import Observation, Subject, observe
 from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube
+from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.naming import LABEL_STAGE
 from modelship.operator.serving_builders import LABEL_DEPLOYMENT
 from modelship.operator.settings import OperatorSettings
@@ -21,14 +22,21 @@ from modelship.operator.settings import OperatorSettings
 Obj = dict[str, Any]
 
 
-def reconcile_deployment(kube: Kube, settings: OperatorSettings, body: Obj) -> float | None:
-    """One reconcile; returns when to look again (seconds), or None when only an event can help."""
+def reconcile_deployment(
+    kube: Kube, settings: OperatorSettings, body: Obj, metrics: OperatorMetrics | None = None
+) -> float | None:
+    """One reconcile; returns when to look again (seconds), or None when only an event can help.
+
+    `metrics`, when given, sees the old and the new status once the decision is applied.
+    """
     subject = Subject.parse(body)
     # A suspended Deployment reads no child: nothing it would see could be acted on.
     active = subject.mdep is not None and not subject.mdep.spec.suspend
     seen = observe(kube, subject) if active else Observation()
     decision = decide(subject, seen, utcnow(), settings)
     apply(kube, subject, decision)
+    if metrics is not None:
+        metrics.deployment_written(subject.namespace, subject.name, subject.status, decision.status)
     return decision.requeue_after
 
 
