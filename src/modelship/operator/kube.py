@@ -59,6 +59,11 @@ PDBS_V1 = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 # Created only by an operator run outside the cluster when its Lease namespace is missing.
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace")
+# What a canary rollout adds: the router's routing table and its narrowly scoped identity.
+CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
+ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 
 
 class KubeError(RuntimeError):
