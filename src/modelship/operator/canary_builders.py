@@ -114,7 +114,7 @@ def production_selector(deployment: str, routed: bool) -> dict[str, str]:
     return stage_selector(deployment, ROUTER_STAGE if routed else "production")
 
 
-def build_router_identity(mdep_body: Obj) -> list[Obj]:
+def build_router_identity(mdep_body: Obj) -> tuple[Obj, Obj, Obj]:
     """ServiceAccount, Role and RoleBinding: read the routing ConfigMap and EndpointSlices only."""
     name = mdep_body["metadata"]["name"]
     account = router_name(name)
@@ -132,7 +132,7 @@ def build_router_identity(mdep_body: Obj) -> list[Obj]:
             "verbs": ["list", "watch"],
         },
     ]
-    return [
+    return (
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -149,7 +149,7 @@ def build_router_identity(mdep_body: Obj) -> list[Obj]:
                 {"kind": "ServiceAccount", "name": account, "namespace": meta["namespace"]}
             ],
         },
-    ]
+    )
 
 
 def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:

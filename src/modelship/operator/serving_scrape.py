@@ -21,6 +21,9 @@ from modelship.contracts.serving_metrics import (
     PREDICTIONS_TOTAL,
     REQUEST_DURATION_SECONDS,
     REQUESTS_TOTAL,
+    SHADOW_DURATION_SECONDS,
+    SHADOW_REQUESTS_TOTAL,
+    SHADOW_ROWS_TOTAL,
 )
 
 K = TypeVar("K", str, float)
@@ -136,3 +139,63 @@ def _sum(a: Mapping[K, float], b: Mapping[K, float]) -> dict[K, float]:
 
 def _minus(later: Mapping[K, float], earlier: Mapping[K, float]) -> dict[K, float]:
     return {key: max(0.0, value - earlier.get(key, 0.0)) for key, value in later.items()}
+
+
+@dataclass(frozen=True)
+class ShadowCounts:
+    """The router's shadow series, summed over its pods (cumulative since each router started)."""
+
+    compared: float = 0.0
+    errors: float = 0.0
+    dropped: float = 0.0
+    agree: float = 0.0
+    disagree: float = 0.0
+    production_latency: Mapping[float, float] = field(default_factory=dict)
+    shadow_latency: Mapping[float, float] = field(default_factory=dict)
+
+    def __add__(self, other: ShadowCounts) -> ShadowCounts:
+        return ShadowCounts(
+            self.compared + other.compared,
+            self.errors + other.errors,
+            self.dropped + other.dropped,
+            self.agree + other.agree,
+            self.disagree + other.disagree,
+            _sum(self.production_latency, other.production_latency),
+            _sum(self.shadow_latency, other.shadow_latency),
+        )
+
+    @property
+    def agreement(self) -> float | None:
+        rows = self.agree + self.disagree
+        return None if rows <= 0 else self.agree / rows
+
+
+def parse_shadow(text: str) -> ShadowCounts:
+    """Read the shadow series out of one router `/metrics` answer."""
+    try:
+        families = list(text_string_to_metric_families(text))
+    except (ValueError, IndexError) as error:
+        raise ScrapeError(f"not Prometheus text: {error}") from error
+    outcomes: dict[str, float] = {}
+    agreement: dict[str, float] = {}
+    latency: dict[str, dict[float, float]] = {"production": {}, "shadow": {}}
+    for family in families:
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == SHADOW_REQUESTS_TOTAL:
+                outcomes[labels.get("outcome", "")] = sample.value
+            elif sample.name == SHADOW_ROWS_TOTAL:
+                agreement[labels.get("agreement", "")] = sample.value
+            elif sample.name == f"{SHADOW_DURATION_SECONDS}_bucket":
+                side = latency.get(labels.get("side", ""))
+                if side is not None:
+                    side[float(labels["le"])] = sample.value
+    return ShadowCounts(
+        compared=outcomes.get("compared", 0.0),
+        errors=outcomes.get("error", 0.0),
+        dropped=outcomes.get("dropped", 0.0),
+        agree=agreement.get("agree", 0.0),
+        disagree=agreement.get("disagree", 0.0),
+        production_latency=latency["production"],
+        shadow_latency=latency["shadow"],
+    )

@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from modelship.operator.dataset_probe import DatasetProbe
+from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.drift import DriftReader
 from modelship.operator.kube import Kube, load_api_client
 from modelship.operator.settings import OperatorSettings
@@ -55,6 +56,8 @@ def configure(
         in_cluster,
         operator_settings.drift_read_timeout_seconds,
     )
+    # Canary analysis windows and shadow figures: pods' /metrics, read like drift reports.
+    memo.traffic_reader = TrafficReader(operator_settings.drift_read_timeout_seconds)
     memo.dataset_probe = DatasetProbe(operator_settings.dataset_check_interval_seconds)
     # Reconciles of one object triggered from different watches must not interleave.
     memo.locks = defaultdict(threading.Lock)
@@ -63,7 +66,7 @@ def configure(
 
 @kopf.on.cleanup()
 def close(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("drift_reader", "dataset_probe", "kube"):
+    for name in ("drift_reader", "traffic_reader", "dataset_probe", "kube"):
         resource = getattr(memo, name, None)
         if resource is not None:
             resource.close()

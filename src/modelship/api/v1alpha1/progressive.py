@@ -120,11 +120,6 @@ class RolloutSpec(ApiModel):
         default="surge",
         description="surge: all at once with automatic rollback; canary: the steps below.",
     )
-    traffic: Literal["router", "replicas"] = Field(
-        default="router",
-        description="router: exact weights through a router in front of both versions while the "
-        "canary runs; replicas: weights approximated by pod counts, no extra hop.",
-    )
     steps: list[RolloutStep] = Field(default_factory=list, description="Canary steps, in order.")
     thresholds: AnalysisThresholds = Field(
         default_factory=AnalysisThresholds, description="What makes an analysis fail."
@@ -185,6 +180,9 @@ class CanaryStatus(ApiModel):
 
     version: int = Field(description="The canary version.")
     digest: str = Field(description="Its digest.")
+    state: Literal["Progressing", "Waiting", "Completed", "Aborted"] = Field(
+        default="Progressing", description="Where the canary is."
+    )
     step: int = Field(default=0, description="Index of the current step (0-based).")
     weight: int = Field(default=0, description="Percent of production traffic it receives.")
     step_started_at: str | None = Field(default=None, description="When the step began.")

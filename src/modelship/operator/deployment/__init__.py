@@ -7,12 +7,14 @@ object's status, so restarts lose nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from modelship.api.v1alpha1 import utcnow
 from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.decide import decide
 from modelship.operator.deployment.observe import Observation, Subject, observe
+from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube
 from modelship.operator.naming import LABEL_STAGE
 from modelship.operator.serving_builders import LABEL_DEPLOYMENT
@@ -21,13 +23,21 @@ from modelship.operator.settings import OperatorSettings
 Obj = dict[str, Any]
 
 
-def reconcile_deployment(kube: Kube, settings: OperatorSettings, body: Obj) -> float | None:
-    """One reconcile; returns when to look again (seconds), or None when only an event can help."""
+def reconcile_deployment(
+    kube: Kube, settings: OperatorSettings, body: Obj, traffic: TrafficReader | None = None
+) -> float | None:
+    """One reconcile; returns when to look again (seconds), or None when only an event can help.
+
+    `traffic` reads canary analysis windows and shadow figures from pods; without it (tests of
+    other paths) an analysis window never gets a verdict and waits.
+    """
     subject = Subject.parse(body)
     # A suspended Deployment reads no child: nothing it would see could be acted on.
     active = subject.mdep is not None and not subject.mdep.spec.suspend
-    seen = observe(kube, subject) if active else Observation()
-    decision = decide(subject, seen, utcnow(), settings)
+    now = utcnow()  # one clock reading: what observe judged closed, decide sees closed
+    moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    seen = observe(kube, subject, traffic, moment) if active else Observation()
+    decision = decide(subject, seen, now, settings)
     apply(kube, subject, decision)
     return decision.requeue_after
 

@@ -116,7 +116,10 @@ def _summarise(status: DeploymentStatus, draft: Draft) -> None:
     else:
         draft.condition("Ready", False, "NotServing", "production has no ready version yet")
     phase: DeploymentPhase
-    if production is not None and production.version is not None and not production.promoted_at:
+    rolling = production is not None and production.version is not None
+    rolling = rolling and not (production and production.promoted_at)
+    canary = status.canary
+    if rolling or (canary is not None and canary.state in ("Progressing", "Waiting")):
         phase = "Promoting"
     elif test is None or test.passed is None:
         phase = "Testing"
