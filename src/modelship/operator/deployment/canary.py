@@ -57,6 +57,8 @@ class Routing:
     """What fronts production after this decision, for the production Service's selector."""
 
     routed: bool
+    retire: bool = False
+    """Nothing progressive is active: remove its children once production selects stable."""
 
 
 def canary_applies(subject: Subject, production: ProductionStatus) -> bool:
@@ -188,8 +190,7 @@ def apply_progressive(
     if canary is None and not shadow:
         if canary_done(draft, production):
             status.canary = None  # promoted: the canary columns stay empty until the next one
-        _remove(draft, subject, seen)
-        return Routing(routed=False)
+        return Routing(routed=False, retire=True)
     body = subject.body
     if canary is not None:
         replicas = max(1, math.ceil(mdep.spec.production.replicas * canary.weight / 100))
@@ -299,7 +300,8 @@ def _record_shadow(draft: Draft, view: CanaryView) -> None:
     )
 
 
-def _remove(draft: Draft, subject: Subject, seen: Observation) -> None:
+def retire_progressive(draft: Draft, subject: Subject, seen: Observation) -> None:
+    """Remove the canary, the router and its table (after production selects stable again)."""
     view, name = seen.canary, subject.name
     if not view.exists:
         return

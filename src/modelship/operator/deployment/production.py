@@ -22,7 +22,12 @@ from modelship.operator.deployment.approval import (
     effective_approval,
     judge_approval,
 )
-from modelship.operator.deployment.canary import apply_progressive, canary_applies, step_canary
+from modelship.operator.deployment.canary import (
+    apply_progressive,
+    canary_applies,
+    retire_progressive,
+    step_canary,
+)
 from modelship.operator.deployment.observe import ModelView, Observation, Subject
 from modelship.operator.kube import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.rollout import pod_trouble
@@ -74,6 +79,8 @@ def decide_production(
     service = build_stage_service(subject.body, "production")
     service["spec"]["selector"] = production_selector(subject.name, routing.routed)
     draft.apply(SERVICES, service, seen.production.service)
+    if routing.retire:
+        retire_progressive(draft, subject, seen)
     if mdep.spec.production.replicas > 1:
         pdb = build_pdb(subject.body, seen.pdb_resource.api_version)
         draft.apply(seen.pdb_resource, pdb, seen.pdb)
