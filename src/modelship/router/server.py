@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: RouterApp, drain_seconds: float) -> None:
+    def __init__(self, config: uvicorn.Config, router: RouterApp, drain_seconds: float) -> None:
         super().__init__(config)
-        self.router_app = app
+        self.router_app = router
         self.drain_seconds = drain_seconds
         self._exit_at: float | None = None
 
