@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,21 @@ from modelship.contracts.routing import BACKEND_HEADER, VERSION_HEADER, RoutingT
 from modelship.contracts.serving_metrics import (
     ROUTER_REQUEST_DURATION_SECONDS,
     ROUTER_REQUESTS_TOTAL,
+    SHADOW_DURATION_SECONDS,
+    SHADOW_REQUESTS_TOTAL,
+    SHADOW_ROWS_TOTAL,
 )
 from modelship.router.metrics import IN_FLIGHT
 from modelship.router.proxy import RouterApp
-from support.router import InProcess, backend, inference_app, publish_iris, static_router
+from support.router import (
+    InProcess,
+    RawBackend,
+    backend,
+    inference_app,
+    json_reply,
+    publish_iris,
+    static_router,
+)
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 BODY = {
@@ -127,3 +139,82 @@ async def test_a_big_body_is_refused_before_forwarding(servers: dict[str, Any]) 
     finally:
         await client.aclose()
         await router.stop()
+
+
+def shadow_table(servers: dict[str, Any], shadow: str, percent: int) -> RoutingTable:
+    return RoutingTable(
+        revision=1,
+        stable=backend(servers["versions"]["v1"], "stable"),
+        shadow=backend(servers["versions"]["v1" if shadow == "v1-twin" else "v2"], "shadow"),
+        shadow_percent=percent,
+    )
+
+
+async def mirrored(app: RouterApp, path: str, count: int) -> list[httpx.Response]:
+    router, client = await routed(app)
+    try:
+        answers = [await client.post(path, json=BODY) for _ in range(count)]
+        await app.shadow.drain()
+        return answers
+    finally:
+        await client.aclose()
+        await router.stop()
+
+
+async def test_shadow_rows_agree_with_a_twin_and_disagree_with_another_model(
+    servers: dict[str, Any],
+) -> None:
+    twin = static_router(
+        shadow_table(servers, "v1-twin", 100),
+        {"stable": (servers["v1"].endpoint,), "shadow": (servers["v1-twin"].endpoint,)},
+    )
+    answers = await mirrored(twin, "/v2/models/iris/infer", 10)
+    assert {a.headers[BACKEND_HEADER] for a in answers} == {"stable"}
+    sample = twin.registry.get_sample_value
+    assert sample(SHADOW_REQUESTS_TOTAL, {"outcome": "compared"}) == 10
+    assert sample(SHADOW_ROWS_TOTAL, {"agreement": "agree"}) == 30
+    assert sample(SHADOW_ROWS_TOTAL, {"agreement": "disagree"}) == 0
+    for side in ("production", "shadow"):
+        assert sample(SHADOW_DURATION_SECONDS + "_count", {"side": side}) == 10
+
+    # The constant-0 model agrees only on the first row (a setosa); half the requests mirrored,
+    # through the versioned route, which names production's version, not the shadow's.
+    other = static_router(
+        shadow_table(servers, "v2", 50),
+        {"stable": (servers["v1"].endpoint,), "shadow": (servers["v2"].endpoint,)},
+    )
+    path = f"/v2/models/iris/versions/{servers['versions']['v1']}/infer"
+    assert all(a.status_code == 200 for a in await mirrored(other, path, 10))
+    sample = other.registry.get_sample_value
+    assert sample(SHADOW_REQUESTS_TOTAL, {"outcome": "compared"}) == 5
+    assert sample(SHADOW_ROWS_TOTAL, {"agreement": "agree"}) == 5
+    assert sample(SHADOW_ROWS_TOTAL, {"agreement": "disagree"}) == 10
+
+
+async def test_a_slow_shadow_never_delays_callers_and_overflow_is_dropped(
+    servers: dict[str, Any],
+) -> None:
+    slow = await RawBackend(lambda _: json_reply(b"{}", "500 Internal Server Error"), 0.5).start()
+    app = static_router(
+        shadow_table(servers, "v2", 100),
+        {"stable": (servers["v1"].endpoint,), "shadow": (slow.endpoint,)},
+        shadow_queue_size=1,
+        shadow_workers=1,
+    )
+    router, client = await routed(app)
+    try:
+        for _ in range(6):
+            started = time.perf_counter()
+            assert (await client.post("/v2/models/iris/infer", json=BODY)).status_code == 200
+            assert time.perf_counter() - started < 0.4  # the shadow takes 0.5 s per request
+        await app.shadow.drain()
+    finally:
+        await client.aclose()
+        await router.stop()
+        await slow.stop()
+    sample = app.registry.get_sample_value
+    dropped = sample(SHADOW_REQUESTS_TOTAL, {"outcome": "dropped"})
+    errors = sample(SHADOW_REQUESTS_TOTAL, {"outcome": "error"})  # the shadow answered 500
+    assert dropped is not None and errors is not None
+    assert dropped >= 3 and dropped + errors == 6
+    assert sample(SHADOW_REQUESTS_TOTAL, {"outcome": "compared"}) == 0
