@@ -172,9 +172,14 @@ def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
         "env": [*env.to_env(), {"name": "HOME", "value": "/tmp"}],
         "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}],
         "readinessProbe": {
-            "httpGet": {"path": "/router/healthz", "port": "http"},
+            "httpGet": {"path": "/router/ready", "port": "http"},
             "periodSeconds": 2,
             "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/router/live", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
         },
         "resources": ROUTER_RESOURCES,
         "securityContext": RESTRICTED_CONTAINER_SECURITY,
