@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +33,20 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [6.7, 3.0, 5.2, 2.3], [5.8, 
 ANALYSIS = {"analysis": {"interval": "10s", "minRequests": 30}}
 STEPS = [{"setWeight": 10}, ANALYSIS, {"pause": {}}, {"setWeight": 50}, ANALYSIS, {"pause": {}},
          {"setWeight": 100}]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator as a process, with a production deadline that a busy machine still meets
+    (this module tests analysis, not rollbacks of pods that never start)."""
+    process = OperatorProcess(
+        cluster_kubeconfig, tmp_path_factory.mktemp("operator"), rollout_deadline_seconds="120"
+    )
+    process.start()
+    yield process
+    process.stop()
 
 
 def body(row: list[float]) -> Obj:
@@ -190,3 +206,21 @@ def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
     assert canary(status)["state"] == "Aborted" and canary(status)["weight"] == 0
     assert not background.failures, background.failures[:3]
     assert sum(background.backends.values()) > 0
+
+    # shadow: version 3 still awaits approval; mirror half of production traffic to it
+    kube.patch(MODEL_DEPLOYMENTS, namespace, name, {"spec": {"test": {"shadow": {"percent": 50}}}})
+    ips = wait_for(lambda: router_ips(kube, namespace, name), what="ready router pods")
+    with Traffic(ips, name) as background:
+        status = wait(lambda s: shadow_of(s).get("requests", 0) >= 100)
+    shadow = shadow_of(status)
+    assert (shadow["version"], shadow["percent"]) == (3, 50)
+    assert 0 <= shadow["agreement"] < 1  # a one-split tree does not agree with the forest
+    assert shadow["productionP95Ms"] > 0 and shadow["shadowP95Ms"] > 0
+    assert not background.failures, background.failures[:3]
+    assert set(background.backends) == {"stable"}  # callers are answered by production only
+    assert status["phase"] == "AwaitingApproval"
+    print(f"shadow: {shadow}")
+
+
+def shadow_of(status: Obj) -> Obj:
+    return dict((status.get("test") or {}).get("shadow") or {})
