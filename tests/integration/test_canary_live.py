@@ -189,7 +189,14 @@ def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
         MODELS,
         namespace,
         name,
-        {"spec": {"algorithm": {"name": "decision_tree", "params": {"max_depth": 1}}}},
+        {
+            "spec": {
+                "algorithm": {
+                    "name": "decision_tree",
+                    "params": {"max_depth": 1, "n_estimators": None},
+                }
+            }
+        },
     )
     wait(awaiting_approval(3), 240)
     approve(kube, namespace, name)
