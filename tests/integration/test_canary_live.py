@@ -212,6 +212,8 @@ def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
     assert sum(background.backends.values()) > 0
 
     # shadow: version 3 still awaits approval; mirror half of production traffic to it
+    # the aborted canary's router is going away: traffic must reach the new one
+    wait_for(lambda: not router_ips(kube, namespace, name), what="the canary's router gone")
     kube.patch(MODEL_DEPLOYMENTS, namespace, name, {"spec": {"test": {"shadow": {"percent": 50}}}})
     ips = wait_for(lambda: router_ips(kube, namespace, name), what="ready router pods")
     with Traffic(ips, name) as background:
