@@ -6,11 +6,13 @@ import asyncio
 import signal
 
 import httpx
+import uvloop
 
 from modelship.contracts.routing import BACKEND_HEADER, RoutingTable
 from modelship.contracts.serving_metrics import ROUTER_REQUESTS_TOTAL
 from modelship.router.proxy import RouterApp
 from modelship.router.server import DrainingServer
+from modelship.router.upstream import Upstream
 from support.router import InProcess, RawBackend, backend, json_reply, static_router
 
 OK = b'{"outputs":[]}'
@@ -148,3 +150,26 @@ async def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_reques
         await asyncio.wait_for(router.task, 5)  # it stops by itself after the drain
     finally:
         await raw.stop()
+
+
+def test_the_upstream_client_works_on_uvloop_as_in_production() -> None:
+    # uvloop differs from asyncio where the client relies on it: its transports are not
+    # asyncio.Transport subclasses, and create_connection returns before connection_made.
+    async def scenario() -> list[int]:
+        raw = await RawBackend(lambda _: json_reply(OK)).start()
+        upstream = Upstream(connect_timeout=1, request_timeout=2)
+        head = b"POST /v2/models/iris/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n"
+        try:
+            statuses = [(await upstream.request(raw.endpoint, head, b"{}")).status]
+            statuses.append((await upstream.request(raw.endpoint, head, b"{}")).status)
+            for writer in list(raw._writers):  # the backend hangs up on the idle connection
+                writer.close()
+            await asyncio.sleep(0.05)
+            statuses.append((await upstream.request(raw.endpoint, head, b"{}")).status)
+            assert upstream.opened == 2
+            return statuses
+        finally:
+            upstream.close()
+            await raw.stop()
+
+    assert uvloop.run(scenario()) == [200, 200, 200]

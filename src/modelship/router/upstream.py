@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import httptools
 
@@ -84,8 +85,8 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -209,7 +210,7 @@ class Upstream:
     async def _connect(self, endpoint: Endpoint) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, connection = await asyncio.wait_for(
+            transport, connection = await asyncio.wait_for(
                 loop.create_connection(_Connection, endpoint.host, endpoint.port),
                 self.connect_timeout,
             )
@@ -219,6 +220,8 @@ class Upstream:
             raise ConnectError(
                 f"cannot connect to {endpoint.host}:{endpoint.port}: {error.strerror or error}"
             ) from None
+        # uvloop may return before calling connection_made: do not wait for it to send.
+        connection.transport = transport
         self.opened += 1
         return connection
 
