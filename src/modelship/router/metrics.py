@@ -41,7 +41,11 @@ class RouterMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.in_flight = Gauge(IN_FLIGHT, "Requests being forwarded now.", registry=registry)
+        # Read at scrape time from a plain counter the proxy keeps: no lock on the hot path.
+        self.in_flight = 0
+        Gauge(IN_FLIGHT, "Requests being forwarded now.", registry=registry).set_function(
+            lambda: self.in_flight
+        )
         shadow_requests = Counter(
             SHADOW_REQUESTS_TOTAL.removesuffix(_COUNTER_SUFFIX),
             "Mirrored requests by outcome: compared, error, dropped.",

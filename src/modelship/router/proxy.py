@@ -138,7 +138,7 @@ class RouterApp:
             headers,
             len(body),
         )
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight += 1
         try:
             response = await self._send_to(backend.endpoint, len(backend.endpoints), head, body)
         except UpstreamError as error:
@@ -153,7 +153,7 @@ class RouterApp:
             )
             await send({"type": "http.response.body", "body": response.body})
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight -= 1
         seconds = time.perf_counter() - started
         self.metrics.observe(backend.name, status, seconds)
         if inference and status == 200:
