@@ -75,10 +75,12 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
         self.received = False
         self._timer: asyncio.TimerHandle | None = None
+        # One parser for the connection's life: it reads one response after another, and a
+        # connection that failed mid-response is closed, never reused.
+        self._parser = httptools.HttpResponseParser(self)
         self._reset()
 
     def _reset(self) -> None:
-        self._parser = httptools.HttpResponseParser(self)
         self._headers: Headers = []
         self._body: list[bytes] = []
         self._framed = False  # Content-Length or chunked: the end is not the connection's
