@@ -7,7 +7,8 @@ instead of the API) pinned to CPU 1, then drives `wrk` (CPU 1) at the server dir
 through each router, in interleaved rounds, and prints medians and the differences of this run:
 the p50 the router adds and the router's own CPU time per request (from /proc/<pid>/stat).
 Goal (issue 17): at most 150 µs added p50 and 100 CPU-µs per request. A second router mirrors
-every request to a second server (shadow 100 %) to show what shadowing costs the caller.
+every request to a second server (shadow 100 %) to show what shadowing costs the caller, and
+uvicorn alone answering a constant (same settings, CPU 1) shows the HTTP server's own share.
 Figures are for the note, never asserted in tests; on a shared machine they are noisy.
 """
 
@@ -20,6 +21,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from serving import (
     ROW,
@@ -75,6 +77,35 @@ def serve_static(spec_path: Path) -> None:
     DrainingServer(config(app, settings), app, 0).run()
 
 
+FLOOR_BODY = (
+    b'{"model_name":"lr","model_version":"1",'
+    b'"outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[2]}]}'
+)
+
+
+def serve_floor(port: int) -> None:
+    """uvicorn (same settings as the router) answering a constant: the HTTP server's own cost,
+    the part of the router's CPU that its forwarding code cannot remove."""
+    import uvicorn
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()
+        length = b"%d" % len(FLOOR_BODY)
+        headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": FLOOR_BODY})
+
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+        log_level="warning", server_header=False, date_header=False,
+    )  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,9 +114,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--serve-static", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_static:
         serve_static(args.serve_static)
+        return 0
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
         return 0
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -114,8 +149,15 @@ def main() -> int:
         addresses,
         work,
     )
+    floor_port = free_port()
+    floor = Server(
+        "uvicorn floor",
+        [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(floor_port)],
+        f"http://127.0.0.1:{floor_port}/router/ready",
+    )
     path = "/v2/models/lr/infer"
     targets = [Target("direct", "lr", base + path, server)]
+    targets.append(Target(floor.label, "lr", f"http://127.0.0.1:{floor_port}{path}", floor))
     for r in (plain, mirroring):
         targets.append(Target(r.label, "lr", r.health.removesuffix("/router/ready") + path, r))
 
@@ -123,9 +165,9 @@ def main() -> int:
     try:
         for s in (server, twin):
             start(s, work)
-        for r in (plain, mirroring):
+        for r in (plain, mirroring, floor):
             start_on(r, work, ROUTER_CPU)
-        for s in (server, twin, plain, mirroring):
+        for s in (server, twin, plain, mirroring, floor):
             wait_ready(s)
         for target in targets:
             wrk(target, 2, 4, script)  # warm-up: connections, caches
@@ -141,7 +183,7 @@ def main() -> int:
                         file=sys.stderr,
                     )
     finally:
-        for s in (plain, mirroring, server, twin):
+        for s in (plain, mirroring, floor, server, twin):
             stop(s)
     report(samples, args)
     shutil.rmtree(work, ignore_errors=True)
@@ -178,6 +220,11 @@ def report(samples: dict[tuple[str, int], list[Sample]], args: argparse.Namespac
     print()
     for connections in args.connections:
         direct = medians[("direct", connections)]
+        floor = medians[("uvicorn floor", connections)]
+        print(
+            f"c={connections} uvicorn alone answering a constant: {floor.cpu_us:.0f} CPU-µs/req "
+            "(the HTTP server's share of the router's cost)"
+        )
         for label in ("router", "router+shadow"):
             routed = medians[(label, connections)]
             added = (routed.p50_ms - direct.p50_ms) * 1000
