@@ -173,3 +173,26 @@ def test_the_upstream_client_works_on_uvloop_as_in_production() -> None:
             await raw.stop()
 
     assert uvloop.run(scenario()) == [200, 200, 200]
+
+
+async def test_connections_to_pods_that_left_every_backend_are_closed() -> None:
+    first = await RawBackend(lambda _: json_reply(OK)).start()
+    second = await RawBackend(lambda _: json_reply(OK)).start()
+    app = alone(first)
+    router = await InProcess(app).start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
+            assert (await client.post("/v2/models/iris/infer")).status_code == 200
+            assert len(first._writers) == 1  # one idle keep-alive connection to the first pod
+            app.state.set_endpoints("stable", (second.endpoint,))  # the pod was replaced
+            for _ in range(20):
+                if not first._writers:
+                    break
+                await asyncio.sleep(0.05)
+            assert not first._writers
+            answer = await client.post("/v2/models/iris/infer")
+            assert answer.status_code == 200 and second.requests == 1
+    finally:
+        await router.stop()
+        await first.stop()
+        await second.stop()

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from modelship.contracts.routing import BACKEND_HEADER, VERSION_HEADER
 from modelship.router.metrics import RouterMetrics
+from modelship.router.routes import Routes
 from modelship.router.settings import RouterSettings
 from modelship.router.shadow import ShadowJob, ShadowMirror, is_inference, shadow_target
 from modelship.router.state import RoutingSource, RoutingState
@@ -80,6 +81,12 @@ class RouterApp:
         )
         self.draining = False
         self._source_task: asyncio.Task[None] | None = None
+        self.state.on_routes(self._close_unused)
+
+    def _close_unused(self, routes: Routes) -> None:
+        """Pods that left every backend keep no idle connection open in the pools."""
+        backends = (routes.stable, routes.canary, routes.shadow)
+        self.upstream.retain({e for b in backends if b is not None for e in b.endpoints})
 
     async def start(self) -> None:
         self.shadow.start()
