@@ -133,6 +133,20 @@ async def test_no_table_means_not_ready_and_503() -> None:
     assert ready.status_code == 503 and ready.json()["reason"] == "no routing table read yet"
     assert forwarded.status_code == 503
 
+    # A table whose stable Service has no ready pod yet: not ready either, and health is 503.
+    table = RoutingTable(revision=1, stable=backend(1, "stable"))
+    router = await InProcess(static_router(table, {})).start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
+            ready = await client.get("/router/ready")
+            health = await client.get("/v2/health/ready")
+    finally:
+        await router.stop()
+    assert ready.status_code == 503
+    assert ready.json()["reason"] == "no ready endpoints for stable (stable)"
+    assert health.status_code == 503
+    assert health.json() == {"error": "stable backend: no ready pods"}
+
 
 async def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_requests() -> None:
     raw = await RawBackend(lambda _: json_reply(OK), delay=0.5).start()

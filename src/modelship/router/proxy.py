@@ -27,7 +27,7 @@ from modelship.router.routes import Routes
 from modelship.router.settings import RouterSettings
 from modelship.router.shadow import ShadowJob, ShadowMirror, is_inference, shadow_target
 from modelship.router.state import RoutingSource, RoutingState
-from modelship.router.upstream import ConnectError, Upstream, UpstreamError
+from modelship.router.upstream import ConnectError, NoEndpointsError, Upstream, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class RouterApp:
         for attempt in range(2 if count > 1 else 1):
             endpoint = pick()
             if endpoint is None:
-                raise UpstreamError("no ready pods")
+                raise NoEndpointsError("no ready pods")
             try:
                 return await self.upstream.request(endpoint, head, body)
             except ConnectError:

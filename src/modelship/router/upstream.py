@@ -46,6 +46,12 @@ class ConnectError(UpstreamError):
     """No connection could be made: nothing was sent, another pod may be tried."""
 
 
+class NoEndpointsError(UpstreamError):
+    """The backend has no ready pod: 503, as the server itself answers while not ready."""
+
+    status = 503
+
+
 class _RetryError(UpstreamError):
     """A reused connection closed before any response byte (the keep-alive race)."""
 
