@@ -6,11 +6,13 @@ import asyncio
 import signal
 
 import httpx
+import uvloop
 
 from modelship.contracts.routing import BACKEND_HEADER, RoutingTable
 from modelship.contracts.serving_metrics import ROUTER_REQUESTS_TOTAL
 from modelship.router.proxy import RouterApp
 from modelship.router.server import DrainingServer
+from modelship.router.upstream import Upstream
 from support.router import InProcess, RawBackend, backend, json_reply, static_router
 
 OK = b'{"outputs":[]}'
@@ -131,6 +133,20 @@ async def test_no_table_means_not_ready_and_503() -> None:
     assert ready.status_code == 503 and ready.json()["reason"] == "no routing table read yet"
     assert forwarded.status_code == 503
 
+    # A table whose stable Service has no ready pod yet: not ready either, and health is 503.
+    table = RoutingTable(revision=1, stable=backend(1, "stable"))
+    router = await InProcess(static_router(table, {})).start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
+            ready = await client.get("/router/ready")
+            health = await client.get("/v2/health/ready")
+    finally:
+        await router.stop()
+    assert ready.status_code == 503
+    assert ready.json()["reason"] == "no ready endpoints for stable (stable)"
+    assert health.status_code == 503
+    assert health.json() == {"error": "stable backend: no ready pods"}
+
 
 async def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_requests() -> None:
     raw = await RawBackend(lambda _: json_reply(OK), delay=0.5).start()
@@ -148,3 +164,49 @@ async def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_reques
         await asyncio.wait_for(router.task, 5)  # it stops by itself after the drain
     finally:
         await raw.stop()
+
+
+def test_the_upstream_client_works_on_uvloop_as_in_production() -> None:
+    # uvloop differs from asyncio where the client relies on it: its transports are not
+    # asyncio.Transport subclasses, and create_connection returns before connection_made.
+    async def scenario() -> list[int]:
+        raw = await RawBackend(lambda _: json_reply(OK)).start()
+        upstream = Upstream(connect_timeout=1, request_timeout=2)
+        head = b"POST /v2/models/iris/infer HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n"
+        try:
+            statuses = [(await upstream.request(raw.endpoint, head, b"{}")).status]
+            statuses.append((await upstream.request(raw.endpoint, head, b"{}")).status)
+            for writer in list(raw._writers):  # the backend hangs up on the idle connection
+                writer.close()
+            await asyncio.sleep(0.05)
+            statuses.append((await upstream.request(raw.endpoint, head, b"{}")).status)
+            assert upstream.opened == 2
+            return statuses
+        finally:
+            upstream.close()
+            await raw.stop()
+
+    assert uvloop.run(scenario()) == [200, 200, 200]
+
+
+async def test_connections_to_pods_that_left_every_backend_are_closed() -> None:
+    first = await RawBackend(lambda _: json_reply(OK)).start()
+    second = await RawBackend(lambda _: json_reply(OK)).start()
+    app = alone(first)
+    router = await InProcess(app).start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
+            assert (await client.post("/v2/models/iris/infer")).status_code == 200
+            assert len(first._writers) == 1  # one idle keep-alive connection to the first pod
+            app.state.set_endpoints("stable", (second.endpoint,))  # the pod was replaced
+            for _ in range(20):
+                if not first._writers:
+                    break
+                await asyncio.sleep(0.05)
+            assert not first._writers
+            answer = await client.post("/v2/models/iris/infer")
+            assert answer.status_code == 200 and second.requests == 1
+    finally:
+        await router.stop()
+        await first.stop()
+        await second.stop()

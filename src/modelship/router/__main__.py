@@ -6,6 +6,7 @@ import sys
 
 from pydantic import ValidationError
 
+from modelship.router.kubeapi import ApiConnection
 from modelship.router.server import serve
 from modelship.router.settings import RouterSettings
 
@@ -16,7 +17,12 @@ def main() -> int:
     except ValidationError as error:
         print(f"invalid MODELSHIP_ROUTER_* settings:\n{error}", file=sys.stderr)
         return 2
-    serve(settings)
+    try:
+        connection = ApiConnection.in_cluster()
+    except RuntimeError as error:
+        print(f"the router learns its routes from the API server: {error}", file=sys.stderr)
+        return 2
+    serve(settings, connection)
     return 0
 
 

@@ -1,13 +1,20 @@
 """The router's Prometheus series, in a registry it is given (no globals).
 
 Names come from `modelship.contracts.serving_metrics`: the operator reads the shadow series
-back into `status.test.shadow`. Label children are cached, because `.labels()` costs a dict
-build and a lock per call, which at router request rates is a visible share of its budget.
+back into `status.test.shadow`. The per-request series are a small collector of plain integers
+(`_RoutedRequests`); the shadow series, updated off the callers' path, use label children
+resolved once.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+from itertools import accumulate
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from modelship.contracts.serving_metrics import (
     ROUTER_REQUEST_DURATION_SECONDS,
@@ -28,20 +35,13 @@ _COUNTER_SUFFIX = "_total"  # prometheus_client appends it to a Counter's name
 class RouterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._requests = Counter(
-            ROUTER_REQUESTS_TOTAL.removesuffix(_COUNTER_SUFFIX),
-            "Requests the router answered, by backend and status code.",
-            ["backend", "code"],
-            registry=registry,
+        self._routed = _RoutedRequests()
+        registry.register(self._routed)
+        # Read at scrape time from a plain counter the proxy keeps: no lock on the hot path.
+        self.in_flight = 0
+        Gauge(IN_FLIGHT, "Requests being forwarded now.", registry=registry).set_function(
+            lambda: self.in_flight
         )
-        self._duration = Histogram(
-            ROUTER_REQUEST_DURATION_SECONDS,
-            "Time from receiving a request to answering it, by backend.",
-            ["backend"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.in_flight = Gauge(IN_FLIGHT, "Requests being forwarded now.", registry=registry)
         shadow_requests = Counter(
             SHADOW_REQUESTS_TOTAL.removesuffix(_COUNTER_SUFFIX),
             "Mirrored requests by outcome: compared, error, dropped.",
@@ -68,18 +68,52 @@ class RouterMetrics:
         self.rows_disagree = shadow_rows.labels(agreement="disagree")
         self.production_seconds = shadow_duration.labels(side="production")
         self.shadow_seconds = shadow_duration.labels(side="shadow")
-        self._request_children: dict[tuple[str, int], Counter] = {}
-        self._duration_children: dict[str, Histogram] = {}
+
+    def observe(self, backend: str, code: int, seconds: float) -> None:
+        self._routed.observe(backend, code, seconds)
+
+
+class _RoutedRequests(Collector):
+    """ROUTER_REQUESTS_TOTAL and ROUTER_REQUEST_DURATION_SECONDS as plain integers.
+
+    Every request updates both; prometheus_client's Counter and Histogram take a lock and walk
+    every bucket per update, which measured ~9 µs per request here, against ~1 µs for a dict
+    update and a bisect. The event loop is single-threaded, so no lock is needed; the scrape
+    runs on the same loop and reads a consistent state.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._buckets: dict[str, list[int]] = {}  # per bucket (not cumulative), then +Inf
+        self._sums: dict[str, float] = {}
 
     def observe(self, backend: str, code: int, seconds: float) -> None:
         key = (backend, code)
-        counter = self._request_children.get(key)
-        if counter is None:
-            counter = self._requests.labels(backend=backend, code=str(code))
-            self._request_children[key] = counter
-        counter.inc()
-        histogram = self._duration_children.get(backend)
-        if histogram is None:
-            histogram = self._duration.labels(backend=backend)
-            self._duration_children[backend] = histogram
-        histogram.observe(seconds)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        buckets = self._buckets.get(backend)
+        if buckets is None:
+            buckets = self._buckets[backend] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self._sums[backend] = 0.0
+        buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._sums[backend] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            ROUTER_REQUESTS_TOTAL.removesuffix(_COUNTER_SUFFIX),
+            "Requests the router answered, by backend and status code.",
+            labels=["backend", "code"],
+        )
+        for (backend, code), count in self._counts.items():
+            requests.add_metric([backend, str(code)], count)
+        duration = HistogramMetricFamily(
+            ROUTER_REQUEST_DURATION_SECONDS,
+            "Time from receiving a request to answering it, by backend.",
+            labels=["backend"],
+        )
+        for backend, buckets in self._buckets.items():
+            bounds = [*(str(b) for b in LATENCY_BUCKETS), "+Inf"]
+            duration.add_metric(
+                [backend], list(zip(bounds, accumulate(buckets), strict=True)), self._sums[backend]
+            )
+        yield requests
+        yield duration

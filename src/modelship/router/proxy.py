@@ -23,10 +23,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from modelship.contracts.routing import BACKEND_HEADER, VERSION_HEADER
 from modelship.router.metrics import RouterMetrics
+from modelship.router.routes import Routes
 from modelship.router.settings import RouterSettings
 from modelship.router.shadow import ShadowJob, ShadowMirror, is_inference, shadow_target
 from modelship.router.state import RoutingSource, RoutingState
-from modelship.router.upstream import ConnectError, Upstream, UpstreamError
+from modelship.router.upstream import ConnectError, NoEndpointsError, Upstream, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,12 @@ class RouterApp:
         )
         self.draining = False
         self._source_task: asyncio.Task[None] | None = None
+        self.state.on_routes(self._close_unused)
+
+    def _close_unused(self, routes: Routes) -> None:
+        """Pods that left every backend keep no idle connection open in the pools."""
+        backends = (routes.stable, routes.canary, routes.shadow)
+        self.upstream.retain({e for b in backends if b is not None for e in b.endpoints})
 
     async def start(self) -> None:
         self.shadow.start()
@@ -138,7 +145,7 @@ class RouterApp:
             headers,
             len(body),
         )
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight += 1
         try:
             response = await self._send_to(backend.endpoint, len(backend.endpoints), head, body)
         except UpstreamError as error:
@@ -153,7 +160,7 @@ class RouterApp:
             )
             await send({"type": "http.response.body", "body": response.body})
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight -= 1
         seconds = time.perf_counter() - started
         self.metrics.observe(backend.name, status, seconds)
         if inference and status == 200:
@@ -177,7 +184,7 @@ class RouterApp:
         for attempt in range(2 if count > 1 else 1):
             endpoint = pick()
             if endpoint is None:
-                raise UpstreamError("no ready pods")
+                raise NoEndpointsError("no ready pods")
             try:
                 return await self.upstream.request(endpoint, head, body)
             except ConnectError:

@@ -61,13 +61,13 @@ def config(app: RouterApp, settings: RouterSettings) -> uvicorn.Config:
     )
 
 
-def serve(settings: RouterSettings) -> None:
+def serve(settings: RouterSettings, connection: ApiConnection) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     source = KubeSource(
-        ApiConnection.in_cluster(),
+        connection,
         settings.namespace,
         settings.routing_config_map,
         watch_timeout=settings.watch_timeout_seconds,

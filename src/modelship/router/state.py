@@ -7,7 +7,6 @@ an update. Stale or invalid tables are ignored and the last good one stays in fo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -23,8 +22,8 @@ class RoutingState:
         self.table: RoutingTable | None = None
         self.endpoints: dict[str, tuple[Endpoint, ...]] = {}
         self.routes: Routes | None = None
-        self.changed = asyncio.Event()
         self._on_services: list[Callable[[frozenset[str]], None]] = []
+        self._on_routes: list[Callable[[Routes], None]] = []
 
     def set_table(self, table: RoutingTable) -> bool:
         """Apply `table` unless it is older than the one in force; True when applied."""
@@ -63,6 +62,10 @@ class RoutingState:
         """Call `callback` with the new set whenever the table names other Services."""
         self._on_services.append(callback)
 
+    def on_routes(self, callback: Callable[[Routes], None]) -> None:
+        """Call `callback` with every new snapshot (e.g. to close connections to gone pods)."""
+        self._on_routes.append(callback)
+
     @property
     def ready(self) -> bool:
         return self.routes is not None and self.routes.ready
@@ -71,8 +74,8 @@ class RoutingState:
         if self.table is None:
             return
         self.routes = build_routes(self.table, self.endpoints, self.routes)
-        self.changed.set()
-        self.changed = asyncio.Event()
+        for callback in self._on_routes:
+            callback(self.routes)
 
 
 class RoutingSource(Protocol):
