@@ -106,6 +106,8 @@ KINDS: tuple[KindInfo, ...] = (
             _column("Test", ".status.test.version", "integer"),
             _column("Tested", ".status.test.passed", "boolean"),
             _column("Production", ".status.production.version", "integer"),
+            _column("Canary", ".status.canary.version", "integer"),
+            _column("Weight", ".status.canary.weight", "integer"),
             _column("Phase", ".status.phase"),
             _column("Suspended", ".spec.suspend", "boolean"),
             _column("Ready", ".status.production.readyReplicas", "integer", priority=1),

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[tuple[str, bool], ...] = (
     ("modelship.catalog.cli", False),
     ("modelship.devcluster.cli", True),
     ("modelship.cli.approve", False),
+    ("modelship.cli.rollout", False),
     ("modelship.cli.status", False),
     ("modelship.cli.wait", False),
     ("modelship.demo.cli", True),

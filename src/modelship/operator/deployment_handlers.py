@@ -46,7 +46,10 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
             return
         # Should the reconcile raise, the daemon tries again later rather than at once.
         requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
-        requeues.request(key, reconcile_deployment(memo.kube, memo.settings, body, memo.metrics))
+        traffic = memo.get("traffic_reader")
+        requeues.request(
+            key, reconcile_deployment(memo.kube, memo.settings, body, memo.metrics, traffic)
+        )
 
 
 def _drift(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:

@@ -23,8 +23,15 @@ Obj = dict[str, Any]
 SPEC_HASH = "modelship.io/spec-hash"
 
 
+def desired_content(body: Obj) -> Obj:
+    """What the operator sets in a child besides its metadata: `spec`, or for kinds without one
+    (ConfigMap, Role, RoleBinding, ServiceAccount) their top-level fields."""
+    return {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+
+
 def spec_hash(body: Obj) -> str:
-    return hashlib.sha256(json.dumps(body["spec"], sort_keys=True).encode()).hexdigest()[:16]
+    content = body["spec"] if "spec" in body else desired_content(body)
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def with_spec_hash(body: Obj) -> Obj:

@@ -15,6 +15,7 @@ import kopf
 
 from modelship.operator.dataset_jobs import FileDatasetJobs
 from modelship.operator.dataset_probe import DatasetProbe
+from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.drift import DriftReader
 from modelship.operator.kube import Kube, load_api_client
 from modelship.operator.settings import OperatorSettings
@@ -56,6 +57,8 @@ def configure(
         in_cluster,
         operator_settings.drift_read_timeout_seconds,
     )
+    # Canary analysis windows and shadow figures: pods' /metrics, read like drift reports.
+    memo.traffic_reader = TrafficReader(operator_settings.drift_read_timeout_seconds)
     memo.dataset_probe = DatasetProbe(
         operator_settings.dataset_check_interval_seconds,
         FileDatasetJobs(memo.kube, operator_settings),
@@ -67,7 +70,7 @@ def configure(
 
 @kopf.on.cleanup()
 def close(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("drift_reader", "dataset_probe", "kube"):
+    for name in ("drift_reader", "traffic_reader", "dataset_probe", "kube"):
         resource = getattr(memo, name, None)
         if resource is not None:
             resource.close()

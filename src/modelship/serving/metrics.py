@@ -19,6 +19,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from modelship.contracts.serving_metrics import (
+    IN_FLIGHT_REQUESTS,
+    PREDICTION_VALUE,
+    PREDICTIONS_TOTAL,
+    REQUEST_DURATION_SECONDS,
+    REQUESTS_TOTAL,
+)
 from modelship.serving.drift import DriftMonitor
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -31,13 +38,13 @@ class ServingMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.requests = Counter(
-            "modelship_http_requests_total",
+            REQUESTS_TOTAL,
             "HTTP requests by route name, method and status code.",
             ["route", "method", "code"],
             registry=registry,
         )
         self.latency = Histogram(
-            "modelship_http_request_duration_seconds",
+            REQUEST_DURATION_SECONDS,
             "Time from request start to the end of the response, by route name.",
             ["route"],
             buckets=_LATENCY_BUCKETS,
@@ -72,7 +79,7 @@ class ServingMetrics:
 
     def track_in_flight(self, current: Callable[[], int]) -> None:
         gauge = Gauge(
-            "modelship_inference_in_flight_requests",
+            IN_FLIGHT_REQUESTS,
             "Inference requests being served now; beyond the limit requests are shed with 503.",
             registry=self.registry,
         )
@@ -100,7 +107,7 @@ class ServingMetrics:
         self.info.labels(**labels).set(1)
         if classes is not None:
             counter = Counter(
-                "modelship_predictions_total",
+                PREDICTIONS_TOTAL,
                 "Predicted rows by predicted class.",
                 ["class_label"],
                 registry=self.registry,
@@ -108,7 +115,7 @@ class ServingMetrics:
             self._class_children = [counter.labels(str(label)) for label in classes]
         else:
             self._value_histogram = Histogram(
-                "modelship_prediction_value",
+                PREDICTION_VALUE,
                 "Distribution of predicted values (buckets from the held-out predictions).",
                 buckets=tuple(value_buckets) or Histogram.DEFAULT_BUCKETS,
                 registry=self.registry,

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from modelship.api.v1alpha1.base import ApiModel, Condition, ObjectRef, ResourceRequirements
 from modelship.api.v1alpha1.model import MetricName
+from modelship.api.v1alpha1.progressive import CanaryStatus, RolloutSpec
 
 DeploymentPhase = Literal[
     "Pending", "Testing", "AwaitingApproval", "Promoting", "Serving", "Failed"
@@ -52,6 +53,14 @@ class AcceptanceSpec(ApiModel):
         return self
 
 
+class ShadowSpec(ApiModel):
+    """Mirror live production requests to the version awaiting approval (answers are dropped)."""
+
+    percent: int = Field(
+        default=10, ge=1, le=100, description="Percent of production requests mirrored."
+    )
+
+
 class TestStageSpec(ApiModel):
     """The internal test endpoint a version is checked at before production."""
 
@@ -62,6 +71,11 @@ class TestStageSpec(ApiModel):
         default_factory=AcceptanceSpec,
         description="Checks run against the test endpoint.",
     )
+    shadow: ShadowSpec | None = Field(
+        default=None,
+        description="While a tested version awaits approval, mirror a share of production "
+        "traffic to it and report how its answers compare (status.test.shadow).",
+    )
 
 
 class ProductionSpec(ApiModel):
@@ -71,6 +85,11 @@ class ProductionSpec(ApiModel):
     resources: ResourceRequirements | None = Field(
         default=None,
         description="Requests and limits of each serving container.",
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec,
+        description="How an approved version replaces production: all at once (surge, the "
+        "default) or by canary steps with analysis.",
     )
 
 
@@ -165,6 +184,27 @@ class AcceptanceReport(ApiModel):
     checks: list[CheckResult] = Field(default_factory=list, description="Each check.")
 
 
+class ShadowStatus(ApiModel):
+    """How the version awaiting approval answered a copy of live production requests."""
+
+    version: int = Field(description="The shadowed (tested) version.")
+    percent: int = Field(description="Share of production requests mirrored.")
+    requests: int = Field(default=0, description="Mirrored requests both sides answered.")
+    errors: int = Field(default=0, description="Mirrored requests the shadow failed.")
+    dropped: int = Field(default=0, description="Requests not mirrored: the queue was full.")
+    agreement: float | None = Field(
+        default=None, description="Share of rows on which both versions' predictions agree."
+    )
+    production_p95_ms: float | None = Field(
+        default=None, description="p95 latency of production on the mirrored requests."
+    )
+    shadow_p95_ms: float | None = Field(
+        default=None, description="p95 latency of the shadow on the same requests."
+    )
+    checked_at: str | None = Field(default=None, description="When the router was read.")
+    error: str | None = Field(default=None, description="Why the figures could not be read.")
+
+
 class TestStageStatus(ApiModel):
     """The version at the test stage and what testing found."""
 
@@ -175,6 +215,9 @@ class TestStageStatus(ApiModel):
     service: str | None = Field(default=None, description="Service of the test endpoint.")
     passed: bool | None = Field(default=None, description="Whether acceptance passed.")
     report: AcceptanceReport | None = Field(default=None, description="Acceptance report.")
+    shadow: ShadowStatus | None = Field(
+        default=None, description="Live traffic mirrored to this version while it awaits approval."
+    )
 
 
 class ProductionStatus(ApiModel):
@@ -266,6 +309,9 @@ class DeploymentStatus(ApiModel):
     drift: DriftStatus | None = Field(default=None, description="Production drift.")
     auto_approval: AutoApproval | None = Field(
         default=None, description="The last approval given by the autoApprove rule."
+    )
+    canary: CanaryStatus | None = Field(
+        default=None, description="The canary rollout in progress (strategy: canary)."
     )
 
 

@@ -7,12 +7,14 @@ object's status, so restarts lose nothing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from modelship.api.v1alpha1 import utcnow
 from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.decide import decide
 from modelship.operator.deployment.observe import Observation, Subject, observe
+from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.naming import LABEL_STAGE
@@ -23,17 +25,25 @@ Obj = dict[str, Any]
 
 
 def reconcile_deployment(
-    kube: Kube, settings: OperatorSettings, body: Obj, metrics: OperatorMetrics | None = None
+    kube: Kube,
+    settings: OperatorSettings,
+    body: Obj,
+    metrics: OperatorMetrics | None = None,
+    traffic: TrafficReader | None = None,
 ) -> float | None:
     """One reconcile; returns when to look again (seconds), or None when only an event can help.
 
     `metrics`, when given, sees the old and the new status once the decision is applied.
+    `traffic` reads canary analysis windows and shadow figures from pods; without it (tests of
+    other paths) an analysis window never gets a verdict and waits.
     """
     subject = Subject.parse(body)
     # A suspended Deployment reads no child: nothing it would see could be acted on.
     active = subject.mdep is not None and not subject.mdep.spec.suspend
-    seen = observe(kube, subject) if active else Observation()
-    decision = decide(subject, seen, utcnow(), settings)
+    now = utcnow()  # one clock reading: what observe judged closed, decide sees closed
+    moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    seen = observe(kube, subject, traffic, moment) if active else Observation()
+    decision = decide(subject, seen, now, settings)
     apply(kube, subject, decision)
     if metrics is not None:
         metrics.deployment_written(subject.namespace, subject.name, subject.status, decision.status)

@@ -17,6 +17,7 @@ from modelship.operator.deployment.actions import (
 )
 from modelship.operator.deployment.observe import Subject
 from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, Kube, KubeError
+from modelship.operator.rollout import desired_content
 from modelship.operator.status import typed_status_patch
 
 
@@ -67,6 +68,6 @@ def _apply_child(kube: Kube, namespace: str, action: ApplyChild) -> None:
         action.name,
         {
             "metadata": {"annotations": meta["annotations"], "labels": meta["labels"]},
-            "spec": body["spec"],
+            **desired_content(body),
         },
     )

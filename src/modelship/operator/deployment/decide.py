@@ -27,6 +27,7 @@ IN_FLIGHT_SECONDS = 3.0
 # spec, its Model, its children's status. This rare look is a safety net against a missed event,
 # not the way it moves; at 30 s, a few hundred settled objects kept the API server busy for nothing.
 SETTLED_SECONDS = 600.0
+SHADOW_REFRESH_SECONDS = 10.0
 
 
 def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSettings) -> Decision:
@@ -51,7 +52,11 @@ def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSett
     decide_test_stage(draft, subject, seen, target, seen.model.task, settings)
     decide_production(draft, subject, seen, seen.model, settings)
     _summarise(draft.status, draft)
-    return draft.finish(_requeue(draft.status.phase))
+    return draft.finish(_requeue(draft.status.phase, shadowing=_shadowing(draft.status)))
+
+
+def _shadowing(status: DeploymentStatus) -> bool:
+    return status.test is not None and status.test.shadow is not None
 
 
 def _suspended(subject: Subject, draft: Draft) -> Decision:
@@ -116,7 +121,10 @@ def _summarise(status: DeploymentStatus, draft: Draft) -> None:
     else:
         draft.condition("Ready", False, "NotServing", "production has no ready version yet")
     phase: DeploymentPhase
-    if production is not None and production.version is not None and not production.promoted_at:
+    rolling = production is not None and production.version is not None
+    rolling = rolling and not (production and production.promoted_at)
+    canary = status.canary
+    if rolling or (canary is not None and canary.state in ("Progressing", "Waiting")):
         phase = "Promoting"
     elif test is None or test.passed is None:
         phase = "Testing"
@@ -129,5 +137,8 @@ def _summarise(status: DeploymentStatus, draft: Draft) -> None:
     status.phase = phase
 
 
-def _requeue(phase: DeploymentPhase | None) -> float:
-    return IN_FLIGHT_SECONDS if phase in ACTIVE_PHASES else SETTLED_SECONDS
+def _requeue(phase: DeploymentPhase | None, shadowing: bool = False) -> float:
+    if phase in ACTIVE_PHASES:
+        return IN_FLIGHT_SECONDS
+    # Shadow figures change with traffic, not with events: refresh them while they are shown.
+    return SHADOW_REFRESH_SECONDS if shadowing and phase == "AwaitingApproval" else SETTLED_SECONDS

@@ -8,11 +8,14 @@ while nothing could reach production), so a settled Deployment costs few calls.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ModelStatus, Task, VersionRef
+from modelship.operator.deployment.canary_observe import CanaryView, observe_canary, wanted
+from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.deployment.versions import resolve_version
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
@@ -99,9 +102,12 @@ class Observation:
     pdb_resource: Resource = PDBS_V1
     pdb: Applied | None = None
     acceptance: AcceptanceJob | None = None
+    canary: CanaryView = field(default_factory=CanaryView)
 
 
-def observe(kube: Kube, subject: Subject) -> Observation:
+def observe(
+    kube: Kube, subject: Subject, reader: TrafficReader | None = None, now: datetime | None = None
+) -> Observation:
     """Read the Model and the children of a valid Deployment."""
     mdep = subject.mdep
     assert mdep is not None, "observe is for valid Deployments"
@@ -125,7 +131,12 @@ def observe(kube: Kube, subject: Subject) -> Observation:
     )
     production = Stage(Applied.of(kube.get(SERVICES, ns, name)), deployment, pods)
     pdb = Applied.of(kube.get(pdb_resource, ns, name))
-    return Observation(model, test, production, pdb_resource, pdb, acceptance)
+    canary = (
+        observe_canary(kube, mdep, ns, name, pdb_resource, reader, now or datetime.now(UTC))
+        if wanted(mdep)
+        else CanaryView()
+    )
+    return Observation(model, test, production, pdb_resource, pdb, acceptance, canary)
 
 
 def _test_stage(

@@ -15,12 +15,19 @@ from modelship.api.v1alpha1 import (
     VersionRef,
 )
 from modelship.api.v1alpha1.deployment import FailedRollout
+from modelship.operator.canary_builders import production_selector
 from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.approval import (
     attributed,
     auto_approval_rule,
     effective_approval,
     judge_approval,
+)
+from modelship.operator.deployment.canary import (
+    apply_progressive,
+    canary_applies,
+    retire_progressive,
+    step_canary,
 )
 from modelship.operator.deployment.observe import ModelView, Observation, Subject
 from modelship.operator.kube import APPS_DEPLOYMENTS, SERVICES
@@ -51,7 +58,14 @@ def decide_production(
         approval, status.test, production, status.failed_rollout, subject.generation
     )
     draft.condition("Approved", verdict.approved, verdict.reason, verdict.message)
-    if verdict.approved and approval is not None and production.version != approval.version:
+    if (
+        verdict.approved
+        and approval is not None
+        and production.version != approval.version
+        and canary_applies(subject, production)
+    ):
+        production = step_canary(draft, subject, approval, production, seen.canary)
+    elif verdict.approved and approval is not None and production.version != approval.version:
         assert status.test is not None and status.test.digest is not None  # judged as tested
         if production.version is not None and production.digest is not None:
             status.previous = VersionRef(version=production.version, digest=production.digest)
@@ -67,7 +81,12 @@ def decide_production(
     if production.version is None or production.digest is None:
         status.production = None
         return
-    draft.apply(SERVICES, build_stage_service(subject.body, "production"), seen.production.service)
+    routing = apply_progressive(draft, subject, seen, production, settings)
+    service = build_stage_service(subject.body, "production")
+    service["spec"]["selector"] = production_selector(subject.name, routing.routed)
+    draft.apply(SERVICES, service, seen.production.service)
+    if routing.retire:
+        retire_progressive(draft, subject, seen)
     if mdep.spec.production.replicas > 1:
         pdb = build_pdb(subject.body, seen.pdb_resource.api_version)
         draft.apply(seen.pdb_resource, pdb, seen.pdb)

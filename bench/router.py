@@ -1,0 +1,239 @@
+"""Benchmark: the cost of the router, measured against the inference server it fronts.
+
+One command (`.venv/bin/python bench/router.py`) publishes an iris LogisticRegression version,
+starts the real inference server (`python -m modelship.serving`) pinned to CPU 0 and routers
+(`RouterApp` under the same uvicorn server as `python -m modelship.router`, with a static table
+instead of the API) pinned to CPU 1, then drives `wrk` (CPU 1) at the server directly and
+through each router, in interleaved rounds, and prints medians and the differences of this run:
+the p50 the router adds and the router's own CPU time per request (from /proc/<pid>/stat).
+Goal (issue 17): at most 150 µs added p50 and 100 CPU-µs per request. A second router mirrors
+every request to a second server (shadow 100 %) to show what shadowing costs the caller, and
+uvicorn alone answering a constant (same settings, CPU 1) shows the HTTP server's own share.
+Figures are for the note, never asserted in tests; on a shared machine they are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from serving import (
+    ROW,
+    Sample,
+    Server,
+    Target,
+    free_port,
+    ours,
+    publish,
+    start,
+    stop,
+    wait_ready,
+    wrk,
+)
+
+from modelship.contracts.routing import RouteBackend, RoutingTable
+
+ROUTER_CPU = "1"
+
+
+def router(label: str, table: RoutingTable, endpoints: dict[str, list[str]], work: Path) -> Server:
+    port = free_port()
+    spec = work / f"{label}.json"
+    spec.write_text(json.dumps({"table": table.model_dump(), "endpoints": endpoints, "port": port}))
+    argv = [sys.executable, str(Path(__file__).resolve()), "--serve-static", str(spec)]
+    return Server(label, argv, f"http://127.0.0.1:{port}/router/ready")
+
+
+def serve_static(spec_path: Path) -> None:
+    """The router process of this benchmark: a static table, no API server."""
+    from modelship.router.proxy import RouterApp
+    from modelship.router.routes import Endpoint
+    from modelship.router.server import DrainingServer, config
+    from modelship.router.settings import RouterSettings
+    from modelship.router.state import StaticSource
+
+    spec = json.loads(spec_path.read_text())
+    endpoints = {
+        service: tuple(Endpoint(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in addresses)
+        for service, addresses in spec["endpoints"].items()
+    }
+    settings = RouterSettings(
+        namespace="bench",
+        deployment="lr",
+        model_name="lr",
+        routing_config_map="none",
+        host="127.0.0.1",
+        port=spec["port"],
+        log_level="warning",
+        drain_seconds=0,
+    )
+    app = RouterApp(settings, StaticSource(RoutingTable.model_validate(spec["table"]), endpoints))
+    DrainingServer(config(app, settings), app, 0).run()
+
+
+FLOOR_BODY = (
+    b'{"model_name":"lr","model_version":"1",'
+    b'"outputs":[{"name":"predict","datatype":"INT64","shape":[1],"data":[2]}]}'
+)
+
+
+def serve_floor(port: int) -> None:
+    """uvicorn (same settings as the router) answering a constant: the HTTP server's own cost,
+    the part of the router's CPU that its forwarding code cannot remove."""
+    import uvicorn
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()
+        length = b"%d" % len(FLOOR_BODY)
+        headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": FLOOR_BODY})
+
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+        log_level="warning", server_header=False, date_header=False,
+    )  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=8, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--serve-static", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_static:
+        serve_static(args.serve_static)
+        return 0
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    work = Path(tempfile.mkdtemp(prefix="modelship-bench-router-"))
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(ROW)}]]\n"
+    )
+    version, digest, _ = publish(work / "catalog")["lr"]
+    server, base = ours("lr", version, digest, work / "catalog")
+    twin, twin_base = ours("lr", version, digest, work / "catalog")
+    twin.label = "modelship-lr-shadow"
+    route = RouteBackend(version=version, digest=digest, service="stable")
+    shadow = RouteBackend(version=version, digest=digest, service="shadow")
+    addresses = {
+        "stable": [base.removeprefix("http://")],
+        "shadow": [twin_base.removeprefix("http://")],
+    }
+    plain = router("router", RoutingTable(revision=1, stable=route), addresses, work)
+    mirroring = router(
+        "router+shadow",
+        RoutingTable(revision=1, stable=route, shadow=shadow, shadow_percent=100),
+        addresses,
+        work,
+    )
+    floor_port = free_port()
+    floor = Server(
+        "uvicorn floor",
+        [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(floor_port)],
+        f"http://127.0.0.1:{floor_port}/router/ready",
+    )
+    path = "/v2/models/lr/infer"
+    targets = [Target("direct", "lr", base + path, server)]
+    targets.append(Target(floor.label, "lr", f"http://127.0.0.1:{floor_port}{path}", floor))
+    for r in (plain, mirroring):
+        targets.append(Target(r.label, "lr", r.health.removesuffix("/router/ready") + path, r))
+
+    samples: dict[tuple[str, int], list[Sample]] = {}
+    try:
+        for s in (server, twin):
+            start(s, work)
+        for r in (plain, mirroring, floor):
+            start_on(r, work, ROUTER_CPU)
+        for s in (server, twin, plain, mirroring, floor):
+            wait_ready(s)
+        for target in targets:
+            wrk(target, 2, 4, script)  # warm-up: connections, caches
+        for round_number in range(args.rounds):
+            order = targets if round_number % 2 == 0 else list(reversed(targets))
+            for connections in args.connections:
+                for target in order:
+                    sample = wrk(target, args.seconds, connections, script)
+                    samples.setdefault((target.label, connections), []).append(sample)
+                    print(
+                        f"round {round_number + 1} c={connections} {target.label}: "
+                        f"{sample.rps:.0f}/s p50 {sample.p50_ms * 1000:.0f} µs",
+                        file=sys.stderr,
+                    )
+    finally:
+        for s in (plain, mirroring, floor, server, twin):
+            stop(s)
+    report(samples, args)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def start_on(server: Server, log_dir: Path, cpu: str) -> None:
+    import serving
+
+    previous, serving.SERVER_CPU = serving.SERVER_CPU, cpu
+    try:
+        start(server, log_dir)
+    finally:
+        serving.SERVER_CPU = previous
+
+
+def report(samples: dict[tuple[str, int], list[Sample]], args: argparse.Namespace) -> None:
+    print(
+        f"\n{args.rounds} interleaved rounds x {args.seconds}s; server on CPU 0, routers and wrk "
+        f"on CPU {ROUTER_CPU}; medians. CPU-µs/req is the measured process's own CPU time.\n"
+    )
+    print("| target | conns | req/s | p50 µs | p99 µs | CPU-µs/req | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    medians: dict[tuple[str, int], Sample] = {}
+    for (label, connections), runs in samples.items():
+        median = Sample(
+            *(statistics.median(getattr(s, f) for s in runs) for f in Sample.__dataclass_fields__)
+        )
+        medians[(label, connections)] = median
+        print(
+            f"| {label} | {connections} | {median.rps:.0f} | {median.p50_ms * 1000:.0f} | "
+            f"{median.p99_ms * 1000:.0f} | {median.cpu_us:.0f} | {median.errors:.0f} |"
+        )
+    print()
+    for connections in args.connections:
+        direct = medians[("direct", connections)]
+        floor = medians[("uvicorn floor", connections)]
+        print(
+            f"c={connections} uvicorn alone answering a constant: {floor.cpu_us:.0f} CPU-µs/req "
+            "(the HTTP server's share of the router's cost)"
+        )
+        for label in ("router", "router+shadow"):
+            routed = medians[(label, connections)]
+            added = (routed.p50_ms - direct.p50_ms) * 1000
+            print(
+                f"c={connections} {label}: +{added:.0f} µs p50 (goal ≤150), "
+                f"{routed.cpu_us:.0f} CPU-µs/req in the router (goal ≤100), "
+                f"{routed.rps / direct.rps:.2f}x the direct req/s"
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

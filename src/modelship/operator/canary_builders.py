@@ -1,0 +1,225 @@
+"""Pure builders of what a canary rollout adds beside production: the canary's pods, one Service
+per backend, the routing table, and the router with its own narrowly scoped identity.
+
+The canary runs the production server (stage `production` inside the pod) but carries the label
+stage `canary`, so the stable Deployment's selector never overlaps it. Each backend gets a Service
+whose EndpointSlices tell the router which pods are ready. The router reads only its routing
+ConfigMap and EndpointSlices: its Role says exactly that, and it gets no other API right.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from modelship.api.v1alpha1 import ResourceRequirements
+from modelship.contracts.routing import ROUTER_PORT, RouterEnv, RoutingTable
+from modelship.operator.naming import LABEL_STAGE, base_labels, child_name, owner_reference
+from modelship.operator.serving_builders import (
+    SERVING_PORT,
+    build_stage_deployment,
+    stage_selector,
+)
+from modelship.operator.settings import OperatorSettings
+from modelship.operator.training_builders import RESTRICTED_CONTAINER_SECURITY
+
+Obj = dict[str, Any]
+Backend = Literal["stable", "canary"]
+CANARY_STAGE = "canary"
+ROUTER_STAGE = "router"
+ROUTER_REPLICAS = 2
+ROUTER_RESOURCES = {
+    "requests": {"cpu": "100m", "memory": "96Mi"},
+    "limits": {"cpu": "1", "memory": "256Mi"},
+}
+
+
+def canary_name(deployment: str) -> str:
+    return child_name(deployment, "canary")
+
+
+def router_name(deployment: str) -> str:
+    return child_name(deployment, "router")
+
+
+def routing_name(deployment: str) -> str:
+    return child_name(deployment, "routing")
+
+
+def backend_service_name(deployment: str, backend: Backend) -> str:
+    return child_name(deployment, backend)
+
+
+def _meta(mdep_body: Obj, name: str, stage: str) -> Obj:
+    meta = mdep_body["metadata"]
+    labels = base_labels(mdep_body["spec"]["modelRef"]["name"], "serving")
+    labels.update(stage_selector(meta["name"], stage))
+    return {
+        "name": name,
+        "namespace": meta["namespace"],
+        "labels": labels,
+        "ownerReferences": [owner_reference(mdep_body, "Deployment")],
+    }
+
+
+def build_canary_deployment(
+    mdep_body: Obj,
+    version: int,
+    digest: str,
+    replicas: int,
+    resources: ResourceRequirements | None,
+    settings: OperatorSettings,
+) -> Obj:
+    """The canary's apps/v1 Deployment: the production server, selected as stage `canary`."""
+    body = build_stage_deployment(
+        mdep_body, "production", version, digest, replicas, resources, settings
+    )
+    name = mdep_body["metadata"]["name"]
+    selector = stage_selector(name, CANARY_STAGE)
+    body["metadata"]["name"] = canary_name(name)
+    body["metadata"]["labels"][LABEL_STAGE] = CANARY_STAGE
+    body["spec"]["selector"] = {"matchLabels": selector}
+    body["spec"]["template"]["metadata"]["labels"][LABEL_STAGE] = CANARY_STAGE
+    return body
+
+
+def build_backend_service(mdep_body: Obj, backend: Backend) -> Obj:
+    """A Service per backend: the router learns its ready pods from its EndpointSlices."""
+    name = mdep_body["metadata"]["name"]
+    stage = "production" if backend == "stable" else CANARY_STAGE
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(mdep_body, backend_service_name(name, backend), stage),
+        "spec": {
+            "selector": stage_selector(name, stage),
+            "ports": [
+                {"name": "http", "port": SERVING_PORT, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def build_routing_config_map(mdep_body: Obj, table: RoutingTable) -> Obj:
+    name = mdep_body["metadata"]["name"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(mdep_body, routing_name(name), ROUTER_STAGE),
+        "data": table.to_data(),
+    }
+
+
+def production_selector(deployment: str, routed: bool) -> dict[str, str]:
+    """What the production Service selects: the router while it routes, else the stable pods."""
+    return stage_selector(deployment, ROUTER_STAGE if routed else "production")
+
+
+def build_router_identity(mdep_body: Obj) -> tuple[Obj, Obj, Obj]:
+    """ServiceAccount, Role and RoleBinding: read the routing ConfigMap and EndpointSlices only."""
+    name = mdep_body["metadata"]["name"]
+    account = router_name(name)
+    meta = _meta(mdep_body, account, ROUTER_STAGE)
+    rules = [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [routing_name(name)],
+            "verbs": ["get", "list", "watch"],
+        },
+        {
+            "apiGroups": ["discovery.k8s.io"],
+            "resources": ["endpointslices"],
+            "verbs": ["list", "watch"],
+        },
+    ]
+    return (
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": account, "namespace": meta["namespace"]}
+            ],
+        },
+    )
+
+
+def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
+    """Two router pods from the project's image, in front of stable and canary."""
+    meta = mdep_body["metadata"]
+    name = meta["name"]
+    env = RouterEnv(
+        namespace=meta["namespace"],
+        deployment=name,
+        model_name=mdep_body["spec"]["modelRef"]["name"],
+        routing_config_map=routing_name(name),
+        port=ROUTER_PORT,
+    )
+    labels = _meta(mdep_body, router_name(name), ROUTER_STAGE)["labels"]
+    container = {
+        "name": "router",
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["python", "-m", "modelship.router"],
+        "env": [*env.to_env(), {"name": "HOME", "value": "/tmp"}],
+        "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/router/ready", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/router/live", "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+        },
+        "resources": ROUTER_RESOURCES,
+        "securityContext": RESTRICTED_CONTAINER_SECURITY,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(mdep_body, router_name(name), ROUTER_STAGE),
+        "spec": {
+            "replicas": ROUTER_REPLICAS,
+            "selector": {"matchLabels": stage_selector(name, ROUTER_STAGE)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": router_name(name),
+                    "automountServiceAccountToken": True,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def build_router_pdb(mdep_body: Obj, api_version: str = "policy/v1") -> Obj:
+    name = mdep_body["metadata"]["name"]
+    return {
+        "apiVersion": api_version,
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(mdep_body, router_name(name), ROUTER_STAGE),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": stage_selector(name, ROUTER_STAGE)},
+        },
+    }

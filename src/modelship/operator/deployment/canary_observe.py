@@ -1,0 +1,168 @@
+"""Observe what a canary or shadow rollout has running: its children, its pods, the verdict.
+
+Read only for a Deployment that uses progressive delivery or still has its children, so a
+surge Deployment pays nothing for it. Judging a closed analysis window is an observation too:
+the decision (pure) receives the verdict and moves the step machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelship.api.v1alpha1 import Deployment
+from modelship.api.v1alpha1.progressive import AnalysisResult
+from modelship.contracts.routing import RoutingTable
+from modelship.operator.canary_builders import (
+    CANARY_STAGE,
+    ROUTER_STAGE,
+    backend_service_name,
+    canary_name,
+    router_name,
+    routing_name,
+)
+from modelship.operator.deployment.canary_steps import window_closed
+from modelship.operator.deployment.traffic import TrafficReader
+from modelship.operator.kube import (
+    APPS_DEPLOYMENTS,
+    CONFIG_MAPS,
+    PODS,
+    ROLE_BINDINGS,
+    ROLES,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    Kube,
+    Resource,
+)
+from modelship.operator.naming import LABEL_STAGE
+from modelship.operator.rollout import Applied, PodState, StageRollout
+from modelship.operator.serving_builders import LABEL_DEPLOYMENT
+from modelship.operator.serving_scrape import ShadowCounts
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CanaryView:
+    """The progressive-delivery children as observed (None: absent)."""
+
+    canary: StageRollout | None = None
+    router: StageRollout | None = None
+    router_pdb: Applied | None = None
+    services: dict[str, Applied | None] = field(default_factory=dict)
+    account: Applied | None = None
+    role: Applied | None = None
+    binding: Applied | None = None
+    routing: Applied | None = None
+    table: RoutingTable | None = None
+    stable_pods: list[PodState] = field(default_factory=list)
+    canary_pods: list[PodState] = field(default_factory=list)
+    router_pods: list[PodState] = field(default_factory=list)
+    verdict: AnalysisResult | None = None
+    shadow: ShadowCounts | None = None
+    shadow_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exists(self) -> bool:
+        children = [self.canary, self.router, self.router_pdb, self.routing, self.account,
+                    self.role, self.binding, *self.services.values()]  # fmt: skip
+        return any(child is not None for child in children)
+
+    @property
+    def router_ready(self) -> bool:
+        return self.router is not None and self.router.complete and bool(self.router_pods)
+
+
+def wanted(mdep: Deployment) -> bool:
+    """Whether this Deployment may have progressive-delivery children to look at."""
+    spec, status = mdep.spec, mdep.status
+    return (
+        spec.production.rollout.strategy == "canary"
+        or spec.test.shadow is not None
+        or status.canary is not None
+        or (status.test is not None and status.test.shadow is not None)
+    )
+
+
+def observe_canary(
+    kube: Kube,
+    mdep: Deployment,
+    namespace: str,
+    name: str,
+    pdb_resource: Resource,
+    reader: TrafficReader | None,
+    now: datetime,
+) -> CanaryView:
+    by_stage = _by_stage(kube.list(PODS, namespace, {LABEL_DEPLOYMENT: name}))
+    config = kube.get(CONFIG_MAPS, namespace, routing_name(name))
+    table = None
+    if config is not None:
+        try:
+            table = RoutingTable.from_data(config.get("data"))
+        except ValueError:
+            table = None  # this reconcile rewrites it
+    production = mdep.status.production
+    stable_version = str(production.version) if production and production.version else None
+    stable = [p for p in by_stage.get("production", []) if p.ready and p.version == stable_version]
+    canary_pods = [p for p in by_stage.get(CANARY_STAGE, []) if p.ready]
+    routers = [p for p in by_stage.get(ROUTER_STAGE, []) if p.ready]
+    verdict: AnalysisResult | None = None
+    shadow: ShadowCounts | None = None
+    shadow_errors: list[str] = []
+    if reader is not None:
+        verdict = _analysis(reader, mdep, namespace, name, stable, canary_pods, now)
+        if table is not None and table.shadow is not None and routers:
+            shadow, shadow_errors = reader.shadow(routers)
+    return CanaryView(
+        canary=StageRollout.of(kube.get(APPS_DEPLOYMENTS, namespace, canary_name(name))),
+        router=StageRollout.of(kube.get(APPS_DEPLOYMENTS, namespace, router_name(name))),
+        router_pdb=Applied.of(kube.get(pdb_resource, namespace, router_name(name))),
+        services={
+            backend: Applied.of(kube.get(SERVICES, namespace, backend_service_name(name, backend)))
+            for backend in ("stable", "canary")
+        },
+        account=Applied.of(kube.get(SERVICE_ACCOUNTS, namespace, router_name(name))),
+        role=Applied.of(kube.get(ROLES, namespace, router_name(name))),
+        binding=Applied.of(kube.get(ROLE_BINDINGS, namespace, router_name(name))),
+        routing=Applied.of(config),
+        table=table,
+        stable_pods=stable,
+        canary_pods=canary_pods,
+        router_pods=routers,
+        verdict=verdict,
+        shadow=shadow,
+        shadow_errors=shadow_errors,
+    )
+
+
+def _analysis(
+    reader: TrafficReader,
+    mdep: Deployment,
+    namespace: str,
+    name: str,
+    stable: list[PodState],
+    canary_pods: list[PodState],
+    now: datetime,
+) -> AnalysisResult | None:
+    """Start the current analysis window's baseline, or judge the window when it has closed."""
+    canary, rollout = mdep.status.canary, mdep.spec.production.rollout
+    steps = rollout.steps
+    if canary is None or canary.step >= len(steps) or canary.step_started_at is None:
+        return None
+    analysis = steps[canary.step].analysis
+    if analysis is None:
+        return None
+    key = (namespace, name, canary.version, canary.step, canary.step_started_at)
+    if window_closed(steps, canary, now):
+        return reader.judge(key, stable, canary_pods, rollout.thresholds, analysis.min_requests)
+    reader.start_window(key, stable + canary_pods)
+    return None
+
+
+def _by_stage(pods: list[Obj]) -> dict[str, list[PodState]]:
+    result: dict[str, list[PodState]] = {}
+    for pod in pods:
+        stage = (pod.get("metadata", {}).get("labels") or {}).get(LABEL_STAGE, "")
+        result.setdefault(stage, []).append(PodState.of(pod))
+    return result

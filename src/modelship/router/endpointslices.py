@@ -1,0 +1,39 @@
+"""Ready pod addresses of a Service, from its EndpointSlices (discovery.k8s.io v1 or v1beta1).
+
+Both versions share the fields read here (`endpoints[].addresses`, `endpoints[].conditions.ready`,
+`ports[].name/port`); the differences (topology, hints) are not our concern. Only the port named
+`http` counts: the serving Services name their port so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from modelship.router.routes import Endpoint
+
+PORT_NAME = "http"
+
+
+def ready_endpoints(slices: Iterable[dict[str, Any]]) -> tuple[Endpoint, ...]:
+    """Every ready address on the `http` port, de-duplicated, in a stable order."""
+    found: set[Endpoint] = set()
+    for slice_ in slices:
+        if slice_.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
+            continue  # FQDN slices name no pod we can connect to by address
+        port = next(
+            (p.get("port") for p in slice_.get("ports") or [] if p.get("name") == PORT_NAME),
+            None,
+        )
+        if not isinstance(port, int):
+            continue
+        for endpoint in slice_.get("endpoints") or []:
+            # The API: a missing `ready` means unknown, which consumers should treat as ready.
+            if (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            # A terminating endpoint is never ready (v1 also reports it as `terminating`).
+            if (endpoint.get("conditions") or {}).get("terminating") is True:
+                continue
+            for address in endpoint.get("addresses") or []:
+                found.add(Endpoint(address, port))
+    return tuple(sorted(found, key=lambda e: (e.host, e.port)))

@@ -1,0 +1,232 @@
+"""Progressive delivery on the local cluster, traffic sent through the router's pod addresses.
+
+One Deployment, three versions: version 1 serves; version 2 (the same recipe) goes 10 % → 50 %
+→ 100 % with analysis passing at each step, and the share the canary answers is measured over
+1,000 requests while each step is paused; version 3 (a one-split tree that never predicts one of
+the classes) is aborted at its first analysis with the metric named, while every request is
+answered. Before any traffic the analysis waits and says why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modelship.contracts.routing import BACKEND_HEADER, ROUTER_PORT
+from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PODS, Kube
+from support.factories import iris_deployment, iris_model
+from support.live import approve, awaiting_approval, condition, retrain, wait_for_status
+from support.operator import OperatorProcess
+from support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+Obj = dict[str, Any]
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [6.7, 3.0, 5.2, 2.3], [5.8, 2.7, 5.1, 1.9],
+        [4.9, 3.0, 1.4, 0.2], [5.7, 2.8, 4.1, 1.3]]  # fmt: skip
+ANALYSIS = {"analysis": {"interval": "10s", "minRequests": 30}}
+STEPS = [{"setWeight": 10}, ANALYSIS, {"pause": {}}, {"setWeight": 50}, ANALYSIS, {"pause": {}},
+         {"setWeight": 100}]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator as a process, with a production deadline that a busy machine still meets
+    (this module tests analysis, not rollbacks of pods that never start)."""
+    process = OperatorProcess(
+        cluster_kubeconfig, tmp_path_factory.mktemp("operator"), rollout_deadline_seconds="120"
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def body(row: list[float]) -> Obj:
+    return {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": row}]}
+
+
+def router_ips(kube: Kube, namespace: str, name: str) -> list[str]:
+    selector = {"modelship.io/deployment": name, "modelship.io/stage": "router"}
+    return [
+        p["status"]["podIP"]
+        for p in kube.list(PODS, namespace, selector)
+        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
+        and any(c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", []))
+    ]  # fmt: skip
+
+
+class Traffic:
+    """Requests sent continuously through the router pods, answers counted by backend."""
+
+    def __init__(self, ips: list[str], model: str) -> None:
+        self.urls = itertools.cycle(
+            f"http://{ip}:{ROUTER_PORT}/v2/models/{model}/infer" for ip in ips
+        )
+        self.backends: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            for row in itertools.cycle(ROWS):
+                if self._stop.is_set():
+                    return
+                self.send(client, row)
+
+    def send(self, client: httpx.Client, row: list[float]) -> None:
+        try:
+            answer = client.post(next(self.urls), json=body(row))
+        except httpx.HTTPError as error:
+            self.failures.append(str(error))
+            return
+        if answer.status_code != 200:
+            self.failures.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
+        self.backends[answer.headers.get(BACKEND_HEADER, "?")] += 1
+
+
+def measured_share(ips: list[str], model: str, requests: int = 1000) -> float:
+    """The canary's share of `requests` answers, sent one by one through the routers."""
+    traffic = Traffic(ips, model)
+    with httpx.Client(timeout=10) as client:
+        for index in range(requests):
+            traffic.send(client, ROWS[index % len(ROWS)])
+    assert not traffic.failures, traffic.failures[:3]
+    return 100 * traffic.backends["canary"] / requests
+
+
+def canary(status: Obj) -> Obj:
+    return status.get("canary") or {}
+
+
+def paused_at(weight: int) -> Any:
+    return lambda s: (
+        canary(s).get("weight") == weight and "modelship promote" in canary(s).get("waitingFor", "")
+    )
+
+
+def promote(kube: Kube, namespace: str, name: str, status: Obj) -> None:
+    step = f"{canary(status)['version']}/{canary(status)['step']}"
+    kube.patch(
+        MODEL_DEPLOYMENTS,
+        namespace,
+        name,
+        {"metadata": {"annotations": {"modelship.io/promote": step}}},
+    )
+
+
+def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    name = "iris"
+    kube.create(
+        MODELS,
+        namespace,
+        iris_model(name, evaluation={"testFraction": 0.3, "seed": 3, "gates": []}),
+    )
+    deployment = iris_deployment(
+        name,
+        test={"replicas": 1, "acceptance": {"minAccuracy": 0.5, "maxLatencyMs": 1000}},
+        production={"replicas": 2, "rollout": {"strategy": "canary", "steps": STEPS}},
+    )
+    kube.create(MODEL_DEPLOYMENTS, namespace, deployment)
+    wait = lambda check, timeout=180: wait_for_status(  # noqa: E731
+        kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, describe=operator.tail
+    )
+    wait(awaiting_approval(1))
+    approve(kube, namespace, name)  # the first promotion surges: nothing to compare with yet
+    wait(
+        lambda s: (
+            s.get("phase") == "Serving" and (s.get("production") or {}).get("readyReplicas") == 2
+        )
+    )
+
+    retrain(kube, namespace, name, "v2")
+    wait(awaiting_approval(2))
+    approve(kube, namespace, name)
+    # no traffic yet: the first analysis window is inconclusive, and says so
+    status = wait(lambda s: "of the 30 requests needed" in canary(s).get("waitingFor", ""))
+    assert canary(status)["waitingFor"].startswith("inconclusive: stable answered 0")
+    assert status["phase"] == "Promoting" and status["production"]["version"] == 1
+    ips = wait_for(lambda: router_ips(kube, namespace, name), what="ready router pods")
+    with Traffic(ips, name) as background:
+        status = wait(paused_at(10))
+        assert [a["outcome"] for a in canary(status)["analyses"]][-1] == "Passed"
+        share_10 = measured_share(ips, name)
+        promote(kube, namespace, name, status)
+        status = wait(paused_at(50))
+        share_50 = measured_share(ips, name)
+        promote(kube, namespace, name, status)
+        status = wait(lambda s: s.get("phase") == "Serving" and s["production"]["version"] == 2
+                      and not s.get("canary"))  # fmt: skip
+    assert abs(share_10 - 10) <= 3 and abs(share_50 - 50) <= 3, (share_10, share_50)
+    assert not background.failures, background.failures[:3]
+    events = [h["event"] for h in status["history"]]
+    assert events[:3] == ["Promoted", "CanaryCompleted", "CanaryStarted"], events
+    print(
+        f"\ncanary share at 10 %: {share_10:.1f} %, at 50 %: {share_50:.1f} % (1,000 requests each)"
+    )
+
+    # version 3 never predicts one class: its first analysis fails on the predictions' PSI
+    kube.patch(
+        MODELS,
+        namespace,
+        name,
+        {
+            "spec": {
+                "algorithm": {
+                    "name": "decision_tree",
+                    "params": {"max_depth": 1, "n_estimators": None},
+                }
+            }
+        },
+    )
+    wait(awaiting_approval(3), 240)
+    approve(kube, namespace, name)
+    ips = wait_for(lambda: router_ips(kube, namespace, name), what="ready router pods")
+    with Traffic(ips, name) as background:
+        status = wait(lambda s: condition(s, "RolledBack")["status"] == "True"
+                      and condition(s, "RolledBack")["reason"] == "CanaryAborted")  # fmt: skip
+    rolled = condition(status, "RolledBack")["message"]
+    assert "predictionPsi" in rolled, rolled
+    assert status["failedRollout"]["version"] == 3 and status["production"]["version"] == 2
+    assert canary(status)["state"] == "Aborted" and canary(status)["weight"] == 0
+    assert not background.failures, background.failures[:3]
+    assert sum(background.backends.values()) > 0
+
+    # shadow: version 3 still awaits approval; mirror half of production traffic to it
+    # the aborted canary's router is going away: traffic must reach the new one
+    wait_for(lambda: not router_ips(kube, namespace, name), what="the canary's router gone")
+    kube.patch(MODEL_DEPLOYMENTS, namespace, name, {"spec": {"test": {"shadow": {"percent": 50}}}})
+    ips = wait_for(lambda: router_ips(kube, namespace, name), what="ready router pods")
+    with Traffic(ips, name) as background:
+        status = wait(lambda s: shadow_of(s).get("requests", 0) >= 100)
+    shadow = shadow_of(status)
+    assert (shadow["version"], shadow["percent"]) == (3, 50)
+    assert 0 <= shadow["agreement"] < 1  # a one-split tree does not agree with the forest
+    assert shadow["productionP95Ms"] > 0 and shadow["shadowP95Ms"] > 0
+    assert not background.failures, background.failures[:3]
+    assert set(background.backends) == {"stable"}  # callers are answered by production only
+    assert status["phase"] == "AwaitingApproval"
+    print(f"shadow: {shadow}")
+
+
+def shadow_of(status: Obj) -> Obj:
+    return dict((status.get("test") or {}).get("shadow") or {})
