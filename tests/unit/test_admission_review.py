@@ -245,3 +245,18 @@ def test_a_record_belongs_to_exactly_one_approval() -> None:
     assert identity_for(annotations, {**APPROVAL, "version": 3}) is None
     assert identity_for({}, APPROVAL) is None
     assert fingerprint(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("modelship.io/promote", "2/1"), ("modelship.io/abort", "2")]
+)
+def test_promoting_or_aborting_a_canary_needs_the_approve_right(key: str, value: str) -> None:
+    old = deployment(APPROVAL)
+    req = request(deployment(APPROVAL, {key: value}), old, user="alice")
+    assert needs_approve_right(req)
+    refused = review(req, False, NOW, POLICY)
+    assert not refused.allowed and refused.code == 403
+    assert "may not change the canary (modelship promote/abort)" in refused.message
+    assert review(req, True, NOW, POLICY).allowed
+    untouched = request(deployment(APPROVAL, {key: value}), deployment(APPROVAL, {key: value}))
+    assert not needs_approve_right(untouched)  # carrying it over unchanged needs nothing

@@ -221,7 +221,17 @@ def refusal(status: dict[str, Any], wanted: int | None = None) -> str:
 def test_every_command_is_registered_in_order() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert list(commands) == ["crds", "catalog", "dev", "approve", "status", "wait", "demo"]
+    assert list(commands) == [
+        "crds",
+        "catalog",
+        "dev",
+        "approve",
+        "promote",
+        "abort",
+        "status",
+        "wait",
+        "demo",
+    ]
 
 
 def test_without_the_development_tools_their_commands_are_simply_absent(
@@ -233,7 +243,7 @@ def test_without_the_development_tools_their_commands_are_simply_absent(
         monkeypatch.delitem(sys.modules, f"{package}.cli", raising=False)
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert list(commands) == ["crds", "catalog", "approve", "status", "wait"]
+    assert list(commands) == ["crds", "catalog", "approve", "promote", "abort", "status", "wait"]
 
 
 def test_approve_prints_the_approver_the_cluster_recorded_or_fails_without_one(

@@ -56,7 +56,7 @@ def run(status: dict[str, Any], seen: Observation, annotations: dict[str, str] |
         **spec: Any) -> Decision:  # fmt: skip
     raw = body(status, 1, **{**CANARY, **APPROVE_2, **spec})
     if annotations:
-        raw["metadata"]["annotations"] = annotations
+        raw["metadata"].setdefault("annotations", {}).update(annotations)
     return decide(Subject.parse(raw), seen, NOW, SETTINGS)
 
 

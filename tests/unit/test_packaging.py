@@ -117,4 +117,4 @@ def test_every_runtime_module_imports_without_the_development_tools(
         check=True, capture_output=True, text=True, timeout=120,
     ).stdout  # fmt: skip
     commands = re.findall(r"^    (\S+)", usage, flags=re.MULTILINE)  # one per command
-    assert commands == ["crds", "catalog", "approve", "status", "wait"]
+    assert commands == ["crds", "catalog", "approve", "promote", "abort", "status", "wait"]

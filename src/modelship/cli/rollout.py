@@ -13,7 +13,7 @@ import sys
 
 from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.cli.kubectx import current_namespace
-from modelship.operator.deployment.canary import ABORT_ANNOTATION, PROMOTE_ANNOTATION
+from modelship.contracts.approval import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube, KubeError, load_api_client
 
 

@@ -30,6 +30,11 @@ VERSION_CHANGED_BY = f"{PREFIX}/version-changed-by"
 SPEC_CHANGED_BY = f"{PREFIX}/spec-changed-by"
 SPEC_CHANGED_GENERATION = f"{PREFIX}/spec-changed-generation"
 APPROVAL_KEYS = (APPROVED_BY, APPROVED_GROUPS, APPROVED_AT, APPROVED_OF, APPROVAL_CLAIM)
+# `modelship promote` / `modelship abort` of a canary: `<version>/<step>` and `<version>`. They
+# move production as an approval does, so setting or changing them needs the same right.
+PROMOTE_ANNOTATION = "modelship.io/promote"
+ABORT_ANNOTATION = "modelship.io/abort"
+ROLLOUT_COMMANDS = (PROMOTE_ANNOTATION, ABORT_ANNOTATION)
 # The name a policy approval is recorded under (autoApprove: decided inside the operator).
 AUTO_APPROVER = "autoApprove"
 

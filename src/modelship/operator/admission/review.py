@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelship.contracts.approval import (
     APPROVAL_KEYS,
+    ROLLOUT_COMMANDS,
     SPEC_CHANGED_BY,
     SPEC_CHANGED_GENERATION,
     VERSION_CHANGED_BY,
@@ -107,11 +108,18 @@ def policy_changed(request: AdmissionRequest) -> bool:
     return (old.get("approvalPolicy") or {}) != (new.get("approvalPolicy") or {})
 
 
+def rollout_command_changed(request: AdmissionRequest) -> bool:
+    """`modelship promote` / `abort` (their annotations) set, changed or removed."""
+    old, new = _annotations(request.old), _annotations(request.new)
+    return any(old.get(key) != new.get(key) for key in ROLLOUT_COMMANDS)
+
+
 def needs_approve_right(request: AdmissionRequest) -> bool:
-    """Whether the authorizer must be asked: the approval or its policy is set or changed."""
+    """Whether the authorizer must be asked: the approval or its policy is set or changed, or
+    a canary is promoted or aborted."""
     if request.plural != "deployments" or request.operation not in ("CREATE", "UPDATE"):
         return False
-    return approval_changed(request) or policy_changed(request)
+    return approval_changed(request) or policy_changed(request) or rollout_command_changed(request)
 
 
 def four_eyes(request: AdmissionRequest) -> bool:
@@ -170,10 +178,16 @@ def _review_deployment(
     user = request.user_info
     where = f'deployment "{request.object_name}" in namespace "{request.namespace}"'
     if needs_approve_right(request) and may_approve is not True:
-        what = "approval" if approval_changed(request) else "approvalPolicy"
+        what = (
+            "spec.approval"
+            if approval_changed(request)
+            else "spec.approvalPolicy"
+            if policy_changed(request)
+            else "the canary (modelship promote/abort)"
+        )
         return Verdict(
             False,
-            f"{who(user)} may not change spec.{what} of {where}: it needs the {APPROVE_RIGHT}, "
+            f"{who(user)} may not change {what} of {where}: it needs the {APPROVE_RIGHT}, "
             "e.g. through the ClusterRole modelship-approver",
             code=403,
         )

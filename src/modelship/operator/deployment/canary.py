@@ -17,6 +17,7 @@ from datetime import datetime
 from modelship.api.v1alpha1 import Approval, ProductionStatus, VersionRef
 from modelship.api.v1alpha1.deployment import FailedRollout, ShadowStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus
+from modelship.contracts.approval import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.contracts.routing import RouteBackend, RoutingTable
 from modelship.operator.canary_builders import (
     backend_service_name,
@@ -45,11 +46,6 @@ from modelship.operator.kube import (
 from modelship.operator.serving_builders import stage_name
 from modelship.operator.serving_scrape import quantile
 from modelship.operator.settings import OperatorSettings
-
-PROMOTE_ANNOTATION = "modelship.io/promote"
-"""`<version>/<step>`: release that paused step of that canary (written by `modelship promote`)."""
-ABORT_ANNOTATION = "modelship.io/abort"
-"""`<version>`: abort that canary (written by `modelship abort`)."""
 
 
 @dataclass(frozen=True)
