@@ -29,6 +29,12 @@ from modelship.operator.training_builders import (
 Obj = dict[str, Any]
 LABEL_DEPLOYMENT = "modelship.io/deployment"
 SERVING_PORT = 8080
+# Zero-drop shutdown (see modelship.serving.server): the kubelet runs preStop while the endpoints
+# controller removes the terminating pod from its Services; only then SIGTERM turns readiness to
+# 503, drains for ~2 s and waits up to 20 s for in-flight requests. 5 + 2 + 20 < 30 s of grace.
+# `sleep` is coreutils in the python:*-slim base image; an exec hook needs no port or HTTP route.
+PRESTOP_SLEEP_SECONDS = 5
+TERMINATION_GRACE_SECONDS = 30
 DEFAULT_SERVING_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "256Mi"},
     "limits": {"cpu": "1", "memory": "512Mi"},
@@ -111,6 +117,7 @@ def build_stage_deployment(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_SECONDS)]}}},
         "resources": resources.to_wire() if resources is not None else DEFAULT_SERVING_RESOURCES,
         "securityContext": RESTRICTED_CONTAINER_SECURITY,
         "volumeMounts": mounts,
@@ -125,7 +132,7 @@ def build_stage_deployment(
             "spec": {
                 "automountServiceAccountToken": False,
                 "securityContext": _pod_security(),
-                "terminationGracePeriodSeconds": 30,
+                "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                 "containers": [container],
                 "volumes": volumes,
             },

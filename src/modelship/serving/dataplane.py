@@ -50,6 +50,7 @@ class DataPlane:
         self._served: _Served | None = None
         self._reason = "model is loading"
         self._in_flight = 0
+        self._draining = False
         metrics.track_in_flight(lambda: self._in_flight)
 
     async def start(self, loader: Loader) -> None:
@@ -66,6 +67,16 @@ class DataPlane:
             return
         self._attach(loaded)
 
+    def drain(self) -> None:
+        """Shutdown has begun: report not ready from now on, but keep serving what arrives.
+
+        Load balancers and probes that still route here see the 503 and move away while the
+        requests already on their way are answered normally (see server.py).
+        """
+        self._draining = True
+        self._metrics.ready.set(0)
+        log.info("draining: readiness now reports not ready")
+
     async def stop(self) -> None:
         if self._served is not None:
             await self._served.executor.close()
@@ -74,10 +85,12 @@ class DataPlane:
 
     @property
     def ready(self) -> bool:
-        return self._served is not None
+        return self._served is not None and not self._draining
 
     @property
     def not_ready_reason(self) -> str:
+        if self._draining:
+            return "shutting down"
         return "" if self._served is not None else self._reason
 
     def server_metadata(self) -> dict[str, Any]:

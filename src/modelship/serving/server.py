@@ -1,19 +1,58 @@
 """Running the app under uvicorn the way production needs it.
 
 uvloop and httptools for throughput; no access log (a line per request at INFO costs more than
-a linear model's prediction and floods the pod's log); SIGTERM stops accepting connections and
-waits up to `shutdown_grace_seconds` for in-flight requests before the lifespan shuts down the
-batcher, which is what a Deployment's rolling update needs to drop no request.
+a linear model's prediction and floods the pod's log).
+
+Shutdown drops no request. The kubelet runs the pod's `preStop` hook (a short sleep, see the
+operator's serving builders) while the endpoints controller takes the pod out of its Services,
+then sends SIGTERM. From that moment readiness answers 503 (for anything that still probes
+rather than watches endpoints) and the server keeps accepting for `drain_seconds`, so a request
+routed here by a stale view of the endpoints is still answered. Only then does uvicorn stop
+listening and wait up to `shutdown_grace_seconds` for in-flight requests, before the lifespan
+shuts the batcher down. A second SIGTERM, or SIGINT, skips the drain.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
 from modelship.serving.app import create_app
+from modelship.serving.dataplane import DataPlane
 from modelship.serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server whose first SIGTERM starts a drain instead of stopping at once."""
+
+    def __init__(
+        self, config: uvicorn.Config, *, on_drain: Callable[[], None], drain_seconds: float
+    ) -> None:
+        super().__init__(config)
+        self._on_drain = on_drain
+        self._drain_seconds = drain_seconds
+        self._drain_deadline: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A signal handler: it runs between two bytecodes of the event loop's thread, so it only
+        # sets flags; `on_tick` (every 0.1 s on the loop) acts on them.
+        if sig == signal.SIGTERM and self._drain_deadline is None and not self.should_exit:
+            self._drain_deadline = time.monotonic() + self._drain_seconds
+            self._on_drain()
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_deadline is not None and time.monotonic() >= self._drain_deadline:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 def serve(settings: ServingSettings) -> None:
@@ -21,8 +60,10 @@ def serve(settings: ServingSettings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    app = create_app(settings)
+    plane: DataPlane = app.state.plane
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.listen_host,
         port=settings.port,
         loop="uvloop",
@@ -33,4 +74,4 @@ def serve(settings: ServingSettings) -> None:
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
-    uvicorn.Server(config).run()
+    DrainingServer(config, on_drain=plane.drain, drain_seconds=settings.drain_seconds).run()

@@ -92,6 +92,14 @@ class ServingSettings(BaseSettings, ServingEnv):
     shutdown_grace_seconds: int = Field(
         default=20, ge=0, description="How long SIGTERM waits for in-flight requests."
     )
+    drain_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="After SIGTERM, readiness answers 503 while the server keeps accepting "
+        "requests this long, for clients whose view of the endpoints is not yet updated; "
+        "then it stops listening. preStop + drain + grace stay under the pod's "
+        "terminationGracePeriodSeconds.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)
     batching: Batching = Field(default_factory=Batching)
