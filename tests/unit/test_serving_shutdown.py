@@ -5,71 +5,32 @@ listening still gets its answer before the process exits cleanly."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 from modelship.operator.serving_builders import build_stage_deployment
 from modelship.serving import ServingSettings
 from support.deployments import DIGESTS, SETTINGS, body
-from support.operator import free_port
-from support.serving import IRIS_FEATURES, NAMESPACE, publish
+from support.serving import ServerProcess, iris_server
 from support.waiting import wait_for
 
-HOST = "127.0.0.1"
 DRAIN_SECONDS = 3
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    x, y = load_iris(return_X_y=True)
-    metadata = publish(tmp_path, "iris", LogisticRegression(max_iter=1000), x, y, IRIS_FEATURES)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHIP_")}
-    env.update(
-        {
-            "MODELSHIP_SERVING_MODEL_NAME": "iris",
-            "MODELSHIP_SERVING_NAMESPACE": NAMESPACE,
-            "MODELSHIP_SERVING_VERSION": str(metadata.version),
-            "MODELSHIP_SERVING_EXPECTED_DIGEST": metadata.digest,
-            "MODELSHIP_SERVING_CATALOG_ROOT": str(tmp_path),
-            "MODELSHIP_SERVING_PORT": str(port),
-            "MODELSHIP_SERVING_HOST": HOST,
-            "MODELSHIP_SERVING_DRAIN_SECONDS": str(DRAIN_SECONDS),
-        }
-    )
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "modelship.serving"], env=env, stdout=out, stderr=out
-        )
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with iris_server(tmp_path, drain_seconds=str(DRAIN_SECONDS)) as server:
+        yield server
+
+
+def refuses_connections(host: str, port: int) -> bool:
     try:
-        yield process, port, log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def ready(port: int) -> bool:
-    try:
-        return httpx.get(f"http://{HOST}:{port}/v2/health/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def refuses_connections(port: int) -> bool:
-    try:
-        socket.create_connection((HOST, port), timeout=1).close()
+        socket.create_connection((host, port), timeout=1).close()
     except OSError:
         return True
     return False
@@ -80,14 +41,11 @@ INFER_BODY = json.dumps(
 ).encode()
 
 
-def test_sigterm_drains_then_finishes_in_flight_requests(
-    server: tuple[subprocess.Popen[bytes], int, Path],
-) -> None:
-    process, port, log = server
-    wait_for(lambda: ready(port), timeout=60, what="server ready", describe=log.read_text)
+def test_sigterm_drains_then_finishes_in_flight_requests(server: ServerProcess) -> None:
+    process, host, port, log = server.process, server.host, server.port, server.log
 
     # A request in flight: headers and half the body sent, the rest comes after SIGTERM.
-    in_flight = socket.create_connection((HOST, port), timeout=30)
+    in_flight = socket.create_connection((host, port), timeout=30)
     half = len(INFER_BODY) // 2
     in_flight.sendall(
         b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
@@ -96,7 +54,7 @@ def test_sigterm_drains_then_finishes_in_flight_requests(
     )
 
     process.send_signal(signal.SIGTERM)
-    with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=5) as client:
+    with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
         readiness = wait_for(
             lambda: (lambda r: r if r.status_code == 503 else None)(client.get("/v2/health/ready")),
             timeout=1,
@@ -109,7 +67,7 @@ def test_sigterm_drains_then_finishes_in_flight_requests(
         assert answer.status_code == 200 and answer.json()["outputs"][0]["data"] == [2]
         assert client.get("/v2/health/live").status_code == 200
 
-    wait_for(lambda: refuses_connections(port), timeout=DRAIN_SECONDS + 10, interval=0.1,
+    wait_for(lambda: refuses_connections(host, port), timeout=DRAIN_SECONDS + 10, interval=0.1,
              what="the listener closed after the drain")  # fmt: skip
     assert process.poll() is None  # still waiting for the in-flight request
 

@@ -29,6 +29,7 @@ from modelship.operator.training_builders import (
 Obj = dict[str, Any]
 LABEL_DEPLOYMENT = "modelship.io/deployment"
 SERVING_PORT = 8080
+GRPC_PORT = 8081  # the Open Inference Protocol's gRPC service
 # Zero-drop shutdown (see modelship.serving.server): the kubelet runs preStop while the endpoints
 # controller removes the terminating pod from its Services; only then SIGTERM turns readiness to
 # 503, drains for ~2 s and waits up to 20 s for in-flight requests. 5 + 2 + 20 < 30 s of grace.
@@ -97,6 +98,7 @@ def build_stage_deployment(
         catalog_root=settings.catalog_mount_path,
         stage=stage,
         port=SERVING_PORT,
+        grpc_port=GRPC_PORT,
     )
     env = [*serving.to_env(), {"name": "HOME", "value": "/tmp"}]
     container = {
@@ -105,7 +107,10 @@ def build_stage_deployment(
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python", "-m", "modelship.serving"],
         "env": env,
-        "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 2,
@@ -174,7 +179,16 @@ def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
         },
         "spec": {
             "selector": stage_selector(meta["name"], stage),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "grpc",
+                    "port": GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "grpc",
+                },
+            ],
         },
     }
 

@@ -65,6 +65,7 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.state.plane = plane
     app.state.registry = registry
+    app.state.metrics = metrics
     return app
 
 

@@ -24,11 +24,23 @@ from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
 from modelship.serving.loader import LoadedVersion, LoadFailedError
 from modelship.serving.metrics import ServingMetrics
+from modelship.serving.runtime import Prediction
 from modelship.serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[ServingSettings], LoadedVersion]
+
+
+@dataclass(frozen=True, slots=True)
+class InferResult:
+    """One answered v2 inference, before a protocol renders it."""
+
+    prediction: Prediction
+    outputs: tuple[str, ...]
+    model_name: str
+    model_version: str
+    request_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,10 @@ class DataPlane:
         return self._served is not None and not self._draining
 
     @property
+    def max_body_bytes(self) -> int:
+        return self._settings.limits.max_body_bytes
+
+    @property
     def not_ready_reason(self) -> str:
         if self._draining:
             return "shutting down"
@@ -109,22 +125,36 @@ class DataPlane:
     # --- inference ---------------------------------------------------------------------
 
     async def infer(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+        """A REST v2 infer request (JSON bytes) to its JSON response document."""
         served = self._require(name, version)
-        limits = self._settings.limits
+        result = await self._infer(served, codec.parse_object(body))
+        return codec.encode_v2(
+            result.prediction,
+            result.outputs,
+            model_name=result.model_name,
+            model_version=result.model_version,
+            request_id=result.request_id,
+        )
+
+    async def infer_tensors(
+        self, name: str, version: str | None, payload: dict[str, Any]
+    ) -> InferResult:
+        """A v2 request already in the JSON document's shape (tensor data may be arrays), as
+        the gRPC endpoints build it: the same validation and bookkeeping as REST."""
+        return await self._infer(self._require(name, version), payload)
+
+    async def _infer(self, served: _Served, payload: dict[str, Any]) -> InferResult:
         decoded = codec.decode_v2(
-            codec.parse_object(body), served.loaded.runtime.features, served.classifier,
-            limits.max_rows,
+            payload, served.loaded.runtime.features, served.classifier,
+            self._settings.limits.max_rows,
         )  # fmt: skip
         prediction = await self._predict(
             served, decoded.rows, codec.PREDICT_PROBA in decoded.outputs
         )
-        return codec.encode_v2(
-            prediction,
-            decoded.outputs,
-            model_name=self._settings.model_name,
-            model_version=served.version,
-            request_id=decoded.request_id,
-        )
+        return InferResult(
+            prediction, decoded.outputs, self._settings.model_name, served.version,
+            decoded.request_id,
+        )  # fmt: skip
 
     async def predict_v1(self, name: str, body: bytes) -> dict[str, Any]:
         served = self._require(name, None)

@@ -65,7 +65,21 @@ class ServingMetrics:
             ["model", "namespace", "version", "digest", "stage", "engine"],
             registry=registry,
         )
+        self.rpcs = Counter(
+            "modelship_grpc_requests_total",
+            "gRPC calls by method and status code.",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.rpc_latency = Histogram(
+            "modelship_grpc_request_duration_seconds",
+            "Time from a gRPC call's start to its answer, by method.",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._latency_children: dict[str, Any] = {}
         self._class_children: list[Any] = []
         self._value_histogram: Histogram | None = None
@@ -88,6 +102,16 @@ class ServingMetrics:
         if latency is None:
             latency = self._latency_children[route] = self.latency.labels(route)
         latency.observe(seconds)
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        children = self._rpc_children.get((method, code))
+        if children is None:
+            children = self._rpc_children[(method, code)] = (
+                self.rpcs.labels(method, code),
+                self.rpc_latency.labels(method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def model_loaded(
         self,

@@ -16,29 +16,55 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from grpc import aio
 
 from modelship.serving.app import create_app
 from modelship.serving.dataplane import DataPlane
+from modelship.serving.grpc_endpoints import create_grpc_server
+from modelship.serving.metrics import ServingMetrics
 from modelship.serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
-    """A uvicorn server whose first SIGTERM starts a drain instead of stopping at once."""
+    """A uvicorn server whose first SIGTERM starts a drain instead of stopping at once, and which
+    runs the gRPC server (when there is one) on its event loop, started after the app's startup
+    and stopped before the app's shutdown."""
 
     def __init__(
-        self, config: uvicorn.Config, *, on_drain: Callable[[], None], drain_seconds: float
+        self,
+        config: uvicorn.Config,
+        *,
+        on_drain: Callable[[], None],
+        drain_seconds: float,
+        grpc_server: Callable[[], aio.Server] | None = None,
     ) -> None:
         super().__init__(config)
         self._on_drain = on_drain
         self._drain_seconds = drain_seconds
         self._drain_deadline: float | None = None
+        self._make_grpc = grpc_server
+        self._grpc: aio.Server | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._make_grpc is not None and not self.should_exit:
+            # Created here: grpc.aio binds the server to the running loop.
+            self._grpc = self._make_grpc()
+            await self._grpc.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._grpc is not None:
+            # No new calls from now on; calls in flight get the same grace as HTTP requests.
+            await self._grpc.stop(self.config.timeout_graceful_shutdown)
+        await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # A signal handler: it runs between two bytecodes of the event loop's thread, so it only
@@ -62,6 +88,7 @@ def serve(settings: ServingSettings) -> None:
     )
     app = create_app(settings)
     plane: DataPlane = app.state.plane
+    metrics: ServingMetrics = app.state.metrics
     config = uvicorn.Config(
         app,
         host=settings.listen_host,
@@ -74,4 +101,14 @@ def serve(settings: ServingSettings) -> None:
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
-    DrainingServer(config, on_drain=plane.drain, drain_seconds=settings.drain_seconds).run()
+    grpc_port = settings.grpc_port
+    DrainingServer(
+        config,
+        on_drain=plane.drain,
+        drain_seconds=settings.drain_seconds,
+        grpc_server=(
+            (lambda: create_grpc_server(plane, metrics, settings.listen_host, grpc_port))
+            if grpc_port
+            else None
+        ),
+    ).run()
