@@ -14,6 +14,7 @@ shuts the batcher down. A second SIGTERM, or SIGINT, skips the drain.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -55,6 +56,12 @@ class DrainingServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        # The model, scikit-learn, numpy and the app are ~140k long-lived objects; every full
+        # (generation 2) collection walked them all and stopped the loop for 100-200 ms at
+        # saturation (13 times in 8 s: p99 93 ms for a p50 of 4 ms). Frozen, they are never
+        # scanned again; what requests allocate is still collected as before (p99 13 ms).
+        gc.collect()
+        gc.freeze()
         if self._make_grpc is not None and not self.should_exit:
             # Created here: grpc.aio binds the server to the running loop.
             self._grpc = self._make_grpc()
