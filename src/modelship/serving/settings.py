@@ -100,6 +100,12 @@ class ServingSettings(BaseSettings, ServingEnv):
         "then it stops listening. preStop + drain + grace stay under the pod's "
         "terminationGracePeriodSeconds.",
     )
+    onnx: bool = Field(
+        default=True,
+        description="Serve models the compiled numpy path does not cover through ONNX Runtime "
+        "when the optional extra (modelship[onnx]) is installed and the graph agrees with the "
+        "estimator on the version's held-out rows.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)
     batching: Batching = Field(default_factory=Batching)
