@@ -38,3 +38,10 @@ class ServingEnv(PodEnvironment):
         le=65535,
         description="Port of the Open Inference Protocol's gRPC service; 0 serves REST only.",
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Server processes sharing the ports (SO_REUSEPORT); the operator sets it "
+        "from the container's CPU limit through the downward API. Unset: one.",
+    )

@@ -100,7 +100,7 @@ def build_stage_deployment(
         port=SERVING_PORT,
         grpc_port=GRPC_PORT,
     )
-    env = [*serving.to_env(), {"name": "HOME", "value": "/tmp"}]
+    env = [*serving.to_env(), _workers_from_cpu_limit(), {"name": "HOME", "value": "/tmp"}]
     container = {
         "name": "server",
         "image": settings.image,
@@ -161,6 +161,21 @@ def build_stage_deployment(
             "ownerReferences": [owner_reference(mdep_body, "Deployment")],
         },
         "spec": spec,
+    }
+
+
+def _workers_from_cpu_limit() -> Obj:
+    """One server process per core of the container's CPU limit, read by the downward API
+    (rounded up: a 1500m limit gives 2 workers; no limit gives the node's allocatable cores)."""
+    return {
+        "name": ServingEnv.env_name("workers"),
+        "valueFrom": {
+            "resourceFieldRef": {
+                "containerName": "server",
+                "resource": "limits.cpu",
+                "divisor": "1",
+            }
+        },
     }
 
 

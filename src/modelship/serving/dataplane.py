@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from modelship.serving.loader import LoadedVersion, LoadFailedError
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.runtime import Prediction
 from modelship.serving.settings import ServingSettings
+from modelship.serving.shared_drift import SharedDriftMonitor
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class DataPlane:
         self._reason = "model is loading"
         self._in_flight = 0
         self._draining = False
-        metrics.track_in_flight(lambda: self._in_flight)
+        self._publisher: asyncio.Task[None] | None = None
 
     async def start(self, loader: Loader) -> None:
         """Load off the event loop; on failure stay live but not ready, and keep the reason."""
@@ -90,6 +92,10 @@ class DataPlane:
         log.info("draining: readiness now reports not ready")
 
     async def stop(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+        if self._served is not None and isinstance(self._served.drift, SharedDriftMonitor):
+            self._served.drift.publish()
         if self._served is not None:
             await self._served.executor.close()
 
@@ -172,10 +178,12 @@ class DataPlane:
         if self._in_flight >= self._settings.limits.max_concurrency:
             raise OverloadedError("too many requests in flight; retry later")
         self._in_flight += 1
+        self._metrics.in_flight.inc()
         try:
             prediction = await served.executor.run(rows, proba)
         finally:
             self._in_flight -= 1
+            self._metrics.in_flight.dec()
         self._metrics.observe_predictions(len(rows), prediction.class_index, prediction.labels)
         served.drift.observe(rows)
         return prediction
@@ -192,9 +200,18 @@ class DataPlane:
         settings = self._settings
         runtime = loaded.runtime
         metadata = loaded.metadata
-        drift = DriftMonitor(
-            loaded.profile, window_rows=settings.drift.window_rows, epsilon=settings.drift.epsilon
-        )
+        drift: DriftMonitor
+        if settings.worker_dir is not None:
+            drift = SharedDriftMonitor(
+                loaded.profile, window_rows=settings.drift.window_rows,
+                epsilon=settings.drift.epsilon, directory=Path(settings.worker_dir),
+            )  # fmt: skip
+            self._publisher = asyncio.get_running_loop().create_task(_publish_every_second(drift))
+        else:
+            drift = DriftMonitor(
+                loaded.profile, window_rows=settings.drift.window_rows,
+                epsilon=settings.drift.epsilon,
+            )  # fmt: skip
         executor = make_executor(
             runtime,
             settings.batching.mode,
@@ -217,6 +234,13 @@ class DataPlane:
             metadata=_metadata_document(loaded, settings),
         )
         log.info("ready: serving %s version %s", metadata.model, metadata.version)
+
+
+async def _publish_every_second(drift: SharedDriftMonitor) -> None:
+    """The other workers see this one's quiet trickle of traffic within a second, too."""
+    while True:
+        await asyncio.sleep(1.0)
+        drift.publish()
 
 
 def _info_labels(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, str]:

@@ -123,14 +123,16 @@ async def _done(reply: Reply) -> Reply:
 
 
 def create_grpc_server(
-    plane: DataPlane, metrics: ServingMetrics, host: str, port: int
+    plane: DataPlane, metrics: ServingMetrics, host: str, port: int, reuse_port: bool = False
 ) -> aio.Server:
-    """The gRPC server, bound but not started (the caller starts and stops it)."""
+    """The gRPC server, bound but not started (the caller starts and stops it); `reuse_port`
+    when it shares the port with the other workers of the pod."""
     server = aio.server(
         options=[
             # Bodies beyond the REST limit are refused by gRPC itself, before decoding.
             ("grpc.max_receive_message_length", plane.max_body_bytes),
-            ("grpc.so_reuseport", 0),
+            # Without workers, a second server on the port is a mistake that must fail loudly.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ]
     )
     service = InferenceService(plane, metrics)

@@ -9,7 +9,7 @@ cached, because `labels()` takes a lock and builds a tuple on every call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from modelship.serving.drift import DriftMonitor
@@ -26,10 +27,19 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class ServingMetrics:
-    """Every metric the server exports, bound to one registry."""
+    """Every metric the server exports, bound to one registry.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    With workers (`shared_dir`, see workers.py), prometheus_client runs in multiprocess mode:
+    values live in files of that directory, and /metrics exposes `exposition`, which reads all
+    workers' files, instead of this worker's registry. The gauges say how workers combine.
+    """
+
+    def __init__(self, registry: CollectorRegistry, shared_dir: str | None = None) -> None:
         self.registry = registry
+        self.exposition = registry
+        if shared_dir is not None:
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition, path=shared_dir)  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "modelship_http_requests_total",
             "HTTP requests by route name, method and status code.",
@@ -58,12 +68,20 @@ class ServingMetrics:
             "modelship_model_ready",
             "1 when the artifact digest is verified and the model loaded, else 0.",
             registry=registry,
+            multiprocess_mode="livemin",  # ready when every live worker is
         )
         self.info = Gauge(
             "modelship_model_info",
             "The served version (value is always 1).",
             ["model", "namespace", "version", "digest", "stage", "engine"],
             registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.in_flight = Gauge(
+            "modelship_inference_in_flight_requests",
+            "Inference requests being served now; beyond the limit requests are shed with 503.",
+            registry=registry,
+            multiprocess_mode="livesum",  # the pod's concurrency: what autoscaling reads
         )
         self.rpcs = Counter(
             "modelship_grpc_requests_total",
@@ -83,14 +101,6 @@ class ServingMetrics:
         self._latency_children: dict[str, Any] = {}
         self._class_children: list[Any] = []
         self._value_histogram: Histogram | None = None
-
-    def track_in_flight(self, current: Callable[[], int]) -> None:
-        gauge = Gauge(
-            "modelship_inference_in_flight_requests",
-            "Inference requests being served now; beyond the limit requests are shed with 503.",
-            registry=self.registry,
-        )
-        gauge.set_function(lambda: float(current()))
 
     def observe_request(self, route: str, method: str, code: int, seconds: float) -> None:
         key = (route, method, code)
@@ -137,7 +147,7 @@ class ServingMetrics:
                 buckets=tuple(value_buckets) or Histogram.DEFAULT_BUCKETS,
                 registry=self.registry,
             )
-        self.registry.register(DriftCollector(drift))
+        self.exposition.register(DriftCollector(drift))
         self.ready.set(1)
 
     def observe_predictions(

@@ -30,6 +30,7 @@ from modelship.serving.dataplane import DataPlane
 from modelship.serving.grpc_endpoints import create_grpc_server
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.settings import ServingSettings
+from modelship.serving.workers import supervise
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,16 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def serve(settings: ServingSettings) -> None:
+def serve(settings: ServingSettings) -> int:
+    """Serve until stopped; with more than one worker, supervise that many (workers.py)."""
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    workers = settings.workers or 1
+    if workers > 1 and settings.worker_dir is None:
+        return supervise(settings, workers)
+    shared = settings.worker_dir is not None
     app = create_app(settings)
     plane: DataPlane = app.state.plane
     metrics: ServingMetrics = app.state.metrics
@@ -114,8 +120,20 @@ def serve(settings: ServingSettings) -> None:
         on_drain=plane.drain,
         drain_seconds=settings.drain_seconds,
         grpc_server=(
-            (lambda: create_grpc_server(plane, metrics, settings.listen_host, grpc_port))
+            (lambda: create_grpc_server(plane, metrics, settings.listen_host, grpc_port, shared))
             if grpc_port
             else None
         ),
-    ).run()
+    ).run(sockets=[_reuse_port_socket(settings.listen_host, settings.port)] if shared else None)
+    return 0
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """Bound with SO_REUSEPORT beside the other workers; uvicorn listens on it once the model
+    is loaded, so until then the kernel sends this worker no connection."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock

@@ -100,6 +100,12 @@ class ServingSettings(BaseSettings, ServingEnv):
         "then it stops listening. preStop + drain + grace stay under the pod's "
         "terminationGracePeriodSeconds.",
     )
+    worker_dir: str | None = Field(
+        default=None,
+        description="Set by the worker supervisor (workers.py) for its workers: the directory "
+        "they share metrics (prometheus multiprocess files) and drift counts through; its "
+        "presence also makes a worker bind its ports with SO_REUSEPORT.",
+    )
     onnx: bool = Field(
         default=True,
         description="Serve models the compiled numpy path does not cover through ONNX Runtime "
