@@ -9,7 +9,9 @@ generators run on CPU 1. For each server it measures, in interleaved rounds (med
 - half of that peak, open loop: `hey -q` at a fixed total rate: p50, p99 (what a client sees
   when the server is not the bottleneck);
 - REST and gRPC side by side through the same Python asyncio client (32 calls in flight, the
-  client on CPU 1): req/s, p50, p99. The client, not the server, may be what limits this row.
+  client on CPU 1): req/s, p50, p99. The client, not the server, may be what limits this row;
+- 1 worker on CPU 0 against 2 workers on CPUs 0-1 (logistic regression, wrk). On a two-core
+  machine wrk shares CPU 1 with the second worker, so this understates what 2 cores give.
 
 Figures are for the note and never asserted in tests; on a shared machine they are noisy.
 """
@@ -92,7 +94,9 @@ def publish_kinds(root: Path) -> dict[str, tuple[int, str]]:
     return published
 
 
-def server_for(kind: str, version: int, digest: str, root: Path, onnx: bool) -> tuple[Server, Any]:
+def server_for(
+    kind: str, version: int, digest: str, root: Path, onnx: bool, workers: int = 1
+) -> tuple[Server, Any]:
     port, grpc_port = free_port(), free_port()
     name = kind.replace("_", "-")
     env = {
@@ -106,8 +110,11 @@ def server_for(kind: str, version: int, digest: str, root: Path, onnx: bool) -> 
         "MODELSHIP_SERVING_GRPC_PORT": str(grpc_port),
         "MODELSHIP_SERVING_ONNX": json.dumps(onnx),
         "MODELSHIP_SERVING_LOG_LEVEL": "warning",
+        "MODELSHIP_SERVING_WORKERS": str(workers),
     }
-    label = f"{kind} onnx={'on' if onnx else 'off'}"
+    label = f"{kind} onnx={'on' if onnx else 'off'}" + (
+        f" workers={workers}" if workers > 1 else ""
+    )
     base = f"http://127.0.0.1:{port}"
     server = Server(label, [sys.executable, "-m", "modelship.serving"],
                     f"{base}/v2/health/ready", env)  # fmt: skip
@@ -205,9 +212,41 @@ def main() -> int:
                 print(f"measured {server.label}", file=sys.stderr)
             finally:
                 stop(server)
+    measure_workers(published, work, script, args, results, engines)
     report(results, engines, args)
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def measure_workers(
+    published: dict[str, tuple[int, str]],
+    work: Path,
+    script: Path,
+    args: argparse.Namespace,
+    results: dict[tuple[str, str], list[Row]],
+    engines: dict[str, str],
+) -> None:
+    kind = "logistic_regression"
+    for workers, cpus in ((1, "0"), (2, "0,1")):
+        server, (name, base, _) = server_for(
+            kind, *published[kind], work / "catalog", True, workers
+        )
+        server.argv = ["taskset", "-c", cpus, *server.argv]
+        start(server, work)  # taskset inside taskset: the inner CPU list wins
+        try:
+            wait_ready(server)
+            time.sleep(3)  # every worker loaded, not just the first to answer
+            engines[server.label] = engine(base, name)
+            target = _target(server, f"{base}/v2/models/{name}/infer")
+            wrk(target, 2, 32, script)
+            for _ in range(args.rounds):
+                peak = wrk(target, args.seconds, 32, script)
+                results.setdefault(
+                    (server.label, f"REST wrk -c32, {workers} worker(s)"), []
+                ).append(Row(peak.rps, peak.p50_ms, peak.p99_ms))
+        finally:
+            stop(server)
+    print("measured workers", file=sys.stderr)
 
 
 def _target(server: Server, url: str) -> Any:
@@ -235,6 +274,11 @@ def report(
             print(f"{kind}: ONNX path / scikit-learn = {on.rps / off.rps:.2f}x req/s")
         elif off:
             print(f"{kind}: served by {engines[f'{kind} onnx=off']}; the ONNX path is not used")
+    one = medians.get(("logistic_regression onnx=on", "REST wrk -c32, 1 worker(s)"))
+    two = medians.get(("logistic_regression onnx=on workers=2", "REST wrk -c32, 2 worker(s)"))
+    if one and two:
+        print(f"2 workers on 2 CPUs / 1 worker on 1 CPU = {two.rps / one.rps:.2f}x req/s "
+              "(wrk shares CPU 1 with the second worker)")  # fmt: skip
     for label in {label for label, _ in medians}:
         rest = medians.get((label, "REST python client -c32"))
         grpc = medians.get((label, "GRPC python client -c32"))

@@ -1,9 +1,11 @@
 """Production rolls from version 1 to version 2 under continuous traffic and loses no request.
 
 The client routes the way kube-proxy does: to the production pods the endpoints controller would
-list (Ready and not terminating), refreshed twice a second, so it keeps sending to an old pod for
-up to half a second after the pod starts terminating. The stage pods' preStop sleep, the
-server's drain after SIGTERM and uvicorn's graceful shutdown are what make that safe.
+list (Ready and not terminating), refreshed every two seconds -- a proxy a little behind, as
+under load -- so it keeps sending to an old pod for up to two seconds after the pod starts
+terminating. The stage pods' preStop sleep, the server's drain after SIGTERM and uvicorn's
+graceful shutdown are what make that safe: without the preStop and the drain, this test sees
+connection errors from the terminating pods.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from support.live import SERVING_PORT, approve, awaiting_approval, retrain, wait
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
+REFRESH_SECONDS = 2.0
 SELECTOR = {"modelship.io/deployment": "iris", "modelship.io/stage": "production"}
 BODY = {
     "inputs": [{"name": "input", "datatype": "FP64", "shape": [1, 4], "data": [6.7, 3, 5.2, 2.3]}]
@@ -69,7 +72,7 @@ class Traffic:
             thread.join()
 
     def _refresh(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(REFRESH_SECONDS):
             try:
                 self._targets = endpoints(self._kube, self._namespace)
             except Exception as error:  # the test's own view failing is not a dropped request
