@@ -8,7 +8,8 @@ skl2onnx cannot convert a model, this returns None and scikit-learn keeps servin
 
 ONNX's tree and kernel operators compute in float32, so the runtime accepts the graph only when
 it predicts the very same labels as the estimator on every held-out row of the version and its
-probabilities or values agree within float32 precision (runtime.FLOAT32_TOLERANCE).
+probabilities or values agree within float32 precision (runtime.FLOAT32_TOLERANCE), and only
+when one row goes through it faster than through scikit-learn.
 """
 
 from __future__ import annotations
