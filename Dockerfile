@@ -45,5 +45,5 @@ ENV PATH=/opt/modelship/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 8080
+EXPOSE 8080 8081
 CMD ["python", "-m", "modelship.operator"]

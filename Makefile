@@ -48,6 +48,11 @@ fmt: install ## Format the code with ruff.
 manifests: install ## Regenerate crds/ from the pydantic models.
 	$(BIN)/modelship crds --output crds
 
+.PHONY: proto
+proto: install ## Regenerate the gRPC modules of src/modelship/serving/protocol/ from inference.proto.
+	cd src && ../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
+		modelship/serving/protocol/inference.proto
+
 .PHONY: control-plane
 control-plane: system-deps install ## Obtain (build on first use) the control-plane binaries.
 	$(BIN)/modelship dev build

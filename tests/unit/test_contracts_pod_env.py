@@ -29,8 +29,16 @@ SETTINGS = OperatorSettings(catalog_mount_path="/mnt/catalog")
 
 
 def modelship_env(child: dict[str, Any]) -> dict[str, str]:
+    """The container's MODELSHIP_* variables as a kubelet resolves them (limits.cpu: "2")."""
     (container,) = child["spec"]["template"]["spec"]["containers"]
-    return {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("MODELSHIP_")}
+    resolved = {"limits.cpu": "2"}
+    return {
+        e["name"]: e["value"]
+        if "value" in e
+        else resolved[e["valueFrom"]["resourceFieldRef"]["resource"]]
+        for e in container["env"]
+        if e["name"].startswith("MODELSHIP_")
+    }
 
 
 def unread(
@@ -66,6 +74,7 @@ def test_the_serving_pod_reads_every_variable_the_operator_sets(
     read = ServingSettings()  # type: ignore[call-arg]
     assert (read.model_name, read.version, read.expected_digest) == ("iris-model", 3, DIGEST)
     assert (read.stage, read.catalog_root, read.namespace) == (stage, "/mnt/catalog", "ml")
+    assert read.workers == 2  # one per core of the CPU limit
 
 
 def test_the_acceptance_job_reads_every_variable_the_operator_sets(

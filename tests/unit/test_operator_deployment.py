@@ -52,9 +52,14 @@ def test_production_rolls_with_surge_and_never_drops_below_replicas() -> None:
     labels = body["spec"]["template"]["metadata"]["labels"]
     assert labels["modelship.io/version"] == "3" and labels["modelship.io/model"] == "iris-model"
     container = body["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert env["MODELSHIP_SERVING_EXPECTED_DIGEST"] == DIGEST
     assert env["MODELSHIP_SERVING_STAGE"] == "production"
+    assert env["MODELSHIP_SERVING_GRPC_PORT"] == "8081"
+    # one worker per core of the container's CPU limit
+    assert env["MODELSHIP_SERVING_WORKERS"] == {
+        "resourceFieldRef": {"containerName": "server", "resource": "limits.cpu", "divisor": "1"}
+    }
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert mounts["catalog"]["readOnly"] is True

@@ -32,3 +32,16 @@ class ServingEnv(PodEnvironment):
     catalog_root: str = Field(min_length=1, description="Catalog path or file:// URI.")
     stage: Stage = "test"
     port: int = Field(default=8080, ge=1, le=65535)
+    grpc_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol's gRPC service; 0 serves REST only.",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Server processes sharing the ports (SO_REUSEPORT); the operator sets it "
+        "from the container's CPU limit through the downward API. Unset: one.",
+    )

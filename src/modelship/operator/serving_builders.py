@@ -29,6 +29,13 @@ from modelship.operator.training_builders import (
 Obj = dict[str, Any]
 LABEL_DEPLOYMENT = "modelship.io/deployment"
 SERVING_PORT = 8080
+GRPC_PORT = 8081  # the Open Inference Protocol's gRPC service
+# Zero-drop shutdown (see modelship.serving.server): the kubelet runs preStop while the endpoints
+# controller removes the terminating pod from its Services; only then SIGTERM turns readiness to
+# 503, drains for ~2 s and waits up to 20 s for in-flight requests. 5 + 2 + 20 < 30 s of grace.
+# `sleep` is coreutils in the python:*-slim base image; an exec hook needs no port or HTTP route.
+PRESTOP_SLEEP_SECONDS = 5
+TERMINATION_GRACE_SECONDS = 30
 DEFAULT_SERVING_RESOURCES = {
     "requests": {"cpu": "100m", "memory": "256Mi"},
     "limits": {"cpu": "1", "memory": "512Mi"},
@@ -91,15 +98,19 @@ def build_stage_deployment(
         catalog_root=settings.catalog_mount_path,
         stage=stage,
         port=SERVING_PORT,
+        grpc_port=GRPC_PORT,
     )
-    env = [*serving.to_env(), {"name": "HOME", "value": "/tmp"}]
+    env = [*serving.to_env(), _workers_from_cpu_limit(), {"name": "HOME", "value": "/tmp"}]
     container = {
         "name": "server",
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python", "-m", "modelship.serving"],
         "env": env,
-        "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 2,
@@ -111,6 +122,7 @@ def build_stage_deployment(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_SECONDS)]}}},
         "resources": resources.to_wire() if resources is not None else DEFAULT_SERVING_RESOURCES,
         "securityContext": RESTRICTED_CONTAINER_SECURITY,
         "volumeMounts": mounts,
@@ -125,7 +137,7 @@ def build_stage_deployment(
             "spec": {
                 "automountServiceAccountToken": False,
                 "securityContext": _pod_security(),
-                "terminationGracePeriodSeconds": 30,
+                "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                 "containers": [container],
                 "volumes": volumes,
             },
@@ -152,6 +164,21 @@ def build_stage_deployment(
     }
 
 
+def _workers_from_cpu_limit() -> Obj:
+    """One server process per core of the container's CPU limit, read by the downward API
+    (rounded up: a 1500m limit gives 2 workers; no limit gives the node's allocatable cores)."""
+    return {
+        "name": ServingEnv.env_name("workers"),
+        "valueFrom": {
+            "resourceFieldRef": {
+                "containerName": "server",
+                "resource": "limits.cpu",
+                "divisor": "1",
+            }
+        },
+    }
+
+
 def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
     meta = mdep_body["metadata"]
     labels = base_labels(mdep_body["spec"]["modelRef"]["name"], "serving")
@@ -167,7 +194,16 @@ def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
         },
         "spec": {
             "selector": stage_selector(meta["name"], stage),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "grpc",
+                    "port": GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "grpc",
+                },
+            ],
         },
     }
 

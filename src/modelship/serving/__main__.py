@@ -16,8 +16,7 @@ def main() -> int:
     except ValidationError as error:
         print(f"invalid MODELSHIP_SERVING_* settings:\n{error}", file=sys.stderr)
         return 2
-    serve(settings)
-    return 0
+    return serve(settings)
 
 
 if __name__ == "__main__":

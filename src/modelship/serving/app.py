@@ -35,7 +35,7 @@ def create_app(
 ) -> FastAPI:
     """Build the inference app; the model is verified and loaded during startup (lifespan)."""
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-    metrics = ServingMetrics(registry)
+    metrics = ServingMetrics(registry, settings.worker_dir)
     plane = DataPlane(settings, metrics)
 
     @asynccontextmanager
@@ -57,7 +57,7 @@ def create_app(
         # request; this server reports through Prometheus, so they stay off.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    mount(app.router, plane, registry, settings.limits.max_body_bytes)
+    mount(app.router, plane, metrics.exposition, settings.limits.max_body_bytes)
     app.add_exception_handler(ModelshipServingError, _serving_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -65,6 +65,7 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.state.plane = plane
     app.state.registry = registry
+    app.state.metrics = metrics
     return app
 
 

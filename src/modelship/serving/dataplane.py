@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,11 +25,24 @@ from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
 from modelship.serving.loader import LoadedVersion, LoadFailedError
 from modelship.serving.metrics import ServingMetrics
+from modelship.serving.runtime import Prediction
 from modelship.serving.settings import ServingSettings
+from modelship.serving.shared_drift import SharedDriftMonitor
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[ServingSettings], LoadedVersion]
+
+
+@dataclass(frozen=True, slots=True)
+class InferResult:
+    """One answered v2 inference, before a protocol renders it."""
+
+    prediction: Prediction
+    outputs: tuple[str, ...]
+    model_name: str
+    model_version: str
+    request_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +64,8 @@ class DataPlane:
         self._served: _Served | None = None
         self._reason = "model is loading"
         self._in_flight = 0
-        metrics.track_in_flight(lambda: self._in_flight)
+        self._draining = False
+        self._publisher: asyncio.Task[None] | None = None
 
     async def start(self, loader: Loader) -> None:
         """Load off the event loop; on failure stay live but not ready, and keep the reason."""
@@ -66,7 +81,21 @@ class DataPlane:
             return
         self._attach(loaded)
 
+    def drain(self) -> None:
+        """Shutdown has begun: report not ready from now on, but keep serving what arrives.
+
+        Load balancers and probes that still route here see the 503 and move away while the
+        requests already on their way are answered normally (see server.py).
+        """
+        self._draining = True
+        self._metrics.ready.set(0)
+        log.info("draining: readiness now reports not ready")
+
     async def stop(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+        if self._served is not None and isinstance(self._served.drift, SharedDriftMonitor):
+            self._served.drift.publish()
         if self._served is not None:
             await self._served.executor.close()
 
@@ -74,10 +103,16 @@ class DataPlane:
 
     @property
     def ready(self) -> bool:
-        return self._served is not None
+        return self._served is not None and not self._draining
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self._settings.limits.max_body_bytes
 
     @property
     def not_ready_reason(self) -> str:
+        if self._draining:
+            return "shutting down"
         return "" if self._served is not None else self._reason
 
     def server_metadata(self) -> dict[str, Any]:
@@ -96,22 +131,36 @@ class DataPlane:
     # --- inference ---------------------------------------------------------------------
 
     async def infer(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+        """A REST v2 infer request (JSON bytes) to its JSON response document."""
         served = self._require(name, version)
-        limits = self._settings.limits
+        result = await self._infer(served, codec.parse_object(body))
+        return codec.encode_v2(
+            result.prediction,
+            result.outputs,
+            model_name=result.model_name,
+            model_version=result.model_version,
+            request_id=result.request_id,
+        )
+
+    async def infer_tensors(
+        self, name: str, version: str | None, payload: dict[str, Any]
+    ) -> InferResult:
+        """A v2 request already in the JSON document's shape (tensor data may be arrays), as
+        the gRPC endpoints build it: the same validation and bookkeeping as REST."""
+        return await self._infer(self._require(name, version), payload)
+
+    async def _infer(self, served: _Served, payload: dict[str, Any]) -> InferResult:
         decoded = codec.decode_v2(
-            codec.parse_object(body), served.loaded.runtime.features, served.classifier,
-            limits.max_rows,
+            payload, served.loaded.runtime.features, served.classifier,
+            self._settings.limits.max_rows,
         )  # fmt: skip
         prediction = await self._predict(
             served, decoded.rows, codec.PREDICT_PROBA in decoded.outputs
         )
-        return codec.encode_v2(
-            prediction,
-            decoded.outputs,
-            model_name=self._settings.model_name,
-            model_version=served.version,
-            request_id=decoded.request_id,
-        )
+        return InferResult(
+            prediction, decoded.outputs, self._settings.model_name, served.version,
+            decoded.request_id,
+        )  # fmt: skip
 
     async def predict_v1(self, name: str, body: bytes) -> dict[str, Any]:
         served = self._require(name, None)
@@ -129,10 +178,12 @@ class DataPlane:
         if self._in_flight >= self._settings.limits.max_concurrency:
             raise OverloadedError("too many requests in flight; retry later")
         self._in_flight += 1
+        self._metrics.in_flight.inc()
         try:
             prediction = await served.executor.run(rows, proba)
         finally:
             self._in_flight -= 1
+            self._metrics.in_flight.dec()
         self._metrics.observe_predictions(len(rows), prediction.class_index, prediction.labels)
         served.drift.observe(rows)
         return prediction
@@ -149,9 +200,18 @@ class DataPlane:
         settings = self._settings
         runtime = loaded.runtime
         metadata = loaded.metadata
-        drift = DriftMonitor(
-            loaded.profile, window_rows=settings.drift.window_rows, epsilon=settings.drift.epsilon
-        )
+        drift: DriftMonitor
+        if settings.worker_dir is not None:
+            drift = SharedDriftMonitor(
+                loaded.profile, window_rows=settings.drift.window_rows,
+                epsilon=settings.drift.epsilon, directory=Path(settings.worker_dir),
+            )  # fmt: skip
+            self._publisher = asyncio.get_running_loop().create_task(_publish_every_second(drift))
+        else:
+            drift = DriftMonitor(
+                loaded.profile, window_rows=settings.drift.window_rows,
+                epsilon=settings.drift.epsilon,
+            )  # fmt: skip
         executor = make_executor(
             runtime,
             settings.batching.mode,
@@ -174,6 +234,13 @@ class DataPlane:
             metadata=_metadata_document(loaded, settings),
         )
         log.info("ready: serving %s version %s", metadata.model, metadata.version)
+
+
+async def _publish_every_second(drift: SharedDriftMonitor) -> None:
+    """The other workers see this one's quiet trickle of traffic within a second, too."""
+    while True:
+        await asyncio.sleep(1.0)
+        drift.publish()
 
 
 def _info_labels(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, str]:

@@ -89,11 +89,18 @@ class DriftMonitor:
             self._observed += len(rows)
 
     def report(self) -> DriftReport:
+        return self.report_from(*self.state())
+
+    def state(self) -> tuple[NDArray[np.int64], int, int]:
+        """(bin counts over the window, rows in the window, rows observed since start)."""
         with self._lock:
             self._flush()
             counts = self._block_counts + sum(self._blocks, np.zeros_like(self._block_counts))
             rows = self._block_filled + len(self._blocks) * self._block_rows
-            observed = self._observed
+            return counts, rows, self._observed
+
+    def report_from(self, counts: NDArray[np.int64], rows: int, observed: int) -> DriftReport:
+        """The report for these counts (this monitor's own, or summed over several workers)."""
         if rows == 0:
             return DriftReport(dict.fromkeys(self.names), None, None, 0, observed)
         actual = np.maximum(counts / rows, self._epsilon)

@@ -63,7 +63,7 @@ def load_version(settings: ServingSettings) -> LoadedVersion:
         [[row[column[name]] for name in features] for row in acceptance.inputs], dtype=np.float64
     ).reshape(-1, len(features))
     try:
-        runtime = build_runtime(estimator, features, metadata.task, check_rows)
+        runtime = build_runtime(estimator, features, metadata.task, check_rows, onnx=settings.onnx)
     except Exception as error:
         raise LoadFailedError(f"model does not fit its metadata: {error}") from error
     log.info(

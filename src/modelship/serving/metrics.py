@@ -9,7 +9,7 @@ cached, because `labels()` takes a lock and builds a tuple on every call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from modelship.contracts.serving_metrics import (
@@ -33,10 +34,19 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class ServingMetrics:
-    """Every metric the server exports, bound to one registry."""
+    """Every metric the server exports, bound to one registry.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    With workers (`shared_dir`, see workers.py), prometheus_client runs in multiprocess mode:
+    values live in files of that directory, and /metrics exposes `exposition`, which reads all
+    workers' files, instead of this worker's registry. The gauges say how workers combine.
+    """
+
+    def __init__(self, registry: CollectorRegistry, shared_dir: str | None = None) -> None:
         self.registry = registry
+        self.exposition = registry
+        if shared_dir is not None:
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition, path=shared_dir)  # type: ignore[no-untyped-call]
         self.requests = Counter(
             REQUESTS_TOTAL,
             "HTTP requests by route name, method and status code.",
@@ -65,25 +75,39 @@ class ServingMetrics:
             "modelship_model_ready",
             "1 when the artifact digest is verified and the model loaded, else 0.",
             registry=registry,
+            multiprocess_mode="livemin",  # ready when every live worker is
         )
         self.info = Gauge(
             "modelship_model_info",
             "The served version (value is always 1).",
             ["model", "namespace", "version", "digest", "stage", "engine"],
             registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.in_flight = Gauge(
+            IN_FLIGHT_REQUESTS,
+            "Inference requests being served now; beyond the limit requests are shed with 503.",
+            registry=registry,
+            multiprocess_mode="livesum",  # the pod's concurrency: what autoscaling reads
+        )
+        self.rpcs = Counter(
+            "modelship_grpc_requests_total",
+            "gRPC calls by method and status code.",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.rpc_latency = Histogram(
+            "modelship_grpc_request_duration_seconds",
+            "Time from a gRPC call's start to its answer, by method.",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
         )
         self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._latency_children: dict[str, Any] = {}
         self._class_children: list[Any] = []
         self._value_histogram: Histogram | None = None
-
-    def track_in_flight(self, current: Callable[[], int]) -> None:
-        gauge = Gauge(
-            IN_FLIGHT_REQUESTS,
-            "Inference requests being served now; beyond the limit requests are shed with 503.",
-            registry=self.registry,
-        )
-        gauge.set_function(lambda: float(current()))
 
     def observe_request(self, route: str, method: str, code: int, seconds: float) -> None:
         key = (route, method, code)
@@ -95,6 +119,16 @@ class ServingMetrics:
         if latency is None:
             latency = self._latency_children[route] = self.latency.labels(route)
         latency.observe(seconds)
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        children = self._rpc_children.get((method, code))
+        if children is None:
+            children = self._rpc_children[(method, code)] = (
+                self.rpcs.labels(method, code),
+                self.rpc_latency.labels(method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def model_loaded(
         self,
@@ -120,7 +154,7 @@ class ServingMetrics:
                 buckets=tuple(value_buckets) or Histogram.DEFAULT_BUCKETS,
                 registry=self.registry,
             )
-        self.registry.register(DriftCollector(drift))
+        self.exposition.register(DriftCollector(drift))
         self.ready.set(1)
 
     def observe_predictions(

@@ -19,11 +19,16 @@ from numpy.typing import NDArray
 from sklearn import config_context
 
 from modelship.serving.fastpath import compile_scores
+from modelship.serving.onnxpath import Outputs, compile_onnx
 
 log = logging.getLogger(__name__)
 
 Task = Literal["classification", "regression"]
 Array = NDArray[np.float64]
+# (rtol, atol) for comparing served outputs with the estimator's on the held-out rows: the
+# compiled numpy path computes in float64 like scikit-learn; ONNX graphs compute in float32.
+FLOAT64_TOLERANCE = (1e-9, 1e-12)
+FLOAT32_TOLERANCE = (1e-5, 1e-5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ class ModelRuntime:
     task: Task
     classes: NDArray[Any] | None
     engine: str
-    """Which code path predicts: "numpy" (compiled) or "sklearn"."""
+    """Which code path predicts: "numpy" (compiled), "onnx" or "sklearn"."""
     single_row_seconds: float
     """Measured at load; decides whether requests are batched off the event loop."""
     _predict: Callable[[Array, bool], Prediction]
@@ -68,8 +73,11 @@ def build_runtime(
     features: Sequence[str],
     task: Task,
     check_rows: Array,
+    *,
+    onnx: bool = True,
 ) -> ModelRuntime:
-    """Wrap an estimator, preferring a compiled predictor when it agrees on `check_rows`."""
+    """Wrap an estimator, preferring a compiled predictor when it agrees on `check_rows`: the
+    numpy one, else (with `onnx` and the optional extra installed) an ONNX Runtime graph."""
     width = getattr(estimator, "n_features_in_", len(features))
     if width != len(features):
         raise ValueError(f"estimator expects {width} features, metadata lists {len(features)}")
@@ -83,6 +91,19 @@ def build_runtime(
             predict, engine = compiled, "numpy"
         else:
             log.warning("compiled predictor disagrees with the estimator; using scikit-learn")
+    if engine == "sklearn" and onnx and len(check_rows):
+        outputs = compile_onnx(estimator, len(features), classes is not None)
+        if outputs is not None:
+            graph = _from_onnx(outputs, classes)
+            ours, theirs = graph(check_rows, True), reference(check_rows, True)
+            if not _agrees(ours, theirs, FLOAT32_TOLERANCE):
+                log.warning("the ONNX graph disagrees with the estimator; using scikit-learn")
+            elif not _faster(graph, reference, check_rows):
+                # Converting is no promise of speed: a graph can compute densely what
+                # scikit-learn does with an index or a sparse structure.
+                log.info("the ONNX graph is not faster than scikit-learn; using scikit-learn")
+            else:
+                predict, engine = graph, "onnx"
     probe = check_rows[:1] if len(check_rows) else np.zeros((1, len(features)))
     return ModelRuntime(
         features=tuple(features),
@@ -152,16 +173,48 @@ def _from_scores(
     return classify
 
 
-def _agrees(ours: Prediction, theirs: Prediction) -> bool:
+def _from_onnx(
+    outputs: Outputs, classes: NDArray[Any] | None
+) -> Callable[[Array, bool], Prediction]:
+    if classes is None:
+        return lambda x, proba: Prediction(outputs(x)[0].astype(np.float64).ravel(), None, None)
+
+    def classify(x: Array, proba: bool) -> Prediction:
+        labels, probabilities = outputs(x)
+        index = np.searchsorted(classes, labels)
+        return Prediction(
+            classes[index], index, probabilities.astype(np.float64) if proba else None
+        )
+
+    return classify
+
+
+def _agrees(
+    ours: Prediction, theirs: Prediction, tolerance: tuple[float, float] = FLOAT64_TOLERANCE
+) -> bool:
+    """Same labels on every row (classifiers), values and probabilities within `tolerance`."""
+    rtol, atol = tolerance
     if ours.class_index is not None:
         same_labels = np.array_equal(ours.labels, theirs.labels)
     else:
-        same_labels = np.allclose(ours.labels, theirs.labels, rtol=1e-9, atol=1e-9)
+        same_labels = np.allclose(ours.labels, theirs.labels, rtol=rtol, atol=max(atol, 1e-9))
     if not same_labels:
         return False
     if ours.proba is None or theirs.proba is None:
         return ours.proba is None and theirs.proba is None
-    return bool(np.allclose(ours.proba, theirs.proba, rtol=1e-9, atol=1e-12))
+    return bool(np.allclose(ours.proba, theirs.proba, rtol=rtol, atol=atol))
+
+
+def _faster(
+    ours: Callable[[Array, bool], Prediction],
+    theirs: Callable[[Array, bool], Prediction],
+    check_rows: Array,
+) -> bool:
+    """Faster for one row and for a batch of 64 (what batching hands the model under load)."""
+    batch = np.resize(check_rows, (64, check_rows.shape[1]))
+    return all(
+        _time_one_row(ours, rows) < _time_one_row(theirs, rows) for rows in (check_rows[:1], batch)
+    )
 
 
 def _time_one_row(predict: Callable[[Array, bool], Prediction], probe: Array) -> float:

@@ -92,6 +92,26 @@ class ServingSettings(BaseSettings, ServingEnv):
     shutdown_grace_seconds: int = Field(
         default=20, ge=0, description="How long SIGTERM waits for in-flight requests."
     )
+    drain_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="After SIGTERM, readiness answers 503 while the server keeps accepting "
+        "requests this long, for clients whose view of the endpoints is not yet updated; "
+        "then it stops listening. preStop + drain + grace stay under the pod's "
+        "terminationGracePeriodSeconds.",
+    )
+    worker_dir: str | None = Field(
+        default=None,
+        description="Set by the worker supervisor (workers.py) for its workers: the directory "
+        "they share metrics (prometheus multiprocess files) and drift counts through; its "
+        "presence also makes a worker bind its ports with SO_REUSEPORT.",
+    )
+    onnx: bool = Field(
+        default=True,
+        description="Serve models the compiled numpy path does not cover through ONNX Runtime "
+        "when the optional extra (modelship[onnx]) is installed and the graph agrees with the "
+        "estimator on the version's held-out rows.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)
     batching: Batching = Field(default_factory=Batching)

@@ -23,7 +23,7 @@ from modelship.devcluster.node.backoff import BACKOFF_RESET_SECONDS, backoff_sec
 from modelship.devcluster.node.context import PodContext, now, wait_event
 from modelship.devcluster.node.logfiles import container_log
 from modelship.devcluster.node.plan import LaunchPlan, launcher_argv
-from modelship.devcluster.node.prober import probe_all
+from modelship.devcluster.node.prober import exec_runner, probe_all
 from modelship.devcluster.node.spec import ConfigError
 from modelship.devcluster.node.termination import (
     prepare_run_files,
@@ -49,6 +49,7 @@ class ContainerRuntime:
         self.started = False
         self.container_id: str | None = None
         self.proc: asyncio.subprocess.Process | None = None
+        self._plan: LaunchPlan | None = None
         self.will_restart = True
         self._backoff_step = 0
 
@@ -124,6 +125,7 @@ class ContainerRuntime:
         """Start the process, probe it while it runs, and record how it ended."""
         log = container_log(self.pod.log_dir, self.name, self.restart_count)
         files = prepare_run_files(self.directory, plan, log)
+        self._plan = plan
         with log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 *launcher_argv(self.pod.python, files.plan_path),
@@ -159,13 +161,33 @@ class ContainerRuntime:
         return code
 
     async def stop(self, grace: float) -> None:
-        """SIGTERM the process group, wait up to grace seconds, then SIGKILL."""
+        """Run the preStop hook, SIGTERM the process group, wait out the grace, then SIGKILL.
+
+        As a kubelet does, the hook's time counts against the grace period, and SIGTERM gets at
+        least 2 more seconds when the hook used it all.
+        """
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return
+        started = time.monotonic()
+        await self._pre_stop(grace)
+        if proc.returncode is not None:
+            return
         signal_group(proc.pid, signal.SIGTERM)
+        remaining = max(grace - (time.monotonic() - started), min(grace, 2.0))
         try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
+            await asyncio.wait_for(asyncio.shield(proc.wait()), remaining)
         except TimeoutError:
             signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+    async def _pre_stop(self, grace: float) -> None:
+        """`lifecycle.preStop.exec`, run in the container's environment and mounts like an exec
+        probe; a failure is an event, and the container is stopped all the same."""
+        hook = (self.spec.get("lifecycle") or {}).get("preStop") or {}
+        command = (hook.get("exec") or {}).get("command")
+        if not command or self._plan is None or grace <= 0:
+            return
+        code = await exec_runner(self, self._plan, "preStop")(list(command), grace)
+        if code != 0:
+            self.pod.event("FailedPreStopHook", f"PreStopHook failed: exit code {code}", True)

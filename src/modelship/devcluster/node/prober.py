@@ -45,7 +45,7 @@ async def _probe(container: ProbedContainer, kind: str, plan: LaunchPlan) -> boo
     pod = container.pod
     state = ProbeState(container.spec[kind])
     await asyncio.sleep(state.initial_delay)
-    run_exec = _exec_runner(container, plan, kind)
+    run_exec = exec_runner(container, plan, kind)
     while True:
         ok = await check(state.spec, container.spec, pod.pod_ip, run_exec)
         verdict = state.record(ok)
@@ -65,7 +65,7 @@ async def _probe(container: ProbedContainer, kind: str, plan: LaunchPlan) -> boo
         await asyncio.sleep(state.period)
 
 
-def _exec_runner(
+def exec_runner(
     container: ProbedContainer, plan: LaunchPlan, kind: str
 ) -> Callable[[Sequence[str], float], Awaitable[int]]:
     async def run(command: Sequence[str], seconds: float) -> int:
