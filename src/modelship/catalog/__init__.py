@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE, TRUSTED_TYPES
 from modelship.catalog.base import (
     ACCEPTANCE_FILE,
     METADATA_FILE,
-    MODEL_FILE,
     PROFILE_FILE,
     Catalog,
     StagedVersion,
@@ -23,6 +23,7 @@ from modelship.catalog.errors import (
     IntegrityError,
     InvalidNameError,
     StorageError,
+    UntrustedArtifactError,
     VersionNotFound,
 )
 from modelship.catalog.filesystem import FileCatalog
@@ -57,9 +58,11 @@ def open_catalog(uri: str) -> Catalog:
 
 __all__ = [
     "ACCEPTANCE_FILE",
+    "LEGACY_MODEL_FILE",
     "METADATA_FILE",
     "MODEL_FILE",
     "PROFILE_FILE",
+    "TRUSTED_TYPES",
     "AcceptanceSet",
     "AlgorithmInfo",
     "Catalog",
@@ -77,6 +80,7 @@ __all__ = [
     "StagedVersion",
     "StorageError",
     "TargetInfo",
+    "UntrustedArtifactError",
     "VerifiedVersion",
     "VersionMetadata",
     "VersionNotFound",

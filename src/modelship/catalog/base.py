@@ -7,15 +7,21 @@ methods and hand out a `VerifiedVersion` over a local, verified copy of the file
 
 from __future__ import annotations
 
-import io
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelship.catalog import artifacts
+from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE
 from modelship.catalog.digests import digest_bytes
-from modelship.catalog.errors import CatalogError, IntegrityError, InvalidNameError
+from modelship.catalog.errors import (
+    CatalogError,
+    IntegrityError,
+    InvalidNameError,
+    UntrustedArtifactError,
+)
 from modelship.catalog.models import (
     AcceptanceSet,
     AlgorithmInfo,
@@ -29,7 +35,6 @@ from modelship.catalog.models import (
     VersionMetadata,
 )
 
-MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 ACCEPTANCE_FILE = "acceptance.json"
 PROFILE_FILE = "profile.json"
@@ -89,11 +94,23 @@ class VerifiedVersion:
             )
         return data
 
-    def load_model(self) -> Any:
-        """Unpickle the estimator, only from bytes that match the published digest."""
-        import joblib
+    def load_model(self, *, allow_pickle: bool = False) -> Any:
+        """Load the estimator, only from bytes that match the published digest.
 
-        return joblib.load(io.BytesIO(self.read_verified(MODEL_FILE)))
+        skops artifacts load against the allowlist; a legacy joblib artifact only with
+        `allow_pickle` (its bytes are verified, but unpickling still runs whatever they say).
+        """
+        if MODEL_FILE in self.metadata.files:
+            return artifacts.load_model(self.read_verified(MODEL_FILE))
+        if LEGACY_MODEL_FILE in self.metadata.files:
+            if not allow_pickle:
+                raise UntrustedArtifactError(
+                    f"version {self.metadata.version} is a joblib pickle ({LEGACY_MODEL_FILE}); "
+                    "loading it runs code, so it is refused unless pickles are explicitly allowed",
+                    ["pickle"],
+                )
+            return artifacts.load_pickle(self.read_verified(LEGACY_MODEL_FILE))
+        raise IntegrityError(f"version {self.metadata.version} has no model artifact")
 
     def acceptance(self) -> AcceptanceSet:
         return AcceptanceSet.model_validate_json(self.read_verified(ACCEPTANCE_FILE))

@@ -24,10 +24,10 @@ from modelship.catalog._fs import (
     remove_tree,
     write_durably,
 )
+from modelship.catalog.artifacts import MODEL_FILE, dump_model
 from modelship.catalog.base import (
     ACCEPTANCE_FILE,
     METADATA_FILE,
-    MODEL_FILE,
     PROFILE_FILE,
     Catalog,
     StagedVersion,
@@ -175,12 +175,7 @@ class FileCatalog(Catalog):
 
 def _write_payload(stage: Path, staged: StagedVersion) -> dict[str, str]:
     """Write the artifact, acceptance set and profile; return their digests as written."""
-    import joblib
-
-    with (stage / MODEL_FILE).open("xb") as handle:
-        joblib.dump(staged.model, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_durably(stage / MODEL_FILE, dump_model(staged.model))
     write_durably(stage / ACCEPTANCE_FILE, staged.acceptance.to_json().encode("utf-8"))
     write_durably(stage / PROFILE_FILE, staged.profile.to_json().encode("utf-8"))
     return {name: digest_file(stage / name) for name in (MODEL_FILE, ACCEPTANCE_FILE, PROFILE_FILE)}
@@ -220,6 +215,7 @@ def _libraries() -> Libraries:
         sklearn=_distribution_version("scikit-learn"),
         joblib=_distribution_version("joblib"),
         numpy=_distribution_version("numpy"),
+        skops=_distribution_version("skops"),
     )
 
 

@@ -42,7 +42,7 @@ def load_version(settings: ServingSettings) -> LoadedVersion:
             settings.namespace, settings.model_name, settings.version, settings.expected_digest
         )
         metadata = version.metadata
-        estimator = version.load_model()
+        estimator = version.load_model(allow_pickle=settings.allow_pickle_artifacts)
         acceptance = version.acceptance()
         profile = version.profile()
     except CatalogError as error:

@@ -92,6 +92,11 @@ class ServingSettings(BaseSettings, ServingEnv):
     shutdown_grace_seconds: int = Field(
         default=20, ge=0, description="How long SIGTERM waits for in-flight requests."
     )
+    allow_pickle_artifacts: bool = Field(
+        default=False,
+        description="Load versions published before skops (model.joblib). Unpickling runs the "
+        "file's code, so this is off unless an administrator vouches for the old catalog.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)
     batching: Batching = Field(default_factory=Batching)
