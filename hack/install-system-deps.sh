@@ -9,11 +9,12 @@
 #    kube-controller-manager from Debian's Kubernetes source package;
 #  - a deb-src entry for bookworm and its index, so `apt-get source kubernetes` can fetch that source;
 #  - util-linux (unshare) and iproute2 (ip): per-pod mount and network isolation on the local node;
+#  - docker-registry: the OCI registry the local cluster runs as its default model catalog;
 #  - python3-venv, only when $PYTHON (default python3) cannot create the project's .venv.
 set -euo pipefail
 PYTHON="${PYTHON:-python3}"
 PACKAGES=(etcd-server golang-go rsync make dpkg-dev golang-github-modern-go-reflect2-dev
-  golang-github-json-iterator-go-dev util-linux iproute2 ca-certificates openssl)
+  golang-github-json-iterator-go-dev util-linux iproute2 ca-certificates openssl docker-registry)
 APT_ETC="${APT_ETC:-/etc/apt}"  # tests point it at a directory of their own
 
 has_deb_src() {

@@ -78,6 +78,8 @@ class VerifiedVersion:
     def __init__(self, metadata: VersionMetadata, path: Path) -> None:
         self.metadata = metadata
         self.path = path
+        self.warnings: list[str] = []
+        """What the reader should report but that did not stop it (a tag moved off the pin)."""
 
     def read_verified(self, name: str) -> bytes:
         expected = self.metadata.files.get(name)
@@ -146,9 +148,29 @@ class Catalog(ABC):
 
     @abstractmethod
     def open_verified(
-        self, namespace: str, model: str, version: int, expected_digest: str | None = None
+        self,
+        namespace: str,
+        model: str,
+        version: int,
+        expected_digest: str | None = None,
+        *,
+        pinned: str | None = None,
     ) -> VerifiedVersion:
-        """Verify, optionally pin the version digest, and return a handle for reading."""
+        """Verify, optionally pin the version digest, and return a handle for reading.
+
+        `pinned` is the artifact URI the trainer reported (`artifact_uri`): a registry reads
+        that exact manifest; a volume has nothing more specific than the version directory.
+        """
+
+    @abstractmethod
+    def import_version(
+        self, namespace: str, model: str, source: VerifiedVersion
+    ) -> VersionMetadata:
+        """Publish the files of a verified version (from any catalog) under a new number here.
+
+        The files, hence the version digest, stay the same: an approval of that digest still
+        names exactly the bytes that were tested. Promotion across namespaces is this.
+        """
 
     @abstractmethod
     def prune(self, namespace: str, model: str, keep: int, pinned: set[int]) -> list[int]:
@@ -157,6 +179,11 @@ class Catalog(ABC):
     @abstractmethod
     def version_uri(self, namespace: str, model: str, version: int) -> str:
         """Where a version lives, for humans and status fields."""
+
+    def artifact_uri(self, namespace: str, model: str, version: int) -> str:
+        """The most specific reference to a published version, recorded in status and passed to
+        the pods that read it (`open_verified(pinned=...)`)."""
+        return f"{self.version_uri(namespace, model, version)}/{MODEL_FILE}"
 
     def list_versions(self, namespace: str, model: str) -> list[VersionMetadata]:
         """Metadata of every readable version, ascending; unreadable ones are left out."""

@@ -1,0 +1,45 @@
+"""A real OCI registry (Debian's docker-registry) in a temporary directory, for catalog tests."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelship.devcluster import processes, registry
+
+
+@dataclass(frozen=True)
+class LocalRegistry:
+    url: str
+    catalog_uri: str
+    storage: Path
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+@contextlib.contextmanager
+def local_registry(directory: Path, timeout: float = 20.0) -> Iterator[LocalRegistry]:
+    """Start a registry, wait until it answers, and stop it (by its own pid) afterwards."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = registry.RegistryFiles(directory)
+    record = processes.spawn("registry", registry.prepare(files), directory / "registry.log")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(OSError, Exception):
+                if registry.ready(files):
+                    break
+            if time.monotonic() > deadline or not processes.is_alive(record):
+                log = (directory / "registry.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"registry did not start: {log}")
+            time.sleep(0.1)
+        url = files.url()
+        assert url is not None
+        yield LocalRegistry(url, files.catalog_file.read_text().strip(), files.storage)
+    finally:
+        processes.stop([record], grace=5.0)
