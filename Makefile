@@ -68,6 +68,7 @@ cluster-status: install ## Show the local cluster's processes and kubeconfig.
 run: install ## Run the operator as a local process against the local cluster.
 	KUBECONFIG=$(MODELSHIP_DEV_DIR)/kubeconfig \
 	MODELSHIP_OPERATOR_HEALTH_ENDPOINT=http://127.0.0.1:8089/healthz \
+	MODELSHIP_OPERATOR_CATALOG_URI="$$(cat $(MODELSHIP_DEV_DIR)/catalog-uri 2>/dev/null)" \
 	$(BIN)/python -m modelship.operator
 
 .PHONY: demo
@@ -93,6 +94,14 @@ OVERLAY = manifests/$$($(KUBECTL) api-versions | grep -qx policy/v1 && echo defa
 .PHONY: deploy
 deploy: ## Install CRDs, RBAC and the operator into the current kubectl context (manifests/default).
 	$(KUBECTL) apply -k $(OVERLAY)
+	@# On the local cluster its registry is every namespace's catalog (see devcluster/registry.py).
+	@uri="$$(cat $(MODELSHIP_DEV_DIR)/catalog-uri 2>/dev/null)"; \
+	here="$$($(KUBECTL) config view --minify -o jsonpath='{.clusters[0].cluster.server}')"; \
+	local="$$($(KUBECTL) --kubeconfig $(MODELSHIP_DEV_DIR)/kubeconfig config view --minify \
+	  -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null)"; \
+	if [ -n "$$uri" ] && [ "$$here" = "$$local" ]; then \
+	  $(KUBECTL) -n modelship-system set env deployment/modelship-operator \
+	    MODELSHIP_OPERATOR_CATALOG_URI="$$uri"; fi
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed, CRDs included (and with them every Model).
