@@ -44,6 +44,9 @@ class OciCatalog(Catalog):
         self.prefix = prefix.strip("/")
         self.uri = uri
         self._published: dict[tuple[str, str, int], str] = {}
+        self.pull_dir: Path | None = None
+        """Where `open_verified` pulls to (a fresh directory each time); None: the temp dir,
+        which in a pod is the `emptyDir` mounted at /tmp."""
 
     def repository(self, namespace: str, model: str) -> str:
         parts = [self.prefix, check_name("namespace", namespace), check_name("model", model)]
@@ -266,7 +269,9 @@ class OciCatalog(Catalog):
         pinned: str | None = None,
     ) -> VerifiedVersion:
         """Pull the version (by digest when pinned) into a fresh directory, verified."""
-        into = Path(tempfile.mkdtemp(prefix=f"modelship-{namespace}-{model}-{version}-"))
+        into = Path(
+            tempfile.mkdtemp(prefix=f"modelship-{namespace}-{model}-{version}-", dir=self.pull_dir)
+        )
         metadata = self._fetch(namespace, model, version, pinned, into)
         if expected_digest is not None and metadata.digest != expected_digest:
             raise IntegrityError(
