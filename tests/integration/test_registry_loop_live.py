@@ -55,7 +55,8 @@ def operator(
     process = OperatorProcess(
         cluster_kubeconfig,
         tmp_path_factory.mktemp("operator"),
-        rollout_deadline_seconds="20",
+        # No rollback is tested here: give a loaded machine time to start a serving pod.
+        rollout_deadline_seconds="90",
         catalog_uri=catalog_uri,
     )
     process.start()

@@ -143,7 +143,8 @@ class Registry:
     def _stream_blob(self, repo: str, digest: str) -> Iterator[bytes]:
         hasher = hashlib.sha256()
         url = f"/v2/{repo}/blobs/{digest}"
-        self._request("HEAD", url, repo)  # answers any auth challenge before streaming
+        # A blob is read after its repository's manifest, whose request answered any auth
+        # challenge: the header for this repository is known by now.
         headers = {"Authorization": self._auth[repo]} if repo in self._auth else {}
         try:
             with self._client.stream("GET", url, headers=headers, follow_redirects=True) as resp:
