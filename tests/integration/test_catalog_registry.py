@@ -179,3 +179,22 @@ def test_pulled_files_match_what_was_published(catalog: OciCatalog) -> None:
     )
     assert np.isclose(sum(profile.features[0].frequencies), 1.0)
     assert httpx.get(f"http://{catalog.registry.host}/v2/").status_code == 200
+
+
+def test_serving_loads_a_registry_version_only_when_pinned_by_digest(catalog: OciCatalog) -> None:
+    from modelship.serving.loader import LoadFailedError, load_version
+    from modelship.serving.settings import ServingSettings
+
+    published = catalog.publish(NS, MODEL, iris_staged_version())
+    settings = ServingSettings(
+        model_name=MODEL,
+        namespace=NS,
+        version=1,
+        expected_digest=published.digest,
+        catalog_root=catalog.uri,
+    )
+
+    with pytest.raises(LoadFailedError, match="pinned by digest"):
+        load_version(settings)
+    pinned = settings.model_copy(update={"artifact": catalog.artifact_uri(NS, MODEL, 1)})
+    assert load_version(pinned).metadata == published

@@ -115,7 +115,11 @@ class DevCluster:
         """Start the cluster unless all of it already runs (a partial one is restarted), wait
         until it serves, then install the CRDs of crds_dir."""
         status = self.status()
-        complete = status.running and (not self._node or "local-node" in status.processes)
+        complete = (
+            status.running
+            and "registry" in status.processes  # one started before the registry existed
+            and (not self._node or "local-node" in status.processes)
+        )
         if not complete:
             self.down()
             try:
