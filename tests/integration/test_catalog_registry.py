@@ -198,3 +198,28 @@ def test_serving_loads_a_registry_version_only_when_pinned_by_digest(catalog: Oc
         load_version(settings)
     pinned = settings.model_copy(update={"artifact": catalog.artifact_uri(NS, MODEL, 1)})
     assert load_version(pinned).metadata == published
+
+
+def test_serving_stays_unready_when_the_pinned_manifest_was_changed(
+    catalog: OciCatalog, registry: LocalRegistry
+) -> None:
+    from modelship.serving.loader import LoadFailedError, load_version
+    from modelship.serving.settings import ServingSettings
+
+    published = catalog.publish(NS, MODEL, iris_staged_version())
+    pinned = catalog.artifact_uri(NS, MODEL, 1)
+    path = blob_path(registry, pinned.rpartition("@")[2])
+    manifest = json.loads(path.read_bytes())
+    manifest["layers"][0]["annotations"]["org.opencontainers.image.title"] = "evil.skops"
+    path.write_bytes(json.dumps(manifest).encode())
+    settings = ServingSettings(
+        model_name=MODEL,
+        namespace=NS,
+        version=1,
+        expected_digest=published.digest,
+        catalog_root=catalog.uri,
+        artifact=pinned,
+    )
+
+    with pytest.raises(LoadFailedError, match="different manifest"):
+        load_version(settings)
