@@ -8,6 +8,7 @@ changed blob or manifest in the registry is refused; pruned numbers are never re
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,11 +39,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
 
 
 @pytest.fixture
-def catalog(registry: LocalRegistry, request: pytest.FixtureRequest) -> OciCatalog:
+def catalog(registry: LocalRegistry, request: pytest.FixtureRequest, tmp_path: Path) -> OciCatalog:
     """A catalog under a prefix of its own, so tests sharing the registry never meet."""
     prefix = request.node.name.replace("_", "-").replace("[", "-").replace("]", "")[:60]
     opened = open_catalog(registry.catalog_uri.replace("/modelship?", f"/{prefix}?"))
     assert isinstance(opened, OciCatalog)
+    opened.pull_dir = tmp_path  # pulled copies go away with the test's directory
     return opened
 
 
@@ -103,7 +105,9 @@ def test_a_moved_tag_is_reported_and_never_followed(catalog: OciCatalog) -> None
         catalog.verify(NS, MODEL, 1)
 
 
-def test_a_changed_blob_is_refused(catalog: OciCatalog, registry: LocalRegistry) -> None:
+def test_a_changed_blob_is_refused(
+    catalog: OciCatalog, registry: LocalRegistry, tmp_path: Path
+) -> None:
     published = catalog.publish(NS, MODEL, iris_staged_version())
     pinned = catalog.artifact_uri(NS, MODEL, 1)
     path = blob_path(registry, published.files["model.skops"])
@@ -113,6 +117,7 @@ def test_a_changed_blob_is_refused(catalog: OciCatalog, registry: LocalRegistry)
 
     with pytest.raises(IntegrityError, match="does not match"):
         catalog.open_verified(NS, MODEL, 1, published.digest, pinned=pinned)
+    assert list(tmp_path.glob("modelship-*")) == []  # no partial pull is left to load from
     with pytest.raises(IntegrityError):
         catalog.verify(NS, MODEL, 1)
 
@@ -181,10 +186,13 @@ def test_pulled_files_match_what_was_published(catalog: OciCatalog) -> None:
     assert httpx.get(f"http://{catalog.registry.host}/v2/").status_code == 200
 
 
-def test_serving_loads_a_registry_version_only_when_pinned_by_digest(catalog: OciCatalog) -> None:
+def test_serving_loads_a_registry_version_only_when_pinned_by_digest(
+    catalog: OciCatalog, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from modelship.serving.loader import LoadFailedError, load_version
     from modelship.serving.settings import ServingSettings
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the server pulls to
     published = catalog.publish(NS, MODEL, iris_staged_version())
     settings = ServingSettings(
         model_name=MODEL,
@@ -201,11 +209,12 @@ def test_serving_loads_a_registry_version_only_when_pinned_by_digest(catalog: Oc
 
 
 def test_serving_stays_unready_when_the_pinned_manifest_was_changed(
-    catalog: OciCatalog, registry: LocalRegistry
+    catalog: OciCatalog, registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from modelship.serving.loader import LoadFailedError, load_version
     from modelship.serving.settings import ServingSettings
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the server pulls to
     published = catalog.publish(NS, MODEL, iris_staged_version())
     pinned = catalog.artifact_uri(NS, MODEL, 1)
     path = blob_path(registry, pinned.rpartition("@")[2])

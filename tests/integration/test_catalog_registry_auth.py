@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from modelship.catalog import CatalogError, open_catalog
+from modelship.catalog import CatalogError, OciCatalog, open_catalog
 from support.factories import iris_staged_version
 from support.registry import LocalRegistry, local_registry
 
@@ -49,6 +49,8 @@ def docker_config(directory: Path, host: str, user: str, password: str) -> str:
 def test_the_named_credentials_open_the_registry(registry: LocalRegistry, tmp_path: Path) -> None:
     config = docker_config(tmp_path / "docker", registry.host, "ci", "s3cret")
     catalog = open_catalog(registry.catalog_uri, docker_config=config)
+    assert isinstance(catalog, OciCatalog)
+    catalog.pull_dir = tmp_path
 
     published = catalog.publish("team-a", "iris", iris_staged_version())
 

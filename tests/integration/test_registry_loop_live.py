@@ -90,7 +90,12 @@ def pod_volumes(kube: Kube, namespace: str) -> list[dict[str, object]]:
 
 
 def test_two_namespaces_share_the_registry_and_nothing_mounts_a_volume(
-    operator: OperatorProcess, kube: Kube, namespace: str, second_namespace: str, catalog_uri: str
+    operator: OperatorProcess,
+    kube: Kube,
+    namespace: str,
+    second_namespace: str,
+    catalog_uri: str,
+    tmp_path: Path,
 ) -> None:
     for ns in (namespace, second_namespace):
         kube.create(MODELS, ns, iris_model("iris"))
@@ -104,6 +109,7 @@ def test_two_namespaces_share_the_registry_and_nothing_mounts_a_volume(
         )
 
     catalog = registry_catalog(catalog_uri)
+    catalog.pull_dir = tmp_path
     assert {(namespace, "iris"), (second_namespace, "iris")} <= set(catalog.list_models())
 
     approve(kube, namespace, "iris")

@@ -14,6 +14,7 @@ Every guarantee of CONTRACT.md holds as for a volume:
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -272,7 +273,11 @@ class OciCatalog(Catalog):
         into = Path(
             tempfile.mkdtemp(prefix=f"modelship-{namespace}-{model}-{version}-", dir=self.pull_dir)
         )
-        metadata = self._fetch(namespace, model, version, pinned, into)
+        try:
+            metadata = self._fetch(namespace, model, version, pinned, into)
+        except BaseException:
+            shutil.rmtree(into, ignore_errors=True)  # nothing unverified stays behind
+            raise
         if expected_digest is not None and metadata.digest != expected_digest:
             raise IntegrityError(
                 f"{namespace}/{model} version {version} has digest {metadata.digest}, "
