@@ -75,6 +75,7 @@ run: install ## Run the operator as a local process against the local cluster.
 	MODELSHIP_OPERATOR_HEALTH_ENDPOINT=http://127.0.0.1:8089/healthz \
 	MODELSHIP_OPERATOR_ADMISSION_HOST=127.0.0.1 \
 	MODELSHIP_OPERATOR_METRICS_ENDPOINT=http://127.0.0.1:8088/metrics \
+	MODELSHIP_OPERATOR_CATALOG_URI="$$(cat $(MODELSHIP_DEV_DIR)/catalog-uri 2>/dev/null)" \
 	$(BIN)/python -m modelship.operator
 
 .PHONY: demo
@@ -103,6 +104,14 @@ deploy: ## Install CRDs, RBAC and the operator into the current kubectl context 
 	@# On the local cluster no Service reaches a pod: the approval webhook is pointed at an
 	@# operator pod by address (a real cluster uses the Service and cert-manager's CA).
 	@if [ "$(OVERLAY)" = manifests/local ]; then $(BIN)/modelship dev webhook; fi
+	@# On the local cluster its registry is every namespace's catalog (see devcluster/registry.py).
+	@uri="$$(cat $(MODELSHIP_DEV_DIR)/catalog-uri 2>/dev/null)"; \
+	here="$$($(KUBECTL) config view --minify -o jsonpath='{.clusters[0].cluster.server}')"; \
+	local="$$($(KUBECTL) --kubeconfig $(MODELSHIP_DEV_DIR)/kubeconfig config view --minify \
+	  -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null)"; \
+	if [ -n "$$uri" ] && [ "$$here" = "$$local" ]; then \
+	  $(KUBECTL) -n modelship-system set env deployment/modelship-operator \
+	    MODELSHIP_OPERATOR_CATALOG_URI="$$uri"; fi
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed, CRDs included (and with them every Model).

@@ -95,6 +95,19 @@ def _existing_dev_cluster(kubeconfig: Path) -> DevCluster:
     return cluster
 
 
+def _local_registry_catalog(target: Target, request: pytest.FixtureRequest) -> str | None:
+    """The local cluster's registry catalog, for modules that set REGISTRY_CATALOG = True.
+
+    Only a local cluster runs one; on another target (kind) such a module uses the default,
+    volume catalog.
+    """
+    if target.kubeconfig is None:
+        cluster: DevCluster = request.getfixturevalue("dev_cluster")
+        return cluster.catalog_uri
+    uri_file = target.kubeconfig.parent / "catalog-uri"
+    return uri_file.read_text().strip() if uri_file.exists() else None
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -165,7 +178,11 @@ def in_cluster_operator(
     operator deployed beforehand gets it set for the module and then its own environment back).
     """
     operator = InClusterOperator(kube, kubectl)
-    env: dict[str, str] = getattr(request.module, "OPERATOR_ENV", {})
+    env: dict[str, str] = dict(getattr(request.module, "OPERATOR_ENV", {}))
+    if getattr(request.module, "REGISTRY_CATALOG", False) and (
+        uri := _local_registry_catalog(target, request)
+    ):
+        env["MODELSHIP_OPERATOR_CATALOG_URI"] = uri
     try:
         if target.operator_deployed:
             operator.configure(env)

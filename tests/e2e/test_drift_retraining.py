@@ -3,6 +3,8 @@
 A Model serves production; traffic from the training distribution leaves it alone, traffic with
 scaled features drifts it, exactly one `drift` TrainingJob follows, its version is tested while
 production keeps the old one, and a second drift episode inside the cooldown trains nothing.
+The catalog is the local cluster's registry (REGISTRY_CATALOG): no claim in the namespace, every
+version pulled by digest.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
+    PVCS,
     TRAINING_JOBS,
     Kube,
     Resource,
@@ -58,6 +61,13 @@ OPERATOR_ENV = {
     "MODELSHIP_OPERATOR_DRIFT_INTERVAL_SECONDS": "2",
     "MODELSHIP_OPERATOR_DRIFT_ACCESS": "auto",
 }
+REGISTRY_CATALOG = True
+
+
+def env_of_operator(operator: InClusterOperator) -> dict[str, str]:
+    deployment = operator.deployment() or {}
+    (container, *_) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
 
 
 def drift_jobs(kube: Kube, namespace: str) -> list[dict[str, Any]]:
@@ -169,6 +179,10 @@ def test_drift_in_production_retrains_once_and_the_cooldown_holds_the_next(
     deployment = kube.get(APPS_DEPLOYMENTS, namespace, "iris") or {}
     assert deployment["spec"]["template"]["metadata"]["labels"]["modelship.io/version"] == "1"
     assert len(drift_jobs(kube, namespace)) == 1  # the same episode never trains twice
+    catalog_uri = env_of_operator(in_cluster_operator).get("MODELSHIP_OPERATOR_CATALOG_URI")
+    if catalog_uri:  # the local cluster: every version came from its registry, no volume at all
+        assert kube.list(PVCS, namespace) == []
+        assert mdep["test"]["artifact"].startswith(catalog_uri.split("?")[0].rsplit("/", 1)[0])
 
     # drift goes away (training-like traffic dilutes the window), then comes back: a new episode,
     # which the cooldown holds back

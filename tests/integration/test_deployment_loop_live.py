@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import joblib
 import pytest
 
+from modelship.catalog import MODEL_FILE, artifacts
 from modelship.operator.kube import (
     MODEL_DEPLOYMENTS,
     MODELS,
@@ -113,7 +113,8 @@ def test_the_whole_path_from_training_to_production_and_rollback(
     row = [5.9, 3.0, 5.1, 1.8]
     with httpx.Client(timeout=10) as client:
         (predicted,) = infer(client, pods[0], "iris", [row])
-    estimator = joblib.load(version_dir(kube, namespace, "iris", 1) / "model.joblib")
+    artifact = version_dir(kube, namespace, "iris", 1) / MODEL_FILE
+    estimator = artifacts.load_model(artifact.read_bytes())
     assert predicted == estimator.predict([row])[0]
 
     # a retrain puts version 2 into test while production keeps serving version 1
@@ -130,7 +131,7 @@ def test_the_whole_path_from_training_to_production_and_rollback(
     assert production_version(kube, namespace, "iris") == "1"
 
     # version 2 breaks after testing: its production rollout never becomes ready and is reverted
-    corrupt(version_dir(kube, namespace, "iris", 2) / "model.joblib")
+    corrupt(version_dir(kube, namespace, "iris", 2) / MODEL_FILE)
     approve(kube, namespace, "iris")
     status = wait_for_status(
         kube,
@@ -198,7 +199,7 @@ def test_a_corrupted_artifact_is_refused_at_the_test_stage(
     wait_for_status(
         kube, MODELS, namespace, "fragile", lambda s: s.get("latestVersion"), what="version 1"
     )
-    corrupt(version_dir(kube, namespace, "fragile", 1) / "model.joblib")
+    corrupt(version_dir(kube, namespace, "fragile", 1) / MODEL_FILE)
     create(kube, namespace, MODEL_DEPLOYMENTS, "fragile")
     status = wait_for_status(
         kube, MODEL_DEPLOYMENTS, namespace, "fragile", lambda s: s.get("phase") == "Failed", 120

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import kubernetes
 import pytest
 
@@ -70,11 +71,34 @@ def test_a_second_cluster_runs_alongside_and_stops_completely(
         status = second.status()
         assert status.running
         assert status.server != dev_cluster.status().server
+        assert status.registry is not None and status.registry != dev_cluster.status().registry
         records = list(ClusterState.load(second.layout.state_file).processes.values())
-        assert {r.name for r in records} == {"etcd", "kube-apiserver", "kube-controller-manager"}
+        assert {r.name for r in records} == {
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "registry",
+        }
     finally:
         second.down()
     assert not any(processes.is_alive(r) for r in records)
     assert not second.status().running
     assert dev_cluster.status().running
     second.down()  # idempotent
+
+
+def test_the_cluster_runs_a_registry_and_says_where(
+    dev_cluster: DevCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelship.cli import main
+
+    url = (dev_cluster.dev_dir / "registry-url").read_text().strip()
+
+    assert main(["dev", "--dev-dir", str(dev_cluster.dev_dir), "status"]) == 0
+    assert f"registry    {url}" in capsys.readouterr().out
+    assert url.startswith("http://127.0.0.1:")
+    assert httpx.get(f"{url}/v2/", timeout=5).status_code == 200
+    assert (
+        dev_cluster.catalog_uri == f"oci://{url.removeprefix('http://')}/modelship?plain-http=true"
+    )
+    assert (dev_cluster.dev_dir / "registry").is_dir()  # its storage, under the cluster's directory

@@ -18,6 +18,7 @@ from modelship.catalog import (
     IntegrityError,
     InvalidNameError,
     StorageError,
+    UntrustedArtifactError,
     VersionNotFound,
     open_catalog,
     version_digest,
@@ -41,7 +42,7 @@ def test_publish_then_read_back_a_verified_working_model(catalog: FileCatalog) -
 
     assert published.version == 1
     assert published.digest == version_digest(published.files)
-    assert set(published.files) == {"model.joblib", "acceptance.json", "profile.json"}
+    assert set(published.files) == {"model.skops", "acceptance.json", "profile.json"}
     assert catalog.get(NS, MODEL, 1) == published
     assert catalog.verify(NS, MODEL, 1) == published
     opened = catalog.open_verified(NS, MODEL, 1, expected_digest=published.digest)
@@ -104,13 +105,13 @@ def test_prune_keeps_the_newest_and_the_pinned(catalog: FileCatalog) -> None:
 def test_one_flipped_byte_makes_every_reader_refuse(catalog: FileCatalog) -> None:
     catalog.publish(NS, MODEL, iris_staged_version())
     handle = catalog.open_verified(NS, MODEL, 1)  # verified before the tampering
-    artifact = version_dir(catalog, 1) / "model.joblib"
+    artifact = version_dir(catalog, 1) / "model.skops"
     artifact.chmod(0o644)
     data = bytearray(artifact.read_bytes())
     data[len(data) // 2] ^= 0x01
     artifact.write_bytes(bytes(data))
 
-    with pytest.raises(IntegrityError, match=r"model\.joblib"):
+    with pytest.raises(IntegrityError, match=r"model\.skops"):
         catalog.verify(NS, MODEL, 1)
     with pytest.raises(IntegrityError):
         catalog.open_verified(NS, MODEL, 1)
@@ -154,7 +155,7 @@ def test_rewritten_metadata_digests_do_not_pass_for_the_approved_digest(
     other.publish(NS, MODEL, iris_staged_version(model={"not": "the model"}))
     target, source = version_dir(catalog, 1), version_dir(other, 1)
     target.chmod(0o755)
-    for name in ("model.joblib", "metadata.json"):
+    for name in ("model.skops", "metadata.json"):
         (target / name).chmod(0o644)
         (target / name).write_bytes((source / name).read_bytes())
 
@@ -176,7 +177,7 @@ def test_a_crash_while_staging_leaves_nothing_visible(catalog: FileCatalog) -> N
         def __reduce__(self) -> Any:
             raise RuntimeError("disk on fire")
 
-    with pytest.raises(RuntimeError, match="disk on fire"):
+    with pytest.raises(UntrustedArtifactError, match="disk on fire"):
         catalog.publish(NS, MODEL, iris_staged_version(model=Unpicklable()))
 
     assert catalog.version_numbers(NS, MODEL) == []

@@ -73,7 +73,7 @@ def test_verify_passes_then_fails_on_a_corrupted_byte(
     assert main(["catalog", "verify", "default", "iris"]) == 0
     assert capsys.readouterr().out.count("OK") == 3
 
-    artifact = root / "default" / "iris" / "2" / "model.joblib"
+    artifact = root / "default" / "iris" / "2" / "model.skops"
     artifact.chmod(0o644)
     data = bytearray(artifact.read_bytes())
     data[-10] ^= 0xFF

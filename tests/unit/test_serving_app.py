@@ -369,7 +369,7 @@ def test_tampered_artifact_keeps_server_not_ready_with_the_reason(
 ) -> None:
     x, y = catalog["iris_x"], load_iris(return_X_y=True)[1]
     metadata = publish(tmp_path, "iris", LogisticRegression(max_iter=1000), x, y, IRIS_FEATURES)
-    artifact = tmp_path / NAMESPACE / "iris" / str(metadata.version) / "model.joblib"
+    artifact = tmp_path / NAMESPACE / "iris" / str(metadata.version) / "model.skops"
     os.chmod(artifact, 0o644)
     artifact.write_bytes(artifact.read_bytes() + b"tampered")
     settings = ServingSettings(
@@ -389,7 +389,7 @@ def test_tampered_artifact_keeps_server_not_ready_with_the_reason(
 
     assert ready.status_code == model_ready.status_code == infer.status_code == 503
     assert ready.json()["ready"] is False
-    assert "model.joblib" in ready.json()["reason"]
+    assert "model.skops" in ready.json()["reason"]
     assert "does not match its published digest" in model_ready.json()["reason"]
     assert "not ready" in infer.json()["error"]
     assert live.status_code == 200

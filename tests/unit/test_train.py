@@ -120,7 +120,7 @@ def test_iris_random_forest_publishes_a_verified_version(trainer: Any) -> None:
     }
     assert summary["gates"][1]["bound"] == ">= 0.99 and <= 1"
     assert summary["gatesPassed"] is summary["gates"][1]["passed"]
-    assert summary["artifactUri"].endswith("/team-a/iris/1/model.joblib")
+    assert summary["artifactUri"].endswith("/team-a/iris/1/model.skops")
     metadata = run.catalog.verify("team-a", "iris", 1)
     assert metadata.digest == summary["digest"]
     assert metadata.dataset.digest == summary["datasetDigest"]

@@ -83,7 +83,7 @@ def main() -> int:
     plan, report_path = settings.plan, settings.termination_message_path
     try:
         version = open_catalog(plan.catalog_root).open_verified(
-            plan.namespace, plan.model, plan.version, plan.digest
+            plan.namespace, plan.model, plan.version, plan.digest, pinned=plan.artifact
         )
         held_out = version.acceptance()
     except (KeyError, ValueError, CatalogError) as exc:

@@ -5,13 +5,14 @@ See CONTRACT.md in this package for the on-disk layout and formats other compone
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
+from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE, TRUSTED_TYPES
 from modelship.catalog.base import (
     ACCEPTANCE_FILE,
     METADATA_FILE,
-    MODEL_FILE,
     PROFILE_FILE,
     Catalog,
     StagedVersion,
@@ -23,6 +24,7 @@ from modelship.catalog.errors import (
     IntegrityError,
     InvalidNameError,
     StorageError,
+    UntrustedArtifactError,
     VersionNotFound,
 )
 from modelship.catalog.filesystem import FileCatalog
@@ -39,11 +41,22 @@ from modelship.catalog.models import (
     TargetInfo,
     VersionMetadata,
 )
+from modelship.catalog.oci import OciCatalog
+from modelship.catalog.registry import Registry
+from modelship.catalog.registry_auth import load_credentials
 
 
-def open_catalog(uri: str) -> Catalog:
-    """Open the catalog at `file:///abs/path` or a plain path; other schemes are not built yet."""
+def open_catalog(uri: str, *, docker_config: str | None = None) -> Catalog:
+    """Open the catalog at `file:///abs/path`, a plain path, or `oci://host[:port]/prefix`.
+
+    A registry over plain HTTP (the local cluster's, on loopback) must be asked for explicitly
+    with `?plain-http=true`; the query travels with the URI to every pod that reads the catalog.
+    Registry credentials come from `<docker_config>/config.json`, by default `$DOCKER_CONFIG`
+    (where pods get the Secret named in the operator's settings).
+    """
     parsed = urlparse(uri)
+    if parsed.scheme == "oci":
+        return _open_registry(uri, docker_config)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise CatalogError(f"file catalog URI must be local: {uri}")
@@ -55,11 +68,31 @@ def open_catalog(uri: str) -> Catalog:
     raise CatalogError(f"unsupported catalog URI scheme {parsed.scheme!r} in {uri}")
 
 
+def _open_registry(uri: str, docker_config: str | None) -> OciCatalog:
+    parsed = urlparse(uri)
+    if not parsed.netloc:
+        raise CatalogError(f"registry catalog URI needs a host: {uri}")
+    options = parse_qs(parsed.query)
+    unknown = set(options) - {"plain-http"}
+    if unknown:
+        raise CatalogError(f"unknown option(s) {', '.join(sorted(unknown))} in {uri}")
+    plain_http = options.get("plain-http", ["false"])[-1].lower() in ("1", "true", "yes")
+    config_dir = docker_config if docker_config is not None else os.environ.get("DOCKER_CONFIG")
+    registry = Registry(
+        parsed.netloc,
+        plain_http=plain_http,
+        credentials=load_credentials(config_dir, parsed.netloc),
+    )
+    return OciCatalog(registry, parsed.path, uri)
+
+
 __all__ = [
     "ACCEPTANCE_FILE",
+    "LEGACY_MODEL_FILE",
     "METADATA_FILE",
     "MODEL_FILE",
     "PROFILE_FILE",
+    "TRUSTED_TYPES",
     "AcceptanceSet",
     "AlgorithmInfo",
     "Catalog",
@@ -73,10 +106,12 @@ __all__ = [
     "IntegrityError",
     "InvalidNameError",
     "Libraries",
+    "OciCatalog",
     "Profile",
     "StagedVersion",
     "StorageError",
     "TargetInfo",
+    "UntrustedArtifactError",
     "VerifiedVersion",
     "VersionMetadata",
     "VersionNotFound",

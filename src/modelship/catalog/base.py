@@ -7,15 +7,21 @@ methods and hand out a `VerifiedVersion` over a local, verified copy of the file
 
 from __future__ import annotations
 
-import io
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelship.catalog import artifacts
+from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE
 from modelship.catalog.digests import digest_bytes
-from modelship.catalog.errors import CatalogError, IntegrityError, InvalidNameError
+from modelship.catalog.errors import (
+    CatalogError,
+    IntegrityError,
+    InvalidNameError,
+    UntrustedArtifactError,
+)
 from modelship.catalog.models import (
     AcceptanceSet,
     AlgorithmInfo,
@@ -29,7 +35,6 @@ from modelship.catalog.models import (
     VersionMetadata,
 )
 
-MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 ACCEPTANCE_FILE = "acceptance.json"
 PROFILE_FILE = "profile.json"
@@ -73,6 +78,8 @@ class VerifiedVersion:
     def __init__(self, metadata: VersionMetadata, path: Path) -> None:
         self.metadata = metadata
         self.path = path
+        self.warnings: list[str] = []
+        """What the reader should report but that did not stop it (a tag moved off the pin)."""
 
     def read_verified(self, name: str) -> bytes:
         expected = self.metadata.files.get(name)
@@ -89,11 +96,23 @@ class VerifiedVersion:
             )
         return data
 
-    def load_model(self) -> Any:
-        """Unpickle the estimator, only from bytes that match the published digest."""
-        import joblib
+    def load_model(self, *, allow_pickle: bool = False) -> Any:
+        """Load the estimator, only from bytes that match the published digest.
 
-        return joblib.load(io.BytesIO(self.read_verified(MODEL_FILE)))
+        skops artifacts load against the allowlist; a legacy joblib artifact only with
+        `allow_pickle` (its bytes are verified, but unpickling still runs whatever they say).
+        """
+        if MODEL_FILE in self.metadata.files:
+            return artifacts.load_model(self.read_verified(MODEL_FILE))
+        if LEGACY_MODEL_FILE in self.metadata.files:
+            if not allow_pickle:
+                raise UntrustedArtifactError(
+                    f"version {self.metadata.version} is a joblib pickle ({LEGACY_MODEL_FILE}); "
+                    "loading it runs code, so it is refused unless pickles are explicitly allowed",
+                    ["pickle"],
+                )
+            return artifacts.load_pickle(self.read_verified(LEGACY_MODEL_FILE))
+        raise IntegrityError(f"version {self.metadata.version} has no model artifact")
 
     def acceptance(self) -> AcceptanceSet:
         return AcceptanceSet.model_validate_json(self.read_verified(ACCEPTANCE_FILE))
@@ -129,9 +148,29 @@ class Catalog(ABC):
 
     @abstractmethod
     def open_verified(
-        self, namespace: str, model: str, version: int, expected_digest: str | None = None
+        self,
+        namespace: str,
+        model: str,
+        version: int,
+        expected_digest: str | None = None,
+        *,
+        pinned: str | None = None,
     ) -> VerifiedVersion:
-        """Verify, optionally pin the version digest, and return a handle for reading."""
+        """Verify, optionally pin the version digest, and return a handle for reading.
+
+        `pinned` is the artifact URI the trainer reported (`artifact_uri`): a registry reads
+        that exact manifest; a volume has nothing more specific than the version directory.
+        """
+
+    @abstractmethod
+    def import_version(
+        self, namespace: str, model: str, source: VerifiedVersion
+    ) -> VersionMetadata:
+        """Publish the files of a verified version (from any catalog) under a new number here.
+
+        The files, hence the version digest, stay the same: an approval of that digest still
+        names exactly the bytes that were tested. Promotion across namespaces is this.
+        """
 
     @abstractmethod
     def prune(self, namespace: str, model: str, keep: int, pinned: set[int]) -> list[int]:
@@ -140,6 +179,11 @@ class Catalog(ABC):
     @abstractmethod
     def version_uri(self, namespace: str, model: str, version: int) -> str:
         """Where a version lives, for humans and status fields."""
+
+    def artifact_uri(self, namespace: str, model: str, version: int) -> str:
+        """The most specific reference to a published version, recorded in status and passed to
+        the pods that read it (`open_verified(pinned=...)`)."""
+        return f"{self.version_uri(namespace, model, version)}/{MODEL_FILE}"
 
     def list_versions(self, namespace: str, model: str) -> list[VersionMetadata]:
         """Metadata of every readable version, ascending; unreadable ones are left out."""

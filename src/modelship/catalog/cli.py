@@ -1,4 +1,8 @@
-"""`modelship catalog ls|show|verify|prune`: look into a catalog from a shell.
+"""`modelship catalog ls|show|verify|prune|copy`: look into a catalog from a shell.
+
+Every command works on both backends: `--root` is a path, a file:// URI or a registry
+(`oci://host[:port]/prefix`). `copy` promotes a version to another namespace (or catalog) by
+content: same files, same version digest, a new number in the destination.
 
 Tables for people, `--json` for scripts. Exit codes: 0 success, 1 a version failed verification or
 the catalog could not be read, 2 a usage error (no root given, unknown version).
@@ -12,7 +16,14 @@ import os
 import sys
 from typing import Any
 
-from modelship.catalog import Catalog, CatalogError, VersionNotFound, open_catalog
+from modelship.catalog import (
+    Catalog,
+    CatalogError,
+    IntegrityError,
+    OciCatalog,
+    VersionNotFound,
+    open_catalog,
+)
 from modelship.catalog import _render as render
 
 ROOT_ENV = "MODELSHIP_CATALOG_ROOT"
@@ -20,12 +31,14 @@ ROOT_ENV = "MODELSHIP_CATALOG_ROOT"
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "catalog", help="inspect and maintain a model catalog (ls, show, verify, prune)"
+        "catalog", help="inspect and maintain a model catalog (ls, show, verify, prune, copy)"
     )
     commands = parser.add_subparsers(dest="catalog_command", metavar="COMMAND", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", help=f"catalog root path or file:// URI (default: ${ROOT_ENV})")
+    common.add_argument(
+        "--root", help=f"catalog path, file:// or oci:// URI (default: ${ROOT_ENV})"
+    )
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
     ls = commands.add_parser(
@@ -56,6 +69,19 @@ def register(subparsers: Any) -> None:
     prune.add_argument("--pin", type=int, action="append", default=[], help="never delete")
     prune.add_argument("--dry-run", action="store_true", help="only say what would go")
     prune.set_defaults(func=_prune)
+
+    copy = commands.add_parser(
+        "copy", parents=[common], help="copy a version to another namespace or catalog by digest"
+    )
+    _add_version_args(copy, "version number to copy")
+    copy.add_argument("--to-namespace", required=True, help="destination namespace")
+    copy.add_argument("--to-model", help="destination model name (default: the same)")
+    copy.add_argument("--to-root", help="destination catalog (default: --root)")
+    copy.add_argument(
+        "--digest", help="refuse unless the version digest is this one (what was approved)"
+    )
+    copy.add_argument("--pinned", help="the source's artifact URI (repo@sha256:...) to read")
+    copy.set_defaults(func=_copy)
 
 
 def _add_version_args(parser: argparse.ArgumentParser, version_help: str) -> None:
@@ -217,3 +243,41 @@ def _version_number(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"version must be a positive integer or 'latest', not {text!r}")
     return int(text)
+
+
+@_guarded
+def _copy(catalog: Catalog, args: argparse.Namespace) -> int:
+    number = _version_number(args.version)
+    target = open_catalog(args.to_root) if args.to_root else catalog
+    model = args.to_model or args.model
+    if (
+        isinstance(catalog, OciCatalog)
+        and isinstance(target, OciCatalog)
+        and catalog.registry.host == target.registry.host
+        and catalog.prefix == target.prefix
+    ):
+        # One registry: mount the blobs into the new repository, no bytes travel through us.
+        source = catalog.verify(args.namespace, args.model, number, pinned=args.pinned)
+        _check_digest(source.digest, args.digest)
+        copied = target.copy_within(
+            (args.namespace, args.model, number), args.to_namespace, model, pinned=args.pinned
+        )
+    else:
+        verified = catalog.open_verified(
+            args.namespace, args.model, number, args.digest, pinned=args.pinned
+        )
+        copied = target.import_version(args.to_namespace, model, verified)
+    where = target.artifact_uri(copied.namespace, copied.model, copied.version)
+    if args.json:
+        return render.print_json({**render.dump(copied), "artifact": where})
+    print(
+        f"copied {args.namespace}/{args.model} version {number} to "
+        f"{copied.namespace}/{copied.model} version {copied.version} ({copied.digest})"
+    )
+    print(f"artifact: {where}")
+    return 0
+
+
+def _check_digest(actual: str, expected: str | None) -> None:
+    if expected is not None and actual != expected:
+        raise IntegrityError(f"version digest is {actual}, expected {expected}")

@@ -36,3 +36,14 @@ class InvalidNameError(CatalogError, ValueError):
 
 class StorageError(CatalogError):
     """The storage under the catalog failed (unwritable root, full disk, I/O error)."""
+
+
+class UntrustedArtifactError(CatalogError):
+    """A model artifact that needs types outside the loader's allowlist (or a refused pickle).
+
+    `types` names them, so the TrainingJob's failure says exactly what to allow or avoid.
+    """
+
+    def __init__(self, message: str, types: list[str]) -> None:
+        super().__init__(message)
+        self.types = types

@@ -6,15 +6,11 @@ Layout `<root>/<namespace>/<model>/<version>/`. Dot-entries in a model directory
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
-import platform
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from modelship.catalog._fs import (
     allocate_version,
@@ -24,10 +20,10 @@ from modelship.catalog._fs import (
     remove_tree,
     write_durably,
 )
+from modelship.catalog.artifacts import MODEL_FILE, dump_model
 from modelship.catalog.base import (
     ACCEPTANCE_FILE,
     METADATA_FILE,
-    MODEL_FILE,
     PROFILE_FILE,
     Catalog,
     StagedVersion,
@@ -35,8 +31,9 @@ from modelship.catalog.base import (
     check_name,
 )
 from modelship.catalog.digests import digest_file, version_digest
-from modelship.catalog.errors import CatalogError, IntegrityError, StorageError, VersionNotFound
-from modelship.catalog.models import METADATA_FORMAT, Libraries, VersionMetadata
+from modelship.catalog.errors import IntegrityError, StorageError, VersionNotFound
+from modelship.catalog.models import VersionMetadata
+from modelship.catalog.records import new_metadata, parse_metadata
 from modelship.catalog.staging import DELETING_PREFIX, staging_directory, sweep_abandoned
 
 log = logging.getLogger(__name__)
@@ -61,14 +58,45 @@ class FileCatalog(Catalog):
     # -- writing ---------------------------------------------------------------------------
 
     def publish(self, namespace: str, model: str, staged: StagedVersion) -> VersionMetadata:
+        def describe(files: dict[str, str], version: int) -> VersionMetadata:
+            return new_metadata(namespace, model, version, files, staged)
+
+        return self._publish(
+            namespace, model, lambda stage: _write_payload(stage, staged), describe
+        )
+
+    def import_version(
+        self, namespace: str, model: str, source: VerifiedVersion
+    ) -> VersionMetadata:
+        def stage_files(stage: Path) -> dict[str, str]:
+            for name in source.metadata.files:
+                write_durably(stage / name, source.read_verified(name))
+            return dict(source.metadata.files)
+
+        def describe(files: dict[str, str], version: int) -> VersionMetadata:
+            # Same files, same version digest: an approval names the same bytes here too.
+            update = {"namespace": namespace, "model": model, "version": version}
+            return source.metadata.model_copy(update=update)
+
+        return self._publish(namespace, model, stage_files, describe)
+
+    def _publish(
+        self,
+        namespace: str,
+        model: str,
+        stage_files: Callable[[Path], dict[str, str]],
+        describe: Callable[[dict[str, str], int], VersionMetadata],
+    ) -> VersionMetadata:
+        """Stage the files, then number the version (a failed write uses no number), describe
+        it, and rename it into place at once."""
         model_dir = self._model_dir(namespace, model)
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
             sweep_abandoned(model_dir)
             with staging_directory(model_dir) as stage:
-                files = _write_payload(stage, staged)
+                files = stage_files(stage)
                 version = allocate_version(model_dir)
-                metadata = _metadata(namespace, model, version, files, staged)
+                metadata = describe(files, version)
                 write_durably(stage / METADATA_FILE, metadata.to_json(indent=2).encode("utf-8"))
                 make_read_only(stage)
                 fsync_dir(stage)
@@ -127,23 +155,7 @@ class FileCatalog(Catalog):
             if not version_dir.is_dir():
                 raise VersionNotFound(namespace, model, version) from exc
             raise IntegrityError(f"{namespace}/{model} version {version} has no metadata") from exc
-        try:
-            metadata = VersionMetadata.model_validate_json(raw)
-        except ValidationError as exc:
-            raise IntegrityError(
-                f"metadata of version {version} of {namespace}/{model} is unreadable: {exc}"
-            ) from exc
-        if metadata.format_version > METADATA_FORMAT:
-            raise CatalogError(
-                f"version {version} of {namespace}/{model} was written in metadata format "
-                f"{metadata.format_version}; this Modelship reads up to {METADATA_FORMAT}"
-            )
-        if (metadata.namespace, metadata.model, metadata.version) != (namespace, model, version):
-            raise IntegrityError(
-                f"metadata in {namespace}/{model}/{version} describes "
-                f"{metadata.namespace}/{metadata.model}/{metadata.version}"
-            )
-        return metadata
+        return parse_metadata(raw, namespace, model, version)
 
     def verify(self, namespace: str, model: str, version: int) -> VersionMetadata:
         metadata = self.get(namespace, model, version)
@@ -162,7 +174,13 @@ class FileCatalog(Catalog):
         return metadata
 
     def open_verified(
-        self, namespace: str, model: str, version: int, expected_digest: str | None = None
+        self,
+        namespace: str,
+        model: str,
+        version: int,
+        expected_digest: str | None = None,
+        *,
+        pinned: str | None = None,  # a directory is already the most specific reference
     ) -> VerifiedVersion:
         metadata = self.verify(namespace, model, version)
         if expected_digest is not None and metadata.digest != expected_digest:
@@ -175,59 +193,10 @@ class FileCatalog(Catalog):
 
 def _write_payload(stage: Path, staged: StagedVersion) -> dict[str, str]:
     """Write the artifact, acceptance set and profile; return their digests as written."""
-    import joblib
-
-    with (stage / MODEL_FILE).open("xb") as handle:
-        joblib.dump(staged.model, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_durably(stage / MODEL_FILE, dump_model(staged.model))
     write_durably(stage / ACCEPTANCE_FILE, staged.acceptance.to_json().encode("utf-8"))
     write_durably(stage / PROFILE_FILE, staged.profile.to_json().encode("utf-8"))
     return {name: digest_file(stage / name) for name in (MODEL_FILE, ACCEPTANCE_FILE, PROFILE_FILE)}
-
-
-def _metadata(
-    namespace: str, model: str, version: int, files: dict[str, str], staged: StagedVersion
-) -> VersionMetadata:
-    return VersionMetadata(
-        version=version,
-        digest=version_digest(files),
-        namespace=namespace,
-        model=model,
-        task=staged.task,
-        algorithm=staged.algorithm,
-        dataset=staged.dataset,
-        features=staged.features,
-        target=staged.target,
-        metrics=staged.metrics,
-        gates=staged.gates,
-        evaluation=staged.evaluation,
-        files=files,
-        training_job=staged.training_job,
-        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        libraries=_libraries(),
-    )
-
-
-def _libraries() -> Libraries:
-    """Versions that matter for unpickling: a reader can tell a mismatch before loading.
-
-    Read from the installed distributions' metadata: importing scikit-learn just for its version
-    would add a second to every publish from a process that has not imported it.
-    """
-    return Libraries(
-        python=platform.python_version(),
-        sklearn=_distribution_version("scikit-learn"),
-        joblib=_distribution_version("joblib"),
-        numpy=_distribution_version("numpy"),
-    )
-
-
-def _distribution_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _visible_dirs(path: Path) -> list[str]:

@@ -87,6 +87,7 @@ class Libraries(CatalogModel):
     sklearn: str
     joblib: str
     numpy: str
+    skops: str | None = None
 
 
 class VersionMetadata(CatalogModel):

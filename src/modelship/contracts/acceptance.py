@@ -32,6 +32,11 @@ class AcceptancePlan(BaseModel):
     targets: list[str] = Field(description="Base URLs of the ready test pods.")
     acceptance: AcceptanceSpec = Field(description="The Deployment's spec.test.acceptance.")
     catalog_root: str = Field(min_length=1, description="Where the catalog is mounted.")
+    artifact: str | None = Field(
+        default=None,
+        description="The version's artifact URI as its trainer reported it; from a registry the "
+        "manifest pinned by digest (repo@sha256:...), which is read instead of any tag.",
+    )
 
 
 class AcceptanceEnv(PodEnvironment):

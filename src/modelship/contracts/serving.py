@@ -29,7 +29,12 @@ class ServingEnv(PodEnvironment):
         pattern=r"^sha256:[0-9a-f]{64}$",
         description="Version digest the operator approved; loading fails closed on mismatch.",
     )
-    catalog_root: str = Field(min_length=1, description="Catalog path or file:// URI.")
+    catalog_root: str = Field(min_length=1, description="Catalog path, file:// or oci:// URI.")
+    artifact: str | None = Field(
+        default=None,
+        description="The version's artifact URI as its trainer reported it; from a registry the "
+        "manifest pinned by digest (repo@sha256:...), which is read instead of any tag.",
+    )
     stage: Stage = "test"
     port: int = Field(default=8080, ge=1, le=65535)
     grpc_port: int = Field(

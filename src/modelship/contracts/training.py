@@ -37,7 +37,7 @@ class TrainerEnv(PodEnvironment):
         description="The TrainingJob's training snapshot as JSON (camelCase, as on the wire).",
     )
     catalog_root: str | None = Field(
-        default=None, description="Catalog to publish to: a path or file:// URI."
+        default=None, description="Catalog to publish to: a path, file:// or oci:// URI."
     )
     namespace: str = Field(default="default", description="Namespace of the Model.")
     model_name: str | None = Field(default=None, description="Name of the Model.")

@@ -29,28 +29,21 @@ def start_cluster(root: Path, dev_dir: Path, say: Narrator) -> DevCluster:
     return cluster
 
 
-def start_operator(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> None:
-    """Deploy the operator the way a cluster runs it: manifests/default, its own RBAC."""
+def start_operator(
+    root: Path, kubeconfig: Path, kube: Kube, say: Narrator, *, catalog_uri: str = ""
+) -> None:
+    """Deploy the operator the way a cluster runs it: manifests/default, its own RBAC; with
+    `catalog_uri`, the cluster's registry is every namespace's catalog."""
     # The local API server (1.20) serves PodDisruptionBudgets only as policy/v1beta1.
     overlay = "default" if kube.served(PDBS_V1) else "local"
     say.step(f"Operator: kubectl apply -k manifests/{overlay} (runs in the cluster)")
-    kubectl = Path(sys.executable).parent / "kubectl"
-    result = subprocess.run(
-        [
-            str(kubectl if kubectl.exists() else "kubectl"),
-            "--kubeconfig",
-            str(kubeconfig),
-            "apply",
-            "-k",
-            str(root / "manifests" / overlay),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise DemoError(f"kubectl apply -k manifests/{overlay} failed: {result.stderr.strip()}")
+    result = _kubectl(kubeconfig, "apply", "-k", str(root / "manifests" / overlay))
     say.say(f"applied {len(result.stdout.splitlines())} objects: CRDs, RBAC, the operator")
+    if catalog_uri:
+        setting = f"MODELSHIP_OPERATOR_CATALOG_URI={catalog_uri}"
+        _kubectl(kubeconfig, "-n", OPERATOR_NAMESPACE, "set", "env",
+                 "deployment/modelship-operator", setting)  # fmt: skip
+        say.say(f"catalog: the cluster's registry, {catalog_uri} (no volume per namespace)")
 
     def available() -> bool:
         deployment = kube.get(APPS_DEPLOYMENTS, OPERATOR_NAMESPACE, "modelship-operator") or {}
@@ -86,6 +79,15 @@ def serve_webhooks(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> N
         f"approval webhook: https://{address}:{WEBHOOK_PORT} (pod {pods[0]['metadata']['name']});"
         " approvals are checked against RBAC and recorded with the approver's identity"
     )
+
+
+def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    kubectl = Path(sys.executable).parent / "kubectl"
+    command = [str(kubectl if kubectl.exists() else "kubectl"), "--kubeconfig", str(kubeconfig)]
+    result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise DemoError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
 
 
 def stop_demo(dev_dir: Path) -> None:

@@ -24,7 +24,7 @@ def run(root: Path, dev_dir: Path, keep: bool) -> int:
     try:
         cluster = start_cluster(root, dev_dir, say)
         kube = Kube(load_api_client(str(cluster.kubeconfig)))
-        start_operator(root, cluster.kubeconfig, kube, say)
+        start_operator(root, cluster.kubeconfig, kube, say, catalog_uri=cluster.catalog_uri)
         apply_samples(root, kube, say)
         watch_training(kube, say)
         watch_test_stage(kube, say)

@@ -96,6 +96,7 @@ def _up(args: argparse.Namespace) -> int:
           file=sys.stderr)  # fmt: skip
     if crds is None:
         print(f"no CRDs installed ({args.crds} is not a directory)", file=sys.stderr)
+    print(f"registry at {status.registry} (catalog {cluster.catalog_uri})", file=sys.stderr)
     print(f"export KUBECONFIG={cluster.kubeconfig}")
     return 0
 
@@ -114,6 +115,7 @@ def _status(args: argparse.Namespace) -> int:
     for name, alive in status.processes.items():
         print(f"{name:<24} {'running' if alive else 'stopped'}")
     print(f"server      {status.server or '-'}")
+    print(f"registry    {status.registry or '-'}")
     print(f"kubeconfig  {status.kubeconfig}")
     return 0 if status.running else 3
 

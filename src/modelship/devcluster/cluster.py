@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from modelship.devcluster import controlplane, processes
+from modelship.devcluster import controlplane, processes, registry
 from modelship.devcluster.binaries import ControlPlaneBinaries, resolve_binaries
 from modelship.devcluster.crds import install_crds
 from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
@@ -30,7 +30,7 @@ from modelship.devcluster.state import ClusterState
 
 # Stop order: the node first (it stops the pods while the API server can still be told), then
 # the controllers, the API server and last its storage.
-STOP_ORDER = ("local-node", "kube-controller-manager", "kube-apiserver", "etcd")
+STOP_ORDER = ("local-node", "kube-controller-manager", "kube-apiserver", "etcd", "registry")
 
 
 # The operator's namespace exists from the start: an operator run as a local process (`make run`)
@@ -56,6 +56,7 @@ class ClusterStatus:
     processes: dict[str, bool]
     server: str | None
     kubeconfig: Path
+    registry: str | None = None
 
 
 class DevCluster:
@@ -102,13 +103,23 @@ class DevCluster:
         control_plane = set(STOP_ORDER) - {"local-node"}
         running = control_plane <= set(alive) and all(alive.values())
         server = state.ports.apiserver_url if state.ports else None
-        return ClusterStatus(running, alive, server, self.kubeconfig)
+        registry_url = registry.RegistryFiles(self.dev_dir).url() if "registry" in alive else None
+        return ClusterStatus(running, alive, server, self.kubeconfig, registry_url)
+
+    @property
+    def catalog_uri(self) -> str:
+        """The registry catalog every namespace of this cluster shares (the default catalog)."""
+        return registry.RegistryFiles(self.dev_dir).catalog_file.read_text().strip()
 
     def up(self, crds_dir: Path | None = None) -> None:
         """Start the cluster unless all of it already runs (a partial one is restarted), wait
         until it serves, then install the CRDs of crds_dir."""
         status = self.status()
-        complete = status.running and (not self._node or "local-node" in status.processes)
+        complete = (
+            status.running
+            and "registry" in status.processes  # one started before the registry existed
+            and (not self._node or "local-node" in status.processes)
+        )
         if not complete:
             self.down()
             try:
@@ -160,6 +171,9 @@ class DevCluster:
             write_kubeconfig(path, config)
 
         layout.audit_policy.write_text(controlplane.AUDIT_POLICY)
+        files = registry.RegistryFiles(layout.root)
+        store = self._spawn(state, "registry", registry.prepare(files))
+        _wait(store, lambda: registry.ready(files), self._timeout, "the registry answers /v2/")
         etcd = self._spawn(state, "etcd", controlplane.etcd_argv(binaries, layout, ports))
         _wait(etcd, lambda: _etcd_healthy(ports.etcd_client), self._timeout, "etcd is healthy")
         apiserver = self._spawn(

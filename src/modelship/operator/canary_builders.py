@@ -68,10 +68,11 @@ def build_canary_deployment(
     replicas: int,
     resources: ResourceRequirements | None,
     settings: OperatorSettings,
+    artifact: str | None = None,
 ) -> Obj:
     """The canary's apps/v1 Deployment: the production server, selected as stage `canary`."""
     body = build_stage_deployment(
-        mdep_body, "production", version, digest, replicas, resources, settings
+        mdep_body, "production", version, digest, replicas, resources, settings, artifact=artifact
     )
     name = mdep_body["metadata"]["name"]
     selector = stage_selector(name, CANARY_STAGE)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import Model, ModelStatus
 from modelship.operator import events
+from modelship.operator.catalog_access import uses_volume
 from modelship.operator.dataset_probe import DatasetProbe
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS, Kube
 from modelship.operator.metrics import OperatorMetrics
@@ -116,7 +117,8 @@ def apply(
     later: list[PostEvent | DeleteTrainingJob] = []
     for action in decision.actions:
         if isinstance(action, EnsureCatalogClaim):
-            kube.ensure(PVCS, namespace, build_catalog_claim(namespace, settings))
+            if uses_volume(settings):  # a registry catalog needs no claim in the namespace
+                kube.ensure(PVCS, namespace, build_catalog_claim(namespace, settings))
         elif isinstance(action, CreateTrainingJob):
             assert model is not None  # only decided for a valid spec
             tj_body = build_training_job(

@@ -23,6 +23,7 @@ def version_summaries(
         by_version[st.version] = VersionSummary(
             version=st.version,
             digest=st.artifact.digest if st.artifact is not None else "",
+            artifact=st.artifact.uri if st.artifact is not None else None,
             metrics=dict(st.metrics),
             training_job=tj.name,
             passed_gates=all(g.passed for g in st.gates),

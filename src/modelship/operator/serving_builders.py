@@ -13,6 +13,7 @@ from typing import Any
 from modelship.api.v1alpha1 import AcceptanceSpec, ResourceRequirements, Task
 from modelship.contracts.acceptance import AcceptanceEnv, AcceptancePlan
 from modelship.contracts.serving import ServingEnv, Stage
+from modelship.operator.catalog_access import CatalogAccess, catalog_access, uses_volume
 from modelship.operator.naming import (
     LABEL_STAGE,
     LABEL_VERSION,
@@ -61,19 +62,13 @@ def _pod_security() -> Obj:
     return {"runAsNonRoot": True, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _catalog_volumes(settings: OperatorSettings) -> tuple[list[Obj], list[Obj]]:
-    volumes = [
-        {
-            "name": "catalog",
-            "persistentVolumeClaim": {"claimName": settings.catalog_claim, "readOnly": True},
-        },
-        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-    ]
-    mounts: list[Obj] = [
-        {"name": "catalog", "mountPath": settings.catalog_mount_path, "readOnly": True},
-        {"name": "tmp", "mountPath": "/tmp"},
-    ]
-    return volumes, mounts
+def _catalog_volumes(settings: OperatorSettings) -> tuple[list[Obj], list[Obj], CatalogAccess]:
+    catalog = catalog_access(settings, writable=False)
+    # From a registry the version is pulled into /tmp (this emptyDir), so it needs the room.
+    room = "256Mi" if uses_volume(settings) else "2Gi"
+    volumes = [*catalog.volumes, {"name": "tmp", "emptyDir": {"sizeLimit": room}}]
+    mounts: list[Obj] = [*catalog.mounts, {"name": "tmp", "mountPath": "/tmp"}]
+    return volumes, mounts, catalog
 
 
 def build_stage_deployment(
@@ -84,23 +79,32 @@ def build_stage_deployment(
     replicas: int,
     resources: ResourceRequirements | None,
     settings: OperatorSettings,
+    *,
+    artifact: str | None = None,
 ) -> Obj:
-    """The apps/v1 Deployment of one stage, serving exactly `version` with `digest`."""
+    """The apps/v1 Deployment of one stage, serving exactly `version` with `digest` (read from
+    `artifact`, the manifest pinned by digest, when the catalog is a registry)."""
     meta = mdep_body["metadata"]
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = _labels(mdep_body, stage, version)
-    volumes, mounts = _catalog_volumes(settings)
+    volumes, mounts, catalog = _catalog_volumes(settings)
     serving = ServingEnv(
         model_name=model,
         namespace=meta["namespace"],
         version=version,
         expected_digest=digest,
-        catalog_root=settings.catalog_mount_path,
+        catalog_root=catalog.root,
+        artifact=artifact,
         stage=stage,
         port=SERVING_PORT,
         grpc_port=GRPC_PORT,
     )
-    env = [*serving.to_env(), _workers_from_cpu_limit(), {"name": "HOME", "value": "/tmp"}]
+    env = [
+        *serving.to_env(),
+        *catalog.env,
+        _workers_from_cpu_limit(),
+        {"name": "HOME", "value": "/tmp"},
+    ]
     container = {
         "name": "server",
         "image": settings.image,
@@ -239,12 +243,14 @@ def build_acceptance_job(
     acceptance: AcceptanceSpec,
     task: Task,
     settings: OperatorSettings,
+    *,
+    artifact: str | None = None,
 ) -> Obj:
     """A Job that checks the test endpoints from inside the namespace and reports as it exits."""
     meta = mdep_body["metadata"]
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = _labels(mdep_body, "test", version, component="acceptance")
-    volumes, mounts = _catalog_volumes(settings)
+    volumes, mounts, catalog = _catalog_volumes(settings)
     plan = AcceptancePlan(
         model=model,
         namespace=meta["namespace"],
@@ -253,7 +259,8 @@ def build_acceptance_job(
         task=task,
         targets=targets,
         acceptance=acceptance,
-        catalog_root=settings.catalog_mount_path,
+        catalog_root=catalog.root,
+        artifact=artifact,
     )
     env = AcceptanceEnv(plan=plan, termination_message_path=TERMINATION_MESSAGE_PATH)
     container = {
@@ -261,7 +268,7 @@ def build_acceptance_job(
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python", "-m", "modelship.acceptance"],
-        "env": [*env.to_env(), {"name": "HOME", "value": "/tmp"}],
+        "env": [*env.to_env(), *catalog.env, {"name": "HOME", "value": "/tmp"}],
         "resources": {
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},

@@ -26,6 +26,17 @@ class OperatorSettings(BaseSettings):
     catalog_mount_path: str = Field(
         default="/var/lib/modelship/catalog", description="Where pods mount the catalog."
     )
+    catalog_uri: str = Field(
+        default="",
+        pattern=r"^(oci://[^/?]+(/[^?]*)?(\?.*)?)?$",
+        description="A registry shared by every namespace (oci://host[:port]/prefix, "
+        "?plain-http=true only for a registry without TLS); empty: a catalog volume per namespace.",
+    )
+    catalog_credentials_secret: str = Field(
+        default="",
+        description="A kubernetes.io/dockerconfigjson Secret in each model namespace, mounted "
+        "into trainer (push) and serving/acceptance (pull) pods; the operator never reads it.",
+    )
     trainer_service_account: str = Field(
         default="", description="ServiceAccount of trainer pods ('' = the namespace default)."
     )

@@ -14,6 +14,7 @@ from modelship.api.v1alpha1 import API_VERSION, ModelSpec, TrainingSnapshot, Tri
 # TERMINATION_MESSAGE_PATH is re-exported: serving_builders gives its pods the same path.
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH as TERMINATION_MESSAGE_PATH
 from modelship.contracts.training import TrainerEnv
+from modelship.operator.catalog_access import catalog_access
 from modelship.operator.naming import (
     LABEL_TRAINING_JOB,
     base_labels,
@@ -120,16 +121,17 @@ def build_training_pod_job(
         if snapshot.training.resources is not None
         else DEFAULT_TRAINING_RESOURCES
     )
+    catalog = catalog_access(settings, writable=True)
     trainer = TrainerEnv(
         snapshot=json.dumps(snapshot.to_wire(), sort_keys=True),
-        catalog_root=settings.catalog_mount_path,
+        catalog_root=catalog.root,
         namespace=meta["namespace"],
         model_name=model,
         training_job_name=meta["name"],
         termination_message_path=TERMINATION_MESSAGE_PATH,
     )
     # HOME: libraries that cache under ~ need a writable one on a read-only root filesystem.
-    env = [*trainer.to_env(), {"name": "HOME", "value": "/tmp"}]
+    env = [*trainer.to_env(), *catalog.env, {"name": "HOME", "value": "/tmp"}]
     pod_spec: Obj = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -149,16 +151,10 @@ def build_training_pod_job(
                 "securityContext": RESTRICTED_CONTAINER_SECURITY,
                 "terminationMessagePath": TERMINATION_MESSAGE_PATH,
                 "terminationMessagePolicy": "FallbackToLogsOnError",
-                "volumeMounts": [
-                    {"name": "catalog", "mountPath": settings.catalog_mount_path},
-                    {"name": "tmp", "mountPath": "/tmp"},
-                ],
+                "volumeMounts": [*catalog.mounts, {"name": "tmp", "mountPath": "/tmp"}],
             }
         ],
-        "volumes": [
-            {"name": "catalog", "persistentVolumeClaim": {"claimName": settings.catalog_claim}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-        ],
+        "volumes": [*catalog.volumes, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
     if settings.trainer_service_account:
         pod_spec["serviceAccountName"] = settings.trainer_service_account

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from modelship.catalog import CatalogError, VersionMetadata, open_catalog
+from modelship.catalog import CatalogError, OciCatalog, VersionMetadata, open_catalog
 from modelship.serving.drift import FeatureBins
 from modelship.serving.runtime import ModelRuntime, build_runtime
 from modelship.serving.settings import ServingSettings
@@ -38,11 +38,21 @@ class LoadedVersion:
 def load_version(settings: ServingSettings) -> LoadedVersion:
     """Verify, then load, the configured version; raise LoadFailedError with a reason otherwise."""
     try:
-        version = open_catalog(settings.catalog_root).open_verified(
-            settings.namespace, settings.model_name, settings.version, settings.expected_digest
+        catalog = open_catalog(settings.catalog_root)
+        if isinstance(catalog, OciCatalog) and not settings.artifact:
+            # Without the manifest digest the only way in is a tag, and tags can be moved.
+            raise LoadFailedError("a registry version is served only when pinned by digest")
+        version = catalog.open_verified(
+            settings.namespace,
+            settings.model_name,
+            settings.version,
+            settings.expected_digest,
+            pinned=settings.artifact,
         )
+        for warning in version.warnings:
+            log.warning("%s", warning)
         metadata = version.metadata
-        estimator = version.load_model()
+        estimator = version.load_model(allow_pickle=settings.allow_pickle_artifacts)
         acceptance = version.acceptance()
         profile = version.profile()
     except CatalogError as error:

@@ -112,6 +112,11 @@ class ServingSettings(BaseSettings, ServingEnv):
         "when the optional extra (modelship[onnx]) is installed and the graph agrees with the "
         "estimator on the version's held-out rows.",
     )
+    allow_pickle_artifacts: bool = Field(
+        default=False,
+        description="Load versions published before skops (model.joblib). Unpickling runs the "
+        "file's code, so this is off unless an administrator vouches for the old catalog.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)
     batching: Batching = Field(default_factory=Batching)

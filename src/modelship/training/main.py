@@ -22,7 +22,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from modelship.catalog import CatalogError, InvalidNameError, StorageError, open_catalog
+from modelship.catalog import (
+    CatalogError,
+    InvalidNameError,
+    StorageError,
+    UntrustedArtifactError,
+    open_catalog,
+)
 from modelship.contracts.training import TrainerEnv, TrainerFailure, TrainerSummary
 from modelship.training.errors import (
     EXIT_BAD_INPUT,
@@ -85,6 +91,9 @@ def _run(settings: TrainerSettings) -> TrainerSummary:
         return train(snapshot, settings, catalog)
     except InvalidNameError as exc:
         raise BadInput("InvalidConfiguration", str(exc)) from exc
+    except UntrustedArtifactError as exc:
+        # The same snapshot builds the same estimator: retrying cannot help.
+        raise BadInput("UntrustedArtifactType", str(exc)) from exc
     except StorageError as exc:
         # An unwritable or full volume: not the user's input, and an admin or a retry can fix it.
         raise TrainerError("CatalogUnavailable", str(exc)) from exc

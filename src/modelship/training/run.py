@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from modelship.api.v1alpha1 import GateResult as SummaryGate
 from modelship.api.v1alpha1 import TrainingSnapshot
 from modelship.catalog import (
-    MODEL_FILE,
     AlgorithmInfo,
     Catalog,
     DatasetInfo,
@@ -112,14 +111,14 @@ def train(
         training_job=settings.training_job_name,
     )
     published = catalog.publish(settings.namespace, settings.model_name, staged)
-    version_uri = catalog.version_uri(settings.namespace, settings.model_name, published.version)
+    artifact_uri = catalog.artifact_uri(settings.namespace, settings.model_name, published.version)
     return TrainerSummary(
         version=published.version,
         digest=published.digest,
         metrics=metrics,
         gates=[_outcome(gate) for gate in gates],
         gates_passed=published.gates_passed,
-        artifact_uri=f"{version_uri}/{MODEL_FILE}",
+        artifact_uri=artifact_uri,
         dataset_digest=table.digest,
     )
 

@@ -212,6 +212,9 @@ class TestStageStatus(ApiModel):
 
     version: int | None = Field(default=None, description="Version under test.")
     digest: str | None = Field(default=None, description="Its digest.")
+    artifact: str | None = Field(
+        default=None, description="Its artifact (in a registry: the manifest pinned by digest)."
+    )
     service: str | None = Field(default=None, description="Service of the test endpoint.")
     passed: bool | None = Field(default=None, description="Whether acceptance passed.")
     report: AcceptanceReport | None = Field(default=None, description="Acceptance report.")
@@ -225,6 +228,9 @@ class ProductionStatus(ApiModel):
 
     version: int | None = Field(default=None, description="Version in production.")
     digest: str | None = Field(default=None, description="Its digest.")
+    artifact: str | None = Field(
+        default=None, description="Its artifact (in a registry: the manifest pinned by digest)."
+    )
     service: str | None = Field(default=None, description="Service of the production endpoint.")
     ready_replicas: int | None = Field(default=None, description="Ready production pods.")
     promoted_at: str | None = Field(default=None, description="When it was promoted.")
@@ -236,6 +242,10 @@ class VersionRef(ApiModel):
 
     version: int = Field(description="Catalog version.")
     digest: str = Field(description="Its digest.")
+    artifact: str | None = Field(
+        default=None,
+        description="Its artifact; in a registry the manifest pinned by digest, pulled by pods.",
+    )
 
 
 class FailedRollout(ApiModel):

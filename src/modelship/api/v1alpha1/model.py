@@ -188,6 +188,10 @@ class VersionSummary(ApiModel):
 
     version: int = Field(description="Catalog version number.")
     digest: str = Field(description="Content digest of the version (sha256:...).")
+    artifact: str | None = Field(
+        default=None,
+        description="Where it lives (in a registry: the manifest pinned by digest).",
+    )
     metrics: dict[str, float] = Field(default_factory=dict, description="Held-out metrics.")
     score: str | None = Field(default=None, description="Primary metric, e.g. accuracy=0.967.")
     training_job: str | None = Field(default=None, description="TrainingJob that produced it.")

@@ -180,6 +180,9 @@ class CanaryStatus(ApiModel):
 
     version: int = Field(description="The canary version.")
     digest: str = Field(description="Its digest.")
+    artifact: str | None = Field(
+        default=None, description="Its artifact (in a registry: the manifest pinned by digest)."
+    )
     state: Literal["Progressing", "Waiting", "Completed", "Aborted"] = Field(
         default="Progressing", description="Where the canary is."
     )

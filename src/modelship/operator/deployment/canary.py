@@ -80,7 +80,12 @@ def step_canary(
     digest = status.test.digest
     canary = status.canary
     if canary is None or (canary.version, canary.digest) != (approval.version, digest):
-        canary = CanaryStatus(version=approval.version, digest=digest, step_started_at=draft.now)
+        canary = CanaryStatus(
+            version=approval.version,
+            digest=digest,
+            artifact=status.test.artifact,
+            step_started_at=draft.now,
+        )
         draft.record("CanaryStarted", approval.version, digest, "canary rollout started")
         draft.event("CanaryStarted", f"version {approval.version}: canary rollout started")
     if canary.state in ("Aborted", "Completed"):
@@ -119,10 +124,13 @@ def step_canary(
     draft.record("CanaryCompleted", canary.version, canary.digest, "every step passed")
     draft.event("CanaryCompleted", f"version {canary.version}: every canary step passed")
     assert production.version is not None and production.digest is not None
-    status.previous = VersionRef(version=production.version, digest=production.digest)
+    status.previous = VersionRef(
+        version=production.version, digest=production.digest, artifact=production.artifact
+    )
     return ProductionStatus(
         version=canary.version,
         digest=canary.digest,
+        artifact=canary.artifact,
         service=subject.name,
         ready_replicas=0,
         approved_by=approval.approved_by,
@@ -194,7 +202,7 @@ def apply_progressive(
             APPS_DEPLOYMENTS,
             build_canary_deployment(
                 body, canary.version, canary.digest, replicas, mdep.spec.production.resources,
-                settings,
+                settings, canary.artifact,
             ),
             view.canary,
         )  # fmt: skip

@@ -68,10 +68,13 @@ def decide_production(
     elif verdict.approved and approval is not None and production.version != approval.version:
         assert status.test is not None and status.test.digest is not None  # judged as tested
         if production.version is not None and production.digest is not None:
-            status.previous = VersionRef(version=production.version, digest=production.digest)
+            status.previous = VersionRef(
+                version=production.version, digest=production.digest, artifact=production.artifact
+            )
         production = ProductionStatus(
             version=approval.version,
             digest=status.test.digest,
+            artifact=status.test.artifact,
             service=subject.name,
             ready_replicas=0,
             approved_by=approval.approved_by,
@@ -106,7 +109,9 @@ def _roll(
     assert production.version is not None and production.digest is not None
     written = draft.apply(
         APPS_DEPLOYMENTS,
-        _production_deployment(subject, production.version, production.digest, settings),
+        _production_deployment(
+            subject, production.version, production.digest, production.artifact, settings
+        ),
         seen.production.deployment,
     )
     rollout = None if written else seen.production.deployment
@@ -152,11 +157,14 @@ def _roll_back(
         restored = ProductionStatus(
             version=previous.version,
             digest=previous.digest,
+            artifact=previous.artifact,
             service=subject.name,
             ready_replicas=0,
             promoted_at=draft.now,
         )
-        body = _production_deployment(subject, previous.version, previous.digest, settings)
+        body = _production_deployment(
+            subject, previous.version, previous.digest, previous.artifact, settings
+        )
         draft.apply(APPS_DEPLOYMENTS, body, seen.production.deployment)
     else:
         message += "; no previous version, production removed"
@@ -168,13 +176,20 @@ def _roll_back(
 
 
 def _production_deployment(
-    subject: Subject, version: int, digest: str, settings: OperatorSettings
+    subject: Subject, version: int, digest: str, artifact: str | None, settings: OperatorSettings
 ) -> dict[str, object]:
     mdep = subject.mdep
     assert mdep is not None
     spec = mdep.spec.production
     return build_stage_deployment(
-        subject.body, "production", version, digest, spec.replicas, spec.resources, settings
+        subject.body,
+        "production",
+        version,
+        digest,
+        spec.replicas,
+        spec.resources,
+        settings,
+        artifact=artifact,
     )
 
 

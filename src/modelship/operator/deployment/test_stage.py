@@ -41,12 +41,16 @@ def decide_test_stage(
         mdep.spec.test.replicas,
         mdep.spec.production.resources,
         settings,
+        artifact=target.artifact,
     )
     written = draft.apply(APPS_DEPLOYMENTS, desired, seen.test.deployment)
     test = draft.status.test
     if test is None or test.version != version or test.digest != digest:
         test = TestStageStatus(
-            version=version, digest=digest, service=stage_name(subject.name, "test")
+            version=version,
+            digest=digest,
+            artifact=target.artifact,
+            service=stage_name(subject.name, "test"),
         )
         draft.condition("TestPassed", None, "Testing", f"testing version {version}")
         draft.record("Testing", version, digest, "rolled to the test stage")
@@ -72,7 +76,14 @@ def decide_test_stage(
         return
     if seen.acceptance is None:
         job = build_acceptance_job(
-            subject.body, version, digest, targets, mdep.spec.test.acceptance, task, settings
+            subject.body,
+            version,
+            digest,
+            targets,
+            mdep.spec.test.acceptance,
+            task,
+            settings,
+            artifact=target.artifact,
         )
         draft.actions.append(CreateJob(job))
         draft.condition(

@@ -39,7 +39,7 @@ def resolve_version(requested: str, model: ModelStatus) -> VersionRef | NoVersio
             return NoVersion(
                 Unavailable.NO_VERSION_YET, "the Model has no version that passed its gates yet"
             )
-        return VersionRef(version=latest.version, digest=latest.digest)
+        return VersionRef(version=latest.version, digest=latest.digest, artifact=latest.artifact)
     wanted = int(requested)
     for entry in model.versions:
         if entry.version == wanted:
@@ -47,9 +47,10 @@ def resolve_version(requested: str, model: ModelStatus) -> VersionRef | NoVersio
                 return NoVersion(
                     Unavailable.GATES_FAILED, f"version {wanted} failed its quality gates"
                 )
-            return VersionRef(version=wanted, digest=entry.digest)
+            return VersionRef(version=wanted, digest=entry.digest, artifact=entry.artifact)
     if model.latest_version is not None and model.latest_version.version == wanted:
-        return VersionRef(version=wanted, digest=model.latest_version.digest)
+        latest = model.latest_version
+        return VersionRef(version=wanted, digest=latest.digest, artifact=latest.artifact)
     return NoVersion(
         Unavailable.UNKNOWN_VERSION, f"version {wanted} is not among the Model's known versions"
     )

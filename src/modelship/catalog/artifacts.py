@@ -1,0 +1,86 @@
+"""The model artifact format: skops, loaded against an allowlist kept here, never in the artifact.
+
+A pickle (joblib) executes code while it is read, so anyone who can write a catalog version could
+run code in every pod that loads it — before any approval. skops stores the object graph as data
+and refuses, before constructing anything, every type that is neither one of its defaults
+(scikit-learn estimators, numpy arrays, builtins) nor named by the caller. The extra names are
+`TRUSTED_TYPES` below: the Cython classes the fitted estimators of `api.v1alpha1.ALGORITHMS` hold
+(a unit test fits every algorithm and round-trips it). A type outside the list is refused at
+publish (the trainer fails the TrainingJob naming it) and again at load (a version written by
+something else).
+
+Versions written before skops hold `model.joblib`; they load only when the reader was explicitly
+told to accept pickles (`allow_pickle=True`), which is off by default everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from modelship.catalog.errors import CatalogError, UntrustedArtifactError
+
+MODEL_FILE = "model.skops"
+LEGACY_MODEL_FILE = "model.joblib"
+
+TRUSTED_TYPES: tuple[str, ...] = (
+    # random_forest*, gradient_boosting*, decision_tree: the fitted tree structure.
+    "sklearn.tree._tree.Tree",
+    # hist_gradient_boosting*: one predictor per iteration and class.
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # knn: the neighbour index (kd_tree or ball_tree, whichever `algorithm` picks) and the
+    # distance metrics the index can be built with (`metric`/`p` params).
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+)
+
+
+def untrusted_types(data: bytes) -> list[str]:
+    """Types in a skops artifact that are neither skops defaults nor on our allowlist (no load)."""
+    import skops.io
+
+    try:
+        found = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:  # not a skops file at all
+        raise CatalogError(f"not a readable skops artifact: {exc}") from exc
+    return sorted(set(found) - set(TRUSTED_TYPES))
+
+
+def dump_model(model: Any) -> bytes:
+    """Serialise an estimator; refuse one the loader would refuse, naming the types."""
+    import skops.io
+
+    try:
+        data: bytes = skops.io.dumps(model)
+    except Exception as exc:  # skops cannot represent the object at all
+        raise UntrustedArtifactError(
+            f"the model cannot be saved safely: {exc}", [type(model).__qualname__]
+        ) from exc
+    refuse_untrusted(data)
+    return data
+
+
+def refuse_untrusted(data: bytes) -> None:
+    if types := untrusted_types(data):
+        raise UntrustedArtifactError(
+            f"the model needs types outside Modelship's allowlist: {', '.join(types)}", types
+        )
+
+
+def load_model(data: bytes) -> Any:
+    """Load verified skops bytes; types outside the allowlist are refused before any is built."""
+    import skops.io
+
+    refuse_untrusted(data)
+    return skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+
+
+def load_pickle(data: bytes) -> Any:
+    """Unpickle a legacy joblib artifact (callers check the opt-in: this runs the file's code)."""
+    import joblib
+
+    return joblib.load(io.BytesIO(data))
