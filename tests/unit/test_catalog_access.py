@@ -52,7 +52,7 @@ def pods(settings: OperatorSettings) -> dict[str, dict[str, Any]]:
 
 def env_of(pod: dict[str, Any]) -> dict[str, str]:
     (container,) = pod["containers"]
-    return {e["name"]: e["value"] for e in container["env"]}
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}  # not valueFrom
 
 
 @pytest.mark.parametrize("kind", ["trainer", "serving", "acceptance"])
