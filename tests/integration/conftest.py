@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from support.operator import OperatorProcess
+from support.operator import OperatorProcess, running_operator
 from support.target import OPERATOR_ENV, Target
-from support.webhook import remove_webhook_configurations
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +22,4 @@ def operator(
             f"restarted); with {OPERATOR_ENV}=in-cluster one already runs in the cluster, and two "
             "would fight over the same objects"
         )
-    process = OperatorProcess(
-        cluster_kubeconfig,
-        tmp_path_factory.mktemp("operator"),
-        rollout_deadline_seconds="20",
-    )
-    process.start()
-    process.serve_webhooks()  # approvals go through its webhook, as in a deployed operator
-    yield process
-    remove_webhook_configurations(cluster_kubeconfig)
-    process.stop()
+    yield from running_operator(cluster_kubeconfig, tmp_path_factory, rollout_deadline_seconds="20")

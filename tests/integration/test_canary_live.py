@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import running_operator
 from modelship.contracts.routing import BACKEND_HEADER, ROUTER_PORT
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PODS, Kube
 from support.factories import iris_deployment, iris_model
@@ -41,12 +42,9 @@ def operator(
 ) -> Iterator[OperatorProcess]:
     """The operator as a process, with a production deadline that a busy machine still meets
     (this module tests analysis, not rollbacks of pods that never start)."""
-    process = OperatorProcess(
-        cluster_kubeconfig, tmp_path_factory.mktemp("operator"), rollout_deadline_seconds="120"
+    yield from running_operator(
+        cluster_kubeconfig, tmp_path_factory, rollout_deadline_seconds="120"
     )
-    process.start()
-    yield process
-    process.stop()
 
 
 def body(row: list[float]) -> Obj:

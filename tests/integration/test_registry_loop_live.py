@@ -15,6 +15,7 @@ import httpx
 import kubernetes
 import pytest
 
+from conftest import running_operator
 from modelship.catalog import MODEL_FILE, OciCatalog, artifacts, open_catalog
 from modelship.devcluster.cluster import DevCluster
 from modelship.operator.kube import (
@@ -55,16 +56,10 @@ def operator(
     cluster_kubeconfig: Path, catalog_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """The operator as a local process, told to use the cluster's registry as its catalog."""
-    process = OperatorProcess(
-        cluster_kubeconfig,
-        tmp_path_factory.mktemp("operator"),
-        # No rollback is tested here: give a loaded machine time to start a serving pod.
-        rollout_deadline_seconds="90",
-        catalog_uri=catalog_uri,
+    # No rollback is tested here: give a loaded machine time to start a serving pod.
+    yield from running_operator(
+        cluster_kubeconfig, tmp_path_factory, rollout_deadline_seconds="90", catalog_uri=catalog_uri
     )
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from support.waiting import wait_for
-from support.webhook import serve_webhooks_from
+from support.webhook import remove_webhook_configurations, serve_webhooks_from
 
 
 def free_port() -> int:
@@ -103,3 +105,16 @@ class OperatorProcess:
         log = self.log_dir / f"operator-{self.starts}.log"
         text = log.read_text(errors="replace") if log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def running_operator(
+    cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, **settings: str
+) -> Iterator[OperatorProcess]:
+    """Start the operator with `settings` (MODELSHIP_OPERATOR_*), its approval webhook
+    configured, for a module fixture to yield; stop both afterwards."""
+    process = OperatorProcess(cluster_kubeconfig, tmp_path_factory.mktemp("operator"), **settings)
+    process.start()
+    process.serve_webhooks()  # approvals go through its webhook, as in a deployed operator
+    yield process
+    remove_webhook_configurations(cluster_kubeconfig)
+    process.stop()
