@@ -26,7 +26,8 @@ system-deps: ## Install the Debian packages the local cluster needs, if any is m
 
 .PHONY: test
 test: system-deps install ## Run every test: unit, integration (real API server) and end-to-end.
-	$(BIN)/pytest
+	@# Two workers, a test module each at a time, each worker with its own local cluster.
+	$(BIN)/pytest -n 2 --dist loadfile
 
 .PHONY: test-unit
 test-unit: install ## Run the fast unit tests only.

@@ -200,9 +200,19 @@ def test_a_failed_analysis_aborts_names_the_metric_and_sends_everything_back_to_
         "modelship.io/stage": "production",
     }
     done = kinds(decision.actions)
-    assert "delete deployments/iris-canary" in done
-    # production selects stable again before the router it was using goes away
+    # production selects stable again before the router it was using goes away; the draining
+    # router is pointed at stable alone, and the canary stays until no router pod is left
     assert done.index("patch services/iris") < done.index("delete deployments/iris-router")
+    config = next(
+        a for a in decision.actions if isinstance(a, ApplyChild) and a.name == "iris-routing"
+    )
+    drained = RoutingTable.from_data(config.body["data"])
+    assert drained.canary is None and drained.stable.version == 1 and drained.revision == 4
+    assert "delete deployments/iris-canary" not in done
+    gone = dataclasses.replace(view, router=None, router_pods=[], router_pods_left=0)
+    after = run(decision.status.to_wire(), seen(gone, production=serving_stage(1)))
+    assert {"delete deployments/iris-canary", "delete configmaps/iris-routing",
+            "delete services/iris-stable"} <= set(kinds(after.actions))  # fmt: skip
     assert "warning RolledBack" in kinds(decision.actions)
     assert result.phase == "AwaitingApproval"  # the same approval cannot retry it
 
@@ -264,13 +274,16 @@ def test_once_production_serves_the_new_version_the_canary_and_router_go() -> No
     }
     status = {"test": PASSED_2, "production": promoted, "previous": {"version": 1, "digest": D1},
               "canary": canary_status(2, 100, state="Completed")}  # fmt: skip
-    decision = run(status, seen(running(100), production=routed_stage(2)))
+    first = run(status, seen(running(100), production=routed_stage(2)))
+    assert kinds(first.actions)[:2] == ["patch services/iris", "delete deployments/iris-router"]
+    gone = dataclasses.replace(running(100), router=None, router_pods=[], router_pods_left=0)
+    decision = run(status, seen(gone, production=routed_stage(2)))
     assert decision.status.canary is None
     assert selector(decision) == {
         "modelship.io/deployment": "iris",
         "modelship.io/stage": "production",
     }
-    assert {"delete deployments/iris-canary", "delete deployments/iris-router",
+    assert {"delete deployments/iris-canary",
             "delete configmaps/iris-routing"} <= set(kinds(decision.actions))  # fmt: skip
     assert decision.status.phase == "Serving"
 

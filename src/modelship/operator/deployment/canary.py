@@ -305,16 +305,36 @@ def _record_shadow(draft: Draft, view: CanaryView) -> None:
 
 
 def retire_progressive(draft: Draft, subject: Subject, seen: Observation) -> None:
-    """Remove the canary, the router and its table (after production selects stable again)."""
+    """Remove the router first, then what it routed to (production selects stable already).
+
+    Router pods drain for a few seconds after deletion, answering requests that were already
+    on their connections; so first the router goes, its table pointed at stable alone, and only
+    once no router pod is left do the canary, the backend Services and the identity go.
+    """
     view, name = seen.canary, subject.name
     if not view.exists:
         return
+    if view.router is not None or view.router_pods_left:
+        if view.router is not None:
+            draft.delete(APPS_DEPLOYMENTS, router_name(name))
+        if view.router_pdb is not None:
+            draft.delete(seen.pdb_resource, router_name(name))
+        table = view.table
+        if table is not None and (table.canary is not None or table.shadow is not None):
+            stable_only = RoutingTable(revision=table.revision + 1, stable=table.stable)
+            production = draft.status.production
+            if production is not None and production.version and production.digest:
+                stable_only.stable = RouteBackend(
+                    version=production.version,
+                    digest=production.digest,
+                    service=backend_service_name(name, "stable"),
+                )
+            draft.apply(
+                CONFIG_MAPS, build_routing_config_map(subject.body, stable_only), view.routing
+            )
+        return
     if view.canary is not None:
         draft.delete(APPS_DEPLOYMENTS, canary_name(name))
-    if view.router is not None:
-        draft.delete(APPS_DEPLOYMENTS, router_name(name))
-    if view.router_pdb is not None:
-        draft.delete(seen.pdb_resource, router_name(name))
     if view.routing is not None:
         draft.delete(CONFIG_MAPS, routing_name(name))
     for backend in ("stable", "canary"):

@@ -59,6 +59,8 @@ class CanaryView:
     stable_pods: list[PodState] = field(default_factory=list)
     canary_pods: list[PodState] = field(default_factory=list)
     router_pods: list[PodState] = field(default_factory=list)
+    router_pods_left: int = 0
+    """Router pods that still exist, ready or terminating: they may still be answering."""
     verdict: AnalysisResult | None = None
     shadow: ShadowCounts | None = None
     shadow_errors: list[str] = field(default_factory=list)
@@ -130,6 +132,7 @@ def observe_canary(
         stable_pods=stable,
         canary_pods=canary_pods,
         router_pods=routers,
+        router_pods_left=len(by_stage.get(ROUTER_STAGE, [])),
         verdict=verdict,
         shadow=shadow,
         shadow_errors=shadow_errors,
