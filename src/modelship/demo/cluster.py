@@ -13,6 +13,7 @@ from modelship.devcluster.cluster import DevCluster
 from modelship.devcluster.kubeapi import ApiEndpoint, KubeClient
 from modelship.devcluster.webhooks import point_webhooks, served_certificate
 from modelship.operator.kube import APPS_DEPLOYMENTS, PDBS_V1, PODS, Kube
+from modelship.operator.rollout import rollout_complete
 
 OPERATOR_NAMESPACE = "modelship-system"
 OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}
@@ -45,11 +46,14 @@ def start_operator(
                  "deployment/modelship-operator", setting)  # fmt: skip
         say.say(f"catalog: the cluster's registry, {catalog_uri} (no volume per namespace)")
 
-    def available() -> bool:
-        deployment = kube.get(APPS_DEPLOYMENTS, OPERATOR_NAMESPACE, "modelship-operator") or {}
-        return bool((deployment.get("status") or {}).get("availableReplicas"))
+    def rolled_out() -> bool:
+        # Every replica runs the last template: with `set env` above, a replica of the first
+        # template could otherwise lead for a moment and train into the wrong catalog.
+        return rollout_complete(
+            kube.get(APPS_DEPLOYMENTS, OPERATOR_NAMESPACE, "modelship-operator")
+        )
 
-    say.wait("the operator Deployment to be available", available, timeout=120)
+    say.wait("the operator Deployment to be rolled out", rolled_out, timeout=180)
     serve_webhooks(root, kubeconfig, kube, say)
     say.say(
         f"operator running as ServiceAccount {OPERATOR_NAMESPACE}/modelship-operator "
