@@ -208,23 +208,3 @@ def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
     assert canary(status)["state"] == "Aborted" and canary(status)["weight"] == 0
     assert not background.failures, background.failures[:3]
     assert sum(background.backends.values()) > 0
-
-    # shadow: version 3 still awaits approval; mirror half of production traffic to it
-    # the aborted canary's router is going away: traffic must reach the new one
-    wait_for(lambda: not router_ips(kube, namespace, name), what="the canary's router gone")
-    kube.patch(MODEL_DEPLOYMENTS, namespace, name, {"spec": {"test": {"shadow": {"percent": 50}}}})
-    ips = wait_for(lambda: router_ips(kube, namespace, name), what="ready router pods")
-    with Traffic(ips, name) as background:
-        status = wait(lambda s: shadow_of(s).get("requests", 0) >= 100)
-    shadow = shadow_of(status)
-    assert (shadow["version"], shadow["percent"]) == (3, 50)
-    assert 0 <= shadow["agreement"] < 1  # a one-split tree does not agree with the forest
-    assert shadow["productionP95Ms"] > 0 and shadow["shadowP95Ms"] > 0
-    assert not background.failures, background.failures[:3]
-    assert set(background.backends) == {"stable"}  # callers are answered by production only
-    assert status["phase"] == "AwaitingApproval"
-    print(f"shadow: {shadow}")
-
-
-def shadow_of(status: Obj) -> Obj:
-    return dict((status.get("test") or {}).get("shadow") or {})
