@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,7 @@ class Traffic:
         self.backends: Counter[str] = Counter()
         self.failures: list[str] = []
         self._stop = threading.Event()
+        self.quiet = threading.Event()  # set: hold back while shares are measured
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Traffic:
@@ -87,6 +89,9 @@ class Traffic:
             for row in itertools.cycle(ROWS):
                 if self._stop.is_set():
                     return
+                if self.quiet.is_set():
+                    time.sleep(0.05)
+                    continue
                 self.send(client, row)
 
     def send(self, client: httpx.Client, row: list[float]) -> None:
@@ -167,10 +172,16 @@ def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
     with Traffic(ips, name) as background:
         status = wait(paused_at(10))
         assert [a["outcome"] for a in canary(status)["analyses"]][-1] == "Passed"
+        # Each router's choice is exact over its own sequence of requests; a second client
+        # interleaving with the measured one would only sample it, so it holds back meanwhile.
+        background.quiet.set()
         share_10 = measured_share(ips, name)
+        background.quiet.clear()
         promote(kube, namespace, name, status)
         status = wait(paused_at(50))
+        background.quiet.set()
         share_50 = measured_share(ips, name)
+        background.quiet.clear()
         promote(kube, namespace, name, status)
         status = wait(lambda s: s.get("phase") == "Serving" and s["production"]["version"] == 2
                       and not s.get("canary"))  # fmt: skip
