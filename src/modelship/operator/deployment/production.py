@@ -23,12 +23,8 @@ from modelship.operator.deployment.approval import (
     effective_approval,
     judge_approval,
 )
-from modelship.operator.deployment.canary import (
-    apply_progressive,
-    canary_applies,
-    retire_progressive,
-    step_canary,
-)
+from modelship.operator.deployment.canary import canary_applies, step_canary
+from modelship.operator.deployment.canary_children import apply_progressive, retire_progressive
 from modelship.operator.deployment.observe import ModelView, Observation, Subject
 from modelship.operator.kube import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.rollout import pod_trouble
