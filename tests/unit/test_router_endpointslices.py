@@ -87,3 +87,12 @@ def test_slices_without_an_http_port_or_with_fqdns_give_nothing() -> None:
     fqdn = {**V1, "addressType": "FQDN"}
     empty = {**V1, "endpoints": None}  # a Service without pods: `endpoints` is null
     assert ready_endpoints([unnamed, fqdn, empty]) == ()
+
+
+def test_the_grpc_port_rides_along_when_the_slice_has_one() -> None:
+    with_grpc = {**V1, "ports": [*V1["ports"], {"name": "grpc", "protocol": "TCP", "port": 8081}]}
+    assert ready_endpoints([with_grpc]) == (
+        Endpoint("10.244.0.12", 8080, 8081),
+        Endpoint("10.244.1.20", 8080, 8081),
+    )
+    assert all(e.grpc_port is None for e in ready_endpoints([V1]))

@@ -23,6 +23,9 @@ weights say (pinning, for tests and debugging); an unknown version is answered 4
 BACKEND_HEADER: Final = "x-modelship-backend"
 """Set on every routed response: `stable` or `canary`, so clients and tests can count shares."""
 ROUTER_PORT: Final = 8080
+ROUTER_GRPC_PORT: Final = 8081
+"""The router passes gRPC connections through to stable's pods on this port (the serving pods'
+gRPC port), so the production Service's `grpc` port keeps working while the router is in front."""
 
 
 class RouteBackend(BaseModel):
@@ -72,3 +75,6 @@ class RouterEnv(PodEnvironment):
     model_name: str = Field(min_length=1)
     routing_config_map: str = Field(min_length=1)
     port: int = Field(default=ROUTER_PORT, ge=1, le=65535)
+    grpc_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Pass gRPC through to stable here (unset: no)."
+    )

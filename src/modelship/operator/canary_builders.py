@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from modelship.api.v1alpha1 import ResourceRequirements
-from modelship.contracts.routing import ROUTER_PORT, RouterEnv, RoutingTable
+from modelship.contracts.routing import ROUTER_GRPC_PORT, ROUTER_PORT, RouterEnv, RoutingTable
 from modelship.operator.naming import LABEL_STAGE, base_labels, child_name, owner_reference
 from modelship.operator.serving_builders import (
+    GRPC_PORT,
     SERVING_PORT,
     build_stage_deployment,
     stage_selector,
@@ -94,7 +95,9 @@ def build_backend_service(mdep_body: Obj, backend: Backend) -> Obj:
         "spec": {
             "selector": stage_selector(name, stage),
             "ports": [
-                {"name": "http", "port": SERVING_PORT, "targetPort": "http", "protocol": "TCP"}
+                {"name": "http", "port": SERVING_PORT, "targetPort": "http", "protocol": "TCP"},
+                # The router passes gRPC through to the pods this port lists (stable's).
+                {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
             ],
         },
     }
@@ -163,6 +166,7 @@ def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
         model_name=mdep_body["spec"]["modelRef"]["name"],
         routing_config_map=routing_name(name),
         port=ROUTER_PORT,
+        grpc_port=ROUTER_GRPC_PORT,
     )
     labels = _meta(mdep_body, router_name(name), ROUTER_STAGE)["labels"]
     container = {
@@ -171,7 +175,11 @@ def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python", "-m", "modelship.router"],
         "env": [*env.to_env(), {"name": "HOME", "value": "/tmp"}],
-        "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"},
+            # The production Service's `grpc` port targets this name on whichever pods it selects.
+            {"name": "grpc", "containerPort": ROUTER_GRPC_PORT, "protocol": "TCP"},
+        ],
         "readinessProbe": {
             "httpGet": {"path": "/router/ready", "port": "http"},
             "periodSeconds": 2,

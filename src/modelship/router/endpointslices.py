@@ -1,8 +1,9 @@
 """Ready pod addresses of a Service, from its EndpointSlices (discovery.k8s.io v1 or v1beta1).
 
 Both versions share the fields read here (`endpoints[].addresses`, `endpoints[].conditions.ready`,
-`ports[].name/port`); the differences (topology, hints) are not our concern. Only the port named
-`http` counts: the serving Services name their port so.
+`ports[].name/port`); the differences (topology, hints) are not our concern. The port named
+`http` makes a pod an endpoint; the one named `grpc`, when the slice has it, is where the router
+passes gRPC connections through to. The serving Services name their ports so.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from modelship.router.routes import Endpoint
 
 PORT_NAME = "http"
+GRPC_PORT_NAME = "grpc"
 
 
 def ready_endpoints(slices: Iterable[dict[str, Any]]) -> tuple[Endpoint, ...]:
@@ -21,12 +23,12 @@ def ready_endpoints(slices: Iterable[dict[str, Any]]) -> tuple[Endpoint, ...]:
     for slice_ in slices:
         if slice_.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
             continue  # FQDN slices name no pod we can connect to by address
-        port = next(
-            (p.get("port") for p in slice_.get("ports") or [] if p.get("name") == PORT_NAME),
-            None,
-        )
+        ports = {p.get("name"): p.get("port") for p in slice_.get("ports") or []}
+        port, grpc_port = ports.get(PORT_NAME), ports.get(GRPC_PORT_NAME)
         if not isinstance(port, int):
             continue
+        if not isinstance(grpc_port, int):
+            grpc_port = None
         for endpoint in slice_.get("endpoints") or []:
             # The API: a missing `ready` means unknown, which consumers should treat as ready.
             if (endpoint.get("conditions") or {}).get("ready") is False:
@@ -35,5 +37,5 @@ def ready_endpoints(slices: Iterable[dict[str, Any]]) -> tuple[Endpoint, ...]:
             if (endpoint.get("conditions") or {}).get("terminating") is True:
                 continue
             for address in endpoint.get("addresses") or []:
-                found.add(Endpoint(address, port))
+                found.add(Endpoint(address, port, grpc_port))
     return tuple(sorted(found, key=lambda e: (e.host, e.port)))

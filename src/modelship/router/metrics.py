@@ -11,9 +11,15 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from modelship.contracts.serving_metrics import (
@@ -25,6 +31,7 @@ from modelship.contracts.serving_metrics import (
 )
 
 IN_FLIGHT = "modelship_router_in_flight_requests"
+GRPC_CONNECTIONS = "modelship_router_grpc_connections"
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
@@ -71,6 +78,34 @@ class RouterMetrics:
 
     def observe(self, backend: str, code: int, seconds: float) -> None:
         self._routed.observe(backend, code, seconds)
+
+    def track_grpc(self, counts: GrpcCounts) -> None:
+        """Export the gRPC passthrough's connection counts, read at scrape time."""
+        self.registry.register(_GrpcConnections(counts))
+
+
+class GrpcCounts(Protocol):
+    forwarded: int
+    refused: int
+    open: int
+
+
+class _GrpcConnections(Collector):
+    def __init__(self, counts: GrpcCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        total = CounterMetricFamily(
+            GRPC_CONNECTIONS,
+            "gRPC connections passed through to stable (forwarded) or refused for want of a pod.",
+            labels=["outcome"],
+        )
+        total.add_metric(["forwarded"], self._counts.forwarded)
+        total.add_metric(["refused"], self._counts.refused)
+        yield total
+        yield GaugeMetricFamily(
+            f"{GRPC_CONNECTIONS}_open", "gRPC connections open now.", value=self._counts.open
+        )
 
 
 class _RoutedRequests(Collector):

@@ -22,6 +22,7 @@ import pydantic_core
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from modelship.contracts.routing import BACKEND_HEADER, VERSION_HEADER
+from modelship.router.grpc_passthrough import GrpcPassthrough
 from modelship.router.metrics import RouterMetrics
 from modelship.router.routes import Routes
 from modelship.router.settings import RouterSettings
@@ -79,6 +80,8 @@ class RouterApp:
             workers=settings.shadow_workers,
             timeout=settings.shadow_timeout_seconds,
         )
+        self.grpc = GrpcPassthrough(self.state, settings.connect_timeout_seconds)
+        self.metrics.track_grpc(self.grpc)
         self.draining = False
         self._source_task: asyncio.Task[None] | None = None
         self.state.on_routes(self._close_unused)
@@ -91,8 +94,11 @@ class RouterApp:
     async def start(self) -> None:
         self.shadow.start()
         self._source_task = asyncio.create_task(self.source.run(self.state))
+        if self.settings.grpc_port is not None:
+            await self.grpc.start(self.settings.listen_host, self.settings.grpc_port)
 
     async def stop(self) -> None:
+        await self.grpc.close()
         if self._source_task is not None:
             self._source_task.cancel()
             await asyncio.gather(self._source_task, return_exceptions=True)

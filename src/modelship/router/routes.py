@@ -17,10 +17,11 @@ STABLE, CANARY, SHADOW = "stable", "canary", "shadow"
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One ready pod of a backend: where to open connections."""
+    """One ready pod of a backend: where to open connections (HTTP, and gRPC if it has it)."""
 
     host: str
     port: int
+    grpc_port: int | None = None
 
 
 class Split:
@@ -51,6 +52,7 @@ class Backend:
     endpoints: tuple[Endpoint, ...]
     header: bytes = b""
     _next: int = 0
+    _next_grpc: int = 0
 
     def __post_init__(self) -> None:
         self.header = self.name.encode()
@@ -61,6 +63,15 @@ class Backend:
         index = self._next % len(self.endpoints)
         self._next = index + 1
         return self.endpoints[index]
+
+    def grpc_endpoint(self) -> Endpoint | None:
+        """The next pod with a gRPC port, round robin (a connection, not a request, each)."""
+        serving = [e for e in self.endpoints if e.grpc_port is not None]
+        if not serving:
+            return None
+        index = self._next_grpc % len(serving)
+        self._next_grpc = index + 1
+        return serving[index]
 
 
 @dataclass(slots=True)
@@ -116,6 +127,7 @@ def build_routes(
             old = getattr(previous, name)
             if old is not None and old.route.service == route.service:
                 made._next = old._next
+                made._next_grpc = old._next_grpc
         return made
 
     stable = backend(STABLE, table.stable)
