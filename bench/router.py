@@ -2,19 +2,20 @@
 
 One command (`.venv/bin/python bench/router.py`) publishes an iris LogisticRegression version,
 starts the real inference server (`python -m modelship.serving`) pinned to CPU 0 and routers
-(`RouterApp` under the same uvicorn server as `python -m modelship.router`, with a static table
+(`RouterApp` behind the same server as `python -m modelship.router`, with a static table
 instead of the API) pinned to CPU 1, then drives `wrk` (CPU 1) at the server directly and
 through each router, in interleaved rounds, and prints medians and the differences of this run:
 the p50 the router adds and the router's own CPU time per request (from /proc/<pid>/stat).
 Goal (issue 17): at most 150 µs added p50 and 100 CPU-µs per request. A second router mirrors
 every request to a second server (shadow 100 %) to show what shadowing costs the caller, and
-uvicorn alone answering a constant (same settings, CPU 1) shows the HTTP server's own share.
+uvicorn answering a constant (CPU 1) is a familiar reference for an HTTP server's own cost.
 Figures are for the note, never asserted in tests; on a shared machine they are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import statistics
@@ -52,9 +53,11 @@ def router(label: str, table: RoutingTable, endpoints: dict[str, list[str]], wor
 
 def serve_static(spec_path: Path) -> None:
     """The router process of this benchmark: a static table, no API server."""
+    import uvloop
+
     from modelship.router.proxy import RouterApp
     from modelship.router.routes import Endpoint
-    from modelship.router.server import DrainingServer, config
+    from modelship.router.server import run
     from modelship.router.settings import RouterSettings
     from modelship.router.state import StaticSource
 
@@ -74,7 +77,7 @@ def serve_static(spec_path: Path) -> None:
         drain_seconds=0,
     )
     app = RouterApp(settings, StaticSource(RoutingTable.model_validate(spec["table"]), endpoints))
-    DrainingServer(config(app, settings), app, 0).run()
+    uvloop.run(run(app))
 
 
 FLOOR_BODY = (
@@ -83,27 +86,44 @@ FLOOR_BODY = (
 )
 
 
-def serve_floor(port: int) -> None:
-    """uvicorn (same settings as the router) answering a constant: the HTTP server's own cost,
-    the part of the router's CPU that its forwarding code cannot remove."""
-    import uvicorn
+def serve_floor(port: int, which: str) -> None:
+    """An HTTP server answering a constant: the router's own front end, or uvicorn (the server
+    the router ran on before), to show what the HTTP layer alone costs per request."""
+    import uvloop
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        await receive()
-        length = b"%d" % len(FLOOR_BODY)
-        headers = [(b"content-type", b"application/json"), (b"content-length", length)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": FLOOR_BODY})
+    if which == "uvicorn":
+        import uvicorn
 
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
-        log_level="warning", server_header=False, date_header=False,
-    )  # fmt: skip
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                while (await receive())["type"] != "lifespan.shutdown":
+                    await send({"type": "lifespan.startup.complete"})
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+            await receive()
+            length = b"%d" % len(FLOOR_BODY)
+            headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": FLOOR_BODY})
+
+        uvicorn.run(
+            app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+            log_level="warning", server_header=False, date_header=False,
+        )  # fmt: skip
+        return
+
+    from modelship.router.frontend import HttpFrontend, Reply, Request
+
+    async def constant(request: Request) -> Reply:
+        return Reply(200, [(b"content-type", b"application/json")], FLOOR_BODY)
+
+    async def forever() -> None:
+        await HttpFrontend(constant, max_body_bytes=1 << 20, idle_seconds=60).start(
+            "127.0.0.1", port
+        )
+        await asyncio.Event().wait()
+
+    uvloop.run(forever())
 
 
 def main() -> int:
@@ -115,12 +135,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--serve-static", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-server", default="front end", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_static:
         serve_static(args.serve_static)
         return 0
     if args.serve_floor:
-        serve_floor(args.serve_floor)
+        serve_floor(args.serve_floor, args.floor_server)
         return 0
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -149,15 +170,19 @@ def main() -> int:
         addresses,
         work,
     )
-    floor_port = free_port()
-    floor = Server(
-        "uvicorn floor",
-        [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(floor_port)],
-        f"http://127.0.0.1:{floor_port}/router/ready",
-    )
     path = "/v2/models/lr/infer"
     targets = [Target("direct", "lr", base + path, server)]
-    targets.append(Target(floor.label, "lr", f"http://127.0.0.1:{floor_port}{path}", floor))
+    floors = []
+    for which in ("front end", "uvicorn"):
+        port = free_port()
+        argv = [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(port)]
+        floor = Server(
+            f"{which} floor",
+            [*argv, "--floor-server", which],
+            f"http://127.0.0.1:{port}/router/ready",
+        )
+        floors.append(floor)
+        targets.append(Target(floor.label, "lr", f"http://127.0.0.1:{port}{path}", floor))
     for r in (plain, mirroring):
         targets.append(Target(r.label, "lr", r.health.removesuffix("/router/ready") + path, r))
 
@@ -165,9 +190,9 @@ def main() -> int:
     try:
         for s in (server, twin):
             start(s, work)
-        for r in (plain, mirroring, floor):
+        for r in (plain, mirroring, *floors):
             start_on(r, work, ROUTER_CPU)
-        for s in (server, twin, plain, mirroring, floor):
+        for s in (server, twin, plain, mirroring, *floors):
             wait_ready(s)
         for target in targets:
             wrk(target, 2, 4, script)  # warm-up: connections, caches
@@ -183,7 +208,7 @@ def main() -> int:
                         file=sys.stderr,
                     )
     finally:
-        for s in (plain, mirroring, floor, server, twin):
+        for s in (plain, mirroring, *floors, server, twin):
             stop(s)
     report(samples, args)
     shutil.rmtree(work, ignore_errors=True)
@@ -220,11 +245,11 @@ def report(samples: dict[tuple[str, int], list[Sample]], args: argparse.Namespac
     print()
     for connections in args.connections:
         direct = medians[("direct", connections)]
-        floor = medians[("uvicorn floor", connections)]
-        print(
-            f"c={connections} uvicorn alone answering a constant: {floor.cpu_us:.0f} CPU-µs/req "
-            "(the HTTP server's share of the router's cost)"
-        )
+        for which in ("front end", "uvicorn"):
+            floor = medians[(f"{which} floor", connections)]
+            print(
+                f"c={connections} {which} alone answering a constant: {floor.cpu_us:.0f} CPU-µs/req"
+            )
         for label in ("router", "router+shadow"):
             routed = medians[(label, connections)]
             added = (routed.p50_ms - direct.p50_ms) * 1000

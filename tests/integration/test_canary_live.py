@@ -18,10 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import tritonclient.grpc as triton
 
 from conftest import running_operator
-from modelship.contracts.routing import BACKEND_HEADER, ROUTER_PORT
+from modelship.contracts.routing import (
+    BACKEND_HEADER,
+    ROUTER_GRPC_PORT,
+    ROUTER_PORT,
+    VERSION_HEADER,
+)
 from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PODS, Kube
 from support.factories import iris_deployment, iris_model
 from support.live import approve, awaiting_approval, condition, retrain, wait_for_status
@@ -115,6 +122,27 @@ def measured_share(ips: list[str], model: str, requests: int = 1000) -> float:
     return 100 * traffic.backends["canary"] / requests
 
 
+def grpc_predict(ip: str, model: str, rows: list[list[float]]) -> list[int]:
+    client = triton.InferenceServerClient(f"{ip}:{ROUTER_GRPC_PORT}")
+    try:
+        tensor = triton.InferInput("input", [len(rows), len(rows[0])], "FP64")
+        tensor.set_data_from_numpy(np.array(rows, dtype=np.float64))
+        answer = client.infer(model, [tensor], outputs=[triton.InferRequestedOutput("predict")])
+        return list(answer.as_numpy("predict").tolist())
+    finally:
+        client.close()
+
+
+def rest_predict(ip: str, model: str, rows: list[list[float]], pin: int) -> list[int]:
+    url = f"http://{ip}:{ROUTER_PORT}/v2/models/{model}/infer"
+    payload = {"inputs": [{"name": "input", "datatype": "FP64", "shape": [len(rows), 4],
+                           "data": rows}]}  # fmt: skip
+    answer = httpx.post(url, json=payload, headers={VERSION_HEADER: str(pin)}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    (predict,) = [o for o in answer.json()["outputs"] if o["name"] == "predict"]
+    return list(predict["data"])
+
+
 def canary(status: Obj) -> Obj:
     return status.get("canary") or {}
 
@@ -177,6 +205,9 @@ def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
         background.quiet.set()
         share_10 = measured_share(ips, name)
         background.quiet.clear()
+        # gRPC callers of the production Service reach the routers' gRPC port: stable answers.
+        for ip in ips:
+            assert grpc_predict(ip, name, ROWS[:3]) == rest_predict(ip, name, ROWS[:3], pin=1)
         promote(kube, namespace, name, status)
         status = wait(paused_at(50))
         background.quiet.set()

@@ -1,6 +1,6 @@
 """Real HTTP servers in the test's event loop: inference servers, hand-made backends, routers.
 
-The router is tested against real sockets (uvicorn, httptools, its own client), never against a
+The router is tested against real sockets (its own front end and client), never against a
 mocked transport: what it must get right is HTTP framing, keep-alive and failures on the wire.
 """
 
@@ -19,6 +19,7 @@ from modelship.catalog import VersionMetadata, open_catalog
 from modelship.contracts.routing import RouteBackend, RoutingTable
 from modelship.router.proxy import RouterApp
 from modelship.router.routes import Endpoint
+from modelship.router.server import RouterServer
 from modelship.router.settings import RouterSettings
 from modelship.router.state import StaticSource
 from modelship.serving import ServingSettings, create_app
@@ -73,6 +74,33 @@ class InProcess:
 
     async def stop(self) -> None:
         self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+
+
+class RouterInProcess:
+    """The router's own server (front end, drain, shutdown) on a free port, in this loop."""
+
+    def __init__(self, app: RouterApp) -> None:
+        self.server = RouterServer(app, port=0)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> RouterInProcess:
+        self.task = asyncio.create_task(self.server.serve())
+        started = asyncio.create_task(self.server.started.wait())
+        await asyncio.wait({self.task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if self.task.done():
+            started.cancel()
+            self.task.result()
+            raise RuntimeError("router stopped while starting")
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def stop(self) -> None:
+        self.server.interrupt()
         if self.task is not None:
             await self.task
 

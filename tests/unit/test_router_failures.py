@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import httpx
 import uvloop
@@ -11,9 +10,8 @@ import uvloop
 from modelship.contracts.routing import BACKEND_HEADER, RoutingTable
 from modelship.contracts.serving_metrics import ROUTER_REQUESTS_TOTAL
 from modelship.router.proxy import RouterApp
-from modelship.router.server import DrainingServer
 from modelship.router.upstream import Upstream
-from support.router import InProcess, RawBackend, backend, json_reply, static_router
+from support.router import RawBackend, RouterInProcess, backend, json_reply, static_router
 
 OK = b'{"outputs":[]}'
 
@@ -24,7 +22,7 @@ def alone(raw: RawBackend, **settings: object) -> RouterApp:
 
 
 async def call(app: RouterApp, *paths: str) -> list[httpx.Response]:
-    router = await InProcess(app).start()
+    router = await RouterInProcess(app).start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
             return [await client.post(path, content=b"{}") for path in paths]
@@ -56,7 +54,7 @@ async def test_a_backend_that_closes_idle_connections_costs_the_caller_nothing()
     replies = iter([json_reply(OK)] * 100)
     raw.reply = lambda _: next(replies)
     app = alone(raw)
-    router = await InProcess(app).start()
+    router = await RouterInProcess(app).start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
             for _ in range(5):
@@ -83,7 +81,7 @@ async def test_a_slow_backend_gives_504_and_a_dead_one_502_until_it_is_back() ->
 
     raw = await RawBackend(lambda _: json_reply(OK)).start()
     app = alone(raw)
-    router = await InProcess(app).start()
+    router = await RouterInProcess(app).start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
             assert (await client.post("/v2/models/iris/infer")).status_code == 200
@@ -123,7 +121,7 @@ async def test_no_table_means_not_ready_and_503() -> None:
 
     from support.router import router_settings
 
-    router = await InProcess(RouterApp(router_settings(), Never())).start()
+    router = await RouterInProcess(RouterApp(router_settings(), Never())).start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
             ready = await client.get("/router/ready")
@@ -135,7 +133,7 @@ async def test_no_table_means_not_ready_and_503() -> None:
 
     # A table whose stable Service has no ready pod yet: not ready either, and health is 503.
     table = RoutingTable(revision=1, stable=backend(1, "stable"))
-    router = await InProcess(static_router(table, {})).start()
+    router = await RouterInProcess(static_router(table, {})).start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
             ready = await client.get("/router/ready")
@@ -151,12 +149,12 @@ async def test_no_table_means_not_ready_and_503() -> None:
 async def test_sigterm_turns_readiness_off_at_once_and_finishes_in_flight_requests() -> None:
     raw = await RawBackend(lambda _: json_reply(OK), delay=0.5).start()
     app = alone(raw, drain_seconds=0.3)
-    router = await InProcess(app, server=DrainingServer, router=app, drain_seconds=0.3).start()
+    router = await RouterInProcess(app).start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
             in_flight = asyncio.create_task(client.post("/v2/models/iris/infer"))
             await asyncio.sleep(0.1)
-            router.server.handle_exit(signal.SIGTERM, None)
+            router.server.terminate()
             assert (await client.get("/router/ready")).status_code == 503
             assert (await client.get("/router/live")).status_code == 200
             assert (await in_flight).status_code == 200
@@ -193,7 +191,7 @@ async def test_connections_to_pods_that_left_every_backend_are_closed() -> None:
     first = await RawBackend(lambda _: json_reply(OK)).start()
     second = await RawBackend(lambda _: json_reply(OK)).start()
     app = alone(first)
-    router = await InProcess(app).start()
+    router = await RouterInProcess(app).start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
             assert (await client.post("/v2/models/iris/infer")).status_code == 200

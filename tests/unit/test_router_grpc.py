@@ -2,8 +2,8 @@
 port while a canary takes REST traffic; without a stable pod with a gRPC port the connection is
 refused (never sent to the canary), and the counts say so.
 
-The router runs in a thread of this process with a static table (no API server); the inference
-servers are real `python -m modelship.serving` processes.
+The router (its own server) runs in a thread of this process with a static table (no API
+server); the inference servers are real `python -m modelship.serving` processes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-import uvicorn
 from prometheus_client import CollectorRegistry
 from sklearn.linear_model import LogisticRegression
 from tritonclient.utils import InferenceServerException
@@ -25,6 +24,7 @@ from tritonclient.utils import InferenceServerException
 from modelship.contracts.routing import RouteBackend, RoutingTable
 from modelship.router.proxy import RouterApp
 from modelship.router.routes import Endpoint
+from modelship.router.server import RouterServer
 from modelship.router.settings import RouterSettings
 from modelship.router.state import StaticSource
 from support.serving import ServerProcess, free_port, iris_server
@@ -50,17 +50,22 @@ def router(endpoints: dict[str, tuple[Endpoint, ...]]) -> Iterator[RouterApp]:
         grpc_port=free_port(),
     )
     app = RouterApp(settings, StaticSource(table, endpoints), CollectorRegistry())
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(_make(app))
+    thread = threading.Thread(target=lambda: loop.run_until_complete(server.serve()), daemon=True)
     thread.start()
     try:
-        wait_for(lambda: server.started, what="the router listening")
+        wait_for(server.started.is_set, what="the router listening")
         yield app
     finally:
-        server.should_exit = True
+        loop.call_soon_threadsafe(server.interrupt)
         thread.join(timeout=30)
         assert not thread.is_alive()
+        loop.close()
+
+
+async def _make(app: RouterApp) -> RouterServer:
+    return RouterServer(app)
 
 
 @pytest.fixture(scope="module")

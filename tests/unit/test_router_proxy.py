@@ -25,6 +25,7 @@ from modelship.router.proxy import RouterApp
 from support.router import (
     InProcess,
     RawBackend,
+    RouterInProcess,
     backend,
     inference_app,
     json_reply,
@@ -57,7 +58,7 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dic
 
 
 async def routed(app: RouterApp) -> tuple[InProcess, httpx.AsyncClient]:
-    router = await InProcess(app).start()
+    router = await RouterInProcess(app).start()
     return router, httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}")
 
 

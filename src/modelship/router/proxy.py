@@ -1,7 +1,8 @@
-"""The router as a raw ASGI app: choose a backend, forward, answer, maybe mirror.
+"""The router's requests: choose a backend, forward, answer, maybe mirror.
 
-A raw ASGI callable rather than a framework: routing here is two prefix checks, and Starlette's
-request objects and middleware would cost more than the whole forwarding budget (≤100 CPU-µs).
+No framework: routing here is two prefix checks, and a framework's request objects and
+middleware would cost more than the whole forwarding budget (≤100 CPU-µs); the front end
+(frontend.py) frames requests and answers.
 
 - Inference routes (`.../infer`, `/v1/models/...:predict`) go by weight, or to the version
   named by VERSION_HEADER (404 when no backend serves it).
@@ -22,6 +23,7 @@ import pydantic_core
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from modelship.contracts.routing import BACKEND_HEADER, VERSION_HEADER
+from modelship.router.frontend import Reply, Request
 from modelship.router.grpc_passthrough import GrpcPassthrough
 from modelship.router.metrics import RouterMetrics
 from modelship.router.routes import Routes
@@ -31,9 +33,6 @@ from modelship.router.state import RoutingSource, RoutingState
 from modelship.router.upstream import ConnectError, NoEndpointsError, Upstream, UpstreamError
 
 log = logging.getLogger(__name__)
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
 
 _VERSION = VERSION_HEADER.encode()
 _BACKEND = BACKEND_HEADER.encode()
@@ -105,49 +104,39 @@ class RouterApp:
         await self.shadow.stop()
         self.upstream.close()
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            path: str = scope["path"]
-            if path == "/metrics" or path.startswith("/router/"):
-                await self._own(path, send)
-            else:
-                await self._forward(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
+    async def handle(self, request: Request) -> Reply:
+        """Answer one request (the front end frames and writes the answer)."""
+        path = request.target.split(b"?", 1)[0]
+        if path == b"/metrics" or path.startswith(b"/router/"):
+            return self._own(path)
+        return await self._forward(request, path)
 
-    async def _forward(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def _forward(self, request: Request, path: bytes) -> Reply:
         started = time.perf_counter()
         pinned: bytes | None = None
         lines: list[bytes] = []
-        for name, value in scope["headers"]:
+        for name, value in request.headers:
             if name in _SKIP:
                 continue
             if name == _VERSION:
                 pinned = value
             lines += (name, b": ", value, b"\r\n")
-        body = await _read_body(receive, self.settings.max_body_bytes)
+        body = request.body
         if body is None:
-            await _error(send, 413, "request body too large")
-            return
+            return _error(413, "request body too large")
         routes = self.state.routes
         if routes is None:
-            await _error(send, 503, "the router has no routing table yet")
-            return
-        path: bytes = scope.get("raw_path") or scope["path"].encode()
+            return _error(503, "the router has no routing table yet")
         inference = is_inference(path)
         backend = routes.choose(pinned) if inference or pinned is not None else routes.stable
         if backend is None:
             assert pinned is not None
-            await _error(send, 404, f"no backend serves version {pinned.decode(errors='replace')}")
             self.metrics.observe("none", 404, time.perf_counter() - started)
-            return
-        query: bytes = scope.get("query_string", b"")
-        target = path + b"?" + query if query else path
+            return _error(404, f"no backend serves version {pinned.decode(errors='replace')}")
         headers = b"".join(lines)
         head = b"%s %s HTTP/1.1\r\n%scontent-length: %d\r\n\r\n" % (
-            scope["method"].encode(),
-            target,
+            request.method,
+            request.target,
             headers,
             len(body),
         )
@@ -155,34 +144,30 @@ class RouterApp:
         try:
             response = await self._send_to(backend.endpoint, len(backend.endpoints), head, body)
         except UpstreamError as error:
-            status = error.status
-            await _error(send, status, f"{backend.name} backend: {error}", backend.header)
+            reply = _error(error.status, f"{backend.name} backend: {error}", backend.header)
         else:
-            status = response.status
             response.headers.append((_BACKEND, backend.header))
-            response.headers.append((b"content-length", b"%d" % len(response.body)))
-            await send(
-                {"type": "http.response.start", "status": status, "headers": response.headers}
-            )
-            await send({"type": "http.response.body", "body": response.body})
+            reply = Reply(response.status, response.headers, response.body)
         finally:
             self.metrics.in_flight -= 1
         seconds = time.perf_counter() - started
-        self.metrics.observe(backend.name, status, seconds)
-        if inference and status == 200:
+        self.metrics.observe(backend.name, reply.status, seconds)
+        if inference and reply.status == 200:
             shadow = routes.mirror()
             if shadow is not None:
+                query = request.target[len(path) :]
                 self.shadow.offer(
                     ShadowJob(
                         shadow,
-                        scope["method"].encode(),
-                        shadow_target(path) + (b"?" + query if query else b""),
+                        request.method,
+                        shadow_target(path) + query,
                         headers,
                         body,
-                        response.body,
+                        reply.body,
                         seconds,
                     )
                 )
+        return reply
 
     async def _send_to(self, pick: Any, count: int, head: bytes, body: bytes) -> Any:
         """Forward to the next pod; a pod that refuses connections is skipped once (nothing was
@@ -198,23 +183,19 @@ class RouterApp:
                     raise
         raise AssertionError("unreachable")
 
-    async def _own(self, path: str, send: Any) -> None:
-        if path == "/metrics":
+    def _own(self, path: bytes) -> Reply:
+        if path == b"/metrics":
             body = generate_latest(self.registry)
-            headers = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
-            await _answer(send, 200, body, headers)
-        elif path == "/router/live":
-            await _answer(send, 200, b'{"live":true}', _JSON)
-        elif path == "/router/ready":
+            return Reply(200, [(b"content-type", CONTENT_TYPE_LATEST.encode())], body)
+        if path == b"/router/live":
+            return Reply(200, list(_JSON), b'{"live":true}')
+        if path == b"/router/ready":
             reason = self._not_ready_reason()
             if reason is None:
-                await _answer(send, 200, b'{"ready":true}', _JSON)
-            else:
-                await _answer(
-                    send, 503, pydantic_core.to_json({"ready": False, "reason": reason}), _JSON
-                )
-        else:
-            await _error(send, 404, f"no router route {path}")
+                return Reply(200, list(_JSON), b'{"ready":true}')
+            body = pydantic_core.to_json({"ready": False, "reason": reason})
+            return Reply(503, list(_JSON), body)
+        return _error(404, f"no router route {path.decode(errors='replace')}")
 
     def _not_ready_reason(self) -> str | None:
         if self.draining:
@@ -225,43 +206,7 @@ class RouterApp:
             return f"no ready endpoints for stable ({self.state.table.stable.service})"
         return None
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.start()
-                except Exception as error:
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
-
-async def _read_body(receive: Any, limit: int) -> bytes | None:
-    """The whole request body; None when it exceeds `limit`."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def _answer(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    headers = [*headers, (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _error(send: Any, status: int, message: str, backend: bytes | None = None) -> None:
-    headers = [*_JSON, (_BACKEND, backend)] if backend is not None else _JSON
-    await _answer(send, status, pydantic_core.to_json({"error": message}), headers)
+def _error(status: int, message: str, backend: bytes | None = None) -> Reply:
+    headers = [*_JSON, (_BACKEND, backend)] if backend is not None else list(_JSON)
+    return Reply(status, headers, pydantic_core.to_json({"error": message}))

@@ -1,21 +1,22 @@
-"""Running the router under uvicorn (uvloop, httptools) with a draining shutdown.
+"""Running the router on uvloop with a draining shutdown.
 
 On SIGTERM the router first turns its readiness to 503 and keeps serving for `drain_seconds`,
 so the EndpointSlice controller drops the pod while callers are still answered; only then does
-uvicorn stop accepting connections and wait up to `shutdown_grace_seconds` for in-flight
-requests, after which the lifespan stops the API watches, the shadow workers and the pools. A
-second signal stops at once.
+it stop accepting connections and wait up to `shutdown_grace_seconds` for in-flight requests,
+after which it stops the API watches, the shadow workers and the pools. A second signal (or
+SIGINT) stops at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
-import time
-from types import FrameType
 
-import uvicorn
+import uvloop
 
+from modelship.router.frontend import HttpFrontend
 from modelship.router.kubeapi import ApiConnection, KubeSource
 from modelship.router.proxy import RouterApp
 from modelship.router.settings import RouterSettings
@@ -23,42 +24,53 @@ from modelship.router.settings import RouterSettings
 log = logging.getLogger(__name__)
 
 
-class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, router: RouterApp, drain_seconds: float) -> None:
-        super().__init__(config)
-        self.router_app = router
-        self.drain_seconds = drain_seconds
-        self._exit_at: float | None = None
+class RouterServer:
+    """The router app behind its HTTP front end, with the shutdown sequence above."""
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._exit_at is not None or sig == signal.SIGINT:
-            self.should_exit = True
-            return
-        log.info("SIGTERM: readiness 503, stopping in %.1fs", self.drain_seconds)
-        self.router_app.draining = True
-        self._exit_at = time.monotonic() + self.drain_seconds
+    def __init__(self, app: RouterApp, port: int | None = None) -> None:
+        self.app = app
+        self._port = app.settings.port if port is None else port  # tests: 0, a free one
+        settings = app.settings
+        self.frontend = HttpFrontend(
+            app.handle,
+            max_body_bytes=settings.max_body_bytes,
+            idle_seconds=settings.idle_timeout_seconds,
+        )
+        self.started = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._hurry = asyncio.Event()  # stop at once: no drain, no grace
 
-    async def on_tick(self, counter: int) -> bool:
-        if self._exit_at is not None and time.monotonic() >= self._exit_at:
-            self.should_exit = True
-        return await super().on_tick(counter)
+    @property
+    def port(self) -> int:
+        return self.frontend.port
 
+    def terminate(self) -> None:
+        """SIGTERM: drain, then stop; a second call stops at once."""
+        if self._stop.is_set():
+            self._hurry.set()
+        self._stop.set()
 
-def config(app: RouterApp, settings: RouterSettings) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=settings.listen_host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        server_header=False,
-        # The backend's Date header is forwarded; uvicorn would add a second one.
-        date_header=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    def interrupt(self) -> None:
+        self._hurry.set()
+        self._stop.set()
+
+    async def serve(self) -> None:
+        settings = self.app.settings
+        await self.app.start()
+        try:
+            await self.frontend.start(settings.listen_host, self._port)
+            self.started.set()
+            log.info("router listening on %s:%d", settings.listen_host, self.port)
+            await self._stop.wait()
+            self.app.draining = True
+            if not self._hurry.is_set():
+                log.info("SIGTERM: readiness 503, stopping in %.1fs", settings.drain_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), settings.drain_seconds)
+            grace = 0.0 if self._hurry.is_set() else settings.shutdown_grace_seconds
+            await self.frontend.shutdown(grace)
+        finally:
+            await self.app.stop()
 
 
 def serve(settings: RouterSettings, connection: ApiConnection) -> None:
@@ -73,5 +85,13 @@ def serve(settings: RouterSettings, connection: ApiConnection) -> None:
         watch_timeout=settings.watch_timeout_seconds,
         retry_max=settings.api_retry_max_seconds,
     )
-    app = RouterApp(settings, source)
-    DrainingServer(config(app, settings), app, settings.drain_seconds).run()
+    uvloop.run(run(RouterApp(settings, source)))
+
+
+async def run(app: RouterApp) -> None:
+    """Serve `app` until SIGTERM (drained) or SIGINT (at once)."""
+    server = RouterServer(app)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, server.terminate)
+    loop.add_signal_handler(signal.SIGINT, server.interrupt)
+    await server.serve()

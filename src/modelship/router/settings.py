@@ -35,6 +35,12 @@ class RouterSettings(BaseSettings, RouterEnv):
         ge=1024,
         description="Larger request bodies are refused with 413 (the server's own limit).",
     )
+    idle_timeout_seconds: float = Field(
+        default=75.0,
+        gt=0,
+        description="A client connection idle this long is closed (longer than the usual "
+        "60 s of proxies and load balancers in front, so they close first).",
+    )
     connect_timeout_seconds: float = Field(default=2.0, gt=0)
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A backend that does not answer in time gets 504."
