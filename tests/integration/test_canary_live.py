@@ -9,10 +9,6 @@ answered. Before any traffic the analysis waits and says why.
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,22 +19,16 @@ import pytest
 import tritonclient.grpc as triton
 
 from conftest import running_operator
-from modelship.contracts.routing import (
-    BACKEND_HEADER,
-    ROUTER_GRPC_PORT,
-    ROUTER_PORT,
-    VERSION_HEADER,
-)
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PODS, Kube
+from modelship.contracts.routing import ROUTER_GRPC_PORT, ROUTER_PORT, VERSION_HEADER
+from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, Kube
 from support.factories import iris_deployment, iris_model
 from support.live import approve, awaiting_approval, condition, retrain, wait_for_status
 from support.operator import OperatorProcess
+from support.routed import ROWS, Traffic, router_ips
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 Obj = dict[str, Any]
-ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [6.7, 3.0, 5.2, 2.3], [5.8, 2.7, 5.1, 1.9],
-        [4.9, 3.0, 1.4, 0.2], [5.7, 2.8, 4.1, 1.3]]  # fmt: skip
 ANALYSIS = {"analysis": {"interval": "10s", "minRequests": 30}}
 STEPS = [{"setWeight": 10}, ANALYSIS, {"pause": {}}, {"setWeight": 50}, ANALYSIS, {"pause": {}},
          {"setWeight": 100}]  # fmt: skip
@@ -53,63 +43,6 @@ def operator(
     yield from running_operator(
         cluster_kubeconfig, tmp_path_factory, rollout_deadline_seconds="120"
     )
-
-
-def body(row: list[float]) -> Obj:
-    return {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": row}]}
-
-
-def router_ips(kube: Kube, namespace: str, name: str) -> list[str]:
-    selector = {"modelship.io/deployment": name, "modelship.io/stage": "router"}
-    return [
-        p["status"]["podIP"]
-        for p in kube.list(PODS, namespace, selector)
-        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
-        and any(c["type"] == "Ready" and c["status"] == "True"
-                for c in p["status"].get("conditions", []))
-    ]  # fmt: skip
-
-
-class Traffic:
-    """Requests sent continuously through the router pods, answers counted by backend."""
-
-    def __init__(self, ips: list[str], model: str) -> None:
-        self.urls = itertools.cycle(
-            f"http://{ip}:{ROUTER_PORT}/v2/models/{model}/infer" for ip in ips
-        )
-        self.backends: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self.quiet = threading.Event()  # set: hold back while shares are measured
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            for row in itertools.cycle(ROWS):
-                if self._stop.is_set():
-                    return
-                if self.quiet.is_set():
-                    time.sleep(0.05)
-                    continue
-                self.send(client, row)
-
-    def send(self, client: httpx.Client, row: list[float]) -> None:
-        try:
-            answer = client.post(next(self.urls), json=body(row))
-        except httpx.HTTPError as error:
-            self.failures.append(str(error))
-            return
-        if answer.status_code != 200:
-            self.failures.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
-        self.backends[answer.headers.get(BACKEND_HEADER, "?")] += 1
 
 
 def measured_share(ips: list[str], model: str, requests: int = 1000) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import threading
 import time
@@ -13,7 +14,7 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 from modelship.operator import deployment_handlers as handlers
-from modelship.operator import events
+from modelship.operator import events, startup
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.requeue import Requeues
@@ -148,3 +149,26 @@ def test_the_next_wake_is_the_sooner_of_requeue_and_drift() -> None:
     assert handlers.next_wake(3.0, 10.0) == 3.0
     assert handlers.next_wake(None, 10.0) == 10.0
     assert handlers.next_wake(None, None) == handlers.IDLE_SECONDS
+
+
+def test_a_requeue_asked_for_by_a_childs_event_reaches_the_deployments_daemon(
+    monkeypatch: Any,
+) -> None:
+    """Kopf gives each object a shallow copy of the startup memo; a reconcile that a child's
+    event starts runs with the child's copy, and the delay it asks for (e.g. the shadow figures'
+    refresh) must still be seen by the Deployment's daemon, which sleeps on its own copy."""
+    kube = cluster()
+    monkeypatch.setattr(startup, "load_api_client", lambda: None)
+    monkeypatch.setattr(startup, "Kube", lambda _: kube)
+    monkeypatch.setattr(events, "normal", lambda *_: None)
+    started = kopf.Memo(metrics=OperatorMetrics(CollectorRegistry(), lambda: True))
+    startup.configure(settings=kopf.OperatorSettings(), memo=started, logger=logging.getLogger("t"))
+    deployment_memo, child_memo = copy.copy(started), copy.copy(started)
+    assert handlers._requeues(deployment_memo).seconds_until(("ml", "iris")) is None
+    child = {"metadata": {"namespace": "ml", "name": "iris-test",
+                          "labels": {"modelship.io/deployment": "iris",
+                                     "modelship.io/stage": "test"}}}  # fmt: skip
+    handlers.stage_event(body=child, memo=child_memo)
+    assert kube.written()  # reconciled: the test stage was created, in flight
+    assert handlers._requeues(deployment_memo).seconds_until(("ml", "iris")) is not None
+    startup.close(memo=started)

@@ -30,8 +30,13 @@ ModelIndex = kopf.Index[tuple[str, str], str]
 
 
 def _requeues(memo: kopf.Memo) -> Requeues:
-    """The Deployments' requeue times (made on first use: startup knows nothing of them)."""
-    requeues: Requeues = memo.setdefault("deployment_requeues", Requeues())
+    """The Deployments' requeue times, made once at startup (startup.configure).
+
+    Kopf gives every object its own memo, a shallow copy of the startup memo: only what startup
+    put there is shared. A reconcile triggered by a child's or a Model's event runs with that
+    object's memo, and must reach the Deployment's daemon all the same.
+    """
+    requeues: Requeues = memo.deployment_requeues
     return requeues
 
 

@@ -18,6 +18,7 @@ from modelship.operator.dataset_probe import DatasetProbe
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.drift import DriftReader
 from modelship.operator.kube import Kube, load_api_client
+from modelship.operator.requeue import Requeues
 from modelship.operator.settings import OperatorSettings
 
 
@@ -65,6 +66,10 @@ def configure(
     )
     # Reconciles of one object triggered from different watches must not interleave.
     memo.locks = defaultdict(threading.Lock)
+    # When each Deployment asked to be looked at again. Made here, not on first use: Kopf's
+    # per-object memos are copies of this one, so a requeue asked for by a reconcile that a
+    # child's event started would otherwise never reach the Deployment's daemon.
+    memo.deployment_requeues = Requeues()
     logger.info("modelship operator configured (image %s)", operator_settings.image)
 
 
