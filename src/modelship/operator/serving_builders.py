@@ -15,6 +15,7 @@ from modelship.contracts.acceptance import AcceptanceEnv, AcceptancePlan
 from modelship.contracts.serving import ServingEnv, Stage
 from modelship.operator.catalog_access import CatalogAccess, catalog_access, uses_volume
 from modelship.operator.naming import (
+    LABEL_SERVES,
     LABEL_STAGE,
     LABEL_VERSION,
     base_labels,
@@ -87,6 +88,8 @@ def build_stage_deployment(
     meta = mdep_body["metadata"]
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = _labels(mdep_body, stage, version)
+    if stage == "production":
+        labels[LABEL_SERVES] = "production"  # the canary, built from this, carries it too
     volumes, mounts, catalog = _catalog_volumes(settings)
     serving = ServingEnv(
         model_name=model,
