@@ -68,13 +68,14 @@ def apply_progressive(
     assert mdep is not None
     canary = status.canary if canary_active(draft, production) else None
     shadow = shadow_active(subject, draft, production) and canary is None
-    apply_route(draft, subject, seen, production, canary)
+    if canary is None or canary.traffic != "gatewayAPI":
+        apply_route(draft, subject, seen, production, canary)  # steady state: all to stable
     if canary is None and not shadow:
         if canary_done(draft, production):
             status.canary = None  # promoted: the canary columns stay empty until the next one
         return Routing(routed=False, retire=True)
     if canary is not None and canary.traffic != "router":
-        shared, stable = apply_direct(draft, subject, seen, canary, settings)
+        shared, stable = apply_direct(draft, subject, seen, production, canary, settings)
         return Routing(routed=False, shared=shared, stable_replicas=stable)
     body = subject.body
     if canary is not None:

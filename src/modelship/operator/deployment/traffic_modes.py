@@ -65,6 +65,7 @@ def apply_direct(
     draft: Draft,
     subject: Subject,
     seen: Observation,
+    production: ProductionStatus,
     canary: CanaryStatus,
     settings: OperatorSettings,
 ) -> tuple[bool, int | None]:
@@ -76,6 +77,7 @@ def apply_direct(
     mdep, view = subject.mdep, seen.canary
     assert mdep is not None
     if blocked(subject, canary, view):
+        apply_route(draft, subject, seen, production, canary)  # says why on the condition
         return False, None  # fail closed: no canary pod is started
     total = mdep.spec.production.replicas
     stable: int | None = None
@@ -86,7 +88,7 @@ def apply_direct(
     if canary.state == "Completed":
         stable = None
     body = subject.body
-    draft.apply(
+    scaling = draft.apply(
         APPS_DEPLOYMENTS,
         build_canary_deployment(
             body, canary.version, canary.digest, replicas, mdep.spec.production.resources,
@@ -96,6 +98,8 @@ def apply_direct(
     )  # fmt: skip
     if canary.traffic == "gatewayAPI":
         draft.apply(SERVICES, build_backend_service(body, "canary"), view.services.get("canary"))
+        ready = not scaling and view.canary is not None and view.canary.complete
+        apply_route(draft, subject, seen, production, canary, canary_ready=ready)
         return False, None
     # Pods of an older production template lack the shared label: selecting it before they are
     # replaced would leave them without traffic (and, at worst, the Service without endpoints).
@@ -170,10 +174,14 @@ def apply_route(
     seen: Observation,
     production: ProductionStatus,
     canary: CanaryStatus | None,
+    canary_ready: bool = False,
 ) -> None:
     """Keep the HTTPRoute of a gatewayAPI Deployment: all to stable, or split for the canary.
 
-    `canary` is the active canary (None when none is). A route stays when the spec moves away
+    `canary` is the active canary (None when none is). Its weight goes into the route only once
+    its pods are ready at that weight (`canary_ready`); until then the route keeps the weight it
+    has, so a Gateway never sends a share to pods that do not exist yet. A route stays when the
+    spec moves away
     from gatewayAPI: it then keeps sending everything to the production Service, which is what
     a Gateway still pointing at it needs; it goes with the Deployment (owner reference).
     """
@@ -191,7 +199,9 @@ def apply_route(
     split = None
     stable = production.version
     if canary is not None and canary.traffic == "gatewayAPI" and canary.weight > 0:
-        split = (canary.version, canary.weight)
+        held = view.route.canary_weight if view.route is not None else None
+        weight = canary.weight if canary_ready else min(held or 0, canary.weight)
+        split = (canary.version, weight)
         previous = draft.status.previous
         if canary.state == "Completed" and previous is not None:
             stable = previous.version  # production already names the canary's version
