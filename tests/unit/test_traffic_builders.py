@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
+from kubernetes import client
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import DeploymentSpec
 from modelship.api.v1alpha1.progressive import GatewaySpec, RolloutSpec
 from modelship.operator.canary_builders import build_canary_deployment
-from modelship.operator.deployment.canary_observe import RouteState
+from modelship.operator.deployment.canary_observe import RouteState, observe_canary
+from modelship.operator.deployment.observe import Subject
+from modelship.operator.kube import HTTPROUTES, PDBS_V1, PODS, Kube, KubeError
 from modelship.operator.serving_builders import build_stage_deployment
 from modelship.operator.traffic_builders import (
     build_http_route,
@@ -18,8 +22,10 @@ from modelship.operator.traffic_builders import (
     replica_split,
     shared_selector,
 )
-from support.deployments import D1, D2, SETTINGS, body
+from support.deployments import D1, D2, NOW, SETTINGS, body
+from support.fake_kube import FakeKube
 
+MOMENT = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
 STEPS = [{"setWeight": 25}, {"analysis": {"interval": "30s"}}]
 GATEWAY = {"parentRefs": [{"name": "public", "namespace": "infra", "sectionName": "https"}]}
 
@@ -167,3 +173,65 @@ def test_reading_a_route_tells_its_canary_weight_and_whether_every_gateway_took_
     assert unattended is not None
     assert (unattended.canary_weight, unattended.accepted, unattended.stale) == (None, False, False)
     assert RouteState.read(None, "iris-canary") is None
+
+
+def gateway_deployment(**status: Any) -> Any:
+    spec = {"strategy": "canary", "steps": STEPS, "traffic": "gatewayAPI", "gateway": GATEWAY}
+    mdep = Subject.parse(body(status, production={"replicas": 4, "rollout": spec})).mdep
+    assert mdep is not None
+    return mdep
+
+
+def serving_pod(name: str, stage: str, serves: bool) -> dict[str, Any]:
+    labels = {"modelship.io/deployment": "iris", "modelship.io/stage": stage}
+    if serves:
+        labels["modelship.io/serves"] = "production"
+    return {"metadata": {"name": name, "namespace": "ml", "labels": labels}, "status": {}}
+
+
+def test_observing_reads_the_route_only_where_the_gateway_api_is_served() -> None:
+    absent = FakeKube(unserved=("gateway.networking.k8s.io/v1",))
+    view = observe_canary(absent, gateway_deployment(), "ml", "iris", PDBS_V1, None, MOMENT)
+    assert (view.gateway_served, view.route) == (False, None)
+    assert not any(call.resource.endswith("httproutes") for call in absent.calls)
+    kube = FakeKube()
+    kube.put(HTTPROUTES, observed(40, 1, ("True", 1)))
+    for name, stage, serves in [("s0", "production", True), ("s1", "production", False),
+                                ("c0", "canary", True), ("t0", "test", False)]:  # fmt: skip
+        kube.put(PODS, serving_pod(name, stage, serves))
+    view = observe_canary(kube, gateway_deployment(), "ml", "iris", PDBS_V1, None, MOMENT)
+    assert view.gateway_served is True
+    assert view.route is not None and (view.route.canary_weight, view.route.accepted) == (40, True)
+    assert view.unshared_pods == 1  # s1: a production pod of a template without the label
+
+
+class Discovery(Kube):
+    """The real client's discovery cache over a scripted, empty API server."""
+
+    def __init__(self) -> None:
+        super().__init__(client.ApiClient())
+        self.installed = False
+        self.asked = 0
+
+    def _call(self, method: str, path: str, *_: Any, **kwargs: Any) -> Any:
+        if path == "/apis/gateway.networking.k8s.io/v1":
+            self.asked += 1
+            if self.installed:
+                return {"resources": [{"name": "httproutes"}]}
+        elif "query" in kwargs:
+            return {"items": []}  # a list: nothing there
+        raise KubeError(404, "not found")  # discovery before installation, or a get: no object
+
+
+def test_a_rollout_waiting_for_the_gateway_api_asks_again_and_starts_once_it_is_there() -> None:
+    kube = Discovery()
+    assert observe_canary(kube, gateway_deployment(), "ml", "iris", PDBS_V1, None,
+                          MOMENT).gateway_served is False  # fmt: skip
+    kube.installed = True  # the Gateway API is installed meanwhile
+    assert kube.served(HTTPROUTES) is False  # remembered: an ordinary caller does not ask again
+    waiting = gateway_deployment(
+        conditions=[{"type": "GatewayRoute", "status": "False", "reason": "GatewayAPINotServed"}]
+    )
+    asked = kube.asked
+    view = observe_canary(kube, waiting, "ml", "iris", PDBS_V1, None, MOMENT)
+    assert view.gateway_served is True and kube.asked > asked

@@ -140,10 +140,11 @@ class Kube:
             raise KubeError(response.status, _reason(raw, response.reason))
         return json.loads(raw) if raw else None
 
-    def served(self, res: Resource) -> bool:
-        """Whether the API server serves this group/version (asked once, then remembered)."""
+    def served(self, res: Resource, fresh: bool = False) -> bool:
+        """Whether the API server serves this group/version (asked once, then remembered;
+        `fresh` asks again, for a caller waiting for an API to be installed)."""
         key = res.api_version
-        if key not in self._served:
+        if fresh or key not in self._served:
             try:
                 self._call("GET", f"/apis/{key}" if res.group else f"/api/{key}")
                 self._served[key] = True

@@ -43,6 +43,7 @@ from modelship.operator.serving_scrape import ShadowCounts
 from modelship.operator.traffic_builders import http_route_name
 
 Obj = dict[str, Any]
+NOT_SERVED_REASON = "GatewayAPINotServed"
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,9 @@ def observe_canary(
     canary_pods = [p for p in by_stage.get(CANARY_STAGE, []) if p.ready]
     routers = [p for p in by_stage.get(ROUTER_STAGE, []) if p.ready]
     gateway = uses_gateway(mdep)
-    served = kube.served(HTTPROUTES) if gateway else None
+    # While a rollout waits for the Gateway API, ask again each time: it may have been installed.
+    waiting = any(c.reason == NOT_SERVED_REASON for c in mdep.status.conditions)
+    served = kube.served(HTTPROUTES, fresh=waiting) if gateway else None
     route = kube.get(HTTPROUTES, namespace, http_route_name(name)) if served else None
     verdict: AnalysisResult | None = None
     shadow: ShadowCounts | None = None

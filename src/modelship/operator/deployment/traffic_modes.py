@@ -16,7 +16,7 @@ from modelship.api.v1alpha1 import ProductionStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus
 from modelship.operator.canary_builders import build_backend_service, build_canary_deployment
 from modelship.operator.deployment.actions import Draft
-from modelship.operator.deployment.canary_observe import CanaryView
+from modelship.operator.deployment.canary_observe import NOT_SERVED_REASON, CanaryView
 from modelship.operator.deployment.observe import Observation, Subject
 from modelship.operator.kube import APPS_DEPLOYMENTS, HTTPROUTES, SERVICES
 from modelship.operator.rollout import spec_hash
@@ -35,7 +35,8 @@ Obj = dict[str, Any]
 ROUTE_CONDITION = "GatewayRoute"
 NOT_SERVED = (
     f"the API server does not serve {HTTPROUTE_API_VERSION} (Gateway API HTTPRoute): "
-    "traffic: gatewayAPI cannot split traffic here, so the canary does not start"
+    "traffic: gatewayAPI cannot split traffic here, so the canary does not start (it does "
+    "once the API is installed)"
 )
 
 
@@ -194,7 +195,7 @@ def apply_route(
     if not in_use or gateway is None:
         return
     if view.gateway_served is False:
-        draft.condition(ROUTE_CONDITION, False, "GatewayAPINotServed", NOT_SERVED)
+        draft.condition(ROUTE_CONDITION, False, NOT_SERVED_REASON, NOT_SERVED)
         return
     split = None
     stable = production.version
