@@ -143,6 +143,13 @@ def test_a_replica_ratio_canary_splits_by_pods_completes_and_a_bad_one_is_aborte
             kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, describe=operator.tail
         )
 
+    def describe() -> str:
+        status = kube.get(MODEL_DEPLOYMENTS, namespace, name) or {}
+        return (
+            f"behind the Service: {behind_service(kube, namespace, name)}; selector "
+            f"{selector()}; canary {canary(status.get('status') or {})}\n{operator.tail(8)}"
+        )
+
     def selector() -> dict[str, str]:
         service = kube.get(SERVICES, namespace, name) or {}
         return dict(service.get("spec", {}).get("selector") or {})
@@ -161,7 +168,7 @@ def test_a_replica_ratio_canary_splits_by_pods_completes_and_a_bad_one_is_aborte
         lambda: split_is(canary=1, stable=2)(behind_service(kube, namespace, name)),
         timeout=180,
         what="one canary and two stable pods behind the production Service",
-        describe=operator.tail,
+        describe=describe,
     )
     assert selector() == SHARED
     routers = {"modelship.io/deployment": name, "modelship.io/stage": "router"}
@@ -207,7 +214,7 @@ def test_a_replica_ratio_canary_splits_by_pods_completes_and_a_bad_one_is_aborte
         lambda: split_is(canary=1, stable=2)(behind_service(kube, namespace, name)),
         timeout=180,
         what="the bad canary behind the production Service",
-        describe=operator.tail,
+        describe=describe,
     )
     traffic = Traffic(kube, namespace, name)
     status = traffic.until(wait, lambda s: condition(s, "RolledBack")["reason"] == "CanaryAborted")

@@ -8,10 +8,12 @@ from typing import Any
 from modelship.api.v1alpha1.progressive import AnalysisResult
 from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import ApplyChild, Decision
+from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.canary_observe import CanaryView, RouteState
 from modelship.operator.deployment.decide import decide
 from modelship.operator.deployment.observe import Observation, Stage, Subject
 from modelship.operator.deployment.traffic_modes import NOT_SERVED, shared_service
+from modelship.operator.kube import MODEL_DEPLOYMENTS
 from modelship.operator.rollout import Applied, StageRollout, spec_hash
 from support.deployments import (
     D1,
@@ -28,6 +30,7 @@ from support.deployments import (
     stage_hash,
 )
 from support.deployments import rollout as stage_rollout
+from support.fake_kube import FakeKube
 
 PASSED_2 = {"version": 2, "digest": D2, "service": "iris-test", "passed": True}
 SERVING_1 = {"version": 1, "digest": D1, "service": "iris", "promotedAt": NOW, "readyReplicas": 4}
@@ -103,7 +106,8 @@ def selector(decision: Decision) -> dict[str, str] | None:
             and action.body["kind"] == "Service"
             and action.name == "iris"
         ):
-            return dict(action.body["spec"]["selector"])
+            selected = action.body["spec"]["selector"].items()
+            return {k: v for k, v in selected if v is not None}  # null: removed by the patch
     return None
 
 
@@ -279,3 +283,35 @@ def test_the_gateway_canary_goes_only_once_no_gateway_can_send_to_it() -> None:
     gone = dataclasses.replace(view, route=route_state(None, accepted=True))
     last = kinds(run("gatewayAPI", status, seen(gone, production(2))).actions)
     assert {"delete deployments/iris-canary", "delete services/iris-canary"} <= set(last)
+
+
+def test_the_service_really_moves_between_selectors_under_merge_patches() -> None:
+    """The Service is written by JSON merge patch, which keeps keys it does not mention."""
+    kube = FakeKube()
+    subject = Subject.parse(kube.put(MODEL_DEPLOYMENTS, body({}, 1, **spec("replicas"))))
+    aborted = {"test": PASSED_2, "production": SERVING_1,
+               "canary": canary(1, 25, "replicas", state="Aborted")}  # fmt: skip
+    no_service = Stage(None, production(1).deployment, [])
+    apply(kube, subject, only_service(run("replicas", aborted, seen(stage=no_service))))
+    assert kube.objects[SERVICE]["spec"]["selector"] == STABLE_ONLY  # created without nulls
+    started = run("replicas", {"test": PASSED_2, "production": SERVING_1}, seen())
+    apply(kube, subject, only_service(started))
+    assert kube.objects[SERVICE]["spec"]["selector"] == SHARED  # the stage key is gone
+    apply(
+        kube, subject, only_service(run("replicas", aborted, seen(stage=production(1, 3, SHARED))))
+    )
+    assert kube.objects[SERVICE]["spec"]["selector"] == STABLE_ONLY  # and the serves key
+
+
+SERVICE = ("services", "ml", "iris")
+
+
+def only_service(decision: Decision) -> Decision:
+    """The decision with the production Service's write alone."""
+    writes = [
+        a
+        for a in decision.actions
+        if isinstance(a, ApplyChild) and a.body["kind"] == "Service" and a.name == "iris"
+    ]
+    assert len(writes) == 1
+    return dataclasses.replace(decision, actions=writes)

@@ -32,6 +32,7 @@ from modelship.operator.serving_builders import (
     build_pdb,
     build_stage_deployment,
     build_stage_service,
+    service_selector,
 )
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.traffic_builders import shared_selector
@@ -83,7 +84,7 @@ def decide_production(
         return
     routing = apply_progressive(draft, subject, seen, production, settings)
     service = build_stage_service(subject.body, "production")
-    service["spec"]["selector"] = (
+    service["spec"]["selector"] = service_selector(
         shared_selector(subject.name)
         if routing.shared
         else production_selector(subject.name, routing.routed)

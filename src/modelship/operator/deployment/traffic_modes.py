@@ -20,7 +20,7 @@ from modelship.operator.deployment.canary_observe import NOT_SERVED_REASON, Cana
 from modelship.operator.deployment.observe import Observation, Subject
 from modelship.operator.kube import APPS_DEPLOYMENTS, HTTPROUTES, SERVICES
 from modelship.operator.rollout import spec_hash
-from modelship.operator.serving_builders import build_stage_service
+from modelship.operator.serving_builders import build_stage_service, service_selector
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.traffic_builders import (
     HTTPROUTE_API_VERSION,
@@ -58,7 +58,7 @@ def blocked(subject: Subject, canary: CanaryStatus, view: CanaryView) -> str:
 def shared_service(body: Obj, name: str) -> Obj:
     """The production Service of traffic: replicas while a canary runs: stable and canary pods."""
     service = build_stage_service(body, "production")
-    service["spec"]["selector"] = shared_selector(name)
+    service["spec"]["selector"] = service_selector(shared_selector(name))
     return service
 
 
