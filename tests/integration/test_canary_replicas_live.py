@@ -92,19 +92,22 @@ class Traffic:
         self.kube, self.namespace, self.name = kube, namespace, name
         self.answered: Counter[str] = Counter()
         self.failures: list[str] = []
+        # No keep-alive: every request opens its own connection, as kube-proxy would see it.
+        self.client = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
 
     def send(self, requests: int) -> None:
         behind = behind_service(self.kube, self.namespace, self.name)
         addresses = itertools.cycle(sorted(behind))
         for index in range(requests):
             address = next(addresses)
-            row = ROWS[index % len(ROWS)]
+            # every pod sees every row: rows and addresses must not cycle in step, or each pod
+            # would answer its own subset and their predictions would differ by construction
+            row = ROWS[(index // len(behind)) % len(ROWS)]
             body = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": row}]}
             try:
-                with httpx.Client(timeout=10) as client:
-                    answer = client.post(
-                        f"http://{address}:8080/v2/models/{self.name}/infer", json=body
-                    )
+                answer = self.client.post(
+                    f"http://{address}:8080/v2/models/{self.name}/infer", json=body
+                )
             except httpx.HTTPError as error:
                 self.failures.append(f"{address}: {error}")
                 continue
@@ -130,7 +133,10 @@ def test_a_replica_ratio_canary_splits_by_pods_completes_and_a_bad_one_is_aborte
         namespace,
         iris_model(name, evaluation={"testFraction": 0.3, "seed": 3, "gates": []}),
     )
-    rollout = {"strategy": "canary", "traffic": "replicas", "steps": STEPS}
+    # Latency on a busy two-core machine is noise: this module is about the split, so only
+    # errors and predictions may fail a window.
+    lenient = {"maxLatencyRatio": 20, "latencySlackMs": 200}
+    rollout = {"strategy": "canary", "traffic": "replicas", "steps": STEPS, "thresholds": lenient}
     deployment = iris_deployment(
         name,
         test={"replicas": 1, "acceptance": {"minAccuracy": 0.5, "maxLatencyMs": 1000}},
