@@ -6,6 +6,9 @@ controller; the test reads them, checks that they hold the stable and canary pod
 of the split, and sends its traffic to exactly those addresses, one new connection per request,
 as kube-proxy would spread new connections. A good version completes; a version that predicts
 differently is aborted at its first analysis, and the Service selects stable alone again.
+
+The same cluster (1.20) serves no Gateway API: a `traffic: gatewayAPI` canary does not start
+there, says why, and falls back to nothing.
 """
 
 from __future__ import annotations
@@ -238,3 +241,42 @@ def test_a_replica_ratio_canary_splits_by_pods_completes_and_a_bad_one_is_aborte
         lambda: kube.get(APPS_DEPLOYMENTS, namespace, f"{name}-canary") is None,
         what="the aborted canary removed",
     )
+
+
+def test_a_gateway_api_canary_does_not_start_where_the_api_is_not_served(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    """The local 1.20 cluster serves no gateway.networking.k8s.io: the rollout fails closed."""
+    name = "iris"
+    kube.create(
+        MODELS,
+        namespace,
+        iris_model(name, evaluation={"testFraction": 0.3, "seed": 3, "gates": []}),
+    )
+    rollout = {"strategy": "canary", "traffic": "gatewayAPI", "steps": STEPS,
+               "gateway": {"parentRefs": [{"name": "public"}]}}  # fmt: skip
+    deployment = iris_deployment(
+        name,
+        test={"replicas": 1, "acceptance": {"minAccuracy": 0.5, "maxLatencyMs": 1000}},
+        production={"replicas": 1, "rollout": rollout},
+    )
+    kube.create(MODEL_DEPLOYMENTS, namespace, deployment)
+
+    def wait(check: Any, timeout: float = 180) -> Obj:
+        return wait_for_status(
+            kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, describe=operator.tail
+        )
+
+    wait(awaiting_approval(1))
+    approve(kube, namespace, name)  # the first promotion surges: it needs no split
+    status = wait(lambda s: s.get("phase") == "Serving")
+    assert condition(status, "GatewayRoute")["reason"] == "GatewayAPINotServed"
+    retrain(kube, namespace, name, "v2")
+    wait(awaiting_approval(2))
+    approve(kube, namespace, name)
+    status = wait(lambda s: canary(s).get("state") == "Waiting")
+    assert "does not serve gateway.networking.k8s.io/v1" in canary(status)["waitingFor"]
+    assert canary(status)["weight"] == 0 and status["production"]["version"] == 1
+    assert condition(status, "Ready")["status"] == "True"  # version 1 keeps serving
+    assert kube.get(APPS_DEPLOYMENTS, namespace, f"{name}-canary") is None  # no fallback
+    assert kube.get(SERVICES, namespace, f"{name}-canary") is None
