@@ -71,7 +71,7 @@ class FakeKube(Kube):
     def close(self) -> None:
         pass
 
-    def served(self, res: Resource) -> bool:
+    def served(self, res: Resource, fresh: bool = False) -> bool:
         return res.api_version not in self.unserved
 
     def get(self, res: Resource, namespace: str, name: str) -> Obj | None:

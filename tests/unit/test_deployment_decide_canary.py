@@ -15,7 +15,7 @@ from modelship.operator.deployment.canary_observe import CanaryView
 from modelship.operator.deployment.decide import decide
 from modelship.operator.deployment.observe import Observation, Stage, Subject
 from modelship.operator.rollout import Applied, StageRollout, spec_hash
-from modelship.operator.serving_builders import build_stage_service
+from modelship.operator.serving_builders import build_stage_service, service_selector
 from modelship.operator.serving_scrape import ShadowCounts
 from support.deployments import (
     D1,
@@ -100,7 +100,7 @@ def canary_status(step: int, weight: int, started: str = NOW, **extra: Any) -> d
 def routed_stage(version: int) -> Stage:
     """Production whose Service currently selects the router."""
     front = build_stage_service(body(), "production")
-    front["spec"]["selector"] = production_selector("iris", routed=True)
+    front["spec"]["selector"] = service_selector(production_selector("iris", routed=True))
     return dataclasses.replace(serving_stage(version), service=Applied(spec_hash(front)))
 
 
@@ -111,7 +111,8 @@ def selector(decision: Decision) -> dict[str, str] | None:
             and action.name == "iris"
             and action.body["kind"] == "Service"
         ):
-            return dict(action.body["spec"]["selector"])
+            selected = action.body["spec"]["selector"].items()
+            return {k: v for k, v in selected if v is not None}  # null: removed by the patch
     return None
 
 

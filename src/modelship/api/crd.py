@@ -108,6 +108,7 @@ KINDS: tuple[KindInfo, ...] = (
             _column("Production", ".status.production.version", "integer"),
             _column("Canary", ".status.canary.version", "integer"),
             _column("Weight", ".status.canary.weight", "integer"),
+            _column("Effective", ".status.canary.effectiveWeight", "number", priority=1),
             _column("Phase", ".status.phase"),
             _column("Suspended", ".spec.suspend", "boolean"),
             _column("Ready", ".status.production.readyReplicas", "integer", priority=1),

@@ -68,6 +68,8 @@ CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
+# traffic: gatewayAPI: the weighted route, applied only where the API server serves that API.
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
 
 
 class KubeError(RuntimeError):
@@ -138,10 +140,11 @@ class Kube:
             raise KubeError(response.status, _reason(raw, response.reason))
         return json.loads(raw) if raw else None
 
-    def served(self, res: Resource) -> bool:
-        """Whether the API server serves this group/version (asked once, then remembered)."""
+    def served(self, res: Resource, fresh: bool = False) -> bool:
+        """Whether the API server serves this group/version (asked once, then remembered;
+        `fresh` asks again, for a caller waiting for an API to be installed)."""
         key = res.api_version
-        if key not in self._served:
+        if fresh or key not in self._served:
             try:
                 self._call("GET", f"/apis/{key}" if res.group else f"/api/{key}")
                 self._served[key] = True

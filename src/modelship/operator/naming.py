@@ -16,6 +16,10 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_MODEL = "modelship.io/model"
 LABEL_VERSION = "modelship.io/version"
 LABEL_STAGE = "modelship.io/stage"
+# On every pod that answers production traffic, stable and canary alike: with `traffic: replicas`
+# the production Service selects this label, because the stage label tells the two apart and
+# a Deployment's selector (deployment + stage) is immutable.
+LABEL_SERVES = "modelship.io/serves"
 LABEL_TRAINING_JOB = "modelship.io/trainingjob"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 RETRAIN_ANNOTATION = "modelship.io/retrain"

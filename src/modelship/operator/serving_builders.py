@@ -15,6 +15,7 @@ from modelship.contracts.acceptance import AcceptanceEnv, AcceptancePlan
 from modelship.contracts.serving import ServingEnv, Stage
 from modelship.operator.catalog_access import CatalogAccess, catalog_access, uses_volume
 from modelship.operator.naming import (
+    LABEL_SERVES,
     LABEL_STAGE,
     LABEL_VERSION,
     base_labels,
@@ -49,6 +50,16 @@ def stage_name(deployment: str, stage: str) -> str:
 
 def stage_selector(deployment: str, stage: str) -> dict[str, str]:
     return {LABEL_DEPLOYMENT: deployment, LABEL_STAGE: stage}
+
+
+def service_selector(selector: dict[str, str]) -> dict[str, str | None]:
+    """A production Service's selector naming both labels it ever selects on, null where unused.
+
+    The Service is written by JSON merge patch, which keeps map keys it does not mention: moving
+    between the stable selector (stage) and the replica-ratio one (serves, no stage) must remove
+    the other key, and a null in a merge patch is what removes it. Creation drops the nulls.
+    """
+    return {LABEL_STAGE: None, LABEL_SERVES: None, **selector}
 
 
 def _labels(mdep_body: Obj, stage: str, version: int, component: str = "serving") -> dict[str, str]:
@@ -87,6 +98,8 @@ def build_stage_deployment(
     meta = mdep_body["metadata"]
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = _labels(mdep_body, stage, version)
+    if stage == "production":
+        labels[LABEL_SERVES] = "production"  # the canary, built from this, carries it too
     volumes, mounts, catalog = _catalog_volumes(settings)
     serving = ServingEnv(
         model_name=model,
@@ -197,7 +210,9 @@ def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
             "ownerReferences": [owner_reference(mdep_body, "Deployment")],
         },
         "spec": {
-            "selector": stage_selector(meta["name"], stage),
+            "selector": service_selector(stage_selector(meta["name"], stage))
+            if stage == "production"
+            else stage_selector(meta["name"], stage),
             "ports": [
                 {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
                 {

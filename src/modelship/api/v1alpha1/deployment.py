@@ -165,6 +165,15 @@ class DeploymentSpec(ApiModel):
         "status.autoApproval; spec.approval is never written by the operator.",
     )
 
+    @model_validator(mode="after")
+    def _shadow_needs_the_router(self) -> DeploymentSpec:
+        if self.test.shadow is not None and self.production.rollout.traffic == "replicas":
+            raise ValueError(
+                "test.shadow mirrors requests through the router, which traffic: replicas "
+                "does not run; use traffic: router (or gatewayAPI) or drop test.shadow"
+            )
+        return self
+
 
 class CheckResult(ApiModel):
     """One acceptance check."""

@@ -113,6 +113,37 @@ class AnalysisThresholds(ApiModel):
     )
 
 
+class ParentRef(ApiModel):
+    """A Gateway (or a listener of one) the generated HTTPRoute attaches to."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Gateway.")
+    namespace: str | None = Field(
+        default=None,
+        max_length=63,
+        description="Its namespace (default: the Deployment's; the Gateway must allow the route).",
+    )
+    section_name: str | None = Field(
+        default=None, max_length=253, description="One listener of the Gateway, by name."
+    )
+    port: int | None = Field(default=None, ge=1, le=65535, description="One listener, by port.")
+    group: str = Field(default="gateway.networking.k8s.io", description="API group of the parent.")
+    kind: str = Field(default="Gateway", description="Kind of the parent.")
+
+
+class GatewaySpec(ApiModel):
+    """Where the HTTPRoute that splits production traffic attaches (traffic: gatewayAPI)."""
+
+    parent_refs: list[ParentRef] = Field(
+        min_length=1, max_length=32, description="Gateways the route attaches to."
+    )
+    hostnames: list[str] = Field(
+        default_factory=list, max_length=16, description="Host names the route answers for."
+    )
+
+
+TrafficMode = Literal["router", "replicas", "gatewayAPI"]
+
+
 class RolloutSpec(ApiModel):
     """How an approved version replaces production."""
 
@@ -124,12 +155,27 @@ class RolloutSpec(ApiModel):
     thresholds: AnalysisThresholds = Field(
         default_factory=AnalysisThresholds, description="What makes an analysis fail."
     )
+    traffic: TrafficMode = Field(
+        default="router",
+        description="How a canary gets its share. router: exact weights through a router "
+        "Deployment (an extra hop only while a canary or shadow runs); replicas: no extra hop, "
+        "the weight is approximated by the ratio of canary to stable pods behind the production "
+        "Service (coarse, per connection, no header pinning, no shadow); gatewayAPI: the weights "
+        "of a Gateway API HTTPRoute (needs gateway). A change applies from the next rollout.",
+    )
+    gateway: GatewaySpec | None = Field(
+        default=None, description="Where the HTTPRoute attaches (traffic: gatewayAPI)."
+    )
 
     @model_validator(mode="after")
     def _coherent_steps(self) -> Self:
+        if (self.traffic == "gatewayAPI") != (self.gateway is not None):
+            raise ValueError("traffic: gatewayAPI and gateway (its parentRefs) go together")
         if self.strategy == "surge":
             if self.steps:
                 raise ValueError("steps apply only to strategy: canary")
+            if self.traffic != "router":
+                raise ValueError("traffic applies only to strategy: canary")
             return self
         if not self.steps:
             raise ValueError("strategy: canary needs steps (setWeight, analysis, pause)")
@@ -186,8 +232,26 @@ class CanaryStatus(ApiModel):
     state: Literal["Progressing", "Waiting", "Completed", "Aborted"] = Field(
         default="Progressing", description="Where the canary is."
     )
+    traffic: TrafficMode = Field(
+        default="router", description="How this rollout splits traffic (fixed at its start)."
+    )
     step: int = Field(default=0, description="Index of the current step (0-based).")
-    weight: int = Field(default=0, description="Percent of production traffic it receives.")
+    weight: int = Field(
+        default=0,
+        description="Percent of production traffic requested for it (exact with router and "
+        "gatewayAPI; approximated by pods with replicas, see effectiveWeight).",
+    )
+    effective_weight: float | None = Field(
+        default=None,
+        description="traffic: replicas: percent of the ready pods behind the production Service "
+        "that are canary pods (what kube-proxy spreads connections over; 0 until it selects both).",
+    )
+    canary_pods: int | None = Field(
+        default=None, description="traffic: replicas: ready canary pods behind the Service."
+    )
+    stable_pods: int | None = Field(
+        default=None, description="traffic: replicas: ready stable pods behind the Service."
+    )
     step_started_at: str | None = Field(default=None, description="When the step began.")
     passed_windows: int = Field(
         default=0, description="Consecutive passing windows in the current analysis step."

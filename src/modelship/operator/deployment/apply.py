@@ -6,6 +6,8 @@ again from what then exists and posts them with the writes that finally happened
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.operator import events
 from modelship.operator.deployment.actions import (
@@ -56,7 +58,7 @@ def _apply_child(kube: Kube, namespace: str, action: ApplyChild) -> None:
     body = action.body
     if not action.exists:
         try:
-            kube.create(action.resource, namespace, body)
+            kube.create(action.resource, namespace, _without_nulls(body))
             return
         except KubeError as exc:
             if exc.status != 409:  # created meanwhile (or not observed): patch it instead
@@ -71,3 +73,12 @@ def _apply_child(kube: Kube, namespace: str, action: ApplyChild) -> None:
             **desired_content(body),
         },
     )
+
+
+def _without_nulls(value: Any) -> Any:
+    """A desired body is a merge patch, where null removes a key; created, the key is absent."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value

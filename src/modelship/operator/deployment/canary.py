@@ -17,9 +17,9 @@ from modelship.api.v1alpha1.deployment import FailedRollout
 from modelship.api.v1alpha1.progressive import CanaryStatus
 from modelship.contracts.approval import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.operator.deployment.actions import Draft
-from modelship.operator.deployment.canary_observe import CanaryView
 from modelship.operator.deployment.canary_steps import advance
-from modelship.operator.deployment.observe import Subject
+from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.traffic_modes import blocked, record_split, traffic_ready
 
 
 def canary_applies(subject: Subject, production: ProductionStatus) -> bool:
@@ -37,7 +37,7 @@ def step_canary(
     subject: Subject,
     approval: Approval,
     production: ProductionStatus,
-    seen: CanaryView,
+    seen: Observation,
 ) -> ProductionStatus:
     """Move the canary of the approved version; returns production's status afterwards."""
     mdep, status = subject.mdep, draft.status
@@ -49,6 +49,7 @@ def step_canary(
             version=approval.version,
             digest=digest,
             artifact=status.test.artifact,
+            traffic=mdep.spec.production.rollout.traffic,
             step_started_at=draft.now,
         )
         draft.record("CanaryStarted", approval.version, digest, "canary rollout started")
@@ -59,25 +60,24 @@ def step_canary(
     annotations = subject.body["metadata"].get("annotations") or {}
     if annotations.get(ABORT_ANNOTATION) == str(canary.version):
         return _abort(draft, subject, canary, "aborted by `modelship abort`", production)
+    why = blocked(subject, canary, seen.canary)
+    if why:  # fail closed: the rollout neither starts nor falls back to another way of splitting
+        canary.state, canary.waiting_for = "Waiting", why
+        status.canary = canary
+        return production
     steps = mdep.spec.production.rollout.steps
-    ready = (
-        seen.canary is not None
-        and seen.canary.complete
-        and seen.router_ready
-        and seen.table is not None
-        and seen.table.canary is not None
-        and seen.table.canary.version == canary.version
-        and seen.table.canary_weight == canary.weight
-    )
+    ready, awaiting = traffic_ready(subject, canary, seen)
     decision = advance(
         steps,
         canary,
         _parse(draft.now),
         ready=ready,
         promote=annotations.get(PROMOTE_ANNOTATION) == f"{canary.version}/{canary.step}",
-        verdict=seen.verdict,
+        verdict=seen.canary.verdict,
+        awaiting=awaiting,
     )
     canary = decision.canary
+    record_split(subject, canary, seen)
     if decision.phase == "Aborted":
         assert decision.failure is not None
         failure = decision.failure

@@ -29,6 +29,7 @@ from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.canary import canary_active, canary_done, shadow_active
 from modelship.operator.deployment.canary_observe import CanaryView
 from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.traffic_modes import apply_direct, apply_route
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
@@ -49,6 +50,10 @@ class Routing:
     routed: bool
     retire: bool = False
     """Nothing progressive is active: remove its children once production selects stable."""
+    shared: bool = False
+    """traffic: replicas: the production Service selects stable and canary pods alike."""
+    stable_replicas: int | None = None
+    """traffic: replicas: the stable pods of the split (None: production's own count)."""
 
 
 def apply_progressive(
@@ -63,10 +68,15 @@ def apply_progressive(
     assert mdep is not None
     canary = status.canary if canary_active(draft, production) else None
     shadow = shadow_active(subject, draft, production) and canary is None
+    if canary is None or canary.traffic != "gatewayAPI":
+        apply_route(draft, subject, seen, production, canary)  # steady state: all to stable
     if canary is None and not shadow:
         if canary_done(draft, production):
             status.canary = None  # promoted: the canary columns stay empty until the next one
         return Routing(routed=False, retire=True)
+    if canary is not None and canary.traffic != "router":
+        shared, stable = apply_direct(draft, subject, seen, production, canary, settings)
+        return Routing(routed=False, shared=shared, stable_replicas=stable)
     body = subject.body
     if canary is not None:
         replicas = max(1, math.ceil(mdep.spec.production.replicas * canary.weight / 100))
@@ -195,6 +205,8 @@ def retire_progressive(draft: Draft, subject: Subject, seen: Observation) -> Non
                 CONFIG_MAPS, build_routing_config_map(subject.body, stable_only), view.routing
             )
         return
+    if view.route is not None and (view.route.canary_weight is not None or view.route.stale):
+        return  # a Gateway may still send requests to the canary: it goes once none can
     if view.canary is not None:
         draft.delete(APPS_DEPLOYMENTS, canary_name(name))
     if view.routing is not None:

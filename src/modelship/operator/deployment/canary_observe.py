@@ -27,6 +27,7 @@ from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
+    HTTPROUTES,
     PODS,
     ROLE_BINDINGS,
     ROLES,
@@ -35,12 +36,14 @@ from modelship.operator.kube import (
     Kube,
     Resource,
 )
-from modelship.operator.naming import LABEL_STAGE
-from modelship.operator.rollout import Applied, PodState, StageRollout
+from modelship.operator.naming import LABEL_SERVES, LABEL_STAGE
+from modelship.operator.rollout import Applied, PodState, StageRollout, applied_hash
 from modelship.operator.serving_builders import LABEL_DEPLOYMENT
 from modelship.operator.serving_scrape import ShadowCounts
+from modelship.operator.traffic_builders import http_route_name
 
 Obj = dict[str, Any]
+NOT_SERVED_REASON = "GatewayAPINotServed"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ class CanaryView:
     verdict: AnalysisResult | None = None
     shadow: ShadowCounts | None = None
     shadow_errors: list[str] = field(default_factory=list)
+    unshared_pods: int = 0
+    """Production pods without the label a `traffic: replicas` Service selects (older template)."""
+    gateway_served: bool | None = None
+    """Whether the Gateway API's HTTPRoute is served (None: not asked, no gatewayAPI in use)."""
+    route: RouteState | None = None
 
     @property
     def exists(self) -> bool:
@@ -76,11 +84,55 @@ class CanaryView:
         return self.router is not None and self.router.complete and bool(self.router_pods)
 
 
+@dataclass(frozen=True)
+class RouteState(Applied):
+    """The HTTPRoute as observed: the canary's weight in it, and whether the Gateway took it."""
+
+    canary_weight: int | None = None
+    """The canary backend's weight in the weighted rule (None: the route has no canary)."""
+    accepted: bool = False
+    """Every parent reports Accepted for the route's current generation."""
+    stale: bool = False
+    """Some Gateway has not yet acted on the route's current generation (it may still use the
+    previous weights)."""
+
+    @classmethod
+    def read(cls, route: Obj | None, canary_service: str) -> RouteState | None:
+        if route is None:
+            return None
+        weight = None
+        for rule in (route.get("spec") or {}).get("rules") or []:
+            if rule.get("matches"):
+                continue  # header-pinned rules carry no weight
+            for ref in rule.get("backendRefs") or []:
+                if ref.get("name") == canary_service:
+                    weight = int(ref.get("weight", 1))
+        generation = int(route.get("metadata", {}).get("generation") or 0)
+        parents = (route.get("status") or {}).get("parents") or []
+        accepted: list[Obj] = [
+            c
+            for parent in parents
+            for c in parent.get("conditions") or []
+            if c.get("type") == "Accepted"
+        ]
+        current = [int(c.get("observedGeneration") or 0) >= generation for c in accepted]
+        return cls(
+            applied_hash(route),
+            canary_weight=weight,
+            accepted=bool(parents)
+            and len(accepted) == len(parents)
+            and all(current)
+            and all(c.get("status") == "True" for c in accepted),
+            stale=not all(current),
+        )
+
+
 def wanted(mdep: Deployment) -> bool:
     """Whether this Deployment may have progressive-delivery children to look at."""
     spec, status = mdep.spec, mdep.status
     return (
         spec.production.rollout.strategy == "canary"
+        or spec.production.rollout.traffic == "gatewayAPI"
         or spec.test.shadow is not None
         or status.canary is not None
         or (status.test is not None and status.test.shadow is not None)
@@ -96,7 +148,8 @@ def observe_canary(
     reader: TrafficReader | None,
     now: datetime,
 ) -> CanaryView:
-    by_stage = _by_stage(kube.list(PODS, namespace, {LABEL_DEPLOYMENT: name}))
+    pods = kube.list(PODS, namespace, {LABEL_DEPLOYMENT: name})
+    by_stage = _by_stage(pods)
     config = kube.get(CONFIG_MAPS, namespace, routing_name(name))
     table = None
     if config is not None:
@@ -109,6 +162,11 @@ def observe_canary(
     stable = [p for p in by_stage.get("production", []) if p.ready and p.version == stable_version]
     canary_pods = [p for p in by_stage.get(CANARY_STAGE, []) if p.ready]
     routers = [p for p in by_stage.get(ROUTER_STAGE, []) if p.ready]
+    gateway = uses_gateway(mdep)
+    # While a rollout waits for the Gateway API, ask again each time: it may have been installed.
+    waiting = any(c.reason == NOT_SERVED_REASON for c in mdep.status.conditions)
+    served = kube.served(HTTPROUTES, fresh=waiting) if gateway else None
+    route = kube.get(HTTPROUTES, namespace, http_route_name(name)) if served else None
     verdict: AnalysisResult | None = None
     shadow: ShadowCounts | None = None
     shadow_errors: list[str] = []
@@ -136,6 +194,17 @@ def observe_canary(
         verdict=verdict,
         shadow=shadow,
         shadow_errors=shadow_errors,
+        unshared_pods=_unshared(pods),
+        gateway_served=served,
+        route=RouteState.read(route, backend_service_name(name, "canary")),
+    )
+
+
+def uses_gateway(mdep: Deployment) -> bool:
+    """Whether the spec or the rollout under way splits traffic with an HTTPRoute."""
+    canary = mdep.status.canary
+    return mdep.spec.production.rollout.traffic == "gatewayAPI" or (
+        canary is not None and canary.traffic == "gatewayAPI"
     )
 
 
@@ -169,3 +238,14 @@ def _by_stage(pods: list[Obj]) -> dict[str, list[PodState]]:
         stage = (pod.get("metadata", {}).get("labels") or {}).get(LABEL_STAGE, "")
         result.setdefault(stage, []).append(PodState.of(pod))
     return result
+
+
+def _unshared(pods: list[Obj]) -> int:
+    """Live production pods that lack the label a replica-ratio Service selects."""
+    count = 0
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(LABEL_STAGE) == "production" and not meta.get("deletionTimestamp"):
+            count += labels.get(LABEL_SERVES) != "production"
+    return count

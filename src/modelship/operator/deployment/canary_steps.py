@@ -54,8 +54,12 @@ def advance(
     ready: bool,
     promote: bool = False,
     verdict: AnalysisResult | None = None,
+    awaiting: str = "",
 ) -> StepDecision:
-    """Take every step that can be taken now; stop at the first that has to wait."""
+    """Take every step that can be taken now; stop at the first that has to wait.
+
+    `awaiting` says what a canary that is not `ready` waits for, when the caller knows better
+    than "its pods" (the Gateway accepting a route, the Service selecting both pod sets)."""
     state = canary.model_copy(deep=True)
     stamp = _stamp(now)
     if state.step_started_at is None:
@@ -68,7 +72,7 @@ def advance(
                 state.waiting_for = f"canary at {state.weight}% becoming ready"
                 return StepDecision(state, "Progressing", wake_in=1.0)
             if not ready:
-                state.waiting_for = f"canary pods not ready at {state.weight}%"
+                state.waiting_for = awaiting or f"canary pods not ready at {state.weight}%"
                 return StepDecision(state, "Waiting", wake_in=5.0)
         elif step.pause is not None:
             if step.pause.duration is None:

@@ -32,8 +32,10 @@ from modelship.operator.serving_builders import (
     build_pdb,
     build_stage_deployment,
     build_stage_service,
+    service_selector,
 )
 from modelship.operator.settings import OperatorSettings
+from modelship.operator.traffic_builders import shared_selector
 
 
 def decide_production(
@@ -60,7 +62,7 @@ def decide_production(
         and production.version != approval.version
         and canary_applies(subject, production)
     ):
-        production = step_canary(draft, subject, approval, production, seen.canary)
+        production = step_canary(draft, subject, approval, production, seen)
     elif verdict.approved and approval is not None and production.version != approval.version:
         assert status.test is not None and status.test.digest is not None  # judged as tested
         if production.version is not None and production.digest is not None:
@@ -82,7 +84,11 @@ def decide_production(
         return
     routing = apply_progressive(draft, subject, seen, production, settings)
     service = build_stage_service(subject.body, "production")
-    service["spec"]["selector"] = production_selector(subject.name, routing.routed)
+    service["spec"]["selector"] = service_selector(
+        shared_selector(subject.name)
+        if routing.shared
+        else production_selector(subject.name, routing.routed)
+    )
     draft.apply(SERVICES, service, seen.production.service)
     if routing.retire:
         retire_progressive(draft, subject, seen)
@@ -91,7 +97,7 @@ def decide_production(
         draft.apply(seen.pdb_resource, pdb, seen.pdb)
     elif seen.pdb is not None:
         draft.delete(seen.pdb_resource, subject.name)
-    status.production = _roll(draft, subject, seen, production, settings)
+    status.production = _roll(draft, subject, seen, production, settings, routing.stable_replicas)
 
 
 def _roll(
@@ -100,16 +106,19 @@ def _roll(
     seen: Observation,
     production: ProductionStatus,
     settings: OperatorSettings,
+    replicas: int | None = None,
 ) -> ProductionStatus | None:
-    """Roll production to its version; complete it, or give up on it and roll back."""
+    """Roll production to its version (at `replicas` pods while a replica-ratio canary runs);
+    complete it, or give up on it and roll back."""
     assert production.version is not None and production.digest is not None
     written = draft.apply(
         APPS_DEPLOYMENTS,
         _production_deployment(
-            subject, production.version, production.digest, production.artifact, settings
+            subject, production.version, production.digest, production.artifact, settings,
+            replicas,
         ),
         seen.production.deployment,
-    )
+    )  # fmt: skip
     rollout = None if written else seen.production.deployment
     observed = seen.production.deployment
     production.ready_replicas = observed.ready_replicas if observed is not None else 0
@@ -172,7 +181,12 @@ def _roll_back(
 
 
 def _production_deployment(
-    subject: Subject, version: int, digest: str, artifact: str | None, settings: OperatorSettings
+    subject: Subject,
+    version: int,
+    digest: str,
+    artifact: str | None,
+    settings: OperatorSettings,
+    replicas: int | None = None,
 ) -> dict[str, object]:
     mdep = subject.mdep
     assert mdep is not None
@@ -182,7 +196,7 @@ def _production_deployment(
         "production",
         version,
         digest,
-        spec.replicas,
+        spec.replicas if replicas is None else replicas,
         spec.resources,
         settings,
         artifact=artifact,
