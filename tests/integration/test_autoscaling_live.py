@@ -1,0 +1,206 @@
+"""Autoscaling on the local cluster: production scales up under load and back down after it.
+
+Production of a Deployment with `autoscaling: {minReplicas: 1, maxReplicas: 3,
+targetConcurrency: 1}` serves one pod; sixteen connections then send requests back to back to
+the ready production pods (the way kube-proxy would spread them), which keeps several requests in
+flight at once. The operator, reading the pods' in-flight gauges with short windows (stable 10 s,
+panic 2 s), scales the apps/v1 Deployment up to its maximum and never above it; once the load
+stops it scales back down to one pod. The same spec in hpa mode is then refused honestly (the
+local cluster is Kubernetes 1.20: no autoscaling/v2), and the HPA the operator would generate is
+created as autoscaling/v2beta2, whose schema is the same, to show the API server accepts it field
+for field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import running_operator
+from modelship.api.v1alpha1.autoscaling import Autoscaling
+from modelship.operator.hpa_builder import build_hpa
+from modelship.operator.kube import APPS_DEPLOYMENTS, MODEL_DEPLOYMENTS, MODELS, Kube, Resource
+from support.factories import iris_deployment, iris_model
+from support.live import (
+    SERVING_PORT,
+    approve,
+    awaiting_approval,
+    condition,
+    production_pod_ips,
+    wait_for_status,
+)
+from support.operator import OperatorProcess
+from support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+Obj = dict[str, Any]
+CONNECTIONS = 16
+AUTOSCALING = {"minReplicas": 1, "maxReplicas": 3, "targetConcurrency": 1}
+BODY = {
+    "inputs": [{"name": "input", "datatype": "FP64", "shape": [1, 4], "data": [6.7, 3, 5.2, 2.3]}]
+}
+HPAS_V2BETA2 = Resource(
+    "autoscaling", "v2beta2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"
+)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator with windows short enough for a test (Knative's defaults are 60 s / 6 s)."""
+    yield from running_operator(
+        cluster_kubeconfig,
+        tmp_path_factory,
+        rollout_deadline_seconds="120",
+        autoscale_stable_window_seconds="10",
+        autoscale_panic_window_seconds="2",
+        autoscale_sample_seconds="0.5",
+    )
+
+
+class Load:
+    """`CONNECTIONS` clients sending back to back to the production pods, until stopped."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
+        self._kube, self._namespace, self._name = kube, namespace, name
+        self._targets: list[str] = []
+        self._stop = threading.Event()
+        self.answered, self.failed = 0, 0
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> Load:
+        self._targets = production_pod_ips(self._kube, self._namespace, self._name)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    async def _run(self) -> None:
+        clients = [asyncio.create_task(self._client(i)) for i in range(CONNECTIONS)]
+        while not self._stop.is_set():
+            await asyncio.sleep(1)
+            try:  # new pods take their share, as behind a Service
+                ips = await asyncio.to_thread(
+                    production_pod_ips, self._kube, self._namespace, self._name
+                )
+                self._targets = ips or self._targets
+            except Exception as error:  # the test's own view failing is not the server's
+                print(f"target refresh failed: {error}")
+        await asyncio.gather(*clients)
+
+    async def _client(self, index: int) -> None:
+        sent = index
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            while not self._stop.is_set():
+                targets = self._targets
+                url = f"http://{targets[sent % len(targets)]}:{SERVING_PORT}/v2/models/iris/infer"
+                sent += 1
+                try:
+                    answer = await client.post(url, json=BODY)
+                    self.answered += answer.status_code == 200
+                    self.failed += answer.status_code != 200
+                except httpx.HTTPError:
+                    self.failed += 1  # a pod going away under scale-down; not what is tested
+                    await asyncio.sleep(0.05)
+
+
+def replicas(kube: Kube, namespace: str, name: str) -> int:
+    deployment = kube.get(APPS_DEPLOYMENTS, namespace, name)
+    assert deployment is not None
+    return int(deployment["spec"]["replicas"])
+
+
+def test_production_scales_up_under_load_and_back_down_after_it(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    name = "iris"
+    kube.create(MODELS, namespace, iris_model(name))
+    production = {"replicas": 1, "autoscaling": AUTOSCALING}
+    kube.create(MODEL_DEPLOYMENTS, namespace, iris_deployment(name, production=production))
+    wait = lambda check, timeout=180, what=None: wait_for_status(  # noqa: E731
+        kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, what=what,
+        describe=operator.tail,
+    )  # fmt: skip
+    wait(awaiting_approval(1))
+    approve(kube, namespace, name)
+    wait(
+        lambda s: s.get("phase") == "Serving" and (s.get("autoscaling") or {}).get("samples"),
+        what="Serving on one pod, the autoscaler reading it",
+    )
+    assert replicas(kube, namespace, name) == 1
+
+    seen: list[int] = []
+    started = time.monotonic()
+    with Load(kube, namespace, name) as load:
+
+        def at_max() -> bool:
+            seen.append(replicas(kube, namespace, name))
+            return seen[-1] == 3
+
+        wait_for(at_max, timeout=60, interval=0.5, what="production scaled to 3 pods")
+        up = time.monotonic() - started
+        busy = wait(
+            lambda s: s["autoscaling"]["desiredReplicas"] == 3, what="status showing 3 pods"
+        )["autoscaling"]
+        wait_for(lambda: len(production_pod_ips(kube, namespace, name)) == 3, timeout=90,
+                 what="three production pods")  # fmt: skip
+        time.sleep(3)  # the load spreads over all three
+        seen.append(replicas(kube, namespace, name))
+    stopped = time.monotonic()
+    print(f"\nautoscaling: 1 -> 3 pods in {up:.1f} s under load ({busy['reason']}; panic "
+          f"{busy['panic']}); answered {load.answered}, failed {load.failed}")  # fmt: skip
+    assert max(seen) == 3 and load.answered > 0  # never above maxReplicas
+
+    def at_min() -> bool:
+        seen.append(replicas(kube, namespace, name))
+        return seen[-1] == 1
+
+    wait_for(at_min, timeout=90, interval=0.5, what="production back to 1 pod")
+    down = time.monotonic() - stopped
+    calm = wait(lambda s: s["autoscaling"]["desiredReplicas"] == 1, what="status showing 1 pod")
+    print(f"autoscaling: 3 -> 1 pod {down:.1f} s after the load stopped "
+          f"({calm['autoscaling']['reason']}); replicas seen {sorted(set(seen))}")  # fmt: skip
+    assert max(seen) == 3 and calm["autoscaling"]["lastScaleTime"]
+    assert condition(calm, "Autoscaling")["reason"] == "Operator"
+    hpa_mode_is_refused_without_autoscaling_v2_and_its_hpa_is_valid(operator, kube, namespace)
+
+
+def hpa_mode_is_refused_without_autoscaling_v2_and_its_hpa_is_valid(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    name = "iris"  # serving, autoscaled by the operator until now
+    assert not kube.served(Resource("autoscaling", "v2", "horizontalpodautoscalers", "x"))
+    kube.patch(
+        MODEL_DEPLOYMENTS, namespace, name,
+        {"spec": {"production": {"autoscaling": {**AUTOSCALING, "mode": "hpa"}}}},
+    )  # fmt: skip
+    status = wait_for_status(
+        kube, MODEL_DEPLOYMENTS, namespace, name,
+        lambda s: condition(s, "Autoscaling").get("reason") == "HPAUnavailable", 60,
+        describe=operator.tail,
+    )  # fmt: skip
+    assert "autoscaling/v2" in status["autoscaling"]["reason"]
+    assert replicas(kube, namespace, name) == 1  # the starting count, no HPA to take over
+
+    # What hpa mode applies where v2 is served, sent as v2beta2 (same fields) to a real server.
+    owner = kube.get(MODEL_DEPLOYMENTS, namespace, name)
+    assert owner is not None
+    spec = Autoscaling(min_replicas=2, max_replicas=5, target_concurrency=2.5)
+    hpa = build_hpa(owner, spec, 60, api_version="autoscaling/v2beta2")
+    hpa["metadata"]["name"] = hpa["spec"]["scaleTargetRef"]["name"] = "hpa-check"
+    created = kube.create(HPAS_V2BETA2, namespace, hpa)
+    assert created["spec"]["metrics"] == hpa["spec"]["metrics"]  # nothing pruned or rewritten
+    assert created["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 60
+    assert created["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert (created["spec"]["minReplicas"], created["spec"]["maxReplicas"]) == (2, 5)
+    kube.delete(HPAS_V2BETA2, namespace, "hpa-check")
