@@ -11,7 +11,6 @@ from typing import Any
 
 import kopf
 from prometheus_client import CollectorRegistry
-from test_autoscale_reading import Gauges, production_pod
 from test_operator_requeue import Stopped
 
 from modelship.operator import deployment_handlers as handlers
@@ -19,6 +18,7 @@ from modelship.operator.autoscale import Windows
 from modelship.operator.kube import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.requeue import Requeues
+from support.autoscaling import Gauges, production_pod
 from support.deployments import SETTINGS, body, cluster
 
 SERVING = {"production": {"version": 1, "promotedAt": "2025-03-01T12:00:00Z"}}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -13,9 +11,9 @@ from modelship.operator.autoscale import Windows
 from modelship.operator.autoscale_sampler import operator_scaled, read_production
 from modelship.operator.hpa_builder import build_hpa, quantity
 from modelship.operator.kube import PODS
-from modelship.operator.rollout import PodState
 from modelship.operator.serving_scrape import ScrapeError, parse_in_flight
 from modelship.serving.metrics import ServingMetrics
+from support.autoscaling import Gauges, production_pod
 from support.deployments import body, cluster
 
 SPEC = Autoscaling(min_replicas=2, max_replicas=8, target_concurrency=4)
@@ -34,33 +32,6 @@ def test_a_page_without_the_gauge_is_an_error() -> None:
         parse_in_flight("# TYPE other gauge\nother 1.0\n")
     with pytest.raises(ScrapeError, match="not Prometheus text"):
         parse_in_flight("{not: prometheus}\n")
-
-
-class Gauges:
-    """The pods' gauges as a TrafficReader would read them; None: the pod cannot be read."""
-
-    def __init__(self, values: dict[str, float | None]) -> None:
-        self.values = values
-
-    def in_flight(self, pods: list[PodState]) -> tuple[float, int, list[str]]:
-        read = [self.values[p.name] for p in pods if self.values[p.name] is not None]
-        errors = [f"{p.name}: unreadable" for p in pods if self.values[p.name] is None]
-        return sum(v for v in read if v is not None), len(read), errors
-
-
-def production_pod(name: str, ready: bool = True) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": name,
-            "namespace": "ml",
-            "labels": {"modelship.io/deployment": "iris", "modelship.io/stage": "production",
-                       "modelship.io/version": "1"},
-        },
-        "status": {
-            "podIP": "127.1.0.9",
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        },
-    }  # fmt: skip
 
 
 def test_one_pass_sums_the_ready_pods_and_extrapolates_an_unread_one() -> None:
