@@ -14,9 +14,11 @@ from modelship.operator.deployment.observe import Stage
 from modelship.operator.rollout import Applied, StageRollout
 from support.deployments import (
     D1,
+    D2,
     NOW,
     SETTINGS,
     kinds,
+    model,
     observation,
     pdb,
     rollout,
@@ -164,3 +166,29 @@ def test_leaving_hpa_mode_deletes_the_hpa_and_the_condition() -> None:
     assert kinds(decision.actions) == ["delete horizontalpodautoscalers/iris"]
     assert decision.status.autoscaling is None
     assert get_condition(decision.status.conditions, "Autoscaling") is None
+
+
+def test_a_canary_is_sized_from_the_autoscaled_production_it_holds() -> None:
+    passed_2 = {"version": 2, "digest": D2, "service": "iris-test", "passed": True}
+    scaled = {"mode": "operator", "desiredReplicas": 6, "reason": "6: stable window"}
+    status = {"test": passed_2, "production": SERVING_1, "autoscaling": scaled}
+    steps = [{"setWeight": 50}, {"analysis": {"interval": "1m"}}, {"setWeight": 100}]
+    production_spec = {
+        "replicas": 2,
+        "autoscaling": {**AUTO, "maxReplicas": 8},
+        "rollout": {"strategy": "canary", "steps": steps},
+    }
+    seen = observation(
+        model=model((1, True, 0.9), (2, True, 0.95)),
+        test=Stage(service("test"), rollout("test", 2)),
+        production=production(6), pdb=pdb(), autoscale=load(8, 80),
+    )  # fmt: skip
+    mdep = subject(status, approval={"version": 2, "digest": D2}, production=production_spec)
+    decision = decide(mdep, seen, NOW, SETTINGS)
+    canary = next(
+        a for a in decision.actions if isinstance(a, ApplyChild) and a.name == "iris-canary"
+    )
+    assert canary.body["spec"]["replicas"] == 3  # 50 % of the 6 production pods
+    assert written_replicas_or_none(decision) is None  # production held at 6
+    assert decision.status.autoscaling is not None
+    assert decision.status.autoscaling.reason.startswith("held at 6: canary of version 2")

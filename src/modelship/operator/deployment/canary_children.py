@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from modelship.api.v1alpha1 import ProductionStatus
+from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ProductionStatus
 from modelship.api.v1alpha1.deployment import ShadowStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus
 from modelship.contracts.routing import RouteBackend, RoutingTable
@@ -69,7 +69,7 @@ def apply_progressive(
         return Routing(routed=False, retire=True)
     body = subject.body
     if canary is not None:
-        replicas = max(1, math.ceil(mdep.spec.production.replicas * canary.weight / 100))
+        replicas = max(1, math.ceil(_production_size(mdep, status) * canary.weight / 100))
         draft.apply(
             APPS_DEPLOYMENTS,
             build_canary_deployment(
@@ -208,3 +208,11 @@ def retire_progressive(draft: Draft, subject: Subject, seen: Observation) -> Non
         draft.delete(ROLES, router_name(name))
     if view.account is not None:
         draft.delete(SERVICE_ACCOUNTS, router_name(name))
+
+
+def _production_size(mdep: Deployment, status: DeploymentStatus) -> int:
+    """Production's pods: the autoscaler's count (held during the canary) or the spec's."""
+    scaled = status.autoscaling
+    if mdep.spec.production.autoscaling is not None and scaled is not None:
+        return scaled.desired_replicas or mdep.spec.production.replicas
+    return mdep.spec.production.replicas
