@@ -65,6 +65,9 @@ async def test_readings_feed_the_windows_and_a_moved_recommendation_reconciles(
     gauges.values["a"] = 30.0  # a burst
     await asyncio.sleep(0.3)
     assert len(reconciled) == 2  # it moved: reconciled again, with the windows
+    del scaled["spec"]["production"]["autoscaling"]  # as Kopf updates the daemon's body
+    await asyncio.sleep(0.2)
+    assert memo.autoscale_windows.latest(("ml", "iris")) is None  # old readings forgotten
     stopped.event.set()
     await asyncio.wait_for(daemon, timeout=1)
 

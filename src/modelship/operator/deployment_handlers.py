@@ -49,6 +49,8 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
         if body is None or body["metadata"].get("deletionTimestamp"):
             requeues.forget(key)
             memo.metrics.forget_deployment(namespace, name)
+            if (windows := memo.get("autoscale_windows")) is not None:
+                windows.forget(key)
             return
         # Should the reconcile raise, the daemon tries again later rather than at once.
         requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
@@ -72,7 +74,10 @@ def _autoscale(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> N
     """Read production's in-flight gauges once; reconcile when the recommendation moved."""
     spec = operator_scaled(dict(body))
     windows: Windows | None = memo.get("autoscale_windows")
-    if spec is None or windows is None:
+    if windows is None:
+        return
+    if spec is None:  # no longer scaled by us: old readings must not count if it is again
+        windows.forget((namespace, name))
         return
     read_production(memo.kube, memo.traffic_reader, windows, dict(body), spec)
     if windows.worth_reconciling((namespace, name), AUTOSCALE_STATUS_SECONDS):
