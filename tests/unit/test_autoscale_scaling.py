@@ -25,14 +25,12 @@ def rec(
 def decide(
     recommendation: Recommendation | None,
     have: int | None,
-    ready: int | None = None,
     hold: str | None = None,
     spec: Autoscaling = SPEC,
     start: int = 2,
 ) -> AutoscalingStatus:
     previous = AutoscalingStatus(mode="operator", last_scale_time=EARLIER)
-    current = Current(have, have if ready is None and have is not None else ready or 0, hold)
-    return scale(spec, start, recommendation, current, previous, NOW)
+    return scale(spec, start, recommendation, Current(have, hold), previous, NOW)
 
 
 def test_the_spec_keeps_its_bounds_in_order() -> None:
@@ -96,22 +94,21 @@ def test_scaling_down_halves_at_most_per_step() -> None:
 
 
 @pytest.mark.parametrize(
-    ("recommendation", "ready", "why"),
+    ("recommendation", "why"),
     [
-        (rec(2, panic=True), 5, "panicking, never scaling down"),
-        (rec(2, full=False), 5, "scale-down waits for a full stable window"),
-        (rec(2), 4, "scale-down waits: 4 of 5 pods ready, the disruption budget has no room"),
+        (rec(2, panic=True), "panicking, never scaling down"),
+        (rec(2, full=False), "scale-down waits for a full stable window"),
     ],
-    ids=["panic", "window-not-full", "pod-not-ready"],
+    ids=["panic", "window-not-full"],
 )
-def test_a_scale_down_waits(recommendation: Recommendation, ready: int, why: str) -> None:
-    status = decide(recommendation, 5, ready=ready)
+def test_a_scale_down_waits(recommendation: Recommendation, why: str) -> None:
+    status = decide(recommendation, 5)
     assert status.desired_replicas == 5 and status.last_scale_time == EARLIER
     assert why in status.reason
 
 
-def test_a_scale_up_does_not_wait_for_unready_pods_or_a_full_window() -> None:
-    assert decide(rec(5, full=False), 3, ready=1).desired_replicas == 5
+def test_a_scale_up_does_not_wait_for_a_full_window() -> None:
+    assert decide(rec(5, full=False), 3).desired_replicas == 5
 
 
 def test_a_rollout_step_holds_the_count_either_way() -> None:

@@ -53,7 +53,6 @@ def production_replicas(
     observed = seen.production.deployment
     current = Current(
         replicas=observed.replicas if observed is not None else None,
-        ready=observed.ready_replicas if observed is not None else 0,
         hold=rollout_step(draft, production, observed),
     )
     previous, now = draft.status.autoscaling, draft.now

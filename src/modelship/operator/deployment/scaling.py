@@ -8,9 +8,10 @@ production Deployment gets and why, in this order:
   would change what the step is judged on;
 - bounds: never above maxReplicas, never below minReplicas, and never below 2 while production
   has a PodDisruptionBudget (maxUnavailable 1 over a single pod would leave a drain nothing);
-- a scale-down waits while some production pod is not ready (the budget has no room: taking
-  pods away then could leave fewer ready than it allows), until the stable window is covered
-  after a (re)start, and shrinks by at most half at a time (Knative's max scale-down rate);
+- a scale-down waits until the stable window is covered after a (re)start, and shrinks by at
+  most half at a time (Knative's max scale-down rate); it does not wait for unready pods: the
+  ReplicaSet removes those first, so the ready ones are kept (waiting would pin production high
+  behind a pod that never starts);
 - in panic it never scales down.
 """
 
@@ -28,10 +29,9 @@ MAX_SCALE_DOWN_RATE = 2.0
 
 @dataclass(frozen=True)
 class Current:
-    """The production Deployment as observed: its replica count and ready pods."""
+    """The production Deployment as observed: its replica count, and whether it may change."""
 
     replicas: int | None  # None: not created yet
-    ready: int
     hold: str | None  # why a rollout step forbids scaling now, or None
 
 
@@ -97,11 +97,6 @@ def _follow(spec: Autoscaling, rec: Recommendation, current: Current) -> tuple[i
         return have, f"{have}: panicking, never scaling down ({why})"
     if not rec.window_full:
         return have, f"{have}: scale-down waits for a full stable window of readings ({why})"
-    if current.ready < have:
-        return have, (
-            f"{have}: scale-down waits: {current.ready} of {have} pods ready, the disruption "
-            f"budget has no room ({why})"
-        )
     limited = max(target, math.ceil(have / MAX_SCALE_DOWN_RATE))
     if limited != target:
         return limited, f"{limited}: at most halving per step, towards {target} ({why})"
