@@ -149,6 +149,8 @@ def test_the_next_wake_is_the_sooner_of_requeue_and_drift() -> None:
     assert handlers.next_wake(3.0, 10.0) == 3.0
     assert handlers.next_wake(None, 10.0) == 10.0
     assert handlers.next_wake(None, None) == handlers.IDLE_SECONDS
+    assert handlers.next_wake(3.0, 10.0, 0.5) == 0.5  # the autoscaler's next reading
+    assert handlers.next_wake(None, None, 2.0) == 2.0
 
 
 def test_a_requeue_asked_for_by_a_childs_event_reaches_the_deployments_daemon(

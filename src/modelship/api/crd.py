@@ -112,6 +112,7 @@ KINDS: tuple[KindInfo, ...] = (
             _column("Phase", ".status.phase"),
             _column("Suspended", ".spec.suspend", "boolean"),
             _column("Ready", ".status.production.readyReplicas", "integer", priority=1),
+            _column("Autoscaled", ".status.autoscaling.desiredReplicas", "integer", priority=1),
             _AGE,
         ],
     ),

@@ -2,21 +2,25 @@
 
 A Deployment is reconciled when it or one of its children (stage Deployments, acceptance Jobs)
 changes, and when its Model changes (found through an index of what the watch already
-delivered, not a list). Time matters twice: a decision may ask to be looked at again (a rollout
-in flight, whose pods' readiness is not always an event we see), and production drift is read
-every `drift_interval_seconds`. One async daemon per active Deployment sleeps until the sooner
-of the two, woken early when a reconcile asks for an earlier time; a suspended Deployment has no
+delivered, not a list). Time matters three times: a decision may ask to be looked at again (a
+rollout in flight, whose pods' readiness is not always an event we see), production drift is
+read every `drift_interval_seconds`, and autoscaled production's in-flight requests every
+`autoscale_sample_seconds`. One async daemon per active Deployment sleeps until the soonest
+of these, woken early when a reconcile asks for an earlier time; a suspended Deployment has no
 daemon, so 1,000 idle objects cost no timer, no thread and no API call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.operator.autoscale import Windows
+from modelship.operator.autoscale_sampler import operator_scaled, read_production
 from modelship.operator.deployment import owner_deployment, reconcile_deployment
 from modelship.operator.drift import drift_seconds_until, record_drift, typed_status
 from modelship.operator.kube import MODEL_DEPLOYMENTS
@@ -26,6 +30,8 @@ from modelship.operator.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 MANAGED = {MANAGED_BY: "modelship"}
 # With nothing due, a daemon still looks once an hour: a safety net against a lost wake-up.
 IDLE_SECONDS = 3600.0
+# Autoscaling figures in status are refreshed this often even when the decision stays the same.
+AUTOSCALE_STATUS_SECONDS = 30.0
 ModelIndex = kopf.Index[tuple[str, str], str]
 
 
@@ -48,12 +54,15 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
         if body is None or body["metadata"].get("deletionTimestamp"):
             requeues.forget(key)
             memo.metrics.forget_deployment(namespace, name)
+            if (windows := memo.get("autoscale_windows")) is not None:
+                windows.forget(key)
             return
         # Should the reconcile raise, the daemon tries again later rather than at once.
         requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
-        traffic = memo.get("traffic_reader")
+        traffic, windows = memo.get("traffic_reader"), memo.get("autoscale_windows")
         requeues.request(
-            key, reconcile_deployment(memo.kube, memo.settings, body, memo.metrics, traffic)
+            key,
+            reconcile_deployment(memo.kube, memo.settings, body, memo.metrics, traffic, windows),
         )
 
 
@@ -64,6 +73,20 @@ def _drift(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> N
             drift = record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
             if drift is not None:
                 memo.metrics.drift_read(namespace, name, drift)
+
+
+def _autoscale(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> None:
+    """Read production's in-flight gauges once; reconcile when the recommendation moved."""
+    spec = operator_scaled(dict(body))
+    windows: Windows | None = memo.get("autoscale_windows")
+    if windows is None:
+        return
+    if spec is None:  # no longer scaled by us: old readings must not count if it is again
+        windows.forget((namespace, name))
+        return
+    read_production(memo.kube, memo.traffic_reader, windows, dict(body), spec)
+    if windows.worth_reconciling((namespace, name), AUTOSCALE_STATUS_SECONDS):
+        _deployment(memo, namespace, name)
 
 
 @kopf.index(GROUP, VERSION, "deployments")
@@ -90,9 +113,10 @@ def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:
     return True
 
 
-def next_wake(requeue: float | None, drift: float | None) -> float:
-    """Seconds to sleep: until the sooner of the requeue and the drift read, or an idle hour."""
-    pending = [d for d in (requeue, drift) if d is not None]
+def next_wake(requeue: float | None, drift: float | None, sample: float | None = None) -> float:
+    """Seconds to sleep: until the soonest of the requeue, the drift read and the autoscaler's
+    next reading, or an idle hour."""
+    pending = [d for d in (requeue, drift, sample) if d is not None]
     return min(pending) if pending else IDLE_SECONDS
 
 
@@ -128,15 +152,22 @@ async def deployment_clock(
     key, requeues = (namespace, name), _requeues(memo)
     woken = requeues.waker(key)
     interval = memo.settings.drift_interval_seconds
+    every, sampled = memo.settings.autoscale_sample_seconds, time.monotonic()
     while not stopped:
         drift = drift_seconds_until(typed_status(body.get("status")), interval)
-        await _sleep(next_wake(requeues.seconds_until(key), drift), woken, stopped)
+        sample = (
+            max(0.0, sampled + every - time.monotonic()) if operator_scaled(dict(body)) else None
+        )
+        await _sleep(next_wake(requeues.seconds_until(key), drift, sample), woken, stopped)
         if stopped:
             break
         try:
             await asyncio.to_thread(requeue_if_due, memo, namespace, name)
             if drift_seconds_until(typed_status(body.get("status")), interval) == 0.0:
                 await asyncio.to_thread(_drift, memo, namespace, name, logger)
+            if time.monotonic() >= sampled + every:
+                sampled = time.monotonic()
+                await asyncio.to_thread(_autoscale, memo, body, namespace, name)
         except Exception:  # a failed pass must not end the daemon; it retries when due
             logger.exception("reconcile of Deployment %s failed", name)
             requeues.request(key, RETRY_AFTER_ERROR_SECONDS)

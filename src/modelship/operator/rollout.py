@@ -91,16 +91,21 @@ class StageRollout(Applied):
     complete: bool = False
     deadline_exceeded: bool = False
     ready_replicas: int = 0
+    replicas: int = 1  # asked for (spec)
+    old_pods: int = 0  # pods of an earlier template still present: a rollout is under way
 
     @classmethod
     def of(cls, deployment: Obj | None) -> StageRollout | None:
         if deployment is None:
             return None
+        seen = AppsDeployment.model_validate(deployment)
         return StageRollout(
             spec_hash=applied_hash(deployment),
             complete=rollout_complete(deployment),
             deadline_exceeded=deadline_exceeded(deployment),
-            ready_replicas=AppsDeployment.model_validate(deployment).status.ready_replicas,
+            ready_replicas=seen.status.ready_replicas,
+            replicas=seen.spec.replicas,
+            old_pods=max(0, seen.status.replicas - seen.status.updated_replicas),
         )
 
 

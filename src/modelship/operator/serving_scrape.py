@@ -16,6 +16,7 @@ from typing import TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelship.contracts.serving_metrics import (
+    IN_FLIGHT_REQUESTS,
     INFERENCE_ROUTES,
     PREDICTION_VALUE,
     PREDICTIONS_TOTAL,
@@ -106,6 +107,23 @@ def parse_traffic(text: str) -> TrafficCounts:
     if not any(family.name == REQUESTS_TOTAL.removesuffix("_total") for family in families):
         raise ScrapeError(f"no {REQUESTS_TOTAL} series: not a Modelship inference server")
     return TrafficCounts(requests, errors, latency, classes, values)
+
+
+def parse_in_flight(text: str) -> float:
+    """The pod's in-flight inference requests (summed over its workers by the server)."""
+    try:
+        families = list(text_string_to_metric_families(text))
+    except (ValueError, IndexError) as error:
+        raise ScrapeError(f"not Prometheus text: {error}") from error
+    values = [
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == IN_FLIGHT_REQUESTS
+    ]
+    if not values:
+        raise ScrapeError(f"no {IN_FLIGHT_REQUESTS} gauge: not a Modelship inference server")
+    return sum(values)
 
 
 def quantile(latency: Mapping[float, float], q: float) -> float | None:

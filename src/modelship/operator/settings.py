@@ -88,6 +88,23 @@ class OperatorSettings(BaseSettings):
     drift_read_timeout_seconds: float = Field(
         default=3.0, gt=0, description="Timeout of one drift report read."
     )
+    autoscale_stable_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Autoscaling's stable window: production scales down only on the average "
+        "in-flight requests over this long (Knative's default).",
+    )
+    autoscale_panic_window_seconds: float = Field(
+        default=6.0,
+        gt=0,
+        description="Autoscaling's panic window: a burst that wants twice the ready pods over "
+        "this long scales production up at once.",
+    )
+    autoscale_sample_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often autoscaled production pods' in-flight gauges are read.",
+    )
     dataset_check_interval_seconds: float = Field(
         default=300.0,
         ge=10,
@@ -158,6 +175,14 @@ class OperatorSettings(BaseSettings):
         default="http://0.0.0.0:8081/metrics",
         description="Where every replica serves its Prometheus metrics ('' = not at all).",
     )
+
+    @model_validator(mode="after")
+    def _autoscale_windows_nest(self) -> OperatorSettings:
+        if self.autoscale_panic_window_seconds > self.autoscale_stable_window_seconds:
+            raise ValueError(
+                "need autoscale_panic_window_seconds <= autoscale_stable_window_seconds"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_timing_is_ordered(self) -> OperatorSettings:

@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from modelship.operator.autoscale import Windows
 from modelship.operator.dataset_jobs import FileDatasetJobs
 from modelship.operator.dataset_probe import DatasetProbe
 from modelship.operator.deployment.traffic import TrafficReader
@@ -60,6 +61,12 @@ def configure(
     )
     # Canary analysis windows and shadow figures: pods' /metrics, read like drift reports.
     memo.traffic_reader = TrafficReader(operator_settings.drift_read_timeout_seconds)
+    # Autoscaling's readings of production's in-flight requests: process state, refilled after
+    # a restart (the windows say when they are not yet full).
+    memo.autoscale_windows = Windows(
+        operator_settings.autoscale_stable_window_seconds,
+        operator_settings.autoscale_panic_window_seconds,
+    )
     memo.dataset_probe = DatasetProbe(
         operator_settings.dataset_check_interval_seconds,
         FileDatasetJobs(memo.kube, operator_settings),

@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from modelship.api.v1alpha1.autoscaling import Autoscaling, AutoscalingStatus
 from modelship.api.v1alpha1.base import ApiModel, Condition, ObjectRef, ResourceRequirements
 from modelship.api.v1alpha1.model import MetricName
 from modelship.api.v1alpha1.progressive import CanaryStatus, RolloutSpec
@@ -81,7 +82,12 @@ class TestStageSpec(ApiModel):
 class ProductionSpec(ApiModel):
     """The production endpoint."""
 
-    replicas: int = Field(default=2, ge=1, le=100, description="Pods serving production.")
+    replicas: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Pods serving production (with autoscaling: where it starts, within bounds).",
+    )
     resources: ResourceRequirements | None = Field(
         default=None,
         description="Requests and limits of each serving container.",
@@ -90,6 +96,10 @@ class ProductionSpec(ApiModel):
         default_factory=RolloutSpec,
         description="How an approved version replaces production: all at once (surge, the "
         "default) or by canary steps with analysis.",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Scale production on its in-flight requests instead of a fixed count.",
     )
 
 
@@ -331,6 +341,9 @@ class DeploymentStatus(ApiModel):
     )
     canary: CanaryStatus | None = Field(
         default=None, description="The canary rollout in progress (strategy: canary)."
+    )
+    autoscaling: AutoscalingStatus | None = Field(
+        default=None, description="What the autoscaler decided for production, and why."
     )
 
 

@@ -7,10 +7,12 @@ object's status, so restarts lose nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from modelship.api.v1alpha1 import utcnow
+from modelship.operator.autoscale import Windows
 from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.decide import decide
 from modelship.operator.deployment.observe import Observation, Subject, observe
@@ -30,12 +32,14 @@ def reconcile_deployment(
     body: Obj,
     metrics: OperatorMetrics | None = None,
     traffic: TrafficReader | None = None,
+    windows: Windows | None = None,
 ) -> float | None:
     """One reconcile; returns when to look again (seconds), or None when only an event can help.
 
     `metrics`, when given, sees the old and the new status once the decision is applied.
     `traffic` reads canary analysis windows and shadow figures from pods; without it (tests of
-    other paths) an analysis window never gets a verdict and waits.
+    other paths) an analysis window never gets a verdict and waits. `windows` holds what the
+    autoscaler's readings recommend; without it autoscaled production waits for readings.
     """
     subject = Subject.parse(body)
     # A suspended Deployment reads no child: nothing it would see could be acted on.
@@ -43,6 +47,8 @@ def reconcile_deployment(
     now = utcnow()  # one clock reading: what observe judged closed, decide sees closed
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
     seen = observe(kube, subject, traffic, moment) if active else Observation()
+    if windows is not None:
+        seen = replace(seen, autoscale=windows.latest((subject.namespace, subject.name)))
     decision = decide(subject, seen, now, settings)
     apply(kube, subject, decision)
     if metrics is not None:

@@ -29,7 +29,11 @@ from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.canary import canary_active, canary_done, shadow_active
 from modelship.operator.deployment.canary_observe import CanaryView
 from modelship.operator.deployment.observe import Observation, Subject
-from modelship.operator.deployment.traffic_modes import apply_direct, apply_route
+from modelship.operator.deployment.traffic_modes import (
+    apply_direct,
+    apply_route,
+    production_size,
+)
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
@@ -79,7 +83,7 @@ def apply_progressive(
         return Routing(routed=False, shared=shared, stable_replicas=stable)
     body = subject.body
     if canary is not None:
-        replicas = max(1, math.ceil(mdep.spec.production.replicas * canary.weight / 100))
+        replicas = max(1, math.ceil(production_size(mdep, status) * canary.weight / 100))
         draft.apply(
             APPS_DEPLOYMENTS,
             build_canary_deployment(

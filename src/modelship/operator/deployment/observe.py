@@ -14,11 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ModelStatus, Task, VersionRef
+from modelship.operator.autoscale import Recommendation
 from modelship.operator.deployment.canary_observe import CanaryView, observe_canary, wanted
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.deployment.versions import resolve_version
 from modelship.operator.kube import (
     APPS_DEPLOYMENTS,
+    HPAS_V2,
     JOBS,
     MODELS,
     PDBS,
@@ -103,6 +105,9 @@ class Observation:
     pdb: Applied | None = None
     acceptance: AcceptanceJob | None = None
     canary: CanaryView = field(default_factory=CanaryView)
+    hpa_served: bool = False  # autoscaling/v2
+    hpa: Applied | None = None
+    autoscale: Recommendation | None = None  # what the autoscaler's windows recommend now
 
 
 def observe(
@@ -136,7 +141,11 @@ def observe(
         if wanted(mdep)
         else CanaryView()
     )
-    return Observation(model, test, production, pdb_resource, pdb, acceptance, canary)
+    hpa_served = kube.served(HPAS_V2)
+    hpa = Applied.of(kube.get(HPAS_V2, ns, name)) if hpa_served else None
+    return Observation(
+        model, test, production, pdb_resource, pdb, acceptance, canary, hpa_served, hpa
+    )
 
 
 def _test_stage(

@@ -8,6 +8,8 @@ none, production is removed; the failed version is recorded so the same approval
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelship.api.v1alpha1 import (
     PRIMARY_METRIC,
     AutoApproval,
@@ -26,6 +28,7 @@ from modelship.operator.deployment.approval import (
 from modelship.operator.deployment.canary import canary_applies, step_canary
 from modelship.operator.deployment.canary_children import apply_progressive, retire_progressive
 from modelship.operator.deployment.observe import ModelView, Observation, Subject
+from modelship.operator.deployment.production_scale import production_replicas, wants_pdb
 from modelship.operator.kube import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.rollout import pod_trouble
 from modelship.operator.serving_builders import (
@@ -92,12 +95,15 @@ def decide_production(
     draft.apply(SERVICES, service, seen.production.service)
     if routing.retire:
         retire_progressive(draft, subject, seen)
-    if mdep.spec.production.replicas > 1:
+    if wants_pdb(subject):
         pdb = build_pdb(subject.body, seen.pdb_resource.api_version)
         draft.apply(seen.pdb_resource, pdb, seen.pdb)
     elif seen.pdb is not None:
         draft.delete(seen.pdb_resource, subject.name)
-    status.production = _roll(draft, subject, seen, production, settings, routing.stable_replicas)
+    replicas = production_replicas(draft, subject, seen, production, settings)
+    if routing.stable_replicas is not None:
+        replicas = routing.stable_replicas  # a replica-ratio canary's share of the pods
+    status.production = _roll(draft, subject, seen, production, settings, replicas)
 
 
 def _roll(
@@ -106,16 +112,16 @@ def _roll(
     seen: Observation,
     production: ProductionStatus,
     settings: OperatorSettings,
-    replicas: int | None = None,
+    replicas: int | None,
 ) -> ProductionStatus | None:
-    """Roll production to its version (at `replicas` pods while a replica-ratio canary runs);
-    complete it, or give up on it and roll back."""
+    """Roll production to its version at `replicas` pods (the spec's or the autoscaler's count,
+    stable's share during a replica-ratio canary; None: an HPA owns the count); complete it, or
+    give up on it and roll back."""
     assert production.version is not None and production.digest is not None
     written = draft.apply(
         APPS_DEPLOYMENTS,
         _production_deployment(
-            subject, production.version, production.digest, production.artifact, settings,
-            replicas,
+            subject, production.version, production.digest, production.artifact, settings, replicas
         ),
         seen.production.deployment,
     )  # fmt: skip
@@ -133,7 +139,7 @@ def _roll(
                 "RolledBack", False, "Promoted", f"version {production.version} promoted"
             )
     elif rollout is not None and rollout.deadline_exceeded and not production.promoted_at:
-        return _roll_back(draft, subject, seen, production, settings)
+        return _roll_back(draft, subject, seen, production, settings, replicas)
     return production
 
 
@@ -143,6 +149,7 @@ def _roll_back(
     seen: Observation,
     failed: ProductionStatus,
     settings: OperatorSettings,
+    replicas: int | None,
 ) -> ProductionStatus | None:
     assert failed.version is not None and failed.digest is not None
     version = str(failed.version)
@@ -168,7 +175,7 @@ def _roll_back(
             promoted_at=draft.now,
         )
         body = _production_deployment(
-            subject, previous.version, previous.digest, previous.artifact, settings
+            subject, previous.version, previous.digest, previous.artifact, settings, replicas
         )
         draft.apply(APPS_DEPLOYMENTS, body, seen.production.deployment)
     else:
@@ -186,21 +193,25 @@ def _production_deployment(
     digest: str,
     artifact: str | None,
     settings: OperatorSettings,
-    replicas: int | None = None,
-) -> dict[str, object]:
+    replicas: int | None,
+) -> dict[str, Any]:
+    """The production apps/v1 Deployment; without `replicas` (an HPA owns it) none is written."""
     mdep = subject.mdep
     assert mdep is not None
     spec = mdep.spec.production
-    return build_stage_deployment(
+    body = build_stage_deployment(
         subject.body,
         "production",
         version,
         digest,
-        spec.replicas if replicas is None else replicas,
+        replicas or 1,
         spec.resources,
         settings,
         artifact=artifact,
     )
+    if replicas is None:
+        del body["spec"]["replicas"]
+    return body
 
 
 def auto_approve(

@@ -27,6 +27,7 @@ from modelship.operator.serving_scrape import (
     ScrapeError,
     ShadowCounts,
     TrafficCounts,
+    parse_in_flight,
     parse_shadow,
     parse_traffic,
     total,
@@ -109,6 +110,17 @@ class TrafficReader:
             except ScrapeError as error:
                 errors.append(f"{pod.name}: {error}")
         return result, errors
+
+    def in_flight(self, pods: list[PodState]) -> tuple[float, int, list[str]]:
+        """The in-flight requests summed over `pods`, how many pods were read, and failures."""
+        concurrency, read, errors = 0.0, 0, []
+        for pod in pods:
+            try:
+                concurrency += parse_in_flight(self._text(pod, SERVING_PORT))
+                read += 1
+            except ScrapeError as error:
+                errors.append(f"{pod.name}: {error}")
+        return concurrency, read, errors
 
     def _read(self, pods: list[PodState]) -> Readings:
         counts: dict[str, TrafficCounts] = {}

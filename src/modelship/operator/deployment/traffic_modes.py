@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from modelship.api.v1alpha1 import ProductionStatus
+from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ProductionStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus
 from modelship.operator.canary_builders import build_backend_service, build_canary_deployment
 from modelship.operator.deployment.actions import Draft
@@ -62,6 +62,14 @@ def shared_service(body: Obj, name: str) -> Obj:
     return service
 
 
+def production_size(mdep: Deployment, status: DeploymentStatus) -> int:
+    """Production's pods: the autoscaler's count (held during the canary) or the spec's."""
+    scaled = status.autoscaling
+    if mdep.spec.production.autoscaling is not None and scaled is not None:
+        return scaled.desired_replicas or mdep.spec.production.replicas
+    return mdep.spec.production.replicas
+
+
 def apply_direct(
     draft: Draft,
     subject: Subject,
@@ -80,7 +88,7 @@ def apply_direct(
     if blocked(subject, canary, view):
         apply_route(draft, subject, seen, production, canary)  # says why on the condition
         return False, None  # fail closed: no canary pod is started
-    total = mdep.spec.production.replicas
+    total = production_size(mdep, draft.status)
     stable: int | None = None
     if canary.traffic == "replicas":
         replicas, stable = replica_split(total, canary.weight)
@@ -138,7 +146,7 @@ def traffic_ready(subject: Subject, canary: CanaryStatus, seen: Observation) -> 
 def _replicas_ready(subject: Subject, canary: CanaryStatus, seen: Observation) -> tuple[bool, str]:
     mdep, view = subject.mdep, seen.canary
     assert mdep is not None and view.canary is not None
-    want_canary, want_stable = replica_split(mdep.spec.production.replicas, canary.weight)
+    want_canary, want_stable = replica_split(production_size(mdep, mdep.status), canary.weight)
     stable = seen.production.deployment
     if view.unshared_pods:
         return False, f"{view.unshared_pods} stable pod(s) still run a template without the label"

@@ -1,0 +1,238 @@
+"""Autoscaling on the local cluster: production scales up under load and back down after it.
+
+Production of a Deployment with `autoscaling: {minReplicas: 1, maxReplicas: 3,
+targetConcurrency: 0.25}` serves one pod; 12 connections then send requests back to back to
+the ready production pods (the way kube-proxy would spread them), which keeps several requests in
+flight at once. The operator, reading the pods' in-flight gauges with short windows (stable 10 s,
+panic 2 s), scales the apps/v1 Deployment up to its maximum and never above it; once the load
+stops it scales back down to one pod. The same spec in hpa mode is then refused honestly (the
+local cluster is Kubernetes 1.20: no autoscaling/v2), and the HPA the operator would generate is
+created as autoscaling/v2beta2, whose schema is the same, to show the API server accepts it field
+for field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import running_operator
+from modelship.api.v1alpha1.autoscaling import Autoscaling
+from modelship.operator.hpa_builder import build_hpa
+from modelship.operator.kube import (
+    APPS_DEPLOYMENTS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    PODS,
+    Kube,
+    Resource,
+)
+from support.factories import iris_deployment, iris_model
+from support.live import (
+    SERVING_PORT,
+    approve,
+    awaiting_approval,
+    condition,
+    status_of,
+    wait_for_status,
+)
+from support.operator import OperatorProcess
+from support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+Obj = dict[str, Any]
+CONNECTIONS = 12
+AUTOSCALING = {"minReplicas": 1, "maxReplicas": 3, "targetConcurrency": 0.25}
+# A hundred rows per request: the gauge counts requests inside the model call (queued for the
+# batching thread or predicting), so the load must keep the pods busy there, not in the client.
+ROWS = 100
+BODY = {
+    "inputs": [
+        {"name": "input", "datatype": "FP64", "shape": [ROWS, 4], "data": [6.7, 3, 5.2, 2.3] * ROWS}
+    ]
+}
+HPAS_V2BETA2 = Resource(
+    "autoscaling", "v2beta2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"
+)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator with windows short enough for a test (Knative's defaults are 60 s / 6 s)."""
+    yield from running_operator(
+        cluster_kubeconfig,
+        tmp_path_factory,
+        rollout_deadline_seconds="120",
+        autoscale_stable_window_seconds="10",
+        autoscale_panic_window_seconds="2",
+        autoscale_sample_seconds="0.5",
+    )
+
+
+class Load:
+    """`CONNECTIONS` clients sending back to back to the production pods, until stopped."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
+        self._kube, self._namespace, self._name = kube, namespace, name
+        self._targets: list[str] = []
+        self._stop = threading.Event()
+        self.answered = 0
+        self.failures: list[str] = []
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> Load:
+        self._targets = ready_ips(self._kube, self._namespace, self._name)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    async def _run(self) -> None:
+        clients = [asyncio.create_task(self._client(i)) for i in range(CONNECTIONS)]
+        while not self._stop.is_set():
+            await asyncio.sleep(1)
+            try:  # new pods take their share, as behind a Service
+                ips = await asyncio.to_thread(ready_ips, self._kube, self._namespace, self._name)
+                self._targets = ips or self._targets
+            except Exception as error:  # the test's own view failing is not the server's
+                print(f"target refresh failed: {error}")
+        await asyncio.gather(*clients)
+
+    async def _client(self, index: int) -> None:
+        sent = index
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            while not self._stop.is_set():
+                targets = self._targets
+                url = f"http://{targets[sent % len(targets)]}:{SERVING_PORT}/v2/models/iris/infer"
+                sent += 1
+                try:
+                    answer = await client.post(url, json=BODY)
+                except httpx.HTTPError as error:
+                    self.failures.append(f"{url}: {type(error).__name__}: {error}")
+                    await asyncio.sleep(0.05)
+                    continue
+                if answer.status_code == 200:
+                    self.answered += 1
+                else:
+                    self.failures.append(f"{url}: HTTP {answer.status_code} {answer.text[:100]}")
+
+
+def ready_ips(kube: Kube, namespace: str, name: str) -> list[str]:
+    """Addresses of the ready production pods: what a Service's endpoints would hold."""
+    selector = {"modelship.io/deployment": name, "modelship.io/stage": "production"}
+    return [
+        p["status"]["podIP"]
+        for p in kube.list(PODS, namespace, selector)
+        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
+        and any(c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", []))
+    ]  # fmt: skip
+
+
+def replicas(kube: Kube, namespace: str, name: str) -> int:
+    deployment = kube.get(APPS_DEPLOYMENTS, namespace, name)
+    assert deployment is not None
+    return int(deployment["spec"]["replicas"])
+
+
+def test_production_scales_up_under_load_and_back_down_after_it(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    name = "iris"
+    kube.create(MODELS, namespace, iris_model(name))
+    production = {"replicas": 1, "autoscaling": AUTOSCALING}
+    kube.create(MODEL_DEPLOYMENTS, namespace, iris_deployment(name, production=production))
+    wait = lambda check, timeout=180, what=None: wait_for_status(  # noqa: E731
+        kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, what=what,
+        describe=operator.tail,
+    )  # fmt: skip
+    wait(awaiting_approval(1))
+    approve(kube, namespace, name)
+    wait(
+        lambda s: s.get("phase") == "Serving" and (s.get("autoscaling") or {}).get("samples"),
+        what="Serving on one pod, the autoscaler reading it",
+    )
+    assert replicas(kube, namespace, name) == 1
+
+    seen: list[int] = []
+    started = time.monotonic()
+    with Load(kube, namespace, name) as load:
+
+        def at_max() -> bool:
+            seen.append(replicas(kube, namespace, name))
+            return seen[-1] == 3
+
+        wait_for(at_max, timeout=60, interval=0.5, what="production scaled to 3 pods")
+        up = time.monotonic() - started
+        busy = wait(
+            lambda s: s["autoscaling"]["desiredReplicas"] == 3, what="status showing 3 pods"
+        )["autoscaling"]
+        # The load goes on (spread over the pods as they become ready): production stays at 3.
+        for _ in range(20):
+            time.sleep(0.5)
+            seen.append(replicas(kube, namespace, name))
+        at_stop = status_of(kube, MODEL_DEPLOYMENTS, namespace, name)["autoscaling"]
+    stopped = time.monotonic()
+    print(f"\nautoscaling: 1 -> 3 pods in {up:.1f} s under load ({busy['reason']}; panic "
+          f"{busy['panic']}); answered {load.answered}, failed {len(load.failures)} "
+          f"{load.failures[:2]}")  # fmt: skip
+    assert max(seen) == 3  # never above maxReplicas
+    assert seen[-1] == 3, at_stop  # the load still needed them when it stopped
+    # Requests are what makes the load, not what is tested here (a rollout losing none is
+    # tests/e2e/test_zero_drop_rollout.py); on a starved machine a pod may miss its liveness probe.
+    assert load.answered > 0, load.failures[:5]
+
+    def at_min() -> bool:
+        seen.append(replicas(kube, namespace, name))
+        return seen[-1] == 1
+
+    wait_for(at_min, timeout=90, interval=0.5, what="production back to 1 pod")
+    down = time.monotonic() - stopped
+    calm = wait(lambda s: s["autoscaling"]["desiredReplicas"] == 1, what="status showing 1 pod")
+    print(f"autoscaling: 3 -> 1 pod {down:.1f} s after the load stopped "
+          f"({calm['autoscaling']['reason']}); replicas seen {sorted(set(seen))}")  # fmt: skip
+    assert max(seen) == 3 and calm["autoscaling"]["lastScaleTime"]
+    assert condition(calm, "Autoscaling")["reason"] == "Operator"
+    hpa_mode_is_refused_without_autoscaling_v2_and_its_hpa_is_valid(operator, kube, namespace)
+
+
+def hpa_mode_is_refused_without_autoscaling_v2_and_its_hpa_is_valid(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    name = "iris"  # serving, autoscaled by the operator until now
+    assert not kube.served(Resource("autoscaling", "v2", "horizontalpodautoscalers", "x"))
+    kube.patch(
+        MODEL_DEPLOYMENTS, namespace, name,
+        {"spec": {"production": {"autoscaling": {**AUTOSCALING, "mode": "hpa"}}}},
+    )  # fmt: skip
+    status = wait_for_status(
+        kube, MODEL_DEPLOYMENTS, namespace, name,
+        lambda s: condition(s, "Autoscaling").get("reason") == "HPAUnavailable", 60,
+        describe=operator.tail,
+    )  # fmt: skip
+    assert "autoscaling/v2" in status["autoscaling"]["reason"]
+    assert replicas(kube, namespace, name) == 1  # the starting count, no HPA to take over
+
+    # What hpa mode applies where v2 is served, sent as v2beta2 (same fields) to a real server.
+    owner = kube.get(MODEL_DEPLOYMENTS, namespace, name)
+    assert owner is not None
+    spec = Autoscaling(min_replicas=2, max_replicas=5, target_concurrency=2.5)
+    hpa = build_hpa(owner, spec, 60, api_version="autoscaling/v2beta2")
+    hpa["metadata"]["name"] = hpa["spec"]["scaleTargetRef"]["name"] = "hpa-check"
+    created = kube.create(HPAS_V2BETA2, namespace, hpa)
+    assert created["spec"]["metrics"] == hpa["spec"]["metrics"]  # nothing pruned or rewritten
+    assert created["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 60
+    assert created["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert (created["spec"]["minReplicas"], created["spec"]["maxReplicas"]) == (2, 5)
+    kube.delete(HPAS_V2BETA2, namespace, "hpa-check")
