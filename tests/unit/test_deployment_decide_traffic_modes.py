@@ -315,3 +315,21 @@ def only_service(decision: Decision) -> Decision:
     ]
     assert len(writes) == 1
     return dataclasses.replace(decision, actions=writes)
+
+
+def test_a_replica_ratio_canary_splits_the_autoscaled_count_not_the_spec() -> None:
+    """Autoscaled to 8 pods (held during the canary), weight 25 is 2 canary and 6 stable pods."""
+    autoscaled = {**spec("replicas")}
+    autoscaled["production"] = {
+        **autoscaled["production"],
+        "autoscaling": {"minReplicas": 2, "maxReplicas": 10, "targetConcurrency": 4},
+    }
+    status = {
+        "test": PASSED_2,
+        "production": SERVING_1,
+        "autoscaling": {"mode": "operator", "desiredReplicas": 8, "reason": "steady"},
+    }
+    decision = decide(Subject.parse(body(status, 1, **autoscaled)), seen(stage=production(1, 8)),
+                      NOW, SETTINGS)  # fmt: skip
+    assert applied(decision, "iris-canary")["spec"]["replicas"] == 2
+    assert applied(decision, "iris")["spec"]["replicas"] == 6
