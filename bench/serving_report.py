@@ -119,7 +119,7 @@ def workers(results: Results, medians: dict[tuple[str, str, str, str], Sample]) 
     if not labels:
         return
     print(
-        "### 3. Workers, logistic regression: 1 worker on CPU 0, 2 workers on CPUs 0-1 "
+        "### 3. Workers, logistic regression: 1 worker on CPU 0, 2 on CPU 0, 2 on CPUs 0-1 "
         "(wrk -c32 and the open-loop client on CPU 1, shared with the second worker)\n"
     )
     print("| server | req/s | spread | p50 ms | p99 ms | server CPU-µs/req | "
@@ -132,11 +132,24 @@ def workers(results: Results, medians: dict[tuple[str, str, str, str], Sample]) 
               f"{_f(peak.p99_ms)} | {peak.cpu_us:.0f} | {1e6 / peak.cpu_us:.0f} | "
               f"{half.rps:.0f} | {_f(half.p50_ms)} | {_f(half.p99_ms)} |")  # fmt: skip
     print()
-    for name in ("modelship", "MLServer"):
-        pair = [medians[("workers", "logistic_regression", label, "saturation")]
-                for label in labels if label.startswith(name)]  # fmt: skip
-        if len(pair) == 2:
-            one, two = pair
-            print(f"- {name}: 2 workers / 1 = {two.rps / one.rps:.2f}x req/s measured; CPU per "
-                  f"request {two.cpu_us / one.cpu_us:.2f}x of one worker's")  # fmt: skip
+
+    def at(label: str) -> Sample | None:
+        return medians.get(("workers", "logistic_regression", label, "saturation"))
+
+    ml = "MLServer parallel_workers="
+    pairs = [
+        ("modelship", "modelship, 1 worker(s), CPUs 0", "modelship, 2 worker(s), CPUs 0,1"),
+        ("MLServer", f"{ml}1, CPUs 0", f"{ml}2, CPUs 0,1"),
+    ]
+    for name, one, two in pairs:
+        a, b = at(one), at(two)
+        if a and b:
+            print(f"- {name}: 2 workers on 2 CPUs / 1 on 1 = {b.rps / a.rps:.2f}x req/s measured; "
+                  f"CPU per request {b.cpu_us / a.cpu_us:.2f}x of one worker's")  # fmt: skip
+    a, b = at("modelship, 1 worker(s), CPUs 0"), at("modelship, 2 worker(s), CPUs 0")
+    if a and b:
+        print(
+            f"- modelship: 2 workers on CPU 0 / 1 worker on CPU 0 = {b.rps / a.rps:.2f}x req/s, "
+            f"CPU per request {b.cpu_us / a.cpu_us:.2f}x (the cost of being two workers)"
+        )
     print()
