@@ -74,13 +74,15 @@ class Record:
     service: list[float] = field(default_factory=list)
     lag: list[float] = field(default_factory=list)
     errors: int = 0
+    unanswered: int = 0
 
     def summary(self, rate: float, elapsed: float) -> dict[str, float]:
         return {
             "rate": rate,
             "rps": len(self.latency) / elapsed,
             "requests": len(self.latency),
-            "errors": self.errors,
+            "errors": self.errors + self.unanswered,
+            "unanswered": self.unanswered,
             **_percentiles("", self.latency),
             **_percentiles("service_", self.service),
             **_percentiles("lag_", self.lag),
@@ -142,7 +144,10 @@ def run_rest(
             write(connection, scheduled)
 
     def receive() -> None:
-        while len(record.latency) < total:
+        # An overloaded server would keep a backlog draining for long after the schedule ends:
+        # give up a few seconds after it, and report what was never answered.
+        deadline = time.perf_counter() + seconds * 1.5 + 5
+        while len(record.latency) < total and time.perf_counter() < deadline:
             for fd, _ in poller.poll(0.1):
                 connection = pool[fd]
                 chunk = connection.sock.recv(65536)
@@ -170,6 +175,7 @@ def run_rest(
     started = schedule(rate, total, send)
     receiver.join()
     elapsed = time.perf_counter() - started
+    record.unanswered = total - len(record.latency)
     for connection in pool.values():
         connection.sock.close()
     return record.summary(rate, elapsed)
@@ -208,9 +214,13 @@ def run_grpc(target: str, model: str, body: bytes, rate: float, seconds: float) 
             call.future(request).add_done_callback(answered)
 
         started = schedule(rate, total, send)
+        deadline = started + seconds * 1.5 + 5
         for _ in range(total):
-            done.acquire()
-        return record.summary(rate, time.perf_counter() - started)
+            if not done.acquire(timeout=max(deadline - time.perf_counter(), 0.001)):
+                break
+        elapsed = time.perf_counter() - started
+        record.unanswered = total - len(record.latency)
+        return record.summary(rate, elapsed)
 
 
 def _percentiles(prefix: str, seconds: list[float]) -> dict[str, float]:

@@ -25,6 +25,10 @@ def spread(samples: list[Sample]) -> str:
     return f"{(max(rates) - min(rates)) / middle * 100:.0f}%" if middle else "-"
 
 
+def _failed(sample: Sample) -> str:
+    return f" ({sample.errors:.0f} failed or unanswered)" if sample.errors else ""
+
+
 def _f(value: float, digits: int = 2) -> str:
     return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -67,7 +71,7 @@ def kinds(
         print(f"| {kind} | {label} | {facts.get((kind, label), ' | ')} | {peak.rps:.0f} | "
               f"{spread(results[('kinds', kind, label, 'saturation')])} | {_f(peak.p50_ms)} | "
               f"{_f(peak.p99_ms)} | {peak.cpu_us:.0f} | {half.rps:.0f} | {_f(half.p50_ms)} | "
-              f"{_f(half.p99_ms)} | {_f(half.lag_p99_ms)} | "
+              f"{_f(half.p99_ms)} | {_f(half.lag_p99_ms)}{_failed(half)} | "
               f"{_f(hey.p50_ms) if hey else '-'} | {_f(hey.p99_ms) if hey else '-'} |")  # fmt: skip
     print()
     for kind in dict.fromkeys(k for k, _ in rows):
