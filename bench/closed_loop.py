@@ -1,5 +1,6 @@
 """One closed-loop client for REST or gRPC, so the two protocols are compared through the same
-asyncio loop: `serving_tail_client.py rest|grpc TARGET MODEL SECONDS` prints req/s, p50, p99.
+asyncio loop: `closed_loop.py rest|grpc TARGET MODEL SECONDS` prints req/s, p50, p99 (and every
+request sent, warm-up included, for the CPU-per-request figure of the caller).
 
 REST goes over 32 keep-alive HTTP/1.1 connections; gRPC through grpc.aio with the server's own
 protocol modules (one HTTP/2 channel, calls multiplexed).
@@ -42,6 +43,7 @@ async def measure(call: Callable[[], Awaitable[None]], seconds: float) -> dict[s
         "rps": len(latencies) / elapsed,
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
+        "requests": len(latencies),
     }
 
 
@@ -93,8 +95,9 @@ async def grpc(target: str, model: str, seconds: float) -> dict[str, float]:
 def main() -> None:
     protocol, target, model, seconds = sys.argv[1:5]
     run = rest if protocol == "rest" else grpc
-    figures = asyncio.run(run(target, model, 1.0))  # warm-up
+    warm_up = asyncio.run(run(target, model, 1.0))
     figures = asyncio.run(run(target, model, float(seconds)))
+    figures["all_requests"] = figures["requests"] + warm_up["requests"]
     print(json.dumps(figures))
 
 
