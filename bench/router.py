@@ -4,13 +4,14 @@ One command (`.venv/bin/python bench/router.py`) publishes an iris LogisticRegre
 starts the real inference server (`python -m modelship.serving`) pinned to CPU 0 and routers
 (`RouterApp` behind the same server as `python -m modelship.router`, with a static table
 instead of the API) pinned to CPU 1, then drives `wrk` (CPU 1) at the server directly and
-through each router, in interleaved rounds, and prints medians and the differences of this run:
-the p50 the router adds and the router's own CPU time per request (from /proc/<pid>/stat).
+through each router, in interleaved rounds, then each at a fixed rate (`--rate`, open loop:
+bench/open_loop.py), and prints medians and the differences of this run: the p50 the router
+adds and the router's own CPU time per request (from /proc/<pid>/stat).
 Goal (issue 17): at most 150 µs added p50 and 100 CPU-µs per request. A second router mirrors
 a share of requests (`--shadow-percent`, 100 by default) to a second server to show what
 shadowing costs the caller (that server shares CPU 0 with the first: its inference work competes
-with production's, which a test stage on other pods would not), and uvicorn answering a
-constant (CPU 1) is a familiar reference for an HTTP server's own cost.
+with production's, which a test stage on other pods would not), and the router's front end and
+uvicorn, each answering a constant (CPU 1), show what the HTTP layer alone costs.
 Figures are for the note, never asserted in tests; on a shared machine they are noisy.
 """
 
@@ -26,19 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from serving import (
-    ROW,
-    Sample,
-    Server,
-    Target,
-    free_port,
-    ours,
-    publish,
-    start,
-    stop,
-    wait_ready,
-    wrk,
-)
+from serving_load import ROW, Sample, open_loop, wrk
+from serving_servers import Server, free_port, modelship, publish, start, stop, wait_ready
 
 from modelship.contracts.routing import RouteBackend, RoutingTable
 
@@ -50,7 +40,7 @@ def router(label: str, table: RoutingTable, endpoints: dict[str, list[str]], wor
     spec = work / f"{label}.json"
     spec.write_text(json.dumps({"table": table.model_dump(), "endpoints": endpoints, "port": port}))
     argv = [sys.executable, str(Path(__file__).resolve()), "--serve-static", str(spec)]
-    return Server(label, argv, f"http://127.0.0.1:{port}/router/ready")
+    return Server(label, argv, f"http://127.0.0.1:{port}/router/ready", cpus=ROUTER_CPU)
 
 
 def serve_static(spec_path: Path) -> None:
@@ -138,6 +128,9 @@ def main() -> int:
     parser.add_argument(
         "--shadow-percent", type=int, default=100, help="share the shadow router mirrors"
     )
+    parser.add_argument(
+        "--rate", type=int, default=1000, help="fixed request rate of the open-loop runs"
+    )
     parser.add_argument("--serve-static", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor-server", default="front end", help=argparse.SUPPRESS)
@@ -156,14 +149,16 @@ def main() -> int:
     script = work / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = [[{json.dumps(ROW)}]]\n"
+        f"wrk.body = [==[{json.dumps(ROW)}]==]\n"
     )
-    version, digest, _ = publish(work / "catalog")["lr"]
-    server, base = ours("lr", version, digest, work / "catalog")
-    twin, twin_base = ours("lr", version, digest, work / "catalog")
-    twin.label = "modelship-lr-shadow"
-    route = RouteBackend(version=version, digest=digest, service="stable")
-    shadow = RouteBackend(version=version, digest=digest, service="shadow")
+    body = work / "body.json"
+    body.write_text(json.dumps(ROW))
+    model = publish(work, ["logistic_regression"])["logistic_regression"]
+    server, base, _ = modelship(model, work)
+    twin, twin_base, _ = modelship(model, work)
+    twin.label = "shadow server"
+    route = RouteBackend(version=model.version, digest=model.digest, service="stable")
+    shadow = RouteBackend(version=model.version, digest=model.digest, service="shadow")
     addresses = {
         "stable": [base.removeprefix("http://")],
         "shadow": [twin_base.removeprefix("http://")],
@@ -175,8 +170,8 @@ def main() -> int:
         addresses,
         work,
     )
-    path = "/v2/models/lr/infer"
-    targets = [Target("direct", "lr", base + path, server)]
+    path = f"/v2/models/{model.name}/infer"
+    targets: list[tuple[str, str, Server]] = [("direct", base + path, server)]
     floors = []
     for which in ("front end", "uvicorn"):
         port = free_port()
@@ -185,33 +180,33 @@ def main() -> int:
             f"{which} floor",
             [*argv, "--floor-server", which],
             f"http://127.0.0.1:{port}/router/ready",
+            cpus=ROUTER_CPU,
         )
         floors.append(floor)
-        targets.append(Target(floor.label, "lr", f"http://127.0.0.1:{port}{path}", floor))
+        targets.append((floor.label, f"http://127.0.0.1:{port}{path}", floor))
     for r in (plain, mirroring):
-        targets.append(Target(r.label, "lr", r.health.removesuffix("/router/ready") + path, r))
+        targets.append((r.label, r.health.removesuffix("/router/ready") + path, r))
+    routed = [t for t in targets if "floor" not in t[0]]
 
-    samples: dict[tuple[str, int], list[Sample]] = {}
+    samples: dict[tuple[str, str], list[Sample]] = {}
     try:
-        for s in (server, twin):
+        for s in (server, twin, plain, mirroring, *floors):
             start(s, work)
-        for r in (plain, mirroring, *floors):
-            start_on(r, work, ROUTER_CPU)
         for s in (server, twin, plain, mirroring, *floors):
             wait_ready(s)
-        for target in targets:
-            wrk(target, 2, 4, script)  # warm-up: connections, caches
+        for _, url, target in targets:
+            wrk(target, url, 2, script, 4)  # warm-up: connections, caches
         for round_number in range(args.rounds):
-            order = targets if round_number % 2 == 0 else list(reversed(targets))
+            forward = round_number % 2 == 0
             for connections in args.connections:
-                for target in order:
-                    sample = wrk(target, args.seconds, connections, script)
-                    samples.setdefault((target.label, connections), []).append(sample)
-                    print(
-                        f"round {round_number + 1} c={connections} {target.label}: "
-                        f"{sample.rps:.0f}/s p50 {sample.p50_ms * 1000:.0f} µs",
-                        file=sys.stderr,
-                    )
+                for label, url, target in targets if forward else reversed(targets):
+                    sample = wrk(target, url, args.seconds, script, connections)
+                    samples.setdefault((label, f"c={connections}"), []).append(sample)
+                    _progress(round_number, f"c={connections}", label, sample)
+            for label, url, target in routed if forward else reversed(routed):
+                sample = open_loop(target, url, args.rate, args.seconds, body)
+                samples.setdefault((label, f"{args.rate}/s"), []).append(sample)
+                _progress(round_number, f"{args.rate}/s", label, sample)
     finally:
         for s in (plain, mirroring, *floors, server, twin):
             stop(s)
@@ -220,46 +215,46 @@ def main() -> int:
     return 0
 
 
-def start_on(server: Server, log_dir: Path, cpu: str) -> None:
-    import serving
-
-    previous, serving.SERVER_CPU = serving.SERVER_CPU, cpu
-    try:
-        start(server, log_dir)
-    finally:
-        serving.SERVER_CPU = previous
-
-
-def report(samples: dict[tuple[str, int], list[Sample]], args: argparse.Namespace) -> None:
+def _progress(round_number: int, load: str, label: str, sample: Sample) -> None:
     print(
-        f"\n{args.rounds} interleaved rounds x {args.seconds}s; server on CPU 0, routers and wrk "
-        f"on CPU {ROUTER_CPU}; medians. CPU-µs/req is the measured process's own CPU time.\n"
+        f"round {round_number + 1} {load} {label}: {sample.rps:.0f}/s "
+        f"p50 {sample.p50_ms * 1000:.0f} µs p99 {sample.p99_ms * 1000:.0f} µs",
+        file=sys.stderr,
     )
-    print("| target | conns | req/s | p50 µs | p99 µs | CPU-µs/req | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    medians: dict[tuple[str, int], Sample] = {}
-    for (label, connections), runs in samples.items():
+
+
+def report(samples: dict[tuple[str, str], list[Sample]], args: argparse.Namespace) -> None:
+    print(
+        f"\n{args.rounds} interleaved rounds x {args.seconds}s; server on CPU 0, routers and load "
+        f"generators on CPU {ROUTER_CPU}; medians. Load c=N: wrk with N connections (closed "
+        f"loop); {args.rate}/s: open loop at that fixed rate (latency from each request's "
+        "scheduled send time). CPU-µs/req is the measured process's own CPU time.\n"
+    )
+    print("| target | load | req/s | p50 µs | p99 µs | CPU-µs/req | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    medians: dict[tuple[str, str], Sample] = {}
+    for (label, load), runs in samples.items():
         median = Sample(
             *(statistics.median(getattr(s, f) for s in runs) for f in Sample.__dataclass_fields__)
         )
-        medians[(label, connections)] = median
+        medians[(label, load)] = median
         print(
-            f"| {label} | {connections} | {median.rps:.0f} | {median.p50_ms * 1000:.0f} | "
+            f"| {label} | {load} | {median.rps:.0f} | {median.p50_ms * 1000:.0f} | "
             f"{median.p99_ms * 1000:.0f} | {median.cpu_us:.0f} | {median.errors:.0f} |"
         )
     print()
-    for connections in args.connections:
-        direct = medians[("direct", connections)]
+    loads = [f"c={c}" for c in args.connections] + [f"{args.rate}/s"]
+    for load in loads:
+        direct = medians[("direct", load)]
         for which in ("front end", "uvicorn"):
-            floor = medians[(f"{which} floor", connections)]
-            print(
-                f"c={connections} {which} alone answering a constant: {floor.cpu_us:.0f} CPU-µs/req"
-            )
+            if (f"{which} floor", load) in medians:
+                floor = medians[(f"{which} floor", load)]
+                print(f"{load} {which} alone answering a constant: {floor.cpu_us:.0f} CPU-µs/req")
         for label in ("router", "router+shadow"):
-            routed = medians[(label, connections)]
+            routed = medians[(label, load)]
             added = (routed.p50_ms - direct.p50_ms) * 1000
             print(
-                f"c={connections} {label}: +{added:.0f} µs p50 (goal ≤150), "
+                f"{load} {label}: {added:+.0f} µs p50 (goal ≤150), "
                 f"{routed.cpu_us:.0f} CPU-µs/req in the router (goal ≤100), "
                 f"{routed.rps / direct.rps:.2f}x the direct req/s"
             )
