@@ -10,7 +10,7 @@ from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.canary_observe import CanaryView, RouteState
-from modelship.operator.deployment.decide import decide
+from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
 from modelship.operator.deployment.observe import Observation, Stage, Subject
 from modelship.operator.deployment.traffic_modes import NOT_SERVED, shared_service
 from modelship.operator.kube import MODEL_DEPLOYMENTS
@@ -190,6 +190,23 @@ def test_a_completed_replica_ratio_canary_rolls_stable_at_full_size_then_goes() 
     assert selector(after) == STABLE_ONLY
     assert "delete deployments/iris-canary" in kinds(after.actions)
     assert after.status.canary is None and after.status.phase == "Serving"
+
+
+def test_the_reconcile_that_completes_production_looks_again_soon_to_retire_the_canary() -> None:
+    # No event may follow the promotion (production is settled): the canary's status and pods
+    # must not wait for the ten-minute settled look.
+    rolling = {"version": 2, "digest": D2, "service": "iris", "readyReplicas": 0}
+    status = {"test": PASSED_2, "production": rolling, "canary": canary(2, 100, "replicas",
+              state="Completed")}  # fmt: skip
+    decision = run("replicas", status, seen(split_view(4, 4), production(2, 4, SHARED)))
+    assert decision.status.production is not None and decision.status.production.promoted_at
+    assert decision.status.canary is not None and decision.status.phase == "Serving"
+    assert decision.requeue_after == IN_FLIGHT_SECONDS
+    after = run("replicas", decision.status.to_wire(), seen(split_view(4, 4), production(2, 4)))
+    assert after.status.canary is None
+    assert after.requeue_after == IN_FLIGHT_SECONDS  # the canary's pods are still there
+    gone = run("replicas", after.status.to_wire(), seen(CanaryView(), production(2, 4)))
+    assert gone.requeue_after == SETTLED_SECONDS
 
 
 # -- traffic: gatewayAPI ---------------------------------------------------------------------------

@@ -52,11 +52,23 @@ def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSett
     decide_test_stage(draft, subject, seen, target, seen.model.task, settings)
     decide_production(draft, subject, seen, seen.model, settings)
     _summarise(draft.status, draft)
-    return draft.finish(_requeue(draft.status.phase, shadowing=_shadowing(draft.status)))
+    shadowing = _shadowing(draft.status)
+    retiring = _retiring(draft.status, seen, shadowing)
+    return draft.finish(_requeue(draft.status.phase, shadowing=shadowing, retiring=retiring))
 
 
 def _shadowing(status: DeploymentStatus) -> bool:
     return status.test is not None and status.test.shadow is not None
+
+
+def _retiring(status: DeploymentStatus, seen: Observation, shadowing: bool) -> bool:
+    """A completed canary still in status, or progressive children left while nothing
+    progressive runs: they go over the next reconciles, which no event may start (production
+    is settled by then), so look again soon rather than in ten minutes."""
+    canary = status.canary
+    if canary is not None and canary.state == "Completed":
+        return True
+    return seen.canary.exists and not (shadowing and status.phase == "AwaitingApproval")
 
 
 def _suspended(subject: Subject, draft: Draft) -> Decision:
@@ -137,8 +149,10 @@ def _summarise(status: DeploymentStatus, draft: Draft) -> None:
     status.phase = phase
 
 
-def _requeue(phase: DeploymentPhase | None, shadowing: bool = False) -> float:
-    if phase in ACTIVE_PHASES:
+def _requeue(
+    phase: DeploymentPhase | None, shadowing: bool = False, retiring: bool = False
+) -> float:
+    if phase in ACTIVE_PHASES or retiring:
         return IN_FLIGHT_SECONDS
     # Shadow figures change with traffic, not with events: refresh them while they are shown.
     return SHADOW_REFRESH_SECONDS if shadowing and phase == "AwaitingApproval" else SETTLED_SECONDS
