@@ -10,8 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import AcceptanceSpec, ModelSpec, TrainingSnapshot
+from modelship.operator.acceptance_builders import build_acceptance_job
 from modelship.operator.catalog_access import CREDENTIALS_DIR, uses_volume
-from modelship.operator.serving_builders import build_acceptance_job, build_stage_deployment
+from modelship.operator.serving_builders import build_stage_deployment
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.training_builders import build_training_job, build_training_pod_job
 

@@ -14,6 +14,7 @@ from modelship.api.v1alpha1 import (
     VersionRef,
 )
 from modelship.api.v1alpha1.deployment import FailedRollout
+from modelship.operator.acceptance_builders import build_acceptance_job
 from modelship.operator.deployment.approval import judge_approval
 from modelship.operator.deployment.versions import NoVersion, Unavailable, resolve_version
 from modelship.operator.rollout import (
@@ -25,7 +26,6 @@ from modelship.operator.rollout import (
     rollout_complete,
 )
 from modelship.operator.serving_builders import (
-    build_acceptance_job,
     build_pdb,
     build_stage_deployment,
     build_stage_service,

@@ -1,4 +1,4 @@
-"""Pure builders of the test and production stages and of the acceptance Job.
+"""Pure builders of the test and production stages (the acceptance Job: acceptance_builders).
 
 Both stages run the same inference server from the project's image with the catalog mounted
 read-only; they differ in name, replicas, rollout strategy and the `modelship.io/stage` label.
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelship.api.v1alpha1 import AcceptanceSpec, ResourceRequirements, Task
-from modelship.contracts.acceptance import AcceptanceEnv, AcceptancePlan
+from modelship.api.v1alpha1 import ResourceRequirements
 from modelship.contracts.serving import ServingEnv, Stage
 from modelship.operator.catalog_access import CatalogAccess, catalog_access, uses_volume
 from modelship.operator.naming import (
@@ -25,7 +24,6 @@ from modelship.operator.naming import (
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.training_builders import (
     RESTRICTED_CONTAINER_SECURITY,
-    TERMINATION_MESSAGE_PATH,
 )
 
 Obj = dict[str, Any]
@@ -62,18 +60,20 @@ def service_selector(selector: dict[str, str]) -> dict[str, str | None]:
     return {LABEL_STAGE: None, LABEL_SERVES: None, **selector}
 
 
-def _labels(mdep_body: Obj, stage: str, version: int, component: str = "serving") -> dict[str, str]:
+def stage_labels(
+    mdep_body: Obj, stage: str, version: int, component: str = "serving"
+) -> dict[str, str]:
     labels = base_labels(mdep_body["spec"]["modelRef"]["name"], component)
     labels.update(stage_selector(mdep_body["metadata"]["name"], stage))
     labels[LABEL_VERSION] = str(version)
     return labels
 
 
-def _pod_security() -> Obj:
+def pod_security() -> Obj:
     return {"runAsNonRoot": True, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _catalog_volumes(settings: OperatorSettings) -> tuple[list[Obj], list[Obj], CatalogAccess]:
+def catalog_volumes(settings: OperatorSettings) -> tuple[list[Obj], list[Obj], CatalogAccess]:
     catalog = catalog_access(settings, writable=False)
     # From a registry the version is pulled into /tmp (this emptyDir), so it needs the room.
     room = "256Mi" if uses_volume(settings) else "2Gi"
@@ -97,10 +97,10 @@ def build_stage_deployment(
     `artifact`, the manifest pinned by digest, when the catalog is a registry)."""
     meta = mdep_body["metadata"]
     model = mdep_body["spec"]["modelRef"]["name"]
-    labels = _labels(mdep_body, stage, version)
+    labels = stage_labels(mdep_body, stage, version)
     if stage == "production":
         labels[LABEL_SERVES] = "production"  # the canary, built from this, carries it too
-    volumes, mounts, catalog = _catalog_volumes(settings)
+    volumes, mounts, catalog = catalog_volumes(settings)
     serving = ServingEnv(
         model_name=model,
         namespace=meta["namespace"],
@@ -153,7 +153,7 @@ def build_stage_deployment(
             "metadata": {"labels": labels},
             "spec": {
                 "automountServiceAccountToken": False,
-                "securityContext": _pod_security(),
+                "securityContext": pod_security(),
                 "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                 "containers": [container],
                 "volumes": volumes,
@@ -242,78 +242,5 @@ def build_pdb(mdep_body: Obj, api_version: str = "policy/v1") -> Obj:
         "spec": {
             "maxUnavailable": 1,
             "selector": {"matchLabels": stage_selector(meta["name"], "production")},
-        },
-    }
-
-
-def acceptance_job_name(deployment: str, version: int, digest: str) -> str:
-    return child_name(deployment, f"accept-v{version}-{digest.removeprefix('sha256:')[:8]}")
-
-
-def build_acceptance_job(
-    mdep_body: Obj,
-    version: int,
-    digest: str,
-    targets: list[str],
-    acceptance: AcceptanceSpec,
-    task: Task,
-    settings: OperatorSettings,
-    *,
-    artifact: str | None = None,
-) -> Obj:
-    """A Job that checks the test endpoints from inside the namespace and reports as it exits."""
-    meta = mdep_body["metadata"]
-    model = mdep_body["spec"]["modelRef"]["name"]
-    labels = _labels(mdep_body, "test", version, component="acceptance")
-    volumes, mounts, catalog = _catalog_volumes(settings)
-    plan = AcceptancePlan(
-        model=model,
-        namespace=meta["namespace"],
-        version=version,
-        digest=digest,
-        task=task,
-        targets=targets,
-        acceptance=acceptance,
-        catalog_root=catalog.root,
-        artifact=artifact,
-    )
-    env = AcceptanceEnv(plan=plan, termination_message_path=TERMINATION_MESSAGE_PATH)
-    container = {
-        "name": "acceptance",
-        "image": settings.image,
-        "imagePullPolicy": settings.image_pull_policy,
-        "command": ["python", "-m", "modelship.acceptance"],
-        "env": [*env.to_env(), *catalog.env, {"name": "HOME", "value": "/tmp"}],
-        "resources": {
-            "requests": {"cpu": "50m", "memory": "128Mi"},
-            "limits": {"cpu": "1", "memory": "512Mi"},
-        },
-        "securityContext": RESTRICTED_CONTAINER_SECURITY,
-        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": acceptance_job_name(meta["name"], version, digest),
-            "namespace": meta["namespace"],
-            "labels": labels,
-            "ownerReferences": [owner_reference(mdep_body, "Deployment")],
-        },
-        "spec": {
-            "backoffLimit": 1,
-            "activeDeadlineSeconds": settings.acceptance_timeout_seconds,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": _pod_security(),
-                    "containers": [container],
-                    "volumes": volumes,
-                },
-            },
         },
     }

@@ -24,13 +24,10 @@ from modelship.api.v1alpha1.base import (
     utcnow,
 )
 from modelship.api.v1alpha1.deployment import (
-    AcceptanceReport,
-    AcceptanceSpec,
     Approval,
     ApprovalPolicy,
     AutoApproval,
     AutoApprovePolicy,
-    CheckResult,
     Deployment,
     DeploymentPhase,
     DeploymentSpec,
@@ -40,8 +37,6 @@ from modelship.api.v1alpha1.deployment import (
     HistoryEntry,
     ProductionSpec,
     ProductionStatus,
-    TestStageSpec,
-    TestStageStatus,
     VersionRef,
 )
 from modelship.api.v1alpha1.model import (
@@ -64,6 +59,13 @@ from modelship.api.v1alpha1.retraining import (
     RetrainingSpec,
     RetrainingStatus,
     ScheduleState,
+)
+from modelship.api.v1alpha1.test_stage import (
+    AcceptanceReport,
+    AcceptanceSpec,
+    CheckResult,
+    TestStageSpec,
+    TestStageStatus,
 )
 from modelship.api.v1alpha1.trainingjob import (
     Artifact,

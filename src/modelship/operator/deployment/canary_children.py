@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass
 
 from modelship.api.v1alpha1 import ProductionStatus
-from modelship.api.v1alpha1.deployment import ShadowStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus
+from modelship.api.v1alpha1.test_stage import ShadowStatus
 from modelship.contracts.routing import RouteBackend, RoutingTable
 from modelship.operator.canary_builders import (
     backend_service_name,

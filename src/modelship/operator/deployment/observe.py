@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ModelStatus, Task, VersionRef
+from modelship.operator.acceptance_builders import acceptance_job_name
 from modelship.operator.autoscale import Recommendation
 from modelship.operator.deployment.canary_observe import CanaryView, observe_canary, wanted
 from modelship.operator.deployment.traffic import TrafficReader
@@ -31,7 +32,7 @@ from modelship.operator.kube import (
     Resource,
 )
 from modelship.operator.rollout import AcceptanceJob, Applied, PodState, StageRollout
-from modelship.operator.serving_builders import acceptance_job_name, stage_name, stage_selector
+from modelship.operator.serving_builders import stage_name, stage_selector
 from modelship.operator.status import first_error
 
 Obj = dict[str, Any]
