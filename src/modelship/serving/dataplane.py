@@ -21,6 +21,7 @@ from modelship import __version__
 from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.serving import codec
 from modelship.serving.batching import Executor, make_executor
+from modelship.serving.documents import info_labels, metadata_document, value_buckets
 from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
 from modelship.serving.loader import LoadedVersion, LoadFailedError
@@ -220,9 +221,9 @@ class DataPlane:
             self._metrics.batch_rows.observe,
         )
         self._metrics.model_loaded(
-            _info_labels(loaded, settings),
+            info_labels(loaded, settings),
             None if runtime.classes is None else runtime.classes.tolist(),
-            _value_buckets(loaded.check_predictions) if runtime.classes is None else (),
+            value_buckets(loaded.check_predictions) if runtime.classes is None else (),
             drift,
         )
         self._served = _Served(
@@ -231,7 +232,7 @@ class DataPlane:
             classifier=runtime.classes is not None,
             executor=executor,
             drift=drift,
-            metadata=_metadata_document(loaded, settings),
+            metadata=metadata_document(loaded, settings),
         )
         log.info("ready: serving %s version %s", metadata.model, metadata.version)
 
@@ -241,19 +242,6 @@ async def _publish_every_second(drift: SharedDriftMonitor) -> None:
     while True:
         await asyncio.sleep(1.0)
         drift.publish()
-
-
-def _info_labels(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, str]:
-    """The labels of `modelship_model_info`: what is served, where, and by which engine."""
-    metadata = loaded.metadata
-    return {
-        "model": metadata.model,
-        "namespace": metadata.namespace,
-        "version": str(metadata.version),
-        "digest": metadata.digest,
-        "stage": settings.stage,
-        "engine": loaded.runtime.engine,
-    }
 
 
 def _drift_report(served: _Served, settings: ServingSettings) -> DriftReport:
@@ -270,50 +258,3 @@ def _drift_report(served: _Served, settings: ServingSettings) -> DriftReport:
         max_psi=report.maximum,
         features=[FeaturePsi(name=n, psi=psi) for n, psi in report.features.items()],
     )
-
-
-def _metadata_document(loaded: LoadedVersion, settings: ServingSettings) -> dict[str, Any]:
-    """OIP v2 model metadata; our own facts (version, digest, stage) go under `parameters`."""
-    metadata = loaded.metadata
-    runtime = loaded.runtime
-    features = list(runtime.features)
-    outputs: list[dict[str, Any]] = []
-    parameters: dict[str, Any] = {
-        "namespace": metadata.namespace,
-        "version": metadata.version,
-        "digest": metadata.digest,
-        "stage": settings.stage,
-        "task": metadata.task,
-        "algorithm": metadata.algorithm.name,
-        "engine": runtime.engine,
-        "features": features,
-        # Either layout is accepted: this tensor, or one [-1] tensor per feature (`inputs`).
-        "batch_input": {"name": "input", "datatype": "FP64", "shape": [-1, len(features)]},
-    }
-    if runtime.classes is not None:
-        classes = runtime.classes
-        outputs.append(
-            {"name": codec.PREDICT, "datatype": codec.label_datatype(classes), "shape": [-1]}
-        )
-        outputs.append(
-            {"name": codec.PREDICT_PROBA, "datatype": "FP64", "shape": [-1, len(classes)]}
-        )
-        parameters["classes"] = classes.tolist()
-    else:
-        outputs.append({"name": codec.PREDICT, "datatype": "FP64", "shape": [-1]})
-    return {
-        "name": metadata.model,
-        "versions": [str(metadata.version)],
-        "platform": "sklearn",
-        "inputs": [{"name": name, "datatype": "FP64", "shape": [-1]} for name in features],
-        "outputs": outputs,
-        "parameters": parameters,
-    }
-
-
-def _value_buckets(predictions: np.ndarray[Any, Any]) -> tuple[float, ...]:
-    """Deciles of the held-out predictions: buckets that fit the target's scale."""
-    if not len(predictions):
-        return ()
-    deciles = np.quantile(predictions.astype(np.float64), np.linspace(0.1, 0.9, 9))
-    return tuple(sorted({float(round(q, 6)) for q in deciles}))
