@@ -32,12 +32,14 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import machine_floor as floor
 import serving_load as load
 import serving_servers as servers
 from serving_load import ROW, Sample
@@ -114,14 +116,23 @@ def main() -> int:
     )
     results: Results = {}
     notes = [f"niceness {os.nice(0)}; load average at start: {_loadavg()}"]
+    notes += [f"at start, {floor.pauses(cpu, 5).line()}" for cpu in ("0", "1")]
     one_core = single_core_targets(published, work, executable)
     run_phase(one_core, work, args, results)
+    half = results.get(("kinds", "logistic_regression", "modelship", "half peak"))
+    if half:
+        # The same path with no serving work, at the rate the goal is judged at.
+        rate = statistics.median(s.rps for s in half)
+        results[("floor", "logistic_regression", "constant answer", "half peak")] = (
+            floor.constant_answers(rate, args.seconds, args.rounds, work / "body.json", work)
+        )
     notes.append(f"load average after sections 1-2: {_loadavg()}")
     if not args.no_workers and "logistic_regression" in published:
         run_phase(
             worker_targets(published["logistic_regression"], work, executable), work, args, results
         )
         notes.append(f"load average after section 3: {_loadavg()}")
+    notes += [f"at the end, {floor.pauses(cpu, 5).line()}" for cpu in ("0", "1")]
     if executable is None:
         notes.append("MLServer left out (--no-mlserver).")
     facts = {(t.kind, t.label): f"{t.engine} | {t.bad_shape}" for t in one_core if t.url}

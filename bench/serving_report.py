@@ -91,6 +91,13 @@ def kinds(
         print(f"- open-loop goal (p50 <= {GOAL_P50_MS} ms, p99 <= {GOAL_P99_MS} ms at half peak, "
               f"logistic regression): p50 {lr.p50_ms:.2f}, p99 {lr.p99_ms:.2f}: "
               f"{'met' if met else 'NOT met'}")  # fmt: skip
+        constant = results.get(("floor", "logistic_regression", "constant answer", "half peak"))
+        if constant:
+            p50s, p99s = [c.p50_ms for c in constant], [c.p99_ms for c in constant]
+            print(f"- the machine's floor at that rate (machine_floor.py: a constant answer, no "
+                  f"serving work, same CPU, generator and rate): p50 {statistics.median(p50s):.2f} "
+                  f"({min(p50s):.2f}-{max(p50s):.2f}), p99 {statistics.median(p99s):.2f} "
+                  f"({min(p99s):.2f}-{max(p99s):.2f}) ms over the rounds")  # fmt: skip
     print()
 
 
