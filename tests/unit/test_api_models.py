@@ -78,3 +78,27 @@ def test_deployment_version_and_approval_rules() -> None:
         Deployment.model_validate({"spec": {**base, "approval": {"version": 1, "digest": "abc"}}})
     with pytest.raises(ValidationError, match="replicas"):
         Deployment.model_validate({"spec": {**base, "production": {"replicas": -1}}})
+
+
+def test_times_are_written_as_kubernetes_writes_them_and_read_back_whatever_wrote_them() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
+
+    berlin = timezone(timedelta(hours=1))
+    assert rfc3339(datetime(2026, 12, 2, 16, 30, 5, 999_999, tzinfo=berlin)) == "2026-12-02T15:30:05Z"
+    assert rfc3339(datetime(2026, 12, 2, 16, 30, 5)) == "2026-12-02T16:30:05Z"  # naive: UTC
+    expected = datetime(2026, 12, 2, 15, 30, 5, tzinfo=UTC)
+    for written in (
+        "2026-12-02T15:30:05Z",  # the API server, utcnow()
+        "2026-12-02T15:30:05.000000Z",  # a MicroTime
+        "2026-12-02T16:30:05+01:00",  # a client with an offset
+        "2026-12-02t15:30:05z",  # RFC 3339 allows lower case
+        "2026-12-02T15:30:05",  # no offset: taken as UTC
+    ):
+        parsed = parse_rfc3339(written)
+        assert parsed == expected, written
+        assert parsed.tzinfo is not None
+    assert parse_rfc3339(rfc3339(expected)) == expected
+    with pytest.raises(ValueError):
+        parse_rfc3339("yesterday")

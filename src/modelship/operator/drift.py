@@ -25,6 +25,7 @@ import kopf
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import DeploymentStatus, DriftStatus, FeatureDrift, utcnow
+from modelship.api.v1alpha1.base import parse_rfc3339
 from modelship.contracts.drift import DriftReport
 from modelship.operator.kube import MODEL_DEPLOYMENTS, PODS, Kube, KubeError
 from modelship.operator.rollout import PodState
@@ -247,7 +248,7 @@ def drift_due(status: DeploymentStatus, interval: float, now: datetime | None = 
         return False
     if drift is None or drift.version != production.version or not drift.checked_at:
         return True
-    checked = datetime.fromisoformat(drift.checked_at.replace("Z", "+00:00"))
+    checked = parse_rfc3339(drift.checked_at)
     return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
 
 
@@ -260,7 +261,7 @@ def drift_seconds_until(
         return None
     if drift is None or drift.version != production.version or not drift.checked_at:
         return 0.0
-    checked = datetime.fromisoformat(drift.checked_at.replace("Z", "+00:00"))
+    checked = parse_rfc3339(drift.checked_at)
     elapsed = ((now or datetime.now(UTC)) - checked).total_seconds()
     return max(0.0, interval - 0.5 - elapsed)
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from croniter import croniter
 
 from modelship.api.v1alpha1 import DatasetState, DriftEpisode, DriftPolicy, DriftStatus
+from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 from modelship.operator.model_observation import ServingDeployment
 
 MIN_INTERVAL = timedelta(minutes=1)
@@ -22,11 +23,11 @@ _INTERVAL = re.compile(r"^(\d+)([smhd])$")
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_rfc3339(text)
 
 
 def fmt(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(moment)
 
 
 # -- schedule ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ the count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from modelship.api.v1alpha1 import (
@@ -21,6 +21,7 @@ from modelship.api.v1alpha1 import (
     TrainingJob,
     TrainingJobStatus,
 )
+from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 from modelship.contracts.gates import Champion, evaluate_gates
 from modelship.contracts.training import TrainerSummary
 from modelship.operator.conditions import set_condition
@@ -69,7 +70,7 @@ class Decision:
 
 
 def fmt(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(moment)
 
 
 def backoff_seconds(attempt: int, settings: OperatorSettings) -> float:
@@ -235,5 +236,5 @@ def _succeeded(
 def _seconds_until(timestamp: str | None, now: datetime) -> float:
     if not timestamp:
         return 0.0
-    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    moment = parse_rfc3339(timestamp)
     return max(0.0, (moment - now).total_seconds())

@@ -38,9 +38,24 @@ class ConditionStatus(StrEnum):
     UNKNOWN = "Unknown"
 
 
+def rfc3339(moment: datetime) -> str:
+    """`moment` as Kubernetes writes times: RFC 3339 in UTC, whole seconds, a `Z` suffix (a
+    naive `moment` is taken to be UTC already)."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """A time the API server, a client or the operator wrote (`Z` or an offset, any fraction of
+    a second), as an aware datetime; one written without an offset is taken to be UTC, so
+    comparisons with aware times never raise. ValueError when it is not a time at all."""
+    moment = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def utcnow() -> str:
-    """RFC 3339 timestamp in UTC with second precision, as Kubernetes writes them."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    """Now, as Kubernetes writes times (see rfc3339)."""
+    return rfc3339(datetime.now(UTC))
 
 
 class Condition(ApiModel):

@@ -8,10 +8,10 @@ object's status, so restarts lose nothing.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from modelship.api.v1alpha1 import utcnow
+from modelship.api.v1alpha1.base import parse_rfc3339
 from modelship.operator.autoscale import Windows
 from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.decide import decide
@@ -45,7 +45,7 @@ def reconcile_deployment(
     # A suspended Deployment reads no child: nothing it would see could be acted on.
     active = subject.mdep is not None and not subject.mdep.spec.suspend
     now = utcnow()  # one clock reading: what observe judged closed, decide sees closed
-    moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    moment = parse_rfc3339(now)
     seen = observe(kube, subject, traffic, moment) if active else Observation()
     if windows is not None:
         seen = replace(seen, autoscale=windows.latest((subject.namespace, subject.name)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from modelship.api.v1alpha1 import Approval, ProductionStatus, VersionRef
+from modelship.api.v1alpha1.base import parse_rfc3339
 from modelship.api.v1alpha1.deployment import FailedRollout
 from modelship.api.v1alpha1.progressive import CanaryStatus
 from modelship.contracts.approval import ABORT_ANNOTATION, PROMOTE_ANNOTATION
@@ -155,4 +156,4 @@ def canary_done(draft: Draft, production: ProductionStatus) -> bool:
 
 
 def _parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return parse_rfc3339(stamp)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 from modelship.api.v1alpha1.progressive import (
     AnalysisResult,
     CanaryStatus,
@@ -123,8 +124,8 @@ def _next_step(state: CanaryStatus, stamp: str) -> None:
 
 
 def _elapsed(since: str, now: datetime) -> float:
-    return (now - datetime.fromisoformat(since.replace("Z", "+00:00"))).total_seconds()
+    return (now - parse_rfc3339(since)).total_seconds()
 
 
 def _stamp(now: datetime) -> str:
-    return now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(now)

@@ -9,7 +9,6 @@ entry is never counted twice: only entries that the new status adds are looked a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import get_args
 
 from modelship.api.v1alpha1 import (
@@ -19,6 +18,7 @@ from modelship.api.v1alpha1 import (
     ModelStatus,
     TrainingJobStatus,
 )
+from modelship.api.v1alpha1.base import parse_rfc3339
 from modelship.operator.conditions import get_condition
 
 PHASES: tuple[str, ...] = get_args(DeploymentPhase)
@@ -29,13 +29,13 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     """Seconds from one RFC 3339 time to another, None when either is missing."""
     if not start or not end:
         return None
-    begun = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    ended = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    begun = parse_rfc3339(start)
+    ended = parse_rfc3339(end)
     return max(0.0, (ended - begun).total_seconds())
 
 
 def timestamp(moment: str) -> float:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    return parse_rfc3339(moment).timestamp()
 
 
 def finished_training(
