@@ -119,3 +119,13 @@ def iris_server(root: Path, **settings: str) -> Iterator[ServerProcess]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def server_metric(server: ServerProcess, name: str, **labels: str) -> float:
+    """One sample of the server's /metrics, found by name and labels."""
+    text = httpx.get(f"http://{server.host}:{server.port}/metrics").text
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if head.split("{")[0] == name and all(f'{k}="{v}"' in head for k, v in labels.items()):
+            return float(value)
+    raise AssertionError(f"{name} {labels} not exported")

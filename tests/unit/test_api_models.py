@@ -86,7 +86,9 @@ def test_times_are_written_as_kubernetes_writes_them_and_read_back_whatever_wrot
     from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 
     berlin = timezone(timedelta(hours=1))
-    assert rfc3339(datetime(2026, 12, 2, 16, 30, 5, 999_999, tzinfo=berlin)) == "2026-12-02T15:30:05Z"
+    assert (
+        rfc3339(datetime(2026, 12, 2, 16, 30, 5, 999_999, tzinfo=berlin)) == "2026-12-02T15:30:05Z"
+    )
     assert rfc3339(datetime(2026, 12, 2, 16, 30, 5)) == "2026-12-02T16:30:05Z"  # naive: UTC
     expected = datetime(2026, 12, 2, 15, 30, 5, tzinfo=UTC)
     for written in (

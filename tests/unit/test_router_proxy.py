@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
@@ -190,6 +192,48 @@ async def test_shadow_rows_agree_with_a_twin_and_disagree_with_another_model(
     assert sample(SHADOW_REQUESTS_TOTAL, {"outcome": "compared"}) == 5
     assert sample(SHADOW_ROWS_TOTAL, {"agreement": "agree"}) == 5
     assert sample(SHADOW_ROWS_TOTAL, {"agreement": "disagree"}) == 10
+
+
+def raw_request() -> tuple[bytes, dict[str, str]]:
+    """BODY as Triton's HTTP client sends it: rows as raw bytes, outputs asked raw."""
+    header = json.dumps(
+        {
+            "inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP64",
+                        "parameters": {"binary_data_size": 96}}],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()  # fmt: skip
+    raw = np.asarray(ROWS, dtype="<f8").tobytes()
+    return header + raw, {"Inference-Header-Content-Length": str(len(header))}
+
+
+async def test_raw_answers_reach_callers_and_are_compared_like_json(
+    servers: dict[str, Any],
+) -> None:
+    body, headers = raw_request()
+    for shadow, agree, disagree in (("v1-twin", 15, 0), ("v2", 5, 10)):
+        app = static_router(
+            shadow_table(servers, shadow, 100),
+            {"stable": (servers["v1"].endpoint,), "shadow": (servers[shadow].endpoint,)},
+        )
+        router, client = await routed(app)
+        try:
+            answers = [
+                await client.post("/v2/models/iris/infer", content=body, headers=headers)
+                for _ in range(5)
+            ]
+            await app.shadow.drain()
+        finally:
+            await client.aclose()
+            await router.stop()
+        length = int(answers[0].headers["inference-header-content-length"])
+        document = json.loads(answers[0].content[:length])
+        assert document["outputs"][0]["parameters"] == {"binary_data_size": 24}
+        assert np.frombuffer(answers[0].content[length:], "<i8").tolist() == [0, 2, 1]
+        sample = app.registry.get_sample_value
+        assert sample(SHADOW_REQUESTS_TOTAL, {"outcome": "compared"}) == 5, shadow
+        assert sample(SHADOW_ROWS_TOTAL, {"agreement": "agree"}) == agree
+        assert sample(SHADOW_ROWS_TOTAL, {"agreement": "disagree"}) == disagree
 
 
 async def test_a_slow_shadow_never_delays_callers_and_overflow_is_dropped(

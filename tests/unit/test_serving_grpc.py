@@ -11,14 +11,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
 from sklearn.linear_model import LogisticRegression
 from tritonclient.utils import InferenceServerException
 
-from support.serving import ServerProcess, iris_server
+from support.serving import ServerProcess, iris_server, server_metric
 from support.waiting import wait_for
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "src" / "modelship" / "serving" / "protocol"
@@ -45,15 +44,6 @@ def rows_input(rows: np.ndarray, datatype: str = "FP64") -> triton.InferInput:
 
 def sklearn_model(server: ServerProcess) -> LogisticRegression:
     return LogisticRegression(max_iter=1000).fit(server.x, server.y)
-
-
-def rest_metric(server: ServerProcess, name: str, **labels: str) -> float:
-    text = httpx.get(f"http://{server.host}:{server.port}/metrics").text
-    for line in text.splitlines():
-        head, _, value = line.rpartition(" ")
-        if head.split("{")[0] == name and all(f'{k}="{v}"' in head for k, v in labels.items()):
-            return float(value)
-    raise AssertionError(f"{name} {labels} not exported")
 
 
 def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
@@ -127,15 +117,15 @@ def test_bad_requests_get_the_rest_reasons_as_grpc_status(
 def test_grpc_traffic_counts_in_metrics_and_drift(
     client: triton.InferenceServerClient, server: ServerProcess
 ) -> None:
-    rows_before = rest_metric(server, "modelship_inference_rows_total")
-    drift_before = rest_metric(server, "modelship_drift_observed_rows")
-    calls_before = rest_metric(
+    rows_before = server_metric(server, "modelship_inference_rows_total")
+    drift_before = server_metric(server, "modelship_drift_observed_rows")
+    calls_before = server_metric(
         server, "modelship_grpc_requests_total", method="ModelInfer", code="OK"
     )
     client.infer("iris", [rows_input(server.x[:7])])
-    assert rest_metric(server, "modelship_inference_rows_total") == rows_before + 7
-    assert rest_metric(server, "modelship_drift_observed_rows") == drift_before + 7
-    calls = rest_metric(server, "modelship_grpc_requests_total", method="ModelInfer", code="OK")
+    assert server_metric(server, "modelship_inference_rows_total") == rows_before + 7
+    assert server_metric(server, "modelship_drift_observed_rows") == drift_before + 7
+    calls = server_metric(server, "modelship_grpc_requests_total", method="ModelInfer", code="OK")
     assert calls == calls_before + 1
 
 

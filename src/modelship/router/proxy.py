@@ -28,7 +28,13 @@ from modelship.router.grpc_passthrough import GrpcPassthrough
 from modelship.router.metrics import RouterMetrics
 from modelship.router.routes import Routes
 from modelship.router.settings import RouterSettings
-from modelship.router.shadow import ShadowJob, ShadowMirror, is_inference, shadow_target
+from modelship.router.shadow import (
+    ShadowJob,
+    ShadowMirror,
+    header_length,
+    is_inference,
+    shadow_target,
+)
 from modelship.router.state import RoutingSource, RoutingState
 from modelship.router.upstream import ConnectError, NoEndpointsError, Upstream, UpstreamError
 
@@ -164,6 +170,7 @@ class RouterApp:
                         headers,
                         body,
                         reply.body,
+                        header_length(reply.headers),
                         seconds,
                     )
                 )

@@ -13,9 +13,11 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pydantic_core
 
+from modelship.contracts import raw_tensors
 from modelship.contracts.serving_metrics import SHADOW_TOLERANCE
 from modelship.router.compare import IncomparableError, compare
 from modelship.router.metrics import RouterMetrics
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # /v2/models/{name}/versions/{v}/infer names production's version, which the shadow does not
 # serve; the unversioned route reaches whatever version the shadow serves.
+_RAW_HEADER = raw_tensors.HEADER.encode()
 _VERSIONED = re.compile(rb"^(/v2/models/[^/]+)/versions/[^/]+(/infer)$")
 
 
@@ -40,6 +43,21 @@ def shadow_target(path: bytes) -> bytes:
     return _VERSIONED.sub(rb"\1\2", path)
 
 
+def header_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The JSON header's length of an answer with raw outputs (Triton's binary extension)."""
+    for name, value in headers:
+        if name == _RAW_HEADER:
+            return int(value) if value.isdigit() else -1  # -1: inline_outputs refuses it
+    return None
+
+
+def answer_document(body: bytes, header: int | None) -> Any:
+    """An inference answer as its JSON document, raw outputs read back into their `data`."""
+    if header is None:
+        return pydantic_core.from_json(body)
+    return raw_tensors.inline_outputs(body, header)
+
+
 @dataclass(slots=True)
 class ShadowJob:
     backend: Backend
@@ -48,6 +66,7 @@ class ShadowJob:
     headers: bytes  # header lines, CRLF-terminated, without Content-Length
     body: bytes
     production_body: bytes
+    production_header_length: int | None  # raw outputs follow a JSON header this long
     production_seconds: float
 
 
@@ -119,8 +138,8 @@ class ShadowMirror:
             return
         try:
             agree, disagree = compare(
-                pydantic_core.from_json(job.production_body),
-                pydantic_core.from_json(response.body),
+                answer_document(job.production_body, job.production_header_length),
+                answer_document(response.body, header_length(response.headers)),
                 SHADOW_TOLERANCE,
             )
         except (ValueError, IncomparableError) as error:

@@ -133,8 +133,15 @@ class DataPlane:
 
     async def infer(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
         """A REST v2 infer request (JSON bytes) to its JSON response document."""
+        return await self.infer_document(name, version, codec.parse_object(body))
+
+    async def infer_document(
+        self, name: str, version: str | None, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A REST v2 request already parsed (tensor data may be arrays) to its response
+        document; the binary tensor extension decodes its raw inputs into `payload` first."""
         served = self._require(name, version)
-        result = await self._infer(served, codec.parse_object(body))
+        result = await self._infer(served, payload)
         return codec.encode_v2(
             result.prediction,
             result.outputs,

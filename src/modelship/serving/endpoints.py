@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.requests import ClientDisconnect
 
+from modelship.serving import binary_extension
 from modelship.serving.dataplane import DataPlane
 from modelship.serving.errors import PayloadTooLargeError
 
@@ -76,7 +77,20 @@ def mount(
         name, version = _model(request)
         plane.check_model(name, version)  # 404 before reading a body that is not for us
         body = await read_body(request, max_body_bytes)
-        return JSON(await plane.infer(name, version, body))
+        header = request.headers.get(binary_extension.HEADER)
+        if binary_extension.is_plain(body, header):
+            return JSON(await plane.infer(name, version, body))
+        payload = binary_extension.decode_request(body, header)
+        document = await plane.infer_document(name, version, payload)
+        encoded = binary_extension.encode_response(document, payload)
+        if encoded is None:
+            return JSON(document)
+        content, length = encoded
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={binary_extension.HEADER: str(length)},
+        )
 
     async def v1_predict(request: Request) -> Response:
         name, _ = _model(request)

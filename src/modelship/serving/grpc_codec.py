@@ -9,19 +9,16 @@ server.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from modelship.serving import codec
+from modelship.serving import codec, raw_tensors
 from modelship.serving.dataplane import InferResult
 from modelship.serving.errors import InvalidInputError
 from modelship.serving.protocol import inference_pb2 as pb
 
-# Little-endian, as the protocol's raw tensors are.
-_RAW_DTYPES = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8", "BOOL": "|b1"}
 _CONTENTS = {
     "FP64": "fp64_contents",
     "FP32": "fp32_contents",
@@ -42,7 +39,7 @@ def request_document(request: pb.ModelInferRequest) -> dict[str, Any]:
             "name": tensor.name,
             "datatype": tensor.datatype,
             "shape": list(tensor.shape),
-            "data": _raw_data(raw[i], tensor.datatype) if raw else _contents(tensor),
+            "data": raw_tensors.decode(raw[i], tensor.datatype) if raw else _contents(tensor),
         }
         for i, tensor in enumerate(request.inputs)
     ]
@@ -68,7 +65,7 @@ def infer_response(result: InferResult) -> pb.ModelInferResponse:
         else:
             continue
         response.outputs.add(name=name, datatype=datatype, shape=list(values.shape))
-        response.raw_output_contents.append(_raw_bytes(values, datatype))
+        response.raw_output_contents.append(raw_tensors.encode(values, datatype))
     return response
 
 
@@ -92,52 +89,11 @@ def model_metadata(document: dict[str, Any]) -> pb.ModelMetadataResponse:
     )
 
 
-def _raw_data(raw: bytes, datatype: str) -> Any:
-    if datatype == "BYTES":
-        return _unpack_strings(raw)
-    dtype = _RAW_DTYPES.get(datatype)
-    if dtype is None:
-        return []  # decode_v2 refuses the datatype and names the supported ones
-    if len(raw) % np.dtype(dtype).itemsize:
-        raise InvalidInputError(f"raw {datatype} contents of {len(raw)} bytes are not whole values")
-    return np.frombuffer(raw, dtype=dtype)
-
-
 def _contents(tensor: pb.ModelInferRequest.InferInputTensor) -> Any:
     field = _CONTENTS.get(tensor.datatype)
     if field is None:
         return []
     values = getattr(tensor.contents, field)
     if field == "bytes_contents":
-        return [_text(v) for v in values]
+        return [raw_tensors.text(v) for v in values]
     return np.asarray(values)
-
-
-def _unpack_strings(raw: bytes) -> list[str]:
-    """BYTES raw contents: each element is a 4-byte little-endian length, then its bytes."""
-    values: list[str] = []
-    offset = 0
-    while offset < len(raw):
-        if offset + 4 > len(raw):
-            raise InvalidInputError("raw BYTES contents end inside a length prefix")
-        (size,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        if offset + size > len(raw):
-            raise InvalidInputError("raw BYTES contents end inside an element")
-        values.append(_text(raw[offset : offset + size]))
-        offset += size
-    return values
-
-
-def _text(value: bytes) -> str:
-    try:
-        return value.decode()
-    except UnicodeDecodeError:
-        raise InvalidInputError("BYTES elements must be UTF-8 text") from None
-
-
-def _raw_bytes(values: NDArray[Any], datatype: str) -> bytes:
-    if datatype == "BYTES":
-        parts = [str(v).encode() for v in values.ravel().tolist()]
-        return b"".join(struct.pack("<I", len(p)) + p for p in parts)
-    return np.ascontiguousarray(values, dtype=_RAW_DTYPES[datatype]).tobytes()

@@ -1,0 +1,25 @@
+"""The contract's raw tensors (contracts.raw_tensors), with its refusals as the 400 every other
+invalid input gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelship.contracts import raw_tensors as wire
+from modelship.serving.errors import InvalidInputError
+
+encode = wire.encode
+
+
+def decode(raw: bytes, datatype: str) -> Any:
+    try:
+        return wire.decode(raw, datatype)
+    except wire.RawTensorError as error:
+        raise InvalidInputError(str(error)) from None
+
+
+def text(value: bytes) -> str:
+    try:
+        return wire.text(value)
+    except wire.RawTensorError as error:
+        raise InvalidInputError(str(error)) from None
