@@ -89,6 +89,19 @@ def test_one_tensor_per_feature_and_fp32(
     assert predicted.tolist() == sklearn_model(server).predict(rows.astype(np.float32)).tolist()
 
 
+@pytest.mark.parametrize(
+    ("dtype", "datatype"),
+    [(np.int32, "INT32"), (np.int8, "INT8"), (np.uint8, "UINT8"), (np.uint64, "UINT64"),
+     (np.float16, "FP16"), (np.bool_, "BOOL")],
+)  # fmt: skip
+def test_every_numeric_datatype_predicts_what_scikit_learn_does_on_the_same_values(
+    client: triton.InferenceServerClient, server: ServerProcess, dtype: type, datatype: str
+) -> None:
+    rows = (server.x[::15] * 10).astype(dtype)  # integers: tenths of a centimetre
+    predicted = client.infer("iris", [rows_input(rows, datatype)]).as_numpy("predict")
+    assert predicted.tolist() == sklearn_model(server).predict(rows.astype(np.float64)).tolist()
+
+
 def test_bad_requests_get_the_rest_reasons_as_grpc_status(
     client: triton.InferenceServerClient, server: ServerProcess
 ) -> None:
@@ -98,8 +111,8 @@ def test_bad_requests_get_the_rest_reasons_as_grpc_status(
     assert "the model expects [n, 4]" in wrong_shape.value.message()
 
     with pytest.raises(InferenceServerException) as wrong_type:
-        client.infer("iris", [rows_input(server.x[:2].astype(np.int32), "INT32")])
-    assert "supported: FP32, FP64, INT64, BYTES" in wrong_type.value.message()
+        client.infer("iris", [rows_input(server.x[:2].astype(np.float32), "BF16")])
+    assert "supported: FP16, FP32, FP64" in wrong_type.value.message()
 
     nan = server.x[:2].copy()
     nan[0, 2] = np.nan

@@ -86,6 +86,27 @@ def test_one_raw_fp32_tensor_per_feature(
     assert predicted.tolist() == reference(server).predict(rows).tolist()
 
 
+# FP16 travels only raw: Triton's client has no JSON form for half floats.
+NARROW = [
+    (np.int32, "INT32", True), (np.int32, "INT32", False),
+    (np.uint16, "UINT16", True), (np.uint16, "UINT16", False),
+    (np.float16, "FP16", True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("dtype", "datatype", "binary"), NARROW)
+def test_narrow_datatypes_raw_and_json(
+    client: triton.InferenceServerClient,
+    server: ServerProcess,
+    dtype: type,
+    datatype: str,
+    binary: bool,
+) -> None:
+    rows = (server.x[2::13] * 10).astype(dtype)
+    predicted = client.infer("iris", [rows_input(rows, datatype, binary)]).as_numpy("predict")
+    assert predicted.tolist() == reference(server).predict(rows.astype(np.float64)).tolist()
+
+
 def test_refusals_are_the_json_clients(
     client: triton.InferenceServerClient, server: ServerProcess
 ) -> None:

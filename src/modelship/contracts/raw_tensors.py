@@ -18,7 +18,12 @@ from numpy.typing import NDArray
 # The REST extension's names: the JSON header's length, and a raw tensor's size in it.
 HEADER = "inference-header-content-length"
 BINARY_SIZE = "binary_data_size"
-RAW_DTYPES = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8", "BOOL": "|b1"}
+RAW_DTYPES = {
+    "FP64": "<f8", "FP32": "<f4", "FP16": "<f2",
+    "INT64": "<i8", "INT32": "<i4", "INT16": "<i2", "INT8": "|i1",
+    "UINT64": "<u8", "UINT32": "<u4", "UINT16": "<u2", "UINT8": "|u1",
+    "BOOL": "|b1",
+}  # fmt: skip
 
 
 class RawTensorError(ValueError):

@@ -19,10 +19,21 @@ from numpy.typing import NDArray
 from modelship.serving.errors import InvalidInputError, MalformedJSONError, TooManyRowsError
 from modelship.serving.runtime import Prediction
 
-SUPPORTED_DATATYPES = ("FP32", "FP64", "INT64", "BYTES")
 PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
-_NUMERIC_KINDS = {"FP32": "fiu", "FP64": "fiu", "INT64": "iu"}
+# Every numeric datatype of the protocol: the model sees float64, which holds every value of
+# these exactly (UINT64 and INT64 beyond 2**53 round, as they would in any float64 model).
+# The numpy kinds of data each accepts; integer values are also checked against the range.
+_NUMERIC_KINDS = {
+    "FP16": "fiu", "FP32": "fiu", "FP64": "fiu",
+    "INT8": "iu", "INT16": "iu", "INT32": "iu", "INT64": "iu",
+    "UINT8": "iu", "UINT16": "iu", "UINT32": "iu", "UINT64": "iu",
+    "BOOL": "b",
+}  # fmt: skip
+_INTEGER_RANGES = {
+    name: np.iinfo(name.lower()) for name in _NUMERIC_KINDS if name.startswith(("INT", "UINT"))
+}
+SUPPORTED_DATATYPES = (*_NUMERIC_KINDS, "BYTES")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +185,7 @@ def _tensor(item: Any, max_rows: int) -> tuple[str, list[int], NDArray[np.float6
         values = _bytes_as_numbers(item["data"], name)
     else:
         values = _numbers(item["data"], f"input '{name}'", _NUMERIC_KINDS[datatype])
+        _require_range(values, datatype, name)
     if values.size != math.prod(shape):
         raise InvalidInputError(
             f"input '{name}' declares shape {shape} ({math.prod(shape)} values) "
@@ -188,9 +200,23 @@ def _numbers(data: Any, what: str, kinds: str) -> NDArray[Any]:
     except (ValueError, TypeError):
         raise InvalidInputError(f"{what}: data is not a rectangular array") from None
     if array.dtype.kind not in kinds:
-        expected = "integers" if kinds == "iu" else "numbers"
+        expected = {"iu": "integers", "b": "booleans"}.get(kinds, "numbers")
         raise InvalidInputError(f"{what}: data must be {expected}, found {_describe(array)}")
     return array
+
+
+def _require_range(values: NDArray[Any], datatype: str, name: str) -> None:
+    """Integers must fit the datatype they are declared as (a negative UINT is a client bug,
+    not a feature value)."""
+    limits = _INTEGER_RANGES.get(datatype)
+    if limits is None or values.size == 0 or values.dtype.kind not in "iu":
+        return
+    low, high = int(values.min()), int(values.max())
+    if low < limits.min or high > limits.max:
+        raise InvalidInputError(
+            f"input '{name}': {datatype} values must lie in [{limits.min}, {limits.max}], "
+            f"found {low if low < limits.min else high}"
+        )
 
 
 def _bytes_as_numbers(data: Any, name: str) -> NDArray[np.float64]:

@@ -19,12 +19,17 @@ from modelship.serving.dataplane import InferResult
 from modelship.serving.errors import InvalidInputError
 from modelship.serving.protocol import inference_pb2 as pb
 
+# The typed contents field of each datatype (FP16 has none: it travels only as raw bytes).
 _CONTENTS = {
-    "FP64": "fp64_contents",
-    "FP32": "fp32_contents",
+    "BOOL": "bool_contents",
+    "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
     "INT64": "int64_contents",
+    "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
     "BYTES": "bytes_contents",
-}
+}  # fmt: skip
 
 
 def request_document(request: pb.ModelInferRequest) -> dict[str, Any]:
