@@ -9,7 +9,7 @@ from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.operator.autoscale import Recommendation
 from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import ApplyChild, Decision
-from modelship.operator.deployment.decide import decide
+from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
 from modelship.operator.deployment.observe import Stage
 from modelship.operator.rollout import Applied, StageRollout
 from support.deployments import (
@@ -192,3 +192,21 @@ def test_a_canary_is_sized_from_the_autoscaled_production_it_holds() -> None:
     assert written_replicas_or_none(decision) is None  # production held at 6
     assert decision.status.autoscaling is not None
     assert decision.status.autoscaling.reason.startswith("held at 6: canary of version 2")
+
+
+def test_the_pass_that_completes_a_promotion_looks_again_soon_and_the_next_stops_holding() -> None:
+    """The hold is decided before the rollout is seen complete in the same pass: without a
+    prompt second look, status would say "held ... being promoted" while serving (no event
+    follows a completed rollout)."""
+    promoting = {**SETTLED, "production": {**SERVING_1, "promotedAt": None}}
+    first = run(promoting, production(2), AUTO, load(2, 5))
+    assert first.status.production is not None and first.status.production.promoted_at == NOW
+    assert first.status.phase == "Serving"
+    held = first.status.autoscaling
+    assert held is not None and held.reason == "held at 2: version 1 is being promoted"
+    assert first.requeue_after == IN_FLIGHT_SECONDS
+    settled = first.status.model_dump(by_alias=True, exclude_none=True)
+    second = run(settled, production(2), AUTO, load(2, 5))
+    following = second.status.autoscaling
+    assert following is not None and not following.reason.startswith("held")
+    assert second.requeue_after == SETTLED_SECONDS

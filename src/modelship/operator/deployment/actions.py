@@ -72,6 +72,9 @@ class Draft:
     generation: int
     now: str
     actions: list[Action] = field(default_factory=list)
+    unsettled: bool = False
+    """Something decided in this pass is only settled by the next one (which no event may
+    start): look again soon, whatever the phase."""
 
     @classmethod
     def start(cls, old: DeploymentStatus, generation: int, now: str) -> Draft:

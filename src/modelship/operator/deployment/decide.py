@@ -53,7 +53,7 @@ def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSett
     decide_production(draft, subject, seen, seen.model, settings)
     _summarise(draft.status, draft)
     shadowing = _shadowing(draft.status)
-    retiring = _retiring(draft.status, seen, shadowing)
+    retiring = _retiring(draft.status, seen, shadowing) or draft.unsettled
     return draft.finish(_requeue(draft.status.phase, shadowing=shadowing, retiring=retiring))
 
 

@@ -138,6 +138,11 @@ def _roll(
             draft.condition(
                 "RolledBack", False, "Promoted", f"version {production.version} promoted"
             )
+            scaled = draft.status.autoscaling
+            if scaled is not None and scaled.mode == "operator":
+                # The autoscaler held production for this promotion earlier in this pass; the
+                # next pass decides (and says) what follows it.
+                draft.unsettled = True
     elif rollout is not None and rollout.deadline_exceeded and not production.promoted_at:
         return _roll_back(draft, subject, seen, production, settings, replicas)
     return production
