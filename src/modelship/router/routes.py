@@ -1,13 +1,20 @@
-"""Which backend and which pod answers a request: pure, deterministic, unit-tested.
+"""Which backend and which pod answers a request: pure, unit-tested.
 
-Weights are applied by error diffusion rather than by a random draw: after n requests the
-canary has received exactly floor(n * weight / 100), so over any window its share is within one
-request of the weight. A random choice would only be right in expectation, and the analysis
-and the end-to-end check (share within 3 points over 1,000 requests) would be flaky for it.
+Weights are applied in shuffled blocks rather than by a random draw per request: a block is the
+shortest run of requests in which the weight is a whole number of them (2 at 50 %, 10 at 10 %,
+100 at 33 %), and exactly that many of each block go to the canary. Over any window the share is
+within one block's share of the weight at each end (within two requests at 10, 50 or 90 %); a
+random draw would only be right in expectation, and the analysis and the end-to-end check (share
+within 3 points over 1,000 requests) would be flaky for it. The order inside a block is
+shuffled: a fixed order (plain error diffusion) aliases with clients whose requests repeat with
+a period — two alternating inputs at 50 % would each always reach the same version — and the
+versions would then be compared on different traffic.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass, field
 
 from modelship.contracts.routing import RouteBackend, RoutingTable
@@ -25,22 +32,28 @@ class Endpoint:
 
 
 class Split:
-    """Says yes to exactly `percent` of calls, spread as evenly as integers allow."""
+    """Says yes to exactly `percent` of every block of calls, in a shuffled order (see above)."""
 
-    __slots__ = ("_error", "percent")
+    __slots__ = ("_pending", "_random", "percent")
 
-    def __init__(self, percent: int) -> None:
+    def __init__(self, percent: int, rng: random.Random | None = None) -> None:
         if not 0 <= percent <= 100:
             raise ValueError(f"percent must be within 0..100, not {percent}")
         self.percent = percent
-        self._error = 0
+        self._random = rng if rng is not None else random.Random()
+        self._pending: list[bool] = []
 
     def take(self) -> bool:
-        self._error += self.percent
-        if self._error >= 100:
-            self._error -= 100
-            return True
-        return False
+        if not self._pending:
+            self._pending = self._block()
+        return self._pending.pop()
+
+    def _block(self) -> list[bool]:
+        common = math.gcd(self.percent, 100)
+        size, yes = 100 // common, self.percent // common
+        block = [True] * yes + [False] * (size - yes)
+        self._random.shuffle(block)
+        return block
 
 
 @dataclass(slots=True)
