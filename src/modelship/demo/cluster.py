@@ -48,10 +48,15 @@ def start_operator(
 
     def rolled_out() -> bool:
         # Every replica runs the last template: with `set env` above, a replica of the first
-        # template could otherwise lead for a moment and train into the wrong catalog.
-        return rollout_complete(
-            kube.get(APPS_DEPLOYMENTS, OPERATOR_NAMESPACE, "modelship-operator")
-        )
+        # template could otherwise lead for a moment and train into the wrong catalog. A
+        # terminating pod of that template still runs (and may hold the Lease) although the
+        # Deployment no longer counts it, so it must be gone too.
+        deployment = kube.get(APPS_DEPLOYMENTS, OPERATOR_NAMESPACE, "modelship-operator")
+        if not rollout_complete(deployment):
+            return False
+        assert deployment is not None
+        pods = kube.list(PODS, OPERATOR_NAMESPACE, OPERATOR_PODS)
+        return len(pods) == int(deployment["spec"]["replicas"])
 
     say.wait("the operator Deployment to be rolled out", rolled_out, timeout=180)
     serve_webhooks(root, kubeconfig, kube, say)
@@ -67,7 +72,9 @@ def serve_webhooks(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> N
     pods = [
         p
         for p in kube.list(PODS, OPERATOR_NAMESPACE, OPERATOR_PODS)
-        if (p.get("status") or {}).get("phase") == "Running" and p["status"].get("podIP")
+        if (p.get("status") or {}).get("phase") == "Running"
+        and p["status"].get("podIP")
+        and not p["metadata"].get("deletionTimestamp")
     ]
     if not pods:
         raise DemoError("no running operator pod to serve the approval webhook")
