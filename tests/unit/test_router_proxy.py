@@ -109,11 +109,15 @@ async def test_shares_pinning_and_health_through_the_router(servers: dict[str, A
         for _ in range(20):
             health = await client.get("/v2/health/ready")
             assert health.status_code == 200 and health.headers[BACKEND_HEADER] == "stable"
-        v1_predict = await client.post("/v1/models/iris:predict", json={"instances": ROWS})
+        # Pinned to stable: inference routes take turns, and the next turn's side is random.
+        stable = {VERSION_HEADER: str(servers["versions"]["v1"])}
+        v1_predict = await client.post(
+            "/v1/models/iris:predict", json={"instances": ROWS}, headers=stable
+        )
         assert v1_predict.status_code == 200 and "predictions" in v1_predict.json()
         assert (await client.get("/router/ready")).json() == {"ready": True}
         assert (await client.get("/router/live")).status_code == 200
-        bad = await client.post("/v2/models/iris/infer", content=b"{")
+        bad = await client.post("/v2/models/iris/infer", content=b"{", headers=stable)
         assert bad.status_code == 400 and "error" in bad.json()  # the server's own answer
 
         # Three pods, one keep-alive connection each for sequential requests.
