@@ -10,23 +10,30 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- build: a virtualenv with the project and its dependencies (all of them ship wheels) ---------
+# --- build: a virtualenv with exactly the versions of uv.lock (all of them ship wheels) ----------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/modelship
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/opt/modelship
 WORKDIR /src
-# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > requirements.txt \
- && /opt/modelship/bin/pip install --requirement requirements.txt
+# uv, pinned by hash, installs the lock; it stays in this stage.
+COPY hack/uv-requirements.txt ./hack/
+RUN pip install --require-hashes --no-deps --requirement hack/uv-requirements.txt
+# Dependencies first, from pyproject.toml and uv.lock alone, so a source change does not reinstall
+# them: the runtime set and the locked setuptools that builds the project (`build` group), no
+# extras. `--locked` refuses a lock that does not match pyproject.toml.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --locked --no-install-project --group build
 COPY README.md ./
 COPY src ./src
-RUN /opt/modelship/bin/pip install --no-deps . \
- && /opt/modelship/bin/pip uninstall --yes pip
+# The project as a wheel (not editable), built without isolation by that setuptools, which then
+# leaves: the image runs what production needs and nothing that builds.
+RUN uv sync --locked --no-editable --group build \
+ && uv pip uninstall --python /opt/modelship/bin/python setuptools
 
-# --- final: the same base, the virtualenv, a non-root user; no compiler, no pip in the venv ----
+# --- final: the same base, the virtualenv, a non-root user; no compiler, no pip or uv in the venv
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="modelship" \

@@ -11,14 +11,41 @@ export MODELSHIP_DEV_DIR ?= $(CURDIR)/.modelship/dev
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(BIN)/modelship: pyproject.toml
+# Everything .venv holds comes from uv.lock (versions and hashes), installed by uv, which is itself
+# pinned by hash in hack/uv-requirements.txt. `--locked` refuses a lock that no longer matches
+# pyproject.toml (run `make lock`); `--inexact` keeps the venv's own pip and uv. The project is
+# built without build isolation, by the locked setuptools of the `build` group, so no unlocked
+# package enters the build either.
+UV := $(BIN)/uv
+UV_SYNC := $(UV) sync --locked --inexact --extra dev --extra onnx --group build
+export UV_PYTHON_DOWNLOADS := never
+
+$(UV): hack/uv-requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r hack/uv-requirements.txt
+	@touch $@
+
+$(BIN)/modelship: pyproject.toml uv.lock $(UV)
+	$(UV_SYNC) --quiet --no-install-project
+	$(UV_SYNC) --quiet
 	@touch $@
 
 .PHONY: install
-install: $(BIN)/modelship ## Create .venv and install the project with its dev extras (and kubectl).
+install: $(BIN)/modelship ## Create .venv with exactly the versions of uv.lock: runtime, dev and onnx extras (and kubectl).
+
+.PHONY: lock
+lock: $(UV) ## Move uv.lock forward: the newest versions pyproject.toml's ranges allow (then `make install`).
+	$(UV) lock --upgrade
+	@git diff --stat -- uv.lock 2>/dev/null || true
+
+.PHONY: test-unlocked
+test-unlocked: $(UV) ## The unit tier in a separate venv holding the newest versions pyproject.toml allows (no lock).
+	rm -rf .venv-unlocked
+	$(UV) venv --quiet --seed .venv-unlocked
+	$(UV) pip install --quiet --python .venv-unlocked/bin/python --no-config --refresh \
+		--resolution highest -e '.[dev,onnx]'
+	.venv-unlocked/bin/python -m pip list --format=freeze > .venv-unlocked/versions.txt
+	.venv-unlocked/bin/pytest -p no:cacheprovider tests/unit
 
 .PHONY: system-deps
 system-deps: ## Install the Debian packages the local cluster needs, if any is missing (root; Debian 12).
@@ -50,7 +77,7 @@ manifests: install ## Regenerate crds/ from the pydantic models.
 	$(BIN)/modelship crds --output crds
 
 .PHONY: proto
-proto: install ## Regenerate the gRPC modules of src/modelship/serving/protocol/ from inference.proto.
+proto: install ## Regenerate the gRPC modules of src/modelship/serving/protocol/ with the locked grpcio-tools.
 	cd src && ../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. \
 		modelship/serving/protocol/inference.proto
 

@@ -4,10 +4,7 @@ ours share the `inference` package and cannot live in one descriptor pool)."""
 
 from __future__ import annotations
 
-import filecmp
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +16,6 @@ from tritonclient.utils import InferenceServerException
 
 from support.serving import ServerProcess, iris_server, server_metric
 from support.waiting import wait_for
-
-PROTOCOL = Path(__file__).resolve().parents[2] / "src" / "modelship" / "serving" / "protocol"
 
 
 @pytest.fixture(scope="module")
@@ -140,21 +135,6 @@ def test_grpc_traffic_counts_in_metrics_and_drift(
     assert server_metric(server, "modelship_drift_observed_rows") == drift_before + 7
     calls = server_metric(server, "modelship_grpc_requests_total", method="ModelInfer", code="OK")
     assert calls == calls_before + 1
-
-
-def test_generated_modules_match_the_proto(tmp_path: Path) -> None:
-    """The checked-in protocol modules are what `make proto` generates from inference.proto."""
-    target = tmp_path / "modelship" / "serving" / "protocol"
-    target.mkdir(parents=True)
-    (target / "inference.proto").write_bytes((PROTOCOL / "inference.proto").read_bytes())
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I.", "--python_out=.", "--pyi_out=.",
-         "--grpc_python_out=.", "modelship/serving/protocol/inference.proto"],
-        cwd=tmp_path, check=True,
-    )  # fmt: skip
-    generated = ["inference_pb2.py", "inference_pb2.pyi", "inference_pb2_grpc.py"]
-    _, mismatch, errors = filecmp.cmpfiles(target, PROTOCOL, generated, shallow=False)
-    assert mismatch == [] and errors == []
 
 
 def test_sigterm_turns_grpc_readiness_off_while_calls_are_still_served(
