@@ -38,7 +38,7 @@ from typing import Any
 from modelship.api.v1alpha1 import GROUP, VERSION
 from modelship.devcluster.audit import read_audit
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     MODEL_DEPLOYMENTS,
     MODELS,
     NAMESPACES,

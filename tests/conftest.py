@@ -25,7 +25,7 @@ import pytest
 
 from modelship.devcluster.binaries import BinariesError, resolve_binaries
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube import Kube, load_api_client
+from modelship.operator.kube.client import Kube, load_api_client
 from support.in_cluster import InClusterOperator
 from support.kubectl import Kubectl
 from support.target import KUBECONFIG_ENV, Target, TargetError, target_from_env

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     JOBS,
     MODEL_DEPLOYMENTS,

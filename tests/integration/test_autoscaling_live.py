@@ -25,8 +25,8 @@ import pytest
 
 from conftest import running_operator
 from modelship.api.v1alpha1.autoscaling import Autoscaling
-from modelship.operator.hpa_builder import build_hpa
-from modelship.operator.kube import (
+from modelship.operator.deployment.builders.hpa import build_hpa
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,

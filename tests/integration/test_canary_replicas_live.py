@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from conftest import running_operator
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     MODEL_DEPLOYMENTS,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS, Kube, KubeError
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS, Kube, KubeError
 from support.kubectl import MANIFESTS, Kubectl
 from support.waiting import wait_for
 

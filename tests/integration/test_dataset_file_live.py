@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sklearn.datasets import load_iris
 
-from modelship.operator.kube import JOBS, MODELS, PVCS, TRAINING_JOBS, Kube
+from modelship.operator.kube.client import JOBS, MODELS, PVCS, TRAINING_JOBS, Kube
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import build_catalog_claim
+from modelship.operator.trainingjob.builders import build_catalog_claim
 from support.factories import iris_model
 from support.live import status_of
 from support.operator import OperatorProcess

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from modelship.catalog import MODEL_FILE, artifacts
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     MODEL_DEPLOYMENTS,
     MODELS,
     Kube,

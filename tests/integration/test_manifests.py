@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelship.operator.serving_builders import build_stage_service
+from modelship.operator.deployment.builders.stages import build_stage_service
 from support.factories import iris_deployment
 from support.kubectl import MANIFESTS, Kubectl, named, operator_overlay, render
 

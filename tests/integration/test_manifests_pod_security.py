@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from modelship.api.v1alpha1 import AcceptanceSpec, ModelSpec, TrainingSnapshot
-from modelship.operator.acceptance_builders import build_acceptance_job
-from modelship.operator.serving_builders import build_stage_deployment
+from modelship.operator.deployment.builders.acceptance import build_acceptance_job
+from modelship.operator.deployment.builders.stages import build_stage_deployment
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import build_training_job, build_training_pod_job
+from modelship.operator.trainingjob.builders import build_training_job, build_training_pod_job
 from support.factories import iris_deployment, iris_model
 from support.kubectl import render
 

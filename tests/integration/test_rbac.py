@@ -1,7 +1,7 @@
 """The RBAC in manifests/ on the real API server: what the operator and users may and may not do.
 
 What the operator needs is derived from its code, not restated (support/rbac.py): every
-client-layer call on a `Resource` of modelship.operator.kube in the modules `python -m
+client-layer call on a `Resource` of modelship.operator.kube.client in the modules `python -m
 modelship.operator` loads, every Kopf handler's watched resource, plus what Kopf itself uses.
 Each is then asked of the API server for the operator's ServiceAccount (SubjectAccessReview, the
 same check every request goes through), and a few are tried for real with the account's own token.
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from modelship.api.v1alpha1 import GROUP
-from modelship.operator.kube import MODEL_DEPLOYMENTS
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS
 from support.kubectl import MANIFESTS, WEBHOOK_KINDS, Kubectl, operator_overlay, render
 from support.rbac import NOT_FOR_THE_SERVICE_ACCOUNT, Need, operator_needs, unscanned
 from support.waiting import wait_for

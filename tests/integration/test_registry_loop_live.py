@@ -18,7 +18,7 @@ import pytest
 from conftest import running_operator
 from modelship.catalog import MODEL_FILE, OciCatalog, artifacts, open_catalog
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     JOBS,
     MODEL_DEPLOYMENTS,

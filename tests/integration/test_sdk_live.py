@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modelship.operator.kube import MODEL_DEPLOYMENTS, Kube
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS, Kube
 from support.live import production_version, status_of
 from support.operator import OperatorProcess
 

@@ -19,8 +19,8 @@ import pytest
 
 from conftest import running_operator
 from modelship.contracts.routing import RoutingTable
-from modelship.operator.canary_builders import router_name, routing_name
-from modelship.operator.kube import (
+from modelship.operator.deployment.builders.canary import router_name, routing_name
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     MODEL_DEPLOYMENTS,
@@ -29,7 +29,7 @@ from modelship.operator.kube import (
     SERVICES,
     Kube,
 )
-from modelship.operator.naming import LABEL_COMPONENT
+from modelship.operator.kube.naming import LABEL_COMPONENT
 from support.factories import iris_deployment, iris_model
 from support.live import (
     approve,

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from modelship.operator.kube import APPS_DEPLOYMENTS, MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS, Kube
+from modelship.operator.kube.client import (
+    APPS_DEPLOYMENTS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    TRAINING_JOBS,
+    Kube,
+)
 from support.factories import iris_deployment, iris_model
 from support.live import awaiting_approval, condition, wait_for_status
 from support.operator import OperatorProcess

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, Kube
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, Kube
 from support.factories import iris_deployment, iris_model
 from support.operator import OperatorProcess
 

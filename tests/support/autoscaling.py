@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelship.operator.rollout import PodState
+from modelship.operator.deployment.rollout import PodState
 
 
 class Gauges:

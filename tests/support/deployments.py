@@ -14,14 +14,20 @@ from modelship.contracts.acceptance import AcceptanceJobReport
 from modelship.contracts.approval import ApproverIdentity, fingerprint
 from modelship.contracts.serving import Stage as StageName
 from modelship.operator.deployment.actions import Action, ApplyChild, CreateJob, DeleteChild, Event
-from modelship.operator.deployment.observe import ModelView, Observation, Stage, Subject
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS
-from modelship.operator.rollout import AcceptanceJob, Applied, PodState, StageRollout, spec_hash
-from modelship.operator.serving_builders import (
+from modelship.operator.deployment.builders.stages import (
     build_pdb,
     build_stage_deployment,
     build_stage_service,
 )
+from modelship.operator.deployment.observe import ModelView, Observation, Stage, Subject
+from modelship.operator.deployment.rollout import (
+    AcceptanceJob,
+    Applied,
+    PodState,
+    StageRollout,
+    spec_hash,
+)
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.settings import OperatorSettings
 from support.fake_kube import FakeKube
 

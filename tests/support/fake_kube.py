@@ -1,4 +1,4 @@
-"""An in-memory stand-in for the operator's client layer (`modelship.operator.kube.Kube`).
+"""An in-memory stand-in for the operator's client layer (`modelship.operator.kube.client.Kube`).
 
 Objects are plain dicts kept per (resource, namespace, name); every call is recorded in `calls`,
 so a test can assert on what a reconcile read and wrote. Writes behave like the API server where
@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from modelship.operator.kube import Kube, KubeError, Resource
+from modelship.operator.kube.client import Kube, KubeError, Resource
 
 Obj = dict[str, Any]
 

@@ -13,7 +13,7 @@ import httpx
 
 from modelship.cli.approve import approval_for
 from modelship.contracts.approval import APPROVED_BY
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,

@@ -1,7 +1,7 @@
 """What the operator asks of the API server, read from its code, and what its ClusterRole grants.
 
 A need is (verb, group, resource, subresource). They come from the modules `python -m
-modelship.operator` loads: every client-layer call on a `Resource` of modelship.operator.kube
+modelship.operator` loads: every client-layer call on a `Resource` of modelship.operator.kube.client
 (also through a property or function that returns one, such as the PodDisruptionBudget version
 the server serves), every Kopf handler's watched resource, and what Kopf itself does. The scan
 also lists every Resource constant the code mentions (`touched`), so a call pattern it cannot
@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from modelship.api.v1alpha1 import GROUP, VERSION
-from modelship.operator import kube as kube_module
-from modelship.operator.kube import Resource
+from modelship.operator.kube import client as kube_module
+from modelship.operator.kube.client import Resource
 
 # (verb, group, resource, subresource)
 Need = tuple[str, str, str, str]

@@ -7,11 +7,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from modelship.api.v1alpha1.autoscaling import Autoscaling
 from modelship.contracts.serving_metrics import IN_FLIGHT_REQUESTS
-from modelship.operator.autoscale import Windows
-from modelship.operator.autoscale_sampler import operator_scaled, read_production
-from modelship.operator.hpa_builder import build_hpa, quantity
-from modelship.operator.kube import PODS
-from modelship.operator.serving_scrape import ScrapeError, parse_in_flight
+from modelship.operator.deployment.autoscale import Windows
+from modelship.operator.deployment.autoscale_sampler import operator_scaled, read_production
+from modelship.operator.deployment.builders.hpa import build_hpa, quantity
+from modelship.operator.deployment.scrape import ScrapeError, parse_in_flight
+from modelship.operator.kube.client import PODS
 from modelship.serving.metrics import ServingMetrics
 from support.autoscaling import Gauges, production_pod
 from support.deployments import body, cluster

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import Deployment
 from modelship.api.v1alpha1.autoscaling import Autoscaling, AutoscalingStatus
-from modelship.operator.autoscale import Recommendation
+from modelship.operator.deployment.autoscale import Recommendation
 from modelship.operator.deployment.scaling import Current, floor, keeps_pdb, scale
 
 NOW = "2025-03-01T12:00:00Z"

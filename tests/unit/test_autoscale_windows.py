@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelship.operator.autoscale import Reading, Recommendation, Windows, wanted
+from modelship.operator.deployment.autoscale import Reading, Recommendation, Windows, wanted
 
 KEY = ("ns", "iris")
 TARGET = 10.0

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from modelship.api.v1alpha1.progressive import AnalysisThresholds
 from modelship.operator.deployment.analysis import judge_window, population_stability
-from modelship.operator.serving_scrape import ScrapeError, TrafficCounts, parse_traffic, quantile
+from modelship.operator.deployment.scrape import ScrapeError, TrafficCounts, parse_traffic, quantile
 from modelship.serving.drift import DriftMonitor, FeatureBins
 from modelship.serving.metrics import ServingMetrics
 

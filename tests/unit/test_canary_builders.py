@@ -5,8 +5,11 @@ for the length of a canary."""
 from __future__ import annotations
 
 from modelship.contracts.routing import RouterEnv
-from modelship.operator.canary_builders import build_backend_service, build_router_deployment
-from modelship.operator.serving_builders import build_stage_service
+from modelship.operator.deployment.builders.canary import (
+    build_backend_service,
+    build_router_deployment,
+)
+from modelship.operator.deployment.builders.stages import build_stage_service
 from support.deployments import SETTINGS, body
 
 

@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import AcceptanceSpec, ModelSpec, TrainingSnapshot
-from modelship.operator.acceptance_builders import build_acceptance_job
-from modelship.operator.catalog_access import CREDENTIALS_DIR, uses_volume
-from modelship.operator.serving_builders import build_stage_deployment
+from modelship.operator.deployment.builders.acceptance import build_acceptance_job
+from modelship.operator.deployment.builders.stages import build_stage_deployment
+from modelship.operator.kube.catalog_access import CREDENTIALS_DIR, uses_volume
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import build_training_job, build_training_pod_job
+from modelship.operator.trainingjob.builders import build_training_job, build_training_pod_job
 
 URI = "oci://registry.example:5000/ml?plain-http=true"
 DIGEST = "sha256:" + "ab" * 32

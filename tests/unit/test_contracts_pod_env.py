@@ -16,8 +16,8 @@ from pydantic_settings import BaseSettings
 
 from modelship.acceptance.settings import AcceptanceSettings
 from modelship.api.v1alpha1 import AcceptanceSpec
-from modelship.operator.acceptance_builders import build_acceptance_job
-from modelship.operator.serving_builders import build_stage_deployment
+from modelship.operator.deployment.builders.acceptance import build_acceptance_job
+from modelship.operator.deployment.builders.stages import build_stage_deployment
 from modelship.operator.settings import OperatorSettings
 from modelship.serving.settings import ServingSettings
 

@@ -24,8 +24,8 @@ from modelship.contracts.training import (
     TrainerSummary,
 )
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import build_training_job, build_training_pod_job
-from modelship.operator.training_outcome import read_outcome
+from modelship.operator.trainingjob.builders import build_training_job, build_training_pod_job
+from modelship.operator.trainingjob.outcome import read_outcome
 from modelship.training.algorithms import build_estimator, registry
 from modelship.training.errors import BadInput, TrainerError
 from modelship.training.main import error_line, summary_line

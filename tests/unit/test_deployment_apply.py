@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from modelship.contracts.acceptance import AcceptanceJobReport
-from modelship.operator import events
-from modelship.operator.deployment import reconcile_deployment
 from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.apply import apply
+from modelship.operator.deployment.controller import reconcile_deployment
 from modelship.operator.deployment.decide import SETTLED_SECONDS
 from modelship.operator.deployment.observe import Subject
-from modelship.operator.kube import (
+from modelship.operator.kube import events
+from modelship.operator.kube.client import (
     MODEL_DEPLOYMENTS,
     PODS,
     SERVICES,

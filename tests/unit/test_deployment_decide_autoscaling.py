@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from modelship.api.v1alpha1 import DeploymentStatus
-from modelship.operator.autoscale import Recommendation
-from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import ApplyChild, Decision
+from modelship.operator.deployment.autoscale import Recommendation
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
 from modelship.operator.deployment.observe import Stage
-from modelship.operator.rollout import Applied, StageRollout
+from modelship.operator.deployment.rollout import Applied, StageRollout
+from modelship.operator.kube.conditions import get_condition
 from support.deployments import (
     D1,
     D2,

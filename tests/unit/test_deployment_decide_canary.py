@@ -7,16 +7,16 @@ from typing import Any
 
 from modelship.api.v1alpha1.progressive import AnalysisResult, MetricComparison
 from modelship.contracts.routing import RouteBackend, RoutingTable
-from modelship.operator.canary_builders import production_selector
-from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import ApplyChild, Decision
+from modelship.operator.deployment.builders.canary import production_selector
+from modelship.operator.deployment.builders.stages import build_stage_service, service_selector
 from modelship.operator.deployment.canary import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.operator.deployment.canary_observe import CanaryView
 from modelship.operator.deployment.decide import decide
 from modelship.operator.deployment.observe import Observation, Stage, Subject
-from modelship.operator.rollout import Applied, StageRollout, spec_hash
-from modelship.operator.serving_builders import build_stage_service, service_selector
-from modelship.operator.serving_scrape import ShadowCounts
+from modelship.operator.deployment.rollout import Applied, StageRollout, spec_hash
+from modelship.operator.deployment.scrape import ShadowCounts
+from modelship.operator.kube.conditions import get_condition
 from support.deployments import (
     D1,
     D2,

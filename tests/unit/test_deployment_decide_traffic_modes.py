@@ -6,15 +6,15 @@ import dataclasses
 from typing import Any
 
 from modelship.api.v1alpha1.progressive import AnalysisResult
-from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.canary_observe import CanaryView, RouteState
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
 from modelship.operator.deployment.observe import Observation, Stage, Subject
+from modelship.operator.deployment.rollout import Applied, StageRollout, spec_hash
 from modelship.operator.deployment.traffic_modes import NOT_SERVED, shared_service
-from modelship.operator.kube import MODEL_DEPLOYMENTS
-from modelship.operator.rollout import Applied, StageRollout, spec_hash
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS
+from modelship.operator.kube.conditions import get_condition
 from support.deployments import (
     D1,
     D2,

@@ -14,10 +14,14 @@ from modelship.api.v1alpha1 import (
     VersionRef,
 )
 from modelship.api.v1alpha1.deployment import FailedRollout
-from modelship.operator.acceptance_builders import build_acceptance_job
 from modelship.operator.deployment.approval import judge_approval
-from modelship.operator.deployment.versions import NoVersion, Unavailable, resolve_version
-from modelship.operator.rollout import (
+from modelship.operator.deployment.builders.acceptance import build_acceptance_job
+from modelship.operator.deployment.builders.stages import (
+    build_pdb,
+    build_stage_deployment,
+    build_stage_service,
+)
+from modelship.operator.deployment.rollout import (
     AcceptanceJob,
     PodState,
     acceptance_result,
@@ -25,11 +29,7 @@ from modelship.operator.rollout import (
     ready_targets,
     rollout_complete,
 )
-from modelship.operator.serving_builders import (
-    build_pdb,
-    build_stage_deployment,
-    build_stage_service,
-)
+from modelship.operator.deployment.versions import NoVersion, Unavailable, resolve_version
 from modelship.operator.settings import OperatorSettings
 
 DIGEST = "sha256:" + "ab" * 32

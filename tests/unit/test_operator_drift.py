@@ -18,7 +18,7 @@ from modelship.api.v1alpha1 import (
 )
 from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.operator.deployment.approval import auto_approval_rule, effective_approval
-from modelship.operator.drift import (
+from modelship.operator.deployment.drift import (
     DriftReader,
     DriftReadError,
     PodReport,
@@ -28,7 +28,7 @@ from modelship.operator.drift import (
     parse_report,
     record_drift,
 )
-from modelship.operator.kube import MODEL_DEPLOYMENTS, PODS
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.settings import OperatorSettings
 from support.fake_kube import FakeKube
 

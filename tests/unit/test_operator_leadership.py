@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from modelship.operator.kube import KubeError, Resource
-from modelship.operator.leadership import LeaderElector, Timing
-from modelship.operator.lease import LeaseAction, LeaseRecord, Sighting, decide
+from modelship.operator.ha.elector import LeaderElector, Timing
+from modelship.operator.ha.lease import LeaseAction, LeaseRecord, Sighting, decide
+from modelship.operator.kube.client import KubeError, Resource
 
 ME, OTHER = "op-a_1", "op-b_2"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelship.api.v1alpha1 import Model, ModelStatus, TrainingJobStatus
-from modelship.operator.model_decide import (
+from modelship.operator.model.decide import (
     CreateTrainingJob,
     DeleteTrainingJob,
     EnsureCatalogClaim,
@@ -15,13 +15,13 @@ from modelship.operator.model_decide import (
     decide,
     decide_invalid,
 )
-from modelship.operator.model_observation import (
+from modelship.operator.model.observation import (
     ModelMeta,
     ModelObservation,
     ObservedTrainingJob,
     ServingDeployment,
 )
-from modelship.operator.retraining_signals import fmt
+from modelship.operator.model.signals import fmt
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SPEC: dict[str, Any] = {

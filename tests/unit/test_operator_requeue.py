@@ -14,10 +14,11 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 from modelship.operator import deployment_handlers as handlers
-from modelship.operator import events, startup
+from modelship.operator import startup
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS
+from modelship.operator.kube import events
+from modelship.operator.kube.requeue import Requeues
 from modelship.operator.metrics import OperatorMetrics
-from modelship.operator.requeue import Requeues
 from support.deployments import SETTINGS, cluster
 
 

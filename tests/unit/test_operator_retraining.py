@@ -15,9 +15,9 @@ from modelship.api.v1alpha1 import (
     RetrainingStatus,
 )
 from modelship.contracts.gates import Champion, evaluate_gates
-from modelship.operator.dataset_probe import DatasetProbe, head_validator
-from modelship.operator.model_observation import ObservedTrainingJob, ServingDeployment
-from modelship.operator.retraining import (
+from modelship.operator.model.dataset_probe import DatasetProbe, head_validator
+from modelship.operator.model.observation import ObservedTrainingJob, ServingDeployment
+from modelship.operator.model.retraining import (
     automatic_runs,
     check_guardrails,
     fmt,

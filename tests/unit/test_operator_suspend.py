@@ -10,9 +10,9 @@ from modelship.api.v1alpha1 import Model
 from modelship.operator.deployment.actions import ApplyChild, CreateJob, DeleteChild
 from modelship.operator.deployment.decide import decide as decide_deployment
 from modelship.operator.deployment.observe import Observation, Subject
-from modelship.operator.model_decide import CreateTrainingJob, EnsureCatalogClaim, PostEvent
-from modelship.operator.model_decide import decide as decide_model
-from modelship.operator.model_observation import ModelMeta, ModelObservation
+from modelship.operator.model.decide import CreateTrainingJob, EnsureCatalogClaim, PostEvent
+from modelship.operator.model.decide import decide as decide_model
+from modelship.operator.model.observation import ModelMeta, ModelObservation
 from modelship.operator.settings import OperatorSettings
 
 SETTINGS = OperatorSettings()

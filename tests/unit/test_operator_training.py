@@ -9,19 +9,19 @@ import pytest
 
 from modelship.api.v1alpha1 import Gate, ModelSpec, ModelStatus, TrainingSnapshot, VersionSummary
 from modelship.contracts.gates import evaluate_gates
-from modelship.operator.conditions import set_condition
-from modelship.operator.model_controller import training_requests, version_summaries
-from modelship.operator.model_observation import ModelMeta, ObservedTrainingJob
-from modelship.operator.naming import child_name
+from modelship.operator.kube.conditions import set_condition
+from modelship.operator.kube.naming import child_name
+from modelship.operator.kube.status import status_patch
+from modelship.operator.model.controller import training_requests, version_summaries
+from modelship.operator.model.observation import ModelMeta, ObservedTrainingJob
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.status import status_patch
-from modelship.operator.training_builders import (
+from modelship.operator.trainingjob.builders import (
     build_catalog_claim,
     build_training_job,
     build_training_pod_job,
 )
-from modelship.operator.training_outcome import read_outcome
-from modelship.operator.trainingjob_decide import backoff_seconds
+from modelship.operator.trainingjob.decide import backoff_seconds
+from modelship.operator.trainingjob.outcome import read_outcome
 
 SPEC = {
     "task": "classification",
@@ -221,7 +221,7 @@ def test_validation_errors_name_the_field_once() -> None:
     from pydantic import ValidationError
 
     from modelship.api.v1alpha1 import Deployment
-    from modelship.operator.status import first_error
+    from modelship.operator.kube.status import first_error
 
     with pytest.raises(ValidationError) as spec_error:
         ModelSpec.model_validate({**SPEC, "evaluation": {"testFraction": 2}})

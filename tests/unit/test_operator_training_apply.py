@@ -15,12 +15,12 @@ import pytest
 from modelship.api.v1alpha1 import ModelSpec
 from modelship.contracts.gates import Champion
 from modelship.contracts.training import TrainerSummary
-from modelship.operator import events
-from modelship.operator.kube import MODELS, TRAINING_JOBS, Resource
-from modelship.operator.model_controller import reconcile_model
+from modelship.operator.kube import events
+from modelship.operator.kube.client import MODELS, TRAINING_JOBS, Resource
+from modelship.operator.model.controller import reconcile_model
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import build_training_job
-from modelship.operator.trainingjob_controller import production_champion, reconcile_training_job
+from modelship.operator.trainingjob.builders import build_training_job
+from modelship.operator.trainingjob.controller import production_champion, reconcile_training_job
 
 Obj = dict[str, Any]
 LOG = logging.getLogger("test")

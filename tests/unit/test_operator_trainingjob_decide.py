@@ -9,9 +9,8 @@ from modelship.api.v1alpha1 import ModelSpec, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
 from modelship.contracts.training import TrainerSummary
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import build_training_job
-from modelship.operator.training_outcome import Outcome
-from modelship.operator.trainingjob_decide import (
+from modelship.operator.trainingjob.builders import build_training_job
+from modelship.operator.trainingjob.decide import (
     AttemptObservation,
     CreateJob,
     Decision,
@@ -20,6 +19,7 @@ from modelship.operator.trainingjob_decide import (
     failed,
     fmt,
 )
+from modelship.operator.trainingjob.outcome import Outcome
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SETTINGS = OperatorSettings(

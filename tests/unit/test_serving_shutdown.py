@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelship.operator.serving_builders import build_stage_deployment
+from modelship.operator.deployment.builders.stages import build_stage_deployment
 from modelship.serving import ServingSettings
 from support.deployments import DIGESTS, SETTINGS, body
 from support.serving import ServerProcess, iris_server

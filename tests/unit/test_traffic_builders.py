@@ -11,17 +11,17 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import DeploymentSpec
 from modelship.api.v1alpha1.progressive import GatewaySpec, RolloutSpec
-from modelship.operator.canary_builders import build_canary_deployment
-from modelship.operator.deployment.canary_observe import RouteState, observe_canary
-from modelship.operator.deployment.observe import Subject
-from modelship.operator.kube import HTTPROUTES, PDBS_V1, PODS, Kube, KubeError
-from modelship.operator.serving_builders import build_stage_deployment
-from modelship.operator.traffic_builders import (
+from modelship.operator.deployment.builders.canary import build_canary_deployment
+from modelship.operator.deployment.builders.stages import build_stage_deployment
+from modelship.operator.deployment.builders.traffic import (
     build_http_route,
     effective_share,
     replica_split,
     shared_selector,
 )
+from modelship.operator.deployment.canary_observe import RouteState, observe_canary
+from modelship.operator.deployment.observe import Subject
+from modelship.operator.kube.client import HTTPROUTES, PDBS_V1, PODS, Kube, KubeError
 from support.deployments import D1, D2, NOW, SETTINGS, body
 from support.fake_kube import FakeKube
 

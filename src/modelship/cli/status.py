@@ -23,7 +23,7 @@ from modelship.api.v1alpha1 import (
     TrainingJobStatus,
 )
 from modelship.cli.kubectx import current_namespace
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     MODEL_DEPLOYMENTS,
     MODELS,
     TRAINING_JOBS,

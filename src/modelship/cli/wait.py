@@ -23,7 +23,7 @@ from modelship.cli.kubectx import current_namespace
 from modelship.client.junit import write_junit
 from modelship.client.waiting import KIND_NAMES, Kind, State, Verdict, judge
 from modelship.client.watch import follow
-from modelship.operator.kube import load_api_client
+from modelship.operator.kube.client import load_api_client
 
 REACHED, UNREACHABLE, BAD_ARGUMENTS, TIMED_OUT = 0, 1, 2, 3
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")

@@ -8,7 +8,7 @@ import yaml
 
 from modelship.api.v1alpha1 import ModelStatus, TrainingJobStatus, VersionSummary
 from modelship.demo.narrator import DemoError, Narrator
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     MODEL_DEPLOYMENTS,
     MODELS,
     NAMESPACES,

@@ -14,7 +14,7 @@ from modelship.demo.cluster import start_cluster, start_operator, stop_demo
 from modelship.demo.deployment_steps import approve_and_promote, predict, watch_test_stage
 from modelship.demo.model_steps import NAMESPACE, apply_samples, watch_training
 from modelship.demo.narrator import DemoError, Narrator
-from modelship.operator.kube import Kube, KubeError, load_api_client
+from modelship.operator.kube.client import Kube, KubeError, load_api_client
 
 
 def run(root: Path, dev_dir: Path, keep: bool) -> int:

@@ -8,7 +8,7 @@ import sys
 import kopf
 
 import modelship.operator  # noqa: F401  (registers the handlers)
-from modelship.operator.leadership import LeaderElector
+from modelship.operator.ha.elector import LeaderElector
 from modelship.operator.settings import OperatorSettings
 
 

@@ -19,13 +19,13 @@ from typing import Any
 import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION
-from modelship.operator.autoscale import Windows
-from modelship.operator.autoscale_sampler import operator_scaled, read_production
-from modelship.operator.deployment import owner_deployment, reconcile_deployment
-from modelship.operator.drift import drift_seconds_until, record_drift, typed_status
-from modelship.operator.kube import MODEL_DEPLOYMENTS
-from modelship.operator.naming import LABEL_COMPONENT, MANAGED_BY
-from modelship.operator.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
+from modelship.operator.deployment.autoscale import Windows
+from modelship.operator.deployment.autoscale_sampler import operator_scaled, read_production
+from modelship.operator.deployment.controller import owner_deployment, reconcile_deployment
+from modelship.operator.deployment.drift import drift_seconds_until, record_drift, typed_status
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS
+from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
+from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 
 MANAGED = {MANAGED_BY: "modelship"}
 # With nothing due, a daemon still looks once an hour: a safety net against a lost wake-up.

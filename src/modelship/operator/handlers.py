@@ -12,13 +12,18 @@ from typing import Any
 import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION, TrainingJobStatus
-from modelship.operator.dataset_jobs import COMPONENT as PROBE_COMPONENT
-from modelship.operator.dataset_jobs import finished
-from modelship.operator.drift import typed_status
-from modelship.operator.kube import MODELS, TRAINING_JOBS
-from modelship.operator.model_controller import reconcile_model
-from modelship.operator.naming import LABEL_COMPONENT, LABEL_MODEL, LABEL_TRAINING_JOB, MANAGED_BY
-from modelship.operator.trainingjob_controller import TERMINAL, reconcile_training_job
+from modelship.operator.deployment.drift import typed_status
+from modelship.operator.kube.client import MODELS, TRAINING_JOBS
+from modelship.operator.kube.naming import (
+    LABEL_COMPONENT,
+    LABEL_MODEL,
+    LABEL_TRAINING_JOB,
+    MANAGED_BY,
+)
+from modelship.operator.model.controller import reconcile_model
+from modelship.operator.model.dataset_jobs import COMPONENT as PROBE_COMPONENT
+from modelship.operator.model.dataset_jobs import finished
+from modelship.operator.trainingjob.controller import TERMINAL, reconcile_training_job
 
 MANAGED = {MANAGED_BY: "modelship"}
 

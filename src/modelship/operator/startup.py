@@ -13,13 +13,13 @@ from typing import Any
 
 import kopf
 
-from modelship.operator.autoscale import Windows
-from modelship.operator.dataset_jobs import FileDatasetJobs
-from modelship.operator.dataset_probe import DatasetProbe
+from modelship.operator.deployment.autoscale import Windows
+from modelship.operator.deployment.drift import DriftReader
 from modelship.operator.deployment.traffic import TrafficReader
-from modelship.operator.drift import DriftReader
-from modelship.operator.kube import Kube, load_api_client
-from modelship.operator.requeue import Requeues
+from modelship.operator.kube.client import Kube, load_api_client
+from modelship.operator.kube.requeue import Requeues
+from modelship.operator.model.dataset_jobs import FileDatasetJobs
+from modelship.operator.model.dataset_probe import DatasetProbe
 from modelship.operator.settings import OperatorSettings
 
 

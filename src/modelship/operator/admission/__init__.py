@@ -16,7 +16,7 @@ import kopf
 from modelship.operator.admission.certs import certificate
 from modelship.operator.admission.review import ReviewPolicy
 from modelship.operator.admission.server import AdmissionServer
-from modelship.operator.kube import Kube, load_api_client
+from modelship.operator.kube.client import Kube, load_api_client
 from modelship.operator.settings import OperatorSettings
 
 

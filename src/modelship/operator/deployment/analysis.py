@@ -17,7 +17,7 @@ from modelship.api.v1alpha1.progressive import (
     AnalysisThresholds,
     MetricComparison,
 )
-from modelship.operator.serving_scrape import TrafficCounts, quantile
+from modelship.operator.deployment.scrape import TrafficCounts, quantile
 
 PSI_FLOOR = 1e-4
 """Share given to a class or bin one side never predicted, so PSI stays finite."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelship.api.v1alpha1 import DeploymentStatus
-from modelship.operator import events
 from modelship.operator.deployment.actions import (
     ApplyChild,
     CreateJob,
@@ -18,9 +17,10 @@ from modelship.operator.deployment.actions import (
     Event,
 )
 from modelship.operator.deployment.observe import Subject
-from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, Kube, KubeError
-from modelship.operator.rollout import desired_content
-from modelship.operator.status import typed_status_patch
+from modelship.operator.deployment.rollout import desired_content
+from modelship.operator.kube import events
+from modelship.operator.kube.client import JOBS, MODEL_DEPLOYMENTS, Kube, KubeError
+from modelship.operator.kube.status import typed_status_patch
 
 
 def apply(kube: Kube, subject: Subject, decision: Decision) -> bool:

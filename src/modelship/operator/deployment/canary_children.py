@@ -13,7 +13,8 @@ from modelship.api.v1alpha1 import ProductionStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus
 from modelship.api.v1alpha1.test_stage import ShadowStatus
 from modelship.contracts.routing import RouteBackend, RoutingTable
-from modelship.operator.canary_builders import (
+from modelship.operator.deployment.actions import Draft
+from modelship.operator.deployment.builders.canary import (
     backend_service_name,
     build_backend_service,
     build_canary_deployment,
@@ -25,16 +26,17 @@ from modelship.operator.canary_builders import (
     router_name,
     routing_name,
 )
-from modelship.operator.deployment.actions import Draft
+from modelship.operator.deployment.builders.stages import stage_name
 from modelship.operator.deployment.canary import canary_active, canary_done, shadow_active
 from modelship.operator.deployment.canary_observe import CanaryView
 from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.scrape import quantile
 from modelship.operator.deployment.traffic_modes import (
     apply_direct,
     apply_route,
     production_size,
 )
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     ROLE_BINDINGS,
@@ -42,8 +44,6 @@ from modelship.operator.kube import (
     SERVICE_ACCOUNTS,
     SERVICES,
 )
-from modelship.operator.serving_builders import stage_name
-from modelship.operator.serving_scrape import quantile
 from modelship.operator.settings import OperatorSettings
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from modelship.api.v1alpha1 import Deployment
 from modelship.api.v1alpha1.progressive import AnalysisResult
 from modelship.contracts.routing import RoutingTable
-from modelship.operator.canary_builders import (
+from modelship.operator.deployment.builders.canary import (
     CANARY_STAGE,
     ROUTER_STAGE,
     backend_service_name,
@@ -22,9 +22,13 @@ from modelship.operator.canary_builders import (
     router_name,
     routing_name,
 )
+from modelship.operator.deployment.builders.stages import LABEL_DEPLOYMENT
+from modelship.operator.deployment.builders.traffic import http_route_name
 from modelship.operator.deployment.canary_steps import window_closed
+from modelship.operator.deployment.rollout import Applied, PodState, StageRollout, applied_hash
+from modelship.operator.deployment.scrape import ShadowCounts
 from modelship.operator.deployment.traffic import TrafficReader
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     HTTPROUTES,
@@ -36,11 +40,7 @@ from modelship.operator.kube import (
     Kube,
     Resource,
 )
-from modelship.operator.naming import LABEL_SERVES, LABEL_STAGE
-from modelship.operator.rollout import Applied, PodState, StageRollout, applied_hash
-from modelship.operator.serving_builders import LABEL_DEPLOYMENT
-from modelship.operator.serving_scrape import ShadowCounts
-from modelship.operator.traffic_builders import http_route_name
+from modelship.operator.kube.naming import LABEL_SERVES, LABEL_STAGE
 
 Obj = dict[str, Any]
 NOT_SERVED_REASON = "GatewayAPINotServed"

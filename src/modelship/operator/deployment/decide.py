@@ -10,12 +10,12 @@ rollout, acceptance, a Model that is still training), rarely once settled. The h
 from __future__ import annotations
 
 from modelship.api.v1alpha1 import DeploymentPhase, DeploymentStatus
-from modelship.operator.conditions import get_condition
 from modelship.operator.deployment.actions import Decision, Draft
 from modelship.operator.deployment.observe import Observation, Subject
 from modelship.operator.deployment.production import decide_production
 from modelship.operator.deployment.test_stage import decide_test_stage
 from modelship.operator.deployment.versions import NoVersion, resolve_version
+from modelship.operator.kube.conditions import get_condition
 from modelship.operator.settings import OperatorSettings
 
 ACTIVE_PHASES: tuple[DeploymentPhase, ...] = ("Pending", "Testing", "Promoting")

@@ -14,12 +14,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ModelStatus, Task, VersionRef
-from modelship.operator.acceptance_builders import acceptance_job_name
-from modelship.operator.autoscale import Recommendation
+from modelship.operator.deployment.autoscale import Recommendation
+from modelship.operator.deployment.builders.acceptance import acceptance_job_name
+from modelship.operator.deployment.builders.stages import stage_name, stage_selector
 from modelship.operator.deployment.canary_observe import CanaryView, observe_canary, wanted
+from modelship.operator.deployment.rollout import AcceptanceJob, Applied, PodState, StageRollout
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.deployment.versions import resolve_version
-from modelship.operator.kube import (
+from modelship.operator.kube.client import (
     APPS_DEPLOYMENTS,
     HPAS_V2,
     JOBS,
@@ -31,9 +33,7 @@ from modelship.operator.kube import (
     Kube,
     Resource,
 )
-from modelship.operator.rollout import AcceptanceJob, Applied, PodState, StageRollout
-from modelship.operator.serving_builders import stage_name, stage_selector
-from modelship.operator.status import first_error
+from modelship.operator.kube.status import first_error
 
 Obj = dict[str, Any]
 

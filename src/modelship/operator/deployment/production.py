@@ -17,7 +17,6 @@ from modelship.api.v1alpha1 import (
     VersionRef,
 )
 from modelship.api.v1alpha1.deployment import FailedRollout
-from modelship.operator.canary_builders import production_selector
 from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.approval import (
     attributed,
@@ -25,20 +24,21 @@ from modelship.operator.deployment.approval import (
     effective_approval,
     judge_approval,
 )
-from modelship.operator.deployment.canary import canary_applies, step_canary
-from modelship.operator.deployment.canary_children import apply_progressive, retire_progressive
-from modelship.operator.deployment.observe import ModelView, Observation, Subject
-from modelship.operator.deployment.production_scale import production_replicas, wants_pdb
-from modelship.operator.kube import APPS_DEPLOYMENTS, SERVICES
-from modelship.operator.rollout import pod_trouble
-from modelship.operator.serving_builders import (
+from modelship.operator.deployment.builders.canary import production_selector
+from modelship.operator.deployment.builders.stages import (
     build_pdb,
     build_stage_deployment,
     build_stage_service,
     service_selector,
 )
+from modelship.operator.deployment.builders.traffic import shared_selector
+from modelship.operator.deployment.canary import canary_applies, step_canary
+from modelship.operator.deployment.canary_children import apply_progressive, retire_progressive
+from modelship.operator.deployment.observe import ModelView, Observation, Subject
+from modelship.operator.deployment.production_scale import production_replicas, wants_pdb
+from modelship.operator.deployment.rollout import pod_trouble
+from modelship.operator.kube.client import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.traffic_builders import shared_selector
 
 
 def decide_production(

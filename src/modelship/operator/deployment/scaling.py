@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from modelship.api.v1alpha1.autoscaling import Autoscaling, AutoscalingStatus
-from modelship.operator.autoscale import Recommendation
+from modelship.operator.deployment.autoscale import Recommendation
 
 PDB_MIN_PODS = 2
 MAX_SCALE_DOWN_RATE = 2.0

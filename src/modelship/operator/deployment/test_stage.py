@@ -7,17 +7,17 @@ is never re-run for the same version, so resyncs cost nothing and the report sta
 from __future__ import annotations
 
 from modelship.api.v1alpha1 import Task, TestStageStatus, VersionRef
-from modelship.operator.acceptance_builders import build_acceptance_job
 from modelship.operator.deployment.actions import CreateJob, Draft
-from modelship.operator.deployment.observe import Observation, Subject
-from modelship.operator.kube import APPS_DEPLOYMENTS, SERVICES
-from modelship.operator.rollout import acceptance_result, pod_trouble, ready_targets
-from modelship.operator.serving_builders import (
+from modelship.operator.deployment.builders.acceptance import build_acceptance_job
+from modelship.operator.deployment.builders.stages import (
     SERVING_PORT,
     build_stage_deployment,
     build_stage_service,
     stage_name,
 )
+from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.rollout import acceptance_result, pod_trouble, ready_targets
+from modelship.operator.kube.client import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.settings import OperatorSettings
 
 

@@ -21,9 +21,9 @@ from modelship.api.v1alpha1 import utcnow
 from modelship.api.v1alpha1.progressive import AnalysisResult, AnalysisThresholds
 from modelship.contracts.routing import ROUTER_PORT
 from modelship.operator.deployment.analysis import judge_window
-from modelship.operator.rollout import PodState
-from modelship.operator.serving_builders import SERVING_PORT
-from modelship.operator.serving_scrape import (
+from modelship.operator.deployment.builders.stages import SERVING_PORT
+from modelship.operator.deployment.rollout import PodState
+from modelship.operator.deployment.scrape import (
     ScrapeError,
     ShadowCounts,
     TrafficCounts,

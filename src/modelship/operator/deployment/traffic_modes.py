@@ -14,15 +14,13 @@ from typing import Any
 
 from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ProductionStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus
-from modelship.operator.canary_builders import build_backend_service, build_canary_deployment
 from modelship.operator.deployment.actions import Draft
-from modelship.operator.deployment.canary_observe import NOT_SERVED_REASON, CanaryView
-from modelship.operator.deployment.observe import Observation, Subject
-from modelship.operator.kube import APPS_DEPLOYMENTS, HTTPROUTES, SERVICES
-from modelship.operator.rollout import spec_hash
-from modelship.operator.serving_builders import build_stage_service, service_selector
-from modelship.operator.settings import OperatorSettings
-from modelship.operator.traffic_builders import (
+from modelship.operator.deployment.builders.canary import (
+    build_backend_service,
+    build_canary_deployment,
+)
+from modelship.operator.deployment.builders.stages import build_stage_service, service_selector
+from modelship.operator.deployment.builders.traffic import (
     HTTPROUTE_API_VERSION,
     build_http_route,
     effective_share,
@@ -30,6 +28,11 @@ from modelship.operator.traffic_builders import (
     replica_split,
     shared_selector,
 )
+from modelship.operator.deployment.canary_observe import NOT_SERVED_REASON, CanaryView
+from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.rollout import spec_hash
+from modelship.operator.kube.client import APPS_DEPLOYMENTS, HTTPROUTES, SERVICES
+from modelship.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
 ROUTE_CONDITION = "GatewayRoute"

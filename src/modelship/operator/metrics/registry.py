@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelship.api.v1alpha1 import DeploymentStatus, DriftStatus, ModelStatus, TrainingJobStatus
-from modelship.operator.conditions import get_condition
+from modelship.operator.kube.conditions import get_condition
 from modelship.operator.metrics.series import series_of
 from modelship.operator.metrics.transitions import (
     PHASES,

@@ -18,7 +18,7 @@ import aiohttp.web
 import kopf
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from modelship.operator.leadership import LeaderElector
+from modelship.operator.ha.elector import LeaderElector
 from modelship.operator.metrics.registry import OperatorMetrics
 from modelship.operator.settings import OperatorSettings
 

@@ -19,7 +19,7 @@ from modelship.api.v1alpha1 import (
     TrainingJobStatus,
 )
 from modelship.api.v1alpha1.base import parse_rfc3339
-from modelship.operator.conditions import get_condition
+from modelship.operator.kube.conditions import get_condition
 
 PHASES: tuple[str, ...] = get_args(DeploymentPhase)
 TERMINAL = ("Succeeded", "Failed")

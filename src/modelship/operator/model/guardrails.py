@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from modelship.api.v1alpha1 import AutomaticRun, RetrainingSpec, Trigger
-from modelship.operator.model_observation import ObservedTrainingJob
-from modelship.operator.retraining_signals import fmt, parse_time
+from modelship.operator.model.observation import ObservedTrainingJob
+from modelship.operator.model.signals import fmt, parse_time
 
 AUTOMATIC: tuple[Trigger, ...] = ("drift", "dataset-change", "schedule")
 DAY = timedelta(days=1)

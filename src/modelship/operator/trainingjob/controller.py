@@ -16,15 +16,21 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import ModelStatus, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
-from modelship.operator import events
-from modelship.operator.kube import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS, Kube
+from modelship.operator.kube import events
+from modelship.operator.kube.client import (
+    JOBS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    PODS,
+    TRAINING_JOBS,
+    Kube,
+)
+from modelship.operator.kube.status import first_error, typed_status_patch
 from modelship.operator.metrics import OperatorMetrics
-from modelship.operator.model_observation import deployments_of
+from modelship.operator.model.observation import deployments_of
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.status import first_error, typed_status_patch
-from modelship.operator.training_builders import build_training_pod_job, job_name
-from modelship.operator.training_outcome import read_outcome
-from modelship.operator.trainingjob_decide import (
+from modelship.operator.trainingjob.builders import build_training_pod_job, job_name
+from modelship.operator.trainingjob.decide import (
     TERMINAL,
     AttemptObservation,
     CreateJob,
@@ -34,6 +40,7 @@ from modelship.operator.trainingjob_decide import (
     failed,
     needs_champion,
 )
+from modelship.operator.trainingjob.outcome import read_outcome
 
 Obj = dict[str, Any]
 # A pass that only records a new attempt asks to run again at once; more than this in one call

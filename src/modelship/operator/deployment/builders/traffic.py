@@ -17,9 +17,9 @@ from typing import Any
 
 from modelship.api.v1alpha1.progressive import GatewaySpec
 from modelship.contracts.routing import VERSION_HEADER
-from modelship.operator.canary_builders import backend_service_name
-from modelship.operator.naming import LABEL_SERVES, base_labels, owner_reference
-from modelship.operator.serving_builders import LABEL_DEPLOYMENT, SERVING_PORT
+from modelship.operator.deployment.builders.canary import backend_service_name
+from modelship.operator.deployment.builders.stages import LABEL_DEPLOYMENT, SERVING_PORT
+from modelship.operator.kube.naming import LABEL_SERVES, base_labels, owner_reference
 
 Obj = dict[str, Any]
 GATEWAY_GROUP = "gateway.networking.k8s.io"

@@ -10,10 +10,14 @@ from typing import Any
 
 from modelship.api.v1alpha1 import AcceptanceSpec, Task
 from modelship.contracts.acceptance import AcceptanceEnv, AcceptancePlan
-from modelship.operator.naming import child_name, owner_reference
-from modelship.operator.serving_builders import catalog_volumes, pod_security, stage_labels
+from modelship.operator.deployment.builders.stages import (
+    catalog_volumes,
+    pod_security,
+    stage_labels,
+)
+from modelship.operator.kube.naming import child_name, owner_reference
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import (
+from modelship.operator.trainingjob.builders import (
     RESTRICTED_CONTAINER_SECURITY,
     TERMINATION_MESSAGE_PATH,
 )

@@ -18,8 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelship.operator.kube import LEASES, NAMESPACES, Kube, KubeError
-from modelship.operator.lease import (
+from modelship.operator.ha.lease import (
     LeaseAction,
     LeaseRecord,
     Sighting,
@@ -29,6 +28,7 @@ from modelship.operator.lease import (
     renew_patch,
     takeover_patch,
 )
+from modelship.operator.kube.client import LEASES, NAMESPACES, Kube, KubeError
 
 log = logging.getLogger("modelship.leadership")
 

@@ -14,12 +14,14 @@ import kopf
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import Model, ModelStatus
-from modelship.operator import events
-from modelship.operator.catalog_access import uses_volume
-from modelship.operator.dataset_probe import DatasetProbe
-from modelship.operator.kube import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS, Kube
+from modelship.operator.kube import events
+from modelship.operator.kube.catalog_access import uses_volume
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS, Kube
+from modelship.operator.kube.naming import LABEL_MODEL
+from modelship.operator.kube.status import first_error, typed_status_patch
 from modelship.operator.metrics import OperatorMetrics
-from modelship.operator.model_decide import (
+from modelship.operator.model.dataset_probe import DatasetProbe
+from modelship.operator.model.decide import (
     CreateTrainingJob,
     DeleteTrainingJob,
     EnsureCatalogClaim,
@@ -29,18 +31,16 @@ from modelship.operator.model_decide import (
     decide_invalid,
     training_requests,
 )
-from modelship.operator.model_observation import (
+from modelship.operator.model.observation import (
     ModelMeta,
     ModelObservation,
     ObservedTrainingJob,
     deployments_of,
 )
-from modelship.operator.model_summary import version_summaries
-from modelship.operator.naming import LABEL_MODEL
-from modelship.operator.retraining import TrainingRequest
+from modelship.operator.model.retraining import TrainingRequest
+from modelship.operator.model.summary import version_summaries
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.status import first_error, typed_status_patch
-from modelship.operator.training_builders import build_catalog_claim, build_training_job
+from modelship.operator.trainingjob.builders import build_catalog_claim, build_training_job
 
 Obj = dict[str, Any]
 

@@ -27,11 +27,11 @@ from pydantic import ValidationError
 from modelship.api.v1alpha1 import DeploymentStatus, DriftStatus, FeatureDrift, utcnow
 from modelship.api.v1alpha1.base import parse_rfc3339
 from modelship.contracts.drift import DriftReport
-from modelship.operator.kube import MODEL_DEPLOYMENTS, PODS, Kube, KubeError
-from modelship.operator.rollout import PodState
-from modelship.operator.serving_builders import SERVING_PORT, stage_selector
+from modelship.operator.deployment.builders.stages import SERVING_PORT, stage_selector
+from modelship.operator.deployment.rollout import PodState
+from modelship.operator.kube.client import MODEL_DEPLOYMENTS, PODS, Kube, KubeError
+from modelship.operator.kube.status import typed_status_patch
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.status import typed_status_patch
 
 Obj = dict[str, Any]
 WORST_SHOWN = 3

@@ -30,9 +30,9 @@ from modelship.api.v1alpha1 import (
     ScheduleState,
     Trigger,
 )
-from modelship.operator.model_observation import ObservedTrainingJob, ServingDeployment
-from modelship.operator.retraining_guardrails import automatic_runs, check_guardrails
-from modelship.operator.retraining_signals import (
+from modelship.operator.model.guardrails import automatic_runs, check_guardrails
+from modelship.operator.model.observation import ObservedTrainingJob, ServingDeployment
+from modelship.operator.model.signals import (
     drift_key,
     fmt,
     next_dataset_state,
@@ -41,7 +41,7 @@ from modelship.operator.retraining_signals import (
     parse_schedule,
     parse_time,
 )
-from modelship.operator.training_builders import training_job_name
+from modelship.operator.trainingjob.builders import training_job_name
 
 __all__ = [
     "Decision",

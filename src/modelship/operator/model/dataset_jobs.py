@@ -14,10 +14,10 @@ from typing import Any
 
 from modelship.contracts.dataset import DatasetProbeEnv, DatasetProbeResult
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH
-from modelship.operator.kube import JOBS, MODELS, PODS, Kube
-from modelship.operator.naming import base_labels, child_name, owner_reference
+from modelship.operator.kube.client import JOBS, MODELS, PODS, Kube
+from modelship.operator.kube.naming import base_labels, child_name, owner_reference
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import RESTRICTED_CONTAINER_SECURITY
+from modelship.operator.trainingjob.builders import RESTRICTED_CONTAINER_SECURITY
 
 Obj = dict[str, Any]
 COMPONENT = "dataset-probe"

@@ -14,8 +14,8 @@ from modelship.api.v1alpha1 import API_VERSION, ModelSpec, TrainingSnapshot, Tri
 # TERMINATION_MESSAGE_PATH is re-exported: serving_builders gives its pods the same path.
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH as TERMINATION_MESSAGE_PATH
 from modelship.contracts.training import TrainerEnv
-from modelship.operator.catalog_access import catalog_access
-from modelship.operator.naming import (
+from modelship.operator.kube.catalog_access import catalog_access
+from modelship.operator.kube.naming import (
     LABEL_TRAINING_JOB,
     base_labels,
     child_name,

@@ -16,8 +16,8 @@ from typing import Any
 
 from modelship.api.v1alpha1.autoscaling import Autoscaling
 from modelship.contracts.serving_metrics import IN_FLIGHT_REQUESTS
-from modelship.operator.naming import base_labels, owner_reference
-from modelship.operator.serving_builders import stage_name
+from modelship.operator.deployment.builders.stages import stage_name
+from modelship.operator.kube.naming import base_labels, owner_reference
 
 Obj = dict[str, Any]
 HPA_API_VERSION = "autoscaling/v2"

@@ -15,7 +15,7 @@ from croniter import croniter
 
 from modelship.api.v1alpha1 import DatasetState, DriftEpisode, DriftPolicy, DriftStatus
 from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
-from modelship.operator.model_observation import ServingDeployment
+from modelship.operator.model.observation import ServingDeployment
 
 MIN_INTERVAL = timedelta(minutes=1)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

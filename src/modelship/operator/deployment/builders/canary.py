@@ -13,15 +13,15 @@ from typing import Any, Literal
 
 from modelship.api.v1alpha1 import ResourceRequirements
 from modelship.contracts.routing import ROUTER_GRPC_PORT, ROUTER_PORT, RouterEnv, RoutingTable
-from modelship.operator.naming import LABEL_STAGE, base_labels, child_name, owner_reference
-from modelship.operator.serving_builders import (
+from modelship.operator.deployment.builders.stages import (
     GRPC_PORT,
     SERVING_PORT,
     build_stage_deployment,
     stage_selector,
 )
+from modelship.operator.kube.naming import LABEL_STAGE, base_labels, child_name, owner_reference
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import RESTRICTED_CONTAINER_SECURITY
+from modelship.operator.trainingjob.builders import RESTRICTED_CONTAINER_SECURITY
 
 Obj = dict[str, Any]
 Backend = Literal["stable", "canary"]

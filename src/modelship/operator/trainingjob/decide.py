@@ -24,10 +24,10 @@ from modelship.api.v1alpha1 import (
 from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 from modelship.contracts.gates import Champion, evaluate_gates
 from modelship.contracts.training import TrainerSummary
-from modelship.operator.conditions import set_condition
+from modelship.operator.kube.conditions import set_condition
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import job_name
-from modelship.operator.training_outcome import Outcome
+from modelship.operator.trainingjob.builders import job_name
+from modelship.operator.trainingjob.outcome import Outcome
 
 TERMINAL = ("Succeeded", "Failed")
 RUNNING = Outcome("running")

@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from modelship.operator.dataset_jobs import FileDatasetJobs
+from modelship.operator.model.dataset_jobs import FileDatasetJobs
 
 
 class DatasetProbe:

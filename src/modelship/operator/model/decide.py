@@ -22,13 +22,13 @@ from modelship.api.v1alpha1 import (
     TrainingJobStatus,
     Trigger,
 )
-from modelship.operator.conditions import get_condition, set_condition
-from modelship.operator.model_observation import ModelMeta, ModelObservation, ObservedTrainingJob
-from modelship.operator.model_summary import beyond_history, policy_summary, summarise
-from modelship.operator.naming import RETRAIN_ANNOTATION
-from modelship.operator.retraining import TrainingRequest, has_policy, plan, record_training
-from modelship.operator.retraining_signals import fmt, next_dataset_state
-from modelship.operator.training_builders import training_job_name
+from modelship.operator.kube.conditions import get_condition, set_condition
+from modelship.operator.kube.naming import RETRAIN_ANNOTATION
+from modelship.operator.model.observation import ModelMeta, ModelObservation, ObservedTrainingJob
+from modelship.operator.model.retraining import TrainingRequest, has_policy, plan, record_training
+from modelship.operator.model.signals import fmt, next_dataset_state
+from modelship.operator.model.summary import beyond_history, policy_summary, summarise
+from modelship.operator.trainingjob.builders import training_job_name
 
 RETRAINING_CONDITION = "RetrainingPolicyValid"
 SUSPENDED = "Suspended"

@@ -7,8 +7,8 @@ create) and gets the status fields a user reads with `kubectl get mdl`.
 from __future__ import annotations
 
 from modelship.api.v1alpha1 import Condition, ModelSpec, ModelStatus, VersionSummary
-from modelship.operator.conditions import get_condition, set_condition
-from modelship.operator.model_observation import TERMINAL, ObservedTrainingJob
+from modelship.operator.kube.conditions import get_condition, set_condition
+from modelship.operator.model.observation import TERMINAL, ObservedTrainingJob
 
 
 def version_summaries(

@@ -19,11 +19,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1.autoscaling import Autoscaling
-from modelship.operator.autoscale import Reading, Recommendation, Windows
+from modelship.operator.deployment.autoscale import Reading, Recommendation, Windows
+from modelship.operator.deployment.builders.stages import stage_selector
+from modelship.operator.deployment.rollout import PodState
 from modelship.operator.deployment.traffic import TrafficReader
-from modelship.operator.kube import PODS, Kube
-from modelship.operator.rollout import PodState
-from modelship.operator.serving_builders import stage_selector
+from modelship.operator.kube.client import PODS, Kube
 
 Obj = dict[str, Any]
 

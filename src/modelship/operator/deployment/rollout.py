@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelship.contracts.acceptance import AcceptanceJobReport
-from modelship.operator.k8s_views import AppsDeployment, Job, ObjectMeta, Pod, true_conditions
-from modelship.operator.naming import LABEL_VERSION
+from modelship.operator.kube.naming import LABEL_VERSION
+from modelship.operator.kube.views import AppsDeployment, Job, ObjectMeta, Pod, true_conditions
 
 Obj = dict[str, Any]
 SPEC_HASH = "modelship.io/spec-hash"

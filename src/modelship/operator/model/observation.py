@@ -19,7 +19,7 @@ from modelship.api.v1alpha1 import (
     TrainingSnapshot,
     Trigger,
 )
-from modelship.operator.naming import RETRAIN_ANNOTATION
+from modelship.operator.kube.naming import RETRAIN_ANNOTATION
 
 Obj = dict[str, Any]
 TERMINAL = ("Succeeded", "Failed")

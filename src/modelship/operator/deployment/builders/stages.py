@@ -12,8 +12,8 @@ from typing import Any
 
 from modelship.api.v1alpha1 import ResourceRequirements
 from modelship.contracts.serving import ServingEnv, Stage
-from modelship.operator.catalog_access import CatalogAccess, catalog_access, uses_volume
-from modelship.operator.naming import (
+from modelship.operator.kube.catalog_access import CatalogAccess, catalog_access, uses_volume
+from modelship.operator.kube.naming import (
     LABEL_SERVES,
     LABEL_STAGE,
     LABEL_VERSION,
@@ -22,7 +22,7 @@ from modelship.operator.naming import (
     owner_reference,
 )
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.training_builders import (
+from modelship.operator.trainingjob.builders import (
     RESTRICTED_CONTAINER_SECURITY,
 )
 

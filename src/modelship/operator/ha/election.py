@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import aiohttp.web
 import kopf
 
-from modelship.operator.kube import Kube, load_api_client
-from modelship.operator.leadership import LeaderElector, Timing, unique_identity
+from modelship.operator.ha.elector import LeaderElector, Timing, unique_identity
+from modelship.operator.kube.client import Kube, load_api_client
 from modelship.operator.metrics import start_metrics
 from modelship.operator.settings import OperatorSettings
 

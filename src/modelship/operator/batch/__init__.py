@@ -1,0 +1,1 @@
+"""Reserved for the BatchPrediction controller (batch scoring): one package per kind."""
