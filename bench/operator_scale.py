@@ -38,14 +38,8 @@ from typing import Any
 from modelship.api.v1alpha1 import GROUP, VERSION
 from modelship.devcluster.audit import read_audit
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube.client import (
-    MODEL_DEPLOYMENTS,
-    MODELS,
-    NAMESPACES,
-    Kube,
-    KubeError,
-    load_api_client,
-)
+from modelship.operator.kube.client import Kube, KubeError, load_api_client
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, NAMESPACES
 
 BENCH_AGENT = "modelship-bench"
 NAMESPACE_KIND = "namespaces"

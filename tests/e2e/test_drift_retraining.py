@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
     PVCS,
     TRAINING_JOBS,
-    Kube,
     Resource,
 )
 from support.factories import iris_deployment, iris_model

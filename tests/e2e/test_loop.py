@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     JOBS,
     MODEL_DEPLOYMENTS,
@@ -24,7 +25,6 @@ from modelship.operator.kube.client import (
     PVCS,
     SERVICES,
     TRAINING_JOBS,
-    Kube,
 )
 from support.in_cluster import InClusterOperator
 from support.kubectl import MANIFESTS, Kubectl

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, PODS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, PODS
 from support.factories import iris_deployment, iris_model
 from support.in_cluster import InClusterOperator
 from support.live import SERVING_PORT, approve, awaiting_approval, retrain, wait_for_status

@@ -19,7 +19,8 @@ import pytest
 
 from modelship.cli.approve import approval_for
 from modelship.contracts.approval import APPROVED_BY, APPROVED_GROUPS, model_spec_author
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from support.factories import iris_deployment, iris_model
 from support.kubectl import MANIFESTS, Kubectl
 from support.live import awaiting_approval, condition, production_version, wait_for_status

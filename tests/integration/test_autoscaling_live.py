@@ -26,12 +26,12 @@ import pytest
 from conftest import running_operator
 from modelship.api.v1alpha1.autoscaling import Autoscaling
 from modelship.operator.deployment.builders.hpa import build_hpa
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
     PODS,
-    Kube,
     Resource,
 )
 from support.factories import iris_deployment, iris_model

@@ -20,7 +20,8 @@ import tritonclient.grpc as triton
 
 from conftest import running_operator
 from modelship.contracts.routing import ROUTER_GRPC_PORT, ROUTER_PORT, VERSION_HEADER
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from support.factories import iris_deployment, iris_model
 from support.live import approve, awaiting_approval, condition, retrain, wait_for_status
 from support.operator import OperatorProcess

@@ -23,14 +23,14 @@ import httpx
 import pytest
 
 from conftest import running_operator
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     MODEL_DEPLOYMENTS,
     MODELS,
     PODS,
     SERVICES,
-    Kube,
     Resource,
 )
 from support.factories import iris_deployment, iris_model

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from conftest import running_operator
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from support.factories import iris_deployment, iris_model
 from support.live import approve, awaiting_approval, retrain, wait_for_status
 from support.operator import OperatorProcess

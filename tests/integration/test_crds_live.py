@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS, Kube, KubeError
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS
 from support.kubectl import MANIFESTS, Kubectl
 from support.waiting import wait_for
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sklearn.datasets import load_iris
 
-from modelship.operator.kube.client import JOBS, MODELS, PVCS, TRAINING_JOBS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import JOBS, MODELS, PVCS, TRAINING_JOBS
+from modelship.operator.model.builders import build_catalog_claim
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_catalog_claim
 from support.factories import iris_model
 from support.live import status_of
 from support.operator import OperatorProcess

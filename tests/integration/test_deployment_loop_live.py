@@ -10,12 +10,8 @@ import httpx
 import pytest
 
 from modelship.catalog import MODEL_FILE, artifacts
-from modelship.operator.kube.client import (
-    MODEL_DEPLOYMENTS,
-    MODELS,
-    Kube,
-    Resource,
-)
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, Resource
 from support.factories import iris_deployment, iris_model
 from support.live import (
     approve,

@@ -21,7 +21,8 @@ import yaml
 
 from modelship.devcluster.audit import AuditRecord, read_audit
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube.client import LEASES, MODEL_DEPLOYMENTS, MODELS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import LEASES, MODEL_DEPLOYMENTS, MODELS
 from support.factories import iris_deployment, iris_model
 from support.kubectl import WEBHOOK_KINDS, Kubectl, operator_overlay, render
 from support.live import approve, awaiting_approval, wait_for_status

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelship.operator.kube.client import LEASES, MODEL_DEPLOYMENTS, MODELS, PDBS, PVCS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import LEASES, MODEL_DEPLOYMENTS, MODELS, PDBS, PVCS
 from support.in_cluster import InClusterOperator
 from support.kubectl import MANIFESTS, Kubectl
 from support.live import wait_for_status

@@ -15,8 +15,9 @@ import pytest
 from modelship.api.v1alpha1 import AcceptanceSpec, ModelSpec, TrainingSnapshot
 from modelship.operator.deployment.builders.acceptance import build_acceptance_job
 from modelship.operator.deployment.builders.stages import build_stage_deployment
+from modelship.operator.model.builders import build_training_job
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_training_job, build_training_pod_job
+from modelship.operator.trainingjob.builders import build_training_pod_job
 from support.factories import iris_deployment, iris_model
 from support.kubectl import render
 

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from support.factories import iris_deployment, iris_model
 from support.live import SERVING_PORT, approve, infer, production_pod_ips, wait_for_status
 from support.operator import OperatorProcess

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from modelship.api.v1alpha1 import GROUP
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 from support.kubectl import MANIFESTS, WEBHOOK_KINDS, Kubectl, operator_overlay, render
 from support.rbac import NOT_FOR_THE_SERVICE_ACCOUNT, Need, operator_needs, unscanned
 from support.waiting import wait_for

@@ -18,13 +18,13 @@ import pytest
 from conftest import running_operator
 from modelship.catalog import MODEL_FILE, OciCatalog, artifacts, open_catalog
 from modelship.devcluster.cluster import DevCluster
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     JOBS,
     MODEL_DEPLOYMENTS,
     MODELS,
     PVCS,
-    Kube,
 )
 from support.factories import iris_deployment, iris_model
 from support.live import (

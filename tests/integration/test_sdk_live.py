@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 from support.live import production_version, status_of
 from support.operator import OperatorProcess
 

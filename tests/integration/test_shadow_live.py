@@ -20,16 +20,16 @@ import pytest
 from conftest import running_operator
 from modelship.contracts.routing import RoutingTable
 from modelship.operator.deployment.builders.canary import router_name, routing_name
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.naming import LABEL_COMPONENT
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     MODEL_DEPLOYMENTS,
     MODELS,
     PODS,
     SERVICES,
-    Kube,
 )
-from modelship.operator.kube.naming import LABEL_COMPONENT
 from support.factories import iris_deployment, iris_model
 from support.live import (
     approve,

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
     TRAINING_JOBS,
-    Kube,
 )
 from support.factories import iris_deployment, iris_model
 from support.live import awaiting_approval, condition, wait_for_status

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from modelship.operator.kube.client import JOBS, MODELS, PODS, TRAINING_JOBS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import JOBS, MODELS, PODS, TRAINING_JOBS
 from support.factories import iris_model
 from support.kubectl import Kubectl
 from support.live import wait_for_status

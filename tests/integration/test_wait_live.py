@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from support.factories import iris_deployment, iris_model
 from support.operator import OperatorProcess
 

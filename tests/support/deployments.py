@@ -19,7 +19,7 @@ from modelship.operator.deployment.builders.stages import (
     build_stage_deployment,
     build_stage_service,
 )
-from modelship.operator.deployment.observe import ModelView, Observation, Stage, Subject
+from modelship.operator.deployment.observation import ModelView, Observation, Stage, Subject
 from modelship.operator.deployment.rollout import (
     AcceptanceJob,
     Applied,
@@ -27,7 +27,7 @@ from modelship.operator.deployment.rollout import (
     StageRollout,
     spec_hash,
 )
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.settings import OperatorSettings
 from support.fake_kube import FakeKube
 

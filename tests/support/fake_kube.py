@@ -14,7 +14,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from modelship.operator.kube.client import Kube, KubeError, Resource
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import Resource
 
 Obj = dict[str, Any]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelship.operator.kube.client import APPS_DEPLOYMENTS, LEASES, PODS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import APPS_DEPLOYMENTS, LEASES, PODS
 from support.kubectl import Kubectl, named, operator_overlay, render
 from support.waiting import wait_for
 from support.webhook import remove_webhook_configurations, serve_webhooks_from

@@ -13,12 +13,12 @@ import httpx
 
 from modelship.cli.approve import approval_for
 from modelship.contracts.approval import APPROVED_BY
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
     PODS,
-    Kube,
     Resource,
 )
 from support.waiting import wait_for

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from modelship.api.v1alpha1 import GROUP, VERSION
-from modelship.operator.kube import client as kube_module
-from modelship.operator.kube.client import Resource
+from modelship.operator.kube import resources as kube_module
+from modelship.operator.kube.resources import Resource
 
 # (verb, group, resource, subresource)
 Need = tuple[str, str, str, str]

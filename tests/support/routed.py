@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 
 from modelship.contracts.routing import BACKEND_HEADER, ROUTER_PORT
-from modelship.operator.kube.client import PODS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import PODS
 
 Obj = dict[str, Any]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [6.7, 3.0, 5.2, 2.3], [5.8, 2.7, 5.1, 1.9],

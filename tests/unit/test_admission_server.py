@@ -23,7 +23,7 @@ from modelship.operator.admission.certs import (
 )
 from modelship.operator.admission.review import AdmissionRequest, ReviewPolicy, patch_for
 from modelship.operator.admission.server import AdmissionServer
-from modelship.operator.kube.client import SUBJECT_ACCESS_REVIEWS, Resource
+from modelship.operator.kube.resources import SUBJECT_ACCESS_REVIEWS, Resource
 from modelship.operator.settings import OperatorSettings
 from support.operator import free_port
 

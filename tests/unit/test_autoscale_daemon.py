@@ -15,8 +15,8 @@ from test_operator_requeue import Stopped
 
 from modelship.operator import deployment_handlers as handlers
 from modelship.operator.deployment.autoscale import Windows
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.kube.requeue import Requeues
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.metrics import OperatorMetrics
 from support.autoscaling import Gauges, production_pod
 from support.deployments import SETTINGS, body, cluster

@@ -11,7 +11,7 @@ from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.autoscale_sampler import operator_scaled, read_production
 from modelship.operator.deployment.builders.hpa import build_hpa, quantity
 from modelship.operator.deployment.scrape import ScrapeError, parse_in_flight
-from modelship.operator.kube.client import PODS
+from modelship.operator.kube.resources import PODS
 from modelship.serving.metrics import ServingMetrics
 from support.autoscaling import Gauges, production_pod
 from support.deployments import body, cluster

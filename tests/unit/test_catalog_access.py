@@ -13,8 +13,9 @@ from modelship.api.v1alpha1 import AcceptanceSpec, ModelSpec, TrainingSnapshot
 from modelship.operator.deployment.builders.acceptance import build_acceptance_job
 from modelship.operator.deployment.builders.stages import build_stage_deployment
 from modelship.operator.kube.catalog_access import CREDENTIALS_DIR, uses_volume
+from modelship.operator.model.builders import build_training_job
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_training_job, build_training_pod_job
+from modelship.operator.trainingjob.builders import build_training_pod_job
 
 URI = "oci://registry.example:5000/ml?plain-http=true"
 DIGEST = "sha256:" + "ab" * 32

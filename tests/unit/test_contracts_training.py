@@ -23,8 +23,9 @@ from modelship.contracts.training import (
     TrainerFailure,
     TrainerSummary,
 )
+from modelship.operator.model.builders import build_training_job
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_training_job, build_training_pod_job
+from modelship.operator.trainingjob.builders import build_training_pod_job
 from modelship.operator.trainingjob.outcome import read_outcome
 from modelship.training.algorithms import build_estimator, registry
 from modelship.training.errors import BadInput, TrainerError

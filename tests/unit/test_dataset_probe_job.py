@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelship.contracts.dataset import DatasetProbeEnv
-from modelship.operator.kube.client import JOBS, MODELS, PODS
+from modelship.operator.kube.resources import JOBS, MODELS, PODS
 from modelship.operator.model.dataset_jobs import FileDatasetJobs, build_dataset_probe_job
 from modelship.operator.settings import OperatorSettings
 from modelship.training.probe import ProbeSettings, probe

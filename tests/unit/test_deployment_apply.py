@@ -11,13 +11,9 @@ from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.controller import reconcile_deployment
 from modelship.operator.deployment.decide import SETTLED_SECONDS
-from modelship.operator.deployment.observe import Subject
+from modelship.operator.deployment.observation import Subject
 from modelship.operator.kube import events
-from modelship.operator.kube.client import (
-    MODEL_DEPLOYMENTS,
-    PODS,
-    SERVICES,
-)
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS, SERVICES
 from support.deployments import SETTINGS, approved_by, body, cluster
 from support.fake_kube import FakeKube
 

@@ -9,7 +9,7 @@ from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.autoscale import Recommendation
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
-from modelship.operator.deployment.observe import Stage
+from modelship.operator.deployment.observation import Stage
 from modelship.operator.deployment.rollout import Applied, StageRollout
 from modelship.operator.kube.conditions import get_condition
 from support.deployments import (

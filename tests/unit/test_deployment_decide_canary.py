@@ -11,9 +11,8 @@ from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.builders.canary import production_selector
 from modelship.operator.deployment.builders.stages import build_stage_service, service_selector
 from modelship.operator.deployment.canary import ABORT_ANNOTATION, PROMOTE_ANNOTATION
-from modelship.operator.deployment.canary_observe import CanaryView
 from modelship.operator.deployment.decide import decide
-from modelship.operator.deployment.observe import Observation, Stage, Subject
+from modelship.operator.deployment.observation import CanaryView, Observation, Stage, Subject
 from modelship.operator.deployment.rollout import Applied, StageRollout, spec_hash
 from modelship.operator.deployment.scrape import ShadowCounts
 from modelship.operator.kube.conditions import get_condition

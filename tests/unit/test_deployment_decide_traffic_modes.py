@@ -8,13 +8,18 @@ from typing import Any
 from modelship.api.v1alpha1.progressive import AnalysisResult
 from modelship.operator.deployment.actions import ApplyChild, Decision
 from modelship.operator.deployment.apply import apply
-from modelship.operator.deployment.canary_observe import CanaryView, RouteState
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
-from modelship.operator.deployment.observe import Observation, Stage, Subject
+from modelship.operator.deployment.observation import (
+    CanaryView,
+    Observation,
+    RouteState,
+    Stage,
+    Subject,
+)
 from modelship.operator.deployment.rollout import Applied, StageRollout, spec_hash
 from modelship.operator.deployment.traffic_modes import NOT_SERVED, shared_service
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS
 from modelship.operator.kube.conditions import get_condition
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 from support.deployments import (
     D1,
     D2,

@@ -28,7 +28,7 @@ from modelship.operator.deployment.drift import (
     parse_report,
     record_drift,
 )
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, PODS
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.settings import OperatorSettings
 from support.fake_kube import FakeKube
 

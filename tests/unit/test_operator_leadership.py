@@ -10,7 +10,8 @@ import pytest
 
 from modelship.operator.ha.elector import LeaderElector, Timing
 from modelship.operator.ha.lease import LeaseAction, LeaseRecord, Sighting, decide
-from modelship.operator.kube.client import KubeError, Resource
+from modelship.operator.kube.client import KubeError
+from modelship.operator.kube.resources import Resource
 
 ME, OTHER = "op-a_1", "op-b_2"
 

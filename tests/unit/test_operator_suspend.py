@@ -9,7 +9,7 @@ from test_operator_model_decide import NOW, SPEC, published
 from modelship.api.v1alpha1 import Model
 from modelship.operator.deployment.actions import ApplyChild, CreateJob, DeleteChild
 from modelship.operator.deployment.decide import decide as decide_deployment
-from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.model.decide import CreateTrainingJob, EnsureCatalogClaim, PostEvent
 from modelship.operator.model.decide import decide as decide_model
 from modelship.operator.model.observation import ModelMeta, ModelObservation

@@ -16,10 +16,10 @@ from modelship.api.v1alpha1 import ModelSpec
 from modelship.contracts.gates import Champion
 from modelship.contracts.training import TrainerSummary
 from modelship.operator.kube import events
-from modelship.operator.kube.client import MODELS, TRAINING_JOBS, Resource
+from modelship.operator.kube.resources import MODELS, TRAINING_JOBS, Resource
+from modelship.operator.model.builders import build_training_job
 from modelship.operator.model.controller import reconcile_model
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_training_job
 from modelship.operator.trainingjob.controller import production_champion, reconcile_training_job
 
 Obj = dict[str, Any]

@@ -8,8 +8,8 @@ from typing import Any
 from modelship.api.v1alpha1 import ModelSpec, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
 from modelship.contracts.training import TrainerSummary
+from modelship.operator.model.builders import build_training_job
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_training_job
 from modelship.operator.trainingjob.decide import (
     AttemptObservation,
     CreateJob,

@@ -19,9 +19,10 @@ from modelship.operator.deployment.builders.traffic import (
     replica_split,
     shared_selector,
 )
-from modelship.operator.deployment.canary_observe import RouteState, observe_canary
-from modelship.operator.deployment.observe import Subject
-from modelship.operator.kube.client import HTTPROUTES, PDBS_V1, PODS, Kube, KubeError
+from modelship.operator.deployment.canary_observe import observe_canary
+from modelship.operator.deployment.observation import RouteState, Subject
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import HTTPROUTES, PDBS_V1, PODS
 from support.deployments import D1, D2, NOW, SETTINGS, body
 from support.fake_kube import FakeKube
 

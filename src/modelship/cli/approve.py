@@ -17,7 +17,8 @@ from typing import Any
 from modelship.api.v1alpha1 import Approval, DeploymentStatus, TestStageStatus
 from modelship.cli.kubectx import current_namespace
 from modelship.contracts.approval import identity_for
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, Kube, KubeError, load_api_client
+from modelship.operator.kube.client import Kube, KubeError, load_api_client
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,7 +14,8 @@ import sys
 from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.cli.kubectx import current_namespace
 from modelship.contracts.approval import ABORT_ANNOTATION, PROMOTE_ANNOTATION
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, Kube, KubeError, load_api_client
+from modelship.operator.kube.client import Kube, KubeError, load_api_client
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

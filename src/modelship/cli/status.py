@@ -23,14 +23,8 @@ from modelship.api.v1alpha1 import (
     TrainingJobStatus,
 )
 from modelship.cli.kubectx import current_namespace
-from modelship.operator.kube.client import (
-    MODEL_DEPLOYMENTS,
-    MODELS,
-    TRAINING_JOBS,
-    Kube,
-    KubeError,
-    load_api_client,
-)
+from modelship.operator.kube.client import Kube, KubeError, load_api_client
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS
 
 Obj = dict[str, Any]
 _Section = TypeVar("_Section", bound=BaseModel)

@@ -13,7 +13,8 @@ from modelship.devcluster.cluster import DevCluster
 from modelship.devcluster.kubeapi import ApiEndpoint, KubeClient
 from modelship.devcluster.webhooks import point_webhooks, served_certificate
 from modelship.operator.deployment.rollout import rollout_complete
-from modelship.operator.kube.client import APPS_DEPLOYMENTS, PDBS_V1, PODS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import APPS_DEPLOYMENTS, PDBS_V1, PODS
 
 OPERATOR_NAMESPACE = "modelship-system"
 OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}

@@ -12,7 +12,8 @@ import httpx
 from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.demo.model_steps import NAMESPACE
 from modelship.demo.narrator import DemoError, Narrator
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, PODS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
 
 SAMPLE_ROW = [6.1, 2.8, 4.7, 1.2]
 

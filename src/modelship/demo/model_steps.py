@@ -8,13 +8,12 @@ import yaml
 
 from modelship.api.v1alpha1 import ModelStatus, TrainingJobStatus, VersionSummary
 from modelship.demo.narrator import DemoError, Narrator
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import (
     MODEL_DEPLOYMENTS,
     MODELS,
     NAMESPACES,
     TRAINING_JOBS,
-    Kube,
-    KubeError,
     Resource,
 )
 

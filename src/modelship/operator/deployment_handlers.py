@@ -23,9 +23,9 @@ from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.autoscale_sampler import operator_scaled, read_production
 from modelship.operator.deployment.controller import owner_deployment, reconcile_deployment
 from modelship.operator.deployment.drift import drift_seconds_until, record_drift, typed_status
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 
 MANAGED = {MANAGED_BY: "modelship"}
 # With nothing due, a daemon still looks once an hour: a safety net against a lost wake-up.

@@ -13,13 +13,13 @@ import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION, TrainingJobStatus
 from modelship.operator.deployment.drift import typed_status
-from modelship.operator.kube.client import MODELS, TRAINING_JOBS
 from modelship.operator.kube.naming import (
     LABEL_COMPONENT,
     LABEL_MODEL,
     LABEL_TRAINING_JOB,
     MANAGED_BY,
 )
+from modelship.operator.kube.resources import MODELS, TRAINING_JOBS
 from modelship.operator.model.controller import reconcile_model
 from modelship.operator.model.dataset_jobs import COMPONENT as PROBE_COMPONENT
 from modelship.operator.model.dataset_jobs import finished

@@ -33,7 +33,8 @@ from modelship.operator.admission.review import (
     patch_for,
     review,
 )
-from modelship.operator.kube.client import MODELS, SUBJECT_ACCESS_REVIEWS, Kube, KubeError
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import MODELS, SUBJECT_ACCESS_REVIEWS
 
 log = logging.getLogger("modelship.admission")
 Obj = dict[str, Any]

@@ -12,8 +12,8 @@ from typing import Any
 
 from modelship.api.v1alpha1 import DeploymentStatus, HistoryEntry
 from modelship.operator.deployment.rollout import SPEC_HASH, Applied, with_spec_hash
-from modelship.operator.kube.client import Resource
 from modelship.operator.kube.conditions import set_condition
+from modelship.operator.kube.resources import Resource
 
 Obj = dict[str, Any]
 HISTORY_LIMIT = 20

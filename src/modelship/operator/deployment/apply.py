@@ -16,10 +16,11 @@ from modelship.operator.deployment.actions import (
     DeleteChild,
     Event,
 )
-from modelship.operator.deployment.observe import Subject
+from modelship.operator.deployment.observation import Subject
 from modelship.operator.deployment.rollout import desired_content
 from modelship.operator.kube import events
-from modelship.operator.kube.client import JOBS, MODEL_DEPLOYMENTS, Kube, KubeError
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import JOBS, MODEL_DEPLOYMENTS
 from modelship.operator.kube.status import typed_status_patch
 
 

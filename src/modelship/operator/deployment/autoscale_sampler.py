@@ -23,7 +23,8 @@ from modelship.operator.deployment.autoscale import Reading, Recommendation, Win
 from modelship.operator.deployment.builders.stages import stage_selector
 from modelship.operator.deployment.rollout import PodState
 from modelship.operator.deployment.traffic import TrafficReader
-from modelship.operator.kube.client import PODS, Kube
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import PODS
 
 Obj = dict[str, Any]
 

@@ -19,7 +19,7 @@ from modelship.api.v1alpha1.progressive import CanaryStatus
 from modelship.contracts.approval import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.canary_steps import advance
-from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.traffic_modes import blocked, record_split, traffic_ready
 
 

@@ -28,15 +28,14 @@ from modelship.operator.deployment.builders.canary import (
 )
 from modelship.operator.deployment.builders.stages import stage_name
 from modelship.operator.deployment.canary import canary_active, canary_done, shadow_active
-from modelship.operator.deployment.canary_observe import CanaryView
-from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.observation import CanaryView, Observation, Subject
 from modelship.operator.deployment.scrape import quantile
 from modelship.operator.deployment.traffic_modes import (
     apply_direct,
     apply_route,
     production_size,
 )
-from modelship.operator.kube.client import (
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     ROLE_BINDINGS,

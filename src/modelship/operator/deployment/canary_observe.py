@@ -7,7 +7,6 @@ the decision (pure) receives the verdict and moves the step machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +24,18 @@ from modelship.operator.deployment.builders.canary import (
 from modelship.operator.deployment.builders.stages import LABEL_DEPLOYMENT
 from modelship.operator.deployment.builders.traffic import http_route_name
 from modelship.operator.deployment.canary_steps import window_closed
-from modelship.operator.deployment.rollout import Applied, PodState, StageRollout, applied_hash
+from modelship.operator.deployment.observation import (
+    NOT_SERVED_REASON,
+    CanaryView,
+    RouteState,
+    uses_gateway,
+)
+from modelship.operator.deployment.rollout import Applied, PodState, StageRollout
 from modelship.operator.deployment.scrape import ShadowCounts
 from modelship.operator.deployment.traffic import TrafficReader
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.naming import LABEL_SERVES, LABEL_STAGE
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     HTTPROUTES,
@@ -37,106 +44,10 @@ from modelship.operator.kube.client import (
     ROLES,
     SERVICE_ACCOUNTS,
     SERVICES,
-    Kube,
     Resource,
 )
-from modelship.operator.kube.naming import LABEL_SERVES, LABEL_STAGE
 
 Obj = dict[str, Any]
-NOT_SERVED_REASON = "GatewayAPINotServed"
-
-
-@dataclass(frozen=True)
-class CanaryView:
-    """The progressive-delivery children as observed (None: absent)."""
-
-    canary: StageRollout | None = None
-    router: StageRollout | None = None
-    router_pdb: Applied | None = None
-    services: dict[str, Applied | None] = field(default_factory=dict)
-    account: Applied | None = None
-    role: Applied | None = None
-    binding: Applied | None = None
-    routing: Applied | None = None
-    table: RoutingTable | None = None
-    stable_pods: list[PodState] = field(default_factory=list)
-    canary_pods: list[PodState] = field(default_factory=list)
-    router_pods: list[PodState] = field(default_factory=list)
-    router_pods_left: int = 0
-    """Router pods that still exist, ready or terminating: they may still be answering."""
-    verdict: AnalysisResult | None = None
-    shadow: ShadowCounts | None = None
-    shadow_errors: list[str] = field(default_factory=list)
-    unshared_pods: int = 0
-    """Production pods without the label a `traffic: replicas` Service selects (older template)."""
-    gateway_served: bool | None = None
-    """Whether the Gateway API's HTTPRoute is served (None: not asked, no gatewayAPI in use)."""
-    route: RouteState | None = None
-
-    @property
-    def exists(self) -> bool:
-        children = [self.canary, self.router, self.router_pdb, self.routing, self.account,
-                    self.role, self.binding, *self.services.values()]  # fmt: skip
-        return any(child is not None for child in children)
-
-    @property
-    def router_ready(self) -> bool:
-        return self.router is not None and self.router.complete and bool(self.router_pods)
-
-
-@dataclass(frozen=True)
-class RouteState(Applied):
-    """The HTTPRoute as observed: the canary's weight in it, and whether the Gateway took it."""
-
-    canary_weight: int | None = None
-    """The canary backend's weight in the weighted rule (None: the route has no canary)."""
-    accepted: bool = False
-    """Every parent reports Accepted for the route's current generation."""
-    stale: bool = False
-    """Some Gateway has not yet acted on the route's current generation (it may still use the
-    previous weights)."""
-
-    @classmethod
-    def read(cls, route: Obj | None, canary_service: str) -> RouteState | None:
-        if route is None:
-            return None
-        weight = None
-        for rule in (route.get("spec") or {}).get("rules") or []:
-            if rule.get("matches"):
-                continue  # header-pinned rules carry no weight
-            for ref in rule.get("backendRefs") or []:
-                if ref.get("name") == canary_service:
-                    weight = int(ref.get("weight", 1))
-        generation = int(route.get("metadata", {}).get("generation") or 0)
-        parents = (route.get("status") or {}).get("parents") or []
-        accepted: list[Obj] = [
-            c
-            for parent in parents
-            for c in parent.get("conditions") or []
-            if c.get("type") == "Accepted"
-        ]
-        current = [int(c.get("observedGeneration") or 0) >= generation for c in accepted]
-        return cls(
-            applied_hash(route),
-            canary_weight=weight,
-            accepted=bool(parents)
-            and len(accepted) == len(parents)
-            and all(current)
-            and all(c.get("status") == "True" for c in accepted),
-            stale=not all(current),
-        )
-
-
-def wanted(mdep: Deployment) -> bool:
-    """Whether this Deployment may have progressive-delivery children to look at."""
-    spec, status = mdep.spec, mdep.status
-    return (
-        spec.production.rollout.strategy == "canary"
-        or spec.production.rollout.traffic == "gatewayAPI"
-        or spec.test.shadow is not None
-        or status.canary is not None
-        or (status.test is not None and status.test.shadow is not None)
-    )
 
 
 def observe_canary(
@@ -197,14 +108,6 @@ def observe_canary(
         unshared_pods=_unshared(pods),
         gateway_served=served,
         route=RouteState.read(route, backend_service_name(name, "canary")),
-    )
-
-
-def uses_gateway(mdep: Deployment) -> bool:
-    """Whether the spec or the rollout under way splits traffic with an HTTPRoute."""
-    canary = mdep.status.canary
-    return mdep.spec.production.rollout.traffic == "gatewayAPI" or (
-        canary is not None and canary.traffic == "gatewayAPI"
     )
 
 

@@ -16,10 +16,12 @@ from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.builders.stages import LABEL_DEPLOYMENT
 from modelship.operator.deployment.decide import decide
-from modelship.operator.deployment.observe import Observation, Subject, observe
+from modelship.operator.deployment.observation import Observation, Subject
+from modelship.operator.deployment.observe import observe
 from modelship.operator.deployment.traffic import TrafficReader
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, Kube
+from modelship.operator.kube.client import Kube
 from modelship.operator.kube.naming import LABEL_STAGE
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.settings import OperatorSettings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from modelship.api.v1alpha1 import DeploymentPhase, DeploymentStatus
 from modelship.operator.deployment.actions import Decision, Draft
-from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.production import decide_production
 from modelship.operator.deployment.test_stage import decide_test_stage
 from modelship.operator.deployment.versions import NoVersion, resolve_version

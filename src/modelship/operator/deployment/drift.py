@@ -29,7 +29,8 @@ from modelship.api.v1alpha1.base import parse_rfc3339
 from modelship.contracts.drift import DriftReport
 from modelship.operator.deployment.builders.stages import SERVING_PORT, stage_selector
 from modelship.operator.deployment.rollout import PodState
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, PODS, Kube, KubeError
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.kube.status import typed_status_patch
 from modelship.operator.settings import OperatorSettings
 

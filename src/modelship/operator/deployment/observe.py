@@ -7,21 +7,26 @@ while nothing could reach production), so a settled Deployment costs few calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ModelStatus, Task, VersionRef
-from modelship.operator.deployment.autoscale import Recommendation
+from modelship.api.v1alpha1 import Deployment, VersionRef
 from modelship.operator.deployment.builders.acceptance import acceptance_job_name
 from modelship.operator.deployment.builders.stages import stage_name, stage_selector
-from modelship.operator.deployment.canary_observe import CanaryView, observe_canary, wanted
+from modelship.operator.deployment.canary_observe import observe_canary
+from modelship.operator.deployment.observation import (
+    CanaryView,
+    ModelView,
+    Observation,
+    Stage,
+    Subject,
+    wanted,
+)
 from modelship.operator.deployment.rollout import AcceptanceJob, Applied, PodState, StageRollout
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.deployment.versions import resolve_version
-from modelship.operator.kube.client import (
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     HPAS_V2,
     JOBS,
@@ -30,85 +35,9 @@ from modelship.operator.kube.client import (
     PDBS_V1,
     PODS,
     SERVICES,
-    Kube,
-    Resource,
 )
-from modelship.operator.kube.status import first_error
 
 Obj = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Subject:
-    """The Deployment being reconciled: its typed object, or why its spec is invalid."""
-
-    body: Obj  # for the builders' names and owner references
-    name: str
-    namespace: str
-    generation: int
-    status: DeploymentStatus
-    mdep: Deployment | None
-    invalid: str = ""
-
-    @classmethod
-    def parse(cls, body: Obj) -> Subject:
-        meta = body["metadata"]
-        common: dict[str, Any] = {
-            "body": body,
-            "name": str(meta["name"]),
-            "namespace": str(meta["namespace"]),
-            "generation": int(meta.get("generation") or 1),
-        }
-        try:
-            mdep = Deployment.model_validate(body)
-        except ValidationError as exc:
-            status = DeploymentStatus.model_validate(body.get("status") or {})
-            return cls(**common, status=status, mdep=None, invalid=first_error(exc, prefix=""))
-        return cls(**common, status=mdep.status, mdep=mdep)
-
-
-class _ModelSpecView(BaseModel):
-    """The one spec field of a Model the Deployment needs (the Model controller validates all)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    task: Task = "classification"
-
-
-@dataclass(frozen=True)
-class ModelView:
-    task: Task
-    status: ModelStatus
-
-    @classmethod
-    def of(cls, model: Obj) -> ModelView:
-        return cls(
-            task=_ModelSpecView.model_validate(model.get("spec") or {}).task,
-            status=ModelStatus.model_validate(model.get("status") or {}),
-        )
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage's Service, Deployment and pods (the pods only when they were needed)."""
-
-    service: Applied | None = None
-    deployment: StageRollout | None = None
-    pods: list[PodState] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Observation:
-    model: ModelView | None = None
-    test: Stage = field(default_factory=Stage)
-    production: Stage = field(default_factory=Stage)
-    pdb_resource: Resource = PDBS_V1
-    pdb: Applied | None = None
-    acceptance: AcceptanceJob | None = None
-    canary: CanaryView = field(default_factory=CanaryView)
-    hpa_served: bool = False  # autoscaling/v2
-    hpa: Applied | None = None
-    autoscale: Recommendation | None = None  # what the autoscaler's windows recommend now
 
 
 def observe(

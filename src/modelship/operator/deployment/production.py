@@ -34,10 +34,10 @@ from modelship.operator.deployment.builders.stages import (
 from modelship.operator.deployment.builders.traffic import shared_selector
 from modelship.operator.deployment.canary import canary_applies, step_canary
 from modelship.operator.deployment.canary_children import apply_progressive, retire_progressive
-from modelship.operator.deployment.observe import ModelView, Observation, Subject
+from modelship.operator.deployment.observation import ModelView, Observation, Subject
 from modelship.operator.deployment.production_scale import production_replicas, wants_pdb
 from modelship.operator.deployment.rollout import pod_trouble
-from modelship.operator.kube.client import APPS_DEPLOYMENTS, SERVICES
+from modelship.operator.kube.resources import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.settings import OperatorSettings
 
 

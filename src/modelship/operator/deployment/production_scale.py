@@ -14,10 +14,10 @@ from modelship.api.v1alpha1 import ProductionStatus
 from modelship.api.v1alpha1.autoscaling import Autoscaling, AutoscalingStatus
 from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.builders.hpa import build_hpa
-from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.rollout import StageRollout
 from modelship.operator.deployment.scaling import Current, clamp, keeps_pdb, scale
-from modelship.operator.kube.client import HPAS_V2
+from modelship.operator.kube.resources import HPAS_V2
 from modelship.operator.settings import OperatorSettings
 
 RUNNING_CANARY = ("Progressing", "Waiting")

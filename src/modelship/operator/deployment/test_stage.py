@@ -15,9 +15,9 @@ from modelship.operator.deployment.builders.stages import (
     build_stage_service,
     stage_name,
 )
-from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.rollout import acceptance_result, pod_trouble, ready_targets
-from modelship.operator.kube.client import APPS_DEPLOYMENTS, SERVICES
+from modelship.operator.kube.resources import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.settings import OperatorSettings
 
 

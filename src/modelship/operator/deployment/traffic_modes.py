@@ -28,10 +28,14 @@ from modelship.operator.deployment.builders.traffic import (
     replica_split,
     shared_selector,
 )
-from modelship.operator.deployment.canary_observe import NOT_SERVED_REASON, CanaryView
-from modelship.operator.deployment.observe import Observation, Subject
+from modelship.operator.deployment.observation import (
+    NOT_SERVED_REASON,
+    CanaryView,
+    Observation,
+    Subject,
+)
 from modelship.operator.deployment.rollout import spec_hash
-from modelship.operator.kube.client import APPS_DEPLOYMENTS, HTTPROUTES, SERVICES
+from modelship.operator.kube.resources import APPS_DEPLOYMENTS, HTTPROUTES, SERVICES
 from modelship.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]

@@ -28,7 +28,8 @@ from modelship.operator.ha.lease import (
     renew_patch,
     takeover_patch,
 )
-from modelship.operator.kube.client import LEASES, NAMESPACES, Kube, KubeError
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import LEASES, NAMESPACES
 
 log = logging.getLogger("modelship.leadership")
 

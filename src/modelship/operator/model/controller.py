@@ -16,10 +16,12 @@ from pydantic import ValidationError
 from modelship.api.v1alpha1 import Model, ModelStatus
 from modelship.operator.kube import events
 from modelship.operator.kube.catalog_access import uses_volume
-from modelship.operator.kube.client import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS, Kube
+from modelship.operator.kube.client import Kube
 from modelship.operator.kube.naming import LABEL_MODEL
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS
 from modelship.operator.kube.status import first_error, typed_status_patch
 from modelship.operator.metrics import OperatorMetrics
+from modelship.operator.model.builders import build_catalog_claim, build_training_job
 from modelship.operator.model.dataset_probe import DatasetProbe
 from modelship.operator.model.decide import (
     CreateTrainingJob,
@@ -40,7 +42,6 @@ from modelship.operator.model.observation import (
 from modelship.operator.model.retraining import TrainingRequest
 from modelship.operator.model.summary import version_summaries
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_catalog_claim, build_training_job
 
 Obj = dict[str, Any]
 

@@ -2,10 +2,11 @@
 termination message.
 
 The operator reads no data and mounts no catalog volume (DESIGN.md), so it cannot look at a file
-itself. Each check is one short Job (`python -m modelship.training.probe`) that mounts the catalog
-claim read-only and reports the file's digest through `DatasetProbeResult`, as the trainer reports
-its summary. The builder and the reading of the result are pure; `FileDatasetJobs` does the I/O:
-start a Job when a check is due and none runs, read the newest finished one, delete older ones.
+itself. Each check is one short Job (`python -m modelship.training.probe`) that sees the file as
+the trainer does (the catalog claim, read-only, where the catalog is a volume) and reports the
+file's digest through `DatasetProbeResult`, as the trainer reports its summary. The builder and
+the reading of the result are pure; `FileDatasetJobs` does the I/O: start a Job when a check is
+due and none runs, read the newest finished one, delete older ones.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 from modelship.contracts.dataset import DatasetProbeEnv, DatasetProbeResult
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH
-from modelship.operator.kube.client import JOBS, MODELS, PODS, Kube
+from modelship.operator.kube.client import Kube
 from modelship.operator.kube.naming import base_labels, child_name, owner_reference
+from modelship.operator.kube.pods import container, pod_spec, pod_storage
+from modelship.operator.kube.resources import JOBS, MODELS, PODS
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import RESTRICTED_CONTAINER_SECURITY
 
 Obj = dict[str, Any]
 COMPONENT = "dataset-probe"
@@ -31,38 +33,21 @@ def build_dataset_probe_job(model: Obj, uri: str, stamp: int, settings: Operator
     meta = model["metadata"]
     labels = {**base_labels(meta["name"], COMPONENT), STAMP: str(stamp)}
     env = DatasetProbeEnv(uri=uri, termination_message_path=TERMINATION_MESSAGE_PATH)
-    pod_spec: Obj = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [
-            {
-                "name": "probe",
-                "image": settings.image,
-                "imagePullPolicy": settings.image_pull_policy,
-                "command": ["python", "-m", "modelship.training.probe"],
-                "env": env.to_env(),
-                "resources": {
-                    "requests": {"cpu": "50m", "memory": "64Mi"},
-                    "limits": {"cpu": "500m", "memory": "256Mi"},
-                },
-                "securityContext": RESTRICTED_CONTAINER_SECURITY,
-                "terminationMessagePath": TERMINATION_MESSAGE_PATH,
-                "terminationMessagePolicy": "FallbackToLogsOnError",
-                "volumeMounts": [
-                    {"name": "catalog", "mountPath": settings.catalog_mount_path, "readOnly": True}
-                ],
-            }
-        ],
-        "volumes": [
-            {
-                "name": "catalog",
-                "persistentVolumeClaim": {"claimName": settings.catalog_claim, "readOnly": True},
-            }
-        ],
-    }
-    if settings.trainer_service_account:
-        pod_spec["serviceAccountName"] = settings.trainer_service_account
+    # What the trainer would read: the catalog volume's files where the catalog is a volume;
+    # with a registry there is no claim to mount (and the probe needs no registry credentials).
+    storage = pod_storage(settings, catalog="files")
+    probe = container(
+        "probe",
+        "modelship.training.probe",
+        settings,
+        env=env.to_env(),
+        storage=storage,
+        resources={
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
+        reports=True,
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -76,7 +61,15 @@ def build_dataset_probe_job(model: Obj, uri: str, stamp: int, settings: Operator
         "spec": {
             "backoffLimit": 0,
             "activeDeadlineSeconds": 120,
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": pod_spec(
+                    [probe],
+                    storage=storage,
+                    service_account=settings.trainer_service_account,
+                    restart_policy="Never",
+                ),
+            },
         },
     }
 
@@ -89,8 +82,8 @@ def finished(job: Obj) -> bool:
 def probe_result(job: Obj, pods: list[Obj]) -> Probe:
     """(digest, None) or (None, why) from a finished probe Job and its pods."""
     for pod in pods:
-        for container in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (container.get("state") or {}).get("terminated") or {}
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or {}
             result = DatasetProbeResult.from_termination_message(terminated.get("message"))
             if result is not None and (result.digest or result.error):
                 return result.digest, result.error

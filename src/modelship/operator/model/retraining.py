@@ -30,6 +30,7 @@ from modelship.api.v1alpha1 import (
     ScheduleState,
     Trigger,
 )
+from modelship.operator.model.builders import training_job_name
 from modelship.operator.model.guardrails import automatic_runs, check_guardrails
 from modelship.operator.model.observation import ObservedTrainingJob, ServingDeployment
 from modelship.operator.model.signals import (
@@ -41,7 +42,6 @@ from modelship.operator.model.signals import (
     parse_schedule,
     parse_time,
 )
-from modelship.operator.trainingjob.builders import training_job_name
 
 __all__ = [
     "Decision",

@@ -17,14 +17,8 @@ from pydantic import ValidationError
 from modelship.api.v1alpha1 import ModelStatus, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
 from modelship.operator.kube import events
-from modelship.operator.kube.client import (
-    JOBS,
-    MODEL_DEPLOYMENTS,
-    MODELS,
-    PODS,
-    TRAINING_JOBS,
-    Kube,
-)
+from modelship.operator.kube.client import Kube
+from modelship.operator.kube.resources import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS
 from modelship.operator.kube.status import first_error, typed_status_patch
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.model.observation import deployments_of

@@ -10,17 +10,11 @@ from typing import Any
 
 from modelship.api.v1alpha1 import AcceptanceSpec, Task
 from modelship.contracts.acceptance import AcceptanceEnv, AcceptancePlan
-from modelship.operator.deployment.builders.stages import (
-    catalog_volumes,
-    pod_security,
-    stage_labels,
-)
+from modelship.contracts.training import TERMINATION_MESSAGE_PATH
+from modelship.operator.deployment.builders.stages import serving_storage, stage_labels
 from modelship.operator.kube.naming import child_name, owner_reference
+from modelship.operator.kube.pods import container, pod_spec
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import (
-    RESTRICTED_CONTAINER_SECURITY,
-    TERMINATION_MESSAGE_PATH,
-)
 
 Obj = dict[str, Any]
 
@@ -44,7 +38,7 @@ def build_acceptance_job(
     meta = mdep_body["metadata"]
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = stage_labels(mdep_body, "test", version, component="acceptance")
-    volumes, mounts, catalog = catalog_volumes(settings)
+    storage = serving_storage(settings)
     plan = AcceptancePlan(
         model=model,
         namespace=meta["namespace"],
@@ -53,25 +47,22 @@ def build_acceptance_job(
         task=task,
         targets=targets,
         acceptance=acceptance,
-        catalog_root=catalog.root,
+        catalog_root=storage.catalog_root,
         artifact=artifact,
     )
     env = AcceptanceEnv(plan=plan, termination_message_path=TERMINATION_MESSAGE_PATH)
-    container = {
-        "name": "acceptance",
-        "image": settings.image,
-        "imagePullPolicy": settings.image_pull_policy,
-        "command": ["python", "-m", "modelship.acceptance"],
-        "env": [*env.to_env(), *catalog.env, {"name": "HOME", "value": "/tmp"}],
-        "resources": {
+    checker = container(
+        "acceptance",
+        "modelship.acceptance",
+        settings,
+        env=env.to_env(),
+        storage=storage,
+        resources={
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
-        "securityContext": RESTRICTED_CONTAINER_SECURITY,
-        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": mounts,
-    }
+        reports=True,
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -86,13 +77,7 @@ def build_acceptance_job(
             "activeDeadlineSeconds": settings.acceptance_timeout_seconds,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security(),
-                    "containers": [container],
-                    "volumes": volumes,
-                },
+                "spec": pod_spec([checker], storage=storage, restart_policy="Never"),
             },
         },
     }

@@ -20,8 +20,8 @@ from modelship.operator.deployment.builders.stages import (
     stage_selector,
 )
 from modelship.operator.kube.naming import LABEL_STAGE, base_labels, child_name, owner_reference
+from modelship.operator.kube.pods import container, pod_spec
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import RESTRICTED_CONTAINER_SECURITY
 
 Obj = dict[str, Any]
 Backend = Literal["stable", "canary"]
@@ -169,30 +169,28 @@ def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
         grpc_port=ROUTER_GRPC_PORT,
     )
     labels = _meta(mdep_body, router_name(name), ROUTER_STAGE)["labels"]
-    container = {
-        "name": "router",
-        "image": settings.image,
-        "imagePullPolicy": settings.image_pull_policy,
-        "command": ["python", "-m", "modelship.router"],
-        "env": [*env.to_env(), {"name": "HOME", "value": "/tmp"}],
-        "ports": [
+    router = container(
+        "router",
+        "modelship.router",
+        settings,
+        env=env.to_env(),
+        resources=ROUTER_RESOURCES,
+        ports=[
             {"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"},
             # The production Service's `grpc` port targets this name on whichever pods it selects.
             {"name": "grpc", "containerPort": ROUTER_GRPC_PORT, "protocol": "TCP"},
         ],
-        "readinessProbe": {
+        readinessProbe={
             "httpGet": {"path": "/router/ready", "port": "http"},
             "periodSeconds": 2,
             "failureThreshold": 2,
         },
-        "livenessProbe": {
+        livenessProbe={
             "httpGet": {"path": "/router/live", "port": "http"},
             "initialDelaySeconds": 10,
             "periodSeconds": 10,
         },
-        "resources": ROUTER_RESOURCES,
-        "securityContext": RESTRICTED_CONTAINER_SECURITY,
-    }
+    )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -206,16 +204,14 @@ def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
             },
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": router_name(name),
-                    "automountServiceAccountToken": True,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "terminationGracePeriodSeconds": 30,
-                    "containers": [container],
-                },
+                # The router reads its routing table and EndpointSlices: its own token, bound
+                # to a Role for exactly those (build_router_rbac).
+                "spec": pod_spec(
+                    [router],
+                    service_account=router_name(name),
+                    api_token=True,
+                    terminationGracePeriodSeconds=30,
+                ),
             },
         },
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 from modelship.api.v1alpha1 import ResourceRequirements
 from modelship.contracts.serving import ServingEnv, Stage
-from modelship.operator.kube.catalog_access import CatalogAccess, catalog_access, uses_volume
+from modelship.operator.kube.catalog_access import uses_volume
 from modelship.operator.kube.naming import (
     LABEL_SERVES,
     LABEL_STAGE,
@@ -21,10 +21,8 @@ from modelship.operator.kube.naming import (
     child_name,
     owner_reference,
 )
+from modelship.operator.kube.pods import PodStorage, container, pod_spec, pod_storage
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import (
-    RESTRICTED_CONTAINER_SECURITY,
-)
 
 Obj = dict[str, Any]
 LABEL_DEPLOYMENT = "modelship.io/deployment"
@@ -69,17 +67,12 @@ def stage_labels(
     return labels
 
 
-def pod_security() -> Obj:
-    return {"runAsNonRoot": True, "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
-def catalog_volumes(settings: OperatorSettings) -> tuple[list[Obj], list[Obj], CatalogAccess]:
-    catalog = catalog_access(settings, writable=False)
-    # From a registry the version is pulled into /tmp (this emptyDir), so it needs the room.
-    room = "256Mi" if uses_volume(settings) else "2Gi"
-    volumes = [*catalog.volumes, {"name": "tmp", "emptyDir": {"sizeLimit": room}}]
-    mounts: list[Obj] = [*catalog.mounts, {"name": "tmp", "mountPath": "/tmp"}]
-    return volumes, mounts, catalog
+def serving_storage(settings: OperatorSettings) -> PodStorage:
+    """The catalog, read-only, and /tmp: from a registry the version is pulled into /tmp, so it
+    needs the room. The acceptance Job reads the catalog the same way."""
+    return pod_storage(
+        settings, catalog="read", scratch="256Mi" if uses_volume(settings) else "2Gi"
+    )
 
 
 def build_stage_deployment(
@@ -100,50 +93,43 @@ def build_stage_deployment(
     labels = stage_labels(mdep_body, stage, version)
     if stage == "production":
         labels[LABEL_SERVES] = "production"  # the canary, built from this, carries it too
-    volumes, mounts, catalog = catalog_volumes(settings)
+    storage = serving_storage(settings)
     serving = ServingEnv(
         model_name=model,
         namespace=meta["namespace"],
         version=version,
         expected_digest=digest,
-        catalog_root=catalog.root,
+        catalog_root=storage.catalog_root,
         artifact=artifact,
         stage=stage,
         port=SERVING_PORT,
         grpc_port=GRPC_PORT,
     )
-    env = [
-        *serving.to_env(),
-        *catalog.env,
-        _workers_from_cpu_limit(),
-        {"name": "HOME", "value": "/tmp"},
-    ]
-    container = {
-        "name": "server",
-        "image": settings.image,
-        "imagePullPolicy": settings.image_pull_policy,
-        "command": ["python", "-m", "modelship.serving"],
-        "env": env,
-        "ports": [
+    server = container(
+        "server",
+        "modelship.serving",
+        settings,
+        env=serving.to_env(),
+        storage=storage,
+        runtime_env=[_workers_from_cpu_limit()],
+        resources=resources.to_wire() if resources is not None else DEFAULT_SERVING_RESOURCES,
+        ports=[
             {"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
         ],
-        "readinessProbe": {
+        readinessProbe={
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 2,
             "failureThreshold": 2,
         },
-        "livenessProbe": {
+        livenessProbe={
             "httpGet": {"path": "/v2/health/live", "port": "http"},
             "initialDelaySeconds": 10,
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_SECONDS)]}}},
-        "resources": resources.to_wire() if resources is not None else DEFAULT_SERVING_RESOURCES,
-        "securityContext": RESTRICTED_CONTAINER_SECURITY,
-        "volumeMounts": mounts,
-    }
+        lifecycle={"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_SECONDS)]}}},
+    )
     spec: Obj = {
         "replicas": replicas,
         "selector": {"matchLabels": stage_selector(meta["name"], stage)},
@@ -151,13 +137,12 @@ def build_stage_deployment(
         "progressDeadlineSeconds": settings.rollout_deadline_seconds,
         "template": {
             "metadata": {"labels": labels},
-            "spec": {
-                "automountServiceAccountToken": False,
-                "securityContext": pod_security(),
-                "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-                "containers": [container],
-                "volumes": volumes,
-            },
+            "spec": pod_spec(
+                [server],
+                storage=storage,
+                service_account=settings.serving_service_account,
+                terminationGracePeriodSeconds=TERMINATION_GRACE_SECONDS,
+            ),
         },
     }
     if stage == "production":
@@ -166,8 +151,6 @@ def build_stage_deployment(
             "type": "RollingUpdate",
             "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
         }
-    if settings.serving_service_account:
-        spec["template"]["spec"]["serviceAccountName"] = settings.serving_service_account
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
