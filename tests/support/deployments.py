@@ -13,7 +13,7 @@ from modelship.api.v1alpha1 import ModelStatus, Task, VersionSummary
 from modelship.contracts.acceptance import AcceptanceJobReport
 from modelship.contracts.approval import ApproverIdentity, fingerprint
 from modelship.contracts.serving import Stage as StageName
-from modelship.operator.deployment.actions import Action, ApplyChild, CreateJob, DeleteChild, Event
+from modelship.operator.deployment.actions import Action, ApplyChild, DeleteChild
 from modelship.operator.deployment.builders.stages import (
     build_pdb,
     build_stage_deployment,
@@ -27,6 +27,7 @@ from modelship.operator.deployment.rollout import (
     StageRollout,
     spec_hash,
 )
+from modelship.operator.kube.actions import CreateJob, PostEvent
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.settings import OperatorSettings
 from support.fake_kube import FakeKube
@@ -180,8 +181,8 @@ def kinds(actions: list[Action]) -> list[str]:
             out.append(f"delete {action.resource.plural}/{action.name}")
         elif isinstance(action, CreateJob):
             out.append(f"job {action.body['metadata']['name']}")
-        elif isinstance(action, Event):
-            posted.append(f"{'warning' if action.warning else 'event'} {action.reason}")
+        elif isinstance(action, PostEvent):
+            posted.append(f"{'warning' if action.type == 'Warning' else 'event'} {action.reason}")
     return out + posted
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from modelship.api.v1alpha1 import DeploymentStatus
-from modelship.operator.deployment.actions import CreateJob, Decision
+from modelship.operator.deployment.actions import Decision
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS, decide
 from modelship.operator.deployment.observation import Observation, Stage, Subject
 from modelship.operator.deployment.rollout import AcceptanceJob
+from modelship.operator.kube.actions import CreateJob
 from modelship.operator.kube.conditions import get_condition
 from support.deployments import (
     D1,

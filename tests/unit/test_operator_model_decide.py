@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelship.api.v1alpha1 import Model, ModelStatus, TrainingJobStatus
+from modelship.operator.kube.actions import PostEvent
 from modelship.operator.model.decide import (
     CreateTrainingJob,
     DeleteTrainingJob,
     EnsureCatalogClaim,
     ModelDecision,
-    PostEvent,
     decide,
     decide_invalid,
 )

@@ -7,10 +7,11 @@ from typing import Any
 from test_operator_model_decide import NOW, SPEC, published
 
 from modelship.api.v1alpha1 import Model
-from modelship.operator.deployment.actions import ApplyChild, CreateJob, DeleteChild
+from modelship.operator.deployment.actions import ApplyChild, DeleteChild
 from modelship.operator.deployment.decide import decide as decide_deployment
 from modelship.operator.deployment.observation import Observation, Subject
-from modelship.operator.model.decide import CreateTrainingJob, EnsureCatalogClaim, PostEvent
+from modelship.operator.kube.actions import CreateJob, PostEvent
+from modelship.operator.model.decide import CreateTrainingJob, EnsureCatalogClaim
 from modelship.operator.model.decide import decide as decide_model
 from modelship.operator.model.observation import ModelMeta, ModelObservation
 from modelship.operator.settings import OperatorSettings

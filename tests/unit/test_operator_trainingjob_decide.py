@@ -8,13 +8,13 @@ from typing import Any
 from modelship.api.v1alpha1 import ModelSpec, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
 from modelship.contracts.training import TrainerSummary
+from modelship.operator.kube.actions import CreateJob, PostEvent
 from modelship.operator.model.builders import build_training_job
 from modelship.operator.settings import OperatorSettings
+from modelship.operator.trainingjob.builders import build_training_pod_job
 from modelship.operator.trainingjob.decide import (
     AttemptObservation,
-    CreateJob,
     Decision,
-    PostEvent,
     decide,
     failed,
     fmt,
@@ -46,8 +46,20 @@ def training_job(gates: list[dict[str, Any]] | None = None, **status: Any) -> Tr
     return TrainingJob.model_validate(body)
 
 
+# The TrainingJob as read: what names and owns its attempts' Jobs.
+BODY = {"metadata": {"name": "iris-g1", "namespace": "ml", "uid": "tj-u"},
+        "spec": {"modelRef": {"name": "iris"}}}  # fmt: skip
+
+
 def step(tj: TrainingJob, observed: AttemptObservation, now: datetime = NOW) -> Decision:
-    return decide(tj, "iris-g1", 1, observed, now, SETTINGS)
+    return decide(tj, BODY, 1, observed, now, SETTINGS)
+
+
+def creates(tj: TrainingJob, attempt: int) -> CreateJob:
+    """The action that creates attempt `attempt`'s Job and announces it once created."""
+    job = build_training_pod_job(BODY, tj.spec.snapshot, attempt, SETTINGS)
+    started = f"attempt {attempt}: Job {job['metadata']['name']}"
+    return CreateJob(job, announce=PostEvent.normal("TrainingStarted", started))
 
 
 def condition(status: TrainingJobStatus, type_: str) -> tuple[str, str, str]:
@@ -83,8 +95,12 @@ def test_the_first_attempt_is_recorded_before_its_job_exists() -> None:
 
 
 def test_a_recorded_attempt_creates_its_job_and_runs() -> None:
-    decision = step(training_job(attempts=1, phase="Pending"), NO_JOB)
-    assert decision.actions == (CreateJob(1, "attempt 1: Job iris-g1-a1"),)
+    tj = training_job(attempts=1, phase="Pending")
+    decision = step(tj, NO_JOB)
+    assert decision.actions == (creates(tj, 1),)
+    (create,) = decision.actions
+    assert isinstance(create, CreateJob) and create.body["metadata"]["name"] == "iris-g1-a1"
+    assert create.announce == PostEvent.normal("TrainingStarted", "attempt 1: Job iris-g1-a1")
     assert (decision.status.phase, decision.status.job_name) == ("Running", "iris-g1-a1")
     assert condition(decision.status, "Succeeded")[1:] == ("Running", "attempt 1 of 3 is running")
     assert decision.requeue_after == SETTINGS.resync_seconds
@@ -163,7 +179,7 @@ def test_no_job_is_created_before_the_back_off_ends() -> None:
     assert waiting.actions == () and waiting.status == tj.status
     assert waiting.requeue_after == 15
     due = step(tj, NO_JOB, until)
-    assert due.actions == (CreateJob(3, "attempt 3: Job iris-g1-a3"),)
+    assert due.actions == (creates(tj, 3),)
     assert due.status.next_attempt_time is None and due.status.phase == "Running"
 
 

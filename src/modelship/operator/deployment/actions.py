@@ -12,6 +12,7 @@ from typing import Any
 
 from modelship.api.v1alpha1 import DeploymentStatus, HistoryEntry
 from modelship.operator.deployment.rollout import SPEC_HASH, Applied, with_spec_hash
+from modelship.operator.kube.actions import CreateJob, PostEvent, RequeueAfter
 from modelship.operator.kube.conditions import set_condition
 from modelship.operator.kube.resources import Resource
 
@@ -38,21 +39,7 @@ class DeleteChild:
     name: str
 
 
-@dataclass(frozen=True)
-class CreateJob:
-    """Create a Job once; a Job's pod template is immutable, so it is never patched."""
-
-    body: Obj
-
-
-@dataclass(frozen=True)
-class Event:
-    reason: str
-    message: str
-    warning: bool = False
-
-
-Action = ApplyChild | DeleteChild | CreateJob | Event
+Action = ApplyChild | DeleteChild | CreateJob | PostEvent
 
 
 @dataclass(frozen=True)
@@ -61,7 +48,7 @@ class Decision:
 
     status: DeploymentStatus
     actions: list[Action]
-    requeue_after: float | None
+    requeue_after: RequeueAfter
 
 
 @dataclass
@@ -92,7 +79,8 @@ class Draft:
         self.status.history = [entry, *self.status.history][:HISTORY_LIMIT]
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.actions.append(Event(reason, message, warning))
+        post = PostEvent.warning if warning else PostEvent.normal
+        self.actions.append(post(reason, message))
 
     def apply(self, resource: Resource, body: Obj, current: Applied | None) -> bool:
         """Ask for `body` unless the child already has this spec; True when a write is asked.
@@ -112,6 +100,6 @@ class Draft:
     def delete(self, resource: Resource, name: str) -> None:
         self.actions.append(DeleteChild(resource, name))
 
-    def finish(self, requeue_after: float | None) -> Decision:
+    def finish(self, requeue_after: RequeueAfter) -> Decision:
         self.status.observed_generation = self.generation
         return Decision(self.status, self.actions, requeue_after)

@@ -9,19 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from modelship.api.v1alpha1 import DeploymentStatus
-from modelship.operator.deployment.actions import (
-    ApplyChild,
-    CreateJob,
-    Decision,
-    DeleteChild,
-    Event,
-)
+from modelship.operator.deployment.actions import ApplyChild, Decision, DeleteChild
 from modelship.operator.deployment.observation import Subject
 from modelship.operator.deployment.rollout import desired_content
-from modelship.operator.kube import events
+from modelship.operator.kube import perform
+from modelship.operator.kube.actions import CreateJob, PostEvent
 from modelship.operator.kube.client import Kube, KubeError
-from modelship.operator.kube.resources import JOBS, MODEL_DEPLOYMENTS
-from modelship.operator.kube.status import typed_status_patch
+from modelship.operator.kube.perform import create_job, post_events
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 
 
 def apply(kube: Kube, subject: Subject, decision: Decision) -> bool:
@@ -33,25 +28,18 @@ def apply(kube: Kube, subject: Subject, decision: Decision) -> bool:
         elif isinstance(action, DeleteChild):
             kube.delete(action.resource, ns, action.name)
         elif isinstance(action, CreateJob):
-            kube.ensure(JOBS, ns, action.body)
+            create_job(kube, subject.body, action)
     written = write_status(kube, subject, subject.status, decision.status)
-    for action in decision.actions:
-        if isinstance(action, Event):
-            (events.warning if action.warning else events.normal)(
-                subject.body, action.reason, action.message
-            )
+    post_events(subject.body, (a for a in decision.actions if isinstance(a, PostEvent)))
     return written
 
 
 def write_status(
     kube: Kube, subject: Subject, old: DeploymentStatus, new: DeploymentStatus
 ) -> bool:
-    """The one status write of a Deployment: the merge patch from `old` to `new`, if any."""
-    patch = typed_status_patch(old, new)
-    if not patch:
-        return False
-    kube.patch(MODEL_DEPLOYMENTS, subject.namespace, subject.name, {"status": patch}, status=True)
-    return True
+    """The one status write of a Deployment, the reconcile's and the drift reader's: the merge
+    patch from `old` to `new`, if any."""
+    return perform.write_status(kube, MODEL_DEPLOYMENTS, subject.body, old, new)
 
 
 def _apply_child(kube: Kube, namespace: str, action: ApplyChild) -> None:

@@ -30,8 +30,8 @@ from modelship.contracts.drift import DriftReport
 from modelship.operator.deployment.builders.stages import SERVING_PORT, stage_selector
 from modelship.operator.deployment.rollout import PodState
 from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.perform import write_status
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
-from modelship.operator.kube.status import typed_status_patch
 from modelship.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
@@ -289,10 +289,6 @@ def record_drift(
     )
     if drift.error:
         logger.info("drift of %s: %s", meta["name"], drift.error)
-    new = old.model_copy(update={"drift": drift})
-    patch = typed_status_patch(old, new)
-    if patch:
-        kube.patch(
-            MODEL_DEPLOYMENTS, meta["namespace"], meta["name"], {"status": patch}, status=True
-        )
+    # The Deployment's one status write path, shared with its reconcile (deployment.apply).
+    write_status(kube, MODEL_DEPLOYMENTS, body, old, old.model_copy(update={"drift": drift}))
     return drift

@@ -7,7 +7,7 @@ is never re-run for the same version, so resyncs cost nothing and the report sta
 from __future__ import annotations
 
 from modelship.api.v1alpha1 import Task, TestStageStatus, VersionRef
-from modelship.operator.deployment.actions import CreateJob, Draft
+from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.builders.acceptance import build_acceptance_job
 from modelship.operator.deployment.builders.stages import (
     SERVING_PORT,
@@ -17,6 +17,7 @@ from modelship.operator.deployment.builders.stages import (
 )
 from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.rollout import acceptance_result, pod_trouble, ready_targets
+from modelship.operator.kube.actions import CreateJob
 from modelship.operator.kube.resources import APPS_DEPLOYMENTS, SERVICES
 from modelship.operator.settings import OperatorSettings
 

@@ -2,24 +2,24 @@
 
 `observe` reads what the decision needs (the Model's own TrainingJobs, its Deployments when drift
 can retrain it, the dataset's validator when its changes can), `model_decide.decide` is pure, and
-`apply` performs the actions in one place and writes status once through `typed_status_patch`.
+`apply` performs the actions in one place and writes status once (`kube.perform.write_status`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import Model, ModelStatus
-from modelship.operator.kube import events
+from modelship.operator.kube.actions import PostEvent, now
 from modelship.operator.kube.catalog_access import uses_volume
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.naming import LABEL_MODEL
+from modelship.operator.kube.perform import post_events, write_status
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, PVCS, TRAINING_JOBS
-from modelship.operator.kube.status import first_error, typed_status_patch
+from modelship.operator.kube.status import first_error
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.model.builders import build_catalog_claim, build_training_job
 from modelship.operator.model.dataset_probe import DatasetProbe
@@ -28,7 +28,6 @@ from modelship.operator.model.decide import (
     DeleteTrainingJob,
     EnsureCatalogClaim,
     ModelDecision,
-    PostEvent,
     decide,
     decide_invalid,
     training_requests,
@@ -63,16 +62,16 @@ def reconcile_model(
     metrics: OperatorMetrics | None = None,
 ) -> None:
     meta = ModelMeta.from_body(body)
-    now = datetime.now(UTC)
+    moment = now()
     try:
         model = Model.model_validate(body)
     except ValidationError as exc:
         old = ModelStatus.model_validate(body.get("status") or {})
-        decision = decide_invalid(old, meta.generation, first_error(exc), now)
+        decision = decide_invalid(old, meta.generation, first_error(exc), moment)
         apply(kube, settings, body, None, decision, logger)
         return
     observed = observe(kube, body, model, probe)
-    decision = decide(model, meta, observed, now, settings.versions_in_status)
+    decision = decide(model, meta, observed, moment, settings.versions_in_status)
     old = ModelStatus.model_validate(body.get("status") or {})
     apply(kube, settings, body, model, decision, logger)
     if metrics is not None:
@@ -114,7 +113,7 @@ def apply(
     logger: kopf.Logger,
 ) -> None:
     """Claim, create, write status once, post Events, prune: in that order."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    namespace = body["metadata"]["namespace"]
     later: list[PostEvent | DeleteTrainingJob] = []
     for action in decision.actions:
         if isinstance(action, EnsureCatalogClaim):
@@ -129,20 +128,17 @@ def apply(
             tj_name = tj["metadata"]["name"]
             if created and action.announce:
                 message = f"{tj_name} ({action.trigger}): {action.reason}"
-                events.normal(body, "TrainingRequested", message)
+                post_events(body, [PostEvent.normal("TrainingRequested", message)])
             if created:
                 logger.info("created TrainingJob %s (%s)", tj_name, action.reason)
         else:
             later.append(action)
     old = ModelStatus.model_validate(body.get("status") or {})
-    patch = typed_status_patch(old, decision.status)
-    if patch:
-        kube.patch(MODELS, namespace, name, {"status": patch}, status=True)
+    if write_status(kube, MODELS, body, old, decision.status):
         body["status"] = decision.status.to_wire()
     for action in later:
         if isinstance(action, PostEvent):
-            post = events.warning if action.type == "Warning" else events.normal
-            post(body, action.reason, action.message)
+            post_events(body, [action])
         elif kube.delete(TRAINING_JOBS, namespace, action.name):
             limit = model.spec.retraining.history_limit if model else 0
             logger.info("deleted TrainingJob %s (history limit %d)", action.name, limit)

@@ -22,6 +22,7 @@ from modelship.api.v1alpha1 import (
     TrainingJobStatus,
     Trigger,
 )
+from modelship.operator.kube.actions import PostEvent
 from modelship.operator.kube.conditions import get_condition, set_condition
 from modelship.operator.kube.naming import RETRAIN_ANNOTATION
 from modelship.operator.model.builders import training_job_name
@@ -55,13 +56,6 @@ class DeleteTrainingJob:
     """A finished TrainingJob beyond the history limit."""
 
     name: str
-
-
-@dataclass(frozen=True)
-class PostEvent:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 Action = EnsureCatalogClaim | CreateTrainingJob | DeleteTrainingJob | PostEvent
@@ -112,7 +106,7 @@ def decide_invalid(old: ModelStatus, generation: int, message: str, now: datetim
         old.conditions, "Ready", False, "InvalidSpec", message, generation, fmt(now)
     )
     changed = status.to_wire() != old.to_wire()
-    return ModelDecision(status, [PostEvent("Warning", "InvalidSpec", message)] if changed else [])
+    return ModelDecision(status, [PostEvent.warning("InvalidSpec", message)] if changed else [])
 
 
 class _Pass:
@@ -189,7 +183,7 @@ def decide(
     latest = status.latest_version
     if latest is not None and latest.version != old_latest:
         message = f"version {latest.version} ({latest.score or ''}) passed gates"
-        step.actions.append(PostEvent("Normal", "VersionAvailable", message))
+        step.actions.append(PostEvent.normal("VersionAvailable", message))
     limit = model.spec.retraining.history_limit
     step.actions.extend(DeleteTrainingJob(n) for n in beyond_history(step.tjs, step.active, limit))
     return ModelDecision(status, step.actions)
@@ -218,7 +212,7 @@ def _suspended(
     actions: list[Action] = []
     was = get_condition(step.old.conditions, SUSPENDED)
     if was is None or was.status != "True":
-        actions.append(PostEvent("Normal", "Suspended", message))
+        actions.append(PostEvent.normal("Suspended", message))
     return ModelDecision(status, actions)
 
 
@@ -235,7 +229,7 @@ def _resumed(step: _Pass) -> None:
             step.meta.generation,
             fmt(step.now),
         )
-        step.actions.append(PostEvent("Normal", "Resumed", "spec.suspend is false"))
+        step.actions.append(PostEvent.normal("Resumed", "spec.suspend is false"))
 
 
 def _automatic(step: _Pass, observed: ModelObservation, trained_now: bool) -> None:

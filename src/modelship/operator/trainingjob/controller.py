@@ -8,7 +8,6 @@ place: create the Job, write the status once, post the Events. The status write 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -16,20 +15,19 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import ModelStatus, TrainingJob, TrainingJobStatus
 from modelship.contracts.gates import Champion
-from modelship.operator.kube import events
+from modelship.operator.kube.actions import CreateJob, PostEvent, now
 from modelship.operator.kube.client import Kube
+from modelship.operator.kube.perform import create_job, post_events, write_status
 from modelship.operator.kube.resources import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS, TRAINING_JOBS
-from modelship.operator.kube.status import first_error, typed_status_patch
+from modelship.operator.kube.status import first_error
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.model.observation import deployments_of
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import build_training_pod_job, job_name
+from modelship.operator.trainingjob.builders import job_name
 from modelship.operator.trainingjob.decide import (
     TERMINAL,
     AttemptObservation,
-    CreateJob,
     Decision,
-    PostEvent,
     decide,
     failed,
     needs_champion,
@@ -58,7 +56,7 @@ def reconcile_training_job(
     meta = body["metadata"]
     for _ in range(MAX_PASSES):
         decision = _decide(kube, settings, body)
-        _apply(kube, settings, body, decision, logger, metrics)
+        _apply(kube, body, decision, logger, metrics)
         if decision.requeue_after != 0:
             return decision.requeue_after
         fresh = kube.get(TRAINING_JOBS, meta["namespace"], meta["name"])
@@ -71,16 +69,16 @@ def reconcile_training_job(
 def _decide(kube: Kube, settings: OperatorSettings, body: Obj) -> Decision:
     meta = body["metadata"]
     generation = meta.get("generation")
-    now = datetime.now(UTC)
+    moment = now()
     try:
         tj = TrainingJob.model_validate(body)
     except ValidationError as exc:
         status = TrainingJobStatus.model_validate(body.get("status") or {})
-        return failed(status, "InvalidSpec", first_error(exc, prefix=""), generation, now)
+        return failed(status, "InvalidSpec", first_error(exc, prefix=""), generation, moment)
     if tj.status.phase in TERMINAL:
         return Decision(tj.status)
     observed = observe(kube, body, tj)
-    return decide(tj, meta["name"], generation, observed, now, settings)
+    return decide(tj, body, generation, observed, moment, settings)
 
 
 def observe(kube: Kube, body: Obj, tj: TrainingJob) -> AttemptObservation:
@@ -101,37 +99,31 @@ def observe(kube: Kube, body: Obj, tj: TrainingJob) -> AttemptObservation:
 
 def _apply(
     kube: Kube,
-    settings: OperatorSettings,
     body: Obj,
     decision: Decision,
     logger: kopf.Logger,
     metrics: OperatorMetrics | None,
 ) -> None:
     """Create what the decision asks for, write status once, then post its Events."""
-    meta = body["metadata"]
     posted: list[PostEvent] = []
     for action in decision.actions:
         if isinstance(action, CreateJob):
-            tj = TrainingJob.model_validate(body)
-            job = build_training_pod_job(body, tj.spec.snapshot, action.attempt, settings)
-            _, created = kube.ensure(JOBS, meta["namespace"], job)
-            if created:
-                events.normal(body, "TrainingStarted", action.started)
+            create_job(kube, body, action)
         else:
             posted.append(action)
     old = TrainingJobStatus.model_validate(body.get("status") or {})
-    patch = typed_status_patch(old, decision.status)
-    if patch:
-        kube.patch(TRAINING_JOBS, meta["namespace"], meta["name"], {"status": patch}, status=True)
+    written = write_status(kube, TRAINING_JOBS, body, old, decision.status)
+    if written:
         body["status"] = decision.status.to_wire()
-        if metrics is not None:
-            spec = body.get("spec") or {}
-            model = str((spec.get("modelRef") or {}).get("name", ""))
-            trigger = str(spec.get("trigger", ""))
-            metrics.training_job_written(meta["namespace"], model, trigger, old, decision.status)
+    if written and metrics is not None:
+        spec = body.get("spec") or {}
+        model = str((spec.get("modelRef") or {}).get("name", ""))
+        trigger = str(spec.get("trigger", ""))
+        metrics.training_job_written(
+            body["metadata"]["namespace"], model, trigger, old, decision.status
+        )
+    post_events(body, posted)
     for event in posted:
-        post = events.warning if event.type == "Warning" else events.normal
-        post(body, event.reason, event.message)
         logger.info("%s: %s", event.reason, event.message)
 
 

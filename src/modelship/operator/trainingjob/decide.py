@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any
 
 from modelship.api.v1alpha1 import (
     PRIMARY_METRIC,
@@ -24,31 +24,18 @@ from modelship.api.v1alpha1 import (
 from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 from modelship.contracts.gates import Champion, evaluate_gates
 from modelship.contracts.training import TrainerSummary
+from modelship.operator.kube.actions import CreateJob, PostEvent, RequeueAfter
 from modelship.operator.kube.conditions import set_condition
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.builders import job_name
+from modelship.operator.trainingjob.builders import build_training_pod_job, job_name
 from modelship.operator.trainingjob.outcome import Outcome
 
 TERMINAL = ("Succeeded", "Failed")
 RUNNING = Outcome("running")
 
 
-@dataclass(frozen=True)
-class CreateJob:
-    """Create the batch/v1 Job of `attempt`; post `started` as an Event if it was created now."""
-
-    attempt: int
-    started: str
-
-
-@dataclass(frozen=True)
-class PostEvent:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
 Action = CreateJob | PostEvent
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -66,7 +53,7 @@ class Decision:
 
     status: TrainingJobStatus
     actions: tuple[Action, ...] = ()
-    requeue_after: float | None = None
+    requeue_after: RequeueAfter = None
 
 
 def fmt(moment: datetime) -> str:
@@ -91,13 +78,15 @@ def needs_champion(tj: TrainingJob) -> bool:
 
 def decide(
     tj: TrainingJob,
-    name: str,
+    body: Obj,
     generation: int | None,
     observed: AttemptObservation,
     now: datetime,
     settings: OperatorSettings,
 ) -> Decision:
-    """Bring the TrainingJob one step closer to done (pure)."""
+    """Bring the TrainingJob one step closer to done (pure). `body` is the TrainingJob as read:
+    its name, namespace and uid name and own the attempt's Job."""
+    name = str(body["metadata"]["name"])
     old = tj.status
     if old.phase in TERMINAL:
         return Decision(old)
@@ -133,7 +122,9 @@ def decide(
             fmt(now),
         )
         started = f"attempt {attempt}: Job {status.job_name}"
-        return Decision(status, (CreateJob(attempt, started),), settings.resync_seconds)
+        job = build_training_pod_job(body, tj.spec.snapshot, attempt, settings)
+        create = CreateJob(job, announce=PostEvent.normal("TrainingStarted", started))
+        return Decision(status, (create,), settings.resync_seconds)
 
     outcome = observed.outcome
     if outcome.state == "running":
