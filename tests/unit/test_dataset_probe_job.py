@@ -9,7 +9,8 @@ import pytest
 
 from modelship.contracts.dataset import DatasetProbeEnv
 from modelship.operator.kube.resources import JOBS, MODELS, PODS
-from modelship.operator.model.dataset_jobs import FileDatasetJobs, build_dataset_probe_job
+from modelship.operator.model.builders import build_dataset_probe_job
+from modelship.operator.model.dataset_jobs import FileDatasetJobs
 from modelship.operator.settings import OperatorSettings
 from modelship.training.probe import ProbeSettings, probe
 from support.factories import iris_model

@@ -20,8 +20,8 @@ from modelship.operator.kube.naming import (
     MANAGED_BY,
 )
 from modelship.operator.kube.resources import MODELS, TRAINING_JOBS
+from modelship.operator.model.builders import COMPONENT as PROBE_COMPONENT
 from modelship.operator.model.controller import reconcile_model
-from modelship.operator.model.dataset_jobs import COMPONENT as PROBE_COMPONENT
 from modelship.operator.model.dataset_jobs import finished
 from modelship.operator.trainingjob.controller import TERMINAL, reconcile_training_job
 

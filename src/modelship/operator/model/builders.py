@@ -1,15 +1,23 @@
-"""Pure builders of what the Model controller creates: its TrainingJobs and the namespace's
-catalog claim (the training pods themselves are the TrainingJob controller's)."""
+"""Pure builders of what the Model controller creates: its TrainingJobs, the namespace's catalog
+claim and the dataset probe Jobs of file:// datasets (the training pods themselves are the
+TrainingJob controller's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from modelship.api.v1alpha1 import API_VERSION, ModelSpec, Trigger
+from modelship.contracts.dataset import DatasetProbeEnv
+from modelship.contracts.training import TERMINATION_MESSAGE_PATH
 from modelship.operator.kube.naming import base_labels, child_name, owner_reference, short_hash
+from modelship.operator.kube.pods import container, pod_spec, pod_storage
 from modelship.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
+# The dataset probe Jobs: their component label, the check they belong to, what they hash.
+COMPONENT = "dataset-probe"
+STAMP = "modelship.io/probe-stamp"
+URI = "modelship.io/dataset-uri"
 
 
 def training_job_name(model: str, trigger: Trigger, key: str) -> str:
@@ -69,4 +77,50 @@ def build_catalog_claim(namespace: str, settings: OperatorSettings) -> Obj:
             },
         },
         "spec": spec,
+    }
+
+
+def build_dataset_probe_job(model: Obj, uri: str, stamp: int, settings: OperatorSettings) -> Obj:
+    """The batch/v1 Job of one check of `uri`, owned by the Model (deleted with it)."""
+    meta = model["metadata"]
+    labels = {**base_labels(meta["name"], COMPONENT), STAMP: str(stamp)}
+    env = DatasetProbeEnv(uri=uri, termination_message_path=TERMINATION_MESSAGE_PATH)
+    # What the trainer would read: the catalog volume's files where the catalog is a volume;
+    # with a registry there is no claim to mount (and the probe needs no registry credentials).
+    storage = pod_storage(settings, catalog="files")
+    probe = container(
+        "probe",
+        "modelship.training.probe",
+        settings,
+        env=env.to_env(),
+        storage=storage,
+        resources={
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
+        reports=True,
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": child_name(meta["name"], f"dsprobe-{stamp}"),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": {URI: uri},
+            "ownerReferences": [owner_reference(model, "Model")],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 120,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": pod_spec(
+                    [probe],
+                    storage=storage,
+                    service_account=settings.trainer_service_account,
+                    restart_policy="Never",
+                ),
+            },
+        },
     }

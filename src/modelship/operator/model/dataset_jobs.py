@@ -4,74 +4,24 @@ termination message.
 The operator reads no data and mounts no catalog volume (DESIGN.md), so it cannot look at a file
 itself. Each check is one short Job (`python -m modelship.training.probe`) that sees the file as
 the trainer does (the catalog claim, read-only, where the catalog is a volume) and reports the
-file's digest through `DatasetProbeResult`, as the trainer reports its summary. The builder and
-the reading of the result are pure; `FileDatasetJobs` does the I/O: start a Job when a check is
-due and none runs, read the newest finished one, delete older ones.
+file's digest through `DatasetProbeResult`, as the trainer reports its summary. The builder
+(`model.builders`) and the reading of the result are pure; `FileDatasetJobs` does the I/O:
+start a Job when a check is due and none runs, read the newest finished one, delete older ones.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from modelship.contracts.dataset import DatasetProbeEnv, DatasetProbeResult
-from modelship.contracts.training import TERMINATION_MESSAGE_PATH
+from modelship.contracts.dataset import DatasetProbeResult
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.naming import base_labels, child_name, owner_reference
-from modelship.operator.kube.pods import container, pod_spec, pod_storage
+from modelship.operator.kube.naming import base_labels
 from modelship.operator.kube.resources import JOBS, MODELS, PODS
+from modelship.operator.model.builders import COMPONENT, STAMP, URI, build_dataset_probe_job
 from modelship.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
-COMPONENT = "dataset-probe"
-STAMP = "modelship.io/probe-stamp"
-URI = "modelship.io/dataset-uri"
 Probe = tuple[str | None, str | None]
-
-
-def build_dataset_probe_job(model: Obj, uri: str, stamp: int, settings: OperatorSettings) -> Obj:
-    """The batch/v1 Job of one check of `uri`, owned by the Model (deleted with it)."""
-    meta = model["metadata"]
-    labels = {**base_labels(meta["name"], COMPONENT), STAMP: str(stamp)}
-    env = DatasetProbeEnv(uri=uri, termination_message_path=TERMINATION_MESSAGE_PATH)
-    # What the trainer would read: the catalog volume's files where the catalog is a volume;
-    # with a registry there is no claim to mount (and the probe needs no registry credentials).
-    storage = pod_storage(settings, catalog="files")
-    probe = container(
-        "probe",
-        "modelship.training.probe",
-        settings,
-        env=env.to_env(),
-        storage=storage,
-        resources={
-            "requests": {"cpu": "50m", "memory": "64Mi"},
-            "limits": {"cpu": "500m", "memory": "256Mi"},
-        },
-        reports=True,
-    )
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": child_name(meta["name"], f"dsprobe-{stamp}"),
-            "namespace": meta["namespace"],
-            "labels": labels,
-            "annotations": {URI: uri},
-            "ownerReferences": [owner_reference(model, "Model")],
-        },
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": 120,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": pod_spec(
-                    [probe],
-                    storage=storage,
-                    service_account=settings.trainer_service_account,
-                    restart_policy="Never",
-                ),
-            },
-        },
-    }
 
 
 def finished(job: Obj) -> bool:
