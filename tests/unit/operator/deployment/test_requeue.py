@@ -20,6 +20,7 @@ from modelship.operator.kube import events
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.metrics import OperatorMetrics
 from support.deployments import SETTINGS, cluster
+from support.kopf_daemon import Stopped
 
 
 class Clock:
@@ -81,20 +82,6 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
     clock.now += 0.5
     assert handlers.requeue_if_due(memo, "ml", "iris")
     assert kube.calls  # due: reconciled
-
-
-class Stopped:
-    """Kopf's `stopped` as an async daemon sees it: falsy until set, and awaitable `wait()`."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    async def wait(self) -> bool:
-        await self.event.wait()
-        return True
-
-    def __bool__(self) -> bool:
-        return self.event.is_set()
 
 
 async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_survives_errors(

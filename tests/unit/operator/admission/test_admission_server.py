@@ -128,7 +128,7 @@ async def test_an_admission_review_is_answered_over_tls(
 
 
 def test_the_shipped_configurations_cover_only_approvals_and_fail_closed() -> None:
-    configs = configurations(Path(__file__).parents[2] / "manifests" / "webhook" / "webhooks.yaml")
+    configs = configurations(Path(__file__).parents[4] / "manifests" / "webhook" / "webhooks.yaml")
     hooks = [(c["kind"], h) for c in configs for h in c["webhooks"]]
     for _, hook in hooks:
         [rule] = hook["rules"]

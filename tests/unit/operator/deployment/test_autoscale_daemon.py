@@ -11,7 +11,6 @@ from typing import Any
 
 import kopf
 from prometheus_client import CollectorRegistry
-from test_operator_requeue import Stopped
 
 from modelship.operator import deployment_handlers as handlers
 from modelship.operator.deployment.autoscale import Windows
@@ -20,6 +19,7 @@ from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.metrics import OperatorMetrics
 from support.autoscaling import Gauges, production_pod
 from support.deployments import SETTINGS, body, cluster
+from support.kopf_daemon import Stopped
 
 SERVING = {"production": {"version": 1, "promotedAt": "2025-03-01T12:00:00Z"}}
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_operator_model_decide import NOW, SPEC, published
-
 from modelship.api.v1alpha1 import Model
 from modelship.operator.deployment.actions import ApplyChild, DeleteChild
 from modelship.operator.deployment.decide import decide as decide_deployment
@@ -15,6 +13,7 @@ from modelship.operator.model.decide import CreateTrainingJob, EnsureCatalogClai
 from modelship.operator.model.decide import decide as decide_model
 from modelship.operator.model.observation import ModelMeta, ModelObservation
 from modelship.operator.settings import OperatorSettings
+from support.model_observations import NOW, SPEC, published
 
 SETTINGS = OperatorSettings()
 
