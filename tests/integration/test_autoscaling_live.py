@@ -31,7 +31,6 @@ from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     MODEL_DEPLOYMENTS,
     MODELS,
-    PODS,
     Resource,
 )
 from support.factories import iris_deployment, iris_model
@@ -40,6 +39,7 @@ from support.live import (
     approve,
     awaiting_approval,
     condition,
+    pod_ips,
     status_of,
     wait_for_status,
 )
@@ -130,14 +130,7 @@ class Load:
 
 def ready_ips(kube: Kube, namespace: str, name: str) -> list[str]:
     """Addresses of the ready production pods: what a Service's endpoints would hold."""
-    selector = {"modelship.io/deployment": name, "modelship.io/stage": "production"}
-    return [
-        p["status"]["podIP"]
-        for p in kube.list(PODS, namespace, selector)
-        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
-        and any(c["type"] == "Ready" and c["status"] == "True"
-                for c in p["status"].get("conditions", []))
-    ]  # fmt: skip
+    return pod_ips(kube, namespace, name, "production", ready=True)
 
 
 def replicas(kube: Kube, namespace: str, name: str) -> int:

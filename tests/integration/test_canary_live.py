@@ -22,8 +22,8 @@ from conftest import running_operator
 from modelship.contracts.routing import ROUTER_GRPC_PORT, ROUTER_PORT, VERSION_HEADER
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
-from support.factories import iris_deployment, iris_model
-from support.live import approve, awaiting_approval, condition, retrain, wait_for_status
+from support.canary import canary, deploy_canary
+from support.live import approve, awaiting_approval, condition, retrain
 from support.operator import OperatorProcess
 from support.routed import ROWS, Traffic, router_ips
 from support.waiting import wait_for
@@ -77,10 +77,6 @@ def rest_predict(ip: str, model: str, rows: list[list[float]], pin: int) -> list
     return list(predict["data"])
 
 
-def canary(status: Obj) -> Obj:
-    return status.get("canary") or {}
-
-
 def paused_at(weight: int) -> Any:
     return lambda s: (
         canary(s).get("weight") == weight and "modelship promote" in canary(s).get("waitingFor", "")
@@ -101,20 +97,8 @@ def test_a_canary_goes_step_by_step_and_a_bad_one_is_aborted_on_evidence(
     operator: OperatorProcess, kube: Kube, namespace: str
 ) -> None:
     name = "iris"
-    kube.create(
-        MODELS,
-        namespace,
-        iris_model(name, evaluation={"testFraction": 0.3, "seed": 3, "gates": []}),
-    )
-    deployment = iris_deployment(
-        name,
-        test={"replicas": 1, "acceptance": {"minAccuracy": 0.5, "maxLatencyMs": 1000}},
-        production={"replicas": 2, "rollout": {"strategy": "canary", "steps": STEPS}},
-    )
-    kube.create(MODEL_DEPLOYMENTS, namespace, deployment)
-    wait = lambda check, timeout=180: wait_for_status(  # noqa: E731
-        kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, describe=operator.tail
-    )
+    rollout = {"strategy": "canary", "steps": STEPS}
+    wait = deploy_canary(kube, operator, namespace, name, replicas=2, rollout=rollout)
     wait(awaiting_approval(1))
     approve(kube, namespace, name)  # the first promotion surges: nothing to compare with yet
     wait(

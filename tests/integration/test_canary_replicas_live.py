@@ -33,8 +33,8 @@ from modelship.operator.kube.resources import (
     SERVICES,
     Resource,
 )
-from support.factories import iris_deployment, iris_model
-from support.live import approve, awaiting_approval, condition, retrain, wait_for_status
+from support.canary import canary, deploy_canary
+from support.live import approve, awaiting_approval, condition, retrain
 from support.operator import OperatorProcess
 from support.waiting import wait_for
 
@@ -123,34 +123,15 @@ class Traffic:
         return wait(lambda s: check(s) or self.send(30), 240)
 
 
-def canary(status: Obj) -> Obj:
-    return status.get("canary") or {}
-
-
 def test_a_replica_ratio_canary_splits_by_pods_completes_and_a_bad_one_is_aborted(
     operator: OperatorProcess, kube: Kube, namespace: str
 ) -> None:
     name = "iris"
-    kube.create(
-        MODELS,
-        namespace,
-        iris_model(name, evaluation={"testFraction": 0.3, "seed": 3, "gates": []}),
-    )
     # Latency on a busy two-core machine is noise: this module is about the split, so only
     # errors and predictions may fail a window.
     lenient = {"maxLatencyRatio": 20, "latencySlackMs": 200}
     rollout = {"strategy": "canary", "traffic": "replicas", "steps": STEPS, "thresholds": lenient}
-    deployment = iris_deployment(
-        name,
-        test={"replicas": 1, "acceptance": {"minAccuracy": 0.5, "maxLatencyMs": 1000}},
-        production={"replicas": 3, "rollout": rollout},
-    )
-    kube.create(MODEL_DEPLOYMENTS, namespace, deployment)
-
-    def wait(check: Any, timeout: float = 180) -> Obj:
-        return wait_for_status(
-            kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, describe=operator.tail
-        )
+    wait = deploy_canary(kube, operator, namespace, name, replicas=3, rollout=rollout)
 
     def describe() -> str:
         status = kube.get(MODEL_DEPLOYMENTS, namespace, name) or {}
@@ -248,24 +229,9 @@ def test_a_gateway_api_canary_does_not_start_where_the_api_is_not_served(
 ) -> None:
     """The local 1.20 cluster serves no gateway.networking.k8s.io: the rollout fails closed."""
     name = "iris"
-    kube.create(
-        MODELS,
-        namespace,
-        iris_model(name, evaluation={"testFraction": 0.3, "seed": 3, "gates": []}),
-    )
     rollout = {"strategy": "canary", "traffic": "gatewayAPI", "steps": STEPS,
                "gateway": {"parentRefs": [{"name": "public"}]}}  # fmt: skip
-    deployment = iris_deployment(
-        name,
-        test={"replicas": 1, "acceptance": {"minAccuracy": 0.5, "maxLatencyMs": 1000}},
-        production={"replicas": 1, "rollout": rollout},
-    )
-    kube.create(MODEL_DEPLOYMENTS, namespace, deployment)
-
-    def wait(check: Any, timeout: float = 180) -> Obj:
-        return wait_for_status(
-            kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, describe=operator.tail
-        )
+    wait = deploy_canary(kube, operator, namespace, name, replicas=1, rollout=rollout)
 
     wait(awaiting_approval(1))
     approve(kube, namespace, name)  # the first promotion surges: it needs no split

@@ -14,9 +14,9 @@ import pytest
 
 from conftest import running_operator
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
-from support.factories import iris_deployment, iris_model
-from support.live import approve, awaiting_approval, retrain, wait_for_status
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
+from support.canary import canary, deploy_canary
+from support.live import approve, awaiting_approval, retrain
 from support.operator import OperatorProcess
 from support.routed import Traffic, router_ips
 from support.waiting import wait_for
@@ -36,28 +36,12 @@ def operator(
     )
 
 
-def canary(status: Obj) -> Obj:
-    return status.get("canary") or {}
-
-
 def test_an_operator_killed_mid_analysis_resumes_the_same_step(
     operator: OperatorProcess, kube: Kube, namespace: str
 ) -> None:
     name = "iris"
-    kube.create(
-        MODELS,
-        namespace,
-        iris_model(name, evaluation={"testFraction": 0.3, "seed": 3, "gates": []}),
-    )
-    deployment = iris_deployment(
-        name,
-        test={"replicas": 1, "acceptance": {"minAccuracy": 0.5, "maxLatencyMs": 1000}},
-        production={"replicas": 2, "rollout": {"strategy": "canary", "steps": STEPS}},
-    )
-    kube.create(MODEL_DEPLOYMENTS, namespace, deployment)
-    wait = lambda check, timeout=180: wait_for_status(  # noqa: E731
-        kube, MODEL_DEPLOYMENTS, namespace, name, check, timeout, describe=operator.tail
-    )
+    rollout = {"strategy": "canary", "steps": STEPS}
+    wait = deploy_canary(kube, operator, namespace, name, replicas=2, rollout=rollout)
     wait(awaiting_approval(1))
     approve(kube, namespace, name)
     wait(lambda s: s.get("phase") == "Serving" and s["production"].get("readyReplicas") == 2)

@@ -21,7 +21,6 @@ from conftest import running_operator
 from modelship.contracts.routing import RoutingTable
 from modelship.operator.deployment.builders.canary import router_name, routing_name
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.naming import LABEL_COMPONENT
 from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
@@ -35,6 +34,7 @@ from support.live import (
     approve,
     awaiting_approval,
     infer,
+    pod_ips,
     production_pod_ips,
     retrain,
     wait_for_status,
@@ -80,10 +80,7 @@ def agreement_on_rows(kube: Kube, namespace: str, name: str, tested: int) -> flo
 
 
 def serving_pod_ips_of_test(kube: Kube, namespace: str, name: str, version: int) -> list[str]:
-    selector = {"modelship.io/deployment": name, "modelship.io/stage": "test",
-                "modelship.io/version": str(version), LABEL_COMPONENT: "serving"}  # fmt: skip
-    return [p["status"]["podIP"] for p in kube.list(PODS, namespace, selector)
-            if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
+    return pod_ips(kube, namespace, name, "test", version=version, component="serving")
 
 
 def router_state(kube: Kube, namespace: str, name: str) -> tuple[bool, int, Obj | None, Obj]:

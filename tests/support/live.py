@@ -97,19 +97,39 @@ def production_version(kube: Kube, namespace: str, name: str) -> str | None:
     return str(deployment["spec"]["template"]["metadata"]["labels"]["modelship.io/version"])
 
 
-def production_pod_ips(
-    kube: Kube, namespace: str, name: str, version: int | None = None
+def pod_ips(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    stage: str,
+    *,
+    version: int | None = None,
+    ready: bool = False,
+    component: str | None = None,
 ) -> list[str]:
-    """Addresses of the production pods of Deployment `name` (of `version`, when given) that
-    have one and are not being deleted."""
-    selector = {"modelship.io/deployment": name, "modelship.io/stage": "production"}
+    """Addresses of the pods of Deployment `name` at `stage` (production, test, canary, router)
+    that have one and are not being deleted: of `version` and `component` when given, and only
+    the ready ones (what a Service's endpoints would hold) with `ready`."""
+    selector = {"modelship.io/deployment": name, "modelship.io/stage": stage}
+    if version is not None:
+        selector["modelship.io/version"] = str(version)
+    if component is not None:
+        selector["app.kubernetes.io/component"] = component
     return [
         p["status"]["podIP"]
         for p in kube.list(PODS, namespace, selector)
         if p["status"].get("podIP")
         and not p["metadata"].get("deletionTimestamp")
-        and (version is None or p["metadata"]["labels"].get("modelship.io/version") == str(version))
-    ]
+        and (not ready or any(c["type"] == "Ready" and c["status"] == "True"
+                              for c in p["status"].get("conditions", [])))
+    ]  # fmt: skip
+
+
+def production_pod_ips(
+    kube: Kube, namespace: str, name: str, version: int | None = None
+) -> list[str]:
+    """Addresses of the production pods of Deployment `name` (of `version`, when given)."""
+    return pod_ips(kube, namespace, name, "production", version=version)
 
 
 def infer(client: httpx.Client, ip: str, model: str, rows: list[list[float]]) -> list[Any]:

@@ -16,7 +16,7 @@ import httpx
 
 from modelship.contracts.routing import BACKEND_HEADER, ROUTER_PORT
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import PODS
+from support.live import pod_ips
 
 Obj = dict[str, Any]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [6.7, 3.0, 5.2, 2.3], [5.8, 2.7, 5.1, 1.9],
@@ -29,14 +29,7 @@ def body(row: list[float]) -> Obj:
 
 def router_ips(kube: Kube, namespace: str, name: str) -> list[str]:
     """Addresses of the ready router pods of Deployment `name` that are not being deleted."""
-    selector = {"modelship.io/deployment": name, "modelship.io/stage": "router"}
-    return [
-        p["status"]["podIP"]
-        for p in kube.list(PODS, namespace, selector)
-        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
-        and any(c["type"] == "Ready" and c["status"] == "True"
-                for c in p["status"].get("conditions", []))
-    ]  # fmt: skip
+    return pod_ips(kube, namespace, name, "router", ready=True)
 
 
 class Traffic:
