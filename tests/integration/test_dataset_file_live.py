@@ -3,18 +3,16 @@ changed file trains a new version with trigger dataset-change, the operator read
 
 from __future__ import annotations
 
-import csv
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sklearn.datasets import load_iris
 
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import JOBS, MODELS, PVCS, TRAINING_JOBS
 from modelship.operator.model.builders import build_catalog_claim
 from modelship.operator.settings import OperatorSettings
+from support.datasets import write_iris
 from support.factories import iris_model
 from support.live import status_of
 from support.operator import OperatorProcess
@@ -51,18 +49,6 @@ def catalog_dir(kube: Kube, namespace: str) -> Path:
     assert claim is not None
     volume = kube._call("GET", f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
     return Path(volume["spec"]["hostPath"]["path"])
-
-
-def write_iris(path: Path, rows: int) -> str:
-    """The first `rows` iris rows as CSV; returns the digest the trainer and the probe compute."""
-    iris = load_iris()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow([*(f"f{i}" for i in range(4)), "species"])
-        for features, label in list(zip(iris.data, iris.target, strict=True))[:rows]:
-            writer.writerow([*features, int(label)])
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_changed_file_trains_a_new_version(
