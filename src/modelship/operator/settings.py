@@ -7,11 +7,105 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PREFIX = "MODELSHIP_OPERATOR_"
 
-class OperatorSettings(BaseSettings):
-    """Everything the operator can be told; tests pass values to the constructor instead."""
 
-    model_config = SettingsConfigDict(env_prefix="MODELSHIP_OPERATOR_", extra="ignore")
+class LeadershipSettings(BaseSettings):
+    """Who acts: the leader Lease (ha/). A group of OperatorSettings, read with its prefix."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
+
+    leader_election: bool = Field(
+        default=True,
+        description="Act only while holding the leader Lease, so two instances never both act.",
+    )
+    lease_name: str = Field(default="modelship-operator", description="Name of the leader Lease.")
+    lease_namespace: str = Field(
+        default="modelship-system",
+        description="Namespace of the leader Lease: the operator's own (the manifests set it "
+        "from the pod); a local `make run` uses the same one, so it stands by beside a "
+        "deployed operator.",
+    )
+    lease_identity: str = Field(
+        default="",
+        description="Who holds the Lease: this name (the manifests give the pod's) or the host "
+        "name, plus a random suffix, so a restarted process is never taken for its predecessor.",
+    )
+    lease_duration_seconds: float = Field(
+        default=15.0, gt=0, description="How long a silent leader keeps the Lease."
+    )
+    lease_renew_deadline_seconds: float = Field(
+        default=10.0, gt=0, description="A leader that cannot renew for this long stops acting."
+    )
+    lease_retry_period_seconds: float = Field(
+        default=2.0, gt=0, description="Pause between tries to acquire or renew the Lease."
+    )
+
+    @model_validator(mode="after")
+    def _lease_timing_is_ordered(self) -> LeadershipSettings:
+        # The leader must give up (renew deadline) before a standby may take over (duration),
+        # or both would act for a moment; and it must get more than one try before giving up.
+        if not (
+            self.lease_retry_period_seconds
+            < self.lease_renew_deadline_seconds
+            < self.lease_duration_seconds
+        ):
+            raise ValueError(
+                "need lease_retry_period_seconds < lease_renew_deadline_seconds "
+                "< lease_duration_seconds"
+            )
+        return self
+
+
+class AdmissionSettings(BaseSettings):
+    """The approval webhook (admission/). A group of OperatorSettings, read with its prefix."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
+
+    admission_port: int = Field(
+        default=9443,
+        ge=0,
+        le=65535,
+        description="Port of the approval admission webhook (HTTPS; every replica serves it); "
+        "0 turns it off.",
+    )
+    admission_host: str = Field(
+        default="0.0.0.0", description="Address the admission webhook listens on."
+    )
+    admission_cert_file: str = Field(
+        default="",
+        description="The webhook's certificate (e.g. a cert-manager Secret, mounted); reloaded "
+        "when it changes. When it or the key is missing, a self-signed pair is generated.",
+    )
+    admission_key_file: str = Field(default="", description="The webhook's private key.")
+    admission_generated_dir: str = Field(
+        default="",
+        description="Where a generated self-signed pair is written (tls.crt is the caBundle); "
+        "'' = a new temporary directory per process, so two operators never share one.",
+    )
+    admission_names: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"],
+        description="DNS names and IP addresses of a generated certificate (the listen address "
+        "is added when it is one).",
+    )
+    admission_reload_seconds: float = Field(
+        default=10.0, gt=0, description="How often the certificate files are checked for change."
+    )
+    approval_trusted_appliers: list[str] = Field(
+        default_factory=list,
+        description="Usernames (e.g. a GitOps controller's ServiceAccount, "
+        "system:serviceaccount:flux-system:kustomize-controller) whose spec.approval.approvedBy "
+        "is recorded as a claim beside their own identity instead of being refused.",
+    )
+
+
+class OperatorSettings(LeadershipSettings, AdmissionSettings):
+    """Everything the operator can be told; tests pass values to the constructor instead.
+
+    One root with one prefix (`MODELSHIP_OPERATOR_`); the leadership and webhook settings are
+    declared in their own groups above, inherited here, and read under the same names."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore")
 
     image: str = Field(
         default="modelship:0.1.0",
@@ -110,67 +204,6 @@ class OperatorSettings(BaseSettings):
         ge=10,
         description="How often an http(s) dataset is checked (HEAD) when onDatasetChange is set.",
     )
-    leader_election: bool = Field(
-        default=True,
-        description="Act only while holding the leader Lease, so two instances never both act.",
-    )
-    lease_name: str = Field(default="modelship-operator", description="Name of the leader Lease.")
-    lease_namespace: str = Field(
-        default="modelship-system",
-        description="Namespace of the leader Lease: the operator's own (the manifests set it "
-        "from the pod); a local `make run` uses the same one, so it stands by beside a "
-        "deployed operator.",
-    )
-    lease_identity: str = Field(
-        default="",
-        description="Who holds the Lease: this name (the manifests give the pod's) or the host "
-        "name, plus a random suffix, so a restarted process is never taken for its predecessor.",
-    )
-    lease_duration_seconds: float = Field(
-        default=15.0, gt=0, description="How long a silent leader keeps the Lease."
-    )
-    lease_renew_deadline_seconds: float = Field(
-        default=10.0, gt=0, description="A leader that cannot renew for this long stops acting."
-    )
-    lease_retry_period_seconds: float = Field(
-        default=2.0, gt=0, description="Pause between tries to acquire or renew the Lease."
-    )
-    admission_port: int = Field(
-        default=9443,
-        ge=0,
-        le=65535,
-        description="Port of the approval admission webhook (HTTPS; every replica serves it); "
-        "0 turns it off.",
-    )
-    admission_host: str = Field(
-        default="0.0.0.0", description="Address the admission webhook listens on."
-    )
-    admission_cert_file: str = Field(
-        default="",
-        description="The webhook's certificate (e.g. a cert-manager Secret, mounted); reloaded "
-        "when it changes. When it or the key is missing, a self-signed pair is generated.",
-    )
-    admission_key_file: str = Field(default="", description="The webhook's private key.")
-    admission_generated_dir: str = Field(
-        default="",
-        description="Where a generated self-signed pair is written (tls.crt is the caBundle); "
-        "'' = a new temporary directory per process, so two operators never share one.",
-    )
-    admission_names: list[str] = Field(
-        default_factory=lambda: ["localhost", "127.0.0.1"],
-        description="DNS names and IP addresses of a generated certificate (the listen address "
-        "is added when it is one).",
-    )
-    admission_reload_seconds: float = Field(
-        default=10.0, gt=0, description="How often the certificate files are checked for change."
-    )
-    approval_trusted_appliers: list[str] = Field(
-        default_factory=list,
-        description="Usernames (e.g. a GitOps controller's ServiceAccount, "
-        "system:serviceaccount:flux-system:kustomize-controller) whose spec.approval.approvedBy "
-        "is recorded as a claim beside their own identity instead of being refused.",
-    )
-
     metrics_endpoint: str = Field(
         default="http://0.0.0.0:8081/metrics",
         description="Where every replica serves its Prometheus metrics ('' = not at all).",
@@ -181,20 +214,5 @@ class OperatorSettings(BaseSettings):
         if self.autoscale_panic_window_seconds > self.autoscale_stable_window_seconds:
             raise ValueError(
                 "need autoscale_panic_window_seconds <= autoscale_stable_window_seconds"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _lease_timing_is_ordered(self) -> OperatorSettings:
-        # The leader must give up (renew deadline) before a standby may take over (duration),
-        # or both would act for a moment; and it must get more than one try before giving up.
-        if not (
-            self.lease_retry_period_seconds
-            < self.lease_renew_deadline_seconds
-            < self.lease_duration_seconds
-        ):
-            raise ValueError(
-                "need lease_retry_period_seconds < lease_renew_deadline_seconds "
-                "< lease_duration_seconds"
             )
         return self

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from modelship.operator.ha.lease import (
     LeaseAction,
@@ -103,28 +104,14 @@ class LeaderElector:
             self._sighting.update(record, now)
         action = decide(record, self.identity, self._sighting, now, self.timing.lease_duration)
         duration = round(self.timing.lease_duration)
+        if action is LeaseAction.WAIT:
+            assert record is not None
+            if record.holder != self._waiting_on:
+                self._waiting_on = record.holder
+                log.info("standing by: %s is held by %s", self.where, record.holder)
+            return False
         try:
-            if action is LeaseAction.WAIT:
-                assert record is not None
-                if record.holder != self._waiting_on:
-                    self._waiting_on = record.holder
-                    log.info("standing by: %s is held by %s", self.where, record.holder)
-                return False
-            if action is LeaseAction.CREATE:
-                written = self.kube.create(
-                    LEASES, self.namespace, lease_body(self.name, self.identity, duration, 0)
-                )
-            elif action is LeaseAction.RENEW:
-                assert record is not None
-                written = self.kube.patch(LEASES, self.namespace, self.name, renew_patch(record))
-            else:
-                assert record is not None
-                written = self.kube.patch(
-                    LEASES,
-                    self.namespace,
-                    self.name,
-                    takeover_patch(record, self.identity, duration),
-                )
+            written = _write(self, action, record, duration)
         except KubeError as exc:
             if exc.status == 409:  # another candidate moved first; read again next time
                 return False
@@ -211,3 +198,16 @@ class LeaderElector:
             log.info("released %s", self.where)
         except KubeError as exc:  # it expires by itself; a standby then waits a lease duration
             log.warning("could not release %s: %s", self.where, exc)
+
+
+def _write(
+    elector: LeaderElector, action: LeaseAction, record: LeaseRecord | None, duration: int
+) -> dict[str, Any]:
+    """Create, renew or take over the Lease as `action` says; a 409 means someone moved first."""
+    kube, namespace, name = elector.kube, elector.namespace, elector.name
+    if action is LeaseAction.CREATE:
+        return kube.create(LEASES, namespace, lease_body(name, elector.identity, duration, 0))
+    assert record is not None
+    if action is LeaseAction.RENEW:
+        return kube.patch(LEASES, namespace, name, renew_patch(record))
+    return kube.patch(LEASES, namespace, name, takeover_patch(record, elector.identity, duration))

@@ -21,3 +21,9 @@ def series_of(gauge: Gauge, namespace: str, name: str) -> list[tuple[str, ...]]:
                 if key not in found:
                     found.append(key)
     return found
+
+
+def clear_object(gauge: Gauge, namespace: str, name: str) -> None:
+    """Remove every series of the object, whatever its other labels (on deletion only)."""
+    for labels in series_of(gauge, namespace, name):
+        gauge.remove(*labels)
