@@ -123,6 +123,18 @@ def _resolve(expr: ast.expr, returned: dict[str, set[str]]) -> set[str]:
     return names
 
 
+def _called(call: ast.Call) -> str:
+    """The name of the function a call calls (`f(...)`, `module.f(...)`)."""
+    func = call.func
+    return (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
+
+
 def client_needs(source: str, aliases: dict[str, set[str]] | None = None) -> set[Need]:
     """Verbs the client layer is called with, per Resource, in one module; `aliases` adds what
     names defined in other modules stand for (see `resource_aliases`)."""
@@ -132,6 +144,12 @@ def client_needs(source: str, aliases: dict[str, set[str]] | None = None) -> set
         returned.setdefault(name, set()).update(constants)
     needs: set[Need] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _called(node) == "write_status" and len(node.args) > 1:
+            # Every kind's status write: `kube.perform.write_status(kube, RES, body, old, new)`.
+            for name in _resolve(node.args[1], returned):
+                res = known[name]
+                needs.add(("patch", res.group, res.plural, "status"))
+            continue
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         method, args = node.func.attr, node.args

@@ -85,6 +85,18 @@ class R:
     assert unscanned(touched(source), needs) == [("batch", "jobs")]
 
 
+def test_the_shared_status_write_is_read_as_a_patch_of_the_status_subresource() -> None:
+    source = """
+def apply(kube, body, old, new):
+    write_status(kube, TRAINING_JOBS, body, old, new)
+    perform.write_status(kube, MODEL_DEPLOYMENTS, body, old, new)
+"""
+    assert client_needs(source) == {
+        ("patch", "modelship.io", "trainingjobs", "status"),
+        ("patch", "modelship.io", "deployments", "status"),
+    }
+
+
 def test_a_resource_chosen_in_one_module_and_used_in_another_is_read() -> None:
     observe = """
 @dataclass
