@@ -210,7 +210,8 @@ def test_waiting_for_a_version(
     assert condition(status, "TestPassed")[:2] == ("False" if failed else "Unknown", reason)
     assert condition(status, "Ready")[1] == reason
     assert kinds(decision.actions) == [f"{'warning' if failed else 'event'} {reason}"]
-    assert decision.requeue_after == (SETTLED_SECONDS if failed else IN_FLIGHT_SECONDS)
+    # No version to wait for by polling: the Model's events reconcile this Deployment.
+    assert decision.requeue_after == SETTLED_SECONDS
     again = run(subject(wire(status), **spec), seen)
     assert again.actions == [] and again.status == status  # the Event is posted once
 

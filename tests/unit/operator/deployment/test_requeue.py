@@ -15,9 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from modelship.operator import deployment_handlers as handlers
 from modelship.operator import startup
-from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS
+from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS
 from modelship.operator.kube import events
 from modelship.operator.kube.requeue import Requeues
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.metrics import OperatorMetrics
 from support.deployments import SETTINGS, cluster
 from support.kopf_daemon import Stopped
@@ -57,6 +58,43 @@ def test_the_latest_request_wins_and_none_cancels() -> None:
     requeues.request(key, 0)
     requeues.forget(key)
     assert not requeues.due(key)
+
+
+def test_a_deployment_waiting_for_a_version_is_moved_by_its_models_event_not_by_polling(
+    monkeypatch: Any,
+) -> None:
+    """No version yet: the Deployment asks for no look before the settled safety net; the
+    Model's event (a version published) reconciles it at once through the index."""
+    kube = cluster()
+    published = kube.objects[("modelship.io/models", "ml", "iris")]["status"]
+    kube.objects[("modelship.io/models", "ml", "iris")]["status"] = {}  # still training
+    clock = Clock()
+    memo = kopf.Memo(
+        kube=kube,
+        settings=SETTINGS,
+        locks=defaultdict(threading.Lock),
+        deployment_requeues=Requeues(clock),
+        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
+    )
+    monkeypatch.setattr(events, "normal", lambda *_: None)
+    handlers.deployment_changed(meta={"namespace": "ml", "name": "iris"}, memo=memo)
+    waiting = kube.get(MODEL_DEPLOYMENTS, "ml", "iris") or {}
+    assert waiting["status"]["phase"] == "Pending"
+    kube.calls.clear()
+    clock.now += SETTLED_SECONDS - 1
+    assert not handlers.requeue_if_due(memo, "ml", "iris")
+    assert kube.calls == []  # a waiting Deployment costs no API call while nothing happens
+
+    kube.objects[("modelship.io/models", "ml", "iris")]["status"] = published
+    model = kube.get(MODELS, "ml", "iris")
+    index = {("ml", "iris"): ["iris"], ("ml", "other"): ["unrelated"]}
+    handlers.model_event(body=model, memo=memo, deployments_by_model=index)
+    moved = kube.get(MODEL_DEPLOYMENTS, "ml", "iris") or {}
+    assert moved["status"]["phase"] == "Testing"
+    assert moved["status"]["test"]["version"] == 1
+    assert [c.name for c in kube.calls if c.verb == "get" and "deployments" in c.resource][:1] == [
+        "iris"
+    ]  # only the Deployments of this Model are reconciled
 
 
 def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) -> None:
