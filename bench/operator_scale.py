@@ -1,9 +1,11 @@
 """What N idle objects cost the operator, and whether they slow the loops that are active.
 
-One local cluster and one operator process (as `make run` starts it). In steps, N suspended
-Models and N Deployments referencing them are created (N = 0, 100, 300, 1,000 by default, each
-step adding to the last), then five active iris Models with Deployments are taken to
-AwaitingApproval. For each N it reports:
+One local cluster and one operator process (as `make run` starts it). In steps, N idle Models
+and N Deployments referencing them are created (N = 0, 100, 300, 1,000 by default, each step
+adding to the last), then five active iris Models with Deployments are taken to
+AwaitingApproval. Idle means `--state`: `suspended` (both suspended), or `waiting` (Models the
+operator rejects, a gate of the other task's metric, and Deployments waiting for a version of
+them: idle the ordinary way, not by being told to be). For each N it reports:
 
 - the time from creating the N objects until every one has `observedGeneration` current;
 - the five active loops' apply -> AwaitingApproval time (median), and its ratio to N = 0 (after
@@ -13,6 +15,7 @@ AwaitingApproval. For each N it reports:
   audit log (requests of the operator's user agent; the benchmark's own use another).
 
     .venv/bin/python bench/operator_scale.py [--sizes 0,100,300,1000] [--idle 120] [--keep DIR]
+        [--state suspended|waiting] [--operator-src OTHER_CHECKOUT/src]
 
 Seen on the 2-core dev VM (2026-12-02): at N = 1,000, 3.5 s to settle, active loops 1.04x their
 N = 0 time, RSS 129 MB, 0.18 % of a core and 0.88 requests/s at idle (0.5 of them the Lease
@@ -50,7 +53,10 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def model_body(name: str, suspend: bool) -> dict[str, Any]:
+def model_body(name: str, suspend: bool, rejected: bool = False) -> dict[str, Any]:
+    """An iris Model; `rejected`: its gate names a regression metric, which a classification
+    Model cannot have (the schema accepts it, the operator refuses it: Ready False)."""
+    gates = [{"metric": "r2", "min": 0.5}] if rejected else []
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Model",
@@ -60,7 +66,7 @@ def model_body(name: str, suspend: bool) -> dict[str, Any]:
             "task": "classification",
             "dataset": {"uri": "builtin:iris"},
             "algorithm": {"name": "logistic_regression", "params": {"max_iter": 300}},
-            "evaluation": {"testFraction": 0.3, "seed": 7},
+            "evaluation": {"testFraction": 0.3, "seed": 7, "gates": gates},
         },
     }
 
@@ -165,13 +171,15 @@ class Step:
     writes_per_s: float = 0.0
 
 
-def add_idle(kube: Kube, start: int, stop: int) -> float:
-    """Create suspended Models and Deployments start..stop-1; seconds until all observed."""
+def add_idle(kube: Kube, start: int, stop: int, state: str) -> float:
+    """Create idle Models and Deployments start..stop-1 (suspended, or a rejected Model and a
+    Deployment waiting for it); seconds until all observed."""
     namespace = "idle"
+    suspend, rejected = state == "suspended", state == "waiting"
     for i in range(start, stop):
         name = f"m{i:04d}"
-        kube.create(MODELS, namespace, model_body(name, suspend=True))
-        kube.create(MODEL_DEPLOYMENTS, namespace, deployment_body(name, suspend=True))
+        kube.create(MODELS, namespace, model_body(name, suspend=suspend, rejected=rejected))
+        kube.create(MODEL_DEPLOYMENTS, namespace, deployment_body(name, suspend=suspend))
     return wait_until(lambda: observed(kube, namespace, stop), 1800, "idle objects observed")
 
 
@@ -219,6 +227,12 @@ def main() -> int:
     parser.add_argument("--sizes", default="0,100,300,1000")
     parser.add_argument("--idle", type=float, default=120.0, help="idle window, seconds")
     parser.add_argument("--active", type=int, default=5)
+    parser.add_argument(
+        "--state",
+        choices=["suspended", "waiting"],
+        default="suspended",
+        help="how the N idle objects are idle",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="cluster dir to keep")
     parser.add_argument(
         "--operator-src", type=Path, default=None, help="run the operator from this src/ instead"
@@ -246,10 +260,10 @@ def main() -> int:
         for n in sizes:
             step = Step(n)
             print(
-                f"[scale] N={n}: creating {n - created} more idle Models and Deployments",
+                f"[scale] N={n}: creating {n - created} more {args.state} Models and Deployments",
                 flush=True,
             )
-            step.settle_s = add_idle(kube, created, n)
+            step.settle_s = add_idle(kube, created, n, args.state)
             created = n
             print(
                 f"[scale] N={n}: all observed after {step.settle_s:.1f}s; active loops", flush=True
