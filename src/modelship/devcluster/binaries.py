@@ -65,7 +65,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "modelship" / f"kubernetes-{KUBERNETES_VERSION}-r{BUILD_REVISION}"
 
 
-def _print_progress(message: str) -> None:
+def print_progress(message: str) -> None:
     print(f"[control-plane] {message}", file=sys.stderr, flush=True)
 
 
@@ -96,7 +96,7 @@ def resolve_binaries(
     explicit_dir: Path | None = None,
     cache_dir: Path | None = None,
     build: bool = True,
-    progress: Progress = _print_progress,
+    progress: Progress = print_progress,
 ) -> ControlPlaneBinaries:
     """Find the binaries, building them into the cache when nothing else has them."""
     explicit = explicit_dir or (
@@ -166,7 +166,7 @@ def _patch_type_validators(source: Path, progress: Progress) -> None:
             )
 
 
-def build_from_debian_source(cache: Path, progress: Progress = _print_progress) -> None:
+def build_from_debian_source(cache: Path, progress: Progress = print_progress) -> None:
     """Build kube-apiserver and kube-controller-manager from Debian's source package."""
     _require_tools()
     work = cache / "build"
