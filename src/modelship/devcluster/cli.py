@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 
 from modelship.devcluster.binaries import BinariesError, resolve_binaries
 from modelship.devcluster.cluster import DevCluster, DevClusterError
+from modelship.devcluster.gobuild import build_from_modules
+from modelship.devcluster.gocache import GoBuildSettings
+from modelship.devcluster.gotool import reported_version
 from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
 from modelship.devcluster.layout import DEV_DIR_ENV, DevLayout, default_dev_dir
 from modelship.devcluster.node.logfiles import find_log
@@ -49,6 +52,16 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=_status)
 
     build = commands.add_parser("build", help="obtain (on first use, build) the binaries")
+    build.add_argument(
+        "--kubernetes",
+        metavar="VERSION",
+        default=None,
+        help="instead build this release (1.X.Y, or 1.X for its newest patch) and its etcd from "
+        "the Go module proxy, cached by version; the local cluster does not use it yet (issue 28)",
+    )
+    build.add_argument(
+        "--with-kubectl", action="store_true", help="with --kubernetes: build kubectl as well"
+    )
     build.set_defaults(func=_build)
 
     logs = commands.add_parser("logs", help="print a local pod's container log")
@@ -121,6 +134,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.kubernetes is not None:
+        return _build_from_modules(args.kubernetes, args.with_kubectl)
+    if args.with_kubectl:
+        print("modelship dev build: --with-kubectl needs --kubernetes", file=sys.stderr)
+        return 2
     try:
         binaries = resolve_binaries()
     except BinariesError as error:
@@ -128,6 +146,20 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     for name, path in vars(binaries).items():
         print(f"{name:<24} {path}")
+    return 0
+
+
+def _build_from_modules(version: str, kubectl: bool) -> int:
+    settings = GoBuildSettings.from_environ(os.environ)
+    try:
+        built = build_from_modules(version, settings, kubectl=kubectl)
+    except (BinariesError, ValueError) as error:
+        print(f"modelship dev build: {error}", file=sys.stderr)
+        return 1
+    print(f"Kubernetes {built.kubernetes} with etcd {built.etcd}")
+    for name, path in built.binaries.items():
+        print(f"{name:<24} {path}")
+        print(f"{'':<24} {reported_version(name, path)}")
     return 0
 
 
