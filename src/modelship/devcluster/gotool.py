@@ -22,6 +22,8 @@ from modelship.devcluster.gomodules import go_is_new_enough
 
 GO_INSTALL_HINT = "install it from https://go.dev/dl/ and put its bin/ on PATH, or set MODELSHIP_GO"
 HEARTBEAT_SECONDS = 30
+# The commands that have no --version flag.
+VERSION_ARGUMENTS = {"kubectl": ["version", "--client"], "etcdctl": ["version"]}
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,8 @@ def download_module(build: GoRun, module: Path, target: str) -> Path:
 
 
 def reported_version(name: str, binary: Path) -> str:
-    """What a built binary says its version is, on one line (etcdctl has no --version flag)."""
-    cmd = [str(binary), "version"] if name == "etcdctl" else [str(binary), "--version"]
+    """What a built binary says its version is, on one line."""
+    cmd = [str(binary), *VERSION_ARGUMENTS.get(name, ["--version"])]
     try:
         answer = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
