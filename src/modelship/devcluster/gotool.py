@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -35,15 +36,16 @@ class GoRun:
     log: Path
     env: Mapping[str, str]
 
-    def run(self, cmd: Sequence[str], cwd: Path, what: str, niced: bool = False) -> None:
-        """Run one step with its output appended to the log, a heartbeat while it runs."""
-        prefix = ["nice", "-n", str(self.settings.nice)] if niced and shutil.which("nice") else []
+    def run(self, cmd: Sequence[str], cwd: Path, what: str) -> None:
+        """Run one step, niced, with its output appended to the log and a heartbeat meanwhile."""
+        nice = ["nice", "-n", str(self.settings.nice)] if shutil.which("nice") else []
+        argv = [*nice, *cmd]
         started = time.monotonic()
         with self.log.open("a") as out:
-            out.write(f"\n### {what}: {' '.join(cmd)}\n")
+            out.write(f"\n### {what}: {shlex.join(argv)}\n")
             out.flush()
             proc = subprocess.Popen(
-                [*prefix, *cmd], cwd=cwd, env=dict(self.env), stdout=out, stderr=subprocess.STDOUT
+                argv, cwd=cwd, env=dict(self.env), stdout=out, stderr=subprocess.STDOUT
             )
             while True:
                 try:
@@ -75,7 +77,6 @@ class GoRun:
             ],
             module,
             f"compiling {name}",
-            niced=True,
         )
 
 
