@@ -21,11 +21,26 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {"pip", "uv"}
 
 
-def locked() -> dict[str, str]:
-    uv = Path(sys.executable).with_name("uv")
+def uv() -> Path:
+    """The hash-pinned uv `make install` put in .venv (beside this interpreter, or the
+    checkout's .venv when another environment runs this)."""
+    for candidate in (Path(sys.executable).with_name("uv"), ROOT / ".venv" / "bin" / "uv"):
+        if candidate.exists():
+            return candidate
+    raise SystemExit("no uv beside the interpreter or in .venv: run `make install`")
+
+
+def locked(
+    extras: tuple[str, ...] = ("dev", "onnx"), groups: tuple[str, ...] = ("build",)
+) -> dict[str, str]:
+    """name -> version of what the lock installs here with `extras` and `groups` (the project
+    itself left out); markers are evaluated against this interpreter."""
+    selection = [f for e in extras for f in ("--extra", e)] + [
+        f for g in groups for f in ("--group", g)
+    ]
     exported = subprocess.run(
-        [str(uv), "export", "--frozen", "--offline", "--extra", "dev", "--extra", "onnx",
-         "--group", "build", "--no-hashes", "--no-emit-project", "--no-header", "--no-annotate"],
+        [str(uv()), "export", "--frozen", "--offline", *selection, "--no-hashes",
+         "--no-emit-project", "--no-header", "--no-annotate"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     pins = {}
