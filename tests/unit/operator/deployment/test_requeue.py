@@ -24,6 +24,17 @@ from support.deployments import SETTINGS, cluster
 from support.kopf_daemon import Stopped
 
 
+def handler_memo(kube: Any, clock: Any) -> kopf.Memo:
+    """What startup.configure puts in the memo that the Deployment handlers use."""
+    return kopf.Memo(
+        kube=kube,
+        settings=SETTINGS,
+        locks=defaultdict(threading.Lock),
+        deployment_requeues=Requeues(clock),
+        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
+    )
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -69,13 +80,7 @@ def test_a_deployment_waiting_for_a_version_is_moved_by_its_models_event_not_by_
     published = kube.objects[("modelship.io/models", "ml", "iris")]["status"]
     kube.objects[("modelship.io/models", "ml", "iris")]["status"] = {}  # still training
     clock = Clock()
-    memo = kopf.Memo(
-        kube=kube,
-        settings=SETTINGS,
-        locks=defaultdict(threading.Lock),
-        deployment_requeues=Requeues(clock),
-        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
-    )
+    memo = handler_memo(kube, clock)
     monkeypatch.setattr(events, "normal", lambda *_: None)
     handlers.deployment_changed(meta={"namespace": "ml", "name": "iris"}, memo=memo)
     waiting = kube.get(MODEL_DEPLOYMENTS, "ml", "iris") or {}
@@ -101,13 +106,7 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
     """A reconcile from any handler records its `requeue_after`; the tick acts only when due."""
     kube = cluster()
     clock = Clock()
-    memo = kopf.Memo(
-        kube=kube,
-        settings=SETTINGS,
-        locks=defaultdict(threading.Lock),
-        deployment_requeues=Requeues(clock),
-        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
-    )
+    memo = handler_memo(kube, clock)
     monkeypatch.setattr(events, "normal", lambda *_: None)
     handlers.deployment_changed(meta={"namespace": "ml", "name": "iris"}, memo=memo)
     assert kube.written()  # the test stage was created: Testing, in flight
@@ -126,13 +125,7 @@ async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_su
     monkeypatch: Any,
 ) -> None:
     kube = cluster()
-    memo = kopf.Memo(
-        kube=kube,
-        settings=SETTINGS,
-        locks=defaultdict(threading.Lock),
-        deployment_requeues=Requeues(time.monotonic),
-        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
-    )
+    memo = handler_memo(kube, time.monotonic)
     monkeypatch.setattr(handlers, "RETRY_AFTER_ERROR_SECONDS", 0.05)
     monkeypatch.setattr(events, "normal", lambda *_: None)
     seen: list[float] = []
