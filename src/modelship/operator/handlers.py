@@ -23,7 +23,8 @@ from modelship.operator.kube.resources import MODELS, TRAINING_JOBS
 from modelship.operator.model.builders import COMPONENT as PROBE_COMPONENT
 from modelship.operator.model.controller import reconcile_model
 from modelship.operator.model.dataset_jobs import finished
-from modelship.operator.trainingjob.controller import TERMINAL, reconcile_training_job
+from modelship.operator.trainingjob.controller import reconcile_training_job
+from modelship.operator.trainingjob.decide import TERMINAL
 
 MANAGED = {MANAGED_BY: "modelship"}
 

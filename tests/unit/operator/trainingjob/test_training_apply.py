@@ -23,7 +23,8 @@ from modelship.operator.kube.resources import (
 from modelship.operator.model.builders import build_training_job
 from modelship.operator.model.controller import reconcile_model
 from modelship.operator.settings import OperatorSettings
-from modelship.operator.trainingjob.controller import production_champion, reconcile_training_job
+from modelship.operator.trainingjob.controller import reconcile_training_job
+from modelship.operator.trainingjob.observe import production_champion
 from support.fake_kube import FakeKube
 
 Obj = dict[str, Any]

@@ -13,8 +13,9 @@ from modelship.operator.kube.conditions import set_condition
 from modelship.operator.kube.naming import child_name
 from modelship.operator.kube.status import status_patch
 from modelship.operator.model.builders import build_catalog_claim, build_training_job
-from modelship.operator.model.controller import training_requests, version_summaries
+from modelship.operator.model.decide import training_requests
 from modelship.operator.model.observation import ModelMeta, ObservedTrainingJob
+from modelship.operator.model.summary import version_summaries
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.trainingjob.builders import build_training_pod_job
 from modelship.operator.trainingjob.decide import backoff_seconds
