@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from modelship.cli import build_parser
-from modelship.devcluster.binaries import BinariesError
+from modelship.devcluster.progress import BinariesError
 from modelship.devcluster.gobuild import build_from_modules
 from modelship.devcluster.gocache import (
     GoBuildSettings,

@@ -25,7 +25,9 @@ from modelship.devcluster.processes import (
 )
 from modelship.devcluster.state import ClusterState
 
-BINARIES = ControlPlaneBinaries(Path("/b/etcd"), Path("/b/kube-apiserver"), Path("/b/kcm"))
+BINARIES = ControlPlaneBinaries(
+    Path("/b/etcd"), Path("/b/kube-apiserver"), Path("/b/kcm"), Path("/b/kube-scheduler")
+)
 PORTS = controlplane.Ports(etcd_client=23790, etcd_peer=23800, apiserver=26443)
 
 
@@ -55,10 +57,14 @@ def test_every_listener_uses_the_chosen_ports_on_loopback() -> None:
     assert "--listen-peer-urls=http://127.0.0.1:23800" in etcd
     api = controlplane.apiserver_argv(BINARIES, layout, PORTS)
     assert "--secure-port=26443" in api
-    assert "--insecure-port=0" in api
     assert "--bind-address=127.0.0.1" in api
+    # Flags a current release refuses (removed after 1.20) are gone.
+    assert not [arg for arg in api if arg.startswith(("--insecure-port", "--insecure-bind"))]
     kcm = controlplane.controller_manager_argv(BINARIES, layout, Path("/k"))
-    assert "--port=0" in kcm and "--secure-port=0" in kcm
+    assert "--secure-port=0" in kcm and not [arg for arg in kcm if arg.startswith("--port")]
+    scheduler = controlplane.scheduler_argv(BINARIES, Path("/k"))
+    assert scheduler[0] == "/b/kube-scheduler"
+    assert "--secure-port=0" in scheduler and "--leader-elect=false" in scheduler
 
 
 def test_api_server_authenticates_authorizes_and_signs_service_account_tokens() -> None:
@@ -68,13 +74,18 @@ def test_api_server_authenticates_authorizes_and_signs_service_account_tokens() 
     assert flags["--token-auth-file"] == "/d/pki/tokens.csv"
     assert flags["--service-account-signing-key-file"] == "/d/pki/sa.key"
     assert "ServiceAccount" in flags["--enable-admission-plugins"].split(",")
+    # Pod Security admission checks every pod against its namespace's labels.
+    assert "PodSecurity" in flags["--enable-admission-plugins"].split(",")
+    # Nothing would lift the not-ready taint it puts on a new Node (node lifecycle is off).
+    assert flags["--disable-admission-plugins"] == "TaintNodesByCondition"
     assert flags["--service-cluster-ip-range"] == controlplane.SERVICE_CLUSTER_IP_RANGE
 
 
 def test_controller_manager_signs_tokens_and_leaves_the_node_alone() -> None:
     kcm = controlplane.controller_manager_argv(BINARIES, DevLayout(Path("/d")), Path("/k"))
     flags = dict(arg.split("=", 1) for arg in kcm[1:])
-    assert "-nodelifecycle" in flags["--controllers"].split(",")
+    controllers = flags["--controllers"].split(",")
+    assert {"-node-lifecycle-controller", "-taint-eviction-controller"} <= set(controllers)
     assert flags["--service-account-private-key-file"] == "/d/pki/sa.key"
     assert flags["--root-ca-file"] == "/d/pki/ca.crt"
 
@@ -115,3 +126,46 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
     stop([record], grace=2)
     assert not is_alive(record)
     assert process_start_time(child) is None
+
+
+def _fake_release(root: Path, version: str, etcd: str) -> None:
+    """A cache entry as `gobuild` leaves it: binaries and a manifest naming the etcd."""
+    import json
+
+    for component, entry_version, names in (
+        ("kubernetes", version, ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
+        ("etcd", etcd, ("etcd", "etcdctl")),
+    ):
+        entry = root / f"{component}-{entry_version}-mod-r1"
+        (entry / "bin").mkdir(parents=True)
+        for name in names:
+            (entry / "bin" / name).write_text("#!/bin/sh\n")
+            (entry / "bin" / name).chmod(0o755)
+        manifest = {"components": list(names), "etcd": etcd, "kubernetes": entry_version}
+        (entry / "build.json").write_text(json.dumps(manifest))
+
+
+def test_the_newest_supported_release_is_the_default_and_the_environment_picks_another(
+    tmp_path: Path,
+) -> None:
+    from modelship.devcluster import binaries
+
+    _fake_release(tmp_path / "modelship", binaries.NEWEST_SUPPORTED, "3.7.0")
+    environ = {"XDG_CACHE_HOME": str(tmp_path)}
+    found = binaries.resolve_binaries(build=False, environ=environ)
+    assert found.kube_scheduler.parent.parent.name.startswith(
+        f"kubernetes-{binaries.NEWEST_SUPPORTED}"
+    )
+    assert found.etcd.parent.parent.name == "etcd-3.7.0-mod-r1"
+    older = {**environ, binaries.VERSION_ENV: binaries.OLDEST_SUPPORTED}
+    with pytest.raises(binaries.BinariesError, match=f"{binaries.OLDEST_SUPPORTED} is not built"):
+        binaries.resolve_binaries(build=False, environ=older)
+
+
+def test_an_explicit_directory_must_hold_every_component(tmp_path: Path) -> None:
+    from modelship.devcluster import binaries
+
+    (tmp_path / "etcd").write_text("")
+    (tmp_path / "etcd").chmod(0o755)
+    with pytest.raises(binaries.BinariesError, match="kube-scheduler"):
+        binaries.resolve_binaries(environ={"KUBEBUILDER_ASSETS": str(tmp_path)})

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from modelship.devcluster.binaries import BinariesError, resolve_binaries
+from modelship.devcluster.binaries import BinariesError, requested_version
 from modelship.devcluster.cluster import DevCluster, DevClusterError
 from modelship.devcluster.gobuild import build_from_modules
 from modelship.devcluster.gocache import GoBuildSettings
@@ -56,11 +56,11 @@ def register(subparsers: Any) -> None:
         "--kubernetes",
         metavar="VERSION",
         default=None,
-        help="instead build this release (1.X.Y, or 1.X for its newest patch) and its etcd from "
-        "the Go module proxy, cached by version; the local cluster does not use it yet (issue 28)",
+        help="build this release (1.X.Y, or 1.X for its newest patch) and its etcd instead of "
+        "the one the local cluster runs ($MODELSHIP_KUBERNETES_VERSION, else the newest supported)",
     )
     build.add_argument(
-        "--with-kubectl", action="store_true", help="with --kubernetes: build kubectl as well"
+        "--with-kubectl", action="store_true", help="build kubectl as well"
     )
     build.set_defaults(func=_build)
 
@@ -134,25 +134,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    if args.kubernetes is not None:
-        return _build_from_modules(args.kubernetes, args.with_kubectl)
-    if args.with_kubectl:
-        print("modelship dev build: --with-kubectl needs --kubernetes", file=sys.stderr)
-        return 2
-    try:
-        binaries = resolve_binaries()
-    except BinariesError as error:
-        print(f"modelship dev build: {error}", file=sys.stderr)
-        return 1
-    for name, path in vars(binaries).items():
-        print(f"{name:<24} {path}")
-    return 0
-
-
-def _build_from_modules(version: str, kubectl: bool) -> int:
+    version = args.kubernetes or requested_version(os.environ)
     settings = GoBuildSettings.from_environ(os.environ)
     try:
-        built = build_from_modules(version, settings, kubectl=kubectl)
+        built = build_from_modules(version, settings, kubectl=args.with_kubectl)
     except (BinariesError, ValueError) as error:
         print(f"modelship dev build: {error}", file=sys.stderr)
         return 1

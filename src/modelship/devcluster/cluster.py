@@ -1,9 +1,10 @@
 """`DevCluster`: bring a local control plane (and the local node) up and down.
 
 The one class the CLI, `make cluster-up` and the test fixtures share. `up` starts etcd,
-kube-apiserver, kube-controller-manager and the local node agent, waits until the cluster can
-really serve (API ready, the `default` ServiceAccount and its token exist, CRDs Established) and
-writes the kubeconfig; `down` stops every process it started, pods included, and is idempotent.
+kube-apiserver, kube-controller-manager, kube-scheduler and the local node agent, waits until the
+cluster can really serve (API ready, the `default` ServiceAccount and the cluster's CA ConfigMap
+that every pod mounts exist, CRDs Established) and writes the kubeconfig; `down` stops every
+process it started, pods included, and is idempotent.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ from modelship.devcluster.state import ClusterState
 
 # Stop order: the node first (it stops the pods while the API server can still be told), then
 # the controllers, the API server and last its storage.
-STOP_ORDER = ("local-node", "kube-controller-manager", "kube-apiserver", "etcd", "registry")
+STOP_ORDER = (
+    "local-node",
+    "kube-scheduler",
+    "kube-controller-manager",
+    "kube-apiserver",
+    "etcd",
+    "registry",
+)
 
 
 # The operator's namespace exists from the start: an operator run as a local process (`make run`)
@@ -164,6 +172,7 @@ class DevCluster:
         kubeconfigs = {
             "admin": layout.kubeconfig,
             "controller-manager": layout.pki / "controller-manager.kubeconfig",
+            "scheduler": layout.pki / "scheduler.kubeconfig",
             "local-node": self.node_kubeconfig,
         }
         for identity, path in kubeconfigs.items():
@@ -185,8 +194,10 @@ class DevCluster:
                 binaries, layout, kubeconfigs["controller-manager"]
             )
             kcm = self._spawn(state, "kube-controller-manager", kcm_argv)
-            _wait(kcm, lambda: _default_token_exists(client), self._timeout,
-                  "the default ServiceAccount has its token")  # fmt: skip
+            _wait(kcm, lambda: _pods_admissible(client), self._timeout,
+                  "the default ServiceAccount and kube-root-ca.crt exist")  # fmt: skip
+            scheduler_argv = controlplane.scheduler_argv(binaries, kubeconfigs["scheduler"])
+            self._spawn(state, "kube-scheduler", scheduler_argv)
         if self._node:
             node = self._spawn(state, "local-node", self._node_argv(ports))
             with self.client() as client:
@@ -250,10 +261,12 @@ def _api_ready(client: KubeClient) -> bool:
     return client.get_text("/readyz") == "ok"
 
 
-def _default_token_exists(client: KubeClient) -> bool:
-    """Pods are admitted only once their ServiceAccount has a token Secret (Kubernetes 1.20)."""
-    account = client.get("/api/v1/namespaces/default/serviceaccounts/default")
-    return bool(account.get("secrets"))
+def _pods_admissible(client: KubeClient) -> bool:
+    """A pod is admitted once its ServiceAccount exists, and starts once the CA ConfigMap its
+    projected token volume names is there; both come from the controller manager."""
+    client.get("/api/v1/namespaces/default/serviceaccounts/default")
+    client.get("/api/v1/namespaces/default/configmaps/kube-root-ca.crt")
+    return True
 
 
 def _node_ready(client: KubeClient) -> bool:

@@ -1,8 +1,8 @@
-"""Command lines of etcd, kube-apiserver and kube-controller-manager for a dev cluster.
+"""Command lines of etcd, kube-apiserver, kube-controller-manager and kube-scheduler.
 
 Pure functions, so the flags (and why each is there) are readable and unit-tested in one place.
-Every listener binds 127.0.0.1 on a port chosen free at `up`, and every insecure or fixed port
-is switched off, so two dev clusters can run side by side.
+Every listener binds 127.0.0.1 on a port chosen free at `up`, and every fixed port is switched
+off, so two dev clusters can run side by side.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ ADMISSION_PLUGINS = (
     "DefaultTolerationSeconds",
     "PersistentVolumeClaimResize",
     "ResourceQuota",
+    "PodSecurity",
     "MutatingAdmissionWebhook",
     "ValidatingAdmissionWebhook",
 )
 # The local node posts its own status; nothing is there to taint or evict it, so the node
 # lifecycle controllers would only mark it NotReady and evict its pods.
-CONTROLLERS = "*,-nodelifecycle,-cloud-node-lifecycle"
+CONTROLLERS = "*,-node-lifecycle-controller,-taint-eviction-controller"
 # The audit log records the requests of people and operators (who, verb, resource, user agent),
 # so tests can show that a standby operator writes nothing and benchmarks can count requests.
 # The cluster's own components and the local node are left out: they are most of the traffic.
@@ -89,7 +90,6 @@ def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Por
         "--bind-address=127.0.0.1",
         "--advertise-address=127.0.0.1",
         f"--secure-port={ports.apiserver}",
-        "--insecure-port=0",
         f"--cert-dir={layout.pki}",
         f"--tls-cert-file={pki.apiserver_cert}",
         f"--tls-private-key-file={pki.apiserver_key}",
@@ -102,6 +102,9 @@ def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Por
         f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
+        # It taints a new Node not-ready until the node lifecycle controller (off, see
+        # CONTROLLERS) sees it Ready; here nothing would ever lift it and nothing would schedule.
+        "--disable-admission-plugins=TaintNodesByCondition",
         "--allow-privileged=true",
         # `kubectl logs` goes through the API server to the local node's log endpoint.
         f"--kubelet-client-certificate={pki.cert('apiserver-kubelet-client')}",
@@ -127,17 +130,30 @@ def controller_manager_argv(
         str(binaries.kube_controller_manager),
         f"--kubeconfig={kubeconfig}",
         # No serving endpoint at all: nothing scrapes it, and fixed ports would collide.
-        "--port=0",
         "--secure-port=0",
         "--leader-elect=false",
         f"--controllers={CONTROLLERS}",
         "--use-service-account-credentials=true",
-        # The token controller signs ServiceAccount token Secrets and puts ca.crt into them.
+        # Legacy token Secrets (created only on request since 1.24) are signed with this key.
         f"--service-account-private-key-file={pki.sa_key}",
         f"--root-ca-file={pki.ca_cert}",
         f"--cluster-signing-cert-file={pki.ca_cert}",
         f"--cluster-signing-key-file={pki.ca_key}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         "--cluster-name=modelship-dev",
+        "--profiling=false",
+    ]
+
+
+def scheduler_argv(binaries: ControlPlaneBinaries, kubeconfig: Path) -> list[str]:
+    """The real scheduler binds pods to the local node (which advertises its capacity)."""
+    return [
+        str(binaries.kube_scheduler),
+        f"--kubeconfig={kubeconfig}",
+        # Its own API-server identity suffices: nothing calls its health or metrics endpoint.
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--secure-port=0",
+        "--leader-elect=false",
         "--profiling=false",
     ]

@@ -1,10 +1,9 @@
 """Building a chosen Kubernetes control plane and its etcd from the Go module proxy.
 
-This is the road to a current control plane for the local cluster (issue 28): the machines reach
-the Go module proxy and have a current Go, so kube-apiserver, kube-controller-manager and
+The machines reach the Go module proxy and have a current Go (and no image can be pulled), so kube-apiserver, kube-controller-manager and
 kube-scheduler of any published release, and the etcd that release names in its
 `build/dependencies.yaml`, are built from their modules with the machine's Go and cached by
-version. The local cluster itself still runs the 1.20.2 built by `binaries.py` until it switches.
+version. `binaries.py` says which release the local cluster runs.
 
 Cold, on two cores, this costs about 13 minutes (kube-apiserver alone about 9) and 5 GB of Go
 caches; a cached binary costs nothing, and a rebuild with warm Go caches takes seconds.
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelship.devcluster.binaries import Progress, print_progress
+from modelship.devcluster.progress import Progress, print_progress
 from modelship.devcluster.gocache import (
     GoBuildSettings,
     adopt_binaries,
@@ -81,6 +80,24 @@ def build_from_modules(
     return ModuleControlPlane(
         kubernetes=str(manifest["kubernetes"]), etcd=etcd_version, binaries=binaries
     )
+
+
+def cached_control_plane(requested: str, settings: GoBuildSettings) -> ModuleControlPlane | None:
+    """The cached binaries of an exact release and its etcd, or None (no proxy is asked)."""
+    exact = VersionRequest.parse(requested).exact
+    if exact is None:
+        return None
+    manifest = cached_manifest(entry_dir(settings.cache_root, "kubernetes", exact), CONTROL_PLANE)
+    if manifest is None:
+        return None
+    etcd_version = str(manifest["etcd"])
+    etcd_entry = entry_dir(settings.cache_root, "etcd", etcd_version)
+    if cached_manifest(etcd_entry, ETCD_COMPONENTS) is None:
+        return None
+    k8s_bin = entry_dir(settings.cache_root, "kubernetes", exact) / "bin"
+    binaries = {name: k8s_bin / name for name in CONTROL_PLANE}
+    binaries.update({name: etcd_entry / "bin" / name for name in ETCD_COMPONENTS})
+    return ModuleControlPlane(kubernetes=exact, etcd=etcd_version, binaries=binaries)
 
 
 def _kubernetes(

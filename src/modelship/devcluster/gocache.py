@@ -79,7 +79,7 @@ class GoBuildSettings:
 
 
 def modelship_cache_root(environ: Mapping[str, str]) -> Path:
-    """`$XDG_CACHE_HOME/modelship`, else `~/.cache/modelship` (as binaries.default_cache_dir)."""
+    """`$XDG_CACHE_HOME/modelship`, else `~/.cache/modelship`."""
     base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".cache")
     return Path(base) / "modelship"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from modelship.devcluster.binaries import BinariesError, Progress
+from modelship.devcluster.progress import BinariesError, Progress
 from modelship.devcluster.gomodules import (
     KUBERNETES_MODULE,
     KubernetesRelease,

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelship.devcluster.binaries import BinariesError, Progress
+from modelship.devcluster.progress import BinariesError, Progress
 from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.gomodules import go_is_new_enough
 

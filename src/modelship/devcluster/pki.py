@@ -43,6 +43,7 @@ class Identity:
 IDENTITIES: dict[str, Identity] = {
     "admin": Identity("modelship-admin", ("system:masters",)),
     "controller-manager": Identity("system:kube-controller-manager", ()),
+    "scheduler": Identity("system:kube-scheduler", ()),
     "local-node": Identity("modelship-local-node", ("system:masters",)),
 }
 

@@ -1,8 +1,8 @@
-"""The node agent: registers the Node, binds pods, runs them, provisions volumes.
+"""The node agent: registers the Node, runs the pods bound to it, provisions volumes.
 
 One asyncio loop. It wakes on any pod event (a watch used only as a doorbell) or every second,
-lists pods, binds the unbound ones to itself (there is no scheduler), hands each of its pods to
-a `PodRunner`, and forgets runners whose pod is gone. On SIGTERM it stops every pod process.
+lists pods, hands each pod kube-scheduler bound to this node to a `PodRunner`, and forgets
+runners whose pod is gone. On SIGTERM it stops every pod process.
 """
 
 from __future__ import annotations
@@ -24,12 +24,7 @@ from modelship.devcluster.node.launch import NodeSettings
 from modelship.devcluster.node.logfiles import pod_log_dir
 from modelship.devcluster.node.logserver import LogServer
 from modelship.devcluster.node.network import LoopbackAllocator, pick_subnet_octet
-from modelship.devcluster.node.nodeobject import (
-    node_labels,
-    node_object,
-    node_status,
-    selector_matches,
-)  # fmt: skip
+from modelship.devcluster.node.nodeobject import node_object, node_status
 from modelship.devcluster.node.pod import PodRunner
 from modelship.devcluster.node.provisioner import Provisioner
 from modelship.devcluster.ports import free_ports
@@ -70,12 +65,15 @@ class NodeAgent:
         self._wake = asyncio.Event()
         self._since = now()
         self._log_port = free_ports(1)[0]
+        self._version = "unknown"
 
     def _runs_here(self, namespace: str, name: str) -> bool:
         return any(r.namespace == namespace and r.name == name for r in self._runners.values())
 
     async def run(self, stop: asyncio.Event) -> None:
         name = self._config.node_name
+        # The node reports the control plane's release as its own, as a kubelet of it would.
+        self._version = str((await self._client.get("/version"))["gitVersion"])
         try:
             await self._client.post("/api/v1/nodes", node_object(name))
         except ApiError as error:
@@ -107,7 +105,9 @@ class NodeAgent:
         await asyncio.gather(*(r.close() for r in runners), return_exceptions=True)
 
     async def _heartbeat_once(self) -> None:
-        status = node_status(self._config.node_name, now(), self._since, self._log_port)
+        status = node_status(
+            self._config.node_name, now(), self._since, self._log_port, self._version
+        )
         await self._client.patch(
             f"/api/v1/nodes/{self._config.node_name}/status", {"status": status}
         )
@@ -132,38 +132,12 @@ class NodeAgent:
         pods = (await self._client.get("/api/v1/pods"))["items"]
         seen = set()
         for pod in pods:
-            node = pod["spec"].get("nodeName")
-            if not node:
-                await self._bind(pod)
-            elif node == self._config.node_name:
+            if pod["spec"].get("nodeName") == self._config.node_name:
                 seen.add(pod["metadata"]["uid"])
                 await self._track(pod)
         for uid in [uid for uid in self._runners if uid not in seen]:
             await self._forget(uid)
         await self._provisioner.sync()
-
-    async def _bind(self, pod: JSON) -> None:
-        meta = pod["metadata"]
-        if meta.get("deletionTimestamp") or pod.get("status", {}).get("phase") in TERMINAL:
-            return
-        node = self._config.node_name
-        if not selector_matches(pod, node_labels(node)):
-            return  # it stays Pending, as with a scheduler that finds no node
-        binding = {
-            "apiVersion": "v1",
-            "kind": "Binding",
-            "metadata": {"name": meta["name"]},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-        }
-        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding"
-        try:
-            await self._client.post(path, binding)
-        except ApiError as error:
-            log.info("binding %s/%s: %s", meta["namespace"], meta["name"], error)
-        else:
-            message = f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}"
-            self._events.pod_event(pod, "Scheduled", message)
-        self._wake.set()
 
     async def _track(self, pod: JSON) -> None:
         meta = pod["metadata"]

@@ -8,14 +8,19 @@ from pathlib import Path
 from typing import Any
 
 JSON = dict[str, Any]
-KUBELET_VERSION = "v1.20.2-modelship-local"
+# The local node runs pods as processes with no CPU or memory limits, so what it advertises is a
+# budget for kube-scheduler (how many pods may be placed), not a reservation: the machine's
+# cores and memory times these factors, so a test's dozens of 100m pods fit on two cores.
+CPU_OVERCOMMIT = 16
+MEMORY_OVERCOMMIT = 4
+MAX_PODS = 500
 
 
-def _memory_ki() -> str:
+def _memory_ki() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
-            return f"{line.split()[1]}Ki"
-    return "4Gi"
+            return int(line.split()[1])
+    return 4 * 1024 * 1024
 
 
 def node_labels(name: str) -> dict[str, str]:
@@ -31,9 +36,13 @@ def node_object(name: str) -> JSON:
     }
 
 
-def node_status(name: str, heartbeat: str, since: str, log_port: int) -> JSON:
-    resources = {"cpu": str(os.cpu_count() or 1), "memory": _memory_ki(), "pods": "110",
-                 "ephemeral-storage": "100Gi"}  # fmt: skip
+def node_status(name: str, heartbeat: str, since: str, log_port: int, version: str) -> JSON:
+    resources = {
+        "cpu": str((os.cpu_count() or 1) * CPU_OVERCOMMIT),
+        "memory": f"{_memory_ki() * MEMORY_OVERCOMMIT}Ki",
+        "pods": str(MAX_PODS),
+        "ephemeral-storage": "100Gi",
+    }
 
     def condition(kind: str, status: str, reason: str, message: str) -> JSON:
         return {"type": kind, "status": status, "reason": reason, "message": message,
@@ -60,15 +69,9 @@ def node_status(name: str, heartbeat: str, since: str, log_port: int) -> JSON:
             "kernelVersion": platform.release(),
             "osImage": "modelship local node",
             "containerRuntimeVersion": "modelship-local://0.1",
-            "kubeletVersion": KUBELET_VERSION,
-            "kubeProxyVersion": KUBELET_VERSION,
+            "kubeletVersion": f"{version}-modelship-local",
+            "kubeProxyVersion": f"{version}-modelship-local",
             "operatingSystem": "linux",
             "architecture": "amd64",
         },
     }
-
-
-def selector_matches(pod: JSON, labels: dict[str, str]) -> bool:
-    """Whether a pod's nodeSelector allows this node (there is no scheduler to ask)."""
-    selector = pod["spec"].get("nodeSelector") or {}
-    return all(labels.get(key) == value for key, value in selector.items())
