@@ -122,24 +122,21 @@ KUBECTL ?= kubectl
 image: ## Build the container image $(IMAGE) (needs Docker).
 	docker build -t $(IMAGE) .
 
-# manifests/default, or manifests/local (the same with a policy/v1beta1 PodDisruptionBudget) for
-# API servers older than 1.21, such as the local cluster's.
-OVERLAY = manifests/$$($(KUBECTL) api-versions | grep -qx policy/v1 && echo default || echo local)
+OVERLAY = manifests/default
 
 .PHONY: deploy
 deploy: ## Install CRDs, RBAC and the operator into the current kubectl context (manifests/default).
 	$(KUBECTL) apply -k $(OVERLAY)
 	@# On the local cluster no Service reaches a pod: the approval webhook is pointed at an
-	@# operator pod by address (a real cluster uses the Service and cert-manager's CA).
-	@if [ "$(OVERLAY)" = manifests/local ]; then $(BIN)/modelship dev webhook; fi
-	@# On the local cluster its registry is every namespace's catalog (see devcluster/registry.py).
+	@# operator pod by address (a real cluster uses the Service and cert-manager's CA), and its
+	@# registry is every namespace's catalog (see devcluster/registry.py).
 	@uri="$$(cat $(MODELSHIP_DEV_DIR)/catalog-uri 2>/dev/null)"; \
 	here="$$($(KUBECTL) config view --minify -o jsonpath='{.clusters[0].cluster.server}')"; \
 	local="$$($(KUBECTL) --kubeconfig $(MODELSHIP_DEV_DIR)/kubeconfig config view --minify \
 	  -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null)"; \
 	if [ -n "$$uri" ] && [ "$$here" = "$$local" ]; then \
 	  $(KUBECTL) -n modelship-system set env deployment/modelship-operator \
-	    MODELSHIP_OPERATOR_CATALOG_URI="$$uri"; fi
+	    MODELSHIP_OPERATOR_CATALOG_URI="$$uri" && $(BIN)/modelship dev webhook; fi
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed, CRDs included (and with them every Model).

@@ -26,12 +26,13 @@ import pytest
 from modelship.devcluster.binaries import BinariesError, resolve_binaries
 from modelship.devcluster.cluster import DevCluster
 from modelship.operator.kube.client import Kube, load_api_client
+from support.accounts import create_model_namespace
 from support.in_cluster import InClusterOperator
 from support.kubectl import Kubectl
 from support.target import KUBECONFIG_ENV, Target, TargetError, target_from_env
-from support.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
 CRDS_DIR = REPO_ROOT / "crds"
 
 
@@ -149,19 +150,11 @@ def kube(cluster_kubeconfig: Path) -> Iterator[Kube]:
 
 @pytest.fixture
 def namespace(kube_api: kubernetes.client.ApiClient) -> Iterator[str]:
-    """A fresh namespace whose `default` ServiceAccount has its token (so pods are admitted)."""
+    """A fresh namespace enforcing the restricted Pod Security Standard, as a model namespace
+    should: every pod the operator creates in it is checked by the API server. Yielded once its
+    `default` ServiceAccount and the CA ConfigMap pods mount exist (so pods are admitted)."""
     core = kubernetes.client.CoreV1Api(kube_api)
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    wait_for(
-        lambda: any(
-            a.metadata.name == "default" and a.secrets
-            for a in core.list_namespaced_service_account(name).items
-        ),
-        timeout=30,
-        interval=0.2,
-        what=f"the default ServiceAccount token in {name}",
-    )
+    name = create_model_namespace(core, f"t-{uuid.uuid4().hex[:8]}")
     yield name
     core.delete_namespace(name)
 

@@ -9,7 +9,6 @@ are the shipped defaults (15 s / 10 s / 2 s).
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,8 +22,9 @@ from modelship.devcluster.audit import AuditRecord, read_audit
 from modelship.devcluster.cluster import DevCluster
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import LEASES, MODEL_DEPLOYMENTS, MODELS
+from support.accounts import service_account_token
 from support.factories import iris_deployment, iris_model
-from support.kubectl import WEBHOOK_KINDS, Kubectl, operator_overlay, render
+from support.kubectl import WEBHOOK_KINDS, Kubectl, render
 from support.live import approve, awaiting_approval, wait_for_status
 from support.operator import OperatorProcess
 from support.waiting import wait_for
@@ -50,7 +50,7 @@ def installed(kubectl: Kubectl) -> None:
     kubectl.apply(
         [
             d
-            for d in render(operator_overlay(kubectl))
+            for d in render("default")
             if d["kind"] != "Deployment" and d["kind"] not in WEBHOOK_KINDS
         ]
     )
@@ -88,16 +88,8 @@ def service_account_kubeconfig(
     kubectl.apply(docs, "-n", SYSTEM)
     core = kubernetes.client.CoreV1Api(kube_api)
 
-    def token() -> str | None:
-        account = core.read_namespaced_service_account(name, SYSTEM)
-        for ref in account.secrets or []:
-            secret = core.read_namespaced_secret(ref.name, SYSTEM)
-            if secret.data and secret.data.get("token"):
-                return base64.b64decode(secret.data["token"]).decode()
-        return None
-
     admin = yaml.safe_load(kubectl.kubeconfig.read_text())
-    admin["users"] = [{"name": name, "user": {"token": wait_for(token, timeout=60)}}]
+    admin["users"] = [{"name": name, "user": {"token": service_account_token(core, SYSTEM, name)}}]
     for context in admin["contexts"]:
         context["context"]["user"] = name
     out.write_text(yaml.safe_dump(admin))

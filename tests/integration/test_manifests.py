@@ -12,7 +12,7 @@ import pytest
 
 from modelship.operator.deployment.builders.stages import build_stage_service
 from support.factories import iris_deployment
-from support.kubectl import MANIFESTS, Kubectl, named, operator_overlay, render
+from support.kubectl import MANIFESTS, Kubectl, named, render
 
 pytestmark = pytest.mark.integration
 SYSTEM_NAMESPACE = "modelship-system"
@@ -32,9 +32,8 @@ def system_namespace(kubectl: Kubectl) -> str:
 
 
 def test_default_passes_a_server_side_dry_run(kubectl: Kubectl, system_namespace: str) -> None:
-    overlay = operator_overlay(kubectl)  # manifests/local on the 1.20 local cluster
-    objects = render(overlay)
-    lines = dry_run(kubectl, overlay)
+    objects = render("default")
+    lines = dry_run(kubectl, "default")
     assert len(lines) == len(objects), "\n".join(lines)
     assert all(line.endswith("(server dry run)") for line in lines), "\n".join(lines)
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
@@ -67,22 +66,9 @@ def test_parts_pass_a_server_side_dry_run(
     kubectl: Kubectl, system_namespace: str, directory: str
 ) -> None:
     objects = render(directory)
-    if operator_overlay(kubectl) == "local":  # what manifests/local changes, for a 1.20 server
-        for obj in objects:
-            if obj["kind"] == "PodDisruptionBudget":
-                obj["apiVersion"] = "policy/v1beta1"
     result = kubectl.apply(objects, "--dry-run=server", "-n", system_namespace)
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == len(objects), "\n".join(lines)
-
-
-def test_local_is_default_with_the_pdb_an_older_server_serves() -> None:
-    default, local = render("default"), render("local")
-    for obj in default:
-        if obj["kind"] == "PodDisruptionBudget":
-            assert obj["apiVersion"] == "policy/v1"
-            obj["apiVersion"] = "policy/v1beta1"
-    assert local == default
 
 
 @pytest.mark.parametrize("directory", ["samples", "catalog", "model-namespace"])

@@ -1,15 +1,18 @@
 """Every pod the project creates meets the Kubernetes "restricted" Pod Security Standard.
 
-Kubernetes 1.20 has no Pod Security admission, so the local cluster cannot enforce it; this is the
-standard's restricted profile (which includes baseline) checked over the rendered specs: the
-operator's own Deployment from manifests/, and the trainer, inference and acceptance pods from
-the operator's builders. No cluster is needed.
+Checked twice: by the standard's restricted profile (which includes baseline) written out here
+over the rendered specs (the operator's own Deployment from manifests/, and the trainer,
+inference and acceptance pods from the operator's builders), and by the API server's own Pod
+Security admission, which must admit each of those pods into a namespace that enforces
+`restricted` and refuse one that breaks it. (Every live test's namespace enforces it too, so every
+pod the operator creates in the suite passes the same admission.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import kubernetes
 import pytest
 
 from modelship.api.v1alpha1 import AcceptanceSpec, ModelSpec, TrainingSnapshot
@@ -114,18 +117,47 @@ def acceptance_pod() -> dict[str, Any]:
     return spec
 
 
-@pytest.mark.parametrize(
-    "pod",
-    [
-        pytest.param(operator_pod, id="operator"),
-        pytest.param(trainer_pod, id="trainer"),
-        pytest.param(lambda: serving_pod("test"), id="serving-test"),
-        pytest.param(lambda: serving_pod("production"), id="serving-production"),
-        pytest.param(acceptance_pod, id="acceptance"),
-    ],
-)
+PODS = [
+    pytest.param(operator_pod, id="operator"),
+    pytest.param(trainer_pod, id="trainer"),
+    pytest.param(lambda: serving_pod("test"), id="serving-test"),
+    pytest.param(lambda: serving_pod("production"), id="serving-production"),
+    pytest.param(acceptance_pod, id="acceptance"),
+]
+
+
+@pytest.mark.parametrize("pod", PODS)
 def test_pod_meets_the_restricted_pod_security_standard(pod: Any) -> None:
     assert restricted_violations(pod()) == []
+
+
+def admit(kube_api: kubernetes.client.ApiClient, namespace: str, spec: dict[str, Any]) -> None:
+    """A server-side dry run of the pod: every admission plugin judges it, nothing is stored.
+    (Under the namespace's `default` ServiceAccount: the operator's own is not in this one.)"""
+    spec = {key: value for key, value in spec.items() if key != "serviceAccountName"}
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "psa-check"}, "spec": spec}
+    kubernetes.client.CoreV1Api(kube_api).create_namespaced_pod(namespace, body, dry_run="All")
+
+
+@pytest.mark.parametrize("pod", PODS)
+def test_pod_security_admission_admits_the_pod_under_restricted(
+    kube_api: kubernetes.client.ApiClient, namespace: str, pod: Any
+) -> None:
+    admit(kube_api, namespace, pod())
+
+
+def test_pod_security_admission_refuses_a_pod_that_breaks_restricted(
+    kube_api: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    pod = operator_pod()
+    pod["hostNetwork"] = True
+    pod["volumes"] = [*pod.get("volumes", []), {"name": "host", "hostPath": {"path": "/"}}]
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        admit(kube_api, namespace, pod)
+    assert refused.value.status == 403
+    body = str(refused.value.body)
+    assert 'violates PodSecurity \\"restricted:latest\\"' in body, body
+    assert "host namespaces (hostNetwork=true)" in body and "restricted volume types" in body, body
 
 
 def test_the_check_finds_what_the_standard_forbids() -> None:

@@ -10,7 +10,6 @@ tests/unit/test_rbac_scan.py shows the derivation itself can fail.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from typing import Any
@@ -21,7 +20,8 @@ import yaml
 
 from modelship.api.v1alpha1 import GROUP
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
-from support.kubectl import MANIFESTS, WEBHOOK_KINDS, Kubectl, operator_overlay, render
+from support.accounts import service_account_token
+from support.kubectl import MANIFESTS, WEBHOOK_KINDS, Kubectl, render
 from support.rbac import NOT_FOR_THE_SERVICE_ACCOUNT, Need, operator_needs, unscanned
 from support.waiting import wait_for
 
@@ -62,7 +62,7 @@ def installed(kubectl: Kubectl) -> None:
     kubectl.apply(
         [
             d
-            for d in render(operator_overlay(kubectl))
+            for d in render("default")
             if d["kind"] != "Deployment" and d["kind"] not in WEBHOOK_KINDS
         ]
     )
@@ -72,15 +72,7 @@ def installed(kubectl: Kubectl) -> None:
 def operator_token(installed: None, kube_api: Any) -> str:
     core = kubernetes.client.CoreV1Api(kube_api)
 
-    def token() -> str | None:
-        account = core.read_namespaced_service_account("modelship-operator", "modelship-system")
-        for ref in account.secrets or []:
-            secret = core.read_namespaced_secret(ref.name, "modelship-system")
-            if secret.data and secret.data.get("token"):
-                return base64.b64decode(secret.data["token"]).decode()
-        return None
-
-    return wait_for(token, timeout=60, what="the operator ServiceAccount's token")
+    return service_account_token(core, "modelship-system", "modelship-operator")
 
 
 def test_the_operator_can_do_everything_its_code_and_kopf_need(

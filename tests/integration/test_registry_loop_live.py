@@ -26,6 +26,7 @@ from modelship.operator.kube.resources import (
     MODELS,
     PVCS,
 )
+from support.accounts import create_model_namespace
 from support.factories import iris_deployment, iris_model
 from support.live import (
     approve,
@@ -38,7 +39,6 @@ from support.live import (
     wait_for_status,
 )
 from support.operator import OperatorProcess
-from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +65,7 @@ def operator(
 @pytest.fixture
 def second_namespace(kube_api: kubernetes.client.ApiClient) -> Iterator[str]:
     core = kubernetes.client.CoreV1Api(kube_api)
-    name = f"t2-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    wait_for(
-        lambda: any(a.metadata.name == "default" and a.secrets
-                    for a in core.list_namespaced_service_account(name).items),
-        timeout=30, interval=0.2, what=f"the default ServiceAccount token in {name}",
-    )  # fmt: skip
+    name = create_model_namespace(core, f"t2-{uuid.uuid4().hex[:8]}")
     yield name
     core.delete_namespace(name)
 

@@ -22,8 +22,8 @@ from modelship.contracts.routing import RouteBackend, RoutingTable
 from modelship.router.kubeapi import ApiConnection, KubeSource
 from modelship.router.routes import Endpoint
 from modelship.router.state import RoutingState
+from support.accounts import service_account_token
 from support.kubectl import Kubectl
-from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 CONFIG_MAP = "iris-routing"
@@ -125,15 +125,9 @@ async def test_the_router_follows_its_configmap_and_endpointslices(
     kubectl.apply(router_role(namespace), *ns)
     core = kubernetes.client.CoreV1Api(kube_api)
 
-    def token() -> str | None:
-        for ref in core.read_namespaced_service_account("iris-router", namespace).secrets or []:
-            data = core.read_namespaced_secret(ref.name, namespace).data or {}
-            if data.get("token"):
-                return base64.b64decode(data["token"]).decode()
-        return None
-
-    api = connection(cluster_kubeconfig, wait_for(token, timeout=60, what="token"), tmp_path)
-    slices = "v1" if "discovery.k8s.io/v1" in kubectl("api-versions").stdout.split() else "v1beta1"
+    token = service_account_token(core, namespace, "iris-router")
+    api = connection(cluster_kubeconfig, token, tmp_path)
+    slices = "v1"
     kubectl.apply([config_map(table(revision=1, weight=10))], *ns)
     kubectl.apply([endpoint_slice(slices, "iris-v1", {"10.9.0.1": True, "10.9.0.2": False})], *ns)
 

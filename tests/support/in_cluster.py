@@ -12,7 +12,7 @@ from typing import Any
 
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import APPS_DEPLOYMENTS, LEASES, PODS
-from support.kubectl import Kubectl, named, operator_overlay, render
+from support.kubectl import Kubectl, named, render
 from support.waiting import wait_for
 from support.webhook import remove_webhook_configurations, serve_webhooks_from
 
@@ -51,7 +51,7 @@ class InClusterOperator:
 
     def deploy(self, env: dict[str, str]) -> None:
         """`kubectl apply -k manifests/default`, with `env` added to the operator container."""
-        objects = render(operator_overlay(self.kubectl))
+        objects = render("default")
         deployment = named(objects, "Deployment", NAME)
         deployment["spec"]["template"]["spec"]["containers"][0]["env"] = with_env(deployment, env)
         self.kubectl.apply(objects)

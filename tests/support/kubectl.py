@@ -51,13 +51,6 @@ class Kubectl:
         return self("apply", "-f", "-", *args, input=yaml.safe_dump_all(docs), check=check)
 
 
-def operator_overlay(kubectl: Kubectl) -> str:
-    """The kustomization `make deploy` applies to this cluster: manifests/default, or
-    manifests/local where the API server predates policy/v1 (the local 1.20 cluster)."""
-    versions = kubectl("api-versions").stdout.split()
-    return "default" if "policy/v1" in versions else "local"
-
-
 # The approval webhook's configurations: they refuse modelship Deployment writes until an
 # operator answers them (failurePolicy Fail), so fixtures without a running operator leave
 # them out, and those with one point them at it (support/webhook.py).

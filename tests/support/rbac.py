@@ -82,7 +82,7 @@ def resources() -> dict[str, Resource]:
 
 def resource_aliases(tree: ast.Module) -> dict[str, set[str]]:
     """Names that can stand for a Resource constant -> the constants: functions and properties
-    whose returns name one, and variables or fields assigned one (`pdb_resource = PDBS_V1 if
+    whose returns name one, and variables or fields assigned one (`pdbs = HPAS_V2 if
     ... else PDBS`, a dataclass field's default)."""
     known = resources()
     found: dict[str, set[str]] = {}

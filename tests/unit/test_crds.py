@@ -20,7 +20,6 @@ FORBIDDEN = {
     "uniqueItems",
     "default",
     "title",
-    "x-kubernetes-validations",
 }
 
 
@@ -78,3 +77,40 @@ def test_names_short_names_and_category() -> None:
     assert yaml.safe_load(render_crds()["kustomization.yaml"])["resources"] == sorted(
         f"modelship.io_{i.plural}.yaml" for i in KINDS
     )
+
+
+def _rules(node: Any, path: str = "") -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    if isinstance(node, dict):
+        if "x-kubernetes-validations" in node:
+            found[path] = [v["message"] for v in node["x-kubernetes-validations"]]
+        for key, value in node.items():
+            found.update(_rules(value, f"{path}/{key}" if key != "properties" else path))
+    return found
+
+
+def test_cross_field_rules_are_cel_where_the_fields_are() -> None:
+    """Every cross-field rule CEL can express is in the schema, on the object it relates."""
+    by_kind = {
+        info.kind: _rules(build_crd(info)["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+        for info in KINDS
+    }
+    model = by_kind["Model"]
+    assert model["/spec"] == [
+        "evaluation.gates: a gate's metric must apply to the task (classification: accuracy, "
+        "balanced_accuracy, f1_macro, precision_macro, recall_macro, roc_auc; regression: r2, "
+        "rmse, mae)"
+    ]
+    assert model["/spec/dataset"] == ["dataset.target is required for CSV datasets"]
+    assert len(model["/spec/evaluation/gates/items"]) == 2
+    deployment = by_kind["Deployment"]
+    assert set(deployment) == {
+        "/spec",
+        "/spec/production/autoscaling",
+        "/spec/production/rollout",
+        "/spec/production/rollout/steps/items",
+        "/spec/test/acceptance",
+    }
+    assert len(deployment["/spec/production/rollout"]) == 4
+    # The TrainingJob carries the Model's snapshot, so the same rules hold there.
+    assert by_kind["TrainingJob"]["/spec/snapshot/dataset"] == model["/spec/dataset"]

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from modelship.cli import build_parser
-from modelship.devcluster.progress import BinariesError
 from modelship.devcluster.gobuild import build_from_modules
 from modelship.devcluster.gocache import (
     GoBuildSettings,
@@ -39,6 +38,7 @@ from modelship.devcluster.gomodules import (
 )
 from modelship.devcluster.goproxy import Answer, ModuleProxy, resolve_kubernetes
 from modelship.devcluster.gotool import require_go
+from modelship.devcluster.progress import BinariesError
 
 PROXY = "https://proxy.golang.org"
 REFUSED = Answer(403, "This module version is not available.\n")

@@ -1,4 +1,4 @@
-"""Ready pod addresses from EndpointSlices as the API server returns them (v1beta1 and v1)."""
+"""Ready pod addresses from EndpointSlices as the API server returns them (discovery.k8s.io/v1)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 from modelship.router.endpointslices import ready_endpoints
 from modelship.router.routes import Endpoint
 
-# As `kubectl get endpointslices -o json` prints them on Kubernetes 1.20 (v1beta1).
-V1BETA1: dict[str, Any] = {
+# As `kubectl get endpointslices -o json` prints them (a slice without the terminating condition).
+WITHOUT_TERMINATING: dict[str, Any] = {
     "kind": "EndpointSlice",
-    "apiVersion": "discovery.k8s.io/v1beta1",
+    "apiVersion": "discovery.k8s.io/v1",
     "metadata": {
         "name": "iris-v3-abcde",
         "namespace": "ml",
@@ -75,7 +75,7 @@ V1: dict[str, Any] = {
 
 
 def test_ready_addresses_on_the_http_port_of_both_versions() -> None:
-    assert ready_endpoints([V1BETA1, V1]) == (
+    assert ready_endpoints([WITHOUT_TERMINATING, V1]) == (
         Endpoint("10.244.0.12", 8080),
         Endpoint("10.244.0.14", 8080),
         Endpoint("10.244.1.20", 8080),

@@ -14,7 +14,7 @@ from modelship.devcluster.kubeapi import ApiEndpoint, KubeClient
 from modelship.devcluster.webhooks import point_webhooks, served_certificate
 from modelship.operator.deployment.rollout import rollout_complete
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import APPS_DEPLOYMENTS, PDBS_V1, PODS
+from modelship.operator.kube.resources import APPS_DEPLOYMENTS, PODS
 
 OPERATOR_NAMESPACE = "modelship-system"
 OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}
@@ -36,10 +36,8 @@ def start_operator(
 ) -> None:
     """Deploy the operator the way a cluster runs it: manifests/default, its own RBAC; with
     `catalog_uri`, the cluster's registry is every namespace's catalog."""
-    # The local API server (1.20) serves PodDisruptionBudgets only as policy/v1beta1.
-    overlay = "default" if kube.served(PDBS_V1) else "local"
-    say.step(f"Operator: kubectl apply -k manifests/{overlay} (runs in the cluster)")
-    result = _kubectl(kubeconfig, "apply", "-k", str(root / "manifests" / overlay))
+    say.step("Operator: kubectl apply -k manifests/default (runs in the cluster)")
+    result = _kubectl(kubeconfig, "apply", "-k", str(root / "manifests" / "default"))
     say.say(f"applied {len(result.stdout.splitlines())} objects: CRDs, RBAC, the operator")
     if catalog_uri:
         setting = f"MODELSHIP_OPERATOR_CATALOG_URI={catalog_uri}"

@@ -24,11 +24,11 @@ from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.progress import BinariesError, Progress, print_progress
 
 __all__ = [
-    "BinariesError",
-    "ControlPlaneBinaries",
     "NEWEST_SUPPORTED",
     "OLDEST_SUPPORTED",
     "VERSION_ENV",
+    "BinariesError",
+    "ControlPlaneBinaries",
     "requested_version",
     "resolve_binaries",
 ]

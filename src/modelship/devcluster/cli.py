@@ -59,9 +59,7 @@ def register(subparsers: Any) -> None:
         help="build this release (1.X.Y, or 1.X for its newest patch) and its etcd instead of "
         "the one the local cluster runs ($MODELSHIP_KUBERNETES_VERSION, else the newest supported)",
     )
-    build.add_argument(
-        "--with-kubectl", action="store_true", help="build kubectl as well"
-    )
+    build.add_argument("--with-kubectl", action="store_true", help="build kubectl as well")
     build.set_defaults(func=_build)
 
     logs = commands.add_parser("logs", help="print a local pod's container log")

@@ -1,9 +1,9 @@
 """Building a chosen Kubernetes control plane and its etcd from the Go module proxy.
 
-The machines reach the Go module proxy and have a current Go (and no image can be pulled), so kube-apiserver, kube-controller-manager and
-kube-scheduler of any published release, and the etcd that release names in its
-`build/dependencies.yaml`, are built from their modules with the machine's Go and cached by
-version. `binaries.py` says which release the local cluster runs.
+The machines reach the Go module proxy and have a current Go (and no image can be pulled), so
+kube-apiserver, kube-controller-manager and kube-scheduler of any published release, and the etcd
+that release names in its `build/dependencies.yaml`, are built from their modules with the
+machine's Go and cached by version. `binaries.py` says which release the local cluster runs.
 
 Cold, on two cores, this costs about 13 minutes (kube-apiserver alone about 9) and 5 GB of Go
 caches; a cached binary costs nothing, and a rebuild with warm Go caches takes seconds.
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelship.devcluster.progress import Progress, print_progress
 from modelship.devcluster.gocache import (
     GoBuildSettings,
     adopt_binaries,
@@ -43,6 +42,7 @@ from modelship.devcluster.gomodules import (
 )
 from modelship.devcluster.goproxy import ModuleProxy, resolve_kubernetes
 from modelship.devcluster.gotool import download_module, require_go, start_build
+from modelship.devcluster.progress import Progress, print_progress
 
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ETCD_COMPONENTS = ("etcd", "etcdctl")

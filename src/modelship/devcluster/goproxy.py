@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import httpx
 
-from modelship.devcluster.progress import BinariesError, Progress
 from modelship.devcluster.gomodules import (
     KUBERNETES_MODULE,
     KubernetesRelease,
@@ -23,6 +22,7 @@ from modelship.devcluster.gomodules import (
     release_from_info,
     staging_candidates,
 )
+from modelship.devcluster.progress import BinariesError, Progress
 
 DEFAULT_PROXY = "https://proxy.golang.org"
 # What the proxy answers for a version it does not serve: 404/410 when unknown, 403 when the

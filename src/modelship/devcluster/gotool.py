@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelship.devcluster.progress import BinariesError, Progress
 from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.gomodules import go_is_new_enough
+from modelship.devcluster.progress import BinariesError, Progress
 
 GO_INSTALL_HINT = "install it from https://go.dev/dl/ and put its bin/ on PATH, or set MODELSHIP_GO"
 HEARTBEAT_SECONDS = 30

@@ -1,7 +1,7 @@
-"""Ready pod addresses of a Service, from its EndpointSlices (discovery.k8s.io v1 or v1beta1).
+"""Ready pod addresses of a Service, from its EndpointSlices (discovery.k8s.io/v1).
 
-Both versions share the fields read here (`endpoints[].addresses`, `endpoints[].conditions.ready`,
-`ports[].name/port`); the differences (topology, hints) are not our concern. The port named
+The fields read here are `endpoints[].addresses`, `endpoints[].conditions.ready/terminating`
+and `ports[].name/port`; topology and hints are not our concern. The port named
 `http` makes a pod an endpoint; the one named `grpc`, when the slice has it, is where the router
 passes gRPC connections through to. The serving Services name their ports so.
 """

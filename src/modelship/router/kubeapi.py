@@ -5,11 +5,9 @@ Exactly these requests, which the router's Role must allow (and nothing else):
 - `GET /api/v1/namespaces/{ns}/configmaps/{name}` (get, resourceName) for a consistent first
   read, then `GET /api/v1/namespaces/{ns}/configmaps?fieldSelector=metadata.name={name}&watch=1`
   (watch, which RBAC authorises against the resourceName through that field selector);
-- `GET /apis/discovery.k8s.io/{v1|v1beta1}/namespaces/{ns}/endpointslices?labelSelector=
+- `GET /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector=
   kubernetes.io/service-name={service}` (list), then the same with `watch=1` (watch), one per
-  Service the table names;
-- `GET /apis/discovery.k8s.io/v1` once, to pick v1 when served (discovery is open to every
-  authenticated client), else v1beta1 (Kubernetes 1.20 serves only v1beta1).
+  Service the table names.
 
 Watches rather than polling: a change reaches the router within the API's own latency and an
 idle router costs the API server nothing. A watch resumes from the last resourceVersion
@@ -113,7 +111,6 @@ class KubeSource:
         self.watch_timeout = watch_timeout
         self.retry_max = retry_max
         self._client: httpx.AsyncClient | None = None
-        self._slices_path: str | None = None
         self._watchers: dict[str, asyncio.Task[None]] = {}
 
     async def run(self, state: RoutingState) -> None:
@@ -176,7 +173,7 @@ class KubeSource:
         version: str | None = None
         while True:
             try:
-                path = await self._endpointslices()
+                path = self._endpointslices()
                 if version is None:
                     listing = await self._get(path, selector)
                     slices = {s["metadata"]["name"]: s for s in listing.get("items") or []}
@@ -199,15 +196,8 @@ class KubeSource:
                 version = None
                 await backoff.sleep()
 
-    async def _endpointslices(self) -> str:
-        if self._slices_path is None:
-            served = await self._get_optional("/apis/discovery.k8s.io/v1")
-            names = {r.get("name") for r in (served or {}).get("resources") or []}
-            version = "v1" if "endpointslices" in names else "v1beta1"
-            self._slices_path = (
-                f"/apis/discovery.k8s.io/{version}/namespaces/{self.namespace}/endpointslices"
-            )
-        return self._slices_path
+    def _endpointslices(self) -> str:
+        return f"/apis/discovery.k8s.io/v1/namespaces/{self.namespace}/endpointslices"
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> Obj:
         found = await self._get_optional(path, params)

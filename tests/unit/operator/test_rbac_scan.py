@@ -69,7 +69,7 @@ def test_calls_through_a_property_or_a_variable_are_read_and_the_unreadable_are_
 class R:
     @property
     def pdbs(self):
-        return PDBS_V1 if self.kube.served(PDBS_V1) else PDBS
+        return HPAS_V2 if self.kube.served(HPAS_V2) else PDBS
 
     def run(self, desired):
         self.kube.delete(self.pdbs, "ns", "n")
@@ -101,10 +101,10 @@ def test_a_resource_chosen_in_one_module_and_used_in_another_is_read() -> None:
     observe = """
 @dataclass
 class Observation:
-    pdb_resource: Resource = PDBS_V1
+    pdb_resource: Resource = HPAS_V2
 
 def observe(kube):
-    pdb_resource = PDBS_V1 if kube.served(PDBS_V1) else PDBS
+    pdb_resource = HPAS_V2 if kube.served(HPAS_V2) else PDBS
     return Observation(pdb_resource)
 """
     decide = """

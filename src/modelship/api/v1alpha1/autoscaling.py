@@ -13,11 +13,19 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from modelship.api.v1alpha1.base import ApiModel
+from modelship.api.v1alpha1.base import ApiModel, cel_rules
 
 
 class Autoscaling(ApiModel):
     """Bounds and target of production's replica count (spec.production.replicas is ignored)."""
+
+    model_config = cel_rules(
+        (
+            "(has(self.minReplicas) ? self.minReplicas : 1) <= "
+            "(has(self.maxReplicas) ? self.maxReplicas : 10)",
+            "autoscaling.minReplicas exceeds maxReplicas",
+        ),
+    )
 
     min_replicas: int = Field(
         default=1,

@@ -32,6 +32,15 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def cel_rules(*rules: tuple[str, str]) -> ConfigDict:
+    """A class's cross-field rules as CEL (`x-kubernetes-validations`, rule and message), so the
+    API server refuses a breaking object at apply time with the message, naming the field path;
+    the class's own validator says the same in the operator. Fields the user left out are absent
+    (defaults are not in the schema), so every rule tests `has()` before it reads a field."""
+    validations = [{"rule": rule, "message": message} for rule, message in rules]
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": validations})
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"

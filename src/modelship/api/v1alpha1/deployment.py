@@ -11,7 +11,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from modelship.api.v1alpha1.autoscaling import Autoscaling, AutoscalingStatus
-from modelship.api.v1alpha1.base import ApiModel, Condition, ObjectRef, ResourceRequirements
+from modelship.api.v1alpha1.base import (
+    ApiModel,
+    Condition,
+    ObjectRef,
+    ResourceRequirements,
+    cel_rules,
+)
 from modelship.api.v1alpha1.model import MetricName
 from modelship.api.v1alpha1.progressive import CanaryStatus, RolloutSpec
 from modelship.api.v1alpha1.test_stage import (
@@ -88,6 +94,16 @@ class AutoApprovePolicy(ApiModel):
 
 class DeploymentSpec(ApiModel):
     """Which version to roll out, how to test it, and the approval for production."""
+
+    model_config = cel_rules(
+        (
+            "!has(self.test) || !has(self.test.shadow) || !has(self.production) "
+            "|| !has(self.production.rollout) || !has(self.production.rollout.traffic) "
+            "|| self.production.rollout.traffic != 'replicas'",
+            "test.shadow mirrors requests through the router, which traffic: replicas does not "
+            "run; use traffic: router (or gatewayAPI) or drop test.shadow",
+        ),
+    )
 
     model_ref: ObjectRef = Field(description="The Model whose versions are deployed.")
     version: str = Field(

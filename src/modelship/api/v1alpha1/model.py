@@ -16,7 +16,7 @@ from modelship.api.v1alpha1.algorithms import (
 
 # MetricName is re-exported: deployment.py has always imported it from here.
 from modelship.api.v1alpha1.algorithms import MetricName as MetricName
-from modelship.api.v1alpha1.base import ApiModel, Condition, ResourceRequirements
+from modelship.api.v1alpha1.base import ApiModel, Condition, ResourceRequirements, cel_rules
 from modelship.api.v1alpha1.retraining import RetrainingSpec, RetrainingStatus
 
 DATASET_URI_PATTERN = (
@@ -26,6 +26,13 @@ DATASET_URI_PATTERN = (
 
 class DatasetSpec(ApiModel):
     """Where the training data comes from and which columns to use."""
+
+    model_config = cel_rules(
+        (
+            "self.uri.startsWith('builtin:') || (has(self.target) && size(self.target) > 0)",
+            "dataset.target is required for CSV datasets",
+        ),
+    )
 
     uri: str = Field(
         pattern=DATASET_URI_PATTERN,
@@ -64,6 +71,14 @@ class AlgorithmSpec(ApiModel):
 class Gate(ApiModel):
     """A quality bar a new version must clear on the held-out split to be used."""
 
+    model_config = cel_rules(
+        (
+            "has(self.min) || has(self.max) || has(self.minImprovement)",
+            "a gate needs min or max (or minImprovement)",
+        ),
+        ("!has(self.min) || !has(self.max) || self.min <= self.max", "gate min is above max"),
+    )
+
     metric: MetricName = Field(description="Metric the gate checks.")
     min: float | None = Field(default=None, description="Lowest acceptable value (inclusive).")
     max: float | None = Field(default=None, description="Highest acceptable value (inclusive).")
@@ -98,6 +113,7 @@ class EvaluationSpec(ApiModel):
     seed: int = Field(default=42, ge=0, description="Seed for the split and the estimator.")
     gates: list[Gate] = Field(
         default_factory=list,
+        max_length=32,
         description="Quality gates; a version that fails any of them is never deployed.",
     )
 
@@ -130,6 +146,17 @@ class TrainingSpec(ApiModel):
 class TrainingSnapshot(ApiModel):
     """Everything the trainer needs, copied from the Model when a TrainingJob is created."""
 
+    model_config = cel_rules(
+        (
+            "!has(self.evaluation) || !has(self.evaluation.gates) || self.evaluation.gates.all("
+            "gate, self.task == 'classification' "
+            f"? gate.metric in {list(CLASSIFICATION_METRICS)} "
+            f": gate.metric in {list(REGRESSION_METRICS)})",
+            "evaluation.gates: a gate's metric must apply to the task (classification: "
+            f"{', '.join(CLASSIFICATION_METRICS)}; regression: {', '.join(REGRESSION_METRICS)})",
+        ),
+    )
+
     task: Task = Field(description="classification or regression.")
     dataset: DatasetSpec = Field(description="Where the data comes from.")
     algorithm: AlgorithmSpec = Field(description="Estimator and hyperparameters.")
@@ -144,7 +171,7 @@ class TrainingSnapshot(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingSnapshot:
-        """Cross-field rules the 1.20 API server cannot express (no CEL there)."""
+        """Cross-field rules; those CEL can express are also the API server's (cel_rules)."""
         expected = ALGORITHMS[self.algorithm.name]
         if expected != self.task:
             raise ValueError(

@@ -14,7 +14,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from modelship.api.v1alpha1.base import ApiModel
+from modelship.api.v1alpha1.base import ApiModel, cel_rules
 
 _DURATION = re.compile(r"^([1-9][0-9]*)([smh])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
@@ -65,6 +65,14 @@ class Pause(ApiModel):
 
 class RolloutStep(ApiModel):
     """Exactly one of setWeight, analysis or pause."""
+
+    model_config = cel_rules(
+        (
+            "(has(self.setWeight) ? 1 : 0) + (has(self.analysis) ? 1 : 0) "
+            "+ (has(self.pause) ? 1 : 0) == 1",
+            "a rollout step is exactly one of setWeight, analysis or pause",
+        ),
+    )
 
     set_weight: int | None = Field(
         default=None, ge=0, le=100, description="Percent of production traffic for the canary."
@@ -147,11 +155,35 @@ TrafficMode = Literal["router", "replicas", "gatewayAPI"]
 class RolloutSpec(ApiModel):
     """How an approved version replaces production."""
 
+    model_config = cel_rules(
+        (
+            "(has(self.traffic) && self.traffic == 'gatewayAPI') == has(self.gateway)",
+            "traffic: gatewayAPI and gateway (its parentRefs) go together",
+        ),
+        (
+            "(has(self.strategy) && self.strategy == 'canary') || !has(self.steps) "
+            "|| size(self.steps) == 0",
+            "steps apply only to strategy: canary",
+        ),
+        (
+            "(has(self.strategy) && self.strategy == 'canary') || !has(self.traffic) "
+            "|| self.traffic == 'router'",
+            "traffic applies only to strategy: canary",
+        ),
+        (
+            "!has(self.strategy) || self.strategy != 'canary' "
+            "|| (has(self.steps) && size(self.steps) > 0)",
+            "strategy: canary needs steps (setWeight, analysis, pause)",
+        ),
+    )
+
     strategy: Literal["surge", "canary"] = Field(
         default="surge",
         description="surge: all at once with automatic rollback; canary: the steps below.",
     )
-    steps: list[RolloutStep] = Field(default_factory=list, description="Canary steps, in order.")
+    steps: list[RolloutStep] = Field(
+        default_factory=list, max_length=32, description="Canary steps, in order."
+    )
     thresholds: AnalysisThresholds = Field(
         default_factory=AnalysisThresholds, description="What makes an analysis fail."
     )

@@ -10,12 +10,19 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from modelship.api.v1alpha1.base import ApiModel
+from modelship.api.v1alpha1.base import ApiModel, cel_rules
 from modelship.api.v1alpha1.model import MetricName
 
 
 class AcceptanceSpec(ApiModel):
     """What the test stage must show before a version may be approved."""
+
+    model_config = cel_rules(
+        (
+            "has(self.metric) || (!has(self.min) && !has(self.max))",
+            "test.acceptance.min/max need test.acceptance.metric",
+        ),
+    )
 
     min_accuracy: float | None = Field(
         default=None,

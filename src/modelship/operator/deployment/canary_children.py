@@ -38,6 +38,7 @@ from modelship.operator.deployment.traffic_modes import (
 from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
+    PDBS,
     ROLE_BINDINGS,
     ROLES,
     SERVICE_ACCOUNTS,
@@ -103,7 +104,7 @@ def apply_progressive(
         view.routing,
     )
     draft.apply(APPS_DEPLOYMENTS, build_router_deployment(body, settings), view.router)
-    draft.apply(seen.pdb_resource, build_router_pdb(body, seen.pdb_resource.api_version),
+    draft.apply(PDBS, build_router_pdb(body),
                 view.router_pdb)  # fmt: skip
     if shadow:
         _record_shadow(draft, view)
@@ -193,7 +194,7 @@ def retire_progressive(draft: Draft, subject: Subject, seen: Observation) -> Non
         if view.router is not None:
             draft.delete(APPS_DEPLOYMENTS, router_name(name))
         if view.router_pdb is not None:
-            draft.delete(seen.pdb_resource, router_name(name))
+            draft.delete(PDBS, router_name(name))
         table = view.table
         if table is not None and (table.canary is not None or table.shadow is not None):
             stable_only = RoutingTable(revision=table.revision + 1, stable=table.stable)

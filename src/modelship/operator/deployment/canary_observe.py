@@ -39,12 +39,12 @@ from modelship.operator.kube.resources import (
     APPS_DEPLOYMENTS,
     CONFIG_MAPS,
     HTTPROUTES,
+    PDBS,
     PODS,
     ROLE_BINDINGS,
     ROLES,
     SERVICE_ACCOUNTS,
     SERVICES,
-    Resource,
 )
 
 Obj = dict[str, Any]
@@ -55,7 +55,6 @@ def observe_canary(
     mdep: Deployment,
     namespace: str,
     name: str,
-    pdb_resource: Resource,
     reader: TrafficReader | None,
     now: datetime,
 ) -> CanaryView:
@@ -88,7 +87,7 @@ def observe_canary(
     return CanaryView(
         canary=StageRollout.of(kube.get(APPS_DEPLOYMENTS, namespace, canary_name(name))),
         router=StageRollout.of(kube.get(APPS_DEPLOYMENTS, namespace, router_name(name))),
-        router_pdb=Applied.of(kube.get(pdb_resource, namespace, router_name(name))),
+        router_pdb=Applied.of(kube.get(PDBS, namespace, router_name(name))),
         services={
             backend: Applied.of(kube.get(SERVICES, namespace, backend_service_name(name, backend)))
             for backend in ("stable", "canary")

@@ -23,7 +23,6 @@ from modelship.operator.deployment.rollout import (
     applied_hash,
 )
 from modelship.operator.deployment.scrape import ShadowCounts
-from modelship.operator.kube.resources import PDBS_V1, Resource
 from modelship.operator.kube.status import first_error
 
 Obj = dict[str, Any]
@@ -175,11 +174,9 @@ class Observation:
     model: ModelView | None = None
     test: Stage = field(default_factory=Stage)
     production: Stage = field(default_factory=Stage)
-    pdb_resource: Resource = PDBS_V1
     pdb: Applied | None = None
     acceptance: AcceptanceJob | None = None
     canary: CanaryView = field(default_factory=CanaryView)
-    hpa_served: bool = False  # autoscaling/v2
     hpa: Applied | None = None
     autoscale: Recommendation | None = None  # what the autoscaler's windows recommend now
 

@@ -32,7 +32,6 @@ from modelship.operator.kube.resources import (
     JOBS,
     MODELS,
     PDBS,
-    PDBS_V1,
     PODS,
     SERVICES,
 )
@@ -55,9 +54,8 @@ def observe(
     if not isinstance(target, VersionRef):
         return Observation(model=model)
     test, acceptance = _test_stage(kube, subject, target)
-    pdb_resource = PDBS_V1 if kube.served(PDBS_V1) else PDBS
     if not _production_possible(mdep):
-        return Observation(model, test, pdb_resource=pdb_resource, acceptance=acceptance)
+        return Observation(model, test, acceptance=acceptance)
     deployment = StageRollout.of(kube.get(APPS_DEPLOYMENTS, ns, name))
     pods = (
         [PodState.of(p) for p in kube.list(PODS, ns, stage_selector(name, "production"))]
@@ -65,17 +63,14 @@ def observe(
         else []
     )
     production = Stage(Applied.of(kube.get(SERVICES, ns, name)), deployment, pods)
-    pdb = Applied.of(kube.get(pdb_resource, ns, name))
+    pdb = Applied.of(kube.get(PDBS, ns, name))
     canary = (
-        observe_canary(kube, mdep, ns, name, pdb_resource, reader, now or datetime.now(UTC))
+        observe_canary(kube, mdep, ns, name, reader, now or datetime.now(UTC))
         if wanted(mdep)
         else CanaryView()
     )
-    hpa_served = kube.served(HPAS_V2)
-    hpa = Applied.of(kube.get(HPAS_V2, ns, name)) if hpa_served else None
-    return Observation(
-        model, test, production, pdb_resource, pdb, acceptance, canary, hpa_served, hpa
-    )
+    hpa = Applied.of(kube.get(HPAS_V2, ns, name))
+    return Observation(model, test, production, pdb, acceptance, canary, hpa)
 
 
 def _test_stage(

@@ -37,7 +37,7 @@ from modelship.operator.deployment.canary_children import apply_progressive, ret
 from modelship.operator.deployment.observation import ModelView, Observation, Subject
 from modelship.operator.deployment.production_scale import production_replicas, wants_pdb
 from modelship.operator.deployment.rollout import pod_trouble
-from modelship.operator.kube.resources import APPS_DEPLOYMENTS, SERVICES
+from modelship.operator.kube.resources import APPS_DEPLOYMENTS, PDBS, SERVICES
 from modelship.operator.settings import OperatorSettings
 
 
@@ -96,10 +96,9 @@ def decide_production(
     if routing.retire:
         retire_progressive(draft, subject, seen)
     if wants_pdb(subject):
-        pdb = build_pdb(subject.body, seen.pdb_resource.api_version)
-        draft.apply(seen.pdb_resource, pdb, seen.pdb)
+        draft.apply(PDBS, build_pdb(subject.body), seen.pdb)
     elif seen.pdb is not None:
-        draft.delete(seen.pdb_resource, subject.name)
+        draft.delete(PDBS, subject.name)
     replicas = production_replicas(draft, subject, seen, production, settings)
     if routing.stable_replicas is not None:
         replicas = routing.stable_replicas  # a replica-ratio canary's share of the pods

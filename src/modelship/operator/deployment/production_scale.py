@@ -16,7 +16,7 @@ from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.builders.hpa import build_hpa
 from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.rollout import StageRollout
-from modelship.operator.deployment.scaling import Current, clamp, keeps_pdb, scale
+from modelship.operator.deployment.scaling import Current, keeps_pdb, scale
 from modelship.operator.kube.resources import HPAS_V2
 from modelship.operator.settings import OperatorSettings
 
@@ -41,7 +41,7 @@ def production_replicas(
     assert subject.mdep is not None
     spec = subject.mdep.spec.production
     autoscaling = spec.autoscaling
-    hpa_wanted = autoscaling is not None and autoscaling.mode == "hpa" and seen.hpa_served
+    hpa_wanted = autoscaling is not None and autoscaling.mode == "hpa"
     if seen.hpa is not None and not hpa_wanted:
         draft.delete(HPAS_V2, subject.name)
     if autoscaling is None:
@@ -89,17 +89,6 @@ def _by_hpa(
     autoscaling: Autoscaling,
     settings: OperatorSettings,
 ) -> int | None:
-    if not seen.hpa_served:
-        start = clamp(subject.mdep.spec.production.replicas if subject.mdep else 1, autoscaling)
-        message = (
-            "mode hpa needs autoscaling/v2, which this cluster does not serve (Kubernetes before "
-            f"1.23); no HPA was applied and production keeps {start} pods"
-        )
-        draft.status.autoscaling = AutoscalingStatus(
-            mode="hpa", desired_replicas=start, reason=message, decided_at=draft.now
-        )
-        draft.condition("Autoscaling", False, "HPAUnavailable", message)
-        return start
     hpa = build_hpa(subject.body, autoscaling, settings.autoscale_stable_window_seconds)
     draft.apply(HPAS_V2, hpa, seen.hpa)
     reason = (

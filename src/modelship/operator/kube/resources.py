@@ -43,10 +43,8 @@ PODS = Resource("", "v1", "pods", "Pod")
 PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 SERVICES = Resource("", "v1", "services", "Service")
 APPS_DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
-PDBS = Resource("policy", "v1beta1", "poddisruptionbudgets", "PodDisruptionBudget")
-# policy/v1 arrived in 1.21 and v1beta1 left in 1.25: the operator uses whichever is served.
-PDBS_V1 = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
-# Production's HorizontalPodAutoscaler (autoscaling.mode: hpa), applied only where v2 is served.
+PDBS = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
+# Production's HorizontalPodAutoscaler (autoscaling.mode: hpa).
 HPAS_V2 = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 # The leader Lease, in the operator's own namespace (see leadership.py).
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")

@@ -49,7 +49,6 @@ def run(
     stage: Stage,
     autoscaling: dict[str, Any] | None,
     recommendation: Recommendation | None = None,
-    hpa_served: bool = True,
     hpa: Applied | None = None,
 ) -> Decision:
     spec: dict[str, Any] = {"replicas": 2}
@@ -57,7 +56,7 @@ def run(
         spec["autoscaling"] = autoscaling
     seen = observation(
         test=Stage(service("test"), rollout("test", 1)), production=stage, pdb=pdb(),
-        hpa_served=hpa_served, hpa=hpa, autoscale=recommendation,
+        hpa=hpa, autoscale=recommendation,
     )  # fmt: skip
     mdep = subject(status, approval=APPROVAL, production=spec)
     return decide(mdep, seen, NOW, SETTINGS)
@@ -150,15 +149,6 @@ def test_hpa_mode_applies_the_hpa_and_leaves_the_count_to_it() -> None:
     assert condition(decision.status) == ("True", "HPA")
     assert decision.status.autoscaling is not None
     assert decision.status.autoscaling.desired_replicas is None  # the HPA decides, not us
-
-
-def test_hpa_mode_without_autoscaling_v2_says_so_and_keeps_the_starting_count() -> None:
-    decision = run(SETTLED, production(2), {**AUTO, "mode": "hpa"}, hpa_served=False)
-    assert kinds(decision.actions) == []
-    assert condition(decision.status) == ("False", "HPAUnavailable")
-    scaled = decision.status.autoscaling
-    assert scaled is not None and scaled.desired_replicas == 2
-    assert "does not serve (Kubernetes before 1.23)" in scaled.reason
 
 
 def test_leaving_hpa_mode_deletes_the_hpa_and_the_condition() -> None:

@@ -75,7 +75,6 @@ def test_test_stage_and_service_and_pdb() -> None:
     assert service["spec"]["selector"] == test["spec"]["selector"]["matchLabels"]
     assert build_pdb(MDEP)["spec"]["maxUnavailable"] == 1
     assert build_pdb(MDEP)["apiVersion"] == "policy/v1"
-    assert build_pdb(MDEP, "policy/v1beta1")["apiVersion"] == "policy/v1beta1"
 
 
 def test_acceptance_job_carries_the_plan() -> None:

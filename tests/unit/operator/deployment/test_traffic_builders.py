@@ -22,7 +22,7 @@ from modelship.operator.deployment.builders.traffic import (
 from modelship.operator.deployment.canary_observe import observe_canary
 from modelship.operator.deployment.observation import RouteState, Subject
 from modelship.operator.kube.client import Kube, KubeError
-from modelship.operator.kube.resources import HTTPROUTES, PDBS_V1, PODS
+from modelship.operator.kube.resources import HTTPROUTES, PODS
 from support.deployments import D1, D2, NOW, SETTINGS, body
 from support.fake_kube import FakeKube
 
@@ -192,7 +192,7 @@ def serving_pod(name: str, stage: str, serves: bool) -> dict[str, Any]:
 
 def test_observing_reads_the_route_only_where_the_gateway_api_is_served() -> None:
     absent = FakeKube(unserved=("gateway.networking.k8s.io/v1",))
-    view = observe_canary(absent, gateway_deployment(), "ml", "iris", PDBS_V1, None, MOMENT)
+    view = observe_canary(absent, gateway_deployment(), "ml", "iris", None, MOMENT)
     assert (view.gateway_served, view.route) == (False, None)
     assert not any(call.resource.endswith("httproutes") for call in absent.calls)
     kube = FakeKube()
@@ -200,7 +200,7 @@ def test_observing_reads_the_route_only_where_the_gateway_api_is_served() -> Non
     for name, stage, serves in [("s0", "production", True), ("s1", "production", False),
                                 ("c0", "canary", True), ("t0", "test", False)]:  # fmt: skip
         kube.put(PODS, serving_pod(name, stage, serves))
-    view = observe_canary(kube, gateway_deployment(), "ml", "iris", PDBS_V1, None, MOMENT)
+    view = observe_canary(kube, gateway_deployment(), "ml", "iris", None, MOMENT)
     assert view.gateway_served is True
     assert view.route is not None and (view.route.canary_weight, view.route.accepted) == (40, True)
     assert view.unshared_pods == 1  # s1: a production pod of a template without the label
@@ -226,7 +226,7 @@ class Discovery(Kube):
 
 def test_a_rollout_waiting_for_the_gateway_api_asks_again_and_starts_once_it_is_there() -> None:
     kube = Discovery()
-    assert observe_canary(kube, gateway_deployment(), "ml", "iris", PDBS_V1, None,
+    assert observe_canary(kube, gateway_deployment(), "ml", "iris", None,
                           MOMENT).gateway_served is False  # fmt: skip
     kube.installed = True  # the Gateway API is installed meanwhile
     assert kube.served(HTTPROUTES) is False  # remembered: an ordinary caller does not ask again
@@ -234,5 +234,5 @@ def test_a_rollout_waiting_for_the_gateway_api_asks_again_and_starts_once_it_is_
         conditions=[{"type": "GatewayRoute", "status": "False", "reason": "GatewayAPINotServed"}]
     )
     asked = kube.asked
-    view = observe_canary(kube, waiting, "ml", "iris", PDBS_V1, None, MOMENT)
+    view = observe_canary(kube, waiting, "ml", "iris", None, MOMENT)
     assert view.gateway_served is True and kube.asked > asked

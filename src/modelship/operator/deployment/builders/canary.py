@@ -217,10 +217,10 @@ def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
     }
 
 
-def build_router_pdb(mdep_body: Obj, api_version: str = "policy/v1") -> Obj:
+def build_router_pdb(mdep_body: Obj) -> Obj:
     name = mdep_body["metadata"]["name"]
     return {
-        "apiVersion": api_version,
+        "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": _meta(mdep_body, router_name(name), ROUTER_STAGE),
         "spec": {

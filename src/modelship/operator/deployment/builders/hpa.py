@@ -34,13 +34,12 @@ def build_hpa(
     mdep_body: Obj,
     autoscaling: Autoscaling,
     stable_window_seconds: float,
-    api_version: str = HPA_API_VERSION,
 ) -> Obj:
-    """The HPA of production (`api_version` lets a test dry-run the same body as v2beta2)."""
+    """The HPA of production."""
     meta = mdep_body["metadata"]
     target = stage_name(meta["name"], "production")
     return {
-        "apiVersion": api_version,
+        "apiVersion": HPA_API_VERSION,
         "kind": "HorizontalPodAutoscaler",
         "metadata": {
             "name": target,

@@ -210,11 +210,11 @@ def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
     }
 
 
-def build_pdb(mdep_body: Obj, api_version: str = "policy/v1") -> Obj:
+def build_pdb(mdep_body: Obj) -> Obj:
     """Voluntary disruptions (drains) take at most one production pod at a time."""
     meta = mdep_body["metadata"]
     return {
-        "apiVersion": api_version,
+        "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {
             "name": meta["name"],
