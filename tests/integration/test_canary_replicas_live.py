@@ -34,6 +34,7 @@ from modelship.operator.kube.resources import (
     Resource,
 )
 from support.canary import canary, deploy_canary
+from support.gateway_api import gateway_api_removed
 from support.live import approve, awaiting_approval, condition, retrain
 from support.operator import OperatorProcess
 from support.waiting import wait_for
@@ -223,8 +224,14 @@ def test_a_replica_ratio_canary_splits_by_pods_completes_and_a_bad_one_is_aborte
     )
 
 
+@pytest.fixture
+def without_gateway_api(cluster_kubeconfig: Path) -> Iterator[None]:
+    with gateway_api_removed(cluster_kubeconfig):
+        yield
+
+
 def test_a_gateway_api_canary_does_not_start_where_the_api_is_not_served(
-    operator: OperatorProcess, kube: Kube, namespace: str
+    without_gateway_api: None, operator: OperatorProcess, kube: Kube, namespace: str
 ) -> None:
     """Without the Gateway API's CRDs (gateway.networking.k8s.io) the rollout fails closed."""
     name = "iris"

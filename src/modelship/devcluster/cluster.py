@@ -9,6 +9,7 @@ process it started, pods included, and is idempotent.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ import httpx
 from modelship.devcluster import controlplane, processes, registry
 from modelship.devcluster.binaries import ControlPlaneBinaries, resolve_binaries
 from modelship.devcluster.crds import install_crds
+from modelship.devcluster.gatewayapi import standard_crds
+from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
 from modelship.devcluster.kubeconfig import render_kubeconfig, write_kubeconfig
 from modelship.devcluster.layout import DevLayout
@@ -119,9 +122,10 @@ class DevCluster:
         """The registry catalog every namespace of this cluster shares (the default catalog)."""
         return registry.RegistryFiles(self.dev_dir).catalog_file.read_text().strip()
 
-    def up(self, crds_dir: Path | None = None) -> None:
+    def up(self, crds_dir: Path | None = None, *, gateway_api: bool = True) -> None:
         """Start the cluster unless all of it already runs (a partial one is restarted), wait
-        until it serves, then install the CRDs of crds_dir."""
+        until it serves, then install the CRDs of crds_dir (and the Gateway API's standard
+        CRDs, as clusters that offer `traffic: gatewayAPI` have them)."""
         status = self.status()
         complete = (
             status.running
@@ -139,6 +143,8 @@ class DevCluster:
             _ensure_namespace(client, OPERATOR_NAMESPACE)
             if crds_dir is not None:
                 install_crds(client, crds_dir)
+            if gateway_api:
+                install_crds(client, standard_crds(GoBuildSettings.from_environ(os.environ)))
 
     def down(self) -> None:
         """Stop every process this cluster started (node, pods, control plane); idempotent."""
