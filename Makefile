@@ -56,6 +56,16 @@ test: system-deps install ## Run every test: unit, integration (real API server)
 	@# Two workers, a test module each at a time, each worker with its own local cluster.
 	$(BIN)/pytest -n 2 --dist loadfile
 
+# The oldest Kubernetes release still supported upstream (see devcluster/binaries.py).
+COMPAT_KUBERNETES ?= $(shell sed -n 's/^OLDEST_SUPPORTED = "\(.*\)"/\1/p' \
+  src/modelship/devcluster/binaries.py)
+
+.PHONY: test-compat
+test-compat: system-deps install ## The integration and e2e tiers on the oldest supported Kubernetes (built on first use).
+	MODELSHIP_KUBERNETES_VERSION=$(COMPAT_KUBERNETES) $(BIN)/modelship dev build
+	MODELSHIP_KUBERNETES_VERSION=$(COMPAT_KUBERNETES) $(BIN)/pytest -n 2 --dist loadfile \
+	  tests/integration tests/e2e
+
 .PHONY: test-unit
 test-unit: install ## Run the fast unit tests only.
 	$(BIN)/pytest tests/unit
