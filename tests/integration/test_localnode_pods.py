@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 from typing import Any
 
@@ -12,11 +14,30 @@ import kubernetes
 import pytest
 
 from modelship.devcluster.cluster import DevCluster
+from support.accounts import create_namespace
 from support.kubectl import Kubectl
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 IMAGE = "modelship:dev"
+# What the restricted Pod Security Standard asks of a pod (the test namespaces enforce it).
+RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+@pytest.fixture
+def namespace(kube_api: kubernetes.client.ApiClient) -> Iterator[str]:
+    """A plain namespace: these tests are of the local node itself, so their pods include what
+    a model namespace (which enforces the restricted profile) refuses: an nfs volume, pods with
+    no security context."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    name = create_namespace(core, f"node-{uuid.uuid4().hex[:8]}")
+    yield name
+    core.delete_namespace(name)
 
 
 def finished_pod(core: kubernetes.client.CoreV1Api, namespace: str, name: str, what: str) -> Any:
@@ -38,9 +59,10 @@ def job(name: str, script: str, backoff_limit: int = 0, **container: Any) -> dic
             "template": {
                 "spec": {
                     "restartPolicy": "Never",
+                    "securityContext": RESTRICTED_POD,
                     "containers": [
                         {"name": "main", "image": IMAGE, "command": ["python", "-c", script],
-                         **container}
+                         "securityContext": RESTRICTED_CONTAINER, **container}
                     ],
                 }
             },
@@ -74,6 +96,24 @@ def test_a_job_whose_container_exits_zero_completes(
     assert capsys.readouterr().out == "trained\n"
     logs = kubectl("logs", "-n", namespace, pod.metadata.name)
     assert logs.stdout == "trained\n"
+
+
+def test_an_indexed_job_runs_each_completion_index_once(
+    kube_api: kubernetes.client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    """Indexed Jobs (what batch scoring shards on): the Job controller gives each pod its index
+    (annotation and JOB_COMPLETION_INDEX), and the Job completes once every index succeeded."""
+    body = job("shards", "import os; print('shard', os.environ['JOB_COMPLETION_INDEX'])")
+    body["spec"].update(completionMode="Indexed", completions=3, parallelism=2)
+    batch = kubernetes.client.BatchV1Api(kube_api)
+    batch.create_namespaced_job(namespace, body)
+    outcome = wait_for(lambda: job_condition(batch, namespace, "shards"), what="the Job to finish")
+    assert outcome == "Complete"
+    assert batch.read_namespaced_job_status("shards", namespace).status.completed_indexes == "0-2"
+    core = kubernetes.client.CoreV1Api(kube_api)
+    pods = core.list_namespaced_pod(namespace, label_selector="job-name=shards").items
+    printed = sorted(kubectl("logs", "-n", namespace, p.metadata.name).stdout for p in pods)
+    assert printed == ["shard 0\n", "shard 1\n", "shard 2\n"]
 
 
 def test_a_failing_job_is_retried_up_to_its_backoff_limit_and_reports_why(

@@ -37,7 +37,14 @@ def service_account_token(
 
 def create_model_namespace(core: kubernetes.client.CoreV1Api, name: str) -> str:
     """A namespace enforcing the restricted profile, returned once pods can be admitted in it."""
-    core.create_namespace({"metadata": {"name": name, "labels": RESTRICTED}})
+    return create_namespace(core, name, RESTRICTED)
+
+
+def create_namespace(
+    core: kubernetes.client.CoreV1Api, name: str, labels: dict[str, str] | None = None
+) -> str:
+    """A namespace, returned once pods can be admitted in it and their token volume filled."""
+    core.create_namespace({"metadata": {"name": name, "labels": labels or {}}})
     wait_for(
         lambda: "default" in _accounts(core, name) and CA_CONFIG_MAP in _config_maps(core, name),
         timeout=30,
