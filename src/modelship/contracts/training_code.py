@@ -32,14 +32,18 @@ from modelship.contracts.env import PodEnvironment
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH
 
 WORK_ROOT = "/var/run/modelship/work"
-TRAIN_DIR = f"{WORK_ROOT}/train"
+TRAIN = "train"
 """prepare -> code: the training rows only."""
-HOLDOUT_DIR = f"{WORK_ROOT}/holdout"
+HOLDOUT = "holdout"
 """prepare -> trainer: the split and the dataset's lineage. Never mounted in the code container."""
-CODE_DIR = f"{WORK_ROOT}/code"
+CODE = "code"
 """prepare -> code: the module exactly as its digest was taken."""
-OUTPUT_DIR = f"{WORK_ROOT}/output"
+OUTPUT = "output"
 """code -> trainer: the estimator as skops bytes (and the runner's report)."""
+TRAIN_DIR = f"{WORK_ROOT}/{TRAIN}"
+HOLDOUT_DIR = f"{WORK_ROOT}/{HOLDOUT}"
+CODE_DIR = f"{WORK_ROOT}/{CODE}"
+OUTPUT_DIR = f"{WORK_ROOT}/{OUTPUT}"
 CONFIGMAP_DIR = "/var/run/modelship/code-source"
 """Where the ConfigMap holding the code is mounted, in the prepare container only."""
 
