@@ -27,6 +27,8 @@ from modelship.contracts.training_code import (
     CodeRunnerEnv,
     read_training_data,
 )
+from modelship.serving.loader import LoadFailedError, load_version
+from modelship.serving.settings import ServingSettings
 from modelship.training.script import prepare, publish, runner
 
 PIPELINE = """
@@ -301,3 +303,23 @@ def test_output_the_code_left_is_checked_again_at_publish(pod: Pod) -> None:
     again = pod.step(lambda: publish.main([]))
     assert again.code == 2 and again.message is not None
     assert again.message["reason"] == "InvalidModelOutput"
+
+
+def test_serving_loads_an_admin_allowed_type_only_when_its_own_settings_list_it(
+    pod: Pod,
+) -> None:
+    steps = pod.run(UNTRUSTED, {"trustedTypes": ["_operator.abs"]}, allowed=["_operator.abs"])
+    assert [s.code for s in steps] == [0, 0, 0]
+    summary = steps[-1].message
+    assert summary is not None
+    base = {
+        "model_name": "churn",
+        "namespace": "team-a",
+        "version": 1,
+        "expected_digest": summary["digest"],
+        "catalog_root": str(pod.root / "catalog"),
+    }
+    loaded = load_version(ServingSettings(**base, trusted_types=["_operator.abs"]))
+    assert loaded.metadata.algorithm.name == "code"
+    with pytest.raises(LoadFailedError, match=r"_operator\.abs"):
+        load_version(ServingSettings(**base))
