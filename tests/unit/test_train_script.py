@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from modelship.api.v1alpha1 import Model
 from modelship.catalog import FileCatalog, UntrustedArtifactError
 from modelship.catalog.digests import digest_bytes
 from modelship.contracts.training_code import (
@@ -82,6 +84,7 @@ def train(data, params):
     time.sleep(120)
 """
 
+SAMPLE = Path(__file__).parents[2] / "manifests" / "samples" / "script-mode"
 IRIS_TRAIN_ROWS = 112  # 150 rows, testFraction 0.25
 
 
@@ -150,14 +153,18 @@ class Pod:
             return self.step(runner.main)
 
     def run(
-        self, source: str | None, code: dict[str, Any], allowed: list[str] | None = None
+        self,
+        source: str | None,
+        code: dict[str, Any],
+        allowed: list[str] | None = None,
+        spec: dict[str, Any] | None = None,
     ) -> list[Step]:
         """prepare, code, publish; stops after the first step that fails."""
         if source is not None:
             (self.root / "configmap").mkdir(exist_ok=True)
             (self.root / "configmap" / CODE_FILE).write_text(source)
         code = {"configMap": {"name": "churn-train", "key": "train.py"}, **code}
-        self.trainer_env(snapshot(code), allowed or [])
+        self.trainer_env(spec or snapshot(code), allowed or [])
         steps = [self.step(lambda: prepare.main([]))]
         if steps[-1].code == 0:
             steps.append(self.run_code(code))
@@ -323,3 +330,17 @@ def test_serving_loads_an_admin_allowed_type_only_when_its_own_settings_list_it(
     assert loaded.metadata.algorithm.name == "code"
     with pytest.raises(LoadFailedError, match=r"_operator\.abs"):
         load_version(ServingSettings(**base))
+
+
+def test_the_script_mode_sample_trains_and_passes_its_gates(pod: Pod) -> None:
+    configmap = yaml.safe_load((SAMPLE / "configmap-train.yaml").read_text())
+    model = Model.model_validate(yaml.safe_load((SAMPLE / "model-cancer.yaml").read_text()))
+    code = model.spec.training.code
+    assert code is not None and code.config_map is not None
+    assert code.config_map.name == configmap["metadata"]["name"]
+    snapshot = model.spec.snapshot().to_wire()
+    steps = pod.run(configmap["data"][code.config_map.key], code.to_wire(), spec=snapshot)
+    assert [s.code for s in steps] == [0, 0, 0], steps
+    summary = steps[-1].message
+    assert summary is not None and summary["gatesPassed"] is True
+    assert summary["codeDigest"] == digest_bytes(configmap["data"]["train.py"].encode())
