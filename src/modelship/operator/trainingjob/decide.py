@@ -97,13 +97,15 @@ def decide(
         return Decision(old)
     status = old.model_copy(deep=True, update={"observed_generation": generation})
     code = tj.spec.snapshot.training.code
-    if code is not None and (
-        refused := types_not_allowed(code.trusted_types, settings.allowed_artifact_types)
+    if (
+        status.attempts == 0
+        and code is not None
+        and (refused := types_not_allowed(code.trusted_types, settings.allowed_artifact_types))
     ):
-        # A policy refusal, not a fault: no pod is started and nothing is retried.
-        return failed(
-            status, TRUSTED_TYPE_NOT_ALLOWED, not_allowed_message(refused), generation, now
-        )
+        # A policy refusal, not a fault: no pod is started and nothing is retried. (Checked
+        # before the first attempt; every attempt's pod checks again with the list it is given.)
+        message = not_allowed_message(refused)
+        return failed(status, TRUSTED_TYPE_NOT_ALLOWED, message, generation, now)
     if status.attempts == 0:
         status.attempts, status.phase = 1, "Pending"
         status.start_time = status.start_time or fmt(now)
