@@ -44,6 +44,14 @@ def test_exactly_one_of_algorithm_and_code() -> None:
         ModelSpec.model_validate(spec(training={}))
 
 
+def test_the_code_times_out_before_the_pod() -> None:
+    late = {"code": {**CONFIGMAP, "timeoutSeconds": 600}, "timeoutSeconds": 600}
+    with pytest.raises(ValidationError, match=r"timeoutSeconds \(600\) must be less than"):
+        ModelSpec.model_validate(spec(training=late))
+    fine = {"code": {**CONFIGMAP, "timeoutSeconds": 590}, "timeoutSeconds": 600}
+    assert ModelSpec.model_validate(spec(training=fine)).training.code is not None
+
+
 def test_exactly_one_source() -> None:
     both = {**CONFIGMAP, "oci": {"repository": "team/train", "digest": DIGEST}}
     with pytest.raises(ValidationError, match="exactly one source"):

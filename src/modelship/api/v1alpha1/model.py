@@ -252,6 +252,14 @@ class TrainingSnapshot(ApiModel):
                 "set exactly one of algorithm (a built-in estimator) and training.code "
                 "(your own training function)"
             )
+        code = self.training.code
+        if code is not None and code.timeout_seconds >= self.training.timeout_seconds:
+            # Past the pod's deadline the Job is failed as a cluster fault and retried; the
+            # code's own limit must come first so that a slow function fails once, named.
+            raise ValueError(
+                f"training.code.timeoutSeconds ({code.timeout_seconds}) must be less than "
+                f"training.timeoutSeconds ({self.training.timeout_seconds}), the whole pod's"
+            )
         if self.algorithm is not None and ALGORITHMS[self.algorithm.name] != self.task:
             raise ValueError(
                 f"algorithm.name {self.algorithm.name!r} is a "
