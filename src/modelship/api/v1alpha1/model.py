@@ -314,6 +314,9 @@ class VersionSummary(ApiModel):
     dataset_digest: str | None = Field(
         default=None, description="Digest of the data it was trained on, as the trainer read it."
     )
+    code_digest: str | None = Field(
+        default=None, description="Digest of the training code that produced it (script mode)."
+    )
 
 
 class ModelStatus(ApiModel):

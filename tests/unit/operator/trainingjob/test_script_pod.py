@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 
 from modelship.api.v1alpha1 import ModelSpec, TrainingJob
-from modelship.contracts.training import TrainerEnv
+from modelship.contracts.training import TrainerEnv, TrainerSummary
 from modelship.contracts.training_code import CodeRunnerEnv
 from modelship.operator.kube.actions import CreateJob
 from modelship.operator.model.builders import build_training_job
+from modelship.operator.model.observation import ObservedTrainingJob
+from modelship.operator.model.summary import version_summaries
 from modelship.operator.settings import OperatorSettings
 from modelship.operator.trainingjob.builders import build_training_pod_job
 from modelship.operator.trainingjob.decide import AttemptObservation, decide
-from modelship.operator.trainingjob.outcome import read_outcome
+from modelship.operator.trainingjob.outcome import Outcome, read_outcome
 from modelship.training.script.runner import CodeRunnerSettings
 from modelship.training.settings import TrainerSettings
 
@@ -237,3 +239,25 @@ def test_a_crashed_prepare_step_is_retried_like_the_trainer() -> None:
         )
     ]
     assert read_outcome(FAILED_JOB, pods).retryable
+
+
+def test_the_code_digest_reaches_the_training_job_and_the_model_versions() -> None:
+    tj = training_job()
+    running = tj.model_copy(
+        update={"status": tj.status.model_copy(update={"attempts": 1, "phase": "Running"})}
+    )
+    code_digest = "sha256:" + "f" * 64
+    summary = TrainerSummary(
+        version=3, digest="sha256:" + "a" * 64, metrics={"accuracy": 0.97}, code_digest=code_digest
+    )
+    observed = AttemptObservation(job_exists=True, outcome=Outcome("succeeded", summary=summary))
+    decision = decide(running, BODY, 1, observed, NOW, VOLUME)
+    assert decision.status.phase == "Succeeded"
+    assert decision.status.code_digest == code_digest
+    finished = ObservedTrainingJob(name="churn-g1", status=decision.status)
+    (version,) = version_summaries([finished], [], limit=10)
+    assert (version.version, version.code_digest) == (3, code_digest)
+    line = json.loads(summary.termination_line())
+    assert line["codeDigest"] == code_digest
+    assert "codeDigest" not in json.loads(summary.model_copy(update={"code_digest": None})
+                                          .termination_line())  # fmt: skip
