@@ -72,7 +72,11 @@ def script_pod(
     ]
     prepare_mounts = [
         *({**m, "readOnly": True} if m["name"] != "tmp" else m for m in catalog.mounts),
-        *(_mount(_work(n), path, read_only=False) for n, path in _WORK_DIRS.items()),
+        *(
+            _mount(_work(n), path, read_only=False)
+            for n, path in _WORK_DIRS.items()
+            if n != "output"  # written by the code step only
+        ),
     ]
     if code.config_map is not None:
         volumes.append(_configmap_volume(code))

@@ -124,6 +124,14 @@ def test_the_code_container_sees_training_rows_and_code_only_never_the_holdout()
         "items": [{"key": "train.py", "path": "user_training_code.py"}],
         "optional": True,
     }
+    assert {
+        path for path, (_, read_only) in mounts(by_name["prepare"]).items() if not read_only
+    } == {
+        "/tmp",
+        "/var/run/modelship/work/train",
+        "/var/run/modelship/work/holdout",
+        "/var/run/modelship/work/code",
+    }
     assert [n for n, c in by_name.items() if "/var/run/modelship/code-source" in mounts(c)] == [
         "prepare"
     ]
