@@ -111,6 +111,7 @@ def gates(body: Obj, *gate: Obj) -> None:
     body["spec"]["evaluation"]["gates"] = list(gate)
 
 
+CODE = {"configMap": {"name": "train-py", "key": "train.py"}}
 MODEL_CASES: dict[str, tuple[Breaks, str, str]] = {
     "gate without a bound": (
         lambda b: gates(b, {"metric": "accuracy"}),
@@ -126,6 +127,24 @@ MODEL_CASES: dict[str, tuple[Breaks, str, str]] = {
         lambda b: b["spec"]["dataset"].update(uri="https://data.example/iris.csv"),
         "spec.dataset",
         "dataset.target is required for CSV datasets",
+    ),
+    "both algorithm and training.code": (
+        lambda b: b["spec"]["training"].update(code=CODE),
+        "spec",
+        "set exactly one of algorithm (a built-in estimator) and training.code",
+    ),
+    "neither algorithm nor training.code": (
+        lambda b: b["spec"].pop("algorithm"),
+        "spec",
+        "set exactly one of algorithm (a built-in estimator) and training.code",
+    ),
+    "code time-out not below the pod's": (
+        lambda b: (
+            b["spec"].pop("algorithm"),
+            b["spec"]["training"].update(code={**CODE, "timeoutSeconds": 900}),
+        ),
+        "spec",
+        "training.code.timeoutSeconds must be less than training.timeoutSeconds",
     ),
     "gate metric of the other task": (
         lambda b: gates(b, {"metric": "rmse", "max": 1.0}),

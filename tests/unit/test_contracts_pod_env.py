@@ -78,6 +78,19 @@ def test_the_serving_pod_reads_every_variable_the_operator_sets(
     assert read.workers == 2  # one per core of the CPU limit
 
 
+def test_the_serving_pod_reads_the_admins_extra_artifact_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = OperatorSettings(catalog_mount_path="/mnt/catalog")
+    assert "MODELSHIP_SERVING_TRUSTED_TYPES" not in modelship_env(
+        build_stage_deployment(MDEP, "test", 3, DIGEST, 2, None, settings)
+    )  # nothing allowed: no variable, and Deployments built before stay unchanged
+    allowed = settings.model_copy(update={"allowed_artifact_types": ["_operator.abs"]})
+    env = modelship_env(build_stage_deployment(MDEP, "test", 3, DIGEST, 2, None, allowed))
+    assert unread(ServingSettings, env, monkeypatch) == []
+    assert ServingSettings().trusted_types == ["_operator.abs"]  # type: ignore[call-arg]
+
+
 def test_the_acceptance_job_reads_every_variable_the_operator_sets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

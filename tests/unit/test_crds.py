@@ -96,7 +96,12 @@ def test_cross_field_rules_are_cel_where_the_fields_are() -> None:
         for info in KINDS
     }
     model = by_kind["Model"]
-    assert model["/spec"] == [
+    assert model["/spec"][:2] == [
+        "set exactly one of algorithm (a built-in estimator) and training.code (your own "
+        "training function)",
+        "training.code.timeoutSeconds must be less than training.timeoutSeconds, the whole pod's",
+    ]
+    assert model["/spec"][2:] == [
         "evaluation.gates: a gate's metric must apply to the task (classification: accuracy, "
         "balanced_accuracy, f1_macro, precision_macro, recall_macro, roc_auc; regression: r2, "
         "rmse, mae)"

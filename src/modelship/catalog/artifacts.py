@@ -16,6 +16,7 @@ told to accept pickles (`allow_pickle=True`), which is off by default everywhere
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from modelship.catalog.errors import CatalogError, UntrustedArtifactError
@@ -39,18 +40,19 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
-def untrusted_types(data: bytes) -> list[str]:
-    """Types in a skops artifact that are neither skops defaults nor on our allowlist (no load)."""
+def untrusted_types(data: bytes, extra: Sequence[str] = ()) -> list[str]:
+    """Types in a skops artifact that are neither skops defaults nor on our allowlist nor in
+    `extra` (the platform admin's types a Model requested, script mode only); nothing is loaded."""
     import skops.io
 
     try:
         found = skops.io.get_untrusted_types(data=data)
     except Exception as exc:  # not a skops file at all
         raise CatalogError(f"not a readable skops artifact: {exc}") from exc
-    return sorted(set(found) - set(TRUSTED_TYPES))
+    return sorted(set(found) - set(TRUSTED_TYPES) - set(extra))
 
 
-def dump_model(model: Any) -> bytes:
+def dump_model(model: Any, extra: Sequence[str] = ()) -> bytes:
     """Serialise an estimator; refuse one the loader would refuse, naming the types."""
     import skops.io
 
@@ -60,23 +62,23 @@ def dump_model(model: Any) -> bytes:
         raise UntrustedArtifactError(
             f"the model cannot be saved safely: {exc}", [type(model).__qualname__]
         ) from exc
-    refuse_untrusted(data)
+    refuse_untrusted(data, extra)
     return data
 
 
-def refuse_untrusted(data: bytes) -> None:
-    if types := untrusted_types(data):
+def refuse_untrusted(data: bytes, extra: Sequence[str] = ()) -> None:
+    if types := untrusted_types(data, extra):
         raise UntrustedArtifactError(
             f"the model needs types outside Modelship's allowlist: {', '.join(types)}", types
         )
 
 
-def load_model(data: bytes) -> Any:
+def load_model(data: bytes, extra: Sequence[str] = ()) -> Any:
     """Load verified skops bytes; types outside the allowlist are refused before any is built."""
     import skops.io
 
-    refuse_untrusted(data)
-    return skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+    refuse_untrusted(data, extra)
+    return skops.io.loads(data, trusted=[*TRUSTED_TYPES, *extra])
 
 
 def load_pickle(data: bytes) -> Any:

@@ -66,6 +66,8 @@ class StagedVersion:
     gates: list[GateResult] = field(default_factory=list)
     evaluation: EvaluationInfo | None = None
     training_job: str | None = None
+    trusted_types: tuple[str, ...] = ()
+    """Extra artifact types the platform admin allowed for this model (script mode only)."""
 
 
 class VerifiedVersion:
@@ -96,14 +98,15 @@ class VerifiedVersion:
             )
         return data
 
-    def load_model(self, *, allow_pickle: bool = False) -> Any:
+    def load_model(self, *, allow_pickle: bool = False, trusted: tuple[str, ...] = ()) -> Any:
         """Load the estimator, only from bytes that match the published digest.
 
-        skops artifacts load against the allowlist; a legacy joblib artifact only with
+        skops artifacts load against the allowlist (plus `trusted`: the admin's extra types, from
+        the reader's own settings, never from the artifact); a legacy joblib artifact only with
         `allow_pickle` (its bytes are verified, but unpickling still runs whatever they say).
         """
         if MODEL_FILE in self.metadata.files:
-            return artifacts.load_model(self.read_verified(MODEL_FILE))
+            return artifacts.load_model(self.read_verified(MODEL_FILE), trusted)
         if LEGACY_MODEL_FILE in self.metadata.files:
             if not allow_pickle:
                 raise UntrustedArtifactError(

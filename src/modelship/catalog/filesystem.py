@@ -193,7 +193,7 @@ class FileCatalog(Catalog):
 
 def _write_payload(stage: Path, staged: StagedVersion) -> dict[str, str]:
     """Write the artifact, acceptance set and profile; return their digests as written."""
-    write_durably(stage / MODEL_FILE, dump_model(staged.model))
+    write_durably(stage / MODEL_FILE, dump_model(staged.model, staged.trusted_types))
     write_durably(stage / ACCEPTANCE_FILE, staged.acceptance.to_json().encode("utf-8"))
     write_durably(stage / PROFILE_FILE, staged.profile.to_json().encode("utf-8"))
     return {name: digest_file(stage / name) for name in (MODEL_FILE, ACCEPTANCE_FILE, PROFILE_FILE)}

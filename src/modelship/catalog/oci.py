@@ -70,7 +70,7 @@ class OciCatalog(Catalog):
 
     def publish(self, namespace: str, model: str, staged: StagedVersion) -> VersionMetadata:
         payload = {
-            MODEL_FILE: dump_model(staged.model),
+            MODEL_FILE: dump_model(staged.model, staged.trusted_types),
             ACCEPTANCE_FILE: staged.acceptance.to_json().encode("utf-8"),
             PROFILE_FILE: staged.profile.to_json().encode("utf-8"),
         }

@@ -71,9 +71,12 @@ def _metrics(metrics: dict[str, float], limit: int = 3) -> str:
 def _model_summary(model: Obj, st: ModelStatus) -> list[str]:
     meta, spec = model["metadata"], model.get("spec") or {}
     ready = _condition(st.conditions, "Ready")
+    trainer = (spec.get("algorithm") or {}).get("name")
+    if trainer is None and (spec.get("training") or {}).get("code"):
+        trainer = "own training code"
     lines = [
         f"Model {meta['namespace']}/{meta['name']}: {spec.get('task')} with "
-        f"{(spec.get('algorithm') or {}).get('name')} on {(spec.get('dataset') or {}).get('uri')}",
+        f"{trainer} on {(spec.get('dataset') or {}).get('uri')}",
         f"  phase {_or(st.phase, '-')}; Ready={ready.status if ready else '?'} "
         f"{ready.reason if ready else ''}: {ready.message if ready else ''}".rstrip(": "),
     ]

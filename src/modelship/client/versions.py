@@ -36,7 +36,7 @@ class VersionRow:
             score=summary.score,
             passed_gates=summary.passed_gates,
             metrics=dict(summary.metrics),
-            params=dict(job.spec.snapshot.algorithm.params) if job is not None else None,
+            params=_params(job),
             dataset_digest=summary.dataset_digest,
             gates=list(job.status.gates) if job is not None else [],
             training_job=summary.training_job,
@@ -140,3 +140,14 @@ class Comparison:
         a, b = f"version {self.a.version}", f"version {self.b.version}"
         records = [{"field": k, a: x, b: y} for k, x, y in self.lines()]
         return _dataframe(records, "field")
+
+
+def _params(job: TrainingJob | None) -> dict[str, Any] | None:
+    """The hyperparameters of the run: the algorithm's, or those passed to the user's code."""
+    if job is None:
+        return None
+    snapshot = job.spec.snapshot
+    if snapshot.algorithm is not None:
+        return dict(snapshot.algorithm.params)
+    code = snapshot.training.code
+    return dict(code.params) if code is not None else None

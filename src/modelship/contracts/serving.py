@@ -35,6 +35,11 @@ class ServingEnv(PodEnvironment):
         description="The version's artifact URI as its trainer reported it; from a registry the "
         "manifest pinned by digest (repo@sha256:...), which is read instead of any tag.",
     )
+    trusted_types: list[str] | None = Field(
+        default=None,
+        description="Extra artifact types the platform admin allows (the operator's "
+        "allowed_artifact_types), beyond the built-in allowlist; never read from the artifact.",
+    )
     stage: Stage = "test"
     port: int = Field(default=8080, ge=1, le=65535)
     grpc_port: int = Field(

@@ -44,6 +44,11 @@ class TrainerEnv(PodEnvironment):
     training_job_name: str | None = Field(
         default=None, description="TrainingJob this run belongs to (recorded in the metadata)."
     )
+    allowed_types: list[str] | None = Field(
+        default=None,
+        description="The platform admin's allowlist of extra artifact types a Model's "
+        "training.code.trustedTypes may request (the operator's allowed_artifact_types).",
+    )
     # A string on the wire: `to_env` passes strings as they are, anything else as JSON.
     termination_message_path: str = Field(
         default=TERMINATION_MESSAGE_PATH,
@@ -85,6 +90,9 @@ class TrainerSummary(_Line):
     gates_truncated: bool = Field(
         default=False, description="Passed gates were dropped to fit the message limit."
     )
+    code_digest: str | None = Field(
+        default=None, description="Digest of the user's training code (script mode only)."
+    )
 
     def termination_line(self) -> str:
         """Compact JSON that fits a termination message; passed gates are dropped first."""
@@ -98,6 +106,8 @@ class TrainerSummary(_Line):
         document = self.model_dump(mode="json", by_alias=True)
         if not self.gates_truncated:
             del document["gatesTruncated"]
+        if self.code_digest is None:
+            del document["codeDigest"]
         return json.dumps(document, separators=(",", ":"))
 
 

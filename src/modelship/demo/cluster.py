@@ -22,12 +22,14 @@ WEBHOOK_PORT = 9443
 
 
 def start_cluster(root: Path, dev_dir: Path, say: Narrator) -> DevCluster:
-    say.step("Local cluster: etcd, kube-apiserver, kube-controller-manager, local node")
+    say.step("Local cluster: etcd, kube-apiserver, controller manager, scheduler, local node")
     if dev_dir.exists():  # a demo always starts from an empty cluster
         stop_demo(dev_dir)
     cluster = DevCluster(dev_dir)
     cluster.up(crds_dir=root / "crds")
-    say.say(f"API server ready; kubeconfig {cluster.kubeconfig}")
+    with cluster.client() as client:
+        version = client.get("/version")["gitVersion"]
+    say.say(f"API server {version} ready; kubeconfig {cluster.kubeconfig}")
     return cluster
 
 

@@ -19,18 +19,29 @@ from modelship.operator.kube.resources import (
 
 NAMESPACE = "modelship-demo"
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
+# A model namespace as it should be: the API server checks every pod the operator creates in it
+# against the restricted Pod Security Standard.
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/warn": "restricted",
+}
 
 
 def apply_samples(root: Path, kube: Kube, say: Narrator) -> None:
     say.step(f"Apply the sample Model and Deployment in namespace {NAMESPACE}")
     try:
-        kube.create(NAMESPACES, None, {"metadata": {"name": NAMESPACE}})
+        kube.create(NAMESPACES, None, {"metadata": {"name": NAMESPACE, "labels": RESTRICTED}})
     except KubeError as exc:
         if exc.status != 409:
             raise
+    say.say("the namespace enforces the restricted Pod Security Standard on every pod")
     say.wait(
-        "the namespace's ServiceAccount",
-        lambda: kube.get(SERVICE_ACCOUNTS, NAMESPACE, "default"),
+        "the namespace's ServiceAccount and CA ConfigMap",
+        lambda: (
+            kube.get(SERVICE_ACCOUNTS, NAMESPACE, "default")
+            and kube.get(CONFIG_MAPS, NAMESPACE, "kube-root-ca.crt")
+        ),
         30,
     )
     for sample in ("model-iris.yaml", "deployment-iris.yaml"):

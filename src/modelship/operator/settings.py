@@ -131,6 +131,13 @@ class OperatorSettings(LeadershipSettings, AdmissionSettings):
         description="A kubernetes.io/dockerconfigjson Secret in each model namespace, mounted "
         "into trainer (push) and serving/acceptance (pull) pods; the operator never reads it.",
     )
+    allowed_artifact_types: list[str] = Field(
+        default_factory=list,
+        description="The platform admin's allowlist of extra types (module.Class) an estimator "
+        "returned by a Model's own training code may hold, beyond Modelship's built-in skops "
+        "allowlist. A Model only requests them (spec.training.code.trustedTypes); a request "
+        "outside this list fails its TrainingJob naming the type.",
+    )
     trainer_service_account: str = Field(
         default="", description="ServiceAccount of trainer pods ('' = the namespace default)."
     )

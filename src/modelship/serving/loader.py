@@ -52,7 +52,10 @@ def load_version(settings: ServingSettings) -> LoadedVersion:
         for warning in version.warnings:
             log.warning("%s", warning)
         metadata = version.metadata
-        estimator = version.load_model(allow_pickle=settings.allow_pickle_artifacts)
+        estimator = version.load_model(
+            allow_pickle=settings.allow_pickle_artifacts,
+            trusted=tuple(settings.trusted_types or ()),
+        )
         acceptance = version.acceptance()
         profile = version.profile()
     except CatalogError as error:

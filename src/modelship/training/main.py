@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -57,6 +57,18 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run_step(argv, _run)
+
+
+def run_step(
+    argv: Sequence[str] | None, step: Callable[[TrainerSettings], TrainerSummary | None]
+) -> int:
+    """Run one trainer step as a process: settings in, exit code and termination message out.
+
+    The built-in trainer is one step; script mode's prepare and publish containers are others
+    (`training.script`), with the same failure contract. A step that returns no summary (prepare)
+    succeeds silently.
+    """
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -65,16 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = TrainerSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         fallback = Path(str(overrides.get("termination_message_path", "")) or _fallback_path())
-        return _fail(fallback, BadInput("InvalidConfiguration", f"invalid settings: {exc}"))
+        return fail(fallback, BadInput("InvalidConfiguration", f"invalid settings: {exc}"))
     try:
         with _stdout_to_stderr():
-            summary = _run(settings)
+            summary = step(settings)
     except TrainerError as exc:
-        return _fail(Path(settings.termination_message_path), exc)
+        return fail(Path(settings.termination_message_path), exc)
     except Exception as exc:  # a bug or an unforeseen environment failure: worth one more try
         log.exception("training failed unexpectedly")
         error = TrainerError("InternalError", f"{type(exc).__name__}: {exc}")
-        return _fail(Path(settings.termination_message_path), error)
+        return fail(Path(settings.termination_message_path), error)
+    if summary is None:
+        return EXIT_OK
     line = summary_line(summary)
     _write_termination_message(Path(settings.termination_message_path), line)
     print(line, flush=True)
@@ -86,9 +100,15 @@ def _run(settings: TrainerSettings) -> TrainerSummary:
     if not settings.catalog_root:
         variable = TrainerEnv.env_name("catalog_root")
         raise BadInput("InvalidConfiguration", f"{variable} is not set")
+    with catalog_errors():
+        return train(snapshot, settings, open_catalog(settings.catalog_root))
+
+
+@contextlib.contextmanager
+def catalog_errors() -> Iterator[None]:
+    """Catalog failures as trainer failures: which are the input's fault, which may pass."""
     try:
-        catalog = open_catalog(settings.catalog_root)
-        return train(snapshot, settings, catalog)
+        yield
     except InvalidNameError as exc:
         raise BadInput("InvalidConfiguration", str(exc)) from exc
     except UntrustedArtifactError as exc:
@@ -112,7 +132,7 @@ def error_line(error: TrainerError) -> str:
     return TrainerFailure(error=message, reason=error.reason).termination_line()
 
 
-def _fail(path: Path, error: TrainerError) -> int:
+def fail(path: Path, error: TrainerError) -> int:
     line = error_line(error)
     print(line, file=sys.stderr, flush=True)
     _write_termination_message(path, line)

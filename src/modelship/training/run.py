@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -29,7 +31,7 @@ from modelship.training import algorithms, evaluation, reference
 from modelship.training.datasets import BUILTIN_TARGET, HttpLimits, load_table
 from modelship.training.errors import BadInput
 from modelship.training.settings import TrainerSettings
-from modelship.training.tables import prepare
+from modelship.training.tables import Prepared, prepare
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +60,24 @@ def load_snapshot(settings: TrainerSettings) -> TrainingSnapshot:
         raise BadInput("InvalidSnapshot", f"invalid training snapshot: {_describe(exc)}") from exc
 
 
-def train(
-    snapshot: TrainingSnapshot, settings: TrainerSettings, catalog: Catalog
-) -> TrainerSummary:
+@dataclass(frozen=True)
+class Loaded:
+    """The dataset as read and split: what a built-in or the user's code is fitted on."""
+
+    dataset: DatasetInfo
+    data: Prepared
+    parts: evaluation.Split
+
+
+def require_model_name(settings: TrainerSettings) -> str:
     if not settings.model_name:
         variable = TrainerEnv.env_name("model_name")
         raise BadInput("InvalidConfiguration", f"{variable} is not set")
-    seed = snapshot.evaluation.seed
-    # Build the estimator first: a bad param fails in milliseconds, before any download.
-    built = algorithms.build_estimator(
-        snapshot.algorithm.name, snapshot.algorithm.params, snapshot.task, seed
-    )
-    started = time.monotonic()
+    return settings.model_name
+
+
+def load_and_split(snapshot: TrainingSnapshot, settings: TrainerSettings) -> Loaded:
+    """Read the dataset, pick its columns and hold the evaluation rows out (seeded)."""
     limits = HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
     table = load_table(snapshot.dataset.uri, limits)
     target = snapshot.dataset.target or BUILTIN_TARGET
@@ -77,23 +85,65 @@ def train(
     log.info(
         "loaded %s: %d rows, %d features", snapshot.dataset.uri, table.rows, len(data.features)
     )
-
+    seed = snapshot.evaluation.seed
     parts = evaluation.split(data.x, data.y, snapshot.task, snapshot.evaluation.test_fraction, seed)
+    dataset = DatasetInfo(uri=snapshot.dataset.uri, digest=table.digest, rows=table.rows)
+    return Loaded(dataset, data, parts)
+
+
+def train(
+    snapshot: TrainingSnapshot, settings: TrainerSettings, catalog: Catalog
+) -> TrainerSummary:
+    """A built-in algorithm's run (script mode is `training.script`, on the same two halves)."""
+    require_model_name(settings)
+    if snapshot.algorithm is None:
+        raise BadInput(
+            "InvalidSnapshot",
+            "the snapshot has training.code, which runs in a script-mode pod "
+            "(python -m modelship.training.script.prepare), not in the built-in trainer",
+        )
+    seed = snapshot.evaluation.seed
+    # Build the estimator first: a bad param fails in milliseconds, before any download.
+    built = algorithms.build_estimator(
+        snapshot.algorithm.name, snapshot.algorithm.params, snapshot.task, seed
+    )
+    started = time.monotonic()
+    loaded = load_and_split(snapshot, settings)
+    parts = loaded.parts
     algorithms.fit(built.estimator, parts.x_train, parts.y_train, snapshot.algorithm.name)
+    log.info("fitted %s in %.2fs", snapshot.algorithm.name, time.monotonic() - started)
+    algorithm = AlgorithmInfo(name=snapshot.algorithm.name, params=built.params)
+    return publish_fitted(snapshot, settings, catalog, built.estimator, algorithm, loaded)
+
+
+def publish_fitted(
+    snapshot: TrainingSnapshot,
+    settings: TrainerSettings,
+    catalog: Catalog,
+    estimator: Any,
+    algorithm: AlgorithmInfo,
+    loaded: Loaded,
+    *,
+    trusted_types: tuple[str, ...] = (),
+    code_digest: str | None = None,
+) -> TrainerSummary:
+    """Compute every metric on the held-out rows, check the gates, publish the version."""
+    model_name = require_model_name(settings)
+    parts, data, seed = loaded.parts, loaded.data, snapshot.evaluation.seed
     try:
-        metrics = evaluation.compute_metrics(built.estimator, parts, snapshot.task)
+        metrics = evaluation.compute_metrics(estimator, parts, snapshot.task)
     except (ValueError, TypeError) as exc:
         # Data and params were checked; what is left is a params/data mismatch scikit-learn only
         # detects at predict time (knn with more neighbours than rows): retrying cannot help.
-        raise BadInput("EvaluationFailed", f"{snapshot.algorithm.name}: {exc}") from exc
+        raise BadInput("EvaluationFailed", f"{algorithm.name}: {exc}") from exc
     gates = evaluation.evaluate_gates(snapshot.evaluation.gates, metrics)
-    log.info("fitted %s in %.2fs: %s", snapshot.algorithm.name, time.monotonic() - started, metrics)
+    log.info("evaluated %s: %s", algorithm.name, metrics)
 
     staged = StagedVersion(
-        model=built.estimator,
+        model=estimator,
         task=snapshot.task,
-        algorithm=AlgorithmInfo(name=snapshot.algorithm.name, params=built.params),
-        dataset=DatasetInfo(uri=snapshot.dataset.uri, digest=table.digest, rows=table.rows),
+        algorithm=algorithm,
+        dataset=loaded.dataset,
         features=[FeatureInfo(name=name, dtype="float64") for name in data.features],
         target=TargetInfo(name=data.target, classes=data.classes),
         acceptance=reference.acceptance_set(
@@ -109,9 +159,10 @@ def train(
             test_rows=len(parts.y_test),
         ),
         training_job=settings.training_job_name,
+        trusted_types=trusted_types,
     )
-    published = catalog.publish(settings.namespace, settings.model_name, staged)
-    artifact_uri = catalog.artifact_uri(settings.namespace, settings.model_name, published.version)
+    published = catalog.publish(settings.namespace, model_name, staged)
+    artifact_uri = catalog.artifact_uri(settings.namespace, model_name, published.version)
     return TrainerSummary(
         version=published.version,
         digest=published.digest,
@@ -119,7 +170,8 @@ def train(
         gates=[_outcome(gate) for gate in gates],
         gates_passed=published.gates_passed,
         artifact_uri=artifact_uri,
-        dataset_digest=table.digest,
+        dataset_digest=loaded.dataset.digest,
+        code_digest=code_digest,
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH, TrainerEnv
+from modelship.contracts.training_code import CONFIGMAP_DIR, WORK_ROOT
 
 DEFAULT_TERMINATION_MESSAGE_PATH = Path(TERMINATION_MESSAGE_PATH)
 
@@ -52,3 +53,11 @@ class TrainerSettings(BaseSettings, TrainerEnv):
         default=500, gt=0, description="Held-out rows kept as the version's acceptance set."
     )
     profile_bins: int = Field(default=10, ge=2, description="Quantile bins per feature profile.")
+    work_root: Path = Field(
+        default=Path(WORK_ROOT),
+        description="Script mode: where the pod's hand-over directories are mounted.",
+    )
+    code_source_dir: Path = Field(
+        default=Path(CONFIGMAP_DIR),
+        description="Script mode: where the ConfigMap holding the code is mounted (prepare).",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -118,6 +118,100 @@ class EvaluationSpec(ApiModel):
     )
 
 
+CONFIGMAP_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+CONFIGMAP_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+# An OCI repository path (distribution spec) inside the catalog registry, without host or tag.
+OCI_REPOSITORY_PATTERN = r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+PYTHON_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DOTTED_TYPE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+
+
+class ConfigMapCodeSource(ApiModel):
+    """A Python module kept in a ConfigMap of the Model's namespace."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=CONFIGMAP_NAME_PATTERN, description="ConfigMap name."
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=CONFIGMAP_KEY_PATTERN,
+        description="Key whose value is the module's source (for example train.py).",
+    )
+
+
+class OciCodeSource(ApiModel):
+    """A Python module stored as an OCI artifact in the catalog registry, pinned by digest."""
+
+    repository: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=OCI_REPOSITORY_PATTERN,
+        description="Repository in the catalog registry (no host, no tag), e.g. team/churn-train.",
+    )
+    digest: str = Field(
+        pattern=SHA256_DIGEST_PATTERN,
+        description="Manifest digest (sha256:...); its one layer is the module's source.",
+    )
+
+
+class TrainingCodeSpec(ApiModel):
+    """The data scientist's own training function, run instead of a built-in algorithm.
+
+    Modelship still fetches the data, holds rows out, computes every gated metric on them and
+    publishes; the code only sees the training rows and returns a fitted estimator.
+    """
+
+    config_map: ConfigMapCodeSource | None = Field(
+        default=None, description="The module from a ConfigMap (exactly one of configMap, oci)."
+    )
+    oci: OciCodeSource | None = Field(
+        default=None,
+        description="The module from an OCI artifact pinned by digest (exactly one of "
+        "configMap, oci).",
+    )
+    entrypoint: str = Field(
+        default="train",
+        pattern=PYTHON_NAME_PATTERN,
+        description="Function called as entrypoint(data, params) -> fitted estimator.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the function as its `params` (a dict)."
+    )
+    timeout_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Wall-clock limit of the function; past it the code is killed and the "
+        "TrainingJob fails (not retried).",
+    )
+    image: str | None = Field(
+        default=None,
+        description="A team's own image for the code (it must contain modelship; same "
+        "contract). Default: the trainer image.",
+    )
+    trusted_types: list[Annotated[str, Field(pattern=DOTTED_TYPE_PATTERN, max_length=255)]] = Field(
+        default_factory=list,
+        description="Extra types the returned estimator may hold (module.Class). A request: "
+        "each must be on the operator's admin allowlist, or training is refused naming it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrainingCodeSpec:
+        if (self.config_map is None) == (self.oci is None):
+            raise ValueError("training.code needs exactly one source: configMap or oci")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The source in words, for messages and lineage."""
+        if self.config_map is not None:
+            return f"configmap:{self.config_map.name}/{self.config_map.key}"
+        assert self.oci is not None
+        return f"oci:{self.oci.repository}@{self.oci.digest}"
+
+
 class TrainingSpec(ApiModel):
     """How the training pod runs."""
 
@@ -141,12 +235,28 @@ class TrainingSpec(ApiModel):
         le=10,
         description="Attempts before the TrainingJob is marked Failed.",
     )
+    code: TrainingCodeSpec | None = Field(
+        default=None,
+        description="Your own training code instead of spec.algorithm (exactly one of the two).",
+    )
 
 
 class TrainingSnapshot(ApiModel):
     """Everything the trainer needs, copied from the Model when a TrainingJob is created."""
 
     model_config = cel_rules(
+        (
+            "has(self.algorithm) != (has(self.training) && has(self.training.code))",
+            "set exactly one of algorithm (a built-in estimator) and training.code "
+            "(your own training function)",
+        ),
+        (
+            "!has(self.training) || !has(self.training.code) "
+            "|| (has(self.training.code.timeoutSeconds) ? self.training.code.timeoutSeconds : 600)"
+            " < (has(self.training.timeoutSeconds) ? self.training.timeoutSeconds : 3600)",
+            "training.code.timeoutSeconds must be less than training.timeoutSeconds, the whole "
+            "pod's",
+        ),
         (
             "!has(self.evaluation) || !has(self.evaluation.gates) || self.evaluation.gates.all("
             "gate, self.task == 'classification' "
@@ -159,7 +269,11 @@ class TrainingSnapshot(ApiModel):
 
     task: Task = Field(description="classification or regression.")
     dataset: DatasetSpec = Field(description="Where the data comes from.")
-    algorithm: AlgorithmSpec = Field(description="Estimator and hyperparameters.")
+    algorithm: AlgorithmSpec | None = Field(
+        default=None,
+        description="Built-in estimator and hyperparameters (exactly one of algorithm and "
+        "training.code).",
+    )
     evaluation: EvaluationSpec = Field(
         default_factory=EvaluationSpec,
         description="Held-out split and quality gates.",
@@ -172,11 +286,23 @@ class TrainingSnapshot(ApiModel):
     @model_validator(mode="after")
     def _consistent(self) -> TrainingSnapshot:
         """Cross-field rules; those CEL can express are also the API server's (cel_rules)."""
-        expected = ALGORITHMS[self.algorithm.name]
-        if expected != self.task:
+        if (self.algorithm is None) == (self.training.code is None):
             raise ValueError(
-                f"algorithm.name {self.algorithm.name!r} is a {expected} estimator, "
-                f"but task is {self.task!r}"
+                "set exactly one of algorithm (a built-in estimator) and training.code "
+                "(your own training function)"
+            )
+        code = self.training.code
+        if code is not None and code.timeout_seconds >= self.training.timeout_seconds:
+            # Past the pod's deadline the Job is failed as a cluster fault and retried; the
+            # code's own limit must come first so that a slow function fails once, named.
+            raise ValueError(
+                f"training.code.timeoutSeconds ({code.timeout_seconds}) must be less than "
+                f"training.timeoutSeconds ({self.training.timeout_seconds}), the whole pod's"
+            )
+        if self.algorithm is not None and ALGORITHMS[self.algorithm.name] != self.task:
+            raise ValueError(
+                f"algorithm.name {self.algorithm.name!r} is a "
+                f"{ALGORITHMS[self.algorithm.name]} estimator, but task is {self.task!r}"
             )
         if not self.dataset.is_builtin and not self.dataset.target:
             raise ValueError("dataset.target is required for CSV datasets")
@@ -226,6 +352,9 @@ class VersionSummary(ApiModel):
     created_at: str | None = Field(default=None, description="When it was published.")
     dataset_digest: str | None = Field(
         default=None, description="Digest of the data it was trained on, as the trainer read it."
+    )
+    code_digest: str | None = Field(
+        default=None, description="Digest of the training code that produced it (script mode)."
     )
 
 

@@ -68,6 +68,10 @@ class TrainingJobStatus(ApiModel):
     dataset_digest: str | None = Field(
         default=None, description="Digest of the data the trainer read (sha256:...)."
     )
+    code_digest: str | None = Field(
+        default=None,
+        description="Digest of the training code that ran (sha256:...), for spec.training.code.",
+    )
     failure: Failure | None = Field(
         default=None, description="Why the run (or last attempt) failed."
     )

@@ -30,6 +30,7 @@ def version_summaries(
             created_at=st.completion_time,
             score=st.score or None,
             dataset_digest=st.dataset_digest or None,
+            code_digest=st.code_digest or None,
         )
     return [by_version[v] for v in sorted(by_version, reverse=True)][:limit]
 

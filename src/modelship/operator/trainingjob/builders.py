@@ -19,6 +19,7 @@ from modelship.operator.kube.naming import (
 )
 from modelship.operator.kube.pods import container, pod_spec, pod_storage
 from modelship.operator.settings import OperatorSettings
+from modelship.operator.trainingjob.script_pod import script_pod
 
 Obj = dict[str, Any]
 DEFAULT_TRAINING_RESOURCES = {
@@ -47,6 +48,31 @@ def build_training_pod_job(
         if snapshot.training.resources is not None
         else DEFAULT_TRAINING_RESOURCES
     )
+    if snapshot.training.code is not None:
+        template = script_pod(meta, model, snapshot, resources, settings)
+    else:
+        template = builtin_pod(meta, model, snapshot, resources, settings)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(meta["name"], attempt),
+            "namespace": meta["namespace"],
+            "labels": {**labels, "modelship.io/attempt": str(attempt)},
+            "ownerReferences": [owner_reference(tj_body, "TrainingJob")],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": snapshot.training.timeout_seconds,
+            "template": {"metadata": {"labels": labels}, "spec": template},
+        },
+    }
+
+
+def builtin_pod(
+    meta: Obj, model: str, snapshot: TrainingSnapshot, resources: Obj, settings: OperatorSettings
+) -> Obj:
+    """One container: the built-in trainer fits, evaluates and publishes."""
     storage = pod_storage(settings, catalog="write", scratch="1Gi")
     trainer = TrainerEnv(
         snapshot=json.dumps(snapshot.to_wire(), sort_keys=True),
@@ -66,26 +92,9 @@ def build_training_pod_job(
         image=snapshot.training.image,
         reports=True,
     )
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(meta["name"], attempt),
-            "namespace": meta["namespace"],
-            "labels": {**labels, "modelship.io/attempt": str(attempt)},
-            "ownerReferences": [owner_reference(tj_body, "TrainingJob")],
-        },
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": snapshot.training.timeout_seconds,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": pod_spec(
-                    [trainer_container],
-                    storage=storage,
-                    service_account=settings.trainer_service_account,
-                    restart_policy="Never",
-                ),
-            },
-        },
-    }
+    return pod_spec(
+        [trainer_container],
+        storage=storage,
+        service_account=settings.trainer_service_account,
+        restart_policy="Never",
+    )

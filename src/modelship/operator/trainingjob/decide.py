@@ -24,6 +24,11 @@ from modelship.api.v1alpha1 import (
 from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 from modelship.contracts.gates import Champion, evaluate_gates
 from modelship.contracts.training import TrainerSummary
+from modelship.contracts.training_code import (
+    TRUSTED_TYPE_NOT_ALLOWED,
+    not_allowed_message,
+    types_not_allowed,
+)
 from modelship.operator.kube.actions import CreateJob, PostEvent, RequeueAfter
 from modelship.operator.kube.conditions import set_condition
 from modelship.operator.settings import OperatorSettings
@@ -91,6 +96,16 @@ def decide(
     if old.phase in TERMINAL:
         return Decision(old)
     status = old.model_copy(deep=True, update={"observed_generation": generation})
+    code = tj.spec.snapshot.training.code
+    if (
+        status.attempts == 0
+        and code is not None
+        and (refused := types_not_allowed(code.trusted_types, settings.allowed_artifact_types))
+    ):
+        # A policy refusal, not a fault: no pod is started and nothing is retried. (Checked
+        # before the first attempt; every attempt's pod checks again with the list it is given.)
+        message = not_allowed_message(refused)
+        return failed(status, TRUSTED_TYPE_NOT_ALLOWED, message, generation, now)
     if status.attempts == 0:
         status.attempts, status.phase = 1, "Pending"
         status.start_time = status.start_time or fmt(now)
@@ -189,6 +204,7 @@ def _succeeded(
     status.metrics, status.gates = dict(summary.metrics), gates
     status.score = score(snapshot.task, summary.metrics)
     status.dataset_digest = summary.dataset_digest or status.dataset_digest
+    status.code_digest = summary.code_digest or status.code_digest
     status.failure, status.next_attempt_time = None, None
     conditions = set_condition(
         status.conditions,

@@ -54,6 +54,22 @@ def _trainer_status(pods: list[Obj]) -> tuple[Obj | None, Obj | None]:
     return None, (pods[-1] if pods else None)
 
 
+def _init_status(pods: list[Obj]) -> tuple[Obj | None, Obj | None]:
+    """In the newest pod, the first init container (script mode: prepare, code) that failed,
+    as (terminated, hopeless waiting); later steps never ran, so the first one says why."""
+    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True):
+        for container in pod.get("status", {}).get("initContainerStatuses", []) or []:
+            state = container.get("state", {})
+            terminated = state.get("terminated")
+            if terminated is not None and terminated.get("exitCode", 0) != 0:
+                return terminated, None
+            waiting = state.get("waiting")
+            if waiting is not None and waiting.get("reason") in HOPELESS_WAITING:
+                return None, waiting
+        return None, None
+    return None, None
+
+
 def parse_termination_message(text: str | None) -> Obj:
     """The last JSON object of a termination message (or the text's tail as `error`).
 
@@ -79,6 +95,12 @@ def read_outcome(job: Obj | None, pods: list[Obj]) -> Outcome:
     status, pod = _trainer_status(pods)
     terminated = (status or {}).get("state", {}).get("terminated")
     waiting = (status or {}).get("state", {}).get("waiting")
+    init_terminated, init_waiting = _init_status(pods)
+    if init_terminated is not None:
+        # An init step's report is the attempt's: script mode's code container exits 2 when
+        # the user's code fails, which must not be retried like a cluster fault.
+        return _failed_container(init_terminated)
+    waiting = init_waiting or waiting
     if _job_condition(job, "Complete"):
         summary = TrainerSummary.from_termination_message((terminated or {}).get("message"))
         if summary is None:

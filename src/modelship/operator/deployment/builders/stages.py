@@ -104,6 +104,7 @@ def build_stage_deployment(
         stage=stage,
         port=SERVING_PORT,
         grpc_port=GRPC_PORT,
+        trusted_types=list(settings.allowed_artifact_types) or None,
     )
     server = container(
         "server",
