@@ -113,7 +113,7 @@ class EvaluationSpec(ApiModel):
     seed: int = Field(default=42, ge=0, description="Seed for the split and the estimator.")
     gates: list[Gate] = Field(
         default_factory=list,
-        max_length=32,
+        max_length=64,
         description="Quality gates; a version that fails any of them is never deployed.",
     )
 
