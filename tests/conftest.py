@@ -26,7 +26,7 @@ import pytest
 from modelship.devcluster.binaries import BinariesError, resolve_binaries
 from modelship.devcluster.cluster import DevCluster
 from modelship.operator.kube.client import Kube, load_api_client
-from support.accounts import create_model_namespace
+from support.accounts import create_model_namespace, create_namespace
 from support.in_cluster import InClusterOperator
 from support.kubectl import Kubectl
 from support.target import KUBECONFIG_ENV, Target, TargetError, target_from_env
@@ -155,6 +155,17 @@ def namespace(kube_api: kubernetes.client.ApiClient) -> Iterator[str]:
     `default` ServiceAccount and the CA ConfigMap pods mount exist (so pods are admitted)."""
     core = kubernetes.client.CoreV1Api(kube_api)
     name = create_model_namespace(core, f"t-{uuid.uuid4().hex[:8]}")
+    yield name
+    core.delete_namespace(name)
+
+
+@pytest.fixture
+def plain_namespace(kube_api: kubernetes.client.ApiClient) -> Iterator[str]:
+    """A namespace enforcing no Pod Security level, for tests of the cluster and the local node
+    themselves, whose pods include what a model namespace refuses (foreign images without a
+    security context, an nfs volume). Yielded once pods can be admitted in it."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    name = create_namespace(core, f"node-{uuid.uuid4().hex[:8]}")
     yield name
     core.delete_namespace(name)
 

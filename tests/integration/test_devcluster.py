@@ -1,4 +1,4 @@
-"""The local control plane: real etcd, kube-apiserver and kube-controller-manager processes."""
+"""The local control plane: real etcd, API server, controller manager and scheduler processes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from modelship.devcluster import processes
 from modelship.devcluster.cluster import DevCluster
 from modelship.devcluster.state import ClusterState
+from support.accounts import service_account_token
 from support.kubectl import Kubectl
 from support.waiting import wait_for
 
@@ -22,12 +23,26 @@ def test_kubectl_reaches_the_cluster_with_the_written_kubeconfig(dev_cluster: De
     assert "kube-system" in result.stdout
 
 
-def test_a_namespace_gets_its_default_service_account_token(
-    kube_api: kubernetes.client.ApiClient, namespace: str
+@pytest.fixture
+def namespace(plain_namespace: str) -> str:
+    """The cluster's own mechanics, with pods a model namespace would refuse (busybox)."""
+    return plain_namespace
+
+
+def test_a_service_account_token_from_the_token_request_api_authenticates(
+    kube_api: kubernetes.client.ApiClient, namespace: str, dev_cluster: DevCluster
 ) -> None:
+    """No token Secrets since 1.24: a bound token is requested, and the API server knows it."""
     core = kubernetes.client.CoreV1Api(kube_api)
-    secrets = core.list_namespaced_secret(namespace).items
-    assert any(s.type == "kubernetes.io/service-account-token" for s in secrets)
+    assert not [
+        s for s in core.list_namespaced_secret(namespace).items
+        if s.type == "kubernetes.io/service-account-token"
+    ]  # fmt: skip
+    token = service_account_token(core, namespace, "default", seconds=600)
+    who = Kubectl(dev_cluster.kubeconfig)(
+        "--token", token, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"
+    )
+    assert who.stdout == f"system:serviceaccount:{namespace}:default"
 
 
 def test_the_api_server_rejects_an_unknown_token(dev_cluster: DevCluster) -> None:
@@ -77,6 +92,7 @@ def test_a_second_cluster_runs_alongside_and_stops_completely(
             "etcd",
             "kube-apiserver",
             "kube-controller-manager",
+            "kube-scheduler",
             "registry",
         }
     finally:

@@ -59,6 +59,12 @@ def serving_deployment(
     }
 
 
+@pytest.fixture
+def namespace(plain_namespace: str) -> str:
+    """The local node's own behaviour, with pods that carry no security context."""
+    return plain_namespace
+
+
 def available_replicas(apps: kubernetes.client.AppsV1Api, namespace: str, name: str) -> int:
     status = apps.read_namespaced_deployment_status(name, namespace).status
     available = any(c.type == "Available" and c.status == "True" for c in status.conditions or [])

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 from typing import Any
 
@@ -14,7 +12,6 @@ import kubernetes
 import pytest
 
 from modelship.devcluster.cluster import DevCluster
-from support.accounts import create_namespace
 from support.kubectl import Kubectl
 from support.waiting import wait_for
 
@@ -30,14 +27,10 @@ RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"dro
 
 
 @pytest.fixture
-def namespace(kube_api: kubernetes.client.ApiClient) -> Iterator[str]:
-    """A plain namespace: these tests are of the local node itself, so their pods include what
-    a model namespace (which enforces the restricted profile) refuses: an nfs volume, pods with
-    no security context."""
-    core = kubernetes.client.CoreV1Api(kube_api)
-    name = create_namespace(core, f"node-{uuid.uuid4().hex[:8]}")
-    yield name
-    core.delete_namespace(name)
+def namespace(plain_namespace: str) -> str:
+    """These tests are of the local node itself: their pods include what a model namespace
+    (which enforces the restricted profile) refuses, such as an nfs volume."""
+    return plain_namespace
 
 
 def finished_pod(core: kubernetes.client.CoreV1Api, namespace: str, name: str, what: str) -> Any:
