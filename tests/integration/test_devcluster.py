@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -118,3 +120,41 @@ def test_the_cluster_runs_a_registry_and_says_where(
         dev_cluster.catalog_uri == f"oci://{url.removeprefix('http://')}/modelship?plain-http=true"
     )
     assert (dev_cluster.dev_dir / "registry").is_dir()  # its storage, under the cluster's directory
+
+
+def test_pod_addresses_are_local_and_the_rest_of_their_range_is_unreachable(
+    dev_cluster: DevCluster, kube_api: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """No packet for the pod range can leave the machine: a pod's address is local (delivered
+    here), every other one has an unreachable route instead of the default route; and, unlike a
+    loopback address, the EndpointSlice of a Service selecting the pod holds it."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    labels = {"app": "idle"}
+    core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "idle", "labels": labels},
+        "spec": {"containers": [{"name": "main", "image": "modelship:dev",
+                                 "command": ["python", "-c", "import time; time.sleep(300)"]}]},
+    })  # fmt: skip
+    core.create_namespaced_service(namespace, {
+        "metadata": {"name": "idle"},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": 80}]},
+    })  # fmt: skip
+    address = wait_for(lambda: core.read_namespaced_pod("idle", namespace).status.pod_ip,
+                       what="the pod's address")  # fmt: skip
+    octet = json.loads((dev_cluster.dev_dir / "node.json").read_text())["subnetOctet"]
+    assert address.startswith(f"10.{octet}.")
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+    assert route.stdout.startswith(f"local {address} dev lo"), route.stdout
+    unheld = subprocess.run(
+        ["ip", "route", "get", f"10.{octet}.255.254"], capture_output=True, text=True, check=False
+    )
+    assert unheld.returncode != 0 and "No route to host" in unheld.stderr, unheld
+    discovery = kubernetes.client.DiscoveryV1Api(kube_api)
+
+    def sliced() -> list[str]:
+        slices = discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector="kubernetes.io/service-name=idle"
+        ).items
+        return [a for s in slices for e in s.endpoints or [] for a in e.addresses]
+
+    assert wait_for(sliced, what="the pod in the Service's EndpointSlice") == [address]

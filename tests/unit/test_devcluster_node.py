@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from modelship.devcluster.node.backoff import backoff_seconds, should_restart
 from modelship.devcluster.node.launcher import _shadowed
 from modelship.devcluster.node.logfiles import container_log, find_log, pod_log_dir
 from modelship.devcluster.node.logserver import tail
-from modelship.devcluster.node.network import LoopbackAllocator
+from modelship.devcluster.node.network import AddressAllocator, PodNetwork, pick_subnet_octet
 from modelship.devcluster.node.probes import ProbeState, resolve_port
 from modelship.devcluster.node.provisioner import volume_for_claim, wants_volume
 from modelship.devcluster.node.spec import (
@@ -79,13 +81,52 @@ def test_field_refs() -> None:
         field_ref(pod, "spec.unknown", "", "")
 
 
-def test_loopback_addresses_are_unique_until_released() -> None:
-    allocator = LoopbackAllocator(123)
+def test_addresses_are_unique_until_released() -> None:
+    allocator = AddressAllocator(10, 123)
     first, second = allocator.allocate(), allocator.allocate()
     assert first != second
-    assert first.startswith("127.123.") and second.startswith("127.123.")
+    assert first.startswith("10.123.") and second.startswith("10.123.")
     allocator.release(first)
     assert allocator.allocate() not in (first, second)  # freed addresses are reused last
+
+
+def test_pod_addresses_live_on_the_clusters_bridge_with_the_range_unreachable() -> None:
+    calls: list[list[str]] = []
+    network = PodNetwork(150, run=lambda argv: calls.append(list(argv)))
+    assert network.bridged
+    # First what a crashed node may have left is removed, then the bridge and the route.
+    assert calls[-3:] == [
+        ["ip", "link", "add", "modelship150", "type", "bridge"],
+        ["ip", "link", "set", "modelship150", "up"],
+        ["ip", "route", "replace", "unreachable", "10.150.0.0/16"],
+    ]
+    calls.clear()
+    address = network.allocate()
+    assert address.startswith("10.150.")
+    assert calls == [["ip", "addr", "add", f"{address}/32", "dev", "modelship150"]]
+    network.release(address)
+    network.close()
+    assert calls[1:] == [
+        ["ip", "addr", "del", f"{address}/32", "dev", "modelship150"],
+        ["ip", "link", "del", "modelship150"],
+        ["ip", "route", "del", "unreachable", "10.150.0.0/16"],
+    ]
+
+
+def test_without_the_right_to_add_a_bridge_pods_fall_back_to_loopback() -> None:
+    def refuse(argv: Sequence[str]) -> None:
+        raise subprocess.CalledProcessError(2, list(argv), stderr="Operation not permitted")
+
+    network = PodNetwork(150, run=refuse)
+    assert not network.bridged
+    assert network.allocate().startswith("127.150.")
+
+
+def test_a_cluster_never_takes_an_octet_another_one_uses() -> None:
+    taken = set(range(100, 254))
+    assert pick_subnet_octet(taken=taken) == 254
+    with pytest.raises(RuntimeError, match="in use"):
+        pick_subnet_octet(taken=taken | {254})
 
 
 def test_back_off_restarts_at_once_then_doubles_to_the_cap() -> None:

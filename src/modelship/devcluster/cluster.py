@@ -9,6 +9,7 @@ process it started, pods included, and is idempotent.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -26,6 +27,7 @@ from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
 from modelship.devcluster.kubeconfig import render_kubeconfig, write_kubeconfig
 from modelship.devcluster.layout import DevLayout
+from modelship.devcluster.node.network import remove_bridge
 from modelship.devcluster.node.pidfiles import kill_all_pods
 from modelship.devcluster.pki import Pki
 from modelship.devcluster.ports import free_ports, is_listening
@@ -157,6 +159,10 @@ class DevCluster:
         processes.stop(list(state.processes.values()), grace=1.0)
         # Safety net: pod processes the node could not stop (it crashed, or was killed).
         kill_all_pods(self.layout)
+        # And the pods' addresses, when the node could not remove them itself.
+        node_file = self.layout.root / "node.json"
+        if node_file.exists():
+            remove_bridge(int(json.loads(node_file.read_text()).get("subnetOctet", 0)))
         state.processes.clear()
         if self.layout.state_file.exists():
             state.save(self.layout.state_file)

@@ -23,7 +23,7 @@ from modelship.devcluster.node.events import EventRecorder
 from modelship.devcluster.node.launch import NodeSettings
 from modelship.devcluster.node.logfiles import pod_log_dir
 from modelship.devcluster.node.logserver import LogServer
-from modelship.devcluster.node.network import LoopbackAllocator, pick_subnet_octet
+from modelship.devcluster.node.network import PodNetwork, bridges_in_use, pick_subnet_octet
 from modelship.devcluster.node.nodeobject import node_object, node_status
 from modelship.devcluster.node.pod import PodRunner
 from modelship.devcluster.node.provisioner import Provisioner
@@ -45,12 +45,12 @@ class AgentConfig:
 
 
 def subnet_octet(layout: DevLayout) -> int:
-    """The cluster's loopback /16, chosen once and kept in the dev directory."""
+    """The cluster's pod /16 (`10.<n>.0.0`), chosen once and kept in the dev directory."""
     path = layout.root / "node.json"
     if path.exists():
-        return int(json.loads(path.read_text())["loopbackOctet"])
-    octet = pick_subnet_octet()
-    path.write_text(json.dumps({"loopbackOctet": octet}))
+        return int(json.loads(path.read_text())["subnetOctet"])
+    octet = pick_subnet_octet(taken=bridges_in_use())
+    path.write_text(json.dumps({"subnetOctet": octet}))
     return octet
 
 
@@ -59,7 +59,7 @@ class NodeAgent:
         self._config = config
         self._client = AsyncKubeClient(ApiEndpoint.from_kubeconfig(config.kubeconfig))
         self._runners: dict[str, PodRunner] = {}
-        self._addresses = LoopbackAllocator(subnet_octet(config.layout))
+        self._addresses = PodNetwork(subnet_octet(config.layout))
         self._provisioner = Provisioner(self._client, config.layout.volumes)
         self._events = EventRecorder(self._client, config.node_name)
         self._wake = asyncio.Event()
@@ -97,6 +97,7 @@ class NodeAgent:
                 task.cancel()
             server.close()
             await self._shutdown()
+            self._addresses.close()
             await self._client.aclose()
 
     async def _shutdown(self) -> None:
