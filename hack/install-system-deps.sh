@@ -12,12 +12,14 @@
 #  - prometheus: its promtool checks and unit-tests the alert rules (tests/unit/test_alert_rules.py);
 #    where services start on install, Debian starts a Prometheus daemon too, which is harmless;
 #  - docker-registry: the OCI registry the local cluster runs as its default model catalog;
+#  - libgomp1: the OpenMP runtime LightGBM's wheel links against (trainer and server pods of the
+#    local node run the checkout's .venv; the Dockerfile installs it in the image);
 #  - python3-venv, only when $PYTHON (default python3) cannot create the project's .venv.
 set -euo pipefail
 PYTHON="${PYTHON:-python3}"
 PACKAGES=(etcd-server golang-go rsync make dpkg-dev golang-github-modern-go-reflect2-dev
   golang-github-json-iterator-go-dev util-linux iproute2 ca-certificates openssl prometheus
-  docker-registry)
+  docker-registry libgomp1)
 APT_ETC="${APT_ETC:-/etc/apt}"  # tests point it at a directory of their own
 
 has_deb_src() {
