@@ -79,9 +79,11 @@ def train(
     )
 
     parts = evaluation.split(data.x, data.y, snapshot.task, snapshot.evaluation.test_fraction, seed)
-    algorithms.fit(built.estimator, parts.x_train, parts.y_train, snapshot.algorithm.name)
+    model = algorithms.fit(
+        built, parts.x_train, parts.y_train, snapshot.algorithm.name, data.classes
+    )
     try:
-        metrics = evaluation.compute_metrics(built.estimator, parts, snapshot.task)
+        metrics = evaluation.compute_metrics(model, parts, snapshot.task)
     except (ValueError, TypeError) as exc:
         # Data and params were checked; what is left is a params/data mismatch scikit-learn only
         # detects at predict time (knn with more neighbours than rows): retrying cannot help.
@@ -90,7 +92,7 @@ def train(
     log.info("fitted %s in %.2fs: %s", snapshot.algorithm.name, time.monotonic() - started, metrics)
 
     staged = StagedVersion(
-        model=built.estimator,
+        model=model,
         task=snapshot.task,
         algorithm=AlgorithmInfo(name=snapshot.algorithm.name, params=built.params),
         dataset=DatasetInfo(uri=snapshot.dataset.uri, digest=table.digest, rows=table.rows),

@@ -145,11 +145,10 @@ class TrainingSnapshot(ApiModel):
     @model_validator(mode="after")
     def _consistent(self) -> TrainingSnapshot:
         """Cross-field rules the 1.20 API server cannot express (no CEL there)."""
-        expected = ALGORITHMS[self.algorithm.name]
-        if expected != self.task:
+        if self.task not in (expected := ALGORITHMS[self.algorithm.name]):
             raise ValueError(
-                f"algorithm.name {self.algorithm.name!r} is a {expected} estimator, "
-                f"but task is {self.task!r}"
+                f"algorithm.name {self.algorithm.name!r} is a {' or '.join(expected)} "
+                f"estimator, but task is {self.task!r}"
             )
         if not self.dataset.is_builtin and not self.dataset.target:
             raise ValueError("dataset.target is required for CSV datasets")
