@@ -4,7 +4,11 @@ A gradient-boosted model is a list of trees, and both libraries write it as data
 UBJSON (`model.ubj`, the only format that also keeps categorical splits), LightGBM as its model
 text (`model.txt`). Neither is pickled, so loading runs no code of the artifact; the bytes are
 still parsed by C++, so they are parsed only after the catalog has checked their digest, and
-only in pods without credentials.
+only in pods without credentials. LightGBM 4.7's parser aborts or segfaults the whole process
+on a damaged model text (a truncated file: `terminate called`; trailing zero bytes: SIGSEGV;
+see also lightgbm-org/LightGBM#7357), so a model text this process did not write itself is
+parsed first in a child process (`_probe_lightgbm`): a damaged one then fails the load with a
+reason instead of killing the server.
 
 `BoosterModel` is what a version of such a model loads as: the library's `Booster` with the
 scikit-learn face the trainer's evaluation and the server's runtime call (`predict`,
@@ -23,6 +27,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +48,9 @@ _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "lightgbm": ("lightgbm",),
 }
 Label = int | float | str
+# Parses a model text from stdin and exits 0; a parser crash shows as a signal or exit code.
+_PROBE = "import sys, lightgbm; lightgbm.Booster(model_str=sys.stdin.buffer.read().decode())"
+PROBE_TIMEOUT_SECONDS = 120
 
 
 def installed_version(framework: str) -> str:
@@ -137,7 +146,9 @@ def from_estimator(
         raw = bytes(estimator.get_booster().save_raw(raw_format="ubj"))
     else:
         raw = estimator.booster_.model_to_string().encode("utf-8")
-    return load(framework, installed_version(framework), raw, classes, estimator.n_features_in_)
+    version = installed_version(framework)
+    # Bytes this process has just written: no need to parse them in a child first.
+    return load(framework, version, raw, classes, estimator.n_features_in_, isolate=False)
 
 
 def load(
@@ -146,12 +157,19 @@ def load(
     raw: bytes,
     classes: Sequence[Label] | None,
     features: int,
+    *,
+    isolate: bool = True,
 ) -> BoosterModel:
-    """Parse verified bytes; refuse a newer library, another format, or a mismatched shape."""
+    """Parse verified bytes; refuse a newer library, another format, or a mismatched shape.
+
+    `isolate` parses a LightGBM model text in a child process first (see the module's doc).
+    """
     check_readable(framework, written_by)
     if framework == "xgboost":
         booster, width, outputs = _xgboost(raw)
     else:
+        if isolate:
+            _probe_lightgbm(raw)
         booster, width, outputs = _lightgbm(raw)
     if width != features:
         raise CatalogError(f"the {framework} model has {width} features, the version {features}")
@@ -203,3 +221,31 @@ def _lightgbm(raw: bytes) -> tuple[Any, int, int]:
     except (lightgbm.basic.LightGBMError, UnicodeDecodeError, ValueError) as exc:
         raise CatalogError(f"model.txt is not a readable LightGBM model: {exc}") from exc
     return booster, int(booster.num_feature()), int(booster.num_model_per_iteration())
+
+
+def _probe_lightgbm(raw: bytes) -> None:
+    """Parse the model text in a child process; refuse it if the parser fails or crashes."""
+    if not raw.startswith(b"tree"):
+        raise CatalogError("model.txt is not a LightGBM model text")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"model.txt is not UTF-8 text: {exc}") from exc
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            input=raw,
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CatalogError(
+            f"LightGBM did not parse model.txt within {PROBE_TIMEOUT_SECONDS}s"
+        ) from exc
+    if done.returncode != 0:
+        how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
+        stderr = done.stderr.decode("utf-8", "replace")
+        said = [line for line in stderr.splitlines() if line.strip()]
+        detail = said[-1][:300] if said else "no message"
+        raise CatalogError(f"model.txt is not a readable LightGBM model ({how}): {detail}")

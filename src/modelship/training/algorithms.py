@@ -128,6 +128,9 @@ def build_estimator(name: str, params: dict[str, Any], task: Task, seed: int) ->
     module, _, cls_name = path.partition(":")
     cls = getattr(importlib.import_module(module), cls_name)
     estimator = cls(**algorithm.defaults)
+    if refused := sorted(set(params) & set(algorithm.refused)):
+        reasons = "; ".join(f"{key!r}: {algorithm.refused[key]}" for key in refused)
+        raise BadInput("InvalidParameter", f"{name} does not take {reasons}")
     accepted = set(estimator.get_params(deep=False)) - set(algorithm.refused)
     if unknown := sorted(set(params) - accepted):
         raise BadInput(
@@ -135,9 +138,6 @@ def build_estimator(name: str, params: dict[str, Any], task: Task, seed: int) ->
             f"unknown parameter(s) {', '.join(map(repr, unknown))} for {name} ({cls_name}); "
             f"accepted: {', '.join(sorted(accepted))}",
         )
-    if refused := sorted(set(params) & set(algorithm.refused)):
-        reasons = "; ".join(f"{key!r}: {algorithm.refused[key]}" for key in refused)
-        raise BadInput("InvalidParameter", f"{name} does not take {reasons}")
     explicit = dict(params)
     if "random_state" in accepted and "random_state" not in params:
         explicit["random_state"] = seed  # reproducible: same snapshot, same model
