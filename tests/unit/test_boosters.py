@@ -215,7 +215,7 @@ def test_a_model_that_does_not_fit_its_metadata_is_refused() -> None:
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_params_are_checked_and_the_seed_and_threads_injected(framework: str) -> None:
-    with pytest.raises(BadInput, match="unknown parameter.*'n_trees'") as unknown:
+    with pytest.raises(BadInput, match=r"unknown parameter.*'n_trees'") as unknown:
         build_estimator(framework, {"n_trees": 5}, "classification", seed=0)
     assert unknown.value.reason == "InvalidParameter"
     assert "n_estimators" in str(unknown.value)  # the accepted ones are listed
