@@ -10,6 +10,7 @@ more than the library's own fit.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -329,3 +330,16 @@ def test_the_trainer_s_path_costs_little_more_than_the_library_s_fit(framework: 
 
     assert np.array_equal(model.predict_proba(x), direct.predict_proba(x))  # the same model
     assert ours <= theirs * 1.5 + 0.02, (ours, theirs)
+
+
+def test_the_trainer_lets_idle_openmp_threads_sleep_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelship.training.main import quiet_openmp_waits
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    quiet_openmp_waits()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    quiet_openmp_waits()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
