@@ -343,3 +343,22 @@ def test_the_trainer_lets_idle_openmp_threads_sleep_unless_told_otherwise(
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     quiet_openmp_waits()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_catalog_show_names_the_framework(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelship.cli import main
+
+    _, model, classes = trained("lightgbm", "binary", table())
+    FileCatalog(tmp_path / "catalog").publish(
+        "ns", "m", staged_version(model, task="classification", names=NAMES,
+                                  target=TargetInfo(name="y", classes=classes)),
+    )  # fmt: skip
+
+    root = str(tmp_path / "catalog")
+    assert main(["catalog", "show", "ns", "m", "1", "--root", root]) == 0
+
+    out = capsys.readouterr().out
+    assert f"Framework:   lightgbm {boosters.installed_version('lightgbm')}" in out
+    assert "Target:      y classes=['churned', 'stayed']" in out
