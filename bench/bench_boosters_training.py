@@ -15,6 +15,12 @@ missing), in interleaved rounds (medians reported):
 
 The overhead that counts for the algorithm is the trainer fit's; the whole trainer adds what
 every algorithm pays (reading the data, evaluating, publishing).
+
+Seen on the shared 2-core dev VM (load average ~5.6, niced, 20,000 rows, 100 trees, 3 rounds),
+trainer fit against the library's fit: xgboost classification -7.0 %, regression +9.8 %;
+lightgbm classification +2.3 %, regression -6.0 %: within the noise of the machine (writing
+and loading back the artifact takes milliseconds). The whole trainer took 1.1-2.0x the library's
+fit of the same 16,000 rows.
 """
 
 from __future__ import annotations
