@@ -362,3 +362,42 @@ def test_catalog_show_names_the_framework(
     out = capsys.readouterr().out
     assert f"Framework:   lightgbm {boosters.installed_version('lightgbm')}" in out
     assert "Target:      y classes=['churned', 'stayed']" in out
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_category_codes_split_as_categories_and_serve_from_numpy(framework: str) -> None:
+    """Columns of category codes (as a fitted preprocessing plan hands them over, NaN missing)
+    get the libraries' native categorical splits, kept in the artifact and served from numpy."""
+    import lightgbm
+    import xgboost
+
+    rng = np.random.default_rng(5)
+    x = np.column_stack([rng.normal(size=800), rng.integers(0, 6, size=800).astype(float)])
+    x[rng.random(800) < 0.1, 1] = np.nan
+    # Codes 1 and 4 (not adjacent: an ordinal split cannot isolate them in one cut) matter.
+    y = np.where(np.isin(x[:, 1], [1, 4]) | (x[:, 0] > 1.5), "yes", "no")
+    built = build_estimator(framework, {"n_estimators": 5, "max_depth": 2}, "classification", 0)
+
+    model = algorithms.fit(built, x, y, framework, ["no", "yes"], categorical=[1])
+
+    codes = (y == "yes").astype(int)
+    if framework == "xgboost":
+        direct = xgboost.XGBClassifier(
+            n_estimators=5, max_depth=2, random_state=0, n_jobs=usable_cpus(),
+            feature_types=["q", "c"], enable_categorical=True,
+        ).fit(x, codes)  # fmt: skip
+        assert model.booster.feature_types == ["q", "c"]
+    else:
+        direct = lightgbm.LGBMClassifier(
+            n_estimators=5, max_depth=2, random_state=0, n_jobs=usable_cpus(), verbose=-1
+        ).fit(x, codes, categorical_feature=[1])
+        assert b"cat_boundaries" in model.raw
+    rows = np.column_stack([np.zeros(7), [0, 1, 2, 3, 4, 5, np.nan]])
+    runtime = build_runtime(
+        boosters.load(framework, model.version, model.raw, ["no", "yes"], 2), ["a", "b"],
+        "classification", rows,
+    )  # fmt: skip
+    served = runtime.predict(rows, proba=True)
+
+    assert np.array_equal(served.proba, direct.predict_proba(rows))
+    assert served.labels.tolist() == ["no", "yes", "no", "no", "yes", "no", "no"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,11 +153,22 @@ def build_estimator(name: str, params: dict[str, Any], task: Task, seed: int) ->
     return Built(Pipeline([("scale", StandardScaler()), ("model", estimator)]), explicit)
 
 
-def fit(built: Built, x: Any, y: Any, name: str, classes: list[Any] | None) -> Any:
+def fit(
+    built: Built,
+    x: Any,
+    y: Any,
+    name: str,
+    classes: list[Any] | None,
+    categorical: Sequence[int] = (),
+) -> Any:
     """Fit, turning the estimator's own parameter checks into bad input naming the parameter.
 
     Returns the model to evaluate and publish: the estimator itself, or for XGBoost and LightGBM
     the booster loaded back from its artifact, predicting the labels of `classes`.
+    `categorical` are the columns holding category codes (0, 1, ...; NaN for missing): XGBoost
+    and LightGBM split on them as categories (the split sets are part of their artifacts, and
+    their predictions read the same codes from a plain numpy matrix); other estimators see the
+    codes as numbers.
     """
     if built.framework is None:
         _fit(built.estimator, x, y, name)
@@ -164,11 +176,17 @@ def fit(built: Built, x: Any, y: Any, name: str, classes: list[Any] | None) -> A
     if classes is not None:
         y = np.searchsorted(np.asarray(classes), y)  # codes 0..k-1, as XGBoost requires
     errors: tuple[type[Exception], ...] = ()
+    options: dict[str, Any] = {}
     if built.framework == "lightgbm":
         import lightgbm
 
         errors = (lightgbm.basic.LightGBMError,)  # not a ValueError, unlike XGBoost's
-    _fit(built.estimator, x, y, name, errors)
+        if categorical:
+            options["categorical_feature"] = sorted(categorical)
+    elif categorical:
+        types = ["c" if i in set(categorical) else "q" for i in range(np.shape(x)[1])]
+        built.estimator.set_params(feature_types=types, enable_categorical=True)
+    _fit(built.estimator, x, y, name, errors, **options)
     try:
         return from_estimator(built.framework, built.estimator, classes)
     except CatalogError as exc:  # the params made a model the server could not serve
@@ -176,13 +194,18 @@ def fit(built: Built, x: Any, y: Any, name: str, classes: list[Any] | None) -> A
 
 
 def _fit(
-    estimator: Any, x: Any, y: Any, name: str, errors: tuple[type[Exception], ...] = ()
+    estimator: Any,
+    x: Any,
+    y: Any,
+    name: str,
+    errors: tuple[type[Exception], ...] = (),
+    **options: Any,
 ) -> None:
     from sklearn.utils._param_validation import InvalidParameterError
 
     refused: tuple[type[Exception], ...] = (ValueError, TypeError, *errors)
     try:
-        estimator.fit(x, y)
+        estimator.fit(x, y, **options)
     except InvalidParameterError as exc:
         # scikit-learn validates types and ranges at fit time; its message names the parameter.
         # (Imported from a private module: it is the only class it raises for this, since 1.2.)
