@@ -52,9 +52,11 @@ class DatasetSpec(ApiModel):
 
 
 class AlgorithmSpec(ApiModel):
-    """The scikit-learn estimator to fit and its hyperparameters."""
+    """The estimator to fit (scikit-learn, XGBoost or LightGBM) and its hyperparameters."""
 
-    name: AlgorithmName = Field(description="Estimator from Modelship's allow-list.")
+    name: AlgorithmName = Field(
+        description="Estimator from Modelship's allow-list; xgboost and lightgbm solve either task."
+    )
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Hyperparameters passed to the estimator (for example n_estimators: 100).",
