@@ -167,6 +167,7 @@ def test_versions_compare_by_release_and_unknown_libraries_are_refused() -> None
     assert boosters.release("3.2.0") == (3, 2, 0)
     assert boosters.release("3.10.1rc1") == (3, 10, 1)
     assert boosters.release("3.10") > boosters.release("3.9.9")
+    assert boosters.release("4.7") == boosters.release("4.7.0") < boosters.release("4.7.0.1")
     mine = boosters.installed_version("lightgbm")
     boosters.check_readable("lightgbm", mine)  # the same version: readable
     boosters.check_readable("lightgbm", "4.0.0")  # an older one too

@@ -1,14 +1,14 @@
 """XGBoost and LightGBM models, kept in their libraries' own formats: data, never code.
 
 A gradient-boosted model is a list of trees, and both libraries write it as data: XGBoost as
-UBJSON (`model.ubj`, the only format that also keeps categorical splits), LightGBM as its model
-text (`model.txt`). Neither is pickled, so loading runs no code of the artifact; the bytes are
-still parsed by C++, so they are parsed only after the catalog has checked their digest, and
-only in pods without credentials. LightGBM 4.7's parser aborts or segfaults the whole process
-on a damaged model text (a truncated file: `terminate called`; trailing zero bytes: SIGSEGV;
-see also lightgbm-org/LightGBM#7357), so a model text this process did not write itself is
-parsed first in a child process (`_probe_lightgbm`): a damaged one then fails the load with a
-reason instead of killing the server.
+UBJSON (`model.ubj`: binary JSON, which keeps categorical splits, unlike the deprecated binary
+format), LightGBM as its model text (`model.txt`). Neither is pickled, so loading runs no code
+of the artifact; the bytes are still parsed by C++, so they are parsed only after the catalog
+has checked their digest, and only in pods without credentials. LightGBM 4.7's parser aborts or
+segfaults the whole process on a damaged model text (a truncated file: `terminate called`;
+trailing zero bytes: SIGSEGV; see also lightgbm-org/LightGBM#7357), so a model text this process
+did not write itself is parsed first in a child process (`_probe_lightgbm`): a damaged one then
+fails the load with a reason instead of killing the server.
 
 `BoosterModel` is what a version of such a model loads as: the library's `Booster` with the
 scikit-learn face the trainer's evaluation and the server's runtime call (`predict`,
@@ -64,9 +64,12 @@ def installed_version(framework: str) -> str:
 
 
 def release(version: str) -> tuple[int, ...]:
-    """The numeric release of a version string ("3.2.0rc1" -> (3, 2, 0)); () if it has none."""
+    """The numeric release of a version string, three parts ("3.2rc1" -> (3, 2, 0)); () if none."""
     match = re.match(r"^v?(\d+(?:\.\d+)*)", version.strip())
-    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+    if not match:
+        return ()
+    parts = tuple(int(part) for part in match.group(1).split("."))
+    return (*parts, 0, 0)[: max(3, len(parts))]
 
 
 def check_readable(framework: str, written_by: str) -> None:
