@@ -40,6 +40,11 @@ LABEL org.opencontainers.image.title="modelship" \
       org.opencontainers.image.description="The MLOps loop as Kubernetes custom resources" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
+# libgomp1: the OpenMP runtime LightGBM's lib_lightgbm.so links against (the xgboost-cpu wheel
+# bundles its own); python:3.11-slim does not have it (tests/unit/test_system_deps.py checks).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 \
+ && rm -rf /var/lib/apt/lists/*
 # A numeric user, so runAsNonRoot can verify it without reading /etc/passwd. Pods mount the
 # catalog and an emptyDir at /tmp; the root filesystem can stay read-only (HOME=/tmp).
 RUN groupadd --system --gid 10001 modelship \

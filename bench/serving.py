@@ -4,7 +4,8 @@ endpoint, serving the same fitted models, measured in one run.
     .venv/bin/python bench/serving.py [--mlserver /tmp/mlserver-venv] [--seconds 6] [--rounds 3]
 
 It publishes every classification kind the trainer offers (iris) and exports the same fitted
-estimators as joblib files for MLServer and the minimal endpoint (serving_servers.py). Servers
+estimators as joblib files for MLServer and the minimal endpoint (serving_servers.py); XGBoost
+and LightGBM go to MLServer in their own formats, for its own XGBoost and LightGBM runtimes. Servers
 run pinned to CPU 0 and load generators to CPU 1 (serving_load.py), in interleaved rounds whose
 medians are reported, with the spread across rounds as the noise:
 
@@ -21,9 +22,12 @@ medians are reported, with the spread across rounds as the noise:
 
 MLServer is not a dependency of this project: install it in its own virtualenv, e.g.
 `python3 -m venv /tmp/mlserver-venv && /tmp/mlserver-venv/bin/pip install mlserver==1.7.1
-mlserver-sklearn==1.7.1 'uvloop<0.22' httptools`, and pass `--mlserver` (the venv or its
-`mlserver` executable), or `--no-mlserver` to run without it. Figures are for the notes, never
-asserted in tests; on a shared machine they are noisy (see the spread column).
+mlserver-sklearn==1.7.1 mlserver-lightgbm==1.7.1 xgboost-cpu==3.2.0 'uvloop<0.22' httptools &&
+/tmp/mlserver-venv/bin/pip install --no-deps mlserver-xgboost==1.7.1` (without --no-deps it pulls
+the `xgboost` wheel, whose Linux build is the CUDA one with nvidia-nccl-cu12), and pass
+`--mlserver` (the venv or its `mlserver` executable), or `--no-mlserver` to run without it.
+Figures are for the notes, never asserted in tests; on a shared machine they are noisy (see the
+spread column).
 """
 
 from __future__ import annotations
@@ -261,7 +265,8 @@ def prepare(targets: list[Target]) -> list[Target]:
                 if twin.engine == target.engine:
                     continue
         elif target.url:
-            target.engine = "sklearn" if target.label.startswith("MLServer") else "sklearn (naive)"
+            runtime = servers.MLSERVER_RUNTIMES.get(target.kind, "sklearn").split(".")[0]
+            target.engine = runtime if target.label.startswith("MLServer") else "sklearn (naive)"
         if target.url:
             good = servers.post(target.url, ROW)
             if good != 200:

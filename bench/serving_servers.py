@@ -3,8 +3,12 @@
 Every model kind the trainer offers for classification is fitted once on iris and published to
 a temporary catalog (what our server loads, as skops); the *same fitted estimator* is also
 dumped with joblib, which is what MLServer's scikit-learn runtime and the minimal FastAPI
-endpoint load. Servers run pinned with `taskset`; their CPU time and memory are read from
-/proc over the whole process tree (workers and MLServer's inference pool are child processes).
+endpoint load. XGBoost and LightGBM are fitted by the trainer's own path and published in their
+own formats; MLServer's XGBoost and LightGBM runtimes (mlserver-xgboost, mlserver-lightgbm) load
+the same fitted models from `model.ubj` (written by the library's scikit-learn estimator, so
+MLServer restores it as a classifier) and `model.txt`. Servers run pinned with `taskset`; their
+CPU time and memory are read from /proc over the whole process tree (workers and MLServer's
+inference pool are child processes).
 """
 
 from __future__ import annotations
@@ -38,12 +42,17 @@ from modelship.catalog import (
     TargetInfo,
     open_catalog,
 )
+from modelship.catalog.boosters import FILES
+from modelship.training import algorithms
 from modelship.training.algorithms import build_estimator
 
 HERE = Path(__file__).resolve().parent
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 KINDS = ["logistic_regression", "random_forest", "gradient_boosting", "hist_gradient_boosting",
-         "svc", "knn"]  # fmt: skip
+         "svc", "knn", "xgboost", "lightgbm"]  # fmt: skip
+# MLServer's runtime for each kind: its own for the boosting libraries, scikit-learn's otherwise.
+MLSERVER_RUNTIMES = {"xgboost": "mlserver_xgboost.XGBoostModel",
+                     "lightgbm": "mlserver_lightgbm.LightGBMModel"}  # fmt: skip
 SERVER_CPU, CLIENT_CPU = "0", "1"
 
 
@@ -53,7 +62,8 @@ class Published:
     name: str  # the served model name (kind with dashes)
     version: int
     digest: str
-    joblib_path: Path
+    path: Path
+    """The same fitted model for MLServer (and the minimal endpoint): joblib, model.ubj or .txt."""
 
 
 @dataclass
@@ -92,8 +102,19 @@ def publish(root: Path, kinds: list[str]) -> dict[str, Published]:
     (root / "joblib").mkdir(parents=True, exist_ok=True)
     published = {}
     for kind in kinds:
-        estimator = build_estimator(kind, {}, "classification", 0).estimator.fit(x, y)
         name = kind.replace("_", "-")
+        built = build_estimator(kind, {}, "classification", 0)
+        estimator = algorithms.fit(built, x, y, kind, [0, 1, 2])
+        if kind in FILES:
+            path = root / "mlserver-models" / name / FILES[kind]
+            path.parent.mkdir(parents=True)
+            if kind == "xgboost":
+                built.estimator.save_model(path)  # the library's own, classifier type included
+            else:
+                path.write_bytes(estimator.raw)
+        else:
+            path = root / "joblib" / f"{name}.joblib"
+            joblib.dump(estimator, path)
         metadata = catalog.publish(
             "bench",
             name,
@@ -110,8 +131,6 @@ def publish(root: Path, kinds: list[str]) -> dict[str, Published]:
                 profile=profile,
             ),
         )
-        path = root / "joblib" / f"{name}.joblib"
-        joblib.dump(estimator, path)
         published[kind] = Published(kind, name, metadata.version, metadata.digest, path)
     return published
 
@@ -144,7 +163,7 @@ def minimal(models: list[Published]) -> tuple[Server, str]:
     port = free_port()
     argv = [sys.executable, str(HERE / "minimal_server.py"), "--port", str(port)]
     for model in models:
-        argv += ["--model", f"{model.name}={model.joblib_path}"]
+        argv += ["--model", f"{model.name}={model.path}"]
     base = f"http://127.0.0.1:{port}"
     return Server("minimal FastAPI", argv, f"{base}/health"), base
 
@@ -170,8 +189,10 @@ def mlserver(
             name = f"{model.name}-batch" if batch else model.name
             model_settings: dict[str, Any] = {
                 "name": name,
-                "implementation": "mlserver_sklearn.SKLearnModel",
-                "parameters": {"uri": str(model.joblib_path)},
+                "implementation": MLSERVER_RUNTIMES.get(
+                    model.kind, "mlserver_sklearn.SKLearnModel"
+                ),
+                "parameters": {"uri": str(model.path)},
             }
             if batch:
                 model_settings.update(max_batch_size=32, max_batch_time=0.002)

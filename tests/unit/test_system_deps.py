@@ -66,3 +66,29 @@ def test_as_root_it_installs_only_what_is_missing(tmp_path: Path) -> None:
         "apt-get update -q",
         "apt-get install -y -q --no-install-recommends iproute2 prometheus",
     ]
+
+def _needed(library: Path) -> set[str]:
+    """The DT_NEEDED entries of a shared library (what the dynamic loader must find)."""
+    out = subprocess.run(
+        ["ldd", str(library)], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    return {line.split()[0] for line in out.splitlines() if "=>" in line}
+
+
+def test_the_openmp_runtime_lightgbm_links_against_is_installed_everywhere() -> None:
+    """LightGBM's wheel needs the system's libgomp.so.1 (python:3.11-slim lacks it); the xgboost-cpu
+    wheel bundles its own. Both the image and the local node's host must install libgomp1."""
+    import lightgbm
+    import xgboost
+
+    lightgbm_lib = Path(lightgbm.__file__).parent / "lib" / "lib_lightgbm.so"
+    assert "libgomp.so.1" in _needed(lightgbm_lib)
+    xgboost_lib = Path(xgboost.__file__).parent / "lib" / "libxgboost.so"
+    assert not any(name == "libgomp.so.1" for name in _needed(xgboost_lib))
+    root = SCRIPT.parents[1]
+    dockerfile = (root / "Dockerfile").read_text().replace("\\\n", " ")
+    installs = [line for line in dockerfile.splitlines() if "apt-get install" in line]
+    assert any("libgomp1" in line.split() for line in installs), installs
+    script = SCRIPT.read_text()
+    packages = script.split("PACKAGES=(", 1)[1].split(")", 1)[0].split()
+    assert "libgomp1" in packages

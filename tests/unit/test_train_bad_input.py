@@ -142,7 +142,7 @@ def test_class_too_small_to_split(tmp_path: Path) -> None:
 
 
 def test_unknown_algorithm(tmp_path: Path) -> None:
-    snapshot = {**IRIS, "algorithm": {"name": "xgboost"}}
+    snapshot = {**IRIS, "algorithm": {"name": "catboost"}}
     assert_refused(tmp_path, train(tmp_path, snapshot), "InvalidSnapshot", "algorithm.name")
 
 

@@ -21,6 +21,7 @@ from modelship.catalog.base import (
 from modelship.catalog.digests import version_digest
 from modelship.catalog.errors import (
     CatalogError,
+    IncompatibleArtifactError,
     IntegrityError,
     InvalidNameError,
     StorageError,
@@ -103,6 +104,7 @@ __all__ = [
     "FeatureProfile",
     "FileCatalog",
     "GateResult",
+    "IncompatibleArtifactError",
     "IntegrityError",
     "InvalidNameError",
     "Libraries",

@@ -11,18 +11,26 @@ something else).
 
 Versions written before skops hold `model.joblib`; they load only when the reader was explicitly
 told to accept pickles (`allow_pickle=True`), which is off by default everywhere.
+
+XGBoost and LightGBM models are not scikit-learn objects: they are written in their libraries'
+own data formats instead (`model.ubj`, `model.txt`; see boosters.py), never through skops or
+pickle. `serialize` picks the format from the model; a version holds exactly one model file.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from modelship.catalog.errors import CatalogError, UntrustedArtifactError
+from modelship.catalog import boosters
+from modelship.catalog.errors import CatalogError, IntegrityError, UntrustedArtifactError
+from modelship.catalog.models import FrameworkInfo
 
 MODEL_FILE = "model.skops"
 LEGACY_MODEL_FILE = "model.joblib"
+MODEL_FILES = (MODEL_FILE, boosters.XGBOOST_FILE, boosters.LIGHTGBM_FILE, LEGACY_MODEL_FILE)
+"""Every name a version's model file can have (one per version)."""
 
 TRUSTED_TYPES: tuple[str, ...] = (
     # random_forest*, gradient_boosting*, decision_tree: the fitted tree structure.
@@ -50,6 +58,29 @@ def untrusted_types(data: bytes, extra: Sequence[str] = ()) -> list[str]:
     except Exception as exc:  # not a skops file at all
         raise CatalogError(f"not a readable skops artifact: {exc}") from exc
     return sorted(set(found) - set(TRUSTED_TYPES) - set(extra))
+
+
+def serialize(model: Any, extra: Sequence[str] = ()) -> tuple[str, bytes]:
+    """The model's file name and bytes: its library's own format for a booster, skops otherwise
+    (`extra`: the admin's types a script-mode Model requested)."""
+    if isinstance(model, boosters.BoosterModel):
+        return model.file, model.raw
+    return MODEL_FILE, dump_model(model, extra)
+
+
+def framework_of(model: Any) -> FrameworkInfo | None:
+    """What the version's metadata records about the library that wrote a booster's file."""
+    if isinstance(model, boosters.BoosterModel):
+        return FrameworkInfo(name=model.framework, version=model.version)
+    return None
+
+
+def model_file(files: Collection[str]) -> str:
+    """Which of a version's files is its model."""
+    for name in MODEL_FILES:
+        if name in files:
+            return name
+    raise IntegrityError("the version has no model artifact")
 
 
 def dump_model(model: Any, extra: Sequence[str] = ()) -> bytes:

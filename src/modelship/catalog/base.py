@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelship.catalog import artifacts
+from modelship.catalog import artifacts, boosters
 from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE
 from modelship.catalog.digests import digest_bytes
 from modelship.catalog.errors import (
@@ -104,7 +104,11 @@ class VerifiedVersion:
         skops artifacts load against the allowlist (plus `trusted`: the admin's extra types, from
         the reader's own settings, never from the artifact); a legacy joblib artifact only with
         `allow_pickle` (its bytes are verified, but unpickling still runs whatever they say).
+        An XGBoost or LightGBM model loads from its verified bytes, and only when the library
+        that wrote it is not newer than ours.
         """
+        if (framework := self.metadata.framework) is not None:
+            return self._load_booster(framework.name, framework.version)
         if MODEL_FILE in self.metadata.files:
             return artifacts.load_model(self.read_verified(MODEL_FILE), trusted)
         if LEGACY_MODEL_FILE in self.metadata.files:
@@ -116,6 +120,22 @@ class VerifiedVersion:
                 )
             return artifacts.load_pickle(self.read_verified(LEGACY_MODEL_FILE))
         raise IntegrityError(f"version {self.metadata.version} has no model artifact")
+
+    def _load_booster(self, framework: str, written_by: str) -> Any:
+        where = (
+            f"version {self.metadata.version} of {self.metadata.namespace}/{self.metadata.model}"
+        )
+        name = boosters.FILES.get(framework)
+        if name is None or name not in self.metadata.files:
+            # Refused before a byte is read: an unknown library, or a file of another format.
+            boosters.check_readable(framework, written_by)
+            raise IntegrityError(f"{where} records a {framework} model but has no {name}")
+        data = self.read_verified(name)  # the digest first, then the library's parser
+        classes = self.metadata.target.classes if self.metadata.task == "classification" else None
+        try:
+            return boosters.load(framework, written_by, data, classes, len(self.metadata.features))
+        except CatalogError as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
 
     def acceptance(self) -> AcceptanceSet:
         return AcceptanceSet.model_validate_json(self.read_verified(ACCEPTANCE_FILE))
@@ -186,7 +206,8 @@ class Catalog(ABC):
     def artifact_uri(self, namespace: str, model: str, version: int) -> str:
         """The most specific reference to a published version, recorded in status and passed to
         the pods that read it (`open_verified(pinned=...)`)."""
-        return f"{self.version_uri(namespace, model, version)}/{MODEL_FILE}"
+        name = artifacts.model_file(self.get(namespace, model, version).files)
+        return f"{self.version_uri(namespace, model, version)}/{name}"
 
     def list_versions(self, namespace: str, model: str) -> list[VersionMetadata]:
         """Metadata of every readable version, ascending; unreadable ones are left out."""

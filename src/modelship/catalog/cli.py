@@ -171,6 +171,7 @@ def _show(catalog: Catalog, args: argparse.Namespace) -> int:
     if args.json:
         return render.print_json(render.dump(metadata))
     features = ", ".join(f.name for f in metadata.features)
+    framework = metadata.framework
     for label, value in [
         ("Version", metadata.version),
         ("Digest", metadata.digest),
@@ -194,6 +195,7 @@ def _show(catalog: Catalog, args: argparse.Namespace) -> int:
         ("TrainingJob", metadata.training_job or "-"),
         ("Created", metadata.created_at),
         ("Libraries", ", ".join(f"{k} {v}" for k, v in metadata.libraries.model_dump().items())),
+        *([("Framework", f"{framework.name} {framework.version}")] if framework else []),
         ("Location", catalog.version_uri(metadata.namespace, metadata.model, metadata.version)),
     ]:
         print(f"{label + ':':<13}{value}")

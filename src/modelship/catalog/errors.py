@@ -47,3 +47,11 @@ class UntrustedArtifactError(CatalogError):
     def __init__(self, message: str, types: list[str]) -> None:
         super().__init__(message)
         self.types = types
+
+
+class IncompatibleArtifactError(CatalogError):
+    """A model file this process cannot read safely: an unknown library, or one newer than ours.
+
+    Not an integrity problem (the bytes are the published ones): an image with the library the
+    version names, at that version or later, serves it.
+    """

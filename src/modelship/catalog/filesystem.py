@@ -20,7 +20,7 @@ from modelship.catalog._fs import (
     remove_tree,
     write_durably,
 )
-from modelship.catalog.artifacts import MODEL_FILE, dump_model
+from modelship.catalog.artifacts import serialize
 from modelship.catalog.base import (
     ACCEPTANCE_FILE,
     METADATA_FILE,
@@ -193,10 +193,11 @@ class FileCatalog(Catalog):
 
 def _write_payload(stage: Path, staged: StagedVersion) -> dict[str, str]:
     """Write the artifact, acceptance set and profile; return their digests as written."""
-    write_durably(stage / MODEL_FILE, dump_model(staged.model, staged.trusted_types))
+    model_file, model_bytes = serialize(staged.model, staged.trusted_types)
+    write_durably(stage / model_file, model_bytes)
     write_durably(stage / ACCEPTANCE_FILE, staged.acceptance.to_json().encode("utf-8"))
     write_durably(stage / PROFILE_FILE, staged.profile.to_json().encode("utf-8"))
-    return {name: digest_file(stage / name) for name in (MODEL_FILE, ACCEPTANCE_FILE, PROFILE_FILE)}
+    return {name: digest_file(stage / name) for name in (model_file, ACCEPTANCE_FILE, PROFILE_FILE)}
 
 
 def _visible_dirs(path: Path) -> list[str]:

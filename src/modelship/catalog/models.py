@@ -82,6 +82,17 @@ class EvaluationInfo(CatalogModel):
     test_rows: int
 
 
+class FrameworkInfo(CatalogModel):
+    """The library whose own format holds the model (XGBoost, LightGBM), and its version then.
+
+    Absent for scikit-learn models (their versions are in `libraries`). A reader refuses a model
+    written by a newer version of the library than the one it has (catalog.boosters).
+    """
+
+    name: str
+    version: str
+
+
 class Libraries(CatalogModel):
     python: str
     sklearn: str
@@ -110,6 +121,7 @@ class VersionMetadata(CatalogModel):
     training_job: str | None = None
     created_at: str
     libraries: Libraries
+    framework: FrameworkInfo | None = None
 
     @property
     def gates_passed(self) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelship.catalog import oci_layout as layout
-from modelship.catalog.artifacts import MODEL_FILE, dump_model
+from modelship.catalog.artifacts import serialize
 from modelship.catalog.base import (
     ACCEPTANCE_FILE,
     METADATA_FILE,
@@ -69,8 +69,9 @@ class OciCatalog(Catalog):
     # -- writing ---------------------------------------------------------------------------
 
     def publish(self, namespace: str, model: str, staged: StagedVersion) -> VersionMetadata:
+        model_file, model_bytes = serialize(staged.model, staged.trusted_types)
         payload = {
-            MODEL_FILE: dump_model(staged.model, staged.trusted_types),
+            model_file: model_bytes,
             ACCEPTANCE_FILE: staged.acceptance.to_json().encode("utf-8"),
             PROFILE_FILE: staged.profile.to_json().encode("utf-8"),
         }

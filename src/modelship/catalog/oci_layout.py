@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE
+from modelship.catalog.artifacts import MODEL_FILES, model_file
 from modelship.catalog.base import METADATA_FILE
 from modelship.catalog.digests import digest_bytes
 from modelship.catalog.errors import IntegrityError
@@ -25,6 +25,13 @@ WEIGHT_TYPE = "application/vnd.cncf.model.weight.v1.raw"
 COUNTER_TYPE = "application/vnd.modelship.version-counter.v1"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
+# The config's `format`, by model file name.
+FORMATS = {
+    "model.skops": "skops",
+    "model.ubj": "xgboost-ubjson",
+    "model.txt": "lightgbm-text",
+    "model.joblib": "joblib",
+}
 
 TITLE = "org.opencontainers.image.title"
 CREATED = "org.opencontainers.image.created"
@@ -35,7 +42,7 @@ COUNTER_TAG = "last-version"
 
 
 def media_type(name: str) -> str:
-    if name in (MODEL_FILE, LEGACY_MODEL_FILE):
+    if name in MODEL_FILES:
         return WEIGHT_TYPE
     return f"application/vnd.modelship.{name.removesuffix('.json')}.v1+json"
 
@@ -57,7 +64,7 @@ def model_config(metadata: VersionMetadata) -> bytes:
         },
         "config": {
             "architecture": metadata.algorithm.name,
-            "format": "skops" if MODEL_FILE in metadata.files else "joblib",
+            "format": FORMATS[model_file(metadata.files)],
             "task": metadata.task,
         },
         "modelfs": {"type": "layers", "diffIds": [d for _, d in sorted(metadata.files.items())]},

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from modelship.catalog.artifacts import framework_of
 from modelship.catalog.base import StagedVersion
 from modelship.catalog.digests import version_digest
 from modelship.catalog.errors import CatalogError, IntegrityError
@@ -63,6 +64,7 @@ def new_metadata(
         training_job=staged.training_job,
         created_at=now(),
         libraries=libraries(),
+        framework=framework_of(staged.model),
     )
 
 

@@ -4,6 +4,8 @@ Input reaching the runtime is already a finite float64 array of shape (n, featur
 model's feature order, so scikit-learn's own validation is redundant: we either use a compiled
 numpy predictor (see fastpath) or call scikit-learn with `assume_finite`. Either way the runtime
 proves at load time, on the version's held-out rows, that what it serves agrees with the estimator.
+An XGBoost or LightGBM version is its library's booster already (catalog.boosters): it predicts
+from the numpy rows directly, one native call per batch, and is its own reference.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn import config_context
 
+from modelship.catalog.boosters import BoosterClassifier, BoosterModel
 from modelship.serving.fastpath import compile_scores
 from modelship.serving.onnxpath import Outputs, compile_onnx
 
@@ -59,7 +62,7 @@ class ModelRuntime:
     task: Task
     classes: NDArray[Any] | None
     engine: str
-    """Which code path predicts: "numpy" (compiled), "onnx" or "sklearn"."""
+    """Which code path predicts: "numpy" (compiled), "onnx", "sklearn", "xgboost" or "lightgbm"."""
     single_row_seconds: float
     """Measured at load; decides whether requests are batched off the event loop."""
     _predict: Callable[[Array, bool], Prediction]
@@ -82,6 +85,8 @@ def build_runtime(
     if width != len(features):
         raise ValueError(f"estimator expects {width} features, metadata lists {len(features)}")
     classes = np.asarray(estimator.classes_) if task == "classification" else None
+    if isinstance(estimator, BoosterModel):
+        return _booster_runtime(estimator, features, task, classes)
     reference = _sklearn_predictor(estimator, classes, check_rows)
     predict, engine = reference, "sklearn"
     scores = compile_scores(estimator)
@@ -111,6 +116,26 @@ def build_runtime(
         classes=classes,
         engine=engine,
         single_row_seconds=_time_one_row(predict, probe),
+        _predict=predict,
+    )
+
+
+def _booster_runtime(
+    model: BoosterModel, features: Sequence[str], task: Task, classes: NDArray[Any] | None
+) -> ModelRuntime:
+    """The booster's own prediction: no scikit-learn checks, no DataFrame, no DMatrix."""
+    if isinstance(model, BoosterClassifier) and classes is not None:
+        predict = _from_scores(model.predict_proba, classes)
+    elif not isinstance(model, BoosterClassifier) and classes is None:
+        predict = _from_scores(model.predict, None)
+    else:
+        raise ValueError(f"a {type(model).__name__} cannot serve a {task} version")
+    return ModelRuntime(
+        features=tuple(features),
+        task=task,
+        classes=classes,
+        engine=model.framework,
+        single_row_seconds=_time_one_row(predict, np.zeros((1, len(features)))),
         _predict=predict,
     )
 

@@ -72,6 +72,7 @@ def run_step(
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
+    quiet_openmp_waits()
     overrides = parse_args(argv)
     try:
         settings = TrainerSettings(**overrides)  # type: ignore[arg-type]
@@ -119,6 +120,18 @@ def catalog_errors() -> Iterator[None]:
         raise TrainerError("CatalogUnavailable", str(exc)) from exc
     except CatalogError as exc:
         raise TrainerError("CatalogError", str(exc)) from exc
+
+
+def quiet_openmp_waits() -> None:
+    """Idle OpenMP threads sleep rather than spin, unless the pod says otherwise.
+
+    XGBoost, LightGBM and HistGradientBoosting train on OpenMP threads (one per usable CPU), and
+    GNU OpenMP's default is to spin between parallel regions. On a node whose cores are busy
+    with other work, spinning threads take turns with the ones that have work: measured on a
+    shared 2-core machine, 20 trees on 2,000 rows took 0.8-1.7 s with two spinning threads and
+    0.02-0.05 s with passive ones. Set before the libraries load (they read it once).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def summary_line(summary: TrainerSummary) -> str:

@@ -110,10 +110,12 @@ def train(
     started = time.monotonic()
     loaded = load_and_split(snapshot, settings)
     parts = loaded.parts
-    algorithms.fit(built.estimator, parts.x_train, parts.y_train, snapshot.algorithm.name)
+    model = algorithms.fit(
+        built, parts.x_train, parts.y_train, snapshot.algorithm.name, loaded.data.classes
+    )
     log.info("fitted %s in %.2fs", snapshot.algorithm.name, time.monotonic() - started)
     algorithm = AlgorithmInfo(name=snapshot.algorithm.name, params=built.params)
-    return publish_fitted(snapshot, settings, catalog, built.estimator, algorithm, loaded)
+    return publish_fitted(snapshot, settings, catalog, model, algorithm, loaded)
 
 
 def publish_fitted(

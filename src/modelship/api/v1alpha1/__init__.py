@@ -11,6 +11,7 @@ from modelship.api.v1alpha1.algorithms import (
     AlgorithmName,
     MetricName,
     Task,
+    solves,
 )
 from modelship.api.v1alpha1.base import (
     API_VERSION,
@@ -147,5 +148,6 @@ __all__ = [
     "Trigger",
     "VersionRef",
     "VersionSummary",
+    "solves",
     "utcnow",
 ]

@@ -29,26 +29,43 @@ AlgorithmName = Literal[
     "gradient_boosting_regressor",
     "hist_gradient_boosting_regressor",
     "svr",
+    "xgboost",
+    "lightgbm",
 ]
 
-# The estimators a Model may name, and the task each one solves. The trainer maps the same names
-# to scikit-learn classes; keeping the list here lets the API server refuse a typo with a 422.
-ALGORITHMS: dict[AlgorithmName, Task] = {
-    "logistic_regression": "classification",
-    "random_forest": "classification",
-    "gradient_boosting": "classification",
-    "hist_gradient_boosting": "classification",
-    "svc": "classification",
-    "knn": "classification",
-    "decision_tree": "classification",
-    "linear_regression": "regression",
-    "ridge": "regression",
-    "lasso": "regression",
-    "random_forest_regressor": "regression",
-    "gradient_boosting_regressor": "regression",
-    "hist_gradient_boosting_regressor": "regression",
-    "svr": "regression",
+_CLASSIFICATION: tuple[Task, ...] = ("classification",)
+_REGRESSION: tuple[Task, ...] = ("regression",)
+_BOTH: tuple[Task, ...] = ("classification", "regression")
+
+# The estimators a Model may name, and the tasks each one solves. The scikit-learn names are one
+# class each, so one task; a gradient-boosting library is one name for both (the trainer picks
+# its classifier or its regressor by the Model's task). The trainer maps the same names to
+# classes; keeping the list here lets the API server refuse a typo with a 422.
+ALGORITHMS: dict[AlgorithmName, tuple[Task, ...]] = {
+    "logistic_regression": _CLASSIFICATION,
+    "random_forest": _CLASSIFICATION,
+    "gradient_boosting": _CLASSIFICATION,
+    "hist_gradient_boosting": _CLASSIFICATION,
+    "svc": _CLASSIFICATION,
+    "knn": _CLASSIFICATION,
+    "decision_tree": _CLASSIFICATION,
+    "linear_regression": _REGRESSION,
+    "ridge": _REGRESSION,
+    "lasso": _REGRESSION,
+    "random_forest_regressor": _REGRESSION,
+    "gradient_boosting_regressor": _REGRESSION,
+    "hist_gradient_boosting_regressor": _REGRESSION,
+    "svr": _REGRESSION,
+    "xgboost": _BOTH,
+    "lightgbm": _BOTH,
 }
+
+
+def solves(name: str, task: str) -> bool:
+    """Whether the named algorithm can be trained for `task` (False for an unknown name)."""
+    tasks: dict[str, tuple[Task, ...]] = dict(ALGORITHMS.items())
+    return task in tasks.get(name, ())
+
 
 # Metrics the trainer computes; gates and acceptance bounds may name only these.
 CLASSIFICATION_METRICS = (

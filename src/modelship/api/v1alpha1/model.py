@@ -59,9 +59,11 @@ class DatasetSpec(ApiModel):
 
 
 class AlgorithmSpec(ApiModel):
-    """The scikit-learn estimator to fit and its hyperparameters."""
+    """The estimator to fit (scikit-learn, XGBoost or LightGBM) and its hyperparameters."""
 
-    name: AlgorithmName = Field(description="Estimator from Modelship's allow-list.")
+    name: AlgorithmName = Field(
+        description="Estimator from Modelship's allow-list; xgboost and lightgbm solve either task."
+    )
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Hyperparameters passed to the estimator (for example n_estimators: 100).",
@@ -299,10 +301,12 @@ class TrainingSnapshot(ApiModel):
                 f"training.code.timeoutSeconds ({code.timeout_seconds}) must be less than "
                 f"training.timeoutSeconds ({self.training.timeout_seconds}), the whole pod's"
             )
-        if self.algorithm is not None and ALGORITHMS[self.algorithm.name] != self.task:
+        if self.algorithm is not None and self.task not in (
+            expected := ALGORITHMS[self.algorithm.name]
+        ):
             raise ValueError(
-                f"algorithm.name {self.algorithm.name!r} is a "
-                f"{ALGORITHMS[self.algorithm.name]} estimator, but task is {self.task!r}"
+                f"algorithm.name {self.algorithm.name!r} is a {' or '.join(expected)} "
+                f"estimator, but task is {self.task!r}"
             )
         if not self.dataset.is_builtin and not self.dataset.target:
             raise ValueError("dataset.target is required for CSV datasets")
