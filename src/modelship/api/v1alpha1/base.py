@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 GROUP = "modelship.io"
@@ -37,7 +37,7 @@ def cel_rules(*rules: tuple[str, str]) -> ConfigDict:
     API server refuses a breaking object at apply time with the message, naming the field path;
     the class's own validator says the same in the operator. Fields the user left out are absent
     (defaults are not in the schema), so every rule tests `has()` before it reads a field."""
-    validations = [{"rule": rule, "message": message} for rule, message in rules]
+    validations: list[JsonValue] = [{"rule": rule, "message": message} for rule, message in rules]
     return ConfigDict(json_schema_extra={"x-kubernetes-validations": validations})
 
 
