@@ -230,7 +230,10 @@ def reference_transformer(specs: Sequence[FeatureSpec], train: Columns, encoding
                     dtype=np.float64,
                 )
             step = make_pipeline(
-                SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY), encoder
+                SimpleImputer(
+                    strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
+                ),
+                encoder,
             )
         parts.append((f"f{i}", step, [i]))
     transformer = ColumnTransformer(parts, sparse_threshold=0.0)
