@@ -22,9 +22,7 @@ from modelship.catalog._fs import (
 )
 from modelship.catalog.artifacts import MODEL_FILE, dump_model
 from modelship.catalog.base import (
-    ACCEPTANCE_FILE,
     METADATA_FILE,
-    PROFILE_FILE,
     Catalog,
     StagedVersion,
     VerifiedVersion,
@@ -194,9 +192,10 @@ class FileCatalog(Catalog):
 def _write_payload(stage: Path, staged: StagedVersion) -> dict[str, str]:
     """Write the artifact, acceptance set and profile; return their digests as written."""
     write_durably(stage / MODEL_FILE, dump_model(staged.model))
-    write_durably(stage / ACCEPTANCE_FILE, staged.acceptance.to_json().encode("utf-8"))
-    write_durably(stage / PROFILE_FILE, staged.profile.to_json().encode("utf-8"))
-    return {name: digest_file(stage / name) for name in (MODEL_FILE, ACCEPTANCE_FILE, PROFILE_FILE)}
+    documents = staged.documents()
+    for name, data in documents.items():
+        write_durably(stage / name, data)
+    return {name: digest_file(stage / name) for name in (MODEL_FILE, *documents)}
 
 
 def _visible_dirs(path: Path) -> list[str]:

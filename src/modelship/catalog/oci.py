@@ -22,9 +22,7 @@ from typing import Any
 from modelship.catalog import oci_layout as layout
 from modelship.catalog.artifacts import MODEL_FILE, dump_model
 from modelship.catalog.base import (
-    ACCEPTANCE_FILE,
     METADATA_FILE,
-    PROFILE_FILE,
     Catalog,
     StagedVersion,
     VerifiedVersion,
@@ -71,8 +69,7 @@ class OciCatalog(Catalog):
     def publish(self, namespace: str, model: str, staged: StagedVersion) -> VersionMetadata:
         payload = {
             MODEL_FILE: dump_model(staged.model),
-            ACCEPTANCE_FILE: staged.acceptance.to_json().encode("utf-8"),
-            PROFILE_FILE: staged.profile.to_json().encode("utf-8"),
+            **staged.documents(),
         }
         repo = self.repository(namespace, model)
         files = {name: self.registry.push_blob(repo, data) for name, data in payload.items()}

@@ -42,8 +42,8 @@ TREE_ALGORITHMS = frozenset(
         "lightgbm_regressor",
     }
 )  # fmt: skip
-HGB_MAX_CATEGORIES = 255
-"""HistGradientBoosting's native categorical support: at most max_bins (255) categories."""
+NATIVE_MAX_CATEGORIES = 255
+"""Most categories a column may have to be handed to a library's native categorical splits."""
 
 
 def encoding_for(algorithm: str) -> Encoding:
@@ -169,13 +169,15 @@ def _fit_categorical(spec: FeatureSpec, cells: NDArray[Any], encoding: Encoding)
 
 
 def native_categorical_mask(plan: FeaturePlan) -> list[bool] | None:
-    """For HistGradientBoosting: which output columns are ordinal categories it can split on
-    natively (None when there are none)."""
+    """Which output columns are ordinal category codes a library with native categorical
+    splits (LightGBM's categorical_feature, XGBoost's feature_types "c") may be told about;
+    None when there are none. Codes are 0..k-1 and -1 for unknown, which those libraries read
+    as missing."""
     mask: list[bool] = []
     for step in plan.features:
         if isinstance(step, CategoricalStep) and step.encoding == "ordinal":
             codes = len(step.kept) + (1 if step.pooled else 0)
-            mask.append(codes <= HGB_MAX_CATEGORIES)
+            mask.append(codes <= NATIVE_MAX_CATEGORIES)
         else:
             mask.extend(False for _ in step.outputs)
     return mask if any(mask) else None

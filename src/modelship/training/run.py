@@ -19,17 +19,16 @@ from modelship.catalog import (
     Catalog,
     DatasetInfo,
     EvaluationInfo,
-    FeatureInfo,
     GateResult,
     StagedVersion,
     TargetInfo,
 )
 from modelship.contracts.training import TrainerEnv, TrainerSummary
-from modelship.training import algorithms, evaluation, reference
-from modelship.training.datasets import BUILTIN_TARGET, HttpLimits, load_table
+from modelship.training import algorithms, evaluation
+from modelship.training.datasets import HttpLimits, load_table
 from modelship.training.errors import BadInput
+from modelship.training.inputs import build_inputs
 from modelship.training.settings import TrainerSettings
-from modelship.training.tables import prepare
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +71,16 @@ def train(
     started = time.monotonic()
     limits = HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
     table = load_table(snapshot.dataset.uri, limits)
-    target = snapshot.dataset.target or BUILTIN_TARGET
-    data = prepare(table.columns, target, snapshot.dataset.features, snapshot.task)
+    data = build_inputs(table, snapshot, settings.acceptance_rows, settings.profile_bins)
     log.info(
         "loaded %s: %d rows, %d features", snapshot.dataset.uri, table.rows, len(data.features)
     )
 
-    parts = evaluation.split(data.x, data.y, snapshot.task, snapshot.evaluation.test_fraction, seed)
+    # Categories reach tree estimators as ordinal codes they split on like numbers. Not as
+    # HistGradientBoosting's native categories: given a mask, it wraps its own OrdinalEncoder
+    # and a FunctionTransformer(partial(check_array)) in the model, run on every predict and
+    # outside the artifact allowlist.
+    parts = data.split
     algorithms.fit(built.estimator, parts.x_train, parts.y_train, snapshot.algorithm.name)
     try:
         metrics = evaluation.compute_metrics(built.estimator, parts, snapshot.task)
@@ -94,12 +96,10 @@ def train(
         task=snapshot.task,
         algorithm=AlgorithmInfo(name=snapshot.algorithm.name, params=built.params),
         dataset=DatasetInfo(uri=snapshot.dataset.uri, digest=table.digest, rows=table.rows),
-        features=[FeatureInfo(name=name, dtype="float64") for name in data.features],
+        features=data.features,
         target=TargetInfo(name=data.target, classes=data.classes),
-        acceptance=reference.acceptance_set(
-            data.features, parts.x_test, parts.y_test, settings.acceptance_rows
-        ),
-        profile=reference.profile(data.features, parts.x_train, settings.profile_bins),
+        acceptance=data.acceptance,
+        profile=data.profile,
         metrics=metrics,
         gates=gates,
         evaluation=EvaluationInfo(
@@ -109,6 +109,7 @@ def train(
             test_rows=len(parts.y_test),
         ),
         training_job=settings.training_job_name,
+        feature_plan=data.plan,
     )
     published = catalog.publish(settings.namespace, settings.model_name, staged)
     artifact_uri = catalog.artifact_uri(settings.namespace, settings.model_name, published.version)

@@ -27,7 +27,7 @@ from modelship.api.v1alpha1.features import (
 from modelship.api.v1alpha1.retraining import RetrainingSpec, RetrainingStatus
 
 DATASET_URI_PATTERN = (
-    r"^(builtin:(iris|wine|breast_cancer|digits|diabetes)|file:///.+|https?://.+)$"
+    r"^(builtin:(iris|wine|breast_cancer|digits|diabetes|churn_synthetic)|file:///.+|https?://.+)$"
 )
 
 
@@ -38,8 +38,9 @@ class DatasetSpec(ApiModel):
         pattern=DATASET_URI_PATTERN,
         description=(
             "builtin:<name> for a dataset scikit-learn ships (iris, wine, breast_cancer, digits, "
-            "diabetes), file:///path/to/data.csv for a CSV on the catalog volume or the trainer's "
-            "filesystem, or an http(s):// URL of a CSV."
+            "diabetes) or churn_synthetic (a generated mixed-type table: numbers, categories "
+            "and gaps; declare its features), file:///path/to/data.csv for a CSV on the catalog "
+            "volume or the trainer's filesystem, or an http(s):// URL of a CSV."
         ),
     )
     target: str | None = Field(
