@@ -125,7 +125,11 @@ def _fit_numeric(spec: FeatureSpec, values: NDArray[np.float64]) -> NumericStep:
         return NumericStep(name=spec.name, impute=impute, fill=float(spec.fill_value))
     # np.ma, as SimpleImputer computes them, so the fill value is the same float to the last bit.
     masked = np.ma.masked_invalid(values)
-    fitted = np.ma.median(masked) if impute == "median" else np.ma.mean(masked)
+    fitted = (
+        np.ma.median(masked)  # type: ignore[no-untyped-call]
+        if impute == "median"
+        else np.ma.mean(masked)
+    )
     # A column missing in every training row has nothing to learn from: fill with 0, as
     # SimpleImputer(keep_empty_features=True) does.
     fill = 0.0 if np.ma.is_masked(fitted) or fitted is np.ma.masked else float(fitted)
@@ -269,13 +273,14 @@ def check_plan(
     reference = reference_transformer(specs, train, encoding)
     rows = held_out
     try:
-        ours = plan.compile()(rows)
+        ours = plan.compile()(held_out)
     except UnknownCategoryError:
         # An unknown category under reject in the held-out rows: scikit-learn refuses too;
         # compare on the rows both accept.
-        rows = _accepted_rows(plan, held_out)
-        if rows is None:
+        accepted = _accepted_rows(plan, held_out)
+        if accepted is None:
             return
+        rows = accepted
         ours = plan.compile()(rows)
     theirs = np.asarray(reference.transform(sklearn_matrix(specs, rows)), dtype=np.float64)
     if ours.shape != theirs.shape or not np.array_equal(ours, theirs, equal_nan=True):

@@ -81,11 +81,12 @@ class FeatureSpec(ApiModel):
     def _fits_its_type(self) -> FeatureSpec:
         where = f"feature {self.name!r}"
         if self.type == "numeric":
-            for field, value in (
+            categorical_only: list[tuple[str, object]] = [
                 ("categories", self.categories),
                 ("onUnknown", self.on_unknown),
                 ("maxCategories", self.max_categories),
-            ):
+            ]
+            for field, value in categorical_only:
                 if value is not None:
                     raise ValueError(f"{where}: {field} applies to categorical features only")
             if self.impute == "constant" and self.fill_value is None:
@@ -93,7 +94,11 @@ class FeatureSpec(ApiModel):
             if self.fill_value is not None and self.impute != "constant":
                 raise ValueError(f"{where}: fillValue is used only with impute constant")
             return self
-        for field, value in (("impute", self.impute), ("fillValue", self.fill_value)):
+        numeric_only: list[tuple[str, object]] = [
+            ("impute", self.impute),
+            ("fillValue", self.fill_value),
+        ]
+        for field, value in numeric_only:
             if value is not None:
                 raise ValueError(
                     f"{where}: {field} applies to numeric features only "
