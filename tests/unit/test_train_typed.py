@@ -175,3 +175,18 @@ def test_missing_vocabulary_is_the_models(tmp_path: Path) -> None:
         features=FEATURES, missingValues=["", "?"],
     )  # fmt: skip
     assert code == 0, summary
+
+
+def test_the_churn_sample_trains_and_passes_its_gate(tmp_path: Path) -> None:
+    import yaml
+
+    from modelship.api.v1alpha1 import Model
+    from modelship.catalog import open_catalog
+    from modelship.training.run import train as train_snapshot
+    from modelship.training.settings import TrainerSettings
+
+    sample = Path(__file__).parents[2] / "manifests" / "samples" / "model-churn.yaml"
+    model = Model.model_validate(yaml.safe_load(sample.read_text()))
+    settings = TrainerSettings(model_name="churn", namespace="ml", catalog_root=str(tmp_path))
+    summary = train_snapshot(model.spec.snapshot(), settings, open_catalog(str(tmp_path)))
+    assert summary.gates_passed and summary.metrics["roc_auc"] >= 0.75
