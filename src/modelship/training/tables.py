@@ -142,14 +142,23 @@ def _numeric(name: str, column: npt.NDArray[np.generic], role: str) -> npt.NDArr
                 raise BadInput(
                     "InvalidDataset",
                     f"{role} column {name!r} is not numeric (data row {row + 1}: {text[:40]!r}); "
-                    "Modelship trains on numeric features only — encode it in the dataset",
+                    + (
+                        "declare it in dataset.features as {name: ..., type: categorical}"
+                        if role == "feature"
+                        else "a regression target must be numbers"
+                    ),
                 ) from None
     missing = ~np.isfinite(values)
     if missing.any():
         raise BadInput(
             "InvalidDataset",
             f"{role} column {name!r} has {int(missing.sum())} missing or non-finite value(s) "
-            f"(first at data row {int(np.argmax(missing)) + 1}); clean the dataset first",
+            f"(first at data row {int(np.argmax(missing)) + 1}); "
+            + (
+                "declare typed features (dataset.features objects) to impute them"
+                if role == "feature"
+                else "clean the dataset first"
+            ),
         )
     return values
 
