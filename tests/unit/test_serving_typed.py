@@ -30,6 +30,9 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "root": root,
         "hgb": train_churn(root, "churn", "hist_gradient_boosting", FEATURES),
         "linear": train_churn(root, "churn-linear", "logistic_regression", linear_features),
+        "numeric": train_churn(
+            root, "churn-numeric", "logistic_regression", ["income", {"name": "tenure"}]
+        ),
     }
 
 
@@ -260,3 +263,22 @@ def test_drift_counts_categories_and_the_missing_rate(versions: dict[str, Any]) 
     assert features["plan"]["psi"] < features["city"]["psi"]
     assert features["income"]["missing_rate"] == pytest.approx(0.5)
     assert features["city"]["missing_rate"] is None  # categorical: missing is a category
+
+
+def test_all_numeric_typed_model_keeps_the_matrix_form_with_gaps(
+    versions: dict[str, Any],
+) -> None:
+    rows = {"income": [30000.0, None, 52000.0], "tenure": [None, 12.0, 60.0]}
+    with make_client(versions, "numeric", "churn-numeric") as client:
+        matrix = [[30000.0, None], [None, 12.0], [52000.0, 60.0]]
+        as_matrix = infer(
+            client, "churn-numeric",
+            [{"name": "input", "datatype": "FP64", "shape": [3, 2], "data": matrix}],
+        )  # fmt: skip
+        by_feature = infer(client, "churn-numeric", tensors(rows))
+        document = client.get("/v2/models/churn-numeric").json()
+    assert as_matrix.status_code == by_feature.status_code == 200, as_matrix.text
+    assert as_matrix.json()["outputs"] == by_feature.json()["outputs"]
+    labels, _ = in_process(versions["numeric"], rows)
+    assert as_matrix.json()["outputs"][0]["data"] == labels.tolist()
+    assert document["parameters"]["batch_input"]["shape"] == [-1, 2]
