@@ -67,9 +67,8 @@ class ServedFeatures:
                 out[:, i] = columns[name]
                 continue
             unknown = len(bins) - 1  # the profile's last bin
-            distinct, inverse = np.unique(columns[name], return_inverse=True)
-            codes = np.array([bins.get(v, unknown) for v in distinct.tolist()], dtype=np.float64)
-            out[:, i] = codes[inverse.reshape(-1)]
+            get = bins.get
+            out[:, i] = np.fromiter((get(v, unknown) for v in columns[name].tolist()), float, n)
         return out
 
     def acceptance_columns(self, acceptance: AcceptanceSet) -> Columns:
