@@ -190,3 +190,42 @@ def test_the_churn_sample_trains_and_passes_its_gate(tmp_path: Path) -> None:
     settings = TrainerSettings(model_name="churn", namespace="ml", catalog_root=str(tmp_path))
     summary = train_snapshot(model.spec.snapshot(), settings, open_catalog(str(tmp_path)))
     assert summary.gates_passed and summary.metrics["roc_auc"] >= 0.75
+
+
+def test_regression_on_typed_features(tmp_path: Path, churn_csv: Path) -> None:
+    snapshot = {
+        "task": "regression",
+        "dataset": {
+            "uri": churn_csv.as_uri(),
+            "target": "income",
+            "features": ["tenure", {"name": "city", "type": "categorical"}, {"name": "age"}],
+        },
+        "algorithm": {"name": "ridge", "params": {}},
+        "evaluation": {"testFraction": 0.25, "seed": 7},
+    }
+    (tmp_path / "snapshot.json").write_text(json.dumps(snapshot))
+    code = main(
+        [
+            "--snapshot-file", str(tmp_path / "snapshot.json"),
+            "--catalog-root", str(tmp_path / "catalog"),
+            "--namespace", "team-a",
+            "--model-name", "income",
+            "--termination-message-path", str(tmp_path / "termination-log"),
+        ]
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "termination-log").read_text())
+    assert code == 0, summary
+    assert set(summary["metrics"]) == {"r2", "rmse", "mae"}
+    version = FileCatalog(tmp_path / "catalog").open_verified("team-a", "income", 1)
+    assert version.metadata.target.classes is None
+    assert version.feature_plan() is not None
+
+
+def test_the_generator_is_seeded_and_its_drifted_variant_moves_cities(tmp_path: Path) -> None:
+    assert synthetic.to_csv(synthetic.churn_table()) == synthetic.to_csv(synthetic.churn_table())
+    assert synthetic.main([str(tmp_path / "churn.csv")]) == 0
+    assert (tmp_path / "churn.csv").read_bytes() == synthetic.to_csv(synthetic.churn_table())
+    usual = synthetic.churn_table()["city"]
+    drifted = synthetic.churn_table(drifted=True)["city"]
+    assert np.mean(usual == "north") > 0.3 and np.mean(drifted == "north") < 0.1
+    assert np.mean(usual == "") == pytest.approx(0.03, abs=0.01)
