@@ -258,6 +258,9 @@ def test_drift_counts_categories_and_the_missing_rate(versions: dict[str, Any]) 
         response = infer(client, "churn-linear", tensors(rows))
         assert response.status_code == 200, response.text
         report = client.get("/v2/models/churn-linear/drift").json()
+        exposition = client.get("/metrics").text
+    assert 'modelship_unknown_categories_total{feature="city"} 40.0' in exposition
+    assert 'modelship_drift_missing_rate{feature="income"} 0.5' in exposition
     features = {f["name"]: f for f in report["features"]}
     assert features["city"]["psi"] > 1.0  # a category never seen in training took over
     assert features["plan"]["psi"] < features["city"]["psi"]

@@ -19,11 +19,13 @@ import numpy as np
 
 from modelship import __version__
 from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
+from modelship.contracts.features import Columns
 from modelship.serving import codec, typed_codec
 from modelship.serving.batching import Executor, make_executor
 from modelship.serving.documents import info_labels, metadata_document, value_buckets
 from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
+from modelship.serving.features import ServedFeatures
 from modelship.serving.loader import LoadedVersion, LoadFailedError
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.runtime import Prediction
@@ -164,7 +166,7 @@ class DataPlane:
             typed = typed_codec.decode_v2(payload, features.schema, served.classifier, max_rows)
             prediction = await self._predict(
                 served, features.matrix(typed.columns), codec.PREDICT_PROBA in typed.outputs,
-                features.drift_rows(typed.columns),
+                self._typed_drift(features, typed.columns),
             )  # fmt: skip
             return InferResult(
                 prediction, typed.outputs, self._settings.model_name, served.version,
@@ -189,12 +191,18 @@ class DataPlane:
         if features is not None:
             columns = typed_codec.decode_v1(payload, features.schema, max_rows)
             prediction = await self._predict(
-                served, features.matrix(columns), False, features.drift_rows(columns)
+                served, features.matrix(columns), False, self._typed_drift(features, columns)
             )
             return {"predictions": prediction.labels.tolist()}
         rows = codec.decode_v1(payload, served.loaded.runtime.features, max_rows)
         prediction = await self._predict(served, rows, False)
         return {"predictions": prediction.labels.tolist()}
+
+    def _typed_drift(self, features: ServedFeatures, columns: Columns) -> np.ndarray[Any, Any]:
+        """The drift monitor's view of typed columns; unknown categories counted on the way."""
+        rows = features.drift_rows(columns)
+        self._metrics.observe_unknown(features.unknown_counts(rows))
+        return rows
 
     def drift(self, name: str, version: str | None) -> dict[str, Any]:
         """The drift report, in the shape the operator reads (`contracts.drift.DriftReport`)."""

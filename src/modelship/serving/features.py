@@ -71,6 +71,16 @@ class ServedFeatures:
             out[:, i] = np.fromiter((get(v, unknown) for v in columns[name].tolist()), float, n)
         return out
 
+    def unknown_counts(self, drift_rows: NDArray[np.float64]) -> dict[str, int]:
+        """Per categorical feature, how many rows hold a value outside its vocabulary (they
+        sit in the profile's last bin)."""
+        counts = {}
+        for i, name in enumerate(self.schema.names):
+            bins = self.drift_bins.get(name)
+            if bins is not None:
+                counts[name] = int(np.count_nonzero(drift_rows[:, i] == len(bins) - 1))
+        return counts
+
     def acceptance_columns(self, acceptance: AcceptanceSet) -> Columns:
         """The version's typed held-out rows as request columns (null = missing)."""
         where = {name: i for i, name in enumerate(acceptance.features)}
