@@ -145,39 +145,41 @@ class PlanTransform:
     """The plan as vectorised numpy, built once per served version.
 
     Per request it costs a dictionary lookup per categorical cell and a few array operations
-    per column; no pandas, no scikit-learn.
+    per column; no pandas, no scikit-learn. Everything that does not depend on the request
+    (column offsets, code tables, fill values) is worked out here, once.
     """
 
     def __init__(self, plan: FeaturePlan) -> None:
         self.plan = plan
         self.names = tuple(plan.names)
         self.width = len(plan.output_columns)
-        self._codes = [
-            step.codes() if isinstance(step, CategoricalStep) else {} for step in plan.features
-        ]
+        self._numeric: list[tuple[str, int, float | None]] = []
+        self._categorical: list[tuple[CategoricalStep, dict[str, int], int, bool]] = []
+        at = 0
+        for step in plan.features:
+            if isinstance(step, NumericStep):
+                self._numeric.append((step.name, at, step.fill))
+            else:
+                self._categorical.append((step, step.codes(), at, step.encoding == "onehot"))
+            at += len(step.outputs)
 
     def __call__(self, columns: Columns) -> NDArray[np.float64]:
         """(n, width) float64 for the estimator from raw columns keyed by feature name."""
         n = len(columns[self.names[0]])
         out = np.zeros((n, self.width), dtype=np.float64)
-        at = 0
-        for step, codes in zip(self.plan.features, self._codes, strict=True):
-            column = columns[step.name]
-            if isinstance(step, NumericStep):
-                values = np.asarray(column, dtype=np.float64)
-                out[:, at] = values
-                if step.fill is not None:
-                    out[np.isnan(values), at] = step.fill
-                at += 1
-                continue
-            index = self.category_codes(step, codes, column)
-            if step.encoding == "ordinal":
+        for name, at, fill in self._numeric:
+            values = out[:, at]
+            values[:] = columns[name]
+            if fill is not None:
+                values[np.isnan(values)] = fill
+        rows = np.arange(n)
+        for step, codes, at, onehot in self._categorical:
+            index = self.category_codes(step, codes, columns[step.name])
+            if not onehot:
                 out[:, at] = index
-                at += 1
                 continue
             known = index >= 0
-            out[np.flatnonzero(known), at + index[known]] = 1.0
-            at += len(step.outputs)
+            out[rows[known], at + index[known]] = 1.0
         return out
 
     @staticmethod

@@ -200,8 +200,8 @@ class DataPlane:
 
     def _typed_drift(self, features: ServedFeatures, columns: Columns) -> np.ndarray[Any, Any]:
         """The drift monitor's view of typed columns; unknown categories counted on the way."""
-        rows = features.drift_rows(columns)
-        self._metrics.observe_unknown(features.unknown_counts(rows))
+        rows, unknown = features.drift_rows(columns)
+        self._metrics.observe_unknown(unknown)
         return rows
 
     def drift(self, name: str, version: str | None) -> dict[str, Any]:

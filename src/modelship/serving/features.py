@@ -58,28 +58,23 @@ class ServedFeatures:
         except UnknownCategoryError as error:
             raise InvalidInputError(str(error)) from None
 
-    def drift_rows(self, columns: Columns) -> NDArray[np.float64]:
+    def drift_rows(self, columns: Columns) -> tuple[NDArray[np.float64], dict[str, int]]:
+        """The drift monitor's rows (one number per feature), and per categorical feature how
+        many values were outside its vocabulary (those sit in the profile's last bin)."""
         n = len(columns[self.schema.names[0]])
         out = np.empty((n, len(self.schema.names)), dtype=np.float64)
+        unknown_counts: dict[str, int] = {}
         for i, name in enumerate(self.schema.names):
             bins = self.drift_bins.get(name)
             if bins is None:
                 out[:, i] = columns[name]
                 continue
-            unknown = len(bins) - 1  # the profile's last bin
+            unknown = len(bins) - 1
             get = bins.get
-            out[:, i] = np.fromiter((get(v, unknown) for v in columns[name].tolist()), float, n)
-        return out
-
-    def unknown_counts(self, drift_rows: NDArray[np.float64]) -> dict[str, int]:
-        """Per categorical feature, how many rows hold a value outside its vocabulary (they
-        sit in the profile's last bin)."""
-        counts = {}
-        for i, name in enumerate(self.schema.names):
-            bins = self.drift_bins.get(name)
-            if bins is not None:
-                counts[name] = int(np.count_nonzero(drift_rows[:, i] == len(bins) - 1))
-        return counts
+            codes = [get(v, unknown) for v in columns[name].tolist()]
+            out[:, i] = codes
+            unknown_counts[name] = codes.count(unknown)
+        return out, unknown_counts
 
     def acceptance_columns(self, acceptance: AcceptanceSet) -> Columns:
         """The version's typed held-out rows as request columns (null = missing)."""
