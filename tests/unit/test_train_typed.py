@@ -229,3 +229,22 @@ def test_the_generator_is_seeded_and_its_drifted_variant_moves_cities(tmp_path: 
     drifted = synthetic.churn_table(drifted=True)["city"]
     assert np.mean(usual == "north") > 0.3 and np.mean(drifted == "north") < 0.1
     assert np.mean(usual == "") == pytest.approx(0.03, abs=0.01)
+
+
+def test_missing_values_alone_make_every_column_a_typed_number(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=200)
+    lines = ["a,b,y"] + [
+        f"{'' if i % 10 == 0 else f'{a[i]:.3f}'},{'NA' if i % 7 == 0 else i % 5},{int(a[i] > 0)}"
+        for i in range(200)
+    ]
+    path = tmp_path / "gaps.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code, failure = train(tmp_path, path.as_uri(), "logistic_regression", target="y")
+    assert code == 2 and "feature column 'a' has 20 missing" in failure["error"]
+    code, summary = train(
+        tmp_path, path.as_uri(), "logistic_regression", target="y", missingValues=["", "NA"]
+    )
+    assert code == 0, summary
+    plan = FileCatalog(tmp_path / "catalog").open_verified("team-a", "churn", 1).feature_plan()
+    assert plan is not None and [s.impute for s in plan.features] == ["median", "median"]  # type: ignore[union-attr]

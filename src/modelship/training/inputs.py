@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from modelship.api.v1alpha1 import TrainingSnapshot
+from modelship.api.v1alpha1 import FeatureSpec, TrainingSnapshot
 from modelship.catalog import AcceptanceSet, FeatureInfo, Profile
 from modelship.contracts.features import CategoricalStep, FeaturePlan
 from modelship.training import evaluation, preprocess, reference
@@ -67,8 +67,6 @@ def _typed(
     target = dataset.target or BUILTIN_TARGET
     specs = dataset.feature_specs()
     if specs is None:  # only missingValues given: every other column, as numbers
-        from modelship.api.v1alpha1 import FeatureSpec
-
         specs = [FeatureSpec(name=name) for name in select(table.columns, target, None)]
     else:
         select(table.columns, target, [spec.name for spec in specs])
