@@ -92,10 +92,19 @@ def iris_server(root: Path, **settings: str) -> Iterator[ServerProcess]:
     `settings` are extra MODELSHIP_SERVING_* variables, by field name."""
     x, y = load_iris(return_X_y=True)
     metadata = publish(root, "iris", LogisticRegression(max_iter=1000), x, y, IRIS_FEATURES)
+    with serve(root, metadata, x, y, **settings) as server:
+        yield server
+
+
+@contextmanager
+def serve(
+    root: Path, metadata: VersionMetadata, x: np.ndarray, y: np.ndarray, **settings: str
+) -> Iterator[ServerProcess]:
+    """Serve a published version of the catalog under `root` as a real process."""
     host, port, grpc_port = "127.0.0.1", free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHIP_")}
     values = {
-        "model_name": "iris",
+        "model_name": metadata.model,
         "namespace": NAMESPACE,
         "version": str(metadata.version),
         "expected_digest": metadata.digest,

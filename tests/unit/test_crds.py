@@ -35,7 +35,13 @@ def _walk(node: Any, path: str = "") -> list[str]:
         problems += [f"{path}: {key}" for key in FORBIDDEN & node.keys()]
         if "properties" in node and "additionalProperties" in node:
             problems.append(f"{path}: properties beside additionalProperties")
-        is_typed = "type" in node or node.get("x-kubernetes-int-or-string")
+        # Kubernetes lets exactly these two markers stand in for a type (a string-or-object
+        # node, such as a typed feature, is kept as given and validated by the operator).
+        is_typed = (
+            "type" in node
+            or node.get("x-kubernetes-int-or-string")
+            or node.get("x-kubernetes-preserve-unknown-fields")
+        )
         if not is_typed and path.count("/") > 0 and not path.endswith("properties"):
             problems.append(f"{path}: no type")
         for key, value in node.items():

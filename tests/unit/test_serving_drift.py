@@ -64,3 +64,33 @@ def test_window_forgets_old_traffic() -> None:
     assert 90 <= report.window_rows <= 100  # whole blocks of window_rows / 10
     assert report.observed_rows == 1100
     assert report.features["a"] < 0.01
+
+
+def test_missing_values_have_their_own_bin_and_rate() -> None:
+    # Reference: 20 % missing, the present values uniform over four bins.
+    bins = [FeatureBins("a", EDGES, UNIFORM, missing=0.2)]
+    drift = DriftMonitor(bins, window_rows=1000, epsilon=1e-4)
+    drift.observe(np.array([[0.5], [1.5], [2.5], [3.5], [np.nan]] * 40))
+    same = drift.report()
+    assert same.features["a"] == pytest.approx(0.0)
+    assert same.missing == {"a": pytest.approx(0.2)}
+
+    drift = DriftMonitor(bins, window_rows=1000, epsilon=1e-4)
+    drift.observe(np.array([[0.5], [np.nan], [np.nan], [np.nan]] * 25))  # 75 % missing now
+    shifted = drift.report()
+    assert shifted.missing == {"a": pytest.approx(0.75)}
+    expected = (0.25 - 0.2) * math.log(0.25 / 0.2) + (0.75 - 0.2) * math.log(0.75 / 0.2)
+    expected += 3 * (1e-4 - 0.2) * math.log(1e-4 / 0.2)
+    assert shifted.features["a"] == pytest.approx(expected)
+
+
+def test_categories_are_bins_of_their_codes() -> None:
+    # Three categories and the unknown bin, as the trainer profiles a categorical feature.
+    edges = [-0.5, 0.5, 1.5, 2.5, 3.5]
+    drift = DriftMonitor(
+        [FeatureBins("city", edges, [0.5, 0.3, 0.2, 0.0])], window_rows=1000, epsilon=1e-4
+    )
+    drift.observe(np.array([[0.0]] * 50 + [[1.0]] * 30 + [[2.0]] * 20))
+    assert drift.report().features["city"] == pytest.approx(0.0, abs=1e-3)
+    drift.observe(np.array([[3.0]] * 100))  # unseen values take half the traffic
+    assert drift.report().features["city"] > 1.0

@@ -67,6 +67,7 @@ def test_as_root_it_installs_only_what_is_missing(tmp_path: Path) -> None:
         "apt-get install -y -q --no-install-recommends iproute2 prometheus",
     ]
 
+
 def _needed(library: Path) -> set[str]:
     """The DT_NEEDED entries of a shared library (what the dynamic loader must find)."""
     out = subprocess.run(

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from modelship.acceptance.checks import Observations, evaluate
 from modelship.acceptance.settings import AcceptanceSettings
 from modelship.api.v1alpha1 import utcnow
-from modelship.catalog import CatalogError, open_catalog
+from modelship.catalog import FEATURES_FILE, CatalogError, FeatureInfo, open_catalog
 from modelship.contracts.acceptance import (
     DEFAULT_TERMINATION_MESSAGE_PATH,
     AcceptanceJobReport,
@@ -35,8 +35,34 @@ def _emit(report: AcceptanceJobReport, path: str) -> None:
         print(f"cannot write termination message: {exc}", file=sys.stderr)
 
 
+def request_body(row: list[float | str | None], typed: list[FeatureInfo] | None) -> Any:
+    """One row as a v2 request: the [1, k] FP64 tensor of an untyped model, or for typed
+    features one tensor per feature (numbers FP64, categories BYTES, null when missing), the
+    way MLServer's pandas codec sends a table."""
+    if typed is None:
+        return {
+            "inputs": [{"name": "input", "shape": [1, len(row)], "datatype": "FP64", "data": row}]
+        }
+    return {
+        "inputs": [
+            {
+                "name": feature.name,
+                "shape": [1],
+                "datatype": "BYTES" if feature.type == "categorical" else "FP64",
+                "data": [value],
+            }
+            for feature, value in zip(typed, row, strict=True)
+        ],
+        "parameters": {"content_type": "pd"},
+    }
+
+
 def probe(
-    plan: AcceptancePlan, rows: list[list[float]], targets: list[Any], client: httpx.Client
+    plan: AcceptancePlan,
+    rows: list[list[float | str | None]],
+    targets: list[Any],
+    client: httpx.Client,
+    typed: list[FeatureInfo] | None = None,
 ) -> Observations:
     """Ask every pod who it is, then spread the rows over the pods one request per row."""
     observed = Observations()
@@ -50,9 +76,7 @@ def probe(
             observed.identities[target] = (None, f"unreachable: {exc}")
     for index, (row, expected) in enumerate(zip(rows, targets, strict=True)):
         target = plan.targets[index % len(plan.targets)]
-        body = {
-            "inputs": [{"name": "input", "shape": [1, len(row)], "datatype": "FP64", "data": row}]
-        }
+        body = request_body(row, typed)
         started = time.perf_counter()
         try:
             response = client.post(
@@ -86,6 +110,13 @@ def main() -> int:
             plan.namespace, plan.model, plan.version, plan.digest, pinned=plan.artifact
         )
         held_out = version.acceptance()
+        # Typed features: the rows are typed too, in the acceptance set's feature order.
+        by_name = {feature.name: feature for feature in version.metadata.features}
+        typed = (
+            [by_name[name] for name in held_out.features]
+            if FEATURES_FILE in version.metadata.files
+            else None
+        )
     except (KeyError, ValueError, CatalogError) as exc:
         _emit(AcceptanceJobReport(passed=False, error=f"{type(exc).__name__}: {exc}"), report_path)
         return 1
@@ -98,7 +129,7 @@ def main() -> int:
             for target in plan.targets:
                 with contextlib.suppress(httpx.HTTPError):
                     client.get(f"{target}/v2/health/ready")
-        observed = probe(plan, rows, targets, client)
+        observed = probe(plan, rows, targets, client, typed)
     checks = evaluate(spec, plan.task, plan.version, plan.digest, observed, count)
     _emit(
         AcceptanceJobReport(

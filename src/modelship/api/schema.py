@@ -75,7 +75,13 @@ def _collapse_any_of(schema: JsonSchema, defs: JsonSchema) -> JsonSchema:
     rest = {k: v for k, v in schema.items() if k != "anyOf"}
     if len(options) == 1:
         return structural({**options[0], **rest}, defs)
-    kinds = {o.get("type") for o in options}
+    kinds = {structural(o, defs).get("type") for o in options}
+    if kinds == {"string", "object"}:
+        # A name or an object (a typed feature): structural schemas cannot type a union, so the
+        # node keeps what it is given and the operator validates it with the same pydantic model.
+        node = structural(rest, defs)
+        node["x-kubernetes-preserve-unknown-fields"] = True
+        return node
     if kinds == {"string", "integer"}:
         node = structural(rest, defs)
         node["x-kubernetes-int-or-string"] = True

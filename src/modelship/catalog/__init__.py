@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE, TRUSTED_TYPES
 from modelship.catalog.base import (
     ACCEPTANCE_FILE,
+    FEATURES_FILE,
     METADATA_FILE,
     PROFILE_FILE,
     Catalog,
@@ -89,6 +90,7 @@ def _open_registry(uri: str, docker_config: str | None) -> OciCatalog:
 
 __all__ = [
     "ACCEPTANCE_FILE",
+    "FEATURES_FILE",
     "LEGACY_MODEL_FILE",
     "METADATA_FILE",
     "MODEL_FILE",

@@ -34,10 +34,13 @@ from modelship.catalog.models import (
     Task,
     VersionMetadata,
 )
+from modelship.contracts.features import FeaturePlan
 
 METADATA_FILE = "metadata.json"
 ACCEPTANCE_FILE = "acceptance.json"
 PROFILE_FILE = "profile.json"
+FEATURES_FILE = "features.json"
+"""The fitted feature plan (`contracts.features.FeaturePlan`), in versions with typed features."""
 
 # Kubernetes object names (DNS-1123 subdomain): they become path components, so nothing that could
 # climb out of the catalog (`..`, `/`) or hide from listings (a leading dot) gets through.
@@ -68,6 +71,17 @@ class StagedVersion:
     training_job: str | None = None
     trusted_types: tuple[str, ...] = ()
     """Extra artifact types the platform admin allowed for this model (script mode only)."""
+    feature_plan: FeaturePlan | None = None
+
+    def documents(self) -> dict[str, bytes]:
+        """The version's files besides the model and metadata, as every backend writes them."""
+        files = {
+            ACCEPTANCE_FILE: self.acceptance.to_json().encode("utf-8"),
+            PROFILE_FILE: self.profile.to_json().encode("utf-8"),
+        }
+        if self.feature_plan is not None:
+            files[FEATURES_FILE] = self.feature_plan.to_json().encode("utf-8")
+        return files
 
 
 class VerifiedVersion:
@@ -142,6 +156,12 @@ class VerifiedVersion:
 
     def profile(self) -> Profile:
         return Profile.model_validate_json(self.read_verified(PROFILE_FILE))
+
+    def feature_plan(self) -> FeaturePlan | None:
+        """The fitted feature plan, or None for a version trained on untyped numeric features."""
+        if FEATURES_FILE not in self.metadata.files:
+            return None
+        return FeaturePlan.model_validate_json(self.read_verified(FEATURES_FILE))
 
 
 class Catalog(ABC):

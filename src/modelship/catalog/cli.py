@@ -170,7 +170,10 @@ def _show(catalog: Catalog, args: argparse.Namespace) -> int:
         metadata = catalog.get(args.namespace, args.model, _version_number(args.version))
     if args.json:
         return render.print_json(render.dump(metadata))
-    features = ", ".join(f.name for f in metadata.features)
+    # Typed features show their type (the schema lineage records); numeric ones stay bare.
+    features = ", ".join(
+        f.name if f.type == "numeric" else f"{f.name} ({f.type})" for f in metadata.features
+    )
     framework = metadata.framework
     for label, value in [
         ("Version", metadata.version),

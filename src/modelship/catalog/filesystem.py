@@ -22,9 +22,7 @@ from modelship.catalog._fs import (
 )
 from modelship.catalog.artifacts import serialize
 from modelship.catalog.base import (
-    ACCEPTANCE_FILE,
     METADATA_FILE,
-    PROFILE_FILE,
     Catalog,
     StagedVersion,
     VerifiedVersion,
@@ -195,9 +193,10 @@ def _write_payload(stage: Path, staged: StagedVersion) -> dict[str, str]:
     """Write the artifact, acceptance set and profile; return their digests as written."""
     model_file, model_bytes = serialize(staged.model, staged.trusted_types)
     write_durably(stage / model_file, model_bytes)
-    write_durably(stage / ACCEPTANCE_FILE, staged.acceptance.to_json().encode("utf-8"))
-    write_durably(stage / PROFILE_FILE, staged.profile.to_json().encode("utf-8"))
-    return {name: digest_file(stage / name) for name in (model_file, ACCEPTANCE_FILE, PROFILE_FILE)}
+    documents = staged.documents()
+    for name, data in documents.items():
+        write_durably(stage / name, data)
+    return {name: digest_file(stage / name) for name in (model_file, *documents)}
 
 
 def _visible_dirs(path: Path) -> list[str]:

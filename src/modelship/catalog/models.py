@@ -51,8 +51,11 @@ class DatasetInfo(CatalogModel):
 
 
 class FeatureInfo(CatalogModel):
+    """One input feature: `float64` numbers, or `string` categories (typed features only)."""
+
     name: str
     dtype: str = "float64"
+    type: Literal["numeric", "categorical"] = "numeric"
 
 
 class TargetInfo(CatalogModel):
@@ -133,7 +136,8 @@ class AcceptanceSet(CatalogModel):
     """acceptance.json: held-out rows the test stage sends to the served model."""
 
     features: list[str]
-    inputs: list[list[float]]
+    inputs: list[list[float | str | None]]
+    """Rows of numbers; with typed features also category strings, and null for missing."""
     targets: list[Label]
 
     @model_validator(mode="after")
@@ -152,6 +156,11 @@ class FeatureProfile(CatalogModel):
     name: str
     edges: list[float] = Field(min_length=2)
     frequencies: list[float] = Field(min_length=1)
+    categories: list[str] | None = None
+    """Categorical features: bin i is categories[i] (edges are i - 0.5 .. i + 0.5)."""
+    missing: float | None = Field(default=None, ge=0, le=1)
+    """Typed numeric features: the training rows' share of missing values (the bins describe
+    the present ones)."""
 
     @field_validator("edges")
     @classmethod
@@ -168,6 +177,8 @@ class FeatureProfile(CatalogModel):
             raise ValueError(f"feature {self.name}: need len(edges) - 1 frequencies")
         if abs(sum(self.frequencies) - 1.0) > 1e-6:
             raise ValueError(f"feature {self.name}: frequencies must sum to 1")
+        if self.categories is not None and len(self.categories) != len(self.frequencies):
+            raise ValueError(f"feature {self.name}: need one frequency per category")
         return self
 
 

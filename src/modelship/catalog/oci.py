@@ -22,9 +22,7 @@ from typing import Any
 from modelship.catalog import oci_layout as layout
 from modelship.catalog.artifacts import serialize
 from modelship.catalog.base import (
-    ACCEPTANCE_FILE,
     METADATA_FILE,
-    PROFILE_FILE,
     Catalog,
     StagedVersion,
     VerifiedVersion,
@@ -72,8 +70,7 @@ class OciCatalog(Catalog):
         model_file, model_bytes = serialize(staged.model, staged.trusted_types)
         payload = {
             model_file: model_bytes,
-            ACCEPTANCE_FILE: staged.acceptance.to_json().encode("utf-8"),
-            PROFILE_FILE: staged.profile.to_json().encode("utf-8"),
+            **staged.documents(),
         }
         repo = self.repository(namespace, model)
         files = {name: self.registry.push_blob(repo, data) for name, data in payload.items()}

@@ -8,7 +8,7 @@ version and digest of `spec.approval`, and the cluster records who approved.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import httpx
@@ -217,9 +217,13 @@ class Client:
         return approval
 
     def predict(
-        self, deployment: str, rows: Sequence[Sequence[float]], stage: str = "production"
+        self,
+        deployment: str,
+        rows: Sequence[Sequence[float]] | Mapping[str, Sequence[Any]],
+        stage: str = "production",
     ) -> list[Any]:
-        """Predictions for `rows` from one ready pod of the stage (Open Inference Protocol)."""
+        """Predictions for `rows` from one ready pod of the stage (Open Inference Protocol):
+        rows of numbers, or for typed features columns by name (see `infer_request`)."""
         model = self.deployment(deployment).spec.model_ref.name
         selector = f"modelship.io/deployment={deployment},modelship.io/stage={stage}"
         pods = self._core.list_namespaced_pod(self.namespace, label_selector=selector).items
@@ -232,20 +236,38 @@ class Client:
                 ready.append(status.pod_ip)
         if not ready:
             raise LookupError(f"no ready {stage} pod of {deployment} in {self.namespace}")
-        data = [float(value) for row in rows for value in row]
-        request = {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": [len(rows), len(rows[0])],
-                    "datatype": "FP64",
-                    "data": data,
-                }
-            ]
-        }
+        request = infer_request(rows)
         url = f"http://{ready[0]}:{SERVING_PORT}/v2/models/{model}/infer"
         answer = httpx.post(url, json=request, timeout=30)
         answer.raise_for_status()
         outputs = answer.json()["outputs"]
         predict = next(o for o in outputs if o["name"] == "predict")
         return list(predict["data"])
+
+
+def infer_request(rows: Sequence[Sequence[float]] | Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """The v2 request for `rows`: one [n, k] FP64 tensor for rows of numbers; for columns by
+    name (typed features) one [n] tensor per column, FP64 when it holds numbers and BYTES
+    otherwise, None as JSON null (missing), as MLServer's pandas codec sends a table."""
+    if isinstance(rows, Mapping):
+        inputs = []
+        for name, values in rows.items():
+            # FP64 when it holds numbers; BYTES for text, and for a column that is all None
+            # (the server reads null as missing in BYTES for numeric and categorical alike).
+            numbers = any(isinstance(v, int | float) for v in values)
+            text = not numbers or any(isinstance(v, str) for v in values)
+            inputs.append(
+                {
+                    "name": name,
+                    "shape": [len(values)],
+                    "datatype": "BYTES" if text else "FP64",
+                    "data": list(values),
+                }
+            )
+        return {"inputs": inputs, "parameters": {"content_type": "pd"}}
+    data = [float(value) for row in rows for value in row]
+    return {
+        "inputs": [
+            {"name": "input", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": data}
+        ]
+    }

@@ -19,6 +19,11 @@ class FeaturePsi(BaseModel):
 
     name: str = Field(min_length=1)
     psi: float | None = None
+    missing_rate: float | None = Field(
+        default=None,
+        description="Typed numeric features: the window's share of missing values (the "
+        "reference share is in the version's profile).",
+    )
 
 
 class DriftReference(BaseModel):

@@ -57,7 +57,9 @@ def decode_request(body: bytes, header: str | None) -> dict[str, Any]:
                 f"input {name!r} declares {size} binary bytes but only {len(binary) - offset} "
                 f"follow the JSON header" + ("" if header else f" (no {HEADER} header was sent)")
             )
-        item["data"] = raw_tensors.decode(binary[offset : offset + size], item.get("datatype"))
+        item["data"] = raw_tensors.decode(
+            binary[offset : offset + size], item.get("datatype"), str(name)
+        )
         offset += size
     if offset != len(binary):
         raise InvalidInputError(

@@ -78,7 +78,7 @@ def decode_v2(
     request_id = payload.get("id")
     return Decoded(
         rows,
-        _requested_outputs(payload.get("outputs"), classifier),
+        requested_outputs(payload.get("outputs"), classifier),
         request_id if isinstance(request_id, str) else None,
     )
 
@@ -185,7 +185,7 @@ def _tensor(item: Any, max_rows: int) -> tuple[str, list[int], NDArray[np.float6
         values = _bytes_as_numbers(item["data"], name)
     else:
         values = _numbers(item["data"], f"input '{name}'", _NUMERIC_KINDS[datatype])
-        _require_range(values, datatype, name)
+        require_range(values, datatype, name)
     if values.size != math.prod(shape):
         raise InvalidInputError(
             f"input '{name}' declares shape {shape} ({math.prod(shape)} values) "
@@ -205,7 +205,7 @@ def _numbers(data: Any, what: str, kinds: str) -> NDArray[Any]:
     return array
 
 
-def _require_range(values: NDArray[Any], datatype: str, name: str) -> None:
+def require_range(values: NDArray[Any], datatype: str, name: str) -> None:
     """Integers must fit the datatype they are declared as (a negative UINT is a client bug,
     not a feature value)."""
     limits = _INTEGER_RANGES.get(datatype)
@@ -273,7 +273,7 @@ def _require_finite(rows: NDArray[np.float64], features: Sequence[str]) -> None:
         raise InvalidInputError(f"non-finite values (NaN or infinity) in: {', '.join(bad)}")
 
 
-def _requested_outputs(requested: Any, classifier: bool) -> tuple[str, ...]:
+def requested_outputs(requested: Any, classifier: bool) -> tuple[str, ...]:
     if requested is None:
         return (PREDICT,)
     if not isinstance(requested, list) or not all(

@@ -19,11 +19,13 @@ import numpy as np
 
 from modelship import __version__
 from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
-from modelship.serving import codec
+from modelship.contracts.features import Columns
+from modelship.serving import codec, typed_codec
 from modelship.serving.batching import Executor, make_executor
 from modelship.serving.documents import info_labels, metadata_document, value_buckets
 from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
+from modelship.serving.features import ServedFeatures
 from modelship.serving.loader import LoadedVersion, LoadFailedError
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.runtime import Prediction
@@ -158,10 +160,21 @@ class DataPlane:
         return await self._infer(self._require(name, version), payload)
 
     async def _infer(self, served: _Served, payload: dict[str, Any]) -> InferResult:
+        max_rows = self._settings.limits.max_rows
+        features = served.loaded.features
+        if features is not None:
+            typed = typed_codec.decode_v2(payload, features.schema, served.classifier, max_rows)
+            prediction = await self._predict(
+                served, features.matrix(typed.columns), codec.PREDICT_PROBA in typed.outputs,
+                self._typed_drift(features, typed.columns),
+            )  # fmt: skip
+            return InferResult(
+                prediction, typed.outputs, self._settings.model_name, served.version,
+                typed.request_id,
+            )  # fmt: skip
         decoded = codec.decode_v2(
-            payload, served.loaded.runtime.features, served.classifier,
-            self._settings.limits.max_rows,
-        )  # fmt: skip
+            payload, served.loaded.runtime.features, served.classifier, max_rows
+        )
         prediction = await self._predict(
             served, decoded.rows, codec.PREDICT_PROBA in decoded.outputs
         )
@@ -172,17 +185,38 @@ class DataPlane:
 
     async def predict_v1(self, name: str, body: bytes) -> dict[str, Any]:
         served = self._require(name, None)
-        rows = codec.decode_v1(
-            codec.parse_object(body), served.loaded.runtime.features, self._settings.limits.max_rows
-        )
+        payload = codec.parse_object(body)
+        max_rows = self._settings.limits.max_rows
+        features = served.loaded.features
+        if features is not None:
+            columns = typed_codec.decode_v1(payload, features.schema, max_rows)
+            prediction = await self._predict(
+                served, features.matrix(columns), False, self._typed_drift(features, columns)
+            )
+            return {"predictions": prediction.labels.tolist()}
+        rows = codec.decode_v1(payload, served.loaded.runtime.features, max_rows)
         prediction = await self._predict(served, rows, False)
         return {"predictions": prediction.labels.tolist()}
+
+    def _typed_drift(self, features: ServedFeatures, columns: Columns) -> np.ndarray[Any, Any]:
+        """The drift monitor's view of typed columns; unknown categories counted on the way."""
+        rows, unknown = features.drift_rows(columns)
+        self._metrics.observe_unknown(unknown)
+        return rows
 
     def drift(self, name: str, version: str | None) -> dict[str, Any]:
         """The drift report, in the shape the operator reads (`contracts.drift.DriftReport`)."""
         return _drift_report(self._require(name, version), self._settings).model_dump(mode="json")
 
-    async def _predict(self, served: _Served, rows: np.ndarray[Any, Any], proba: bool) -> Any:
+    async def _predict(
+        self,
+        served: _Served,
+        rows: np.ndarray[Any, Any],
+        proba: bool,
+        drift_rows: np.ndarray[Any, Any] | None = None,
+    ) -> Any:
+        """Predict `rows` (the estimator's matrix); drift counts `drift_rows` (the features as
+        received, for typed features) or the rows themselves."""
         if self._in_flight >= self._settings.limits.max_concurrency:
             raise OverloadedError("too many requests in flight; retry later")
         self._in_flight += 1
@@ -193,7 +227,7 @@ class DataPlane:
             self._in_flight -= 1
             self._metrics.in_flight.dec()
         self._metrics.observe_predictions(len(rows), prediction.class_index, prediction.labels)
-        served.drift.observe(rows)
+        served.drift.observe(rows if drift_rows is None else drift_rows)
         return prediction
 
     def _require(self, name: str, version: str | None) -> _Served:
@@ -263,5 +297,8 @@ def _drift_report(served: _Served, settings: ServingSettings) -> DriftReport:
         observed_rows=report.observed_rows,
         psi=report.overall,
         max_psi=report.maximum,
-        features=[FeaturePsi(name=n, psi=psi) for n, psi in report.features.items()],
+        features=[
+            FeaturePsi(name=n, psi=psi, missing_rate=report.missing.get(n))
+            for n, psi in report.features.items()
+        ],
     )

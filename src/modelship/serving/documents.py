@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from modelship.serving import codec
+from modelship.serving.features import metadata_inputs
 from modelship.serving.loader import LoadedVersion
 from modelship.serving.settings import ServingSettings
 
@@ -56,11 +57,24 @@ def metadata_document(loaded: LoadedVersion, settings: ServingSettings) -> dict[
         parameters["classes"] = classes.tolist()
     else:
         outputs.append({"name": codec.PREDICT, "datatype": "FP64", "shape": [-1]})
+    inputs = [{"name": name, "datatype": "FP64", "shape": [-1]} for name in features]
+    if loaded.features is not None:
+        # Typed features: one input per feature with its datatype, and the pandas content type
+        # at model level, so MLServer's and KServe's codec clients build the request unchanged.
+        schema = loaded.features.schema
+        inputs = metadata_inputs(schema)
+        parameters["features"] = list(schema.names)
+        parameters["content_type"] = "pd"
+        parameters["missing_values"] = sorted(schema.missing)
+        if schema.categorical:
+            del parameters["batch_input"]  # a [n, k] tensor cannot carry categories
+        else:
+            parameters["batch_input"]["shape"] = [-1, len(schema.names)]
     return {
         "name": metadata.model,
         "versions": [str(metadata.version)],
         "platform": "sklearn",
-        "inputs": [{"name": name, "datatype": "FP64", "shape": [-1]} for name in features],
+        "inputs": inputs,
         "outputs": outputs,
         "parameters": parameters,
     }

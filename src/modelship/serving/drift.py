@@ -8,6 +8,10 @@ How:
 - Bins are the profile's: k bins from k+1 finite, increasing edges, each bin [e_i, e_i+1), the
   last one closed (numpy.histogram's convention, which the trainer uses). Live values below the
   first edge count in the first bin and values above the last edge in the last one.
+- Typed features: a numeric one with a missing share in its profile gets one more bin for NaN,
+  so a change in how often a value is missing is drift too (and its rate is reported); a
+  categorical one arrives as its bin number (one bin per category, missing and unseen values
+  each their own), so the same PSI is computed over category frequencies.
 - Requests append rows to a small buffer; the buffer is binned (one searchsorted per feature,
   one bincount for all) when it fills up or a report is asked for.
 - Counts are kept in blocks of window_rows / 10 rows, and only the newest ten blocks are
@@ -39,12 +43,24 @@ class FeatureBins:
     name: str
     edges: Sequence[float]
     frequencies: Sequence[float]
+    missing: float | None = None
+    """Typed numeric features: the training share of missing values. The feature then has one
+    more bin, for NaN, and `frequencies` describe the present values."""
+
+    def expected(self) -> list[float]:
+        """Reference frequency of every bin, the missing bin last when there is one."""
+        if self.missing is None:
+            return list(self.frequencies)
+        present = 1.0 - self.missing
+        return [f * present for f in self.frequencies] + [self.missing]
 
 
 @dataclass(frozen=True, slots=True)
 class DriftReport:
     features: dict[str, float | None]
     """PSI per feature; None until rows have been observed."""
+    missing: dict[str, float | None]
+    """Share of missing values per typed numeric feature in the window (None before rows)."""
     overall: float | None
     maximum: float | None
     window_rows: int
@@ -57,13 +73,15 @@ class DriftMonitor:
     def __init__(self, bins: Sequence[FeatureBins], *, window_rows: int, epsilon: float) -> None:
         self.names = tuple(feature.name for feature in bins)
         self._edges = [np.asarray(feature.edges, dtype=np.float64) for feature in bins]
-        sizes = [len(edges) - 1 for edges in self._edges]
+        self._present = np.asarray([len(edges) - 1 for edges in self._edges], dtype=np.intp)
+        self._with_missing = [feature.missing is not None for feature in bins]
+        sizes = [int(n) + m for n, m in zip(self._present, self._with_missing, strict=True)]
         # Every feature's bins live side by side in one flat count vector: one bincount per flush.
         self._offsets = np.cumsum([0, *sizes[:-1]]).astype(np.intp)
         self._sizes = np.asarray(sizes, dtype=np.intp)
         self._total_bins = int(sum(sizes))
         self._expected = np.maximum(
-            np.concatenate([np.asarray(f.frequencies, dtype=np.float64) for f in bins]), epsilon
+            np.concatenate([np.asarray(f.expected(), dtype=np.float64) for f in bins]), epsilon
         )
         self._epsilon = epsilon
         self._block_rows = max(window_rows // _BLOCKS, 1)
@@ -101,13 +119,22 @@ class DriftMonitor:
 
     def report_from(self, counts: NDArray[np.int64], rows: int, observed: int) -> DriftReport:
         """The report for these counts (this monitor's own, or summed over several workers)."""
+        missing_names = [n for n, m in zip(self.names, self._with_missing, strict=True) if m]
         if rows == 0:
-            return DriftReport(dict.fromkeys(self.names), None, None, 0, observed)
+            return DriftReport(
+                dict.fromkeys(self.names), dict.fromkeys(missing_names), None, None, 0, observed
+            )
         actual = np.maximum(counts / rows, self._epsilon)
         terms = (actual - self._expected) * np.log(actual / self._expected)
         per_feature = np.add.reduceat(terms, self._offsets)
+        last = self._offsets + self._sizes - 1
         return DriftReport(
             features={name: float(psi) for name, psi in zip(self.names, per_feature, strict=True)},
+            missing={
+                name: float(counts[last[i]] / rows)
+                for i, name in enumerate(self.names)
+                if self._with_missing[i]
+            },
             overall=float(per_feature.mean()),
             maximum=float(per_feature.max()),
             window_rows=rows,
@@ -132,6 +159,9 @@ class DriftMonitor:
         index = np.empty(rows.shape, dtype=np.intp)
         for column, edges in enumerate(self._edges):
             index[:, column] = np.searchsorted(edges, rows[:, column], side="right") - 1
-        np.clip(index, 0, self._sizes - 1, out=index)
+        np.clip(index, 0, self._present - 1, out=index)
+        for column, with_missing in enumerate(self._with_missing):
+            if with_missing:  # NaN sorts after every edge; it belongs in the missing bin
+                index[np.isnan(rows[:, column]), column] = self._present[column]
         index += self._offsets
         return np.bincount(index.ravel(), minlength=self._total_bins).astype(np.int64)

@@ -44,7 +44,11 @@ def request_document(request: pb.ModelInferRequest) -> dict[str, Any]:
             "name": tensor.name,
             "datatype": tensor.datatype,
             "shape": list(tensor.shape),
-            "data": raw_tensors.decode(raw[i], tensor.datatype) if raw else _contents(tensor),
+            "data": (
+                raw_tensors.decode(raw[i], tensor.datatype, tensor.name)
+                if raw
+                else _contents(tensor)
+            ),
         }
         for i, tensor in enumerate(request.inputs)
     ]
@@ -100,5 +104,5 @@ def _contents(tensor: pb.ModelInferRequest.InferInputTensor) -> Any:
         return []
     values = getattr(tensor.contents, field)
     if field == "bytes_contents":
-        return [raw_tensors.text(v) for v in values]
+        return [raw_tensors.text(v, tensor.name) for v in values]
     return np.asarray(values)

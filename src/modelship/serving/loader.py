@@ -14,8 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from modelship.catalog import CatalogError, OciCatalog, VersionMetadata, open_catalog
+from modelship.catalog import (
+    AcceptanceSet,
+    CatalogError,
+    OciCatalog,
+    VersionMetadata,
+    open_catalog,
+)
 from modelship.serving.drift import FeatureBins
+from modelship.serving.features import ServedFeatures
 from modelship.serving.runtime import ModelRuntime, build_runtime
 from modelship.serving.settings import ServingSettings
 
@@ -33,6 +40,8 @@ class LoadedVersion:
     profile: list[FeatureBins]
     check_predictions: np.ndarray[Any, Any]
     """The model's predictions on the held-out rows (regression metric buckets come from these)."""
+    features: ServedFeatures | None = None
+    """Typed features: the fitted plan and request schema (None: untyped numeric features)."""
 
 
 def load_version(settings: ServingSettings) -> LoadedVersion:
@@ -58,6 +67,7 @@ def load_version(settings: ServingSettings) -> LoadedVersion:
         )
         acceptance = version.acceptance()
         profile = version.profile()
+        plan = version.feature_plan()
     except CatalogError as error:
         raise LoadFailedError(str(error)) from error
     except Exception as error:  # an unreadable artifact is a reason to stay not-ready, not crash
@@ -69,14 +79,19 @@ def load_version(settings: ServingSettings) -> LoadedVersion:
     missing = [name for name in features if name not in by_name]
     if missing:
         raise LoadFailedError(f"reference profile lacks features: {', '.join(missing)}")
-    column = {name: i for i, name in enumerate(acceptance.features)}
-    if any(name not in column for name in features):
-        raise LoadFailedError("acceptance set does not cover the model's features")
-    check_rows = np.asarray(
-        [[row[column[name]] for name in features] for row in acceptance.inputs], dtype=np.float64
-    ).reshape(-1, len(features))
+    served_features = None
+    if plan is None:
+        columns = features
+        check_rows = _numeric_rows(acceptance, features)
+    else:
+        try:
+            served_features = ServedFeatures.build(plan, by_name, settings.limits.max_cell_bytes)
+            check_rows = served_features.matrix(served_features.acceptance_columns(acceptance))
+        except Exception as error:
+            raise LoadFailedError(f"feature plan does not fit the version: {error}") from error
+        columns = plan.output_columns
     try:
-        runtime = build_runtime(estimator, features, metadata.task, check_rows, onnx=settings.onnx)
+        runtime = build_runtime(estimator, columns, metadata.task, check_rows, onnx=settings.onnx)
     except Exception as error:
         raise LoadFailedError(f"model does not fit its metadata: {error}") from error
     log.info(
@@ -92,7 +107,18 @@ def load_version(settings: ServingSettings) -> LoadedVersion:
         metadata=metadata,
         runtime=runtime,
         profile=[
-            FeatureBins(name, by_name[name].edges, by_name[name].frequencies) for name in features
+            FeatureBins(name, by_name[name].edges, by_name[name].frequencies, by_name[name].missing)
+            for name in features
         ],
         check_predictions=runtime.predict(check_rows).labels if len(check_rows) else np.empty(0),
+        features=served_features,
     )
+
+
+def _numeric_rows(acceptance: AcceptanceSet, features: list[str]) -> np.ndarray[Any, Any]:
+    column = {name: i for i, name in enumerate(acceptance.features)}
+    if any(name not in column for name in features):
+        raise LoadFailedError("acceptance set does not cover the model's features")
+    return np.asarray(
+        [[row[column[name]] for name in features] for row in acceptance.inputs], dtype=np.float64
+    ).reshape(-1, len(features))

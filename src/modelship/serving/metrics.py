@@ -103,6 +103,13 @@ class ServingMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.unknown_categories = Counter(
+            "modelship_unknown_categories_total",
+            "Values of a categorical feature outside its vocabulary (onUnknown: ignore), by "
+            "feature.",
+            ["feature"],
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._latency_children: dict[str, Any] = {}
@@ -157,6 +164,11 @@ class ServingMetrics:
         self.exposition.register(DriftCollector(drift))
         self.ready.set(1)
 
+    def observe_unknown(self, counts: dict[str, int]) -> None:
+        for feature, count in counts.items():
+            if count:
+                self.unknown_categories.labels(feature).inc(count)
+
     def observe_predictions(
         self, rows: int, class_index: NDArray[np.intp] | None, values: NDArray[Any]
     ) -> None:
@@ -191,6 +203,16 @@ class DriftCollector(Collector):
         for name, psi in report.features.items():
             per_feature.add_metric([name], _or_nan(psi))
         yield per_feature
+        if report.missing:
+            missing = GaugeMetricFamily(
+                "modelship_drift_missing_rate",
+                "Share of missing values in the drift window, by typed numeric feature (NaN "
+                "before any row is observed).",
+                labels=["feature"],
+            )
+            for name, rate in report.missing.items():
+                missing.add_metric([name], _or_nan(rate))
+            yield missing
         yield GaugeMetricFamily(
             "modelship_drift_psi_overall",
             "Mean PSI over all features.",

@@ -25,6 +25,13 @@ class Limits(BaseModel):
         description="Request bodies larger than this are refused with 413 before being read.",
     )
     max_rows: int = Field(default=1000, ge=1, description="Rows accepted in one request.")
+    max_cell_bytes: int = Field(
+        default=1024,
+        ge=1,
+        le=1024 * 1024,
+        description="Longest categorical value (UTF-8 bytes) accepted in a request; a longer "
+        "cell cannot be a category the model knows, and is refused naming its column.",
+    )
     max_concurrency: int = Field(
         default=256,
         ge=1,

@@ -17,10 +17,11 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from modelship.training import synthetic
 from modelship.training.errors import BadInput, Transient
 from modelship.training.tables import parse_csv
 
-BUILTIN_LOADERS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+BUILTIN_LOADERS = ("iris", "wine", "breast_cancer", "digits", "diabetes", synthetic.NAME)
 BUILTIN_TARGET = "target"
 
 
@@ -58,6 +59,12 @@ def load_table(uri: str, limits: HttpLimits) -> Table:
 def _builtin(name: str) -> Table:
     from sklearn import datasets
 
+    if name == synthetic.NAME:
+        # Generated, not bundled: text cells like a CSV's, the target under the builtin name.
+        generated = synthetic.churn_table()
+        generated[BUILTIN_TARGET] = generated.pop(synthetic.TARGET)
+        digest = hashlib.sha256(synthetic.to_csv(generated)).hexdigest()
+        return Table(columns=dict(generated), digest="sha256:" + digest)
     if name not in BUILTIN_LOADERS:
         raise BadInput(
             "DatasetNotFound",

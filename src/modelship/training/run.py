@@ -21,17 +21,16 @@ from modelship.catalog import (
     Catalog,
     DatasetInfo,
     EvaluationInfo,
-    FeatureInfo,
     GateResult,
     StagedVersion,
     TargetInfo,
 )
 from modelship.contracts.training import TrainerEnv, TrainerSummary
-from modelship.training import algorithms, evaluation, reference
-from modelship.training.datasets import BUILTIN_TARGET, HttpLimits, load_table
+from modelship.training import algorithms, evaluation
+from modelship.training.datasets import HttpLimits, load_table
 from modelship.training.errors import BadInput
+from modelship.training.inputs import Inputs, build_inputs
 from modelship.training.settings import TrainerSettings
-from modelship.training.tables import Prepared, prepare
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +61,15 @@ def load_snapshot(settings: TrainerSettings) -> TrainingSnapshot:
 
 @dataclass(frozen=True)
 class Loaded:
-    """The dataset as read and split: what a built-in or the user's code is fitted on."""
+    """The dataset as read and split: what a built-in or the user's code is fitted on, and what
+    the version stores beside the model (features, acceptance rows, drift profile, plan)."""
 
     dataset: DatasetInfo
-    data: Prepared
-    parts: evaluation.Split
+    inputs: Inputs
+
+    @property
+    def parts(self) -> evaluation.Split:
+        return self.inputs.split
 
 
 def require_model_name(settings: TrainerSettings) -> str:
@@ -77,18 +80,16 @@ def require_model_name(settings: TrainerSettings) -> str:
 
 
 def load_and_split(snapshot: TrainingSnapshot, settings: TrainerSettings) -> Loaded:
-    """Read the dataset, pick its columns and hold the evaluation rows out (seeded)."""
+    """Read the dataset, pick its columns and hold the evaluation rows out (seeded); typed
+    features get their plan fitted on the training rows (inputs.py)."""
     limits = HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
     table = load_table(snapshot.dataset.uri, limits)
-    target = snapshot.dataset.target or BUILTIN_TARGET
-    data = prepare(table.columns, target, snapshot.dataset.features, snapshot.task)
+    inputs = build_inputs(table, snapshot, settings.acceptance_rows, settings.profile_bins)
     log.info(
-        "loaded %s: %d rows, %d features", snapshot.dataset.uri, table.rows, len(data.features)
+        "loaded %s: %d rows, %d features", snapshot.dataset.uri, table.rows, len(inputs.features)
     )
-    seed = snapshot.evaluation.seed
-    parts = evaluation.split(data.x, data.y, snapshot.task, snapshot.evaluation.test_fraction, seed)
     dataset = DatasetInfo(uri=snapshot.dataset.uri, digest=table.digest, rows=table.rows)
-    return Loaded(dataset, data, parts)
+    return Loaded(dataset, inputs)
 
 
 def train(
@@ -110,8 +111,12 @@ def train(
     started = time.monotonic()
     loaded = load_and_split(snapshot, settings)
     parts = loaded.parts
+    # Categories reach tree estimators as ordinal codes they split on like numbers. Not as
+    # HistGradientBoosting's native categories: given a mask, it wraps its own OrdinalEncoder
+    # and a FunctionTransformer(partial(check_array)) in the model, run on every predict and
+    # outside the artifact allowlist.
     model = algorithms.fit(
-        built, parts.x_train, parts.y_train, snapshot.algorithm.name, loaded.data.classes
+        built, parts.x_train, parts.y_train, snapshot.algorithm.name, loaded.inputs.classes
     )
     log.info("fitted %s in %.2fs", snapshot.algorithm.name, time.monotonic() - started)
     algorithm = AlgorithmInfo(name=snapshot.algorithm.name, params=built.params)
@@ -131,7 +136,7 @@ def publish_fitted(
 ) -> TrainerSummary:
     """Compute every metric on the held-out rows, check the gates, publish the version."""
     model_name = require_model_name(settings)
-    parts, data, seed = loaded.parts, loaded.data, snapshot.evaluation.seed
+    parts, inputs, seed = loaded.parts, loaded.inputs, snapshot.evaluation.seed
     try:
         metrics = evaluation.compute_metrics(estimator, parts, snapshot.task)
     except (ValueError, TypeError) as exc:
@@ -146,12 +151,10 @@ def publish_fitted(
         task=snapshot.task,
         algorithm=algorithm,
         dataset=loaded.dataset,
-        features=[FeatureInfo(name=name, dtype="float64") for name in data.features],
-        target=TargetInfo(name=data.target, classes=data.classes),
-        acceptance=reference.acceptance_set(
-            data.features, parts.x_test, parts.y_test, settings.acceptance_rows
-        ),
-        profile=reference.profile(data.features, parts.x_train, settings.profile_bins),
+        features=inputs.features,
+        target=TargetInfo(name=inputs.target, classes=inputs.classes),
+        acceptance=inputs.acceptance,
+        profile=inputs.profile,
         metrics=metrics,
         gates=gates,
         evaluation=EvaluationInfo(
@@ -162,6 +165,7 @@ def publish_fitted(
         ),
         training_job=settings.training_job_name,
         trusted_types=trusted_types,
+        feature_plan=inputs.plan,
     )
     published = catalog.publish(settings.namespace, model_name, staged)
     artifact_uri = catalog.artifact_uri(settings.namespace, model_name, published.version)

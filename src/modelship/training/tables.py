@@ -1,9 +1,10 @@
 """From a table of named columns to the numeric matrix an estimator can fit.
 
-Features must be numeric: serving accepts FP64 tensors and the drift profile bins numbers, so the
-trainer refuses (with the column named) rather than silently encoding text columns in a way the
-serving side would have to reproduce. The classification target may be text; its labels become
-the version's classes.
+Untyped features (a list of bare names, or none) must be numeric and complete, as they always
+were: the trainer refuses a text column or a gap (with the column named) rather than encode it
+in a way serving would have to guess. Typed features (`spec.dataset.features` objects) go through
+`preprocess.py` instead, which fits a plan the version stores. The classification target may be
+text; its labels become the version's classes.
 """
 
 from __future__ import annotations
@@ -74,6 +75,16 @@ def prepare(
     task: str,
 ) -> Prepared:
     """Select target and features, convert them, and refuse what cannot be trained on."""
+    chosen = select(columns, target, features)
+    x = np.column_stack([_numeric(name, columns[name], "feature") for name in chosen])
+    y, classes = target_values(columns, target, task)
+    return Prepared(features=list(chosen), target=target, x=x, y=y, classes=classes)
+
+
+def select(
+    columns: dict[str, npt.NDArray[np.generic]], target: str, features: list[str] | None
+) -> list[str]:
+    """The feature columns to train on, refusing names the dataset does not have."""
     if target not in columns:
         raise BadInput(
             "InvalidDataset",
@@ -92,7 +103,13 @@ def prepare(
         raise BadInput("InvalidDataset", "a feature column is listed twice")
     if not chosen:
         raise BadInput("InvalidDataset", "no feature columns left besides the target")
-    x = np.column_stack([_numeric(name, columns[name], "feature") for name in chosen])
+    return chosen
+
+
+def target_values(
+    columns: dict[str, npt.NDArray[np.generic]], target: str, task: str
+) -> tuple[npt.NDArray[np.generic], list[int | float | str] | None]:
+    """The target column (numbers for regression, labels for classification) and the classes."""
     if task == "regression":
         y: npt.NDArray[np.generic] = _numeric(target, columns[target], "target")
         classes = None
@@ -105,7 +122,7 @@ def prepare(
                 f"target column {target!r} has a single class ({classes[0]!r}); "
                 "classification needs at least two",
             )
-    return Prepared(features=list(chosen), target=target, x=x, y=y, classes=classes)
+    return y, classes
 
 
 def _numeric(name: str, column: npt.NDArray[np.generic], role: str) -> npt.NDArray[np.float64]:
@@ -125,14 +142,23 @@ def _numeric(name: str, column: npt.NDArray[np.generic], role: str) -> npt.NDArr
                 raise BadInput(
                     "InvalidDataset",
                     f"{role} column {name!r} is not numeric (data row {row + 1}: {text[:40]!r}); "
-                    "Modelship trains on numeric features only — encode it in the dataset",
+                    + (
+                        "declare it in dataset.features as {name: ..., type: categorical}"
+                        if role == "feature"
+                        else "a regression target must be numbers"
+                    ),
                 ) from None
     missing = ~np.isfinite(values)
     if missing.any():
         raise BadInput(
             "InvalidDataset",
             f"{role} column {name!r} has {int(missing.sum())} missing or non-finite value(s) "
-            f"(first at data row {int(np.argmax(missing)) + 1}); clean the dataset first",
+            f"(first at data row {int(np.argmax(missing)) + 1}); "
+            + (
+                "declare typed features (dataset.features objects) to impute them"
+                if role == "feature"
+                else "clean the dataset first"
+            ),
         )
     return values
 

@@ -40,6 +40,11 @@ from modelship.api.v1alpha1.deployment import (
     ProductionStatus,
     VersionRef,
 )
+from modelship.api.v1alpha1.features import (
+    DEFAULT_MISSING_VALUES,
+    MISSING_CATEGORY,
+    FeatureSpec,
+)
 from modelship.api.v1alpha1.model import (
     AlgorithmSpec,
     ConfigMapCodeSource,
@@ -87,9 +92,11 @@ __all__ = [
     "API_VERSION",
     "BUILTIN_DATASETS",
     "CLASSIFICATION_METRICS",
+    "DEFAULT_MISSING_VALUES",
     "GROUP",
     "LOWER_IS_BETTER",
     "METRICS_BY_TASK",
+    "MISSING_CATEGORY",
     "PRIMARY_METRIC",
     "REGRESSION_METRICS",
     "VERSION",
@@ -120,6 +127,7 @@ __all__ = [
     "EvaluationSpec",
     "Failure",
     "FeatureDrift",
+    "FeatureSpec",
     "Gate",
     "GateResult",
     "HistoryEntry",

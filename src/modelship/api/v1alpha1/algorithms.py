@@ -12,7 +12,7 @@ from typing import Literal
 
 Task = Literal["classification", "regression"]
 
-BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes", "churn_synthetic")
 
 AlgorithmName = Literal[
     "logistic_regression",

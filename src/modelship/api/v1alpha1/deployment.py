@@ -195,6 +195,10 @@ class FeatureDrift(ApiModel):
 
     name: str = Field(description="Feature name.")
     psi: float | None = Field(default=None, description="Population stability index.")
+    missing_rate: float | None = Field(
+        default=None,
+        description="Share of missing values in production (typed numeric features).",
+    )
 
 
 class DriftStatus(ApiModel):

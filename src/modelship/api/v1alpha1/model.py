@@ -17,10 +17,17 @@ from modelship.api.v1alpha1.algorithms import (
 # MetricName is re-exported: deployment.py has always imported it from here.
 from modelship.api.v1alpha1.algorithms import MetricName as MetricName
 from modelship.api.v1alpha1.base import ApiModel, Condition, ResourceRequirements, cel_rules
+from modelship.api.v1alpha1.features import (
+    DEFAULT_MISSING_VALUES,
+    NAN_NATIVE_ALGORITHMS,
+    FeatureSpec,
+    check_missing_values,
+    normalise,
+)
 from modelship.api.v1alpha1.retraining import RetrainingSpec, RetrainingStatus
 
 DATASET_URI_PATTERN = (
-    r"^(builtin:(iris|wine|breast_cancer|digits|diabetes)|file:///.+|https?://.+)$"
+    r"^(builtin:(iris|wine|breast_cancer|digits|diabetes|churn_synthetic)|file:///.+|https?://.+)$"
 )
 
 
@@ -38,8 +45,9 @@ class DatasetSpec(ApiModel):
         pattern=DATASET_URI_PATTERN,
         description=(
             "builtin:<name> for a dataset scikit-learn ships (iris, wine, breast_cancer, digits, "
-            "diabetes), file:///path/to/data.csv for a CSV on the catalog volume or the trainer's "
-            "filesystem, or an http(s):// URL of a CSV."
+            "diabetes) or churn_synthetic (a generated mixed-type table: numbers, categories "
+            "and gaps; declare its features), file:///path/to/data.csv for a CSV on the catalog "
+            "volume or the trainer's filesystem, or an http(s):// URL of a CSV."
         ),
     )
     target: str | None = Field(
@@ -47,15 +55,64 @@ class DatasetSpec(ApiModel):
         min_length=1,
         description="Column to predict; required for CSV datasets (builtin ones have their own).",
     )
-    features: list[str] | None = Field(
+    features: list[str | FeatureSpec] | None = Field(
         default=None,
         min_length=1,
-        description="Columns to train on (default: every column except the target).",
+        description=(
+            "Columns to train on (default: every column except the target). A bare name is a "
+            "numeric column; an object {name, type: numeric|categorical, impute, fillValue, "
+            "categories, onUnknown, maxCategories} declares a typed feature."
+        ),
     )
+    missing_values: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description=(
+            "Cells that mean 'missing', in the CSV and in BYTES values on the wire (default: "
+            + ", ".join(repr(v) for v in DEFAULT_MISSING_VALUES)
+            + "; matched exactly after trimming spaces)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _features_named_once(self) -> DatasetSpec:
+        if self.features is None:
+            return self
+        names = [f if isinstance(f, str) else f.name for f in self.features]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"dataset.features: {', '.join(map(repr, twice))} listed twice")
+        if self.target is not None and self.target in names:
+            raise ValueError(f"dataset.features: the target {self.target!r} cannot be a feature")
+        if self.typed:
+            check_missing_values(self.missing_vocabulary, normalise(self.features))
+        return self
 
     @property
     def is_builtin(self) -> bool:
         return self.uri.startswith("builtin:")
+
+    @property
+    def typed(self) -> bool:
+        """Whether the features are typed (one declared as an object, or a missing vocabulary
+        given): then the version carries a fitted preprocessing plan. A list of bare names
+        alone trains exactly as before: numbers only, no gaps."""
+        return self.missing_values is not None or any(
+            isinstance(f, FeatureSpec) for f in self.features or ()
+        )
+
+    @property
+    def missing_vocabulary(self) -> list[str]:
+        return list(DEFAULT_MISSING_VALUES if self.missing_values is None else self.missing_values)
+
+    def feature_names(self) -> list[str] | None:
+        """The feature columns by name, or None for every column except the target."""
+        if self.features is None:
+            return None
+        return [f if isinstance(f, str) else f.name for f in self.features]
+
+    def feature_specs(self) -> list[FeatureSpec] | None:
+        """Every declared feature as a FeatureSpec (bare names are numeric)."""
+        return None if self.features is None else normalise(self.features)
 
 
 class AlgorithmSpec(ApiModel):
@@ -310,6 +367,14 @@ class TrainingSnapshot(ApiModel):
             )
         if not self.dataset.is_builtin and not self.dataset.target:
             raise ValueError("dataset.target is required for CSV datasets")
+        name = self.algorithm.name if self.algorithm is not None else "training.code"
+        for spec in self.dataset.feature_specs() or ():
+            if spec.impute == "none" and name not in NAN_NATIVE_ALGORITHMS:
+                raise ValueError(
+                    f"dataset.features: {spec.name!r} has impute none, but "
+                    f"{name} cannot train on missing values; use one of "
+                    f"{', '.join(sorted(NAN_NATIVE_ALGORITHMS))} or another impute"
+                )
         allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
         for gate in self.evaluation.gates:
             if gate.metric not in allowed:

@@ -55,6 +55,8 @@ class PodReport:
     observed_rows: int
     features: dict[str, float | None]
     digest: str | None = None
+    missing: dict[str, float] = field(default_factory=dict)
+    """Share of missing values per typed numeric feature (absent: none reported)."""
 
 
 def parse_report(raw: object, source: str) -> PodReport:
@@ -64,9 +66,11 @@ def parse_report(raw: object, source: str) -> PodReport:
     except ValidationError as exc:
         raise DriftReadError(f"{source}: malformed drift report ({_first(exc)})") from None
     features = {f.name: f.psi for f in report.features}
+    missing = {f.name: f.missing_rate for f in report.features if f.missing_rate is not None}
     return PodReport(
-        source, report.window_rows, report.observed_rows, features, report.reference.digest
-    )
+        source, report.window_rows, report.observed_rows, features, report.reference.digest,
+        missing,
+    )  # fmt: skip
 
 
 def _first(exc: ValidationError) -> str:
@@ -81,6 +85,7 @@ class Combined:
     rows: int
     observed_rows: int
     features: list[tuple[str, float | None]] = field(default_factory=list)
+    missing: dict[str, float] = field(default_factory=dict)
 
     @property
     def worst(self) -> str | None:
@@ -108,12 +113,18 @@ def combine(reports: list[PodReport]) -> Combined:
         )
         features.append((name, None if value is None else round(value, 4)))
     values = [psi for _, psi in features if psi is not None]
+    missing: dict[str, float] = {}
+    for name in names:
+        shares = [(r.rows, r.missing[name]) for r in reports if r.rows > 0 and name in r.missing]
+        if total := sum(rows for rows, _ in shares):
+            missing[name] = round(sum(rows * share for rows, share in shares) / total, 4)
     return Combined(
         overall=round(sum(values) / len(values), 4) if values else None,
         maximum=max(values) if values else None,
         rows=sum(r.rows for r in reports),
         observed_rows=sum(r.observed_rows for r in reports),
         features=features,
+        missing=missing,
     )
 
 
@@ -131,7 +142,10 @@ def drift_status(
         rows=combined.rows,
         observed_rows=combined.observed_rows,
         pods=len(reports),
-        features=[FeatureDrift(name=n, psi=p) for n, p in combined.features],
+        features=[
+            FeatureDrift(name=n, psi=p, missing_rate=combined.missing.get(n))
+            for n, p in combined.features
+        ],
         access=access,
         checked_at=now,
         overall=combined.overall,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from modelship.catalog import DatasetInfo
+from modelship.catalog import AcceptanceSet, DatasetInfo, FeatureInfo, Profile
 from modelship.training import evaluation
+from modelship.training.inputs import Inputs
 from modelship.training.run import Loaded
-from modelship.training.tables import Prepared
 
 _ARRAYS = "split.npz"
 _META = "lineage.json"
@@ -31,7 +31,7 @@ class Handoff:
 
 def write_handoff(directory: Path, handoff: Handoff) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    parts, data = handoff.loaded.parts, handoff.loaded.data
+    parts, inputs = handoff.loaded.parts, handoff.loaded.inputs
     np.savez(
         directory / _ARRAYS,
         x_train=parts.x_train,
@@ -41,9 +41,11 @@ def write_handoff(directory: Path, handoff: Handoff) -> None:
     )
     meta = {
         "dataset": handoff.loaded.dataset.model_dump(mode="json"),
-        "features": data.features,
-        "target": data.target,
-        "classes": data.classes,
+        "features": [feature.model_dump(mode="json") for feature in inputs.features],
+        "target": inputs.target,
+        "classes": inputs.classes,
+        "acceptance": inputs.acceptance.model_dump(mode="json"),
+        "profile": inputs.profile.model_dump(mode="json"),
         "codeDigest": handoff.code_digest,
         "codeOrigin": handoff.code_origin,
     }
@@ -56,13 +58,14 @@ def read_handoff(directory: Path) -> Handoff:
         parts = evaluation.Split(
             arrays["x_train"], arrays["x_test"], arrays["y_train"], arrays["y_test"]
         )
-    # The whole table is not needed after the split; `x`/`y` keep the training rows.
-    data = Prepared(
-        features=list(meta["features"]),
+    inputs = Inputs(
+        features=[FeatureInfo.model_validate(f) for f in meta["features"]],
         target=str(meta["target"]),
-        x=parts.x_train,
-        y=parts.y_train,
         classes=meta["classes"],
+        split=parts,
+        acceptance=AcceptanceSet.model_validate(meta["acceptance"]),
+        profile=Profile.model_validate(meta["profile"]),
+        plan=None,  # script mode takes numeric features only (prepare refuses typed ones)
     )
-    loaded = Loaded(DatasetInfo.model_validate(meta["dataset"]), data, parts)
+    loaded = Loaded(DatasetInfo.model_validate(meta["dataset"]), inputs)
     return Handoff(loaded, str(meta["codeDigest"]), str(meta["codeOrigin"]))

@@ -67,7 +67,15 @@ def prepare(settings: TrainerSettings) -> TrainerSummary | None:
     check_requested_types(code, settings)
     fetched = fetch_code(code, settings)
     log.info("training code %s: %s", fetched.origin, fetched.digest)
+    if snapshot.dataset.typed:
+        raise BadInput(
+            "InvalidCode",
+            "training.code receives a numeric matrix (TrainingData.X); typed features "
+            "(categorical, impute, missingValues) are not handed to your code yet: list the "
+            "feature names only, or use a built-in algorithm",
+        )
     loaded = load_and_split(snapshot, settings)
+    inputs = loaded.inputs
     root = settings.work_root
     code_dir = root / CODE
     code_dir.mkdir(parents=True, exist_ok=True)
@@ -77,10 +85,10 @@ def prepare(settings: TrainerSettings) -> TrainerSummary | None:
         TrainingData(
             X=loaded.parts.x_train,
             y=loaded.parts.y_train,
-            feature_names=tuple(loaded.data.features),
-            target=loaded.data.target,
+            feature_names=tuple(feature.name for feature in inputs.features),
+            target=inputs.target,
             task=snapshot.task,
-            classes=tuple(loaded.data.classes) if loaded.data.classes is not None else None,
+            classes=tuple(inputs.classes) if inputs.classes is not None else None,
             seed=snapshot.evaluation.seed,
         ),
     )

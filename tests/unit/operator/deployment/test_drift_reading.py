@@ -69,6 +69,18 @@ def test_pod_reports_combine_weighted_by_rows() -> None:
     assert combined.worst == "b=0.4, a=0.2"
 
 
+def test_missing_rates_combine_weighted_by_rows_into_status() -> None:
+    def typed(rows: int, rate: float) -> dict[str, Any]:
+        document = report(rows, age=0.2, city=0.4)
+        document["features"][0]["missing_rate"] = rate
+        return document
+
+    reports = [parse_report(typed(300, 0.1), "p1"), parse_report(typed(100, 0.5), "p2")]
+    assert combine(reports).missing == {"age": pytest.approx(0.2)}
+    status = drift_status(1, "sha256:a", reports, [], "pod", STAMP)
+    assert [(f.name, f.missing_rate) for f in status.features] == [("age", 0.2), ("city", None)]
+
+
 def test_malformed_reports_are_refused() -> None:
     no_features = {**report(5, a=0.1), "features": []}
     bad: object
