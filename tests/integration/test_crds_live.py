@@ -53,10 +53,11 @@ def test_samples_are_accepted_and_listed_by_category(kubectl: Kubectl, namespace
         for arg in ("-f", str(path))
     ]
     applied = kubectl("apply", "-n", namespace, *files)
-    assert applied.stdout.count("created") + applied.stdout.count("unchanged") == 3, applied.stdout
+    assert applied.stdout.count("created") + applied.stdout.count("unchanged") == 4, applied.stdout
     listed = kubectl("get", "modelship", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(listed) == [
         "deployment.modelship.io/iris",
+        "model.modelship.io/churn",
         "model.modelship.io/iris",
         "trainingjob.modelship.io/iris-manual-1",
     ]
