@@ -47,15 +47,12 @@ from modelship.api.v1alpha1.features import (
 )
 from modelship.api.v1alpha1.model import (
     AlgorithmSpec,
-    ConfigMapCodeSource,
     DatasetSpec,
     EvaluationSpec,
     Gate,
     Model,
     ModelSpec,
     ModelStatus,
-    OciCodeSource,
-    TrainingCodeSpec,
     TrainingSnapshot,
     TrainingSpec,
     VersionSummary,
@@ -75,6 +72,11 @@ from modelship.api.v1alpha1.test_stage import (
     CheckResult,
     TestStageSpec,
     TestStageStatus,
+)
+from modelship.api.v1alpha1.training_code import (
+    ConfigMapCodeSource,
+    OciCodeSource,
+    TrainingCodeSpec,
 )
 from modelship.api.v1alpha1.trainingjob import (
     Artifact,
