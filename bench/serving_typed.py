@@ -288,8 +288,10 @@ def report(
                 print(f"| {kind} | {n} | {label} | {engines[(kind, label)]} | {sat.rps:.0f} | "
                       f"{sat.p50_ms:.2f} | {sat.p99_ms:.2f} | {sat.cpu_us:.0f} | {half.rps:.0f} "
                       f"| {half.p50_ms:.2f} | {half.p99_ms:.2f} | {half.cpu_us:.0f} |")  # fmt: skip
-    print("\nTyped/numeric server CPU per request (goal: <= 1.30); median of the rounds' ratios "
-          "and their range:\n")
+    print(
+        "\nTyped/numeric server CPU per request (goal: <= 1.30); median of the rounds' ratios "
+        "and their range:\n"
+    )
     print("| estimator | rows/request | saturation ratio | range | open-loop ratio | range |")
     print("|---|---|---|---|---|---|")
     for kind in args.kinds:
