@@ -159,7 +159,7 @@ def _by_feature(tensors: Sequence[Header], schema: FeatureSchema) -> Columns:
             column: NDArray[Any] = _categories(name, datatype, data, schema)
         else:
             column = _numbers(name, datatype, data, schema)
-        if len(column) != math.prod(shape):
+        if len(column) != (shape[0] if len(shape) == 1 else shape[0] * shape[1]):
             raise InvalidInputError(
                 f"input {name!r} declares shape {shape} ({math.prod(shape)} values) "
                 f"but carries {len(column)}"
@@ -212,7 +212,7 @@ def _numbers(name: str, datatype: str, data: Any, schema: FeatureSchema) -> NDAr
             [_number_from_text(name, cell, schema) for cell in _flat(data)], dtype=np.float64
         )
     elif (fast := _plain_floats(datatype, data)) is not None:
-        values = fast
+        return fast
     else:
         array = np.asarray(data) if isinstance(data, np.ndarray) else _json_array(data)
         kinds = _NUMERIC[datatype]
@@ -236,13 +236,15 @@ _FLOAT_CELLS = frozenset({float, int, type(None)})
 
 
 def _plain_floats(datatype: str, data: Any) -> NDArray[np.float64] | None:
-    """The common case in one numpy call: a flat JSON list of floats, ints and nulls under a
-    float datatype (null becomes NaN). None for anything else, which the general path decodes
-    or refuses (bools, text, nesting, integer datatypes and their range checks)."""
+    """The common case in one numpy call: a flat JSON list of finite floats, ints and nulls
+    under a float datatype (null becomes NaN). None for anything else, which the general path
+    decodes or refuses (bools, text, nesting, infinity, integer datatypes and their ranges)."""
     if (
         datatype not in _FLOATS
         or type(data) is not list
         or not _FLOAT_CELLS.issuperset(map(type, data))
+        or math.inf in data  # infinity: refused by the general path, with its row
+        or -math.inf in data
     ):
         return None
     try:
@@ -345,7 +347,8 @@ def _categories(name: str, datatype: str, data: Any, schema: FeatureSchema) -> N
     return np.array(out, dtype=object)
 
 
-_TEXT_CELLS = frozenset({str, type(None)})
+_NONE = type(None)
+_TEXT_CELLS = frozenset({str, _NONE})
 
 
 def _plain_text(cells: list[Any], schema: FeatureSchema) -> NDArray[Any] | None:
@@ -353,21 +356,22 @@ def _plain_text(cells: list[Any], schema: FeatureSchema) -> NDArray[Any] | None:
     enough on its length alone (UTF-8 spends at most 4 bytes per character). None for
     anything else (bytes, numbers, a cell that may be over-long), which the general loop
     decodes or refuses with the row named."""
-    if not _TEXT_CELLS.issuperset(map(type, cells)):
+    types = set(map(type, cells))
+    if not _TEXT_CELLS.issuperset(types):
         return None
+    if _NONE in types:
+        given, cells = cells, [MISSING_CATEGORY if cell is None else cell for cell in cells]
+    else:
+        given = cells
     limit = schema.max_cell_bytes
-    if max(map(len, filter(None, cells)), default=0) * 4 > limit and any(
-        len(cell.encode()) > limit for cell in filter(None, cells)
+    if max(map(len, cells), default=0) * 4 > limit and any(
+        len(cell.encode()) > limit for cell in given if cell is not None
     ):
         return None
-    missing = schema.missing
-    return np.array(
-        [
-            MISSING_CATEGORY if cell is None or (text := cell.strip()) in missing else text
-            for cell in cells
-        ],
-        dtype=object,
-    )
+    texts = list(map(str.strip, cells))  # the loops here run in C, not per cell in Python
+    if not schema.missing.isdisjoint(texts):
+        texts = [MISSING_CATEGORY if text in schema.missing else text for text in texts]
+    return np.array(texts, dtype=object)
 
 
 def _flat(data: Any) -> list[Any]:
