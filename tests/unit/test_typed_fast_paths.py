@@ -217,3 +217,28 @@ def test_reject_refuses_in_encode_while_drift_still_counts_the_value() -> None:
     expected, expected_unknown = drift_by_name(features, columns)
     assert np.array_equal(rows, expected, equal_nan=True) and unknown == expected_unknown
     assert unknown["plan"] == 1
+
+
+def test_a_vocabulary_entry_without_a_profile_bin_counts_as_unknown() -> None:
+    """The shortcut for requests without unknown values holds only while every vocabulary
+    entry has its own bin; a profile lacking one still counts it in the unknown bin."""
+    train = table(300, 7)
+    plan = fit_plan(SPECS, train, MISSING, "ordinal")
+    profile = {f.name: f for f in typed_profile(plan, train, 5).features}
+    card = profile["card"]
+    categories = [c for c in card.categories or [] if c != "yes"]
+    profile["card"] = card.model_copy(
+        update={
+            "categories": categories,
+            "edges": card.edges[:-1],
+            "frequencies": card.frequencies[:-1],
+        }
+    )
+    features = ServedFeatures.build(plan, profile, 64)
+    columns = table(30, 8)
+    encoded = features.encode(columns)
+    rows, unknown = drift_by_name(features, columns)
+    assert not features.vocabulary_binned
+    assert np.array_equal(encoded.drift_rows, rows, equal_nan=True)
+    assert encoded.unknown == unknown and unknown["card"] == list(columns["card"]).count("yes") > 0
+    assert served("ordinal").vocabulary_binned

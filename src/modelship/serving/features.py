@@ -55,6 +55,8 @@ class ServedFeatures:
     numeric_columns: NDArray[np.intp]
     """Where the numeric and the categorical features sit in a drift row."""
     categorical_columns: NDArray[np.intp]
+    vocabulary_binned: bool
+    """Whether every vocabulary entry has a profile bin other than the unknown one."""
 
     @classmethod
     def build(
@@ -73,6 +75,7 @@ class ServedFeatures:
         table: list[float] = []
         shifts: list[int] = []
         unknown_bins: list[float] = []
+        binned = True
         for step in transform.categorical:
             # The last bin takes what the profile does not know (unseen values); a vocabulary
             # entry the profile lacks counts there too, as a value looked up by name would.
@@ -80,13 +83,14 @@ class ServedFeatures:
             shifts.append(len(table) + 1)
             table += [float(unknown), *(float(of.get(c, unknown)) for c in step.vocabulary)]
             unknown_bins.append(float(unknown))
+            binned = binned and all(of.get(c, unknown) != unknown for c in step.vocabulary)
         names = plan.names
         return cls(
             plan, FeatureSchema.of(plan, max_cell_bytes), transform, bins,
             np.array(table, dtype=np.float64), np.array(shifts, dtype=np.intp).reshape(-1, 1),
             np.array(unknown_bins, dtype=np.float64).reshape(-1, 1),
             np.array([i for i, n in enumerate(names) if n not in bins], dtype=np.intp),
-            np.array([i for i, n in enumerate(names) if n in bins], dtype=np.intp),
+            np.array([i for i, n in enumerate(names) if n in bins], dtype=np.intp), binned,
         )  # fmt: skip
 
     def matrix(self, columns: Columns) -> NDArray[np.float64]:
@@ -127,6 +131,10 @@ class ServedFeatures:
             return out, {}
         binned = self.bin_tables[positions + self.bin_shifts]
         out[:, self.categorical_columns] = binned.T
+        if self.vocabulary_binned and (not positions.size or positions.min() >= 0):
+            # Every cell is in its vocabulary, and every vocabulary entry has a bin of its own:
+            # nothing landed in an unknown bin (the usual request, checked in one call).
+            return out, dict.fromkeys(self.drift_bins, 0)
         unknown = (binned == self.unknown_bins).sum(axis=1).tolist()
         return out, dict(zip(self.drift_bins, unknown, strict=True))
 
