@@ -35,8 +35,9 @@ server CPU per request at saturation (wrk -c32) and in open loop at one rate for
 hist_gradient_boosting 1 row 1.34 / 0.98, 100 rows 1.28 / 1.11; logistic_regression (one-hot)
 1 row 1.46 / 1.06, 100 rows 1.58 / 1.28. Before the typed path's fast paths (same machine,
 load 11-13): 1.38 / 1.03, 1.20 / 1.06, 1.65 / 1.10, 1.87 / 1.27. In process, the typed stages
-(decode, plan matrix and drift rows) cost 25 µs over the numeric decode for one row and ~75 µs
-for 100 rows (from 31 and 125 µs before); a linear model's own predict is ~8-12 µs, so for it
+(decode, plan matrix and drift rows) cost ~21-25 µs over the numeric decode for one row and
+~70-80 µs for 100 rows (from ~28-36 and ~120-130 µs before); a linear model's predict is
+~8-12 µs, so for it
 the typed request's bookkeeping, not the model, sets the ratio at saturation.
 """
 
