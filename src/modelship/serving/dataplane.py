@@ -25,7 +25,7 @@ from modelship.serving.batching import Executor, make_executor
 from modelship.serving.documents import info_labels, metadata_document, value_buckets
 from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
-from modelship.serving.features import ServedFeatures
+from modelship.serving.features import Encoded, ServedFeatures
 from modelship.serving.loader import LoadedVersion, LoadFailedError
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.runtime import Prediction
@@ -164,10 +164,10 @@ class DataPlane:
         features = served.loaded.features
         if features is not None:
             typed = typed_codec.decode_v2(payload, features.schema, served.classifier, max_rows)
+            encoded = self._encode(features, typed.columns)
             prediction = await self._predict(
-                served, features.matrix(typed.columns), codec.PREDICT_PROBA in typed.outputs,
-                self._typed_drift(features, typed.columns),
-            )  # fmt: skip
+                served, encoded.matrix, codec.PREDICT_PROBA in typed.outputs, encoded.drift_rows
+            )
             return InferResult(
                 prediction, typed.outputs, self._settings.model_name, served.version,
                 typed.request_id,
@@ -190,19 +190,19 @@ class DataPlane:
         features = served.loaded.features
         if features is not None:
             columns = typed_codec.decode_v1(payload, features.schema, max_rows)
-            prediction = await self._predict(
-                served, features.matrix(columns), False, self._typed_drift(features, columns)
-            )
+            encoded = self._encode(features, columns)
+            prediction = await self._predict(served, encoded.matrix, False, encoded.drift_rows)
             return {"predictions": prediction.labels.tolist()}
         rows = codec.decode_v1(payload, served.loaded.runtime.features, max_rows)
         prediction = await self._predict(served, rows, False)
         return {"predictions": prediction.labels.tolist()}
 
-    def _typed_drift(self, features: ServedFeatures, columns: Columns) -> np.ndarray[Any, Any]:
-        """The drift monitor's view of typed columns; unknown categories counted on the way."""
-        rows, unknown = features.drift_rows(columns)
-        self._metrics.observe_unknown(unknown)
-        return rows
+    def _encode(self, features: ServedFeatures, columns: Columns) -> Encoded:
+        """Typed columns to the estimator's matrix and the drift monitor's rows; unknown
+        categories counted on the way."""
+        encoded = features.encode(columns)
+        self._metrics.observe_unknown(encoded.unknown)
+        return encoded
 
     def drift(self, name: str, version: str | None) -> dict[str, Any]:
         """The drift report, in the shape the operator reads (`contracts.drift.DriftReport`)."""

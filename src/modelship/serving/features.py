@@ -30,12 +30,33 @@ from modelship.serving.typed_codec import FeatureSchema
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """One request's typed columns as the runtime and the drift monitor want them."""
+
+    matrix: NDArray[np.float64]
+    drift_rows: NDArray[np.float64]
+    unknown: dict[str, int]
+    """Per categorical feature, how many values were outside its vocabulary."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServedFeatures:
     plan: FeaturePlan
     schema: FeatureSchema
     transform: PlanTransform
     drift_bins: dict[str, dict[str, int]]
     """Categorical feature -> category -> its bin in the reference profile."""
+    bin_tables: NDArray[np.float64]
+    """Vocabulary position -> profile bin, every categorical feature's entries after one
+    another (the unknown bin first, for position -1), in the transform's categorical order."""
+    bin_shifts: NDArray[np.intp]
+    unknown_bins: NDArray[np.float64]
+    """Per categorical feature (a column vector), the profile bin of unseen values."""
+    numeric_columns: NDArray[np.intp]
+    """Where the numeric and the categorical features sit in a drift row."""
+    categorical_columns: NDArray[np.intp]
+    vocabulary_binned: bool
+    """Whether every vocabulary entry has a profile bin other than the unknown one."""
 
     @classmethod
     def build(
@@ -50,7 +71,27 @@ class ServedFeatures:
                         f"the profile of categorical feature {step.name!r} has no bins"
                     )
                 bins[step.name] = {c: i for i, c in enumerate(categories)}
-        return cls(plan, FeatureSchema.of(plan, max_cell_bytes), plan.compile(), bins)
+        transform = plan.compile()
+        table: list[float] = []
+        shifts: list[int] = []
+        unknown_bins: list[float] = []
+        binned = True
+        for step in transform.categorical:
+            # The last bin takes what the profile does not know (unseen values); a vocabulary
+            # entry the profile lacks counts there too, as a value looked up by name would.
+            of, unknown = bins[step.name], len(bins[step.name]) - 1
+            shifts.append(len(table) + 1)
+            table += [float(unknown), *(float(of.get(c, unknown)) for c in step.vocabulary)]
+            unknown_bins.append(float(unknown))
+            binned = binned and all(of.get(c, unknown) != unknown for c in step.vocabulary)
+        names = plan.names
+        return cls(
+            plan, FeatureSchema.of(plan, max_cell_bytes), transform, bins,
+            np.array(table, dtype=np.float64), np.array(shifts, dtype=np.intp).reshape(-1, 1),
+            np.array(unknown_bins, dtype=np.float64).reshape(-1, 1),
+            np.array([i for i, n in enumerate(names) if n not in bins], dtype=np.intp),
+            np.array([i for i, n in enumerate(names) if n in bins], dtype=np.intp), binned,
+        )  # fmt: skip
 
     def matrix(self, columns: Columns) -> NDArray[np.float64]:
         try:
@@ -58,23 +99,48 @@ class ServedFeatures:
         except UnknownCategoryError as error:
             raise InvalidInputError(str(error)) from None
 
+    def encode(self, columns: Columns) -> Encoded:
+        """The estimator's matrix and the drift monitor's rows, each categorical cell looked
+        up once for both; a 400 for an unknown category under `reject`."""
+        try:
+            positions = self.transform.positions(columns)
+        except UnknownCategoryError as error:
+            raise InvalidInputError(str(error)) from None
+        numbers = self.transform.numbers(columns)
+        rows, unknown = self._drift(numbers, positions)
+        return Encoded(self.transform.assemble(numbers, positions), rows, unknown)
+
     def drift_rows(self, columns: Columns) -> tuple[NDArray[np.float64], dict[str, int]]:
         """The drift monitor's rows (one number per feature), and per categorical feature how
         many values were outside its vocabulary (those sit in the profile's last bin)."""
-        n = len(columns[self.schema.names[0]])
+        try:
+            positions = self.transform.positions(columns)
+        except UnknownCategoryError:  # drift counts what arrives, refused or not
+            positions = self._lenient().positions(columns)
+        return self._drift(self.transform.numbers(columns), positions)
+
+    def _drift(
+        self, numbers: NDArray[np.float64], positions: NDArray[np.intp]
+    ) -> tuple[NDArray[np.float64], dict[str, int]]:
+        """Numeric features as received (NaN counted in their missing bin), categorical ones as
+        their profile bins: one table lookup for all of them."""
+        n = numbers.shape[1]
         out = np.empty((n, len(self.schema.names)), dtype=np.float64)
-        unknown_counts: dict[str, int] = {}
-        for i, name in enumerate(self.schema.names):
-            bins = self.drift_bins.get(name)
-            if bins is None:
-                out[:, i] = columns[name]
-                continue
-            unknown = len(bins) - 1
-            get = bins.get
-            codes = [get(v, unknown) for v in columns[name].tolist()]
-            out[:, i] = codes
-            unknown_counts[name] = codes.count(unknown)
-        return out, unknown_counts
+        out[:, self.numeric_columns] = numbers.T
+        if not len(positions):
+            return out, {}
+        binned = self.bin_tables[positions + self.bin_shifts]
+        out[:, self.categorical_columns] = binned.T
+        if self.vocabulary_binned and (not positions.size or positions.min() >= 0):
+            # Every cell is in its vocabulary, and every vocabulary entry has a bin of its own:
+            # nothing landed in an unknown bin (the usual request, checked in one call).
+            return out, dict.fromkeys(self.drift_bins, 0)
+        unknown = (binned == self.unknown_bins).sum(axis=1).tolist()
+        return out, dict(zip(self.drift_bins, unknown, strict=True))
+
+    def _lenient(self) -> PlanTransform:
+        steps = [s.model_copy(update={"on_unknown": "ignore"}) for s in self.plan.features]
+        return self.plan.model_copy(update={"features": steps}).compile()
 
     def acceptance_columns(self, acceptance: AcceptanceSet) -> Columns:
         """The version's typed held-out rows as request columns (null = missing)."""

@@ -31,6 +31,7 @@ _NUMERIC = {
     "BOOL": "b",
 }  # fmt: skip
 _INTEGERS = {name for name in _NUMERIC if name.startswith(("INT", "UINT"))}
+_SUPPORTED = frozenset(codec.SUPPORTED_DATATYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,16 +119,18 @@ def _header(item: Any, max_rows: int) -> Header:
     if not isinstance(name, str) or not name:
         raise InvalidInputError("every input needs a non-empty string 'name'")
     datatype = item.get("datatype")
-    if datatype not in codec.SUPPORTED_DATATYPES:
+    if datatype not in _SUPPORTED:
         raise InvalidInputError(
             f"input {name!r} has datatype {datatype!r}; supported: "
             + ", ".join(codec.SUPPORTED_DATATYPES)
         )
     shape = item.get("shape")
     if (
-        not isinstance(shape, list)
+        type(shape) is not list
         or not 1 <= len(shape) <= 2
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        or type(shape[0]) is not int  # bool is not int here
+        or shape[0] < 0
+        or (len(shape) == 2 and (type(shape[1]) is not int or shape[1] < 0))
     ):
         raise InvalidInputError(
             f"input {name!r} needs 'shape' [n] or [n, m] of non-negative integers"
@@ -156,18 +159,19 @@ def _by_feature(tensors: Sequence[Header], schema: FeatureSchema) -> Columns:
             column: NDArray[Any] = _categories(name, datatype, data, schema)
         else:
             column = _numbers(name, datatype, data, schema)
-        if len(column) != math.prod(shape):
+        if len(column) != (shape[0] if len(shape) == 1 else shape[0] * shape[1]):
             raise InvalidInputError(
                 f"input {name!r} declares shape {shape} ({math.prod(shape)} values) "
                 f"but carries {len(column)}"
             )
         columns[name] = column
-    if absent := [n for n in schema.names if n not in columns]:
+    if len(columns) != len(schema.names):  # every name given is known and given once
+        absent = [n for n in schema.names if n not in columns]
         raise InvalidInputError(
             f"feature {absent[0]!r} is missing; send one [n] tensor per feature: {schema.layout()}"
         )
-    lengths = {name: len(column) for name, column in columns.items()}
-    if len(set(lengths.values())) != 1:
+    if len({len(column) for column in columns.values()}) != 1:
+        lengths = {name: len(column) for name, column in columns.items()}
         first = schema.names[0]
         odd = next(n for n in schema.names if lengths[n] != lengths[first])
         raise InvalidInputError(
@@ -207,6 +211,8 @@ def _numbers(name: str, datatype: str, data: Any, schema: FeatureSchema) -> NDAr
         values = np.array(
             [_number_from_text(name, cell, schema) for cell in _flat(data)], dtype=np.float64
         )
+    elif (fast := _plain_floats(datatype, data)) is not None:
+        return fast
     else:
         array = np.asarray(data) if isinstance(data, np.ndarray) else _json_array(data)
         kinds = _NUMERIC[datatype]
@@ -224,6 +230,30 @@ def _numbers(name: str, datatype: str, data: Any, schema: FeatureSchema) -> NDAr
             f"input {name!r}: infinite value at row {int(np.argmax(np.isinf(values)))}"
         )
     return values
+
+
+_FLOAT_CELLS = frozenset({float, int, type(None)})
+
+
+def _plain_floats(datatype: str, data: Any) -> NDArray[np.float64] | None:
+    """The common case in one numpy call: a flat JSON list of finite floats, ints and nulls
+    under a float datatype (null becomes NaN). None for anything else, which the general path
+    decodes or refuses (bools, text, nesting, infinity, integer datatypes and their ranges)."""
+    if (
+        datatype not in _FLOATS
+        or type(data) is not list
+        or not _FLOAT_CELLS.issuperset(map(type, data))
+        or math.inf in data  # infinity: refused by the general path, with its row
+        or -math.inf in data
+    ):
+        return None
+    try:
+        return np.array(data, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64: the general path says so
+        return None
+
+
+_FLOATS = frozenset({"FP16", "FP32", "FP64"})
 
 
 def _number_from_text(name: str, cell: Any, schema: FeatureSchema) -> float:
@@ -288,8 +318,11 @@ def _categories(name: str, datatype: str, data: Any, schema: FeatureSchema) -> N
             f"input {name!r} is categorical: send its values as BYTES text (or INT), "
             f"not {datatype}" + (f" (found {shown!r})" if shown is not None else "")
         )
+    cells = _flat(data)
+    if (fast := _plain_text(cells, schema)) is not None:
+        return fast
     out = []
-    for row, cell in enumerate(_flat(data)):
+    for row, cell in enumerate(cells):
         if cell is None:
             out.append(MISSING_CATEGORY)
             continue
@@ -314,13 +347,40 @@ def _categories(name: str, datatype: str, data: Any, schema: FeatureSchema) -> N
     return np.array(out, dtype=object)
 
 
+_NONE = type(None)
+_TEXT_CELLS = frozenset({str, _NONE})
+
+
+def _plain_text(cells: list[Any], schema: FeatureSchema) -> NDArray[Any] | None:
+    """The common case without a per-cell branch ladder: text and nulls, every cell short
+    enough on its length alone (UTF-8 spends at most 4 bytes per character). None for
+    anything else (bytes, numbers, a cell that may be over-long), which the general loop
+    decodes or refuses with the row named."""
+    types = set(map(type, cells))
+    if not _TEXT_CELLS.issuperset(types):
+        return None
+    if _NONE in types:
+        given, cells = cells, [MISSING_CATEGORY if cell is None else cell for cell in cells]
+    else:
+        given = cells
+    limit = schema.max_cell_bytes
+    if max(map(len, cells), default=0) * 4 > limit and any(
+        len(cell.encode()) > limit for cell in given if cell is not None
+    ):
+        return None
+    texts = list(map(str.strip, cells))  # the loops here run in C, not per cell in Python
+    if not schema.missing.isdisjoint(texts):
+        texts = [MISSING_CATEGORY if text in schema.missing else text for text in texts]
+    return np.array(texts, dtype=object)
+
+
 def _flat(data: Any) -> list[Any]:
     if isinstance(data, np.ndarray):
         flat: list[Any] = data.reshape(-1).tolist()
         return flat
     if not isinstance(data, list):
         return [data]
-    if all(not isinstance(cell, list) for cell in data):
+    if list not in map(type, data):  # flat already (the usual case), checked in C
         return data
     return [cell for part in data for cell in _flat(part)]
 
