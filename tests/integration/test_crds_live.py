@@ -122,9 +122,9 @@ def test_wrong_trigger_is_refused(kube: Kube, namespace: str) -> None:
 def test_unknown_fields_are_refused_by_kubectl_and_never_stored(
     kubectl: Kubectl, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
-    """Kubernetes 1.20 has no server-side field validation (it arrived in 1.25): the API server
-    prunes unknown fields instead of answering 422. kubectl validates against the published schema
-    and refuses the object; a client that bypasses it gets the field dropped, never stored."""
+    """kubectl asks for strict field validation (server-side since 1.25): the API server refuses
+    the unknown field, naming it. A client that asks for nothing gets the default (warn): the
+    field is dropped, never stored."""
     body = copy.deepcopy(sample("Model"))
     body["metadata"] = {"name": "typo"}
     body["spec"]["surprise"] = True
@@ -138,8 +138,8 @@ def test_unknown_fields_are_refused_by_kubectl_and_never_stored(
 
 
 def test_empty_strings_are_stored_as_empty_strings(kube: Kube, namespace: str) -> None:
-    """Guards the control-plane build: the vendored validators, built with Go 1.19, took every
-    empty string for null and refused it (see devcluster/binaries.py)."""
+    """Guards the control-plane build: a validator built wrongly can take an empty string for
+    null and refuse it (the Debian 1.20 build once did)."""
     body = copy.deepcopy(sample("Model"))
     body["metadata"] = {"name": "empty-strings"}
     kube.create(MODELS, namespace, body)
