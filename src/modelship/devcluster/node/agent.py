@@ -48,7 +48,9 @@ def subnet_octet(layout: DevLayout) -> int:
     """The cluster's pod /16 (`10.<n>.0.0`), chosen once and kept in the dev directory."""
     path = layout.root / "node.json"
     if path.exists():
-        return int(json.loads(path.read_text())["subnetOctet"])
+        kept = json.loads(path.read_text())
+        # A directory from before pod addresses left loopback kept its octet as `loopbackOctet`.
+        return int(kept.get("subnetOctet", kept.get("loopbackOctet")))
     octet = pick_subnet_octet(taken=bridges_in_use())
     path.write_text(json.dumps({"subnetOctet": octet}))
     return octet
