@@ -402,3 +402,16 @@ def test_category_codes_split_as_categories_and_serve_from_numpy(framework: str)
 
     assert np.array_equal(served.proba, direct.predict_proba(rows))
     assert served.labels.tolist() == ["no", "yes", "no", "no", "yes", "no", "no"]
+
+
+@pytest.mark.parametrize(("framework", "start"), [("xgboost", b"{"), ("lightgbm", b"tree\n")])
+def test_a_parser_that_crashes_fails_the_load_not_the_process(
+    framework: str, start: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both libraries' parsers can kill their process on damaged bytes (XGBoost 3.2 segfaulted
+    here on a UBJSON document cut in half): bytes from a catalog are parsed in a child first."""
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    monkeypatch.setitem(boosters._PROBES, framework, crash)
+    version_of = boosters.installed_version(framework)
+    with pytest.raises(CatalogError, match=r"not a readable .* model \(signal 11\)"):
+        boosters.load(framework, version_of, start + bytes(64), None, 3)

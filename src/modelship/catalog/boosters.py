@@ -6,8 +6,9 @@ format), LightGBM as its model text (`model.txt`). Neither is pickled, so loadin
 of the artifact; the bytes are still parsed by C++, so they are parsed only after the catalog
 has checked their digest, and only in pods without credentials. LightGBM 4.7's parser aborts or
 segfaults the whole process on a damaged model text (a truncated file: `terminate called`;
-trailing zero bytes: SIGSEGV; see also lightgbm-org/LightGBM#7357), so a model text this process
-did not write itself is parsed first in a child process (`_probe_lightgbm`): a damaged one then
+trailing zero bytes: SIGSEGV; see also lightgbm-org/LightGBM#7357), and XGBoost 3.2's UBJSON
+reader can segfault on a damaged document too (seen here on bytes cut in half), so a model this
+process did not write itself is parsed first in a child process (`_probe`): a damaged one then
 fails the load with a reason instead of killing the server.
 
 `BoosterModel` is what a version of such a model loads as: the library's `Booster` with the
@@ -48,8 +49,13 @@ _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "lightgbm": ("lightgbm",),
 }
 Label = int | float | str
-# Parses a model text from stdin and exits 0; a parser crash shows as a signal or exit code.
-_PROBE = "import sys, lightgbm; lightgbm.Booster(model_str=sys.stdin.buffer.read().decode())"
+# Each parses a model from stdin and exits 0; a parser crash shows as a signal or exit code.
+_READ = "sys.stdin.buffer.read()"
+_PROBES = {
+    "lightgbm": f"import sys, lightgbm; lightgbm.Booster(model_str={_READ}.decode())",
+    "xgboost": f"import sys, xgboost; xgboost.Booster().load_model(bytearray({_READ}))",
+}
+_FILES = {"lightgbm": "model.txt", "xgboost": "model.ubj"}
 PROBE_TIMEOUT_SECONDS = 120
 
 
@@ -165,14 +171,16 @@ def load(
 ) -> BoosterModel:
     """Parse verified bytes; refuse a newer library, another format, or a mismatched shape.
 
-    `isolate` parses a LightGBM model text in a child process first (see the module's doc).
+    `isolate` parses the bytes in a child process first (see the module's doc).
     """
     check_readable(framework, written_by)
     if framework == "xgboost":
+        if isolate:
+            _probe("xgboost", raw)
         booster, width, outputs = _xgboost(raw)
     else:
         if isolate:
-            _probe_lightgbm(raw)
+            _probe("lightgbm", raw)
         booster, width, outputs = _lightgbm(raw)
     if width != features:
         raise CatalogError(f"the {framework} model has {width} features, the version {features}")
@@ -226,17 +234,21 @@ def _lightgbm(raw: bytes) -> tuple[Any, int, int]:
     return booster, int(booster.num_feature()), int(booster.num_model_per_iteration())
 
 
-def _probe_lightgbm(raw: bytes) -> None:
-    """Parse the model text in a child process; refuse it if the parser fails or crashes."""
-    if not raw.startswith(b"tree"):
-        raise CatalogError("model.txt is not a LightGBM model text")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CatalogError(f"model.txt is not UTF-8 text: {exc}") from exc
+def _probe(framework: Literal["xgboost", "lightgbm"], raw: bytes) -> None:
+    """Parse the model in a child process; refuse it if the parser fails or crashes."""
+    name = _FILES[framework]
+    if framework == "lightgbm":
+        if not raw.startswith(b"tree"):
+            raise CatalogError("model.txt is not a LightGBM model text")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CatalogError(f"model.txt is not UTF-8 text: {exc}") from exc
+    elif not raw.startswith(b"{"):
+        raise CatalogError("model.ubj is not an XGBoost UBJSON document")
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _PROBE],
+            [sys.executable, "-c", _PROBES[framework]],
             input=raw,
             capture_output=True,
             timeout=PROBE_TIMEOUT_SECONDS,
@@ -244,11 +256,11 @@ def _probe_lightgbm(raw: bytes) -> None:
         )
     except subprocess.TimeoutExpired as exc:
         raise CatalogError(
-            f"LightGBM did not parse model.txt within {PROBE_TIMEOUT_SECONDS}s"
+            f"{framework} did not parse {name} within {PROBE_TIMEOUT_SECONDS}s"
         ) from exc
     if done.returncode != 0:
         how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
         stderr = done.stderr.decode("utf-8", "replace")
         said = [line for line in stderr.splitlines() if line.strip()]
         detail = said[-1][:300] if said else "no message"
-        raise CatalogError(f"model.txt is not a readable LightGBM model ({how}): {detail}")
+        raise CatalogError(f"{name} is not a readable {framework} model ({how}): {detail}")
