@@ -113,6 +113,10 @@ def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Por
         "--kubelet-preferred-address-types=InternalIP",
         # 127.0.0.1 cannot be an endpoint of the `kubernetes` Service; nothing here routes to it.
         "--endpoint-reconciler-type=none",
+        # Webhooks and aggregated APIs named by `service:` are called at one of the Service's
+        # ready endpoints (a pod address on the node's bridge), as on clusters whose control
+        # plane runs outside the pod network.
+        "--enable-aggregator-routing=true",
         "--profiling=false",
         f"--audit-policy-file={layout.audit_policy}",
         f"--audit-log-path={layout.audit_log}",
