@@ -5,6 +5,7 @@
 # user it names what is missing and the one command to run, and fails.
 #  - make: the project's commands;
 #  - util-linux (unshare) and iproute2 (ip): per-pod mount and network isolation on the local node;
+#  - nftables (nft): kube-proxy programs the cluster's Services with it (nftables mode);
 #  - ca-certificates: the Go module proxy and PyPI over TLS; openssl: the cluster's certificates;
 #  - prometheus: its promtool checks and unit-tests the alert rules (tests/unit/test_alert_rules.py);
 #    where services start on install, Debian starts a Prometheus daemon too, which is harmless;
@@ -15,7 +16,7 @@
 # neither a current Kubernetes nor a current Go): that needs a current Go (https://go.dev/dl/).
 set -euo pipefail
 PYTHON="${PYTHON:-python3}"
-PACKAGES=(make util-linux iproute2 ca-certificates openssl prometheus docker-registry libgomp1)
+PACKAGES=(make util-linux iproute2 nftables ca-certificates openssl prometheus docker-registry libgomp1)
 
 if ! command -v dpkg-query >/dev/null; then
   echo "install-system-deps: not a Debian system, nothing checked; the local cluster needs" \

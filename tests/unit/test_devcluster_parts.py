@@ -23,12 +23,14 @@ from modelship.devcluster.processes import (
     spawn,
     stop,
 )
+from modelship.devcluster.servicenet import AddressPlan
 from modelship.devcluster.state import ClusterState
 
 BINARIES = ControlPlaneBinaries(
     Path("/b/etcd"), Path("/b/kube-apiserver"), Path("/b/kcm"), Path("/b/kube-scheduler")
 )
 PORTS = controlplane.Ports(etcd_client=23790, etcd_peer=23800, apiserver=26443)
+PLAN = AddressPlan(123)
 
 
 def test_free_ports_are_distinct_and_bindable() -> None:
@@ -55,12 +57,12 @@ def test_every_listener_uses_the_chosen_ports_on_loopback() -> None:
     etcd = controlplane.etcd_argv(BINARIES, layout, PORTS)
     assert "--listen-client-urls=http://127.0.0.1:23790" in etcd
     assert "--listen-peer-urls=http://127.0.0.1:23800" in etcd
-    api = controlplane.apiserver_argv(BINARIES, layout, PORTS)
+    api = controlplane.apiserver_argv(BINARIES, layout, PORTS, PLAN)
     assert "--secure-port=26443" in api
     assert "--bind-address=127.0.0.1" in api
     # Flags a current release refuses (removed after 1.20) are gone.
     assert not [arg for arg in api if arg.startswith(("--insecure-port", "--insecure-bind"))]
-    kcm = controlplane.controller_manager_argv(BINARIES, layout, Path("/k"))
+    kcm = controlplane.controller_manager_argv(BINARIES, layout, Path("/k"), PLAN)
     assert "--secure-port=0" in kcm and not [arg for arg in kcm if arg.startswith("--port")]
     scheduler = controlplane.scheduler_argv(BINARIES, Path("/k"))
     assert scheduler[0] == "/b/kube-scheduler"
@@ -68,7 +70,7 @@ def test_every_listener_uses_the_chosen_ports_on_loopback() -> None:
 
 
 def test_api_server_authenticates_authorizes_and_signs_service_account_tokens() -> None:
-    api = controlplane.apiserver_argv(BINARIES, DevLayout(Path("/d")), PORTS)
+    api = controlplane.apiserver_argv(BINARIES, DevLayout(Path("/d")), PORTS, PLAN)
     flags = dict(arg.split("=", 1) for arg in api[1:])
     assert flags["--authorization-mode"] == "Node,RBAC"
     assert flags["--token-auth-file"] == "/d/pki/tokens.csv"
@@ -78,11 +80,24 @@ def test_api_server_authenticates_authorizes_and_signs_service_account_tokens() 
     assert "PodSecurity" in flags["--enable-admission-plugins"].split(",")
     # Nothing would lift the not-ready taint it puts on a new Node (node lifecycle is off).
     assert flags["--disable-admission-plugins"] == "TaintNodesByCondition"
-    assert flags["--service-cluster-ip-range"] == controlplane.SERVICE_CLUSTER_IP_RANGE
+    assert flags["--service-cluster-ip-range"] == "10.123.128.0/20"
+    # Without a service link nothing could reach the `kubernetes` Service's endpoint.
+    assert flags["--endpoint-reconciler-type"] == "none"
+
+
+def test_with_a_service_link_the_api_server_listens_and_advertises_there() -> None:
+    routed = controlplane.Ports(23790, 23800, 26443, api_host=PLAN.host_address)
+    api = controlplane.apiserver_argv(BINARIES, DevLayout(Path("/d")), routed, PLAN)
+    flags = dict(arg.split("=", 1) for arg in api[1:])
+    assert flags["--bind-address"] == flags["--advertise-address"] == "10.123.255.1"
+    assert flags["--endpoint-reconciler-type"] == "lease"
+    assert routed.apiserver_url == "https://10.123.255.1:26443"
 
 
 def test_controller_manager_signs_tokens_and_leaves_the_node_alone() -> None:
-    kcm = controlplane.controller_manager_argv(BINARIES, DevLayout(Path("/d")), Path("/k"))
+    kcm = controlplane.controller_manager_argv(
+        BINARIES, DevLayout(Path("/d")), Path("/k"), PLAN
+    )
     flags = dict(arg.split("=", 1) for arg in kcm[1:])
     controllers = flags["--controllers"].split(",")
     assert {"-node-lifecycle-controller", "-taint-eviction-controller"} <= set(controllers)

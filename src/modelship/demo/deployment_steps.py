@@ -13,7 +13,7 @@ from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.demo.model_steps import NAMESPACE
 from modelship.demo.narrator import DemoError, Narrator
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS, SERVICES
 
 SAMPLE_ROW = [6.1, 2.8, 4.7, 1.2]
 
@@ -91,13 +91,31 @@ def approve_and_promote(kubeconfig: Path, kube: Kube, say: Narrator) -> Deployme
     return status
 
 
-def predict(kube: Kube, say: Narrator) -> None:
-    say.step("Prediction from the production endpoint")
+def production_address(kube: Kube) -> str:
+    """Where a user calls production: its Service's ClusterIP (kube-proxy routes it to a ready
+    production pod). On a local cluster without routed Services (not run as root) no ClusterIP
+    leads anywhere, so a ready production pod's own address stands in."""
+    service = kube.get(SERVICES, NAMESPACE, "iris") or {}
+    cluster_ip = (service.get("spec") or {}).get("clusterIP")
+    if cluster_ip and _routed(cluster_ip):
+        return f"{cluster_ip}:80"
     selector = {"modelship.io/deployment": "iris", "modelship.io/stage": "production"}
     pods = [p for p in kube.list(PODS, NAMESPACE, selector) if (p.get("status") or {}).get("podIP")]
     if not pods:
         raise DemoError("no production pod has an address")
-    url = f"http://{pods[0]['status']['podIP']}:8080/v2/models/iris/infer"
+    return f"{pods[0]['status']['podIP']}:8080"
+
+
+def _routed(address: str) -> bool:
+    """Whether the address is routed into a local cluster's service network (and so never
+    towards the machine's default route)."""
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+    return route.returncode == 0 and " dev modelship" in route.stdout
+
+
+def predict(kube: Kube, say: Narrator) -> None:
+    say.step("Prediction from the production endpoint")
+    url = f"http://{production_address(kube)}/v2/models/iris/infer"
     body = {
         "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": SAMPLE_ROW}],
         "outputs": [{"name": "predict"}, {"name": "predict_proba"}],

@@ -14,19 +14,25 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
-from modelship.devcluster import controlplane, processes, registry
-from modelship.devcluster.binaries import ControlPlaneBinaries, resolve_binaries
+from modelship.devcluster import controlplane, coredns, processes, registry, servicenet
+from modelship.devcluster.binaries import (
+    ControlPlaneBinaries,
+    requested_version,
+    resolve_binaries,
+)
 from modelship.devcluster.crds import install_crds
 from modelship.devcluster.gatewayapi import standard_crds
+from modelship.devcluster.gobuild import build_from_modules
 from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
 from modelship.devcluster.kubeconfig import render_kubeconfig, write_kubeconfig
 from modelship.devcluster.layout import DevLayout
+from modelship.devcluster.node.__main__ import DEFAULT_NODE_NAME as NODE_NAME
 from modelship.devcluster.node.network import remove_bridge
 from modelship.devcluster.node.pidfiles import kill_all_pods
 from modelship.devcluster.pki import Pki
@@ -38,6 +44,8 @@ from modelship.devcluster.state import ClusterState
 # the controllers, the API server and last its storage.
 STOP_ORDER = (
     "local-node",
+    "kube-proxy",
+    "coredns",
     "kube-scheduler",
     "kube-controller-manager",
     "kube-apiserver",
@@ -159,10 +167,14 @@ class DevCluster:
         processes.stop(list(state.processes.values()), grace=1.0)
         # Safety net: pod processes the node could not stop (it crashed, or was killed).
         kill_all_pods(self.layout)
-        # And the pods' addresses, when the node could not remove them itself.
+        # And the pods' addresses, when the node could not remove them itself, and the
+        # service network.
         node_file = self.layout.root / "node.json"
         if node_file.exists():
-            remove_bridge(int(json.loads(node_file.read_text()).get("subnetOctet", 0)))
+            octet = int(json.loads(node_file.read_text()).get("subnetOctet", 0))
+            remove_bridge(octet)
+            if 1 <= octet <= 254:
+                servicenet.remove_service_network(servicenet.AddressPlan(octet))
         state.processes.clear()
         if self.layout.state_file.exists():
             state.save(self.layout.state_file)
@@ -173,10 +185,14 @@ class DevCluster:
         binaries = self._binaries or resolve_binaries()
         layout = self.layout
         layout.create()
+        plan = servicenet.AddressPlan(servicenet.kept_octet(layout.root))
+        network = self._service_binaries()
+        routed = network is not None and servicenet.create_service_network(plan)
+        api_host = plan.host_address if routed else "127.0.0.1"
         pki = Pki(layout.pki)
-        pki.ensure(controlplane.KUBERNETES_SERVICE_IP)
+        pki.ensure([plan.kubernetes_service_ip, *([api_host] if routed else [])])
         state = ClusterState.load(layout.state_file)
-        state.ports = _reuse_or_pick_ports(state.ports)
+        state.ports = replace(_reuse_or_pick_ports(state.ports), api_host=api_host)
         state.save(layout.state_file)
         ports = state.ports
         tokens = pki.tokens()
@@ -198,28 +214,68 @@ class DevCluster:
         etcd = self._spawn(state, "etcd", controlplane.etcd_argv(binaries, layout, ports))
         _wait(etcd, lambda: _etcd_healthy(ports.etcd_client), self._timeout, "etcd is healthy")
         apiserver = self._spawn(
-            state, "kube-apiserver", controlplane.apiserver_argv(binaries, layout, ports)
+            state, "kube-apiserver", controlplane.apiserver_argv(binaries, layout, ports, plan)
         )
         with self.client() as client:
             _wait(apiserver, lambda: _api_ready(client), self._timeout, "/readyz is ok")
             kcm_argv = controlplane.controller_manager_argv(
-                binaries, layout, kubeconfigs["controller-manager"]
+                binaries, layout, kubeconfigs["controller-manager"], plan
             )
             kcm = self._spawn(state, "kube-controller-manager", kcm_argv)
             _wait(kcm, lambda: _pods_admissible(client), self._timeout,
                   "the default ServiceAccount and kube-root-ca.crt exist")  # fmt: skip
             scheduler_argv = controlplane.scheduler_argv(binaries, kubeconfigs["scheduler"])
             self._spawn(state, "kube-scheduler", scheduler_argv)
+            if routed and network is not None:
+                self._start_services(state, plan, network, client)
         if self._node:
-            node = self._spawn(state, "local-node", self._node_argv(ports))
+            dns = ["--cluster-dns", plan.dns_service_ip] if routed else []
+            node = self._spawn(state, "local-node", [*self._node_argv(ports), *dns])
             with self.client() as client:
                 _wait(node, lambda: _node_ready(client), self._timeout, "the local node is Ready")
+
+    def _service_binaries(self) -> tuple[Path, Path] | None:
+        """kube-proxy (of the cluster's release) and CoreDNS, built on first use; None where
+        the service network cannot be built (not root, or no node to route to)."""
+        if not self._node or os.geteuid() != 0 or self._binaries is not None:
+            return None
+        settings = GoBuildSettings.from_environ(os.environ)
+        release = build_from_modules(requested_version(os.environ), settings, extra=["kube-proxy"])
+        return release.binaries["kube-proxy"], coredns.coredns_binary(settings)
+
+    def _start_services(
+        self,
+        state: ClusterState,
+        plan: servicenet.AddressPlan,
+        network: tuple[Path, Path],
+        client: KubeClient,
+    ) -> None:
+        """CoreDNS on the host end of the service link, kube-proxy in the service namespace,
+        and the `kube-dns` Service in front of CoreDNS."""
+        kube_proxy, coredns_binary = network
+        corefile = self.layout.root / "Corefile"
+        corefile.write_text(coredns.corefile(plan.host_address, self.kubeconfig, "modelship-dev"))
+        self._spawn(state, "coredns", coredns.coredns_argv(coredns_binary, corefile))
+        config = self.layout.root / "kube-proxy.yaml"
+        config.write_text(servicenet.kube_proxy_config(plan, self.kubeconfig, NODE_NAME))
+        self._spawn(state, "kube-proxy", servicenet.kube_proxy_argv(plan, kube_proxy, config))
+        service, endpoint_slice = servicenet.kube_dns_objects(plan)
+        for path, body in (
+            ("/api/v1/namespaces/kube-system/services", service),
+            ("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices", endpoint_slice),
+        ):
+            try:
+                client.post(path, body)
+            except ApiError as error:
+                if error.status != 409:
+                    raise
 
     def _node_argv(self, ports: controlplane.Ports) -> list[str]:
         return [
             sys.executable, "-m", "modelship.devcluster.node",
             "--kubeconfig", str(self.node_kubeconfig),
             "--dev-dir", str(self.layout.root),
+            "--api-host", ports.api_host,
             "--api-port", str(ports.apiserver),
             *self._node_args,
         ]  # fmt: skip
@@ -236,7 +292,8 @@ def _reuse_or_pick_ports(previous: controlplane.Ports | None) -> controlplane.Po
         used = (previous.etcd_client, previous.etcd_peer, previous.apiserver)
         if not any(is_listening(port) for port in used):
             return previous
-    return controlplane.Ports(*free_ports(3))
+    etcd_client, etcd_peer, apiserver = free_ports(3)
+    return controlplane.Ports(etcd_client, etcd_peer, apiserver)
 
 
 def _wait(record: ProcessRecord, ready: Callable[[], bool], timeout: float, what: str) -> None:

@@ -2,7 +2,9 @@
 
 Pure functions, so the flags (and why each is there) are readable and unit-tested in one place.
 Every listener binds 127.0.0.1 on a port chosen free at `up`, and every fixed port is switched
-off, so two dev clusters can run side by side.
+off, so two dev clusters can run side by side. The API server binds the host's end of the
+cluster's service link instead when there is one (servicenet.py), so kube-proxy in the service
+namespace reaches it, and the cluster's Service range comes from its address plan.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from pathlib import Path
 from modelship.devcluster.binaries import ControlPlaneBinaries
 from modelship.devcluster.layout import DevLayout
 from modelship.devcluster.pki import Pki
+from modelship.devcluster.servicenet import AddressPlan
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-# The first address of the range is the `kubernetes` Service; its certificate must name it.
-KUBERNETES_SERVICE_IP = "10.0.0.1"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ADMISSION_PLUGINS = (
     "NamespaceLifecycle",
@@ -56,10 +56,12 @@ class Ports:
     etcd_client: int
     etcd_peer: int
     apiserver: int
+    # Where the API server listens: 127.0.0.1, or the host's end of the service link.
+    api_host: str = "127.0.0.1"
 
     @property
     def apiserver_url(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver}"
+        return f"https://{self.api_host}:{self.apiserver}"
 
 
 def etcd_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Ports) -> list[str]:
@@ -82,13 +84,16 @@ def etcd_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Ports) -
     ]
 
 
-def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Ports) -> list[str]:
+def apiserver_argv(
+    binaries: ControlPlaneBinaries, layout: DevLayout, ports: Ports, plan: AddressPlan
+) -> list[str]:
     pki = Pki(layout.pki)
+    routed = ports.api_host != "127.0.0.1"
     return [
         str(binaries.kube_apiserver),
         f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={ports.api_host}",
+        f"--advertise-address={ports.api_host}",
         f"--secure-port={ports.apiserver}",
         f"--cert-dir={layout.pki}",
         f"--tls-cert-file={pki.apiserver_cert}",
@@ -100,7 +105,7 @@ def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Por
         f"--service-account-signing-key-file={pki.sa_key}",
         f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
         f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
-        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        f"--service-cluster-ip-range={plan.service_range}",
         f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
         # It taints a new Node not-ready until the node lifecycle controller (off, see
         # CONTROLLERS) sees it Ready; here nothing would ever lift it and nothing would schedule.
@@ -111,8 +116,9 @@ def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Por
         f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
         f"--kubelet-certificate-authority={pki.ca_cert}",
         "--kubelet-preferred-address-types=InternalIP",
-        # 127.0.0.1 cannot be an endpoint of the `kubernetes` Service; nothing here routes to it.
-        "--endpoint-reconciler-type=none",
+        # With a service link the `kubernetes` Service's endpoint is the API server's address
+        # there; 127.0.0.1 cannot be an endpoint of any Service.
+        f"--endpoint-reconciler-type={'lease' if routed else 'none'}",
         # Webhooks and aggregated APIs named by `service:` are called at one of the Service's
         # ready endpoints (a pod address on the node's bridge), as on clusters whose control
         # plane runs outside the pod network.
@@ -127,7 +133,7 @@ def apiserver_argv(binaries: ControlPlaneBinaries, layout: DevLayout, ports: Por
 
 
 def controller_manager_argv(
-    binaries: ControlPlaneBinaries, layout: DevLayout, kubeconfig: Path
+    binaries: ControlPlaneBinaries, layout: DevLayout, kubeconfig: Path, plan: AddressPlan
 ) -> list[str]:
     pki = Pki(layout.pki)
     return [
@@ -143,7 +149,7 @@ def controller_manager_argv(
         f"--root-ca-file={pki.ca_cert}",
         f"--cluster-signing-cert-file={pki.ca_cert}",
         f"--cluster-signing-key-file={pki.ca_key}",
-        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        f"--service-cluster-ip-range={plan.service_range}",
         "--cluster-name=modelship-dev",
         "--profiling=false",
     ]

@@ -62,12 +62,14 @@ def build_from_modules(
     settings: GoBuildSettings,
     *,
     kubectl: bool = False,
+    extra: Sequence[str] = (),
     proxy: ModuleProxy | None = None,
     progress: Progress = print_progress,
 ) -> ModuleControlPlane:
-    """Resolve `requested` (1.X or 1.X.Y), then build (or find cached) its binaries and etcd."""
+    """Resolve `requested` (1.X or 1.X.Y), then build (or find cached) its binaries and etcd;
+    `extra` names more commands of the release (kube-proxy)."""
     proxy = proxy or ModuleProxy(base=settings.proxy)
-    components = (*CONTROL_PLANE, "kubectl") if kubectl else CONTROL_PLANE
+    components = (*CONTROL_PLANE, *(["kubectl"] if kubectl else []), *extra)
     k8s_entry, manifest = _kubernetes(requested, components, settings, proxy, progress)
     etcd_version = str(manifest["etcd"])
     etcd_entry = entry_dir(settings.cache_root, "etcd", etcd_version)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import secrets
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,15 +89,17 @@ class Pki:
         with self.token_file.open(newline="") as handle:
             return {by_user[row[1]]: row[0] for row in csv.reader(handle) if row[1] in by_user}
 
-    def ensure(self, service_ip: str) -> None:
-        """Create whatever is missing; existing files are kept."""
+    def ensure(self, apiserver_ips: Sequence[str]) -> None:
+        """Create whatever is missing; existing files are kept, except the API server's
+        certificate when the addresses it must name changed (a new service link)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if not (self.ca_cert.exists() and self.ca_key.exists()):
             self._make_ca()
         sans = [f"DNS:{name}" for name in APISERVER_DNS_NAMES]
         leaves = {
             # name: (subject, subjectAltNames, extendedKeyUsage)
-            "apiserver": ("/CN=kube-apiserver", [*sans, "IP:127.0.0.1", f"IP:{service_ip}"],
+            "apiserver": ("/CN=kube-apiserver",
+                          [*sans, "IP:127.0.0.1", *(f"IP:{ip}" for ip in apiserver_ips)],
                           "serverAuth"),
             # The local node's log endpoint, and the API server's client identity towards it.
             "kubelet": ("/CN=modelship-local-node", ["DNS:localhost", "IP:127.0.0.1"],
@@ -105,8 +108,13 @@ class Pki:
                                          [], "clientAuth"),
         }  # fmt: skip
         for name, (subject, alt_names, usage) in leaves.items():
+            names_file = self.directory / f"{name}.names"
+            named = names_file.read_text() if names_file.exists() else None
+            if name == "apiserver" and named != ",".join(alt_names):
+                self.cert(name).unlink(missing_ok=True)
             if not (self.cert(name).exists() and self.key(name).exists()):
                 self._issue(name, subject, alt_names, usage)
+            names_file.write_text(",".join(alt_names))
         if not (self.sa_key.exists() and self.sa_pub.exists()):
             _openssl("genrsa", "-traditional", "-out", str(self.sa_key), "2048")
             _openssl("rsa", "-in", str(self.sa_key), "-pubout", "-out", str(self.sa_pub))

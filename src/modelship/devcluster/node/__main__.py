@@ -23,6 +23,8 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     parser.add_argument("--api-port", type=int, required=True)
     parser.add_argument("--api-host", default="127.0.0.1")
     parser.add_argument("--node-name", default=DEFAULT_NODE_NAME)
+    parser.add_argument("--cluster-dns", default=None,
+                        help="the kube-dns ClusterIP pods resolve names with")  # fmt: skip
     parser.add_argument(
         "--image",
         action="append",
@@ -40,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         images=tuple(args.images or ["modelship"]),
         backoff_base=args.backoff_base,
         backoff_cap=args.backoff_cap,
+        cluster_dns=args.cluster_dns,
     )
     return AgentConfig(
         args.node_name, DevLayout(args.dev_dir.absolute()), args.kubeconfig, settings

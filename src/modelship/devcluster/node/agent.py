@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -23,11 +22,12 @@ from modelship.devcluster.node.events import EventRecorder
 from modelship.devcluster.node.launch import NodeSettings
 from modelship.devcluster.node.logfiles import pod_log_dir
 from modelship.devcluster.node.logserver import LogServer
-from modelship.devcluster.node.network import PodNetwork, bridges_in_use, pick_subnet_octet
+from modelship.devcluster.node.network import PodNetwork
 from modelship.devcluster.node.nodeobject import node_object, node_status
 from modelship.devcluster.node.pod import PodRunner
 from modelship.devcluster.node.provisioner import Provisioner
 from modelship.devcluster.ports import free_ports
+from modelship.devcluster.servicenet import kept_octet
 
 log = logging.getLogger(__name__)
 TERMINAL = ("Succeeded", "Failed")
@@ -45,15 +45,8 @@ class AgentConfig:
 
 
 def subnet_octet(layout: DevLayout) -> int:
-    """The cluster's pod /16 (`10.<n>.0.0`), chosen once and kept in the dev directory."""
-    path = layout.root / "node.json"
-    if path.exists():
-        kept = json.loads(path.read_text())
-        # A directory from before pod addresses left loopback kept its octet as `loopbackOctet`.
-        return int(kept.get("subnetOctet", kept.get("loopbackOctet")))
-    octet = pick_subnet_octet(taken=bridges_in_use())
-    path.write_text(json.dumps({"subnetOctet": octet}))
-    return octet
+    """The cluster's /16 (`10.<n>.0.0`), chosen once (by `up`, or here) and kept."""
+    return kept_octet(layout.root)
 
 
 class NodeAgent:

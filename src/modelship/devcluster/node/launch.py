@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelship.devcluster.coredns import pod_resolv_conf
 from modelship.devcluster.node.client import AsyncKubeClient
 from modelship.devcluster.node.envvars import node_env, resolve_env
 from modelship.devcluster.node.objects import ObjectReader
@@ -32,6 +33,7 @@ class NodeSettings:
     images: tuple[str, ...]
     backoff_base: float
     backoff_cap: float
+    cluster_dns: str | None = None
     keep: list[str] = field(default_factory=kept_paths)
 
 
@@ -62,8 +64,22 @@ class LaunchPlanner:
         message_file = self._pod_dir / "containers" / container["name"] / "termination-log"
         target = container.get("terminationMessagePath") or "/dev/termination-log"
         mounts.append(Mount(str(message_file), target, False))
+        resolv = self._resolv_conf(pod)
+        if resolv is not None:
+            mounts.append(Mount(str(resolv), "/etc/resolv.conf", True))
         cwd = container.get("workingDir") or str(self._pod_dir / "work")
         return LaunchPlan(argv, env, cwd, mounts, str(error_file), settings.keep)
+
+    def _resolv_conf(self, pod: JSON) -> Path | None:
+        """The pod's /etc/resolv.conf, as a kubelet writes it for its `dnsPolicy`; None keeps
+        the machine's (policy `Default`, or a cluster without DNS)."""
+        content = pod_resolv_conf(pod, self._settings.cluster_dns)
+        if content is None:
+            return None
+        path = self._pod_dir / "resolv.conf"
+        if not path.exists() or path.read_text() != content:
+            path.write_text(content)
+        return path
 
     @staticmethod
     def _mount(mount: Mapping[str, Any], volumes: Mapping[str, HostVolume]) -> Mount:

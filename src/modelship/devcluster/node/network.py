@@ -4,14 +4,16 @@ Every pod gets an address of its own, reported as `status.podIP`; a process in t
 from the downward API or `MODELSHIP_BIND_HOST` and listens on it, so two pods can use the same
 port. Kubernetes refuses loopback addresses (127.0.0.0/8) in EndpointSlices, so on a current API
 server a pod on loopback would be behind no Service at all. The node therefore takes a /16 of
-10.0.0.0/8 per cluster (`10.<n>.0.0/16`, `n` kept in the dev directory) and, as root, puts each
+10.0.0.0/8 per cluster (`10.<n>.0.0/16`, `n` kept in the dev directory; pods use its lower /17,
+see servicenet.py for the rest) and, as root, puts each
 pod's address on a bridge of its own (`modelship<n>`, no ports attached): the kernel then treats
 the address as local, so traffic to it is delivered on this machine like loopback traffic and
 never reaches a wire. An `unreachable` route for the whole /16 makes every address of the range
 that no pod holds fail at once ("No route to host") instead of following the default route, so no
 packet for the range can leave the machine. Pods still share the machine's network namespace
 (per-pod namespaces with a veth on that bridge are the networking issue's next step), so they
-reach the API server and the registry on 127.0.0.1 as before.
+reach the registry on 127.0.0.1 as before, and Services through the host's route into the
+cluster's service namespace (servicenet.py).
 
 Without the right to change addresses (not root), the node falls back to loopback addresses
 `127.<n>.x.y`: pods still run and talk, but no EndpointSlice can hold them.
@@ -29,8 +31,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 Run = Callable[[Sequence[str]], None]
-# 10.0.0.0/24 is the Service range (controlplane.SERVICE_CLUSTER_IP_RANGE); stay far from it.
+# 10.<n>.0.0/16 per cluster; the low octets are left to whatever else a machine has in 10/8.
 OCTETS = range(100, 255)
+# Pods take the lower half of the /16 (`10.<n>.0.0/17`); servicenet.AddressPlan has the rest.
+POD_ADDRESSES = 254 * 128
 
 
 def pick_subnet_octet(rng: random.Random | None = None, taken: set[int] | None = None) -> int:
@@ -55,9 +59,9 @@ class AddressAllocator:
         return f"{self.prefix}.{index // 254}.{index % 254 + 1}"
 
     def allocate(self) -> str:
-        for _ in range(254 * 256):
+        for _ in range(POD_ADDRESSES):
             address = self._address(self._next)
-            self._next = self._next + 1 if self._next < 254 * 256 - 1 else 1
+            self._next = self._next + 1 if self._next < POD_ADDRESSES - 1 else 1
             if address not in self._in_use:
                 self._in_use.add(address)
                 return address

@@ -1,0 +1,270 @@
+"""The cluster's address plan and its service network: where kube-proxy routes Services.
+
+Each local cluster owns `10.<n>.0.0/16` (`n` kept in the dev directory's node.json):
+
+| range            | what                                                              |
+|------------------|-------------------------------------------------------------------|
+| `10.n.0.0/17`    | pod addresses (node/network.py)                                   |
+| `10.n.128.0/20`  | Service ClusterIPs; `.1` is `kubernetes`, `.10` is `kube-dns`     |
+| `10.n.255.0/30`  | the service link: `.1` on the host (API server, CoreDNS), `.2` in |
+|                  | the service namespace (kube-proxy's NodePorts)                    |
+
+kube-proxy programs the netfilter tables of the network namespace it runs in, and two clusters
+on one machine (parallel test workers) would overwrite each other's tables in the host's. So each
+cluster's kube-proxy runs in a network namespace of its own, `modelship<n>`, joined to the host by
+one veth pair (the service link). The host routes the Service range into it; kube-proxy rewrites a
+ClusterIP to an endpoint and, with `masqueradeAll`, to its own source address, and the packet comes
+back over the link to the pod address on the host, whose answer returns the same way.
+
+Why nothing can leave the machine:
+- the host keeps `ip_forward` off, so it delivers what the service namespace sends it to its own
+  addresses only and forwards nothing;
+- the service namespace has no default route: its only link is the host, it routes the pod range
+  back over the link and holds an `unreachable` route for the rest of the /16;
+- the host holds an `unreachable` route for the whole /16, so an address of the range that no pod
+  holds and no route covers is refused at once ("No route to host").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelship.devcluster.node.network import bridges_in_use, pick_subnet_octet
+
+log = logging.getLogger(__name__)
+Run = Callable[[Sequence[str]], None]
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    """Every address range of the cluster whose /16 is `10.<octet>.0.0/16`."""
+
+    octet: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.octet <= 254:
+            raise ValueError(f"second octet {self.octet} is outside 1..254")
+
+    def _at(self, suffix: str) -> str:
+        return f"10.{self.octet}.{suffix}"
+
+    @property
+    def cluster_range(self) -> str:
+        return self._at("0.0/16")
+
+    @property
+    def pod_range(self) -> str:
+        return self._at("0.0/17")
+
+    @property
+    def service_range(self) -> str:
+        return self._at("128.0/20")
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        return self._at("128.1")
+
+    @property
+    def dns_service_ip(self) -> str:
+        return self._at("128.10")
+
+    @property
+    def host_address(self) -> str:
+        """The host's end of the service link: where pods and kube-proxy reach the API server."""
+        return self._at("255.1")
+
+    @property
+    def proxy_address(self) -> str:
+        """The service namespace's end: kube-proxy's node address (NodePorts answer here)."""
+        return self._at("255.2")
+
+    @property
+    def link(self) -> str:
+        return self._at("255.0/30")
+
+    @property
+    def namespace(self) -> str:
+        return f"modelship{self.octet}"
+
+    @property
+    def host_link(self) -> str:
+        return f"modelship{self.octet}s"  # 13 characters at most: within IFNAMSIZ
+
+    def holds(self, address: str) -> bool:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(self.cluster_range)
+
+
+@dataclass(frozen=True)
+class ServiceNetworkCommands:
+    """The `ip` commands that build and remove the service network (pure, so unit-tested)."""
+
+    plan: AddressPlan
+
+    def _in(self, *argv: str) -> list[str]:
+        return ["ip", "-n", self.plan.namespace, *argv]
+
+    def create(self) -> list[list[str]]:
+        p = self.plan
+        return [
+            ["ip", "netns", "add", p.namespace],
+            [
+                "ip",
+                "link",
+                "add",
+                p.host_link,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                p.namespace,
+            ],
+            ["ip", "addr", "add", f"{p.host_address}/30", "dev", p.host_link],
+            ["ip", "link", "set", p.host_link, "up"],
+            self._in("link", "set", "lo", "up"),
+            self._in("addr", "add", f"{p.proxy_address}/30", "dev", "eth0"),
+            self._in("link", "set", "eth0", "up"),
+            self._in("route", "add", p.pod_range, "via", p.host_address),
+            self._in("route", "add", "unreachable", p.cluster_range),
+            # Forwarding inside the namespace only (ip_forward is per network namespace).
+            [
+                "ip",
+                "netns",
+                "exec",
+                p.namespace,
+                "sh",
+                "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_forward",
+            ],
+            ["ip", "route", "replace", "unreachable", p.cluster_range],
+            ["ip", "route", "replace", p.service_range, "via", p.proxy_address, "dev", p.host_link],
+        ]
+
+    def remove(self) -> list[list[str]]:
+        # Deleting the namespace deletes its end of the veth, and with it the host's end and
+        # the routes through it; the host's unreachable route is the pod network's to remove.
+        return [
+            ["ip", "netns", "del", self.plan.namespace],
+            ["ip", "link", "del", self.plan.host_link],
+        ]
+
+
+def run_ip(argv: Sequence[str]) -> None:
+    subprocess.run(list(argv), check=True, capture_output=True, text=True, timeout=30)
+
+
+def create_service_network(plan: AddressPlan, run: Run = run_ip) -> bool:
+    """Build the service network (after removing a crashed run's); False when it cannot be
+    built here (not root, no `ip`): the cluster then runs without routed Services."""
+    commands = ServiceNetworkCommands(plan)
+    remove_service_network(plan, run)
+    try:
+        for argv in commands.create():
+            run(argv)
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or error
+        log.warning(
+            "no routed Services on this cluster: cannot build its service network: %s", detail
+        )
+        remove_service_network(plan, run)
+        return False
+    return True
+
+
+def remove_service_network(plan: AddressPlan, run: Run = run_ip) -> None:
+    for argv in ServiceNetworkCommands(plan).remove():
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            run(argv)
+
+
+def kube_proxy_config(plan: AddressPlan, kubeconfig: Path, node_name: str) -> str:
+    """kube-proxy's configuration: nftables mode, every ClusterIP connection masqueraded (the
+    answer must come back through the service namespace to be un-NATed), NodePorts on the
+    namespace's link address, and no sysctl written outside its own namespace."""
+    return f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: nftables
+clientConnection:
+  kubeconfig: {kubeconfig}
+hostnameOverride: {node_name}
+clusterCIDR: {plan.pod_range}
+nodePortAddresses: ["{plan.proxy_address}/32"]
+healthzBindAddress: ""
+metricsBindAddress: ""
+nftables:
+  masqueradeAll: true
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+"""
+
+
+def kube_proxy_argv(plan: AddressPlan, binary: Path, config: Path) -> list[str]:
+    # `ip netns exec` execs the command, so the recorded pid is kube-proxy's own.
+    return ["ip", "netns", "exec", plan.namespace, str(binary), f"--config={config}"]
+
+
+def kube_dns_objects(plan: AddressPlan) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `kube-dns` Service and its EndpointSlice: CoreDNS runs on the host end of the link,
+    not in a pod, so the slice names that address itself (as for any Service without a
+    selector)."""
+    ports = [("dns", "UDP"), ("dns-tcp", "TCP")]
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "kube-dns",
+            "namespace": "kube-system",
+            "labels": {"k8s-app": "kube-dns"},
+        },
+        "spec": {
+            "clusterIP": plan.dns_service_ip,
+            "ports": [{"name": n, "port": 53, "protocol": p, "targetPort": 53} for n, p in ports],
+        },
+    }
+    endpoint_slice = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "kube-dns-coredns",
+            "namespace": "kube-system",
+            "labels": {
+                "kubernetes.io/service-name": "kube-dns",
+                "endpointslice.kubernetes.io/managed-by": "modelship.dev-local-cluster",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [plan.host_address], "conditions": {"ready": True}}],
+        "ports": [{"name": n, "port": 53, "protocol": p} for n, p in ports],
+    }
+    return service, endpoint_slice
+
+
+def kept_octet(root: Path) -> int:
+    """The cluster's second octet, chosen once (not one another cluster here uses) and kept in
+    the dev directory's node.json."""
+    path = root / "node.json"
+    if path.exists():
+        kept = json.loads(path.read_text())
+        # A directory from before pod addresses left loopback kept its octet as `loopbackOctet`.
+        return int(kept.get("subnetOctet", kept.get("loopbackOctet")))
+    octet = pick_subnet_octet(taken=bridges_in_use() | namespaces_in_use())
+    path.write_text(json.dumps({"subnetOctet": octet}))
+    return octet
+
+
+def namespaces_in_use(run_netns: Path = Path("/run/netns")) -> set[int]:
+    """Octets of the clusters' service namespaces that exist on this machine now."""
+    names = (path.name.removeprefix("modelship") for path in run_netns.glob("modelship*"))
+    return {int(name) for name in names if name.isdigit()}
