@@ -114,6 +114,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @pytest.fixture(scope="session")
+def host_for_pods(target: Target, request: pytest.FixtureRequest) -> str:
+    """Where a pod reaches a server a test starts on this machine (a dataset over HTTP)."""
+    if target.kubeconfig is None:
+        cluster: DevCluster = request.getfixturevalue("dev_cluster")
+        return cluster.host_for_pods
+    return _existing_dev_cluster(target.kubeconfig).host_for_pods
+
+
+@pytest.fixture(scope="session")
 def cluster_kubeconfig(target: Target, request: pytest.FixtureRequest) -> Path:
     """The cluster-admin kubeconfig of the cluster under test; the local cluster starts only
     when no existing one is named."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -122,12 +123,14 @@ def test_the_cluster_runs_a_registry_and_says_where(
     assert (dev_cluster.dev_dir / "registry").is_dir()  # its storage, under the cluster's directory
 
 
-def test_pod_addresses_are_local_and_the_rest_of_their_range_is_unreachable(
+def test_pods_have_namespaces_of_their_own_and_the_rest_of_their_range_is_unreachable(
     dev_cluster: DevCluster, kube_api: kubernetes.client.ApiClient, namespace: str
 ) -> None:
-    """No packet for the pod range can leave the machine: a pod's address is local (delivered
-    here), every other one has an unreachable route instead of the default route; and, unlike a
-    loopback address, the EndpointSlice of a Service selecting the pod holds it."""
+    """No packet for the pod range can leave the machine: a pod's address is routed into the
+    cluster's own network namespace (where the pod's namespace hangs off a bridge), every
+    address outside the pod and Service ranges has an unreachable route instead of the default
+    route; and, unlike a loopback address, the EndpointSlice of a Service selecting the pod
+    holds it."""
     core = kubernetes.client.CoreV1Api(kube_api)
     labels = {"app": "idle"}
     core.create_namespaced_pod(namespace, {
@@ -144,7 +147,19 @@ def test_pod_addresses_are_local_and_the_rest_of_their_range_is_unreachable(
     octet = json.loads((dev_cluster.dev_dir / "node.json").read_text())["subnetOctet"]
     assert address.startswith(f"10.{octet}.")
     route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
-    assert route.stdout.startswith(f"local {address} dev lo"), route.stdout
+    assert f" via 10.{octet}.255.2 dev modelship{octet}s " in route.stdout, route.stdout
+    pod_namespace = f"modelship{octet}-" + "-".join(address.split(".")[2:])
+    inside = subprocess.run(
+        ["ip", "-n", pod_namespace, "-o", "-4", "addr", "show", "dev", "eth0"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert f"inet {address}/32" in inside
+    # The pod's process runs in that namespace, not in the host's.
+    uid = core.read_namespaced_pod("idle", namespace).metadata.uid
+    record = json.loads((dev_cluster.layout.pods / uid / "pids" / "main.json").read_text())
+    joined = os.readlink(f"/proc/{record['pid']}/ns/net")
+    assert joined == f"net:[{os.stat(f'/run/netns/{pod_namespace}').st_ino}]"
+    assert joined != os.readlink("/proc/self/ns/net")
     unheld = subprocess.run(
         ["ip", "route", "get", f"10.{octet}.255.254"], capture_output=True, text=True, check=False
     )

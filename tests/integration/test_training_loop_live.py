@@ -175,12 +175,12 @@ class FlakyCSV(BaseHTTPRequestHandler):
 
 
 def test_a_transient_failure_is_retried_and_then_succeeds(
-    operator: OperatorProcess, kube: Kube, namespace: str
+    operator: OperatorProcess, kube: Kube, namespace: str, host_for_pods: str
 ) -> None:
-    server = HTTPServer(("127.0.0.1", 0), FlakyCSV)
+    server = HTTPServer((host_for_pods, 0), FlakyCSV)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/data.csv"
+        url = f"http://{host_for_pods}:{server.server_address[1]}/data.csv"
         kube.create(
             MODELS,
             namespace,

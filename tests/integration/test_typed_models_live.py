@@ -69,15 +69,15 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def dataset_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The churn table as a CSV over http on 127.0.0.1 (pods share the host's network)."""
+def dataset_url(tmp_path_factory: pytest.TempPathFactory, host_for_pods: str) -> Iterator[str]:
+    """The churn table as a CSV over http, where the trainer pods reach this machine."""
     root = tmp_path_factory.mktemp("typed-dataset")
     assert synthetic.main([str(root / "churn.csv"), "--rows", "900", "--seed", "5"]) == 0
     text = (root / "churn.csv").read_text()
     assert ",," in text  # gaps in the CSV itself, not only on the wire
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    server = ThreadingHTTPServer((host_for_pods, 0), partial(QuietHandler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/churn.csv"
+    yield f"http://{host_for_pods}:{server.server_address[1]}/churn.csv"
     server.shutdown()
 
 

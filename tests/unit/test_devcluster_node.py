@@ -90,36 +90,64 @@ def test_addresses_are_unique_until_released() -> None:
     assert allocator.allocate() not in (first, second)  # freed addresses are reused last
 
 
-def test_pod_addresses_live_on_the_clusters_bridge_with_the_range_unreachable() -> None:
+def test_on_a_routed_cluster_each_pod_gets_a_namespace_on_the_bridge(tmp_path: Path) -> None:
+    (tmp_path / "modelship150").touch()  # the cluster's service namespace exists
+    (tmp_path / "modelship150-0-9").touch()  # a crashed node's pod namespace
     calls: list[list[str]] = []
-    network = PodNetwork(150, run=lambda argv: calls.append(list(argv)))
-    assert network.bridged
-    # First what a crashed node may have left is removed, then the bridge and the route.
-    assert calls[-3:] == [
-        ["ip", "link", "add", "modelship150", "type", "bridge"],
-        ["ip", "link", "set", "modelship150", "up"],
-        ["ip", "route", "replace", "unreachable", "10.150.0.0/16"],
-    ]
+    network = PodNetwork(150, run=lambda argv: calls.append(list(argv)), namespaces=tmp_path)
+    assert network.routed
+    assert calls == [["ip", "netns", "del", "modelship150-0-9"]]
     calls.clear()
     address = network.allocate()
-    assert address.startswith("10.150.")
-    assert calls == [["ip", "addr", "add", f"{address}/32", "dev", "modelship150"]]
-    network.release(address)
-    network.close()
-    assert calls[1:] == [
-        ["ip", "addr", "del", f"{address}/32", "dev", "modelship150"],
-        ["ip", "link", "del", "modelship150"],
-        ["ip", "route", "del", "unreachable", "10.150.0.0/16"],
+    assert address.ip == "10.150.0.2"  # .0.1 is the bridge, every pod's default route
+    assert address.netns == "modelship150-0-2"
+    assert calls == [
+        ["ip", "netns", "add", "modelship150-0-2"],
+        ["ip", "-n", "modelship150", "link", "add", "vp0x2", "type", "veth", "peer", "name",
+         "eth0", "netns", "modelship150-0-2"],
+        ["ip", "-n", "modelship150", "link", "set", "vp0x2", "master", "cbr0", "up"],
+        ["ip", "-n", "modelship150-0-2", "link", "set", "lo", "up"],
+        ["ip", "-n", "modelship150-0-2", "addr", "add", "10.150.0.2/32", "dev", "eth0"],
+        ["ip", "-n", "modelship150-0-2", "link", "set", "eth0", "up"],
+        ["ip", "-n", "modelship150-0-2", "route", "add", "default", "via", "10.150.0.1", "dev",
+         "eth0", "onlink"],
+        ["ip", "-n", "modelship150", "route", "replace", "10.150.0.2/32", "dev", "cbr0"],
+    ]  # fmt: skip
+    calls.clear()
+    network.release(address.ip)
+    assert calls == [
+        ["ip", "netns", "del", "modelship150-0-2"],
+        ["ip", "-n", "modelship150", "route", "del", "10.150.0.2/32"],
     ]
 
 
-def test_without_the_right_to_add_a_bridge_pods_fall_back_to_loopback() -> None:
-    def refuse(argv: Sequence[str]) -> None:
-        raise subprocess.CalledProcessError(2, list(argv), stderr="Operation not permitted")
+def test_a_pod_namespace_that_cannot_be_built_is_removed_and_its_address_freed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "modelship150").touch()
+    calls: list[list[str]] = []
 
-    network = PodNetwork(150, run=refuse)
-    assert not network.bridged
-    assert network.allocate().startswith("127.150.")
+    def run(argv: Sequence[str]) -> None:
+        calls.append(list(argv))
+        if "master" in argv:
+            raise subprocess.CalledProcessError(2, list(argv), stderr="no such device")
+
+    network = PodNetwork(150, run=run, namespaces=tmp_path)
+    with pytest.raises(subprocess.CalledProcessError):
+        network.allocate()
+    assert calls[-2] == ["ip", "netns", "del", "modelship150-0-2"]
+    calls.clear()
+    run_ok = PodNetwork(150, run=lambda argv: calls.append(list(argv)), namespaces=tmp_path)
+    assert run_ok.allocate().ip == "10.150.0.2"
+
+
+def test_without_a_service_network_pods_fall_back_to_loopback(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+    network = PodNetwork(150, run=lambda argv: calls.append(list(argv)), namespaces=tmp_path)
+    assert not network.routed
+    address = network.allocate()
+    assert address.ip.startswith("127.150.") and address.netns is None
+    assert calls == []
 
 
 def test_a_cluster_never_takes_an_octet_another_one_uses() -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from modelship.devcluster import coredns, servicenet
-from modelship.devcluster.node.network import AddressAllocator, BridgeCommands
+from modelship.devcluster.node.network import AddressAllocator
 from modelship.devcluster.pki import Pki
 from modelship.devcluster.servicenet import AddressPlan, ServiceNetworkCommands
 
@@ -45,7 +45,7 @@ def test_pod_addresses_stay_in_the_pod_range() -> None:
         allocator.allocate()
 
 
-def test_the_host_refuses_the_whole_range_and_routes_only_services_into_the_namespace() -> None:
+def test_the_host_refuses_the_whole_range_and_routes_pods_and_services_into_the_namespace() -> None:
     create = ServiceNetworkCommands(PLAN).create()
     host_routes = [argv for argv in create if argv[:2] == ["ip", "route"]]
     assert ["ip", "route", "replace", "unreachable", "10.123.0.0/16"] in host_routes
@@ -56,12 +56,11 @@ def test_the_host_refuses_the_whole_range_and_routes_only_services_into_the_name
     host_sysctls = [a for a in create if "ip_forward" in " ".join(a) and "exec" not in a]
     assert host_sysctls == []
     inside = [argv[3:] for argv in create if argv[:3] == ["ip", "-n", "modelship123"]]
-    assert ["route", "add", "10.123.0.0/17", "via", "10.123.255.1"] in inside
+    assert ["ip", "route", "replace", "10.123.0.0/17", "via", "10.123.255.2", "dev",
+            "modelship123s"] in host_routes  # fmt: skip
+    assert ["addr", "add", "10.123.0.1/32", "dev", "cbr0"] in inside
     assert ["route", "add", "unreachable", "10.123.0.0/16"] in inside
-    # The pod network's bridge keeps its own unreachable route for the same /16.
-    assert ["ip", "route", "replace", "unreachable", "10.123.0.0/16"] in BridgeCommands(
-        123
-    ).create()
+    assert ["ip", "netns", "del", "modelship123"] in ServiceNetworkCommands(PLAN).remove()
 
 
 def test_a_failed_step_removes_what_was_built() -> None:

@@ -128,6 +128,13 @@ class DevCluster:
         return ClusterStatus(running, alive, server, self.kubeconfig, registry_url)
 
     @property
+    def host_for_pods(self) -> str:
+        """The host's address as pods reach it (API server, registry, a test's file server):
+        the host's end of the service link, or loopback when pods share the host's network."""
+        ports = ClusterState.load(self.layout.state_file).ports
+        return ports.api_host if ports else "127.0.0.1"
+
+    @property
     def catalog_uri(self) -> str:
         """The registry catalog every namespace of this cluster shares (the default catalog)."""
         return registry.RegistryFiles(self.dev_dir).catalog_file.read_text().strip()
@@ -209,7 +216,7 @@ class DevCluster:
 
         layout.audit_policy.write_text(controlplane.AUDIT_POLICY)
         files = registry.RegistryFiles(layout.root)
-        store = self._spawn(state, "registry", registry.prepare(files))
+        store = self._spawn(state, "registry", registry.prepare(files, api_host))
         _wait(store, lambda: registry.ready(files), self._timeout, "the registry answers /v2/")
         etcd = self._spawn(state, "etcd", controlplane.etcd_argv(binaries, layout, ports))
         _wait(etcd, lambda: _etcd_healthy(ports.etcd_client), self._timeout, "etcd is healthy")

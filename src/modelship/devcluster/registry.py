@@ -1,12 +1,12 @@
 """The local cluster's OCI registry: Debian's `docker-registry` (CNCF Distribution 2.8).
 
 It is the local cluster's default model catalog, so what people try first is the catalog that
-scales to many nodes and namespaces. It listens on a loopback port: pods of the local node share
-the host's network (each has its own 127.x address, see node/network.py), so 127.0.0.1 reaches it
-from every pod exactly as it reaches the API server. Plain HTTP, no auth: nothing leaves the host.
+scales to many nodes and namespaces. It listens where pods reach the host, beside the API server:
+the host's end of the cluster's service link (servicenet.py), or a loopback port when pods share
+the host's network (a cluster run without root). Plain HTTP, no auth: nothing leaves the host.
 Storage lives under the cluster's directory; deletes are enabled so `catalog prune` works.
 
-`registry-url` in the cluster directory holds the URL (`http://127.0.0.1:<port>`) and
+`registry-url` in the cluster directory holds the URL (`http://<host>:<port>`) and
 `catalog-uri` the catalog URI built on it, for `make run`, `make deploy` and the tests to read.
 """
 
@@ -55,22 +55,25 @@ def binary() -> str:
     return found
 
 
-def catalog_uri(port: int) -> str:
-    return f"oci://{LOOPBACK}:{port}/{CATALOG_PREFIX}?plain-http=true"
+def catalog_uri(port: int, host: str = LOOPBACK) -> str:
+    return f"oci://{host}:{port}/{CATALOG_PREFIX}?plain-http=true"
 
 
-def prepare(files: RegistryFiles) -> list[str]:
-    """Pick a port (the previous one when free), write the config and URL files; return argv."""
+def prepare(files: RegistryFiles, host: str = LOOPBACK) -> list[str]:
+    """Pick a port (the previous one when free), write the config and URL files; return argv.
+
+    `host` is where pods reach the host: loopback when they share its network, the host's end
+    of the service link when they have namespaces of their own (servicenet.py)."""
     previous = files.port()
-    port = previous if previous and not is_listening(previous) else free_ports(1)[0]
+    port = previous if previous and not is_listening(previous, host) else free_ports(1)[0]
     files.storage.mkdir(parents=True, exist_ok=True)
-    files.config.write_text(render_config(files.storage, port))
-    files.url_file.write_text(f"http://{LOOPBACK}:{port}\n")
-    files.catalog_file.write_text(catalog_uri(port) + "\n")
+    files.config.write_text(render_config(files.storage, port, host))
+    files.url_file.write_text(f"http://{host}:{port}\n")
+    files.catalog_file.write_text(catalog_uri(port, host) + "\n")
     return [binary(), "serve", str(files.config)]
 
 
-def render_config(storage: Path, port: int) -> str:
+def render_config(storage: Path, port: int, host: str = LOOPBACK) -> str:
     return f"""version: 0.1
 log:
   level: warn
@@ -82,7 +85,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: {LOOPBACK}:{port}
+  addr: {host}:{port}
 """
 
 

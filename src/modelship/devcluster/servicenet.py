@@ -4,23 +4,25 @@ Each local cluster owns `10.<n>.0.0/16` (`n` kept in the dev directory's node.js
 
 | range            | what                                                              |
 |------------------|-------------------------------------------------------------------|
-| `10.n.0.0/17`    | pod addresses (node/network.py)                                   |
+| `10.n.0.0/17`    | pods (node/network.py); `.0.1` is their bridge, `cbr0`            |
 | `10.n.128.0/20`  | Service ClusterIPs; `.1` is `kubernetes`, `.10` is `kube-dns`     |
 | `10.n.255.0/30`  | the service link: `.1` on the host (API server, CoreDNS), `.2` in |
 |                  | the service namespace (kube-proxy's NodePorts)                    |
 
-kube-proxy programs the netfilter tables of the network namespace it runs in, and two clusters
-on one machine (parallel test workers) would overwrite each other's tables in the host's. So each
-cluster's kube-proxy runs in a network namespace of its own, `modelship<n>`, joined to the host by
-one veth pair (the service link). The host routes the Service range into it; kube-proxy rewrites a
-ClusterIP to an endpoint and, with `masqueradeAll`, to its own source address, and the packet comes
-back over the link to the pod address on the host, whose answer returns the same way.
+Each cluster has a network namespace of its own, `modelship<n>`, the node's network: the pods'
+bridge `cbr0` is in it (each pod's namespace has a veth on it), and so is kube-proxy, which
+programs the netfilter tables of the namespace it runs in (two clusters on one machine, parallel
+test workers, would otherwise overwrite each other's tables in the host's). One veth pair, the
+service link, joins it to the host, which routes the pod and Service ranges into it. kube-proxy
+rewrites a ClusterIP to an endpoint and, with `masqueradeAll`, the source to the namespace's own
+address, so every answer comes back through it to be un-NATed. Pods reach the API server and
+CoreDNS on the host's end of the link.
 
 Why nothing can leave the machine:
 - the host keeps `ip_forward` off, so it delivers what the service namespace sends it to its own
   addresses only and forwards nothing;
-- the service namespace has no default route: its only link is the host, it routes the pod range
-  back over the link and holds an `unreachable` route for the rest of the /16;
+- the service namespace has no default route: its only links are the host's and the pods', and
+  it holds an `unreachable` route for the rest of the /16; pods' default route ends there;
 - the host holds an `unreachable` route for the whole /16, so an address of the range that no pod
   holds and no route covers is refused at once ("No route to host").
 """
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelship.devcluster.node.network import bridges_in_use, pick_subnet_octet
+from modelship.devcluster.node.network import POD_BRIDGE, bridges_in_use, pick_subnet_octet
 
 log = logging.getLogger(__name__)
 Run = Callable[[Sequence[str]], None]
@@ -63,6 +65,11 @@ class AddressPlan:
     @property
     def pod_range(self) -> str:
         return self._at("0.0/17")
+
+    @property
+    def pod_gateway(self) -> str:
+        """The pods' bridge in the service namespace: every pod's default route."""
+        return self._at("0.1")
 
     @property
     def service_range(self) -> str:
@@ -102,6 +109,9 @@ class AddressPlan:
         return ipaddress.ip_address(address) in ipaddress.ip_network(self.cluster_range)
 
 
+SYSCTLS = "echo 1 > /proc/sys/net/ipv4/ip_forward && echo 0 > /proc/sys/net/ipv4/icmp_ratelimit"
+
+
 @dataclass(frozen=True)
 class ServiceNetworkCommands:
     """The `ip` commands that build and remove the service network (pure, so unit-tested)."""
@@ -133,20 +143,19 @@ class ServiceNetworkCommands:
             self._in("link", "set", "lo", "up"),
             self._in("addr", "add", f"{p.proxy_address}/30", "dev", "eth0"),
             self._in("link", "set", "eth0", "up"),
-            self._in("route", "add", p.pod_range, "via", p.host_address),
+            # The pods' bridge: each pod namespace's veth is a port of it (node/network.py).
+            self._in("link", "add", POD_BRIDGE, "type", "bridge"),
+            # /32: the bridge carries one route per pod (node/network.py), not the whole /17.
+            self._in("addr", "add", f"{p.pod_gateway}/32", "dev", POD_BRIDGE),
+            self._in("link", "set", POD_BRIDGE, "up"),
             self._in("route", "add", "unreachable", p.cluster_range),
-            # Forwarding inside the namespace only (ip_forward is per network namespace).
-            [
-                "ip",
-                "netns",
-                "exec",
-                p.namespace,
-                "sh",
-                "-c",
-                "echo 1 > /proc/sys/net/ipv4/ip_forward",
-            ],
+            # Forwarding inside the namespace only (ip_forward is per network namespace), and
+            # every refusal answered at once: ICMP errors are rate-limited per destination by
+            # default, which would let the third refused connection from one pod time out.
+            ["ip", "netns", "exec", p.namespace, "sh", "-c", SYSCTLS],
             ["ip", "route", "replace", "unreachable", p.cluster_range],
             ["ip", "route", "replace", p.service_range, "via", p.proxy_address, "dev", p.host_link],
+            ["ip", "route", "replace", p.pod_range, "via", p.proxy_address, "dev", p.host_link],
         ]
 
     def remove(self) -> list[list[str]]:
@@ -180,8 +189,12 @@ def create_service_network(plan: AddressPlan, run: Run = run_ip) -> bool:
     return True
 
 
-def remove_service_network(plan: AddressPlan, run: Run = run_ip) -> None:
-    for argv in ServiceNetworkCommands(plan).remove():
+def remove_service_network(
+    plan: AddressPlan, run: Run = run_ip, namespaces: Path = Path("/run/netns")
+) -> None:
+    """Remove the service network and any pod namespace a crashed node left."""
+    pods = [["ip", "netns", "del", p.name] for p in namespaces.glob(f"{plan.namespace}-*")]
+    for argv in [*pods, *ServiceNetworkCommands(plan).remove()]:
         with contextlib.suppress(OSError, subprocess.CalledProcessError):
             run(argv)
 

@@ -151,10 +151,10 @@ class NodeAgent:
             return
         layout = self._config.layout
         log_dir = pod_log_dir(layout, meta["namespace"], meta["name"], meta["uid"])
-        pod_ip = self._addresses.allocate()
+        address = self._addresses.allocate()
         runner = PodRunner(
-            self._client, self._config.settings, self._events, pod, pod_ip,
-            layout.pods / meta["uid"], log_dir,
+            self._client, self._config.settings, self._events, pod, address.ip,
+            layout.pods / meta["uid"], log_dir, address.netns,
         )  # fmt: skip
         self._runners[meta["uid"]] = runner
         log.info("starting pod %s/%s at %s", meta["namespace"], meta["name"], runner.pod_ip)

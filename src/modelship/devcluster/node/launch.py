@@ -41,12 +41,18 @@ class LaunchPlanner:
     """Plans the starts of one pod's containers."""
 
     def __init__(
-        self, client: AsyncKubeClient, settings: NodeSettings, pod_dir: Path, pod_ip: str
+        self,
+        client: AsyncKubeClient,
+        settings: NodeSettings,
+        pod_dir: Path,
+        pod_ip: str,
+        netns: str | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._pod_dir = pod_dir
         self._pod_ip = pod_ip
+        self._netns = netns
         self._volumes: dict[str, HostVolume] | None = None
 
     async def plan(self, pod: JSON, container: Mapping[str, Any], error_file: Path) -> LaunchPlan:
@@ -68,7 +74,7 @@ class LaunchPlanner:
         if resolv is not None:
             mounts.append(Mount(str(resolv), "/etc/resolv.conf", True))
         cwd = container.get("workingDir") or str(self._pod_dir / "work")
-        return LaunchPlan(argv, env, cwd, mounts, str(error_file), settings.keep)
+        return LaunchPlan(argv, env, cwd, mounts, str(error_file), settings.keep, self._netns)
 
     def _resolv_conf(self, pod: JSON) -> Path | None:
         """The pod's /etc/resolv.conf, as a kubelet writes it for its `dnsPolicy`; None keeps

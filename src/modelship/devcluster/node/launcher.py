@@ -1,7 +1,8 @@
 """Runs as each container process: private mount namespace, bind mounts, then exec.
 
 The node starts `python -I -S launcher.py plan.json` in a new session. This script (standard
-library only, so it starts in milliseconds) enters a private mount namespace, bind-mounts the
+library only, so it starts in milliseconds) joins the pod's network namespace when it has one,
+enters a private mount namespace, bind-mounts the
 pod's volumes and the termination-message file at the paths the container spec names, changes
 to the working directory and replaces itself with the container's command, keeping its pid.
 Nothing is rewritten in the command line: `/var/run/secrets/kubernetes.io/serviceaccount/token`
@@ -21,6 +22,7 @@ import os
 import sys
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 MS_RDONLY = 0x1
 MS_REMOUNT = 0x20
@@ -62,6 +64,16 @@ def enter_mount_namespace(libc: ctypes.CDLL) -> None:
             handle.write(f"0 {gid} 1")
     # Mounts made below must not propagate back to the host.
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+
+
+def enter_network_namespace(libc: ctypes.CDLL, name: str) -> None:
+    """Join the pod's network namespace (made by the node, named in /run/netns)."""
+    path = f"/run/netns/{name}"
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(libc.setns(fd, CLONE_NEWNET), f"enter network namespace {path}")
+    finally:
+        os.close(fd)
 
 
 def bind(libc: ctypes.CDLL, source: str, target: str, read_only: bool) -> None:
@@ -115,6 +127,8 @@ def main(plan_path: str) -> None:
     error_fd = os.open(plan["error_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         libc = _libc()
+        if plan.get("netns"):
+            enter_network_namespace(libc, plan["netns"])
         enter_mount_namespace(libc)
         mount_all(libc, plan["mounts"], plan["keep"])
         os.makedirs(plan["cwd"], exist_ok=True)

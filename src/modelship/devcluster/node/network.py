@@ -1,22 +1,16 @@
-"""Pod addresses: one per pod, in a private range local to this machine.
+"""Pod addresses and pod network namespaces, in a private range local to this machine.
 
-Every pod gets an address of its own, reported as `status.podIP`; a process in the pod learns it
-from the downward API or `MODELSHIP_BIND_HOST` and listens on it, so two pods can use the same
-port. Kubernetes refuses loopback addresses (127.0.0.0/8) in EndpointSlices, so on a current API
-server a pod on loopback would be behind no Service at all. The node therefore takes a /16 of
-10.0.0.0/8 per cluster (`10.<n>.0.0/16`, `n` kept in the dev directory; pods use its lower /17,
-see servicenet.py for the rest) and, as root, puts each
-pod's address on a bridge of its own (`modelship<n>`, no ports attached): the kernel then treats
-the address as local, so traffic to it is delivered on this machine like loopback traffic and
-never reaches a wire. An `unreachable` route for the whole /16 makes every address of the range
-that no pod holds fail at once ("No route to host") instead of following the default route, so no
-packet for the range can leave the machine. Pods still share the machine's network namespace
-(per-pod namespaces with a veth on that bridge are the networking issue's next step), so they
-reach the registry on 127.0.0.1 as before, and Services through the host's route into the
-cluster's service namespace (servicenet.py).
+Every pod gets an address of its own, reported as `status.podIP`. Kubernetes refuses loopback
+addresses (127.0.0.0/8) in EndpointSlices, so the node takes its addresses from the cluster's
+`10.<n>.0.0/17` (servicenet.AddressPlan). As root, on a cluster whose service network exists,
+each pod gets a network namespace of its own (`modelship<n>-<x>-<y>`, after its address) with
+one veth whose other end is on the bridge `cbr0` inside the cluster's service namespace; its
+default route is the bridge's address. The pod's processes enter the namespace before exec
+(launcher.py), so ports never collide and a process sees only its own pod's sockets. Routes,
+the unreachable /16 and why no packet can leave the machine: servicenet.py.
 
-Without the right to change addresses (not root), the node falls back to loopback addresses
-`127.<n>.x.y`: pods still run and talk, but no EndpointSlice can hold them.
+Without the right to build namespaces (not root), the node falls back to loopback addresses
+`127.<n>.x.y` in the host's network: pods still run and talk, but no EndpointSlice can hold them.
 """
 
 from __future__ import annotations
@@ -33,6 +27,8 @@ log = logging.getLogger(__name__)
 Run = Callable[[Sequence[str]], None]
 # 10.<n>.0.0/16 per cluster; the low octets are left to whatever else a machine has in 10/8.
 OCTETS = range(100, 255)
+POD_BRIDGE = "cbr0"  # in the cluster's service namespace (servicenet.py)
+ONLINK = ("dev", "eth0", "onlink")  # the gateway is on the link though no prefix covers it
 # Pods take the lower half of the /16 (`10.<n>.0.0/17`); servicenet.AddressPlan has the rest.
 POD_ADDRESSES = 254 * 128
 
@@ -73,7 +69,7 @@ class AddressAllocator:
 
 @dataclass(frozen=True)
 class BridgeCommands:
-    """The `ip` commands that hold a cluster's pod addresses (pure, so they are unit-tested)."""
+    """The bridge an earlier node release kept pod addresses on, to remove after it."""
 
     octet: int
 
@@ -81,27 +77,64 @@ class BridgeCommands:
     def bridge(self) -> str:
         return f"modelship{self.octet}"
 
-    @property
-    def pod_range(self) -> str:
-        return f"10.{self.octet}.0.0/16"
-
-    def create(self) -> list[list[str]]:
-        return [
-            ["ip", "link", "add", self.bridge, "type", "bridge"],
-            ["ip", "link", "set", self.bridge, "up"],
-            ["ip", "route", "replace", "unreachable", self.pod_range],
-        ]
-
-    def add(self, address: str) -> list[str]:
-        return ["ip", "addr", "add", f"{address}/32", "dev", self.bridge]
-
-    def delete(self, address: str) -> list[str]:
-        return ["ip", "addr", "del", f"{address}/32", "dev", self.bridge]
-
     def remove(self) -> list[list[str]]:
         return [
             ["ip", "link", "del", self.bridge],
-            ["ip", "route", "del", "unreachable", self.pod_range],
+            ["ip", "route", "del", "unreachable", f"10.{self.octet}.0.0/16"],
+        ]
+
+
+@dataclass(frozen=True)
+class PodAddress:
+    ip: str
+    netns: str | None  # the pod's network namespace (/run/netns/<name>), None on loopback
+
+
+@dataclass(frozen=True)
+class PodNamespaceCommands:
+    """The `ip` commands that give one pod its namespace and veth (pure, so unit-tested)."""
+
+    octet: int
+    ip: str
+
+    @property
+    def node_namespace(self) -> str:
+        return f"modelship{self.octet}"
+
+    @property
+    def netns(self) -> str:
+        _, _, x, y = self.ip.split(".")
+        return f"modelship{self.octet}-{x}-{y}"
+
+    @property
+    def veth(self) -> str:
+        _, _, x, y = self.ip.split(".")
+        return f"vp{x}x{y}"
+
+    def add(self) -> list[list[str]]:
+        node, pod = self.node_namespace, self.netns
+        peer = ["peer", "name", "eth0", "netns", pod]
+        return [
+            ["ip", "netns", "add", pod],
+            ["ip", "-n", node, "link", "add", self.veth, "type", "veth", *peer],
+            ["ip", "-n", node, "link", "set", self.veth, "master", POD_BRIDGE, "up"],
+            ["ip", "-n", pod, "link", "set", "lo", "up"],
+            ["ip", "-n", pod, "addr", "add", f"{self.ip}/32", "dev", "eth0"],
+            ["ip", "-n", pod, "link", "set", "eth0", "up"],
+            ["ip", "-n", pod, "route", "add", "default", "via", self.gateway, *ONLINK],
+            # One route per pod: an address no pod holds meets the unreachable /16 at once.
+            ["ip", "-n", node, "route", "replace", f"{self.ip}/32", "dev", POD_BRIDGE],
+        ]
+
+    @property
+    def gateway(self) -> str:
+        return f"10.{self.octet}.0.1"
+
+    def delete(self) -> list[list[str]]:
+        # The veth goes with the namespace, and its end on the bridge with it.
+        return [
+            ["ip", "netns", "del", self.netns],
+            ["ip", "-n", self.node_namespace, "route", "del", f"{self.ip}/32"],
         ]
 
 
@@ -110,54 +143,57 @@ def run_ip(argv: Sequence[str]) -> None:
 
 
 class PodNetwork:
-    """Pod addresses of one node: on the cluster's bridge as root, else on loopback."""
+    """Pod addresses of one node: in namespaces of their own on a routed cluster, else on
+    loopback."""
 
-    def __init__(self, octet: int, run: Run = run_ip) -> None:
-        self._commands = BridgeCommands(octet)
+    def __init__(
+        self, octet: int, run: Run = run_ip, namespaces: Path = Path("/run/netns")
+    ) -> None:
+        self._octet = octet
         self._run = run
-        self._bridged = self._set_up()
-        self._addresses = AddressAllocator(10 if self._bridged else 127, octet)
+        self._namespaces = namespaces
+        self._routed = (namespaces / f"modelship{octet}").exists()
+        self._addresses = AddressAllocator(10 if self._routed else 127, octet)
+        if self._routed:
+            self._remove_leftovers()
+            log.info("pods get network namespaces on %s's bridge", f"modelship{octet}")
+        else:
+            log.warning("pod addresses fall back to loopback (no Service can hold them): the "
+                        "cluster has no service network (not run as root?)")  # fmt: skip
 
     @property
-    def bridged(self) -> bool:
-        return self._bridged
+    def routed(self) -> bool:
+        return self._routed
 
-    def _set_up(self) -> bool:
-        for argv in self._commands.remove():  # what a crashed node of this cluster left
-            _quietly(self._run, argv)
+    def allocate(self) -> PodAddress:
+        ip = self._addresses.allocate()
+        if not self._routed:
+            return PodAddress(ip, None)
+        commands = PodNamespaceCommands(self._octet, ip)
         try:
-            for argv in self._commands.create():
+            for argv in commands.add():
                 self._run(argv)
-        except (OSError, subprocess.CalledProcessError) as error:
-            detail = getattr(error, "stderr", "") or error
-            log.warning("pod addresses fall back to loopback (no Service can hold them): cannot "
-                        "create bridge %s: %s", self._commands.bridge, detail)  # fmt: skip
-            for argv in self._commands.remove():
+        except (OSError, subprocess.CalledProcessError):
+            for argv in commands.delete():
                 _quietly(self._run, argv)
-            return False
-        log.info("pod addresses in %s on bridge %s", self._commands.pod_range,
-                 self._commands.bridge)  # fmt: skip
-        return True
+            self._addresses.release(ip)
+            raise
+        return PodAddress(ip, commands.netns)
 
-    def allocate(self) -> str:
-        address = self._addresses.allocate()
-        if self._bridged:
-            try:
-                self._run(self._commands.add(address))
-            except (OSError, subprocess.CalledProcessError):
-                self._addresses.release(address)
-                raise
-        return address
-
-    def release(self, address: str) -> None:
-        if self._bridged:
-            _quietly(self._run, self._commands.delete(address))
-        self._addresses.release(address)
+    def release(self, ip: str) -> None:
+        if self._routed:
+            for argv in PodNamespaceCommands(self._octet, ip).delete():
+                _quietly(self._run, argv)
+        self._addresses.release(ip)
 
     def close(self) -> None:
-        if self._bridged:
-            for argv in self._commands.remove():
-                _quietly(self._run, argv)
+        if self._routed:
+            self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        """Pod namespaces of this cluster a crashed node left (none of them runs any more)."""
+        for path in self._namespaces.glob(f"modelship{self._octet}-*"):
+            _quietly(self._run, ["ip", "netns", "del", path.name])
 
 
 def remove_bridge(octet: int, run: Run = run_ip) -> None:

@@ -35,6 +35,7 @@ class LaunchPlan:
     mounts: list[Mount]
     error_file: str
     keep: list[str]
+    netns: str | None = None  # the pod's network namespace, entered before anything else
 
     def with_argv(self, argv: list[str], error_file: str) -> LaunchPlan:
         return replace(self, argv=argv, error_file=error_file)

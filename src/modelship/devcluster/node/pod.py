@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class PodRunner:
     def __init__(
         self, client: AsyncKubeClient, settings: NodeSettings, events: EventRecorder, pod: JSON,
-        pod_ip: str, pod_dir: Path, log_dir: Path,
+        pod_ip: str, pod_dir: Path, log_dir: Path, netns: str | None = None,
     ) -> None:  # fmt: skip
         self._client = client
         self._events = events
@@ -53,7 +53,7 @@ class PodRunner:
         self.backoff_cap = settings.backoff_cap
         self.termination_grace = float(pod["spec"].get("terminationGracePeriodSeconds", 30))
         self._stopping = asyncio.Event()
-        self._planner = LaunchPlanner(client, settings, pod_dir, pod_ip)
+        self._planner = LaunchPlanner(client, settings, pod_dir, pod_ip, netns)
         self._pusher = StatusPusher(client, self.path, self.status, self._pushed)
         spec = pod["spec"]
         self.init_containers = [ContainerRuntime(c, self, self._stopping)
