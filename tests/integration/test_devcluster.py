@@ -115,7 +115,9 @@ def test_the_cluster_runs_a_registry_and_says_where(
 
     assert main(["dev", "--dev-dir", str(dev_cluster.dev_dir), "status"]) == 0
     assert f"registry    {url}" in capsys.readouterr().out
-    assert url.startswith("http://127.0.0.1:")
+    # Where pods reach the host: the host's end of the cluster's service link.
+    assert url.startswith(f"http://{dev_cluster.host_for_pods}:")
+    assert dev_cluster.host_for_pods.endswith(".255.1")
     assert httpx.get(f"{url}/v2/", timeout=5).status_code == 200
     assert (
         dev_cluster.catalog_uri == f"oci://{url.removeprefix('http://')}/modelship?plain-http=true"

@@ -120,8 +120,9 @@ class DevCluster:
     def status(self) -> ClusterStatus:
         state = ClusterState.load(self.layout.state_file)
         alive = {name: processes.is_alive(record) for name, record in state.processes.items()}
-        # Whatever `up` started (with or without the node) must all be alive.
-        control_plane = set(STOP_ORDER) - {"local-node"}
+        # Whatever `up` started (with or without the node and the service network) must all be
+        # alive.
+        control_plane = set(STOP_ORDER) - {"local-node", "kube-proxy", "coredns"}
         running = control_plane <= set(alive) and all(alive.values())
         server = state.ports.apiserver_url if state.ports else None
         registry_url = registry.RegistryFiles(self.dev_dir).url() if "registry" in alive else None
@@ -148,6 +149,8 @@ class DevCluster:
             status.running
             and "registry" in status.processes  # one started before the registry existed
             and (not self._node or "local-node" in status.processes)
+            # One started before Services were routed, where they can be.
+            and (not self._routable() or "kube-proxy" in status.processes)
         )
         if not complete:
             self.down()
@@ -241,10 +244,14 @@ class DevCluster:
             with self.client() as client:
                 _wait(node, lambda: _node_ready(client), self._timeout, "the local node is Ready")
 
+    def _routable(self) -> bool:
+        """Whether `up` builds the service network: as root, with a node to route to."""
+        return self._node and os.geteuid() == 0
+
     def _service_binaries(self) -> tuple[Path, Path] | None:
         """kube-proxy (of the cluster's release) and CoreDNS, built on first use; None where
         the service network cannot be built (not root, or no node to route to)."""
-        if not self._node or os.geteuid() != 0 or self._binaries is not None:
+        if not self._routable():
             return None
         settings = GoBuildSettings.from_environ(os.environ)
         release = build_from_modules(requested_version(os.environ), settings, extra=["kube-proxy"])
