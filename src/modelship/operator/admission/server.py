@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import GROUP, utcnow
 from modelship.contracts.approval import APPROVED_AT, model_spec_author
-from modelship.operator.admission.certs import ReloadingCertificate
+from modelship.operator.admission.certs import ServingCertificate
 from modelship.operator.admission.review import (
     AdmissionRequest,
     ReviewPolicy,
@@ -76,10 +76,12 @@ def response(uid: str, verdict: Verdict, patch: list[Obj]) -> Obj:
 class AdmissionServer:
     """Serve /mutate (record identities) and /validate (check the final object again)."""
 
-    def __init__(self, kube: Kube, certificate: ReloadingCertificate, policy: ReviewPolicy):
+    def __init__(self, kube: Kube, certificate: ServingCertificate, policy: ReviewPolicy):
         self.kube, self.certificate, self.policy = kube, certificate, policy
         self._runner: aiohttp.web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
+        self.address: tuple[str, int] = ("", 0)
+        self.listening = False
 
     def _may_approve(self, request: AdmissionRequest) -> bool:
         answer = self.kube.create(SUBJECT_ACCESS_REVIEWS, None, access_review(request))
@@ -140,23 +142,38 @@ class AdmissionServer:
         return await self._handle(http, validating=True)
 
     async def start(self, host: str, port: int, reload_seconds: float) -> None:
+        """Listen now when a certificate is loaded, otherwise as soon as one is (a first start
+        before the leader wrote the Secret): never without TLS, and nothing is admitted by a
+        server that does not listen (the API server's failurePolicy decides)."""
         app = aiohttp.web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post("/mutate", self.mutate)
         app.router.add_post("/validate", self.validate)
         self._runner = aiohttp.web.AppRunner(app, access_log=None)
         await self._runner.setup()
+        self.address = (host, port)
+        if self.certificate.loaded:
+            await self._listen()
+        else:
+            log.warning("admission webhook waits for its certificate before listening")
+        self._watch = asyncio.create_task(self._reload(reload_seconds))
+
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        host, port = self.address
         site = aiohttp.web.TCPSite(self._runner, host, port, ssl_context=self.certificate.context)
         await site.start()
-        self._watch = asyncio.create_task(self._reload(reload_seconds))
+        self.listening = True
         log.info("admission webhook serving on https://%s:%d", host, port)
 
     async def _reload(self, seconds: float) -> None:
         while True:
             await asyncio.sleep(seconds)
             try:
-                self.certificate.reload_if_changed()
+                await asyncio.to_thread(self.certificate.reload_if_changed)
             except OSError as exc:  # files mid-replacement: try again next time
                 log.warning("webhook certificate not readable: %s", exc)
+            if not self.listening and self.certificate.loaded:
+                await self._listen()
 
     async def stop(self) -> None:
         if self._watch is not None:
