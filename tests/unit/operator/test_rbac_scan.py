@@ -9,8 +9,8 @@ import copy
 
 from support.rbac import (
     LEADER_ELECTION_ROLE,
-    WEBHOOK_SECRET_ROLE,
     NOT_FOR_THE_SERVICE_ACCOUNT,
+    WEBHOOK_SECRET_ROLE,
     client_needs,
     kopf_watch_needs,
     not_granted,

@@ -13,11 +13,13 @@ certificate:
    reload. The old CA stays in the bundle until it expires, `rotate_before` later, so replicas
    not reloaded yet are still trusted.
 
-A first start is the same path without a current pair (and the CAs the configurations already
-trust are kept, so replicas still serving a deleted Secret's pair stay trusted). Secret layout,
-cert-manager's names where they mean the same: `tls.crt`/`tls.key`/`ca.crt` (served pair and
-its CA), `next.crt`/`next.key`/`next-ca.crt` (staged), `ca-bundle.crt` (what the webhook
-configurations trust), and the annotation `modelship.io/next-trusted-since`.
+A first start serves its pair at once when the configurations trust no CA yet (no call can
+succeed before, so none can be broken); when they do (the Secret was deleted, replicas still
+serve its pair), it takes the same path without a current pair, keeping the CAs trusted.
+
+Secret layout, cert-manager's names where they mean the same: `tls.crt`/`tls.key`/`ca.crt`
+(served pair and its CA), `next.crt`/`next.key`/`next-ca.crt` (staged), `ca-bundle.crt` (what
+the webhook configurations trust), and the annotation `modelship.io/next-trusted-since`.
 """
 
 from __future__ import annotations
@@ -185,7 +187,10 @@ def plan(
     there is nobody whose trust must be waited for."""
     if state is None or (state.current is None and state.next is None):
         fresh = issue(policy.names, now, policy.lifetime)
-        return WebhookTLS(None, fresh, _live((*trusted, fresh.ca_pem), now))
+        still_trusted = _live(trusted, now)
+        if not still_trusted:  # nothing can be answered now: nothing to keep working
+            return WebhookTLS(fresh, None, (fresh.ca_pem,))
+        return WebhookTLS(None, fresh, (*still_trusted, fresh.ca_pem))
     bundle = _live(state.bundle, now)
     if state.next is not None:
         if not vacuous and fingerprint(state.next.ca_pem) not in {fingerprint(c) for c in trusted}:

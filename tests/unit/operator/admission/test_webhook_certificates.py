@@ -20,7 +20,6 @@ from modelship.operator.admission.authority import (
     Pair,
     fingerprint,
     issue,
-    join_bundle,
     key_matches,
     service_names,
     signed_by,
@@ -90,25 +89,38 @@ def trusting(*pairs: Pair) -> tuple[bytes, ...]:
     return tuple(p.ca_pem for p in pairs)
 
 
-def test_a_first_start_stages_a_pair_then_serves_it_once_trusted_and_propagated() -> None:
-    staged = plan(None, T0, POLICY, ())
+def test_a_first_start_serves_at_once_when_nothing_was_trusted_before() -> None:
+    first = plan(None, T0, POLICY, ())
+    assert first.current is not None and first.next is None
+    assert first.bundle == (first.current.ca_pem,)
+    assert plan(first, T0 + S, POLICY, ()) == first  # steady, injected or not
+
+
+def test_a_lost_secret_is_staged_while_the_replicas_old_pair_stays_trusted() -> None:
+    """The Secret was deleted (replicas keep serving its pair): the new pair waits until the
+    configurations trust its CA, then `propagation` more, and the old CA stays in the bundle."""
+    lost = issue(NAMES, T0, 100 * S)
+    staged = plan(None, T0, POLICY, trusting(lost))
     assert staged.current is None and staged.next is not None
-    assert staged.bundle == (staged.next.ca_pem,)
-    # Not trusted by the configurations yet: nothing moves.
-    assert plan(staged, T0 + S, POLICY, ()) == staged
     fresh = staged.next
-    trusted = plan(staged, T0 + S, POLICY, trusting(fresh))
+    assert staged.bundle == (lost.ca_pem, fresh.ca_pem)
+    # Not trusted by the configurations yet: nothing moves.
+    assert plan(staged, T0 + S, POLICY, trusting(lost)) == staged
+    trusted = plan(staged, T0 + S, POLICY, trusting(lost, fresh))
     assert trusted.trusted_since == T0 + S and trusted.current is None
-    assert plan(trusted, T0 + 5 * S, POLICY, trusting(fresh)) == trusted  # propagating
-    served = plan(trusted, T0 + 6 * S, POLICY, trusting(fresh))
+    assert plan(trusted, T0 + 5 * S, POLICY, trusting(lost, fresh)) == trusted  # propagating
+    served = plan(trusted, T0 + 6 * S, POLICY, trusting(lost, fresh))
     assert served.current == fresh and served.next is None and served.trusted_since is None
-    assert plan(served, T0 + 7 * S, POLICY, trusting(fresh)) == served
+    assert served.bundle == (lost.ca_pem, fresh.ca_pem)
+    # An expired CA found in the configurations is not carried over.
+    assert plan(None, T0 + 100 * S, POLICY, trusting(lost)).next is None
 
 
 def test_no_webhook_calling_the_service_means_nobody_to_wait_for() -> None:
-    staged = plan(None, T0, POLICY, ())
-    trusted = plan(staged, T0, POLICY, (), vacuous=True)
-    assert plan(trusted, T0, POLICY, (), vacuous=True).current == staged.next
+    old = issue(NAMES, T0, 100 * S)
+    staged = plan(WebhookTLS(old, None, (old.ca_pem,)), T0 + 60 * S, POLICY, (), vacuous=True)
+    trusted = plan(staged, T0 + 60 * S, POLICY, (), vacuous=True)
+    assert plan(trusted, T0 + 60 * S, POLICY, (), vacuous=True).current == staged.next
 
 
 def test_a_rotation_overlaps_the_old_ca_with_the_new_one_until_the_old_one_expires() -> None:
@@ -255,27 +267,31 @@ def served(kube: FakeKube) -> bytes:
     return base64.b64decode(secret["data"].get("tls.crt", ""))
 
 
-def test_the_leader_creates_the_secret_injects_the_ca_and_serves_only_when_trusted() -> None:
+def test_the_leader_creates_the_secret_and_injects_its_ca_into_the_services_webhooks() -> None:
     kube = cluster()
     keeper = CertificateKeeper(kube, SETTINGS)
     first = keeper.check(T0)
-    assert first is not None and first.next is not None
-    assert served(kube) == b""  # staged: no replica serves it before the CA is trusted
+    assert first is not None and first.current is not None
+    assert served(kube) == first.current.cert_pem
     found = bundles(kube)
     assert found.pop("MutatingWebhookConfiguration/someone-elses.example.com") == b""  # not ours
-    assert set(found.values()) == {join_bundle(first.bundle)}
-    assert keeper.check(T0 + S) is not None  # trusted since now
-    assert served(kube) == b""
-    keeper.check(T0 + 6 * S)
-    assert served(kube) == first.next.cert_pem
+    assert set(found.values()) == {first.current.ca_pem}
     secret = kube.get(SECRETS, "modelship-system", "modelship-operator-webhook-tls")
     assert secret is not None
     assert secret["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "modelship-operator"}
-    assert TRUSTED_SINCE not in secret["metadata"]["annotations"]
     # Steady: no further writes.
     writes = len(kube.written())
-    keeper.check(T0 + 7 * S)
+    keeper.check(T0 + S)
     assert len(kube.written()) == writes
+    # Configurations applied again (caBundle empty): the same bundle is injected, no new pair.
+    for res in (MUTATING_WEBHOOKS, VALIDATING_WEBHOOKS):
+        config = kube.objects[(f"{res.group}/{res.plural}", "", "modelship-approvals")]
+        for hook in config["webhooks"]:
+            hook["clientConfig"].pop("caBundle", None)
+    assert keeper.check(T0 + 2 * S) == first
+    assert bundles(kube)["ValidatingWebhookConfiguration/approvals.deployments.modelship.io"] == (
+        first.current.ca_pem
+    )
 
 
 def test_rotation_by_the_leader_keeps_every_served_pair_trusted() -> None:
