@@ -115,6 +115,13 @@ class AdmissionSettings(BaseSettings):
         description="How long a new CA is trusted by the webhook configurations before the "
         "pair it signed is served (the API servers see configuration changes with a lag).",
     )
+    admission_drain_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="How long a stopping replica serving admission_secret's pair keeps "
+        "answering the webhook: the API server may call it until it sees the pod leave the "
+        "Service's endpoints (it delays the leader's Lease release by as much).",
+    )
     admission_cert_file: str = Field(
         default="",
         description="The webhook's certificate when no admission_secret is set; reloaded when "

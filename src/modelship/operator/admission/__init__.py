@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 from typing import Any
 
 import kopf
@@ -57,6 +58,7 @@ async def serve_admission(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> Non
         kube,
         cert,
         ReviewPolicy(trusted_appliers=frozenset(settings.approval_trusted_appliers)),
+        replica=settings.lease_identity or socket.gethostname(),
     )
     await server.start(
         settings.admission_host, settings.admission_port, settings.admission_reload_seconds
@@ -68,5 +70,8 @@ async def serve_admission(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> Non
 async def stop_admission(memo: kopf.Memo, **_: Any) -> None:
     server: AdmissionServer | None = getattr(memo, "admission", None)
     if server is not None:
-        await server.stop()
+        # Behind the Service (the Secret's pair: in a cluster), answer a little longer while
+        # the pod leaves its endpoints; a local process pointed at by URL has no one to wait for.
+        settings = OperatorSettings()
+        await server.stop(settings.admission_drain_seconds if settings.admission_secret else 0.0)
         memo.admission = None

@@ -63,8 +63,12 @@ def access_review(request: AdmissionRequest) -> Obj:
     }
 
 
-def response(uid: str, verdict: Verdict, patch: list[Obj]) -> Obj:
+def response(uid: str, verdict: Verdict, patch: list[Obj], replica: str = "") -> Obj:
+    """The AdmissionReview answer. `replica` (the pod's name) becomes an audit annotation,
+    `<webhook name>/served-by` in the API server's audit log: which replica admitted a write."""
     answer: Obj = {"uid": uid, "allowed": verdict.allowed}
+    if replica:
+        answer["auditAnnotations"] = {"served-by": replica}
     if not verdict.allowed:
         answer["status"] = {"code": verdict.code, "message": verdict.message}
     if patch:
@@ -76,8 +80,15 @@ def response(uid: str, verdict: Verdict, patch: list[Obj]) -> Obj:
 class AdmissionServer:
     """Serve /mutate (record identities) and /validate (check the final object again)."""
 
-    def __init__(self, kube: Kube, certificate: ServingCertificate, policy: ReviewPolicy):
+    def __init__(
+        self,
+        kube: Kube,
+        certificate: ServingCertificate,
+        policy: ReviewPolicy,
+        replica: str = "",
+    ):
         self.kube, self.certificate, self.policy = kube, certificate, policy
+        self.replica = replica
         self._runner: aiohttp.web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self.address: tuple[str, int] = ("", 0)
@@ -132,7 +143,7 @@ class AdmissionServer:
             log.info("refused %s %s/%s: %s", request.operation, request.namespace,
                      request.object_name, verdict.message)  # fmt: skip
         return aiohttp.web.json_response(
-            response(request.uid, verdict, [] if validating else patch)
+            response(request.uid, verdict, [] if validating else patch, self.replica)
         )
 
     async def mutate(self, http: aiohttp.web.Request) -> aiohttp.web.Response:
@@ -175,9 +186,17 @@ class AdmissionServer:
             if not self.listening and self.certificate.loaded:
                 await self._listen()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 0.0) -> None:
+        """Stop answering; with `drain_seconds`, only after answering that much longer: a pod
+        being deleted is taken out of the Service's endpoints while it is told to stop, and the
+        API server may still call it until it sees that."""
+        if self.listening and drain_seconds > 0:
+            log.info("admission webhook answers %.0f s more while it leaves the Service",
+                     drain_seconds)  # fmt: skip
+            await asyncio.sleep(drain_seconds)
         if self._watch is not None:
             self._watch.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner, self.listening = None, False
         self.kube.close()

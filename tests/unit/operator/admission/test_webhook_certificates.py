@@ -27,7 +27,7 @@ from modelship.operator.admission.authority import (
 )
 from modelship.operator.admission.certs import SecretCertificate
 from modelship.operator.admission.keeper import CertificateKeeper
-from modelship.operator.admission.review import ReviewPolicy
+from modelship.operator.admission.review import ReviewPolicy, Verdict
 from modelship.operator.admission.rotation import (
     TRUSTED_SINCE,
     RotationPolicy,
@@ -37,7 +37,7 @@ from modelship.operator.admission.rotation import (
     plan,
     secret_body,
 )
-from modelship.operator.admission.server import AdmissionServer
+from modelship.operator.admission.server import AdmissionServer, response
 from modelship.operator.kube.resources import MUTATING_WEBHOOKS, SECRETS, VALIDATING_WEBHOOKS
 from modelship.operator.settings import OperatorSettings
 from support.fake_kube import FakeKube
@@ -445,5 +445,18 @@ async def test_the_server_does_not_listen_before_a_pair_and_swaps_pairs_live() -
         local_secret(kube, Pair(second.ca_pem, second.cert_pem, first.key_pem))
         await asyncio.sleep(0.3)
         assert await asyncio.to_thread(handshake, port, second.ca_pem) == second.cert
+        # Stopping with a drain: still answering meanwhile, then gone.
+        stopping = asyncio.create_task(server.stop(drain_seconds=0.5))
+        await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(handshake, port, second.ca_pem) == second.cert
+        await stopping
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.to_thread(handshake, port, second.ca_pem)
     finally:
         await server.stop()
+
+
+def test_an_answer_names_the_replica_that_gave_it_in_the_audit_log() -> None:
+    answer = response("u-1", Verdict(True), [], replica="modelship-operator-abc")["response"]
+    assert answer["auditAnnotations"] == {"served-by": "modelship-operator-abc"}
+    assert "auditAnnotations" not in response("u-1", Verdict(True), [])["response"]
