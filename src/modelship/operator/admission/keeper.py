@@ -201,6 +201,8 @@ class CertificateKeeper:
     def _write(self, secret: Obj | None, state: WebhookTLS) -> None:
         body = secret_body(self.secret, self.namespace, state)
         if secret is None:
+            annotations = body["metadata"]["annotations"]
+            body["metadata"]["annotations"] = {k: v for k, v in annotations.items() if v}
             self.kube.create(SECRETS, self.namespace, body)
             log.info("webhook Secret %s/%s created", self.namespace, self.secret)
             return
