@@ -137,16 +137,16 @@ OVERLAY = manifests/default
 .PHONY: deploy
 deploy: ## Install CRDs, RBAC and the operator into the current kubectl context (manifests/default).
 	$(KUBECTL) apply -k $(OVERLAY)
-	@# On the local cluster no Service reaches a pod: the approval webhook is pointed at an
-	@# operator pod by address (a real cluster uses the Service and cert-manager's CA), and its
-	@# registry is every namespace's catalog (see devcluster/registry.py).
+	@# The approval webhook needs nothing more: the operator issues its certificate and sets
+	@# the configurations' caBundle. On the local cluster, its registry is every namespace's
+	@# catalog (see devcluster/registry.py).
 	@uri="$$(cat $(MODELSHIP_DEV_DIR)/catalog-uri 2>/dev/null)"; \
 	here="$$($(KUBECTL) config view --minify -o jsonpath='{.clusters[0].cluster.server}')"; \
 	local="$$($(KUBECTL) --kubeconfig $(MODELSHIP_DEV_DIR)/kubeconfig config view --minify \
 	  -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null)"; \
 	if [ -n "$$uri" ] && [ "$$here" = "$$local" ]; then \
 	  $(KUBECTL) -n modelship-system set env deployment/modelship-operator \
-	    MODELSHIP_OPERATOR_CATALOG_URI="$$uri" && $(BIN)/modelship dev webhook; fi
+	    MODELSHIP_OPERATOR_CATALOG_URI="$$uri"; fi
 
 .PHONY: undeploy
 undeploy: ## Remove what deploy installed, CRDs included (and with them every Model).

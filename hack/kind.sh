@@ -27,9 +27,8 @@ up() {
   # The same manifests `make deploy` applies; the image is the one just loaded.
   "$KUBECTL" apply -k "$ROOT/manifests/default"
   "$KUBECTL" -n modelship-system rollout status deployment/modelship-operator --timeout=180s
-  # No cert-manager here: point the approval webhook at an operator pod by address, with the
-  # certificate it generated (the machine must reach kind's pod network, as tests/e2e does).
-  KUBECONFIG="$KUBECONFIG_FILE" "$ROOT/.venv/bin/modelship" dev webhook --manifest "$ROOT/manifests/webhook/webhooks.yaml"
+  # No cert-manager here, and nothing to do by hand: the operator issues the approval webhook's
+  # certificate and sets the configurations' caBundle; the API server calls it via its Service.
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
 }
 

@@ -52,6 +52,8 @@ def test_default_passes_a_server_side_dry_run(kubectl: Kubectl, system_namespace
         ("PodDisruptionBudget", "modelship-operator"),
         ("Role", "modelship-leader-election"),
         ("RoleBinding", "modelship-leader-election"),
+        ("Role", "modelship-webhook-certificates"),
+        ("RoleBinding", "modelship-webhook-certificates"),
         ("ClusterRole", "modelship-approver"),
         ("MutatingWebhookConfiguration", "modelship-approvals"),
         ("ValidatingWebhookConfiguration", "modelship-approvals"),

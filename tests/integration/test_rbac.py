@@ -34,6 +34,16 @@ OPERATOR_GROUPS = [
 ]
 SAMPLE = MANIFESTS / "samples" / "deployment-iris.yaml"
 LEASE = ("coordination.k8s.io", "leases", "")
+SECRET = ("", "secrets", "")
+# What the operator may touch only by name: in its own namespace, and cluster-scoped.
+OWN_NAMED = {
+    ("coordination.k8s.io", "leases"): "modelship-operator",
+    ("", "secrets"): "modelship-operator-webhook-tls",
+}
+CLUSTER_NAMED = {
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): "modelship-approvals",
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): "modelship-approvals",
+}
 
 
 def review(
@@ -89,9 +99,22 @@ def test_the_operator_can_do_everything_its_code_and_kopf_need(
     assert ("watch", GROUP, "deployments", "") in needs
     assert ("create", "policy", "poddisruptionbudgets", "") in needs
     assert ("patch", "coordination.k8s.io", "leases", "") in needs
-    # The leader Lease is granted in the operator's own namespace only (Role, not ClusterRole).
-    own = {n for n in needs if (n[1], n[2]) == ("coordination.k8s.io", "leases")}
-    cluster_wide = needs - own
+    assert ("patch", "", "secrets", "") in needs
+    # The leader Lease and the webhook's Secret are granted in the operator's own namespace
+    # only (Roles, not the ClusterRole), and the webhook configurations by name.
+    own = {n for n in needs if (n[1], n[2]) in OWN_NAMED}
+    named = {n for n in needs if (n[1], n[2]) in CLUSTER_NAMED}
+    assert named == {
+        (verb, "admissionregistration.k8s.io", plural, "")
+        for verb in ("get", "patch")
+        for plural in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+    }
+    denied_named = sorted(
+        n for n in named
+        if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, None, CLUSTER_NAMED[(n[1], n[2])])
+    )  # fmt: skip
+    assert denied_named == [], f"the operator's ClusterRole lacks {denied_named}"
+    cluster_wide = needs - own - named
     denied = sorted(
         n for n in cluster_wide if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, None)
     )
@@ -101,15 +124,23 @@ def test_the_operator_can_do_everything_its_code_and_kopf_need(
         n for n in cluster_wide if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace)
     )
     assert denied_here == []
-    # Get and patch are granted for the operator's Lease by name; create cannot be limited so.
-    system, lease = "modelship-system", "modelship-operator"
+    # Get and patch are granted for the operator's Lease and Secret by name; create cannot be
+    # limited so.
+    system = "modelship-system"
     denied_own = sorted(
-        n for n in own if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, system, lease)
+        n for n in own
+        if not review(kube_api, OPERATOR, OPERATOR_GROUPS, n, system, OWN_NAMED[(n[1], n[2])])
+    )  # fmt: skip
+    assert denied_own == [], f"the leader-election or webhook-certificates Role lacks {denied_own}"
+    # ... and no other Lease or Secret: not another one there, not any in a model namespace.
+    for resource in (LEASE, SECRET):
+        for verb in ("get", "patch"):
+            need = (verb, *resource)
+            assert not review(kube_api, OPERATOR, OPERATOR_GROUPS, need, system, "other"), need
+    assert not any(
+        review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace, OWN_NAMED[(n[1], n[2])])
+        for n in own
     )
-    assert denied_own == [], f"the leader-election Role lacks {denied_own}"
-    # ... and no other Lease: not another one there, not any in a model namespace.
-    assert not review(kube_api, OPERATOR, OPERATOR_GROUPS, ("patch", *LEASE), system, "other")
-    assert not any(review(kube_api, OPERATOR, OPERATOR_GROUPS, n, namespace, lease) for n in own)
 
 
 FORBIDDEN: list[Need] = [
@@ -309,12 +340,21 @@ def test_only_approvers_and_admin_may_approve_and_edit_no_longer_implies_it(
     assert not review(kube_api, approver, [], ("approve", GROUP, "models", "approval"), namespace)
 
 
-def test_the_operator_may_ask_the_authorizer_but_not_change_webhooks(
+def test_the_operator_may_ask_the_authorizer_and_set_only_its_own_webhooks_ca(
     installed: None, kube_api: Any
 ) -> None:
     sar: Need = ("create", "authorization.k8s.io", "subjectaccessreviews", "")
     assert review(kube_api, OPERATOR, OPERATOR_GROUPS, sar, None)
     for plural in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
-        for verb in ("create", "update", "patch", "delete"):
+        for verb in ("get", "patch"):
             need: Need = (verb, "admissionregistration.k8s.io", plural, "")
+            assert review(kube_api, OPERATOR, OPERATOR_GROUPS, need, None, "modelship-approvals")
+            # Not another configuration, nor all of them.
+            assert not review(kube_api, OPERATOR, OPERATOR_GROUPS, need, None, "someone-elses")
+            assert not review(kube_api, OPERATOR, OPERATOR_GROUPS, need, None)
+        for verb in ("create", "update", "delete", "list", "watch"):
+            need = (verb, "admissionregistration.k8s.io", plural, "")
             assert not review(kube_api, OPERATOR, OPERATOR_GROUPS, need, None), need
+            assert not review(
+                kube_api, OPERATOR, OPERATOR_GROUPS, need, None, "modelship-approvals"
+            ), need

@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.client import JsonPatch, Kube, KubeError
 from modelship.operator.kube.resources import Resource
 
 Obj = dict[str, Any]
@@ -43,6 +43,21 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def _check_version(current: Obj, patch: Obj) -> None:
+    """A patch naming a resourceVersion applies only to that version, as on the API server."""
+    wanted = (patch.get("metadata") or {}).get("resourceVersion")
+    have = (current.get("metadata") or {}).get("resourceVersion")
+    if wanted is not None and wanted != have:
+        raise KubeError(409, f"the object has been modified (version {have}, not {wanted})")
+
+
+def _next_version(current: Obj, merged: Obj) -> None:
+    """An object that has a resourceVersion gets a new one with every write."""
+    have = (current.get("metadata") or {}).get("resourceVersion")
+    if have is not None:
+        merged["metadata"]["resourceVersion"] = str(int(have) + 1)
 
 
 class FakeKube(Kube):
@@ -75,9 +90,9 @@ class FakeKube(Kube):
     def served(self, res: Resource, fresh: bool = False) -> bool:
         return res.api_version not in self.unserved
 
-    def get(self, res: Resource, namespace: str, name: str) -> Obj | None:
-        self.calls.append(Call("get", _key(res), namespace, name))
-        found = self.objects.get((_key(res), namespace, name))
+    def get(self, res: Resource, namespace: str | None, name: str) -> Obj | None:
+        self.calls.append(Call("get", _key(res), namespace or "", name))
+        found = self.objects.get((_key(res), namespace or "", name))
         return copy.deepcopy(found) if found is not None else None
 
     def list(
@@ -112,14 +127,42 @@ class FakeKube(Kube):
         current = self.objects.get((_key(res), namespace, name))
         if current is None:
             raise KubeError(404, f"{res.plural} {name!r} not found")
+        _check_version(current, patch)
         if status:
             merged = {**current, "status": merge_patch(current.get("status"), patch["status"])}
         else:
             merged = merge_patch(current, {k: v for k, v in patch.items() if k != "status"})
             if merged.get("spec") != current.get("spec"):
                 merged["metadata"]["generation"] = int(current["metadata"]["generation"]) + 1
+        _next_version(current, merged)
         self.objects[(_key(res), namespace, name)] = merged
         return copy.deepcopy(merged)
+
+    def json_patch(self, res: Resource, namespace: str | None, name: str, ops: JsonPatch) -> Obj:
+        """RFC 6902's test, add and replace (what the operator sends)."""
+        self.calls.append(Call("patch", _key(res), namespace or "", name))
+        key = (_key(res), namespace or "", name)
+        if key not in self.objects:
+            raise KubeError(404, f"{res.plural} {name!r} not found")
+        patched = copy.deepcopy(self.objects[key])
+        for op in ops:
+            *parents, last = [
+                p.replace("~1", "/").replace("~0", "~") for p in op["path"][1:].split("/")
+            ]
+            node: Any = patched
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            index: Any = int(last) if isinstance(node, list) else last
+            if op["op"] == "test":
+                if node[index] != op["value"]:
+                    raise KubeError(422, f"test of {op['path']} failed")
+            elif op["op"] in ("add", "replace"):
+                node[index] = copy.deepcopy(op["value"])
+            else:
+                raise NotImplementedError(op["op"])
+        _next_version(self.objects[key], patched)
+        self.objects[key] = patched
+        return copy.deepcopy(patched)
 
     def delete(
         self, res: Resource, namespace: str, name: str, propagation: str = "Background"

@@ -3,22 +3,29 @@
 On the local cluster the local node runs the operator pod with its own ServiceAccount token, so
 tests through it exercise the shipped RBAC for real. `deploy` applies the kustomization (with a
 test module's extra environment); `configure` instead changes the environment of an operator
-that was deployed beforehand (`make kind-e2e`) and `restore` puts it back.
+that was deployed beforehand (`make kind-e2e`) and `restore` puts it back. The approval webhook
+is reached as on any cluster: through its Service, with the certificates the operator keeps
+(nothing is pointed by hand); `wait_for_webhook` only waits until it answers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import APPS_DEPLOYMENTS, LEASES, PODS
+from support.factories import iris_deployment
 from support.kubectl import Kubectl, named, render
 from support.waiting import wait_for
-from support.webhook import remove_webhook_configurations, serve_webhooks_from
+from support.webhook import remove_webhook_configurations
 
 Obj = dict[str, Any]
 SYSTEM = "modelship-system"
-WEBHOOK_PORT = 9443  # the operator container's `webhook` port
+# A modelship Deployment created with --dry-run=server goes through both webhooks (sideEffects
+# None) and is not persisted: it succeeds only when the webhook answers through its Service.
+WEBHOOK_PROBE = yaml.safe_dump(iris_deployment("webhook-probe"))
 NAME = "modelship-operator"
 OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}
 
@@ -56,14 +63,26 @@ class InClusterOperator:
         deployment["spec"]["template"]["spec"]["containers"][0]["env"] = with_env(deployment, env)
         self.kubectl.apply(objects)
         self.wait_running()
-        self.serve_webhooks()
+        self.wait_for_webhook()
 
-    def serve_webhooks(self) -> None:
-        """Point the approval webhooks at a running operator pod by address: on the local
-        cluster nothing routes the shipped configurations' Service to it."""
-        pod = self.running_pod()
-        assert pod is not None
-        serve_webhooks_from(self.kubectl.kubeconfig, pod["status"]["podIP"], WEBHOOK_PORT)
+    def webhook_answers(self) -> bool:
+        """One write of a modelship Deployment (server-side dry run) admitted through the
+        webhook's Service."""
+        result = self.kubectl(
+            "create", "--dry-run=server", "-n", "default", "-f", "-",
+            input=WEBHOOK_PROBE, check=False,
+        )  # fmt: skip
+        return result.returncode == 0
+
+    def wait_for_webhook(self, timeout: float = 120) -> None:
+        """Until the webhook answers through its Service several times in a row (the Service
+        picks an endpoint per call: every replica has its turn)."""
+        wait_for(
+            lambda: all(self.webhook_answers() for _ in range(4)),
+            timeout=timeout,
+            what="the approval webhook to answer through its Service",
+            describe=self.describe,
+        )
 
     def configure(self, env: dict[str, str]) -> None:
         """Set `env` on the operator already deployed (a no-op when it has it already)."""
@@ -88,7 +107,7 @@ class InClusterOperator:
         patch = {"spec": {"template": {"spec": {"containers": patched}}}}
         self.kube.patch(APPS_DEPLOYMENTS, SYSTEM, NAME, patch)
         self.wait_running()
-        self.serve_webhooks()  # new pods, new addresses
+        self.wait_for_webhook()
 
     def remove(self) -> None:
         """Delete only the operator Deployment (and its webhook configurations, which would

@@ -53,7 +53,8 @@ class Kubectl:
 
 # The approval webhook's configurations: they refuse modelship Deployment writes until an
 # operator answers them (failurePolicy Fail), so fixtures without a running operator leave
-# them out, and those with one point them at it (support/webhook.py).
+# them out; a deployed operator is called through its Service, a local process is pointed at
+# by URL (support/webhook.py).
 WEBHOOK_KINDS = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
 
 

@@ -28,8 +28,10 @@ from modelship.operator.kube.resources import Resource
 Need = tuple[str, str, str, str]
 ROLE = Path(__file__).resolve().parents[2] / "manifests" / "rbac" / "role.yaml"
 LEADER_ELECTION_ROLE = ROLE.with_name("leader_election.yaml")
-# (group, resource) the operator touches only in its own namespace.
-OWN_NAMESPACE = {("coordination.k8s.io", "leases")}
+WEBHOOK_SECRET_ROLE = ROLE.with_name("webhook_certificates.yaml")
+# (group, resource) the operator touches only in its own namespace: the leader Lease, and the
+# webhook's certificate Secret.
+OWN_NAMESPACE = {("coordination.k8s.io", "leases"), ("", "secrets")}
 
 CLIENT_VERBS = {
     "get": ("get",),
@@ -37,6 +39,7 @@ CLIENT_VERBS = {
     "create": ("create",),
     "ensure": ("get", "create"),
     "patch": ("patch",),
+    "json_patch": ("patch",),
     "replace": ("update",),
     "delete": ("delete",),
 }

@@ -1,10 +1,11 @@
-"""The approval webhook on the test cluster: pointed at an operator the API server can reach.
+"""The approval webhook served by an operator running as a local process (`make run`).
 
-The shipped configurations (manifests/webhook) name a Service; on the local cluster nothing
-routes one to a process, so the tests point them by URL at the operator under test (a local
-process, or the operator pod's address) and remove them when that operator goes: with
-failurePolicy Fail, a configuration left pointing at nothing would refuse every later write
-of a modelship Deployment in the session.
+An operator deployed in the cluster needs nothing from here: the API server calls it through its
+Service, with the certificates it keeps itself (support/in_cluster.py). A local process is no
+endpoint of that Service, so the tests point the shipped configurations at it by URL (what
+`modelship dev webhook --url` does for `make run`) and remove them when that operator goes:
+with failurePolicy Fail, a configuration left pointing at nothing would refuse every later
+write of a modelship Deployment in the session.
 """
 
 from __future__ import annotations

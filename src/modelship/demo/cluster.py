@@ -1,5 +1,6 @@
 """The demo's infrastructure: a fresh local cluster, and the operator deployed into it the way a
-real cluster runs it (manifests/default, its own ServiceAccount and RBAC)."""
+real cluster runs it (manifests/default, its own ServiceAccount and RBAC, its approval webhook
+called through its Service with the certificates the operator issues itself)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from pathlib import Path
 
 from modelship.demo.narrator import DemoError, Narrator
 from modelship.devcluster.cluster import DevCluster
-from modelship.devcluster.kubeapi import ApiEndpoint, KubeClient
-from modelship.devcluster.webhooks import point_webhooks, served_certificate
 from modelship.operator.deployment.rollout import rollout_complete
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import APPS_DEPLOYMENTS, PODS
 
 OPERATOR_NAMESPACE = "modelship-system"
 OPERATOR_PODS = {"app.kubernetes.io/name": "modelship", "app.kubernetes.io/component": "operator"}
-WEBHOOK_PORT = 9443
+# A modelship Deployment created with --dry-run=server passes both webhooks and is not stored.
+WEBHOOK_PROBE = """\
+apiVersion: modelship.io/v1alpha1
+kind: Deployment
+metadata: {name: webhook-probe, namespace: default}
+spec: {modelRef: {name: webhook-probe}}
+"""
 
 
 def start_cluster(root: Path, dev_dir: Path, say: Narrator) -> DevCluster:
@@ -60,43 +65,40 @@ def start_operator(
         return len(pods) == int(deployment["spec"]["replicas"])
 
     say.wait("the operator Deployment to be rolled out", rolled_out, timeout=180)
-    serve_webhooks(root, kubeconfig, kube, say)
+    wait_for_webhook(kubeconfig, say)
     say.say(
         f"operator running as ServiceAccount {OPERATOR_NAMESPACE}/modelship-operator "
         f"(logs: modelship dev logs -n {OPERATOR_NAMESPACE} <pod>)"
     )
 
 
-def serve_webhooks(root: Path, kubeconfig: Path, kube: Kube, say: Narrator) -> None:
-    """Point the approval webhooks at an operator pod by address (nothing on the local cluster
-    routes their Service to a pod), trusting the certificate that pod presents."""
-    pods = [
-        p
-        for p in kube.list(PODS, OPERATOR_NAMESPACE, OPERATOR_PODS)
-        if (p.get("status") or {}).get("phase") == "Running"
-        and p["status"].get("podIP")
-        and not p["metadata"].get("deletionTimestamp")
-    ]
-    if not pods:
-        raise DemoError("no running operator pod to serve the approval webhook")
-    address = pods[0]["status"]["podIP"]
-    with KubeClient(ApiEndpoint.from_kubeconfig(kubeconfig)) as client:
-        point_webhooks(
-            client,
-            root / "manifests" / "webhook" / "webhooks.yaml",
-            f"https://{address}:{WEBHOOK_PORT}",
-            served_certificate(address, WEBHOOK_PORT),
-        )
+def wait_for_webhook(kubeconfig: Path, say: Narrator) -> None:
+    """Nothing is pointed by hand: the operator's leader issued the webhook's certificate and
+    set the configurations' caBundle; wait until a write is admitted through the Service."""
+
+    def answers() -> bool:
+        try:
+            _kubectl(kubeconfig, "create", "--dry-run=server", "-f", "-", stdin=WEBHOOK_PROBE)
+        except DemoError:
+            return False
+        return True
+
+    say.wait("the approval webhook to answer through its Service", answers, timeout=120)
     say.say(
-        f"approval webhook: https://{address}:{WEBHOOK_PORT} (pod {pods[0]['metadata']['name']});"
-        " approvals are checked against RBAC and recorded with the approver's identity"
+        "approval webhook: Service modelship-operator-webhook, certificate issued and rotated by "
+        "the operator; approvals are checked against RBAC and recorded with the approver's "
+        "identity"
     )
 
 
-def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _kubectl(
+    kubeconfig: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     kubectl = Path(sys.executable).parent / "kubectl"
     command = [str(kubectl if kubectl.exists() else "kubectl"), "--kubeconfig", str(kubeconfig)]
-    result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*command, *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
     if result.returncode != 0:
         raise DemoError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result

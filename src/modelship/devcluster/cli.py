@@ -71,7 +71,8 @@ def register(subparsers: Any) -> None:
 
     webhook = commands.add_parser(
         "webhook",
-        help="point the approval webhook at the operator by address (no Service routes here)",
+        help="point the approval webhook by URL at an operator outside the cluster (`make run`); "
+        "a deployed operator needs nothing: it keeps its certificates, called via its Service",
     )
     webhook.add_argument(
         "--url",

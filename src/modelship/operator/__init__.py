@@ -7,12 +7,14 @@ level are only the entry points: the handler registrations, settings and startup
 
 # Kopf runs startup handlers one after another, in the order they were registered, which is the
 # order of these imports (kept by hand): `admission` starts the webhook server first, `election`
-# then waits for the Lease, and only then does `startup` configure the process state.
+# then waits for the Lease, the leader's `keeper` then keeps the webhook's certificates, and
+# only then does `startup` configure the process state.
 # isort: off
 from modelship.operator import admission, deployment_handlers
 from modelship.operator.ha import election
+from modelship.operator.admission import keeper
 from modelship.operator import handlers, startup
 
 # isort: on
 
-__all__ = ["admission", "deployment_handlers", "election", "handlers", "startup"]
+__all__ = ["admission", "deployment_handlers", "election", "handlers", "keeper", "startup"]

@@ -34,7 +34,8 @@ def test_resource_handler_ids_are_those_of_the_previous_layout() -> None:
 
 def test_startup_runs_the_webhook_then_the_election_then_the_configuration() -> None:
     """Kopf runs activities in registration order: the webhook serves at once, the Lease is
-    awaited before the process state is configured (operator/__init__.py keeps the order)."""
+    awaited before the webhook's certificates are kept and the process state is configured
+    (operator/__init__.py keeps the order)."""
     order = [h.id for h in REGISTRY._activities.get_all_handlers()]
     assert order == [
         "login_via_client",
@@ -43,6 +44,8 @@ def test_startup_runs_the_webhook_then_the_election_then_the_configuration() -> 
         "stop_metrics",
         "lead",
         "step_down",
+        "keep_webhook_certificates",
+        "stop_keeping_webhook_certificates",
         "configure",
         "close",
     ]

@@ -10,6 +10,7 @@ import copy
 from support.rbac import (
     LEADER_ELECTION_ROLE,
     NOT_FOR_THE_SERVICE_ACCOUNT,
+    WEBHOOK_SECRET_ROLE,
     client_needs,
     kopf_watch_needs,
     not_granted,
@@ -39,11 +40,42 @@ def test_the_scan_sees_every_resource_the_operator_code_refers_to() -> None:
 def test_the_shipped_roles_grant_every_need() -> None:
     needs, _ = operator_needs()
     own = own_namespace_needs(needs)
-    assert own >= {("get", "coordination.k8s.io", "leases", "")}
+    assert own >= {("get", "coordination.k8s.io", "leases", ""), ("get", "", "secrets", "")}
     assert not_granted(needs - NOT_FOR_THE_SERVICE_ACCOUNT - own, role_rules()) == []
-    assert not_granted(own, role_rules(LEADER_ELECTION_ROLE, "Role")) == []
-    # The ClusterRole grants no Lease: election rights stay in the operator's namespace.
+    own_roles = role_rules(LEADER_ELECTION_ROLE, "Role") + role_rules(WEBHOOK_SECRET_ROLE, "Role")
+    assert not_granted(own, own_roles) == []
+    # The ClusterRole grants no Lease and no Secret: those stay in the operator's namespace.
     assert not_granted(own, role_rules()) == sorted(own)
+
+
+def test_rbac_grew_by_exactly_the_webhook_secret_and_its_two_configurations() -> None:
+    """The webhook's certificates: that one Secret (get, patch by name; create, which RBAC
+    cannot limit by name) and get/patch of the two configurations by name; nothing more."""
+    assert role_rules(WEBHOOK_SECRET_ROLE, "Role") == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["modelship-operator-webhook-tls"],
+            "verbs": ["get", "patch"],
+        },
+    ]
+    webhooks = [r for r in role_rules() if "admissionregistration.k8s.io" in r["apiGroups"]]
+    assert webhooks == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+            "resourceNames": ["modelship-approvals"],
+            "verbs": ["get", "patch"],
+        }
+    ]
+    assert not [r for r in role_rules() if "secrets" in r["resources"]]
+    needs, _ = operator_needs()
+    assert {n for n in needs if n[2] == "secrets"} == {
+        ("get", "", "secrets", ""),
+        ("create", "", "secrets", ""),
+        ("patch", "", "secrets", ""),
+    }
 
 
 def test_a_cluster_role_without_poddisruptionbudgets_is_reported() -> None:

@@ -4,16 +4,20 @@ This module's startup handler is registered before the leader election's (see
 `modelship.operator.__init__`), and Kopf runs startup handlers in order: the webhook is up
 before the replica starts waiting for the Lease, so standbys admit too, and approvals keep
 working while leadership changes hands. Why not Kopf's own webhook server: see `server.py`.
+Its certificate: `certs.py` (what each replica serves) and `keeper.py` (what the leader issues,
+rotates and injects into the webhook configurations).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from typing import Any
 
 import kopf
 
-from modelship.operator.admission.certs import certificate
+from modelship.operator.admission.certs import SecretCertificate, ServingCertificate, certificate
 from modelship.operator.admission.review import ReviewPolicy
 from modelship.operator.admission.server import AdmissionServer
 from modelship.operator.kube.client import Kube, load_api_client
@@ -37,16 +41,24 @@ async def serve_admission(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> Non
     if not settings.admission_port:
         logger.warning("the approval webhook is off: approvals will be refused (no identity)")
         return
-    cert = certificate(
-        settings.admission_cert_file,
-        settings.admission_key_file,
-        settings.admission_generated_dir,
-        certificate_names(settings),
-    )
+    kube = Kube(load_api_client())
+    cert: ServingCertificate
+    if settings.admission_secret:
+        cert = SecretCertificate(kube, settings.admission_namespace, settings.admission_secret)
+        # Listen at once when the Secret is there; on a first start the leader writes it later.
+        await asyncio.to_thread(cert.reload_if_changed)
+    else:
+        cert = certificate(
+            settings.admission_cert_file,
+            settings.admission_key_file,
+            settings.admission_generated_dir,
+            certificate_names(settings),
+        )
     server = AdmissionServer(
-        Kube(load_api_client()),
+        kube,
         cert,
         ReviewPolicy(trusted_appliers=frozenset(settings.approval_trusted_appliers)),
+        replica=settings.lease_identity or socket.gethostname(),
     )
     await server.start(
         settings.admission_host, settings.admission_port, settings.admission_reload_seconds
@@ -58,5 +70,8 @@ async def serve_admission(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> Non
 async def stop_admission(memo: kopf.Memo, **_: Any) -> None:
     server: AdmissionServer | None = getattr(memo, "admission", None)
     if server is not None:
-        await server.stop()
+        # Behind the Service (the Secret's pair: in a cluster), answer a little longer while
+        # the pod leaves its endpoints; a local process pointed at by URL has no one to wait for.
+        settings = OperatorSettings()
+        await server.stop(settings.admission_drain_seconds if settings.admission_secret else 0.0)
         memo.admission = None

@@ -1,16 +1,22 @@
-"""The webhook's serving certificate: mounted from a Secret, or generated; reloaded when it changes.
+"""The webhook's serving certificate: from a Secret through the API, or from files; reloaded.
 
-The API server calls webhooks over TLS only. Kopf's own self-signed certificates need
-`certbuilder`/`oscrypto`, and `oscrypto` cannot parse the version of this machine's OpenSSL 3,
-so the key and certificate are made here with `cryptography`. In a real cluster cert-manager
-writes them into a Secret mounted into the pod; the Secret's files are replaced in place when
-cert-manager renews them, and the server picks the new pair up on its next check, without a
-restart (new TLS handshakes use the reloaded chain; connections in flight keep theirs).
+The API server calls webhooks over TLS only. In a cluster every replica serves the pair of one
+Secret (`SecretCertificate`): the leader writes it (keeper.py) or cert-manager does, and each
+replica reads it through the API every few seconds and loads a changed pair into the same SSL
+context, without a restart (new TLS handshakes use the new chain; connections in flight keep
+theirs). Outside the cluster (`make run`) the pair comes from files or is generated
+(`certificate`). Fail closed: until a pair is loaded the server does not listen at all, and a
+pair that does not load (damaged, half-written, key not matching) keeps the previous one.
+Kopf's own self-signed certificates need `certbuilder`/`oscrypto`, which cannot parse this
+machine's OpenSSL 3 version, so everything here is made with `cryptography`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
+import hashlib
 import ipaddress
 import logging
 import os
@@ -18,11 +24,15 @@ import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.resources import SECRETS
 
 log = logging.getLogger("modelship.admission")
 VALIDITY = datetime.timedelta(days=365)
@@ -70,6 +80,31 @@ def write_pair(cert_file: Path, key_file: Path, cert_pem: bytes, key_pem: bytes)
     cert_file.write_bytes(cert_pem)
 
 
+class ServingCertificate(Protocol):
+    """What the server needs: one SSL context, whether it holds a pair, and a reload."""
+
+    context: ssl.SSLContext
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def reload_if_changed(self) -> bool: ...
+
+
+def server_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def load_pair(context: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
+    """Load a pair into a live context only once it loaded into a scratch one: OpenSSL sets
+    the certificate before it checks the key, so a failed load would leave the live context
+    with a certificate its key does not match."""
+    server_context().load_cert_chain(cert_file, key_file)
+    context.load_cert_chain(cert_file, key_file)
+
+
 def _stamp(path: Path) -> tuple[float, int]:
     # Secret volumes swap a symlink (..data) on update: stat follows it to the new file.
     info = path.stat()
@@ -84,10 +119,13 @@ class ReloadingCertificate:
     key_file: Path
 
     def __post_init__(self) -> None:
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.context = server_context()
         self._stamps: tuple[tuple[float, int], tuple[float, int]] | None = None
         self.reload_if_changed()
+
+    @property
+    def loaded(self) -> bool:
+        return self._stamps is not None
 
     def reload_if_changed(self) -> bool:
         """Load the pair when it differs from what is loaded; True when it was (re)loaded.
@@ -97,7 +135,7 @@ class ReloadingCertificate:
         if stamps == self._stamps:
             return False
         try:
-            self.context.load_cert_chain(self.cert_file, self.key_file)
+            load_pair(self.context, self.cert_file, self.key_file)
         except (ssl.SSLError, OSError) as exc:
             if self._stamps is None:
                 raise
@@ -106,6 +144,60 @@ class ReloadingCertificate:
         if self._stamps is not None:
             log.info("webhook certificate reloaded from %s", self.cert_file)
         self._stamps = stamps
+        return True
+
+
+class SecretCertificate:
+    """The pair of a Secret's `tls.crt` and `tls.key`, read through the API (`get` on that one
+    Secret): no volume, so a new pair is served within one check, not a kubelet sync later."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
+        self.kube, self.namespace, self.name = kube, namespace, name
+        self.context = server_context()
+        self._stamp: str | None = None  # digest of the loaded pair
+        self._refused: str | None = None  # what was last wrong, said once
+
+    @property
+    def loaded(self) -> bool:
+        return self._stamp is not None
+
+    def _refuse(self, why: str) -> bool:
+        if why != self._refused:
+            kept = "keeping the previous pair" if self.loaded else "not serving yet"
+            log.warning("webhook certificate %s/%s: %s; %s", self.namespace, self.name, why, kept)
+            self._refused = why
+        return False
+
+    def reload_if_changed(self) -> bool:
+        """Load the Secret's pair when it differs from the loaded one; True when it was."""
+        try:
+            secret = self.kube.get(SECRETS, self.namespace, self.name)
+        except KubeError as exc:
+            return self._refuse(f"not readable ({exc})")
+        if secret is None:
+            return self._refuse("no such Secret")
+        data = secret.get("data") or {}
+        try:
+            cert_pem = base64.b64decode(data["tls.crt"], validate=True)
+            key_pem = base64.b64decode(data["tls.key"], validate=True)
+        except KeyError as exc:
+            return self._refuse(f"data[{exc}] is missing")
+        except (binascii.Error, ValueError, TypeError):
+            return self._refuse("data['tls.crt'] or data['tls.key'] is not base64")
+        stamp = hashlib.sha256(cert_pem + b"\0" + key_pem).hexdigest()
+        if stamp == self._stamp:
+            return False
+        with tempfile.TemporaryDirectory(prefix="modelship-webhook-") as scratch:
+            cert_file, key_file = Path(scratch) / "tls.crt", Path(scratch) / "tls.key"
+            write_pair(cert_file, key_file, cert_pem, key_pem)
+            try:
+                load_pair(self.context, cert_file, key_file)
+            except (ssl.SSLError, OSError) as exc:
+                return self._refuse(f"the pair does not load ({exc})")
+        first = self._stamp is None
+        self._stamp, self._refused = stamp, None
+        log.info("webhook certificate %s from Secret %s/%s",
+                 "loaded" if first else "reloaded", self.namespace, self.name)  # fmt: skip
         return True
 
 

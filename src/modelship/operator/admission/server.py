@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import GROUP, utcnow
 from modelship.contracts.approval import APPROVED_AT, model_spec_author
-from modelship.operator.admission.certs import ReloadingCertificate
+from modelship.operator.admission.certs import ServingCertificate
 from modelship.operator.admission.review import (
     AdmissionRequest,
     ReviewPolicy,
@@ -63,8 +63,12 @@ def access_review(request: AdmissionRequest) -> Obj:
     }
 
 
-def response(uid: str, verdict: Verdict, patch: list[Obj]) -> Obj:
+def response(uid: str, verdict: Verdict, patch: list[Obj], replica: str = "") -> Obj:
+    """The AdmissionReview answer. `replica` (the pod's name) becomes an audit annotation,
+    `<webhook name>/served-by` in the API server's audit log: which replica admitted a write."""
     answer: Obj = {"uid": uid, "allowed": verdict.allowed}
+    if replica:
+        answer["auditAnnotations"] = {"served-by": replica}
     if not verdict.allowed:
         answer["status"] = {"code": verdict.code, "message": verdict.message}
     if patch:
@@ -76,10 +80,19 @@ def response(uid: str, verdict: Verdict, patch: list[Obj]) -> Obj:
 class AdmissionServer:
     """Serve /mutate (record identities) and /validate (check the final object again)."""
 
-    def __init__(self, kube: Kube, certificate: ReloadingCertificate, policy: ReviewPolicy):
+    def __init__(
+        self,
+        kube: Kube,
+        certificate: ServingCertificate,
+        policy: ReviewPolicy,
+        replica: str = "",
+    ):
         self.kube, self.certificate, self.policy = kube, certificate, policy
+        self.replica = replica
         self._runner: aiohttp.web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
+        self.address: tuple[str, int] = ("", 0)
+        self.listening = False
 
     def _may_approve(self, request: AdmissionRequest) -> bool:
         answer = self.kube.create(SUBJECT_ACCESS_REVIEWS, None, access_review(request))
@@ -130,7 +143,7 @@ class AdmissionServer:
             log.info("refused %s %s/%s: %s", request.operation, request.namespace,
                      request.object_name, verdict.message)  # fmt: skip
         return aiohttp.web.json_response(
-            response(request.uid, verdict, [] if validating else patch)
+            response(request.uid, verdict, [] if validating else patch, self.replica)
         )
 
     async def mutate(self, http: aiohttp.web.Request) -> aiohttp.web.Response:
@@ -140,27 +153,50 @@ class AdmissionServer:
         return await self._handle(http, validating=True)
 
     async def start(self, host: str, port: int, reload_seconds: float) -> None:
+        """Listen now when a certificate is loaded, otherwise as soon as one is (a first start
+        before the leader wrote the Secret): never without TLS, and nothing is admitted by a
+        server that does not listen (the API server's failurePolicy decides)."""
         app = aiohttp.web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post("/mutate", self.mutate)
         app.router.add_post("/validate", self.validate)
         self._runner = aiohttp.web.AppRunner(app, access_log=None)
         await self._runner.setup()
+        self.address = (host, port)
+        if self.certificate.loaded:
+            await self._listen()
+        else:
+            log.warning("admission webhook waits for its certificate before listening")
+        self._watch = asyncio.create_task(self._reload(reload_seconds))
+
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        host, port = self.address
         site = aiohttp.web.TCPSite(self._runner, host, port, ssl_context=self.certificate.context)
         await site.start()
-        self._watch = asyncio.create_task(self._reload(reload_seconds))
+        self.listening = True
         log.info("admission webhook serving on https://%s:%d", host, port)
 
     async def _reload(self, seconds: float) -> None:
         while True:
             await asyncio.sleep(seconds)
             try:
-                self.certificate.reload_if_changed()
+                await asyncio.to_thread(self.certificate.reload_if_changed)
             except OSError as exc:  # files mid-replacement: try again next time
                 log.warning("webhook certificate not readable: %s", exc)
+            if not self.listening and self.certificate.loaded:
+                await self._listen()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 0.0) -> None:
+        """Stop answering; with `drain_seconds`, only after answering that much longer: a pod
+        being deleted is taken out of the Service's endpoints while it is told to stop, and the
+        API server may still call it until it sees that."""
+        if self.listening and drain_seconds > 0:
+            log.info("admission webhook answers %.0f s more while it leaves the Service",
+                     drain_seconds)  # fmt: skip
+            await asyncio.sleep(drain_seconds)
         if self._watch is not None:
             self._watch.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner, self.listening = None, False
         self.kube.close()

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from modelship.operator.kube.resources import Resource
 
 Obj = dict[str, Any]
+JsonPatch = list[Obj]  # RFC 6902 operations
 
 
 class KubeError(RuntimeError):
@@ -102,7 +103,8 @@ class Kube:
                 self._served[key] = False
         return self._served[key]
 
-    def get(self, res: Resource, namespace: str, name: str) -> Obj | None:
+    def get(self, res: Resource, namespace: str | None, name: str) -> Obj | None:
+        """The object, or None when there is none (`namespace` None: cluster-scoped)."""
         try:
             result: Obj = self._call("GET", res.path(namespace, name))
             return result
@@ -150,6 +152,14 @@ class Kube:
         path = res.path(namespace, name, "status" if status else None)
         result: Obj = self._call(
             "PATCH", path, body=patch, content_type="application/merge-patch+json"
+        )
+        return result
+
+    def json_patch(self, res: Resource, namespace: str | None, name: str, ops: JsonPatch) -> Obj:
+        """JSON patch (RFC 6902) of the object: list items addressed by index, guarded by
+        `test` operations (a cluster-scoped object: `namespace` None)."""
+        result: Obj = self._call(
+            "PATCH", res.path(namespace, name), body=ops, content_type="application/json-patch+json"
         )
         return result
 

@@ -61,3 +61,14 @@ ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 # traffic: gatewayAPI: the weighted route, applied only where the API server serves that API.
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+# The approval webhook's certificates (admission/keeper.py): one Secret in the operator's own
+# namespace, and the caBundle of its two webhook configurations (cluster-scoped), by name.
+SECRETS = Resource("", "v1", "secrets", "Secret")
+MUTATING_WEBHOOKS = Resource(
+    "admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+    "MutatingWebhookConfiguration",
+)  # fmt: skip
+VALIDATING_WEBHOOKS = Resource(
+    "admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+    "ValidatingWebhookConfiguration",
+)  # fmt: skip
