@@ -95,9 +95,7 @@ def test_with_a_service_link_the_api_server_listens_and_advertises_there() -> No
 
 
 def test_controller_manager_signs_tokens_and_leaves_the_node_alone() -> None:
-    kcm = controlplane.controller_manager_argv(
-        BINARIES, DevLayout(Path("/d")), Path("/k"), PLAN
-    )
+    kcm = controlplane.controller_manager_argv(BINARIES, DevLayout(Path("/d")), Path("/k"), PLAN)
     flags = dict(arg.split("=", 1) for arg in kcm[1:])
     controllers = flags["--controllers"].split(",")
     assert {"-node-lifecycle-controller", "-taint-eviction-controller"} <= set(controllers)
