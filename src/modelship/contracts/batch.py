@@ -25,6 +25,10 @@ EXIT_BAD_INPUT = 2
 BatchStep = Literal["plan", "shard", "assemble"]
 
 
+def _both() -> list[Literal["prediction", "probabilities"]]:
+    return ["prediction", "probabilities"]
+
+
 class BatchEnv(PodEnvironment):
     """What the operator tells one batch pod (`MODELSHIP_BATCH_*`)."""
 
@@ -49,9 +53,7 @@ class BatchEnv(PodEnvironment):
     )
     output_dir: str = Field(description="Directory the parts and the output are written to.")
     format: Literal["csv", "jsonl"] = "csv"
-    include: list[Literal["prediction", "probabilities"]] = Field(
-        default_factory=lambda: ["prediction", "probabilities"]
-    )
+    include: list[Literal["prediction", "probabilities"]] = Field(default_factory=_both)
     rows_per_shard: int = Field(default=50_000, ge=1)
     shards: int = Field(default=0, ge=0, description="Shards of the run (known after planning).")
     max_failed_rows: int = Field(default=0, ge=0)

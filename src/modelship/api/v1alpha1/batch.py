@@ -24,6 +24,10 @@ DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
+def _both() -> list[Literal["prediction", "probabilities"]]:
+    return ["prediction", "probabilities"]
+
+
 class VersionSelector(ApiModel):
     """Which catalog version scores the rows: exactly one of stage, number or digest."""
 
@@ -97,7 +101,7 @@ class BatchOutput(ApiModel):
     )
     format: OutputFormat = Field(default="csv", description="csv or jsonl.")
     include: list[OutputField] = Field(
-        default_factory=lambda: ["prediction", "probabilities"],
+        default_factory=_both,
         min_length=1,
         description="prediction, and probabilities (one proba_<class> column per class; "
         "classifiers only, ignored for regressors).",
