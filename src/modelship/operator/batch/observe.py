@@ -63,6 +63,8 @@ def approval_records(status: DeploymentStatus) -> list[ApprovalRecord]:
         records.append(
             ApprovalRecord(production.version, production.digest, production.approved_by, True)
         )
+    if (previous := status.previous) is not None:
+        records.append(ApprovalRecord(previous.version, previous.digest, None, False))
     for entry in status.history:
         if entry.event == "Promoted" and entry.version is not None and entry.digest:
             records.append(ApprovalRecord(entry.version, entry.digest, None, False))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelship.api.v1alpha1 import BatchPredictionSpec
+from modelship.api.v1alpha1 import BatchPredictionSpec, DeploymentStatus
 from modelship.operator.batch.observation import ApprovalRecord, CatalogVersion, VersionFacts
+from modelship.operator.batch.observe import approval_records
 from modelship.operator.batch.resolve import Refusal, resolve
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
@@ -55,3 +56,24 @@ def test_unknown_model_version_or_digest_are_named() -> None:
     assert isinstance(other, Refusal) and other.reason == "VersionNotFound"
     unserved = resolve(spec({"stage": "production"}), VersionFacts(True, FACTS.versions, []))
     assert isinstance(unserved, Refusal) and unserved.reason == "NoProductionVersion"
+
+
+def test_approval_records_come_from_what_deployments_promoted() -> None:
+    status = DeploymentStatus.model_validate(
+        {
+            "production": {"version": 3, "digest": D3, "approvedBy": "bob"},
+            "previous": {"version": 2, "digest": D2},
+            "history": [
+                {"event": "Promoted", "version": 1, "digest": D1, "at": "2026-01-01T00:00:00Z"},
+                {"event": "Tested", "version": 4, "digest": D1, "at": "2026-01-02T00:00:00Z"},
+            ],
+        }
+    )
+    records = approval_records(status)
+    assert records == [
+        ApprovalRecord(3, D3, "bob", True),
+        ApprovalRecord(2, D2, None, False),
+        ApprovalRecord(1, D1, None, False),
+    ]
+    # A spec.approval nobody acted on yet, or a tested version, is no approval.
+    assert approval_records(DeploymentStatus.model_validate({})) == []
