@@ -111,15 +111,13 @@ def test_batch_prediction_scores_in_order_and_resumes(
                 batch("nightly", {"stage": "production"}, output={"uri": shared}))  # fmt: skip
     # Mid-run: the operator is SIGKILLed and one running shard pod is deleted; the Job retries
     # the shard, the restarted operator picks the run up where its status says it is.
-    wait_for_status(kube, BATCH_PREDICTIONS, namespace, "nightly",
-                    lambda s: s.get("phase") == "Running", 120, describe=operator.tail)  # fmt: skip
-    operator.kill()
     victim_pod = wait_for(
         lambda: next((p["metadata"]["name"] for p in kube.list(
             PODS, namespace, {"job-name": "nightly-score-1"})
             if p["status"].get("phase") == "Running"), None),
-        timeout=60, what="a running shard pod",
+        timeout=120, what="a running shard pod", describe=operator.tail,
     )  # fmt: skip
+    operator.kill()
     kube.delete(PODS, namespace, victim_pod)
     operator.start()
     done = wait_cli(cluster_kubeconfig, namespace, "bp/nightly")
