@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from modelship.api.v1alpha1 import API_VERSION
+from modelship.api.v1alpha1 import API_VERSION, BatchPredictionSpec
 from modelship.catalog import open_catalog
+from modelship.client import Client
 from modelship.contracts.batch import BatchReport
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import BATCH_PREDICTIONS, MODEL_DEPLOYMENTS, MODELS, PODS
@@ -149,12 +150,12 @@ def test_batch_prediction_scores_in_order_and_resumes(
     # The same run again over the same directory with one part gone: only that shard scores.
     victim = sorted((out / ".parts").glob("*.part"))[2]
     victim.unlink()
-    kube.create(BATCH_PREDICTIONS, namespace,
-                batch("again", {"digest": resolved["digest"]}, output={"uri": shared}))  # fmt: skip
-    done = wait_cli(cluster_kubeconfig, namespace, "bp/again")
-    assert done.returncode == 0, done.stdout + done.stderr + operator.tail()
-    again = status_of(kube, BATCH_PREDICTIONS, namespace, "again")
-    assert again["output"]["digest"] == status["output"]["digest"]
+    # (Submitted and awaited through the SDK, as a pipeline step would.)
+    again_spec = batch("again", {"digest": resolved["digest"]}, output={"uri": shared})["spec"]
+    with Client(namespace=namespace, kubeconfig=str(cluster_kubeconfig), progress=False) as ms:
+        again = ms.score("again", BatchPredictionSpec.model_validate(again_spec), timeout=300)
+    assert again.status.output is not None
+    assert again.status.output.digest == status["output"]["digest"]
     redone = shard_reports(kube, namespace, "again-score-1")
     assert sorted(r.shard or 0 for r in redone if not r.reused) == [2]
     assert sorted(r.shard or 0 for r in redone if r.reused) == [0, 1, 3]
