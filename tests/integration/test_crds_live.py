@@ -40,7 +40,12 @@ def sample(kind: str) -> dict[str, Any]:
 def test_every_crd_is_established(kubectl: Kubectl) -> None:
     result = kubectl("get", "crd", "-o", "yaml")
     crds = {item["metadata"]["name"]: item for item in yaml.safe_load(result.stdout)["items"]}
-    for name in ("models.modelship.io", "trainingjobs.modelship.io", "deployments.modelship.io"):
+    for name in (
+        "models.modelship.io",
+        "trainingjobs.modelship.io",
+        "deployments.modelship.io",
+        "batchpredictions.modelship.io",
+    ):
         conditions = {c["type"]: c["status"] for c in crds[name]["status"]["conditions"]}
         assert conditions.get("Established") == "True", name
 
@@ -53,9 +58,10 @@ def test_samples_are_accepted_and_listed_by_category(kubectl: Kubectl, namespace
         for arg in ("-f", str(path))
     ]
     applied = kubectl("apply", "-n", namespace, *files)
-    assert applied.stdout.count("created") + applied.stdout.count("unchanged") == 4, applied.stdout
+    assert applied.stdout.count("created") + applied.stdout.count("unchanged") == 5, applied.stdout
     listed = kubectl("get", "modelship", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(listed) == [
+        "batchprediction.modelship.io/iris-nightly",
         "deployment.modelship.io/iris",
         "model.modelship.io/churn",
         "model.modelship.io/iris",

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import JOBS, MODELS, PVCS, TRAINING_JOBS
-from modelship.operator.model.builders import build_catalog_claim
+from modelship.operator.kube.resources import JOBS, MODELS, TRAINING_JOBS
 from modelship.operator.settings import OperatorSettings
 from support.datasets import write_iris
 from support.factories import iris_model
-from support.live import status_of
+from support.live import catalog_dir, status_of
 from support.operator import OperatorProcess
 from support.waiting import wait_for
 
@@ -33,22 +32,6 @@ def operator(
     process.start()
     yield process
     process.stop()
-
-
-def catalog_dir(kube: Kube, namespace: str) -> Path:
-    """The catalog claim's directory on this machine (the local node's hostPath volume)."""
-    kube.create(PVCS, namespace, build_catalog_claim(namespace, OperatorSettings()))
-    wait_for(
-        lambda: (
-            (kube.get(PVCS, namespace, "modelship-catalog") or {}).get("spec", {}).get("volumeName")
-        ),
-        timeout=30,
-        what="the catalog claim to be bound",
-    )
-    claim = kube.get(PVCS, namespace, "modelship-catalog")
-    assert claim is not None
-    volume = kube._call("GET", f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
-    return Path(volume["spec"]["hostPath"]["path"])
 
 
 def test_a_changed_file_trains_a_new_version(

@@ -7,6 +7,7 @@ time, and read conditions, production pods and predictions the same way everywhe
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,8 +20,11 @@ from modelship.operator.kube.resources import (
     MODEL_DEPLOYMENTS,
     MODELS,
     PODS,
+    PVCS,
     Resource,
 )
+from modelship.operator.model.builders import build_catalog_claim
+from modelship.operator.settings import OperatorSettings
 from support.waiting import wait_for
 
 Obj = dict[str, Any]
@@ -145,3 +149,19 @@ def infer(client: httpx.Client, ip: str, model: str, rows: list[list[float]]) ->
         "data"
     ]
     return predictions
+
+
+def catalog_dir(kube: Kube, namespace: str) -> Path:
+    """The catalog claim's directory on this machine (the local node's hostPath volume)."""
+    kube.create(PVCS, namespace, build_catalog_claim(namespace, OperatorSettings()))
+    wait_for(
+        lambda: (
+            (kube.get(PVCS, namespace, "modelship-catalog") or {}).get("spec", {}).get("volumeName")
+        ),
+        timeout=30,
+        what="the catalog claim to be bound",
+    )
+    claim = kube.get(PVCS, namespace, "modelship-catalog")
+    assert claim is not None
+    volume = kube._call("GET", f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
+    return Path(volume["spec"]["hostPath"]["path"])

@@ -9,10 +9,15 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from modelship.api.v1alpha1 import Deployment, Model, ModelSpec, TrainingJob
+from modelship.api.v1alpha1 import BatchPrediction, Deployment, Model, ModelSpec, TrainingJob
 
 SAMPLES = Path(__file__).parents[2] / "manifests" / "samples"
-KIND_MODELS = {"Model": Model, "TrainingJob": TrainingJob, "Deployment": Deployment}
+KIND_MODELS = {
+    "Model": Model,
+    "TrainingJob": TrainingJob,
+    "Deployment": Deployment,
+    "BatchPrediction": BatchPrediction,
+}
 
 
 def iris_spec(**overrides: Any) -> dict[str, Any]:

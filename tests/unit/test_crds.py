@@ -78,6 +78,7 @@ def test_names_short_names_and_category() -> None:
         "Model": ["mdl"],
         "TrainingJob": ["tj"],
         "Deployment": ["mdep"],
+        "BatchPrediction": ["bp"],
     }
     assert all(c["spec"]["names"]["categories"] == ["modelship"] for c in crds.values())
     assert yaml.safe_load(render_crds()["kustomization.yaml"])["resources"] == sorted(

@@ -287,7 +287,7 @@ def tensor(shape: list[int], data: Any, datatype: str = "FP64") -> dict[str, Any
         (tensor([1, 4], [1, 2, -3, 4], "UINT8"), 400, "must lie in [0, 255], found -3"),
         (tensor([1, 4], [1, 2, 300, 4], "INT8"), 400, "must lie in [-128, 127], found 300"),
         (tensor([1, 4], [1, 0, 1, 0], "BOOL"), 400, "must be booleans"),
-        (tensor([1, 4], ["x", "1", "2", "3"], "BYTES"), 400, "numbers as text"),
+        (tensor([1, 4], ["x", "1", "2", "3"], "BYTES"), 400, "numbers as text, not 'x'"),
         (tensor([1, 4], [1.0, None, 3.0, 4.0]), 400, "mixed values"),
         (tensor([1001, 4], [1.0] * 4004), 400, "limit is 1000"),
         (tensor([0, 4], []), 400, "no rows"),

@@ -77,6 +77,21 @@ def test_training_jobs_and_models() -> None:
     assert judge(Kind.MODEL, "Trained", 3, body(versions=versions)).state is State.REACHED
 
 
+def test_batch_predictions() -> None:
+    resolved = {"version": 4, "digest": DIGEST, "approved": True}
+    output = {"ref": "file:///o/predictions.csv", "digest": DIGEST, "rows": 10, "errorRows": 1}
+    done = body(phase="Succeeded", resolved=resolved, output=output)
+    verdict = judge(Kind.BATCH_PREDICTION, "Succeeded", None, done)
+    assert verdict.state is State.REACHED and verdict.version == 4
+    assert "10 rows (1 unscorable)" in verdict.message and "predictions.csv" in verdict.message
+    assert judge(Kind.BATCH_PREDICTION, "Succeeded", 5, done).state is State.UNREACHABLE
+    running = body(phase="Running", resolved=resolved)
+    assert judge(Kind.BATCH_PREDICTION, "Succeeded", None, running).state is State.WAITING
+    failure = {"reason": "VersionNotApproved", "message": "version 3 was never approved"}
+    failed = judge(Kind.BATCH_PREDICTION, "Succeeded", None, body(phase="Failed", failure=failure))
+    assert failed.state is State.UNREACHABLE and "VersionNotApproved" in failed.message
+
+
 def test_the_junit_report_has_one_case_per_check(tmp_path: Path) -> None:
     failed = body(
         phase="Failed", test={"version": 1, "passed": False, "report": {"checks": CHECKS}}
@@ -101,6 +116,7 @@ def test_the_junit_report_has_one_case_per_check(tmp_path: Path) -> None:
         ["wait", "deployment/iris", "--for", "Serving", "--timeout", "soon"],
         ["wait", "deployment/iris", "--for", "Serving", "--version", "0"],
         ["wait", "deployment/iris"],  # --for missing (argparse)
+        ["wait", "bp/nightly", "--for", "Serving"],  # not a BatchPrediction goal
     ],
 )
 def test_bad_arguments_exit_2(args: list[str]) -> None:

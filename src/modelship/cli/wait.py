@@ -32,16 +32,20 @@ _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "wait",
-        help="wait until a Deployment, Model or TrainingJob reaches a goal (exit 0/1/3)",
+        help="wait until a Deployment, Model, TrainingJob or BatchPrediction reaches a goal "
+        "(exit 0/1/3)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", help="KIND/NAME: deployment/iris, model/iris, tj/iris-abc12")
+    parser.add_argument(
+        "target", help="KIND/NAME: deployment/iris, model/iris, tj/iris-abc12, bp/nightly"
+    )
     parser.add_argument(
         "--for",
         dest="goal",
         required=True,
-        help="AwaitingApproval or Serving (Deployment), Trained (Model), Succeeded (TrainingJob)",
+        help="AwaitingApproval or Serving (Deployment), Trained (Model), Succeeded "
+        "(TrainingJob, BatchPrediction)",
     )
     parser.add_argument("--version", type=int, default=None, help="the version that must get there")
     parser.add_argument("--timeout", default="10m", help="how long to wait: 90s, 10m, 1h30m")

@@ -20,6 +20,8 @@ from modelship.api.v1alpha1 import (
     VERSION,
     AcceptanceReport,
     Approval,
+    BatchPrediction,
+    BatchPredictionSpec,
     Deployment,
     DeploymentSpec,
     Model,
@@ -130,6 +132,36 @@ class Client:
 
     def model(self, name: str) -> Model:
         return Model.model_validate(self._require(Kind.MODEL, name))
+
+    def submit_batch(self, name: str, spec: BatchPredictionSpec) -> BatchPrediction:
+        """Create the BatchPrediction `name` (a run: an existing one is returned as it is, never
+        changed, so submitting twice starts one run)."""
+        kind = Kind.BATCH_PREDICTION
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "BatchPrediction",
+            "metadata": {"name": name},
+            "spec": spec.to_wire(),
+        }
+        try:
+            created = self._custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, kind.plural, body
+            )
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            return self.batch_prediction(name)
+        return BatchPrediction.model_validate(created)
+
+    def batch_prediction(self, name: str) -> BatchPrediction:
+        return BatchPrediction.model_validate(self._require(Kind.BATCH_PREDICTION, name))
+
+    def score(self, name: str, spec: BatchPredictionSpec, timeout: float = 3600) -> BatchPrediction:
+        """Submit the run and wait until it succeeded (WaitError when it failed or timed out);
+        returns it, with the pinned version and the output's reference and digest in status."""
+        self.submit_batch(name, spec)
+        self.wait(f"bp/{name}", "Succeeded", timeout=timeout)
+        return self.batch_prediction(name)
 
     def deployment(self, name: str) -> Deployment:
         return Deployment.model_validate(self._require(Kind.DEPLOYMENT, name))

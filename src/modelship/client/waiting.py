@@ -14,6 +14,7 @@ from typing import Any
 
 from modelship.api.v1alpha1 import (
     AcceptanceReport,
+    BatchPredictionStatus,
     DeploymentStatus,
     ModelStatus,
     TrainingJobStatus,
@@ -28,6 +29,7 @@ class Kind(Enum):
     DEPLOYMENT = ("deployments", ("AwaitingApproval", "Serving"))
     MODEL = ("models", ("Trained",))
     TRAINING_JOB = ("trainingjobs", ("Succeeded",))
+    BATCH_PREDICTION = ("batchpredictions", ("Succeeded",))
 
     @property
     def plural(self) -> str:
@@ -49,6 +51,9 @@ KIND_NAMES = {
     "trainingjob": Kind.TRAINING_JOB,
     "trainingjobs": Kind.TRAINING_JOB,
     "tj": Kind.TRAINING_JOB,
+    "batchprediction": Kind.BATCH_PREDICTION,
+    "batchpredictions": Kind.BATCH_PREDICTION,
+    "bp": Kind.BATCH_PREDICTION,
 }
 
 
@@ -77,6 +82,8 @@ def judge(kind: Kind, goal: str, version: int | None, body: Obj) -> Verdict:
         return _deployment(goal, version, DeploymentStatus.model_validate(raw))
     if kind is Kind.MODEL:
         return _model(version, ModelStatus.model_validate(raw))
+    if kind is Kind.BATCH_PREDICTION:
+        return _batch_prediction(version, BatchPredictionStatus.model_validate(raw))
     return _training_job(version, TrainingJobStatus.model_validate(raw))
 
 
@@ -157,3 +164,22 @@ def _training_job(version: int | None, status: TrainingJobStatus) -> Verdict:
         detail = "; ".join(f"{g.metric} {g.value} is not {g.bound}" for g in failed)
         return Verdict(State.UNREACHABLE, f"version {status.version} failed its gates: {detail}")
     return Verdict(State.REACHED, f"version {status.version} published", None, status.version)
+
+
+def _batch_prediction(version: int | None, status: BatchPredictionStatus) -> Verdict:
+    pinned = status.resolved.version if status.resolved is not None else None
+    if status.phase == "Failed":
+        why = f"{status.failure.reason}: {status.failure.message}" if status.failure else ""
+        return Verdict(State.UNREACHABLE, f"the run failed: {why}", None, pinned)
+    if version is not None and pinned is not None and pinned != version:
+        return Verdict(State.UNREACHABLE, f"it is pinned to version {pinned}, not {version}")
+    if status.phase != "Succeeded" or status.output is None:
+        return Verdict(State.WAITING, f"phase {status.phase}", None, pinned)
+    output = status.output
+    return Verdict(
+        State.REACHED,
+        f"version {pinned} scored {output.rows} rows ({output.error_rows} unscorable): "
+        f"{output.ref} ({output.digest})",
+        None,
+        pinned,
+    )

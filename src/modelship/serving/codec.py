@@ -230,7 +230,18 @@ def _bytes_as_numbers(data: Any, name: str) -> NDArray[np.float64]:
     try:
         return array.astype(np.float64)
     except ValueError:
-        raise InvalidInputError(f"input '{name}': BYTES values must be numbers as text") from None
+        bad = next(v for v in array.ravel().tolist() if not _is_number(v))
+        raise InvalidInputError(
+            f"input '{name}': BYTES values must be numbers as text, not {bad[:64]!r}"
+        ) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(array: NDArray[Any]) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from modelship import __version__
 from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.contracts.features import Columns
-from modelship.serving import codec, typed_codec
+from modelship.serving import codec, scoring, typed_codec
 from modelship.serving.batching import Executor, make_executor
 from modelship.serving.documents import info_labels, metadata_document, value_buckets
 from modelship.serving.drift import DriftMonitor
@@ -160,23 +160,10 @@ class DataPlane:
         return await self._infer(self._require(name, version), payload)
 
     async def _infer(self, served: _Served, payload: dict[str, Any]) -> InferResult:
-        max_rows = self._settings.limits.max_rows
-        features = served.loaded.features
-        if features is not None:
-            typed = typed_codec.decode_v2(payload, features.schema, served.classifier, max_rows)
-            encoded = self._encode(features, typed.columns)
-            prediction = await self._predict(
-                served, encoded.matrix, codec.PREDICT_PROBA in typed.outputs, encoded.drift_rows
-            )
-            return InferResult(
-                prediction, typed.outputs, self._settings.model_name, served.version,
-                typed.request_id,
-            )  # fmt: skip
-        decoded = codec.decode_v2(
-            payload, served.loaded.runtime.features, served.classifier, max_rows
-        )
+        decoded = scoring.decode_request(served.loaded, payload, self._settings.limits.max_rows)
+        self._metrics.observe_unknown(decoded.unknown)
         prediction = await self._predict(
-            served, decoded.rows, codec.PREDICT_PROBA in decoded.outputs
+            served, decoded.matrix, codec.PREDICT_PROBA in decoded.outputs, decoded.drift_rows
         )
         return InferResult(
             prediction, decoded.outputs, self._settings.model_name, served.version,

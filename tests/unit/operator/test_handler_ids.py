@@ -20,8 +20,14 @@ def ids(handlers: object) -> list[str]:
 
 def test_resource_handler_ids_are_those_of_the_previous_layout() -> None:
     assert ids(REGISTRY._changing) == ["deployment_changed", "model_changed"]
-    assert ids(REGISTRY._spawning) == ["deployment_clock", "model_clock", "training_job_driver"]
+    assert ids(REGISTRY._spawning) == [
+        "batch_prediction_driver",
+        "deployment_clock",
+        "model_clock",
+        "training_job_driver",
+    ]
     assert ids(REGISTRY._watching) == [
+        "batch_job_event",
         "dataset_probe_event",
         "drift_recorded",
         "model_event",

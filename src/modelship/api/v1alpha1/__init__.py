@@ -1,4 +1,4 @@
-"""Version v1alpha1 of the `modelship.io` API: Model, TrainingJob and Deployment."""
+"""Version v1alpha1 of the `modelship.io` API: Model, TrainingJob, Deployment, BatchPrediction."""
 
 from modelship.api.v1alpha1.algorithms import (
     ALGORITHMS,
@@ -23,6 +23,19 @@ from modelship.api.v1alpha1.base import (
     ObjectRef,
     ResourceRequirements,
     utcnow,
+)
+from modelship.api.v1alpha1.batch import (
+    BatchInput,
+    BatchOutput,
+    BatchOutputStatus,
+    BatchPhase,
+    BatchPrediction,
+    BatchPredictionSpec,
+    BatchPredictionStatus,
+    ResolvedVersion,
+    ShardCounts,
+    Sharding,
+    VersionSelector,
 )
 from modelship.api.v1alpha1.deployment import (
     Approval,
@@ -113,6 +126,13 @@ __all__ = [
     "AutoApproval",
     "AutoApprovePolicy",
     "AutomaticRun",
+    "BatchInput",
+    "BatchOutput",
+    "BatchOutputStatus",
+    "BatchPhase",
+    "BatchPrediction",
+    "BatchPredictionSpec",
+    "BatchPredictionStatus",
     "CheckResult",
     "Condition",
     "ConditionStatus",
@@ -141,10 +161,13 @@ __all__ = [
     "OciCodeSource",
     "ProductionSpec",
     "ProductionStatus",
+    "ResolvedVersion",
     "ResourceRequirements",
     "RetrainingSpec",
     "RetrainingStatus",
     "ScheduleState",
+    "ShardCounts",
+    "Sharding",
     "Task",
     "TestStageSpec",
     "TestStageStatus",
@@ -157,6 +180,7 @@ __all__ = [
     "TrainingSpec",
     "Trigger",
     "VersionRef",
+    "VersionSelector",
     "VersionSummary",
     "solves",
     "utcnow",

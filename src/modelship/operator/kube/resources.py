@@ -38,6 +38,7 @@ class Resource:
 MODELS = Resource(GROUP, VERSION, "models", "Model")
 TRAINING_JOBS = Resource(GROUP, VERSION, "trainingjobs", "TrainingJob")
 MODEL_DEPLOYMENTS = Resource(GROUP, VERSION, "deployments", "Deployment")
+BATCH_PREDICTIONS = Resource(GROUP, VERSION, "batchpredictions", "BatchPrediction")
 JOBS = Resource("batch", "v1", "jobs", "Job")
 PODS = Resource("", "v1", "pods", "Pod")
 PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")

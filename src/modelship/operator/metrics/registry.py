@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from modelship.operator.metrics.batch_metrics import BatchMetrics
 from modelship.operator.metrics.deployment_metrics import DeploymentMetrics
 from modelship.operator.metrics.model_metrics import ModelMetrics
 
@@ -64,12 +65,13 @@ class ReconcileMetrics:
             self.reconcile_seconds.labels(kind).observe(time.perf_counter() - start)
 
 
-class OperatorMetrics(ReconcileMetrics, ModelMetrics, DeploymentMetrics):
+class OperatorMetrics(ReconcileMetrics, ModelMetrics, DeploymentMetrics, BatchMetrics):
     """The operator's metrics and the few ways controllers record into them: one object in
-    Kopf's memo, made of the three families above."""
+    Kopf's memo, made of the families above."""
 
     def __init__(self, registry: CollectorRegistry, leads: Callable[[], bool]) -> None:
         self.registry = registry
         ReconcileMetrics.__init__(self, registry, leads)
         ModelMetrics.__init__(self, registry)
         DeploymentMetrics.__init__(self, registry)
+        BatchMetrics.__init__(self, registry)

@@ -1,0 +1,242 @@
+"""The three steps of a run, each a pure-ish function of the settings and the filesystem.
+
+`plan` reads the input once and reports rows, digest and columns (the operator computes the
+shards from them and reads no rows itself). `shard` scores its rows with the pinned version
+through online serving's decoding and writes its part unless a complete one exists. `assemble`
+checks every part against its record, concatenates them in shard order (so the output is in
+input order), applies `maxFailedRows`, and writes the output, the errors and a manifest naming
+the version the predictions came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from modelship.api.v1alpha1 import utcnow
+from modelship.batch import rows
+from modelship.batch.parts import (
+    PartPaths,
+    RunOptions,
+    ShardRecord,
+    digest_bytes,
+    part_paths,
+    read_complete,
+    shard_bounds,
+    write_atomically,
+)
+from modelship.batch.settings import BatchSettings
+from modelship.contracts.batch import MAX_REPORTED_ERRORS, BatchReport, ShardError
+from modelship.serving.loader import LoadedVersion, LoadFailedError, load_version
+from modelship.serving.settings import ServingSettings
+from modelship.training.datasets import HttpLimits, Table, load_table
+from modelship.training.errors import BadInput
+
+log = logging.getLogger(__name__)
+OUTPUT_FILES = {"csv": "predictions.csv", "jsonl": "predictions.jsonl"}
+ERRORS_FILE = "errors.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+def read_input(settings: BatchSettings) -> Table:
+    """The input table; a pinned digest that differs fails the run naming both."""
+    table = load_table(
+        settings.input_uri, HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
+    )
+    if settings.input_digest and table.digest != settings.input_digest:
+        raise BadInput(
+            "InputDigestMismatch",
+            f"input {settings.input_uri} has digest {table.digest}, "
+            f"expected {settings.input_digest}",
+        )
+    return table
+
+
+def plan(settings: BatchSettings) -> BatchReport:
+    table = read_input(settings)
+    named = [settings.id_column] if settings.id_column else []
+    if absent := [c for c in [*named, *settings.passthrough] if c not in table.columns]:
+        raise BadInput(
+            "ColumnNotFound",
+            f"input column {absent[0]!r} (idColumn/passthrough) is not in {settings.input_uri}; "
+            f"columns: {', '.join(table.columns)}",
+        )
+    return BatchReport(
+        step="plan", rows=table.rows, input_digest=table.digest, columns=list(table.columns)
+    )
+
+
+def load(settings: BatchSettings) -> LoadedVersion:
+    """The pinned version through serving's loader: digest-verified, skops allow-list."""
+    serving = ServingSettings(
+        model_name=settings.model_name,
+        namespace=settings.namespace,
+        version=settings.version,
+        expected_digest=settings.digest,
+        catalog_root=settings.catalog_root,
+        artifact=settings.artifact,
+    )
+    try:
+        return load_version(serving)
+    except LoadFailedError as error:
+        raise BadInput("VersionNotLoadable", str(error)) from error
+
+
+def options(settings: BatchSettings, input_digest: str) -> RunOptions:
+    return RunOptions(
+        input_digest=input_digest,
+        model_digest=settings.digest,
+        id_column=settings.id_column,
+        passthrough=tuple(settings.passthrough),
+        format=settings.format,
+        include=tuple(settings.include),
+        rows_per_shard=settings.rows_per_shard,
+    )
+
+
+def shard(settings: BatchSettings) -> BatchReport:
+    index = settings.shard_index
+    if index is None:
+        raise BadInput("InvalidShard", "no shard index (JOB_COMPLETION_INDEX) is set")
+    output = Path(settings.output_dir)
+    if settings.input_digest is None:
+        raise BadInput("InvalidShard", "the planned input digest is not set")
+    paths = part_paths(output, options(settings, settings.input_digest), index)
+    if (done := read_complete(paths)) is not None:
+        record = done[0]
+        log.info("shard %d: part exists (%d rows), nothing to do", index, record.rows)
+        return _shard_report(record, reused=True)
+    table = read_input(settings)
+    loaded = load(settings)
+    record = score_shard(settings, table, loaded, index, paths)
+    return _shard_report(record, reused=False)
+
+
+def score_shard(
+    settings: BatchSettings, table: Table, loaded: LoadedVersion, index: int, paths: PartPaths
+) -> ShardRecord:
+    """Score one shard's rows in chunks and write its part, errors part and record."""
+    start, stop = shard_bounds(index, settings.rows_per_shard, table.rows)
+    features = list(
+        loaded.runtime.features if loaded.features is None else loaded.features.schema.names
+    )
+    if absent := [f for f in features if f not in table.columns]:
+        raise BadInput(
+            "ColumnNotFound",
+            f"feature {absent[0]!r} of version {settings.version} is not a column of "
+            f"{settings.input_uri}",
+        )
+    layout = rows.layout_for(loaded, settings.passthrough, settings.include)
+    ids = dict(
+        zip(range(start, stop), rows.row_ids(table.columns, settings.id_column, start, stop),
+            strict=True)
+    )  # fmt: skip
+    body, errors = bytearray(), []
+    for chunk in range(start, stop, settings.chunk_rows):
+        end = min(chunk + settings.chunk_rows, stop)
+        scored = rows.score_rows(
+            loaded, table.columns, features, chunk, end, proba=bool(layout.classes)
+        )
+        body += rows.render(layout, scored, ids, table.columns, settings.version, settings.format)
+        errors += rows.render_errors(scored.errors, ids)
+    part = bytes(body)
+    error_lines = "".join(e.model_dump_json(by_alias=True) + "\n" for e in errors)
+    write_atomically(paths.part, part)
+    write_atomically(paths.errors, error_lines.encode("utf-8"))
+    record = ShardRecord(
+        shard=index,
+        rows=stop - start - len(errors),
+        part_digest=digest_bytes(part),
+        error_rows=len(errors),
+        errors=errors[:MAX_REPORTED_ERRORS],
+    )
+    write_atomically(paths.record, record.model_dump_json(by_alias=True).encode("utf-8"))
+    return record
+
+
+def _shard_report(record: ShardRecord, *, reused: bool) -> BatchReport:
+    return BatchReport(
+        step="shard", shard=record.shard, rows=record.rows, reused=reused,
+        error_rows=record.error_rows, first_errors=record.errors,
+    )  # fmt: skip
+
+
+def assemble(settings: BatchSettings) -> BatchReport:
+    """Every part in shard order into the output; the shards to redo when parts are missing."""
+    if settings.input_digest is None:
+        raise BadInput("InvalidShard", "the planned input digest is not set")
+    output = Path(settings.output_dir)
+    run = options(settings, settings.input_digest)
+    found, missing = [], []
+    for index in range(settings.shards):
+        done = read_complete(part_paths(output, run, index))
+        if done is None:
+            missing.append(index)
+        else:
+            found.append(done)
+    if missing:
+        return BatchReport(
+            step="assemble", ok=False, reason="PartsMissing", missing_shards=missing,
+            error=f"{len(missing)} part(s) missing or damaged: shards {missing[:20]}",
+        )  # fmt: skip
+    error_rows = sum(record.error_rows for record, _, _ in found)
+    first = [e for record, _, _ in found for e in record.errors][:MAX_REPORTED_ERRORS]
+    if error_rows > settings.max_failed_rows:
+        return BatchReport(
+            step="assemble", ok=False, reason="TooManyFailedRows", error_rows=error_rows,
+            first_errors=first,
+            error=_too_many(error_rows, settings.max_failed_rows, first),
+        )  # fmt: skip
+    loaded_header = _header(settings)
+    hasher = hashlib.sha256(loaded_header)
+    target = output / OUTPUT_FILES[settings.format]
+    scored = sum(record.rows for record, _, _ in found)
+    body = bytearray(loaded_header)
+    for _, part, _ in found:
+        body += part
+        hasher.update(part)
+    write_atomically(target, bytes(body))
+    digest = "sha256:" + hasher.hexdigest()
+    errors_ref = None
+    if error_rows:
+        errors_path = output / ERRORS_FILE
+        write_atomically(errors_path, b"".join(errors for _, _, errors in found))
+        errors_ref = f"file://{errors_path}"
+    manifest = {
+        "kind": "BatchPredictionOutput",
+        "batchPrediction": f"{settings.namespace}/{settings.name}",
+        "model": settings.model_name,
+        "version": settings.version,
+        "modelDigest": settings.digest,
+        "approved": settings.approved,
+        "input": {"uri": settings.input_uri, "digest": settings.input_digest},
+        "format": settings.format,
+        "rows": scored,
+        "errorRows": error_rows,
+        "output": {"file": target.name, "digest": digest},
+        "parts": [record.part_digest for record, _, _ in found],
+        "createdAt": utcnow(),
+    }
+    write_atomically(output / MANIFEST_FILE, json.dumps(manifest, indent=2).encode("utf-8"))
+    return BatchReport(
+        step="assemble", rows=scored, error_rows=error_rows, first_errors=first,
+        output_ref=f"file://{target}", output_digest=digest, errors_ref=errors_ref,
+    )  # fmt: skip
+
+
+def _too_many(error_rows: int, limit: int, first: list[ShardError]) -> str:
+    named = "; ".join(f"row {e.row} (id {e.id}): {e.reason}" for e in first)
+    return f"{error_rows} row(s) could not be scored (maxFailedRows {limit}); first: {named}"
+
+
+def _header(settings: BatchSettings) -> bytes:
+    """The CSV header: its probability columns are the pinned version's classes."""
+    if settings.format != "csv":
+        return b""
+    layout = rows.layout_for(load(settings), settings.passthrough, settings.include)
+    return rows.header_line(layout, settings.format)
+
+
+__all__ = ["ShardError", "assemble", "plan", "shard"]
