@@ -17,10 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
-from grpc import aio
-
-from modelship.serving.protocol import inference_pb2 as pb
-from modelship.serving.protocol import inference_pb2_grpc as pb_grpc
 
 IN_FLIGHT = 32
 ROW = np.array([[5.9, 3.0, 5.1, 1.8]])
@@ -81,6 +77,13 @@ async def rest(base: str, model: str, seconds: float) -> dict[str, float]:
 
 
 async def grpc(target: str, model: str, seconds: float) -> dict[str, float]:
+    # Imported here: Triton's client registers the same proto package, and one process can
+    # hold only one of the two.
+    from grpc import aio
+
+    from modelship.serving.protocol import inference_pb2 as pb
+    from modelship.serving.protocol import inference_pb2_grpc as pb_grpc
+
     request = pb.ModelInferRequest(model_name=model)
     request.inputs.add(name="input", datatype="FP64", shape=[1, 4])
     request.raw_input_contents.append(ROW.astype("<f8").tobytes())
