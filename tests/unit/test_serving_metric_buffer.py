@@ -75,9 +75,12 @@ def test_a_workers_updates_wait_for_the_flush_and_every_scrape_flushes(tmp_path:
     assert registry.get_sample_value("modelship_http_requests_total", labels) == 5
     assert registry.get_sample_value("modelship_grpc_requests_total", {
         "method": "ModelInfer", "code": "OK"}) == 5  # fmt: skip
-    assert registry.get_sample_value(
-        "modelship_http_request_duration_seconds_bucket", {"route": "infer", "le": "0.0025"}
-    ) == 5
+    assert (
+        registry.get_sample_value(
+            "modelship_http_request_duration_seconds_bucket", {"route": "infer", "le": "0.0025"}
+        )
+        == 5
+    )
     assert registry.get_sample_value("modelship_inference_batch_rows_sum") == 5
     assert registry.get_sample_value("modelship_inference_in_flight_requests") == 5
     for _ in range(5):
