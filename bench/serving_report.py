@@ -55,6 +55,8 @@ def kinds(
     facts: dict[tuple[str, str], str],
 ) -> None:  # fmt: skip
     """facts: (kind, label) -> "engine | status for a bad shape" """
+    if not any(section == "kinds" for section, *_ in medians):
+        return
     print("### 1. Model kinds, one core each: saturation (wrk -c32), then open loop at half of "
           "that server's own peak\n")  # fmt: skip
     print(
