@@ -1,9 +1,10 @@
 """One closed-loop client for REST or gRPC, so the two protocols are compared through the same
-asyncio loop: `closed_loop.py rest|grpc TARGET MODEL SECONDS` prints req/s, p50, p99 (and every
-request sent, warm-up included, for the CPU-per-request figure of the caller).
+asyncio loop: `closed_loop.py rest|grpc|triton TARGET MODEL SECONDS` prints req/s, p50, p99 (and
+every request sent, warm-up included, for the CPU-per-request figure of the caller).
 
 REST goes over 32 keep-alive HTTP/1.1 connections; gRPC through grpc.aio with the server's own
-protocol modules (one HTTP/2 channel, calls multiplexed).
+protocol modules (one HTTP/2 channel, calls multiplexed); `triton` through NVIDIA Triton's own
+`tritonclient.grpc.aio` client, unchanged (raw input contents, as Triton users send them).
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
-from grpc import aio
-
-from modelship.serving.protocol import inference_pb2 as pb
-from modelship.serving.protocol import inference_pb2_grpc as pb_grpc
 
 IN_FLIGHT = 32
 ROW = np.array([[5.9, 3.0, 5.1, 1.8]])
@@ -80,6 +77,13 @@ async def rest(base: str, model: str, seconds: float) -> dict[str, float]:
 
 
 async def grpc(target: str, model: str, seconds: float) -> dict[str, float]:
+    # Imported here: Triton's client registers the same proto package, and one process can
+    # hold only one of the two.
+    from grpc import aio
+
+    from modelship.serving.protocol import inference_pb2 as pb
+    from modelship.serving.protocol import inference_pb2_grpc as pb_grpc
+
     request = pb.ModelInferRequest(model_name=model)
     request.inputs.add(name="input", datatype="FP64", shape=[1, 4])
     request.raw_input_contents.append(ROW.astype("<f8").tobytes())
@@ -92,9 +96,26 @@ async def grpc(target: str, model: str, seconds: float) -> dict[str, float]:
         return await measure(call, seconds)
 
 
+async def triton(target: str, model: str, seconds: float) -> dict[str, float]:
+    import tritonclient.grpc.aio as triton_grpc
+    from tritonclient.grpc import InferInput
+
+    tensor = InferInput("input", [1, 4], "FP64")
+    tensor.set_data_from_numpy(ROW)
+    client = triton_grpc.InferenceServerClient(target)
+    try:
+
+        async def call() -> None:
+            await client.infer(model, [tensor])
+
+        return await measure(call, seconds)
+    finally:
+        await client.close()
+
+
 def main() -> None:
     protocol, target, model, seconds = sys.argv[1:5]
-    run = rest if protocol == "rest" else grpc
+    run = {"rest": rest, "grpc": grpc, "triton": triton}[protocol]
     warm_up = asyncio.run(run(target, model, 1.0))
     figures = asyncio.run(run(target, model, float(seconds)))
     figures["all_requests"] = figures["requests"] + warm_up["requests"]

@@ -15,10 +15,15 @@ medians are reported, with the spread across rounds as the noise:
    `hey -q` at the same rate beside it; our server with its ONNX path on and, where that changes
    the engine, off; MLServer's scikit-learn runtime (adaptive batching on as well for the forest);
 2. REST and gRPC for logistic regression, ours and MLServer's, through the same Python client
-   (closed_loop.py, 32 calls in flight) and open loop at half of that peak;
-3. 1 and 2 workers (ours: WORKERS; MLServer: parallel_workers) on 1 and 2 CPUs. On a two-core
-   machine the load generator shares CPU 1 with the second worker, so req/s understates what
-   two cores give; server CPU-µs per request is what scales, and is reported.
+   (closed_loop.py, 32 calls in flight; for ours also NVIDIA Triton's gRPC client) and open loop
+   at half of that peak; the gRPC / REST ratio of server CPU per request is printed;
+3. 1 and 2 workers (ours: WORKERS; MLServer: parallel_workers) on 1 and 2 CPUs, and one worker
+   of ours with the workers' multiprocess metrics and shared drift but no second worker. On a
+   two-core machine the load generator shares CPU 1 with the second worker, so req/s
+   understates what two cores give; server CPU-µs per request is what scales, and is reported
+   at saturation and at one fixed rate that every configuration sustains (`--worker-rate`).
+
+`--sections protocol workers` runs only those sections (logistic regression only).
 
 MLServer is not a dependency of this project: install it in its own virtualenv, e.g.
 `python3 -m venv /tmp/mlserver-venv && /tmp/mlserver-venv/bin/pip install mlserver==1.7.1
@@ -50,6 +55,7 @@ from serving_load import ROW, Sample
 from serving_report import report
 from serving_servers import KINDS, Published, Server
 
+SECTIONS = ("kinds", "protocol", "workers")
 BAD_SHAPE = {
     "inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [5.9, 3.0, 5.1]}]
 }
@@ -87,6 +93,19 @@ def main() -> int:
     parser.add_argument("--no-mlserver", action="store_true", help="leave MLServer out")
     parser.add_argument("--no-workers", action="store_true", help="skip section 3")
     parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=list(SECTIONS),
+        choices=SECTIONS,
+        help="which sections to run (default all)",
+    )
+    parser.add_argument(
+        "--worker-rate",
+        type=float,
+        default=2000.0,
+        help="section 3's fixed open-loop rate (req/s), the same for every configuration",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=0,
@@ -94,6 +113,10 @@ def main() -> int:
         "machine shared with other work, e.g. -10 (root) stands for the core a pod would own",
     )
     args = parser.parse_args()
+    if args.no_workers:
+        args.sections = [s for s in args.sections if s != "workers"]
+    if "kinds" not in args.sections:
+        args.kinds = ["logistic_regression"]
     if args.nice:
         os.nice(args.nice)
     for tool in ("wrk", "hey", "taskset"):
@@ -121,8 +144,9 @@ def main() -> int:
     results: Results = {}
     notes = [f"niceness {os.nice(0)}; load average at start: {_loadavg()}"]
     notes += [f"at start, {floor.pauses(cpu, 5).line()}" for cpu in ("0", "1")]
-    one_core = single_core_targets(published, work, executable)
-    run_phase(one_core, work, args, results)
+    one_core = single_core_targets(published, work, executable, args.sections)
+    if one_core:
+        run_phase(one_core, work, args, results)
     half = results.get(("kinds", "logistic_regression", "modelship", "half peak"))
     if half:
         # The same path with no serving work, at the rate the goal is judged at.
@@ -131,7 +155,7 @@ def main() -> int:
             floor.constant_answers(rate, args.seconds, args.rounds, work / "body.json", work)
         )
     notes.append(f"load average after sections 1-2: {_loadavg()}")
-    if not args.no_workers and "logistic_regression" in published:
+    if "workers" in args.sections and "logistic_regression" in published:
         run_phase(
             worker_targets(published["logistic_regression"], work, executable), work, args, results
         )
@@ -146,6 +170,13 @@ def main() -> int:
 
 
 def single_core_targets(
+    published: dict[str, Published], work: Path, executable: Path | None, sections: list[str]
+) -> list[Target]:
+    targets = _single_core_targets(published, work, executable)
+    return [t for t in targets if t.section in sections]
+
+
+def _single_core_targets(
     published: dict[str, Published], work: Path, executable: Path | None
 ) -> list[Target]:
     targets = []
@@ -206,15 +237,21 @@ def worker_targets(model: Published, work: Path, executable: Path | None) -> lis
     targets = []
     # 2 workers on CPU 0 alone: the same CPU budget as 1 worker, so any change in CPU per
     # request is the cost of running as workers (shared metrics files, drift publishing).
-    for workers, cpus in ((1, "0"), (2, "0"), (2, "0,1")):
-        server, base, _ = servers.modelship(model, work, workers=workers, cpus=cpus)
-        server.label = f"modelship, {workers} worker(s), CPUs {cpus}"
+    for workers, cpus, shared in ((1, "0", False), (1, "0", True), (2, "0", False),
+                                  (2, "0,1", False)):  # fmt: skip
+        server, base, _ = servers.modelship(
+            model, work, workers=workers, cpus=cpus, shared_metrics=shared
+        )
+        server.label = f"modelship, {workers} worker(s), CPUs {cpus}" + (
+            ", multiprocess metrics" if shared else ""
+        )
         targets.append(
             Target(
                 "workers", model.kind, server.label, server, f"{base}/v2/models/{model.name}/infer"
             )
         )
-        if executable is not None and (workers, cpus) != (2, "0"):
+        # MLServer beside ours where it has the same setup: 1 worker, and 2 on two CPUs.
+        if executable is not None and not shared and (workers, cpus) != (2, "0"):
             ml, base, _ = servers.mlserver(
                 work / f"mlserver-pw{workers}",
                 executable,
@@ -244,7 +281,7 @@ def run_phase(
         for round_number in range(args.rounds):
             order = targets if round_number % 2 == 0 else targets[::-1]
             for target in order:
-                measure(target, work, args.seconds, results)
+                measure(target, work, args.seconds, results, args.worker_rate)
             print(f"round {round_number + 1} of {args.rounds} done", file=sys.stderr)
     finally:
         for server in started:
@@ -276,7 +313,7 @@ def prepare(targets: list[Target]) -> list[Target]:
     return kept
 
 
-def measure(target: Target, work: Path, seconds: int, results: Results) -> None:
+def measure(target: Target, work: Path, seconds: int, results: Results, rate: float = 0.0) -> None:
     def add(load_name: str, sample: Sample) -> None:
         results.setdefault((target.section, target.kind, target.label, load_name), []).append(
             sample
@@ -286,6 +323,8 @@ def measure(target: Target, work: Path, seconds: int, results: Results) -> None:
     if target.grpc is None:
         peak = load.wrk(target.server, target.url, seconds, work / "post.lua")
         add("saturation", peak)
+        if target.section == "workers":
+            add("fixed rate", load.open_loop(target.server, target.url, rate, seconds, body))
         add("half peak", load.open_loop(target.server, target.url, peak.rps / 2, seconds, body))
         if target.hey:
             add("half peak, hey", load.hey(target.server, target.url, peak.rps / 2, seconds))
@@ -302,6 +341,9 @@ def measure(target: Target, work: Path, seconds: int, results: Results) -> None:
         else:
             half = load.open_loop(target.server, address, peak.rps / 2, seconds, body, model)
         add(f"{protocol} half peak", half)
+    if target.label.startswith("modelship"):
+        add("gRPC, Triton client saturation",
+            load.closed_loop(target.server, "triton", address, model, seconds))  # fmt: skip
 
 
 def _loadavg() -> str:

@@ -55,6 +55,8 @@ def kinds(
     facts: dict[tuple[str, str], str],
 ) -> None:  # fmt: skip
     """facts: (kind, label) -> "engine | status for a bad shape" """
+    if not any(section == "kinds" for section, *_ in medians):
+        return
     print("### 1. Model kinds, one core each: saturation (wrk -c32), then open loop at half of "
           "that server's own peak\n")  # fmt: skip
     print(
@@ -122,6 +124,21 @@ def protocols(results: Results, medians: dict[tuple[str, str, str, str], Sample]
             print(f"| {label} | {protocol} | {peak.rps:.0f} | {spread(results[key])} | "
                   f"{_f(peak.p50_ms)} | {_f(peak.p99_ms)} | {peak.cpu_us:.0f} | {half.rps:.0f} | "
                   f"{_f(half.p50_ms)} | {_f(half.p99_ms)} |")  # fmt: skip
+        key = ("protocol", "logistic_regression", label, "gRPC, Triton client saturation")
+        if key in medians:
+            peak = medians[key]
+            print(
+                f"| {label} | gRPC, Triton client | {peak.rps:.0f} | {spread(results[key])} "
+                f"| {_f(peak.p50_ms)} | {_f(peak.p99_ms)} | {peak.cpu_us:.0f} | - | - | - |"
+            )
+    print()
+    for label in labels:
+        rest = medians.get(("protocol", "logistic_regression", label, "REST saturation"))
+        for client in ("gRPC", "gRPC, Triton client"):
+            other = medians.get(("protocol", "logistic_regression", label, f"{client} saturation"))
+            if rest and other:
+                print(f"- {label}: server CPU per request, {client} / REST = "
+                      f"{other.cpu_us / rest.cpu_us:.2f}x (goal for ours: <= 1.0x)")  # fmt: skip
     print()
 
 
@@ -130,22 +147,39 @@ def workers(results: Results, medians: dict[tuple[str, str, str, str], Sample]) 
     if not labels:
         return
     print(
-        "### 3. Workers, logistic regression: 1 worker on CPU 0, 2 on CPU 0, 2 on CPUs 0-1 "
-        "(wrk -c32 and the open-loop client on CPU 1, shared with the second worker)\n"
+        "### 3. Workers, logistic regression: 1 worker on CPU 0 (plain, and with the workers' "
+        "multiprocess metrics), 2 on CPU 0, 2 on CPUs 0-1 (wrk -c32 and the open-loop client on "
+        "CPU 1, shared with the second worker); then one fixed open-loop rate for all\n"
     )
     print("| server | req/s | spread | p50 ms | p99 ms | server CPU-µs/req | "
-          "req per server CPU-second | half-peak rate | p50 ms | p99 ms |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "req per server CPU-second | half-peak rate | p50 ms | p99 ms | fixed rate | "
+          "p99 ms | server CPU-µs/req |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label in labels:
         key = ("workers", "logistic_regression", label, "saturation")
         peak, half = medians[key], medians[("workers", "logistic_regression", label, "half peak")]
+        fixed = medians.get(("workers", "logistic_regression", label, "fixed rate"))
+        tail = (f"{fixed.rps:.0f} | {_f(fixed.p99_ms)} | {fixed.cpu_us:.0f}" if fixed
+                else "- | - | -")  # fmt: skip
         print(f"| {label} | {peak.rps:.0f} | {spread(results[key])} | {_f(peak.p50_ms)} | "
               f"{_f(peak.p99_ms)} | {peak.cpu_us:.0f} | {1e6 / peak.cpu_us:.0f} | "
-              f"{half.rps:.0f} | {_f(half.p50_ms)} | {_f(half.p99_ms)} |")  # fmt: skip
+              f"{half.rps:.0f} | {_f(half.p50_ms)} | {_f(half.p99_ms)} | {tail} |")  # fmt: skip
     print()
 
-    def at(label: str) -> Sample | None:
-        return medians.get(("workers", "logistic_regression", label, "saturation"))
+    def at(label: str, load: str = "saturation") -> Sample | None:
+        return medians.get(("workers", "logistic_regression", label, load))
+
+    plain = "modelship, 1 worker(s), CPUs 0"
+    shared = f"{plain}, multiprocess metrics"
+    for load in ("saturation", "fixed rate"):
+        a, b, c = at(plain, load), at(shared, load), at("modelship, 2 worker(s), CPUs 0,1", load)
+        if a and b:
+            cost = (b.cpu_us / a.cpu_us - 1) * 100
+            print(f"- modelship, {load}: multiprocess metrics cost {cost:+.1f} % CPU per "
+                  "request (goal <= 3 %)")  # fmt: skip
+        if a and c:
+            print(f"- modelship, {load}: 2 workers on 2 CPUs / 1 worker, CPU per request "
+                  f"{c.cpu_us / a.cpu_us:.2f}x (goal <= 1.1x)")  # fmt: skip
 
     ml = "MLServer parallel_workers="
     pairs = [

@@ -136,9 +136,17 @@ def publish(root: Path, kinds: list[str]) -> dict[str, Published]:
 
 
 def modelship(
-    model: Published, root: Path, *, onnx: bool = True, workers: int = 1, cpus: str = SERVER_CPU
+    model: Published,
+    root: Path,
+    *,
+    onnx: bool = True,
+    workers: int = 1,
+    cpus: str = SERVER_CPU,
+    shared_metrics: bool = False,
 ) -> tuple[Server, str, str]:
-    """Our server for one model: (server, REST base URL, gRPC target)."""
+    """Our server for one model: (server, REST base URL, gRPC target). `shared_metrics` runs one
+    worker as a worker of a pod runs (multiprocess metrics and shared drift counts in a
+    directory), without a supervisor: the cost of the shared metrics alone."""
     port, grpc_port = free_port(), free_port()
     env = {
         "MODELSHIP_SERVING_MODEL_NAME": model.name,
@@ -153,6 +161,10 @@ def modelship(
         "MODELSHIP_SERVING_LOG_LEVEL": "warning",
         "MODELSHIP_SERVING_WORKERS": str(workers),
     }
+    if shared_metrics:
+        shared = root / f"shared-{port}"
+        shared.mkdir()
+        env["MODELSHIP_SERVING_WORKER_DIR"] = env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     label = f"modelship {model.kind}" + ("" if onnx else " onnx=off") + f" w{workers}"
     base = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "modelship.serving"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import numpy as np
@@ -87,3 +88,41 @@ def test_batcher_groups_concurrent_requests_into_one_call() -> None:
     assert [r.labels.tolist() for r in results] == [[y] for y in estimator.predict(IRIS_X[:40])]
     assert sum(calls) == 40
     assert len(calls) < 40  # requests that queued while the model was busy shared a call
+
+
+def test_batcher_predicts_a_lone_request_for_a_cheap_model_on_the_loop() -> None:
+    """A group of one gains nothing from the worker thread; a cheap model's lone request is
+    predicted on the loop (no two thread wake-ups), a group still in the worker thread."""
+    estimator = LogisticRegression(max_iter=1000).fit(IRIS_X, IRIS_Y)
+    runtime = build_runtime(estimator, ["a", "b", "c", "d"], "classification", IRIS_X[::4])
+    threads: list[int] = []
+
+    class Recording:
+        single_row_seconds = runtime.single_row_seconds
+
+        def predict(self, rows: np.ndarray, proba: bool = False) -> Any:
+            threads.append(threading.get_ident())
+            return runtime.predict(rows, proba)
+
+    async def scenario(inline_single: bool) -> tuple[Any, list[Any]]:
+        batcher = BatchingExecutor(
+            Recording(),  # type: ignore[arg-type]
+            max_batch_rows=256,
+            on_call=lambda _: None,
+            inline_single=inline_single,
+        )
+        try:
+            alone = await batcher.run(IRIS_X[:1], True)
+            group = await asyncio.gather(*(batcher.run(IRIS_X[i : i + 1], True) for i in range(8)))
+            return alone, group
+        finally:
+            await batcher.close()
+
+    for inline_single in (True, False):
+        threads.clear()
+        loop_thread = threading.get_ident()  # asyncio.run runs the loop on this thread
+        alone, group = asyncio.run(scenario(inline_single))
+        assert alone.labels.tolist() == estimator.predict(IRIS_X[:1]).tolist()
+        assert [g.labels.tolist() for g in group] == [[y] for y in estimator.predict(IRIS_X[:8])]
+        assert (threads[0] == loop_thread) is inline_single
+        assert any(t != loop_thread for t in threads[1:])  # the group: the worker thread

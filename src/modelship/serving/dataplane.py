@@ -27,6 +27,7 @@ from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
 from modelship.serving.features import Encoded, ServedFeatures
 from modelship.serving.loader import LoadedVersion, LoadFailedError
+from modelship.serving.metric_buffer import FLUSH_SECONDS
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.runtime import Prediction
 from modelship.serving.settings import ServingSettings
@@ -69,9 +70,12 @@ class DataPlane:
         self._in_flight = 0
         self._draining = False
         self._publisher: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self, loader: Loader) -> None:
         """Load off the event loop; on failure stay live but not ready, and keep the reason."""
+        if self._metrics.buffer is not None:  # a worker: metric updates are buffered
+            self._flusher = asyncio.get_running_loop().create_task(_flush_often(self._metrics))
         try:
             loaded = await asyncio.to_thread(loader, self._settings)
         except LoadFailedError as error:
@@ -95,12 +99,14 @@ class DataPlane:
         log.info("draining: readiness now reports not ready")
 
     async def stop(self) -> None:
-        if self._publisher is not None:
-            self._publisher.cancel()
+        for task in (self._publisher, self._flusher):
+            if task is not None:
+                task.cancel()
         if self._served is not None and isinstance(self._served.drift, SharedDriftMonitor):
             self._served.drift.publish()
         if self._served is not None:
             await self._served.executor.close()
+        self._metrics.flush()  # after the last prediction's bookkeeping: no count is lost
 
     # --- health and metadata -------------------------------------------------------------
 
@@ -207,12 +213,12 @@ class DataPlane:
         if self._in_flight >= self._settings.limits.max_concurrency:
             raise OverloadedError("too many requests in flight; retry later")
         self._in_flight += 1
-        self._metrics.in_flight.inc()
+        self._metrics.request_started()
         try:
             prediction = await served.executor.run(rows, proba)
         finally:
             self._in_flight -= 1
-            self._metrics.in_flight.dec()
+            self._metrics.request_finished()
         self._metrics.observe_predictions(len(rows), prediction.class_index, prediction.labels)
         served.drift.observe(rows if drift_rows is None else drift_rows)
         return prediction
@@ -246,7 +252,7 @@ class DataPlane:
             settings.batching.mode,
             settings.batching.inline_below_ms / 1000,
             settings.batching.max_batch_rows,
-            self._metrics.batch_rows.observe,
+            self._metrics.observe_batch,
         )
         self._metrics.model_loaded(
             info_labels(loaded, settings),
@@ -263,6 +269,13 @@ class DataPlane:
             metadata=metadata_document(loaded, settings),
         )
         log.info("ready: serving %s version %s", metadata.model, metadata.version)
+
+
+async def _flush_often(metrics: ServingMetrics) -> None:
+    """Buffered metric updates reach the shared files within FLUSH_SECONDS (metric_buffer.py)."""
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        metrics.flush()
 
 
 async def _publish_every_second(drift: SharedDriftMonitor) -> None:

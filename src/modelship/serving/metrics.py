@@ -9,6 +9,7 @@ cached, because `labels()` takes a lock and builds a tuple on every call.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from modelship.contracts.serving_metrics import (
     REQUESTS_TOTAL,
 )
 from modelship.serving.drift import DriftMonitor
+from modelship.serving.metric_buffer import FlushOnScrape, MetricBuffer
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -39,14 +41,21 @@ class ServingMetrics:
     With workers (`shared_dir`, see workers.py), prometheus_client runs in multiprocess mode:
     values live in files of that directory, and /metrics exposes `exposition`, which reads all
     workers' files, instead of this worker's registry. The gauges say how workers combine.
+    There, the updates of the request path go through `buffer` (metric_buffer.py) rather than
+    to the files one by one; `flush` writes them.
     """
 
     def __init__(self, registry: CollectorRegistry, shared_dir: str | None = None) -> None:
         self.registry = registry
         self.exposition = registry
+        self.buffer: MetricBuffer | None = None
         if shared_dir is not None:
             self.exposition = CollectorRegistry()
+            self.buffer = MetricBuffer()
+            # Registered first: a scrape writes this worker's updates before the files are read.
+            self.exposition.register(FlushOnScrape(self.buffer))
             MultiProcessCollector(self.exposition, path=shared_dir)  # type: ignore[no-untyped-call]
+            atexit.register(self.buffer.flush)
         self.requests = Counter(
             REQUESTS_TOTAL,
             "HTTP requests by route name, method and status code.",
@@ -113,26 +122,56 @@ class ServingMetrics:
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._rpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._latency_children: dict[str, Any] = {}
+        self._unknown_children: dict[str, Any] = {}
         self._class_children: list[Any] = []
-        self._value_histogram: Histogram | None = None
+        self._value_histogram: Any = None
+        # What the request path updates: the children themselves, or their buffered stand-ins.
+        self._rows = self._counter(self.rows)
+        self._batch_rows = self._histogram(self.batch_rows)
+        self._in_flight = (
+            self.in_flight if self.buffer is None else self.buffer.gauge(self.in_flight)
+        )
+
+    def _counter(self, child: Any) -> Any:
+        return child if self.buffer is None else self.buffer.counter(child)
+
+    def _histogram(self, child: Any) -> Any:
+        return child if self.buffer is None else self.buffer.histogram(child)
+
+    def flush(self) -> None:
+        """Write buffered updates to the shared files (nothing to do without workers)."""
+        if self.buffer is not None:
+            self.buffer.flush()
+
+    def request_started(self) -> None:
+        self._in_flight.inc()
+
+    def request_finished(self) -> None:
+        self._in_flight.dec()
+
+    def observe_batch(self, rows: int) -> None:
+        """Rows in one call into the model."""
+        self._batch_rows.observe(rows)
 
     def observe_request(self, route: str, method: str, code: int, seconds: float) -> None:
         key = (route, method, code)
         child = self._request_children.get(key)
         if child is None:
-            child = self._request_children[key] = self.requests.labels(route, method, str(code))
+            child = self._request_children[key] = self._counter(
+                self.requests.labels(route, method, str(code))
+            )
         child.inc()
         latency = self._latency_children.get(route)
         if latency is None:
-            latency = self._latency_children[route] = self.latency.labels(route)
+            latency = self._latency_children[route] = self._histogram(self.latency.labels(route))
         latency.observe(seconds)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         children = self._rpc_children.get((method, code))
         if children is None:
             children = self._rpc_children[(method, code)] = (
-                self.rpcs.labels(method, code),
-                self.rpc_latency.labels(method),
+                self._counter(self.rpcs.labels(method, code)),
+                self._histogram(self.rpc_latency.labels(method)),
             )
         children[0].inc()
         children[1].observe(seconds)
@@ -153,13 +192,15 @@ class ServingMetrics:
                 ["class_label"],
                 registry=self.registry,
             )
-            self._class_children = [counter.labels(str(label)) for label in classes]
+            self._class_children = [self._counter(counter.labels(str(label))) for label in classes]
         else:
-            self._value_histogram = Histogram(
-                PREDICTION_VALUE,
-                "Distribution of predicted values (buckets from the held-out predictions).",
-                buckets=tuple(value_buckets) or Histogram.DEFAULT_BUCKETS,
-                registry=self.registry,
+            self._value_histogram = self._histogram(
+                Histogram(
+                    PREDICTION_VALUE,
+                    "Distribution of predicted values (buckets from the held-out predictions).",
+                    buckets=tuple(value_buckets) or Histogram.DEFAULT_BUCKETS,
+                    registry=self.registry,
+                )
             )
         self.exposition.register(DriftCollector(drift))
         self.ready.set(1)
@@ -167,12 +208,17 @@ class ServingMetrics:
     def observe_unknown(self, counts: dict[str, int]) -> None:
         for feature, count in counts.items():
             if count:
-                self.unknown_categories.labels(feature).inc(count)
+                child = self._unknown_children.get(feature)
+                if child is None:
+                    child = self._unknown_children[feature] = self._counter(
+                        self.unknown_categories.labels(feature)
+                    )
+                child.inc(count)
 
     def observe_predictions(
         self, rows: int, class_index: NDArray[np.intp] | None, values: NDArray[Any]
     ) -> None:
-        self.rows.inc(rows)
+        self._rows.inc(rows)
         if class_index is not None:
             if rows == 1:
                 self._class_children[int(class_index[0])].inc()

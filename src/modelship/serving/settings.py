@@ -46,7 +46,8 @@ class Batching(BaseModel):
     mode: Literal["auto", "on", "off"] = Field(
         default="on",
         description="on: always batch (measured fastest under concurrent load, even for a "
-        "linear model: 7.1k vs 4.2k req/s at 32 connections on one core); off: predict inline "
+        "linear model: 7.1k vs 4.2k req/s at 32 connections on one core; a lone request for a "
+        "model cheaper than inline_below_ms is predicted inline); off: predict inline "
         "on the event loop (lowest latency when requests rarely overlap); auto: batch only "
         "models whose single-row predict is slower than inline_below_ms (measured at load).",
     )
