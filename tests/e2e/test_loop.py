@@ -29,6 +29,7 @@ from modelship.operator.kube.resources import (
 from support.in_cluster import InClusterOperator
 from support.kubectl import MANIFESTS, Kubectl
 from support.live import awaiting_approval, infer, production_pod_ips, retrain, wait_for_status
+from support.through_service import predict_from_a_pod, predict_through_cluster_ip
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -98,6 +99,9 @@ def test_the_loop_end_to_end(
     )
     assert kube.get(PDBS, namespace, "iris") is not None
     assert predict(kube, namespace, 1) == 2
+    # as users call it: through the Service's ClusterIP, and by its DNS name from a pod
+    assert predict_through_cluster_ip(kube, namespace, "iris", ROW) == 2
+    assert predict_from_a_pod(kube, namespace, "iris", ROW) == 2
 
     # retrain: version 2 goes to the test stage, production keeps version 1 until approved
     retrain(kube, namespace, "iris", "e2e")
