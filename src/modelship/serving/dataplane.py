@@ -163,8 +163,9 @@ class DataPlane:
         max_rows = self._settings.limits.max_rows
         features = served.loaded.features
         if features is not None:
-            typed = typed_codec.decode_v2(payload, features.schema, served.classifier, max_rows)
-            encoded = self._encode(features, typed.columns)
+            typed = features.decode_v2(payload, served.classifier, max_rows)
+            encoded = typed.encoded
+            self._metrics.observe_unknown(encoded.unknown)
             prediction = await self._predict(
                 served, encoded.matrix, codec.PREDICT_PROBA in typed.outputs, encoded.drift_rows
             )

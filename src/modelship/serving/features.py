@@ -10,7 +10,8 @@ reference profile for a categorical one (missing and unseen values have bins of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,12 @@ from modelship.contracts.features import (
     PlanTransform,
     UnknownCategoryError,
 )
+from modelship.serving import codec, typed_codec
 from modelship.serving.errors import InvalidInputError
 from modelship.serving.typed_codec import FeatureSchema
+from modelship.serving.typed_fast import FastTyped
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,15 @@ class Encoded:
     drift_rows: NDArray[np.float64]
     unknown: dict[str, int]
     """Per categorical feature, how many values were outside its vocabulary."""
+
+
+@dataclass(frozen=True, slots=True)
+class TypedRequest:
+    """A v2 request to a typed model, decoded and encoded."""
+
+    encoded: Encoded
+    outputs: tuple[str, ...]
+    request_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,9 @@ class ServedFeatures:
     categorical_columns: NDArray[np.intp]
     vocabulary_binned: bool
     """Whether every vocabulary entry has a profile bin other than the unknown one."""
+    fast: FastTyped | None = None
+    """The common request's shortcut (`typed_fast`), once shown to agree with the general path
+    on the version's held-out rows (`with_fast_path`); None: every request goes the general way."""
 
     @classmethod
     def build(
@@ -93,6 +110,56 @@ class ServedFeatures:
             np.array([i for i, n in enumerate(names) if n in bins], dtype=np.intp), binned,
         )  # fmt: skip
 
+    def with_fast_path(self, check: Columns) -> ServedFeatures:
+        """These features with the shortcut on, if it gives what the general path gives on
+        `check` (the version's held-out rows, sent as a client sends them: each row alone and
+        all at once). A request the shortcut declines proves nothing and is allowed; one it
+        takes must come out identical, or one the general path refuses must be declined."""
+        fast = FastTyped(self.transform, self.schema.missing, self.schema.max_cell_bytes)
+        rows = len(next(iter(check.values())))
+        if not rows:
+            return self
+        batches = [{k: v[i : i + 1] for k, v in check.items()} for i in range(rows)]
+        taken = [self._agrees(fast, wire_request(b, self.schema)) for b in [check, *batches]]
+        if False not in taken and True in taken:
+            return replace(self, fast=fast)
+        log.warning(
+            "typed requests take the general path: the shortcut %s the held-out rows",
+            "disagreed with the general path on" if False in taken else "took none of",
+        )
+        return self
+
+    def _agrees(self, fast: FastTyped, payload: dict[str, Any]) -> bool | None:
+        """True: the shortcut took the request and gave the general path's answer; None: it
+        declined; False: it took a request and answered otherwise (or one that is refused)."""
+        taken = fast.take(payload, 1 << 62)
+        if taken is None:
+            return None
+        try:
+            decoded = typed_codec.decode_v2(payload, self.schema, False, 1 << 62)
+            general = self.encode(decoded.columns)
+        except InvalidInputError:
+            return False
+        shortcut = self._encoded(*taken)
+        return (
+            np.array_equal(shortcut.matrix, general.matrix, equal_nan=True)
+            and np.array_equal(shortcut.drift_rows, general.drift_rows, equal_nan=True)
+            and shortcut.unknown == general.unknown
+        )
+
+    def decode_v2(self, payload: dict[str, Any], classifier: bool, max_rows: int) -> TypedRequest:
+        """A v2 request's tensors to the estimator's matrix and the drift rows: the shortcut
+        for the common form, else the general decoding (which refuses what is wrong)."""
+        taken = None if self.fast is None else self.fast.take(payload, max_rows)
+        if taken is None:
+            typed = typed_codec.decode_v2(payload, self.schema, classifier, max_rows)
+            return TypedRequest(self.encode(typed.columns), typed.outputs, typed.request_id)
+        outputs = codec.requested_outputs(payload.get("outputs"), classifier)
+        request_id = payload.get("id")
+        return TypedRequest(
+            self._encoded(*taken), outputs, request_id if isinstance(request_id, str) else None
+        )
+
     def matrix(self, columns: Columns) -> NDArray[np.float64]:
         try:
             return self.transform(columns)
@@ -106,7 +173,9 @@ class ServedFeatures:
             positions = self.transform.positions(columns)
         except UnknownCategoryError as error:
             raise InvalidInputError(str(error)) from None
-        numbers = self.transform.numbers(columns)
+        return self._encoded(self.transform.numbers(columns), positions)
+
+    def _encoded(self, numbers: NDArray[np.float64], positions: NDArray[np.intp]) -> Encoded:
         rows, unknown = self._drift(numbers, positions)
         return Encoded(self.transform.assemble(numbers, positions), rows, unknown)
 
@@ -159,6 +228,21 @@ class ServedFeatures:
                     [np.nan if c is None else float(c) for c in cells], dtype=np.float64
                 )
         return columns
+
+
+def wire_request(columns: Columns, schema: FeatureSchema) -> dict[str, Any]:
+    """Raw columns as a client sends them: one [n] tensor per feature, null for missing."""
+    inputs = []
+    for name in schema.names:
+        values = columns[name].tolist()
+        if name in schema.categorical:
+            data = [None if v == MISSING_CATEGORY else v for v in values]
+        else:
+            data = [None if v != v else v for v in values]
+        inputs.append(
+            {"name": name, "datatype": schema.datatype(name), "shape": [len(data)], "data": data}
+        )
+    return {"inputs": inputs}
 
 
 def metadata_inputs(schema: FeatureSchema) -> list[dict[str, Any]]:
