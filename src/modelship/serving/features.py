@@ -25,6 +25,7 @@ from modelship.contracts.features import (
     FeaturePlan,
     PlanTransform,
     UnknownCategoryError,
+    column_index,
 )
 from modelship.serving import codec, typed_codec
 from modelship.serving.errors import InvalidInputError
@@ -66,9 +67,10 @@ class ServedFeatures:
     bin_shifts: NDArray[np.intp]
     unknown_bins: NDArray[np.float64]
     """Per categorical feature (a column vector), the profile bin of unseen values."""
-    numeric_columns: NDArray[np.intp]
-    """Where the numeric and the categorical features sit in a drift row."""
-    categorical_columns: NDArray[np.intp]
+    numeric_columns: slice | NDArray[np.intp]
+    """Where the numeric and the categorical features sit in a drift row (a slice when they
+    are consecutive, a cheaper assignment)."""
+    categorical_columns: slice | NDArray[np.intp]
     vocabulary_binned: bool
     """Whether every vocabulary entry has a profile bin other than the unknown one."""
     fast: FastTyped | None = None
@@ -102,12 +104,15 @@ class ServedFeatures:
             unknown_bins.append(float(unknown))
             binned = binned and all(of.get(c, unknown) != unknown for c in step.vocabulary)
         names = plan.names
+        bin_shifts = np.array(shifts, dtype=np.intp).reshape(-1, 1)
+        if not np.array_equal(bin_shifts, transform.shifts):  # one entry per cell serves both
+            raise ValueError("the drift table's layout differs from the plan's")
         return cls(
             plan, FeatureSchema.of(plan, max_cell_bytes), transform, bins,
-            np.array(table, dtype=np.float64), np.array(shifts, dtype=np.intp).reshape(-1, 1),
+            np.array(table, dtype=np.float64), bin_shifts,
             np.array(unknown_bins, dtype=np.float64).reshape(-1, 1),
-            np.array([i for i, n in enumerate(names) if n not in bins], dtype=np.intp),
-            np.array([i for i, n in enumerate(names) if n in bins], dtype=np.intp), binned,
+            column_index([i for i, n in enumerate(names) if n not in bins]),
+            column_index([i for i, n in enumerate(names) if n in bins]), binned,
         )  # fmt: skip
 
     def with_fast_path(self, check: Columns) -> ServedFeatures:
@@ -156,8 +161,11 @@ class ServedFeatures:
             return TypedRequest(self.encode(typed.columns), typed.outputs, typed.request_id)
         outputs = codec.requested_outputs(payload.get("outputs"), classifier)
         request_id = payload.get("id")
+        numbers, positions = taken
         return TypedRequest(
-            self._encoded(*taken), outputs, request_id if isinstance(request_id, str) else None
+            self._encoded(numbers, positions, known=True),
+            outputs,
+            request_id if isinstance(request_id, str) else None,
         )
 
     def matrix(self, columns: Columns) -> NDArray[np.float64]:
@@ -175,9 +183,17 @@ class ServedFeatures:
             raise InvalidInputError(str(error)) from None
         return self._encoded(self.transform.numbers(columns), positions)
 
-    def _encoded(self, numbers: NDArray[np.float64], positions: NDArray[np.intp]) -> Encoded:
-        rows, unknown = self._drift(numbers, positions)
-        return Encoded(self.transform.assemble(numbers, positions), rows, unknown)
+    def _encoded(
+        self, numbers: NDArray[np.float64], positions: NDArray[np.intp], known: bool | None = None
+    ) -> Encoded:
+        """Matrix and drift rows; `known`: whether every position is in its vocabulary (None:
+        look). The cells' entries in both tables are worked out once for both."""
+        if known is None:
+            known = not positions.size or bool(positions.min() >= 0)
+        entries = positions + self.bin_shifts
+        rows, unknown = self._drift(numbers, entries, known)
+        matrix = self.transform.assemble_entries(numbers, entries, known=known)
+        return Encoded(matrix, rows, unknown)
 
     def drift_rows(self, columns: Columns) -> tuple[NDArray[np.float64], dict[str, int]]:
         """The drift monitor's rows (one number per feature), and per categorical feature how
@@ -186,21 +202,23 @@ class ServedFeatures:
             positions = self.transform.positions(columns)
         except UnknownCategoryError:  # drift counts what arrives, refused or not
             positions = self._lenient().positions(columns)
-        return self._drift(self.transform.numbers(columns), positions)
+        known = not positions.size or bool(positions.min() >= 0)
+        return self._drift(self.transform.numbers(columns), positions + self.bin_shifts, known)
 
     def _drift(
-        self, numbers: NDArray[np.float64], positions: NDArray[np.intp]
+        self, numbers: NDArray[np.float64], entries: NDArray[np.intp], known: bool
     ) -> tuple[NDArray[np.float64], dict[str, int]]:
         """Numeric features as received (NaN counted in their missing bin), categorical ones as
-        their profile bins: one table lookup for all of them."""
+        their profile bins: one table lookup for all of them. `entries` are the cells'
+        positions shifted to their feature's part of the table; `known`: no value is unknown."""
         n = numbers.shape[1]
         out = np.empty((n, len(self.schema.names)), dtype=np.float64)
         out[:, self.numeric_columns] = numbers.T
-        if not len(positions):
+        if not len(entries):
             return out, {}
-        binned = self.bin_tables[positions + self.bin_shifts]
+        binned = self.bin_tables[entries]
         out[:, self.categorical_columns] = binned.T
-        if self.vocabulary_binned and (not positions.size or positions.min() >= 0):
+        if self.vocabulary_binned and known:
             # Every cell is in its vocabulary, and every vocabulary entry has a bin of its own:
             # nothing landed in an unknown bin (the usual request, checked in one call).
             return out, dict.fromkeys(self.drift_bins, 0)

@@ -40,6 +40,8 @@ from modelship.serving.typed_cells import FLOAT_CELLS, FLOATS
 
 _INF = math.inf
 _NEG_INF = -math.inf
+_SCAN = 8
+"""Up to this many rows, infinity is looked for in the lists; beyond, in one numpy call."""
 
 
 def cell_table(
@@ -83,6 +85,8 @@ class FastTyped:
         """(numbers, positions) of a request of the common form; None for any other."""
         try:
             return self._take(payload, max_rows)
+        except KeyError:  # a cell outside a table: the general path says what it is
+            return None
         except (TypeError, OverflowError):  # an unhashable cell or name; an int beyond float64
             return None
 
@@ -116,17 +120,13 @@ class FastTyped:
             if categorical:
                 if item.get("datatype") != "BYTES" or found[row] is not None:
                     return None
-                cells = list(map(self._tables[row].get, data))
-                if None in cells:  # a cell outside the table: the general path says what it is
-                    return None
-                found[row] = cells
+                found[row] = list(map(self._tables[row].__getitem__, data))
             else:
                 if (
                     item.get("datatype") not in FLOATS
                     or numbers[row] is not None
                     or not FLOAT_CELLS.issuperset(map(type, data))
-                    or _INF in data
-                    or _NEG_INF in data
+                    or (len(data) <= _SCAN and (_INF in data or _NEG_INF in data))
                 ):
                     return None
                 numbers[row] = data
@@ -134,10 +134,10 @@ class FastTyped:
         # each feature is here exactly once.
         if not 0 < n <= max_rows:
             return None
-        return (
-            np.array(numbers, dtype=np.float64).reshape(self._numeric_count, n),
-            np.array(found, dtype=np.intp).reshape(self._categorical_count, n),
-        )
+        values = np.array(numbers, dtype=np.float64).reshape(self._numeric_count, n)
+        if n > _SCAN and np.isinf(values).any():  # refused by the general path, row named
+            return None
+        return values, np.array(found, dtype=np.intp).reshape(self._categorical_count, n)
 
 
 def _categorical(transform: PlanTransform) -> set[str]:
