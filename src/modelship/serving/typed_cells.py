@@ -122,7 +122,13 @@ def _with_nulls(name: str, array: NDArray[Any], kinds: str) -> NDArray[Any]:
             raise InvalidInputError(
                 f"input {name!r}: data must be integers or null, found {cell!r}"
             )
-    return np.array([math.nan if c is None else c for c in cells], dtype=np.float64)
+    try:
+        return np.array([math.nan if c is None else c for c in cells], dtype=np.float64)
+    except OverflowError:
+        big = next(c for c in cells if isinstance(c, int) and abs(c) > 2**1023)
+        raise InvalidInputError(
+            f"input {name!r}: {str(big)[:40]}... is beyond the range of a float64"
+        ) from None
 
 
 def categories(name: str, datatype: str, data: Any, schema: FeatureSchema) -> NDArray[Any]:
