@@ -7,6 +7,11 @@ JSON `null` (or NaN in raw bytes) for a missing value, and any value of the Mode
 (`contracts.features.Columns`); the plan turns them into the estimator's matrix. Every refusal
 is a 400 that names the column and, where there is one, the value. A model whose features are
 all numeric also takes the single `[n, k]` tensor, as untyped models always have.
+
+This is the general path, the one that defines what a request means: the tensors' headers and
+which feature each is here, each tensor's cells in `typed_cells`. The common request takes
+`typed_fast`'s shortcut instead (`ServedFeatures.decode_v2`), which answers only what it can
+show this path would answer identically.
 """
 
 from __future__ import annotations
