@@ -26,19 +26,22 @@ Rounds interleave typed and numeric (order reversed every round); medians are re
 the typed/numeric CPU ratio of each round's pair beside their median.
 
 `--stages` adds an in-process breakdown (no HTTP): the serving code's stages for each body,
-timed in a loop, and a cProfile of the typed path's top functions; that is where the ratio is
-explained. Figures are for the notes, never asserted in tests; on a shared machine they are
-noisy (see the load average printed with them).
+timed in a loop, with the typed request decoded and encoded as served (the shortcut of
+`serving.typed_fast`) and, beside it, the general path's decode and plan; and a cProfile of the
+typed path's top functions. Figures are for the notes, never asserted in tests; on a shared
+machine they are noisy (see the load average printed with them).
 
-Seen on the shared 2-core dev VM (niced 10, load average 3.5-9.7, 3 rounds x 4 s), typed/numeric
-server CPU per request at saturation (wrk -c32) and in open loop at one rate for both:
-hist_gradient_boosting 1 row 1.34 / 0.98, 100 rows 1.28 / 1.11; logistic_regression (one-hot)
-1 row 1.46 / 1.06, 100 rows 1.58 / 1.28. Before the typed path's fast paths (same machine,
-load 11-13): 1.38 / 1.03, 1.20 / 1.06, 1.65 / 1.10, 1.87 / 1.27. In process, the typed stages
-(decode, plan matrix and drift rows) cost ~21-25 µs over the numeric decode for one row and
-~70-80 µs for 100 rows (from ~28-36 and ~120-130 µs before); a linear model's predict is
-~8-12 µs, so for it
-the typed request's bookkeeping, not the model, sets the ratio at saturation.
+Typed/numeric server CPU per request at saturation (wrk -c32), hist_gradient_boosting 1 row,
+100 rows; logistic_regression (one-hot) 1 row, 100 rows; shared 2-core dev VM, niced 10:
+- with the shortcut (3 rounds x 3 s, load 14-18): 1.20 / 1.06 / 1.24 / 1.35 (ranges 1.17-1.41,
+  0.92-1.12, 1.08-1.38, 1.19-1.56); open loop 1.00 / 1.18 / 1.05 / 1.15. CPU-us per request
+  numeric -> typed: 190 -> 235, 1127 -> 1173, 128 -> 147, 298 -> 393.
+- before it, same code otherwise (3 rounds x 3 s, load 0.8 rising to 22): 1.24 / 1.16 / 1.45 /
+  1.66; open loop 0.93 / 1.11 / 1.27 / 1.24. CPU-us: 177 -> 222, 960 -> 1124, 116 -> 166,
+  264 -> 428. Earlier notes (load 3.5-9.7): 1.34 / 1.28 / 1.46 / 1.58.
+In process, decode + plan of a typed request went from ~25 to ~15 us for one row and from ~90-100
+to ~45-50 us for 100 rows (numeric decode: ~5 and ~17-20 us); a linear model's predict is
+~8-14 us, so for it the typed request's bookkeeping, not the model, sets the ratio.
 """
 
 from __future__ import annotations
