@@ -33,9 +33,11 @@ machine they are noisy (see the load average printed with them).
 
 Typed/numeric server CPU per request at saturation (wrk -c32), hist_gradient_boosting 1 row,
 100 rows; logistic_regression (one-hot) 1 row, 100 rows; shared 2-core dev VM, niced 10:
-- with the shortcut (3 rounds x 3 s, load 14-18): 1.20 / 1.06 / 1.24 / 1.35 (ranges 1.17-1.41,
-  0.92-1.12, 1.08-1.38, 1.19-1.56); open loop 1.00 / 1.18 / 1.05 / 1.15. CPU-us per request
-  numeric -> typed: 190 -> 235, 1127 -> 1173, 128 -> 147, 298 -> 393.
+- with the shortcut, two runs (3 rounds x 3 s each): load 12-15: 1.11 / 1.05 / 1.14 / 1.21
+  (ranges 1.10-1.20, 1.05-1.07, 1.13-1.17, 1.18-1.26), open loop 1.00 / 1.03 / 1.01 / 1.17,
+  CPU-us per request numeric -> typed 209 -> 233, 1169 -> 1233, 149 -> 170, 342 -> 415;
+  load 14-18: 1.20 / 1.06 / 1.24 / 1.35 (ranges 1.17-1.41, 0.92-1.12, 1.08-1.38, 1.19-1.56),
+  open loop 1.00 / 1.18 / 1.05 / 1.15, CPU-us 190 -> 235, 1127 -> 1173, 128 -> 147, 298 -> 393.
 - before it, same code otherwise (3 rounds x 3 s, load 0.8 rising to 22): 1.24 / 1.16 / 1.45 /
   1.66; open loop 0.93 / 1.11 / 1.27 / 1.24. CPU-us: 177 -> 222, 960 -> 1124, 116 -> 166,
   264 -> 428. Earlier notes (load 3.5-9.7): 1.34 / 1.28 / 1.46 / 1.58.
