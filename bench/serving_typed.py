@@ -26,19 +26,24 @@ Rounds interleave typed and numeric (order reversed every round); medians are re
 the typed/numeric CPU ratio of each round's pair beside their median.
 
 `--stages` adds an in-process breakdown (no HTTP): the serving code's stages for each body,
-timed in a loop, and a cProfile of the typed path's top functions; that is where the ratio is
-explained. Figures are for the notes, never asserted in tests; on a shared machine they are
-noisy (see the load average printed with them).
+timed in a loop, with the typed request decoded and encoded as served (the shortcut of
+`serving.typed_fast`) and, beside it, the general path's decode and plan; and a cProfile of the
+typed path's top functions. Figures are for the notes, never asserted in tests; on a shared
+machine they are noisy (see the load average printed with them).
 
-Seen on the shared 2-core dev VM (niced 10, load average 3.5-9.7, 3 rounds x 4 s), typed/numeric
-server CPU per request at saturation (wrk -c32) and in open loop at one rate for both:
-hist_gradient_boosting 1 row 1.34 / 0.98, 100 rows 1.28 / 1.11; logistic_regression (one-hot)
-1 row 1.46 / 1.06, 100 rows 1.58 / 1.28. Before the typed path's fast paths (same machine,
-load 11-13): 1.38 / 1.03, 1.20 / 1.06, 1.65 / 1.10, 1.87 / 1.27. In process, the typed stages
-(decode, plan matrix and drift rows) cost ~21-25 µs over the numeric decode for one row and
-~70-80 µs for 100 rows (from ~28-36 and ~120-130 µs before); a linear model's predict is
-~8-12 µs, so for it
-the typed request's bookkeeping, not the model, sets the ratio at saturation.
+Typed/numeric server CPU per request at saturation (wrk -c32), hist_gradient_boosting 1 row,
+100 rows; logistic_regression (one-hot) 1 row, 100 rows; shared 2-core dev VM, niced 10:
+- with the shortcut, two runs (3 rounds x 3 s each): load 12-15: 1.11 / 1.05 / 1.14 / 1.21
+  (ranges 1.10-1.20, 1.05-1.07, 1.13-1.17, 1.18-1.26), open loop 1.00 / 1.03 / 1.01 / 1.17,
+  CPU-us per request numeric -> typed 209 -> 233, 1169 -> 1233, 149 -> 170, 342 -> 415;
+  load 14-18: 1.20 / 1.06 / 1.24 / 1.35 (ranges 1.17-1.41, 0.92-1.12, 1.08-1.38, 1.19-1.56),
+  open loop 1.00 / 1.18 / 1.05 / 1.15, CPU-us 190 -> 235, 1127 -> 1173, 128 -> 147, 298 -> 393.
+- before it, same code otherwise (3 rounds x 3 s, load 0.8 rising to 22): 1.24 / 1.16 / 1.45 /
+  1.66; open loop 0.93 / 1.11 / 1.27 / 1.24. CPU-us: 177 -> 222, 960 -> 1124, 116 -> 166,
+  264 -> 428. Earlier notes (load 3.5-9.7): 1.34 / 1.28 / 1.46 / 1.58.
+In process, decode + plan of a typed request went from ~25 to ~15 us for one row and from ~90-100
+to ~45-50 us for 100 rows (numeric decode: ~5 and ~17-20 us); a linear model's predict is
+~8-14 us, so for it the typed request's bookkeeping, not the model, sets the ratio.
 """
 
 from __future__ import annotations
@@ -342,9 +347,10 @@ def stage_breakdown(
     threadpool_limits(1)
     print("\nIn-process stages, µs of CPU per request (least of 5 loops; one thread; no HTTP, no "
           "event loop):\n")  # fmt: skip
-    print("| estimator | rows | input | engine | parse JSON | decode | plan: matrix + drift rows "
-          "| predict | drift observe | encode response | total |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| estimator | rows | input | engine | parse JSON | decode + plan (as served) "
+          "| predict | drift observe | encode response | total "
+          "| typed general path: decode | plan |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     profiles = []
     for variant in variants:
         settings = ServingSettings(
@@ -358,14 +364,17 @@ def stage_breakdown(
             raw = json.dumps(pair[variant.label]).encode()
             payload = codec.parse_object(raw)
             stages: dict[str, Callable[[], Any]] = {"parse": partial(codec.parse_object, raw)}
+            general: dict[str, Callable[[], Any]] = {}
             if features is not None:
+                assert features.fast is not None, "the shortcut was not verified at load"
+                served = features.decode_v2(payload, True, 10_000)
+                matrix, drift_rows = served.encoded.matrix, served.encoded.drift_rows
+                stages["decode"] = partial(features.decode_v2, payload, True, 10_000)
                 typed = typed_codec.decode_v2(payload, features.schema, True, 10_000)
-                encoded = features.encode(typed.columns)
-                matrix, drift_rows = encoded.matrix, encoded.drift_rows
-                stages["decode"] = partial(
+                general["decode"] = partial(
                     typed_codec.decode_v2, payload, features.schema, True, 10_000
                 )
-                stages["plan"] = partial(features.encode, typed.columns)
+                general["plan"] = partial(features.encode, typed.columns)
             else:
                 decoded = codec.decode_v2(payload, runtime.features, True, 10_000)
                 matrix = drift_rows = decoded.rows
@@ -378,23 +387,23 @@ def stage_breakdown(
                 model_name="m", model_version="1", request_id=None,
             )  # fmt: skip
             times = {name: _per_call(action) for name, action in stages.items()}
-            stage_names = ("parse", "decode", "plan", "predict", "observe", "encode")
-            cell = [f"{times[k]:.1f}" if k in times else "-" for k in stage_names]
+            reference = {name: _per_call(action) for name, action in general.items()}
+            cell = [f"{times[k]:.1f}" for k in ("parse", "decode", "predict", "observe", "encode")]
+            cell.append(f"{sum(times.values()):.1f}")
+            cell += [f"{reference[k]:.1f}" if k in reference else "-" for k in ("decode", "plan")]
             print(f"| {variant.kind} | {n} | {variant.label} | {runtime.engine} | "
-                  + " | ".join(cell)
-                  + f" | {sum(times.values()):.1f} |")  # fmt: skip
+                  + " | ".join(cell) + " |")  # fmt: skip
             if features is not None:
                 profiles.append((variant, n, stages))
     for variant, n, stages in profiles:
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(2000 if n == 1 else 200):
-            for name in ("decode", "plan"):
-                stages[name]()
+            stages["decode"]()
         profiler.disable()
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
-        print(f"\ncProfile, typed {variant.kind}, {n} row(s): decode + plan "
+        print(f"\ncProfile, typed {variant.kind}, {n} row(s): decode + plan as served "
               "(by own time)\n")  # fmt: skip
         print("```")
         print("\n".join(line for line in out.getvalue().splitlines()[4:] if line.strip()))

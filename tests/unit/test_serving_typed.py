@@ -285,3 +285,33 @@ def test_all_numeric_typed_model_keeps_the_matrix_form_with_gaps(
     labels, _ = in_process(versions["numeric"], rows)
     assert as_matrix.json()["outputs"][0]["data"] == labels.tolist()
     assert document["parameters"]["batch_input"]["shape"] == [-1, 2]
+
+
+@pytest.mark.parametrize(("key", "model"), [("hgb", "churn"), ("linear", "churn-linear")])
+def test_a_loaded_version_checks_and_uses_the_request_shortcut(
+    versions: dict[str, Any], key: str, model: str
+) -> None:
+    """The loader turns the shortcut on only after it agreed with the general path on the
+    version's held-out rows; a request it takes predicts what the general path predicts."""
+    from modelship.serving import typed_codec
+    from modelship.serving.loader import load_version
+
+    version = versions[key]
+    settings = ServingSettings(
+        model_name=model, namespace=NAMESPACE, version=version.metadata.version,
+        catalog_root=str(versions["root"]), expected_digest=version.metadata.digest,
+    )  # fmt: skip
+    loaded = load_version(settings)
+    features = loaded.features
+    assert features is not None and features.fast is not None
+    rows = sample_rows(12)
+    rows = without(rows, "age") if key == "linear" else rows
+    payload = {"inputs": tensors(rows)}
+    assert features.fast.take(payload, 100) is None  # an unseen city: the general path's
+    rows["city"][2] = None
+    payload = {"inputs": tensors(rows)}
+    assert features.fast.take(payload, 100) is not None
+    served = features.decode_v2(payload, True, 100).encoded
+    general = features.encode(typed_codec.decode_v2(payload, features.schema, True, 100).columns)
+    assert np.array_equal(served.matrix, general.matrix, equal_nan=True)
+    assert np.array_equal(served.drift_rows, general.drift_rows, equal_nan=True)

@@ -197,14 +197,15 @@ class PlanTransform:
                     ordinal_at.append(at)
             at += len(step.outputs)
         self._numeric_names = [name for name, _, _ in numeric]
-        self._numeric_at = _as_slice([at for _, at, _ in numeric])
+        self._numeric_at = column_index([at for _, at, _ in numeric])
         self._fills = np.array([fill for _, _, fill in numeric], dtype=np.float64).reshape(-1, 1)
         self._imputes = bool((~np.isnan(self._fills)).any())
         self._table = np.array(table, dtype=np.float64)
+        self._columns = self._table.astype(np.intp)  # a one-hot entry's column, as an index
         self._shifts = np.array(shifts, dtype=np.intp).reshape(-1, 1)
         ordinal = [s.encoding == "ordinal" for s in self.categorical]
         self._ordinal = np.array(ordinal, dtype=bool)
-        self._ordinal_at = _as_slice(ordinal_at)
+        self._ordinal_at = column_index(ordinal_at)
         self._all_ordinal = all(ordinal)
         self._any_ordinal = any(ordinal)
 
@@ -237,34 +238,48 @@ class PlanTransform:
                 )
         return np.array(found, dtype=np.intp)
 
+    @property
+    def shifts(self) -> NDArray[np.intp]:
+        """(categorical features, 1): where each feature's entries start in the plan's table;
+        a cell's *entry* is its position plus its feature's shift (an unknown value's entry is
+        the one just before the feature's first). Serving's drift table has the same layout."""
+        return self._shifts
+
     def assemble(
         self, numbers: NDArray[np.float64], positions: NDArray[np.intp]
     ) -> NDArray[np.float64]:
         """The matrix from `numbers` and `positions` (a handful of numpy calls in all)."""
+        known = not positions.size or bool(positions.min() >= 0)
+        return self.assemble_entries(numbers, positions + self._shifts, known=known)
+
+    def assemble_entries(
+        self, numbers: NDArray[np.float64], entries: NDArray[np.intp], *, known: bool
+    ) -> NDArray[np.float64]:
+        """The matrix from `numbers` and the categorical cells' entries (`shifts`); `known`
+        says no cell is an unknown value, so every one-hot cell sets a column."""
         n = numbers.shape[1]
         out = np.zeros((n, self.width), dtype=np.float64)
         if len(numbers):
             if self._imputes:
                 numbers = np.where(np.isnan(numbers), self._fills, numbers)
             out[:, self._numeric_at] = numbers.T
-        if not len(positions):
+        if not len(entries):
             return out
-        mapped = self._table[positions + self._shifts]  # (categorical features, n)
         if self._all_ordinal:
-            out[:, self._ordinal_at] = mapped.T
+            out[:, self._ordinal_at] = self._table[entries].T
             return out
         if self._any_ordinal:
-            out[:, self._ordinal_at] = mapped[self._ordinal].T
-            onehot = mapped[~self._ordinal].astype(np.intp)
+            out[:, self._ordinal_at] = self._table[entries[self._ordinal]].T
+            onehot = self._columns[entries[~self._ordinal]]
         else:
-            onehot = mapped.astype(np.intp)  # output column per cell, -1: none
+            onehot = self._columns[entries]  # output column per cell, -1: none
         # Row r's column c is element r * width + c of the flat matrix (row 0: c itself).
         flat = onehot + np.arange(0, n * self.width, self.width) if n > 1 else onehot
-        out.reshape(-1)[flat[onehot >= 0]] = 1.0
+        out.reshape(-1)[flat if known else flat[onehot >= 0]] = 1.0
         return out
 
 
-def _as_slice(columns: list[int]) -> slice | NDArray[np.intp]:
+def column_index(columns: list[int]) -> slice | NDArray[np.intp]:
     """Output column indices as a slice when they are consecutive (a cheaper assignment)."""
     if columns and columns == list(range(columns[0], columns[-1] + 1)):
         return slice(columns[0], columns[-1] + 1)
@@ -286,4 +301,5 @@ __all__ = [
     "NumericStep",
     "PlanTransform",
     "UnknownCategoryError",
+    "column_index",
 ]

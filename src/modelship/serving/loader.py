@@ -86,7 +86,9 @@ def load_version(settings: ServingSettings) -> LoadedVersion:
     else:
         try:
             served_features = ServedFeatures.build(plan, by_name, settings.limits.max_cell_bytes)
-            check_rows = served_features.matrix(served_features.acceptance_columns(acceptance))
+            held_out = served_features.acceptance_columns(acceptance)
+            check_rows = served_features.matrix(held_out)
+            served_features = served_features.with_fast_path(held_out)
         except Exception as error:
             raise LoadFailedError(f"feature plan does not fit the version: {error}") from error
         columns = plan.output_columns

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelship.serving import codec, typed_codec
+from modelship.serving import codec
 from modelship.serving.loader import LoadedVersion
 from modelship.serving.runtime import Prediction
 
@@ -37,8 +37,9 @@ def decode_request(loaded: LoadedVersion, payload: dict[str, Any], max_rows: int
     classifier = loaded.runtime.classes is not None
     features = loaded.features
     if features is not None:
-        typed = typed_codec.decode_v2(payload, features.schema, classifier, max_rows)
-        encoded = features.encode(typed.columns)
+        # The version's checked fast path when the request takes it, else the general decoding.
+        typed = features.decode_v2(payload, classifier, max_rows)
+        encoded = typed.encoded
         return DecodedRequest(
             encoded.matrix, typed.outputs, typed.request_id, encoded.drift_rows, encoded.unknown
         )
