@@ -57,6 +57,7 @@ from modelship.api.v1alpha1.model import (
     TrainingSpec,
     VersionSummary,
 )
+from modelship.api.v1alpha1.monitoring import CaptureSpec, FeedbackSpec, MonitoringSpec
 from modelship.api.v1alpha1.retraining import (
     AutomaticRun,
     DatasetState,
@@ -113,6 +114,7 @@ __all__ = [
     "AutoApproval",
     "AutoApprovePolicy",
     "AutomaticRun",
+    "CaptureSpec",
     "CheckResult",
     "Condition",
     "ConditionStatus",
@@ -130,6 +132,7 @@ __all__ = [
     "Failure",
     "FeatureDrift",
     "FeatureSpec",
+    "FeedbackSpec",
     "Gate",
     "GateResult",
     "HistoryEntry",
@@ -137,6 +140,7 @@ __all__ = [
     "Model",
     "ModelSpec",
     "ModelStatus",
+    "MonitoringSpec",
     "ObjectRef",
     "OciCodeSource",
     "ProductionSpec",
