@@ -33,13 +33,13 @@ def label(row_id: str, value: Any, ts: float = NOW - 60) -> dict[str, Any]:
     return {"id": row_id, "ts": ts, "label": value, "source": None}
 
 
-@pytest.mark.parametrize(
-    ("k", "n", "confidence"),
-    [
-        (0, 10, 0.95), (10, 10, 0.95), (97, 100, 0.95), (100, 200, 0.9), (3, 1000, 0.99),
-        (1, 1, 0.95),
-    ],  # fmt: skip
-)
+CASES = [
+    (0, 10, 0.95), (10, 10, 0.95), (97, 100, 0.95), (100, 200, 0.9), (3, 1000, 0.99),
+    (1, 1, 0.95),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("k", "n", "confidence"), CASES)
 def test_wilson_matches_scipy(k: int, n: int, confidence: float) -> None:
     expected = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
     assert wilson(k, n, confidence) == pytest.approx((expected.low, expected.high), abs=1e-12)
