@@ -126,7 +126,9 @@ class DataPlane:
         return "" if self._served is not None else self._reason
 
     def server_metadata(self) -> dict[str, Any]:
-        return {"name": "modelship", "version": __version__, "extensions": ["drift"]}
+        # `modelship_feedback`: POST /v2/models/{name}/feedback (feedback.py) is served.
+        extensions = ["drift", "modelship_feedback"]
+        return {"name": "modelship", "version": __version__, "extensions": extensions}
 
     def check_model(self, name: str, version: str | None) -> None:
         """404 unless `name`/`version` is what this process serves (ready or not)."""
