@@ -13,6 +13,7 @@ On shutdown `close` writes what is queued, within a deadline.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -47,13 +48,19 @@ class Served:
     stage: str
 
 
+Matrix = tuple[Sequence[str], np.ndarray[Any, Any]]
+"""An untyped model's inputs: feature names and the (n, features) float matrix."""
+Inputs = Callable[[], Columns | Matrix]
+
+
 @dataclass(slots=True)
 class _Batch:
-    """The sampled rows of one request, as copied on the request path."""
+    """The sampled rows of one request. Arrays are the request's own (nothing mutates them
+    after the prediction), so a fully sampled request is queued without copying."""
 
     ts: float
-    ids: list[str]
-    columns: dict[str, np.ndarray[Any, Any]]
+    ids: Sequence[str]
+    inputs: Columns | Matrix
     labels: np.ndarray[Any, Any]
     proba: np.ndarray[Any, Any] | None
 
@@ -120,41 +127,36 @@ class Capture:
     def bind(self, served: Served) -> None:
         self._served = served
 
-    def offer(
-        self, ids: Sequence[str], columns: Callable[[], Columns], prediction: Prediction
-    ) -> list[bool]:
+    def offer(self, ids: Sequence[str], inputs: Inputs, prediction: Prediction) -> list[bool]:
         """Queue the sampled rows of one answered request; which rows were sampled.
 
-        `columns` is called only when a row is sampled: building named columns from the
-        estimator's matrix is wasted work for the other rows.
+        `inputs` is called only when a row is sampled. Everything costly (row dicts, JSON,
+        compression, excluded columns) is the writer thread's; this is on the request path.
         """
         rate = self.settings.sample_rate
-        mask = [sampled(i, rate) for i in ids]
-        picked = [i for i, keep in enumerate(mask) if keep]
+        mask = [True] * len(ids) if rate >= 1.0 else [sampled(i, rate) for i in ids]
+        picked = len(ids) if rate >= 1.0 else sum(mask)
         if not picked:
             return mask
-        with self._lock:
-            room = self.settings.queue_rows - self._queued_rows
-        if len(picked) > room:
-            self._metrics.dropped.inc(len(picked))
+        if picked > self.settings.queue_rows - self._queued_rows:
+            self._metrics.dropped.inc(picked)
             return [False] * len(mask)
-        index = np.asarray(picked)
-        batch = _Batch(
-            ts=self._clock(),
-            ids=[ids[i] for i in picked],
-            columns={
-                name: np.asarray(values)[index]
-                for name, values in columns().items()
-                if name not in self._excluded
-            },
-            labels=np.asarray(prediction.labels)[index],
-            proba=None if prediction.proba is None else np.asarray(prediction.proba)[index],
-        )
+        found = inputs()
+        batch = _Batch(self._clock(), ids, found, prediction.labels, prediction.proba)
+        if picked < len(ids):
+            index = np.flatnonzero(mask)
+            batch.ids = [ids[int(i)] for i in index]
+            batch.inputs = (
+                {name: values[index] for name, values in found.items()}
+                if isinstance(found, dict)
+                else (found[0], found[1][index])
+            )
+            batch.labels = prediction.labels[index]
+            batch.proba = None if prediction.proba is None else prediction.proba[index]
         with self._lock:
             self._queue.append(batch)
-            self._queued_rows += len(batch)
+            self._queued_rows += picked
             full = self._queued_rows >= self.settings.segment_rows
-        self._metrics.queued.inc(len(batch))
         if full:
             self._wake.set()
         return mask
@@ -191,6 +193,7 @@ class Capture:
             with self._lock:
                 taken = self._take(self.settings.segment_rows)
             if not taken:
+                self._metrics.queued.set(self._queued_rows)
                 return written
             rows = sum(len(b) for b in taken)
             try:
@@ -200,10 +203,10 @@ class Capture:
                 self._metrics.failures.inc()
                 with self._lock:  # back to the front, still counted against the bound
                     self._queue.extendleft(reversed(taken))
+                self._metrics.queued.set(self._queued_rows)
                 return written
             with self._lock:
                 self._queued_rows -= rows
-            self._metrics.queued.dec(rows)
             self._metrics.written.inc(rows)
             written += rows
 
@@ -221,7 +224,7 @@ class Capture:
         served = self._served
         if served is None:
             raise CatalogError("capture: no version bound yet")
-        records = [record for batch in batches for record in _records(batch, served)]
+        records = _without_gc(lambda: _records(batches, served, self._excluded))
         self._seq += 1
         name = segment_name(
             "captures", self._writer, self._seq, datetime.fromtimestamp(self._clock(), UTC)
@@ -250,24 +253,55 @@ class Capture:
             log.warning("capture: retention not applied: %s", error)
 
 
-def _records(batch: _Batch, served: Served) -> list[dict[str, Any]]:
-    columns = {name: values.tolist() for name, values in batch.columns.items()}
-    labels = batch.labels.tolist()
-    proba = None if batch.proba is None else batch.proba.tolist()
-    return [
-        {
-            "id": row_id,
-            "ts": batch.ts,
-            "model": served.model,
-            "version": served.version,
-            "digest": served.digest,
-            "stage": served.stage,
-            "inputs": {name: _cell(values[i]) for name, values in columns.items()},
-            "prediction": labels[i],
-            "proba": None if proba is None else proba[i],
-        }
-        for i, row_id in enumerate(batch.ids)
-    ]
+def _records(
+    batches: list[_Batch], served: Served, excluded: frozenset[str]
+) -> list[dict[str, Any]]:
+    """Row records of a segment. Untyped rows are converted in one numpy call per segment
+    (most requests carry one row: per-request conversions would cost more than the rows)."""
+    matrices = [b for b in batches if not isinstance(b.inputs, dict)]
+    rows: list[dict[str, Any]] = []
+    if matrices:
+        names, _ = matrices[0].inputs
+        keep = [j for j, name in enumerate(names) if name not in excluded]
+        kept = [names[j] for j in keep]
+        stacked = np.concatenate([b.inputs[1] for b in matrices])  # type: ignore[index]
+        values = (stacked if len(keep) == len(names) else stacked[:, keep]).tolist()
+        rows = [dict(zip(kept, row, strict=True)) for row in values]
+    typed = iter(rows)
+    common = {"model": served.model, "version": served.version, "digest": served.digest,
+              "stage": served.stage}  # fmt: skip
+    records: list[dict[str, Any]] = []
+    for batch in batches:
+        labels = batch.labels.tolist()
+        proba = [None] * len(labels) if batch.proba is None else batch.proba.tolist()
+        if isinstance(batch.inputs, dict):  # typed columns: missing values become null
+            columns = {n: v.tolist() for n, v in batch.inputs.items() if n not in excluded}
+            inputs = [{n: _cell(v[i]) for n, v in columns.items()} for i in range(len(labels))]
+        else:
+            inputs = [next(typed) for _ in labels]
+        ts = batch.ts
+        records.extend(
+            {"id": row_id, "ts": ts, **common, "inputs": row, "prediction": label, "proba": p}
+            for row_id, row, label, p in zip(batch.ids, inputs, labels, proba, strict=True)
+        )
+    return records
+
+
+def _without_gc(build: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Build a segment's records with the cyclic garbage collector paused.
+
+    Thousands of fresh dicts trigger collection after collection, each scanning everything the
+    queue holds: measured at ~25x the cost of building the records themselves (174 vs 6 µs a
+    row with 20,000 queued). The records hold no cycles, so nothing is missed; collection
+    resumes (in every thread) as soon as they are built, a few milliseconds later.
+    """
+    if not gc.isenabled():
+        return build()
+    gc.disable()
+    try:
+        return build()
+    finally:
+        gc.enable()
 
 
 def _cell(value: Any) -> Any:

@@ -22,7 +22,7 @@ from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.contracts.features import Columns
 from modelship.serving import codec, identity, typed_codec
 from modelship.serving.batching import Executor, make_executor
-from modelship.serving.capture import Capture, Served
+from modelship.serving.capture import Capture, Inputs, Served
 from modelship.serving.documents import info_labels, metadata_document, value_buckets
 from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
@@ -211,7 +211,7 @@ class DataPlane:
         names, rows = served.loaded.runtime.features, decoded.rows
         return self._answer(
             served, ident, prediction, decoded.outputs,
-            lambda: {name: rows[:, j] for j, name in enumerate(names)},
+            lambda: (names, rows),
         )  # fmt: skip
 
     def _answer(
@@ -220,13 +220,13 @@ class DataPlane:
         ident: identity.Identity,
         prediction: Prediction,
         outputs: tuple[str, ...],
-        columns: Callable[[], Columns],
+        inputs: Inputs,
     ) -> InferResult:
         """The result with its row ids, after offering the rows to capture."""
         row_ids = ident.row_ids(len(prediction.labels))
         captured: tuple[bool, ...] = ()
         if self._capture is not None:
-            captured = tuple(self._capture.offer(row_ids, columns, prediction))
+            captured = tuple(self._capture.offer(row_ids, inputs, prediction))
         elif ident.outputs:
             captured = (False,) * len(row_ids)
         return InferResult(

@@ -20,9 +20,9 @@ answer that grew unasked would cost every existing caller bytes and encoding tim
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -68,6 +68,8 @@ def take(payload: dict[str, Any], id_input: str | None, header_id: str | None) -
     the outputs this module answers.
     """
     request_id = _request_id(payload.get("id"), header_id)
+    if id_input is None and "outputs" not in payload:
+        return Identity(request_id, None, (), payload)  # the common case: nothing to strip
     stripped = dict(payload)
     keys: tuple[str, ...] | None = None
     inputs = payload.get("inputs")
@@ -123,26 +125,47 @@ def output_arrays(
 
 
 def uuid7() -> str:
-    """A version-7 UUID (RFC 9562): 48 bits of Unix milliseconds, then randomness."""
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    """A version-7 UUID (RFC 9562): 48 bits of Unix milliseconds, a 12-bit counter (its
+    method 1, so ids of one process are unique and ordered within a millisecond), and 62 bits
+    drawn once per process (so processes, workers and replicas never collide). Built as hex
+    directly: `uuid.uuid4()` and `str(UUID)` cost several µs on every request."""
+    count = next(_SOURCE.counter) & 0xFFF
+    millis = time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF
+    text = f"{millis:012x}7{count:03x}{_SOURCE.tail}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+class _IdSource:
+    """The per-process part of generated ids, drawn again in a forked child."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        # The variant (0b10) and 62 random bits, as 16 hex digits.
+        value = (0b10 << 62) | (int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1))
+        self.tail = f"{value:016x}"
+        self.counter = itertools.count()
+
+
+_SOURCE = _IdSource()
+os.register_at_fork(after_in_child=_SOURCE.reseed)
 
 
 def _request_id(sent: Any, header: str | None) -> str:
-    for candidate, where in ((sent, "'id'"), (header, "X-Request-Id")):
-        if isinstance(candidate, str) and candidate:
-            if len(candidate) > MAX_REQUEST_ID_CHARS:
-                raise InvalidInputError(
-                    f"{where} is {len(candidate)} characters; at most {MAX_REQUEST_ID_CHARS}"
-                )
-            return candidate
+    if isinstance(sent, str) and sent:
+        return _bounded(sent, "'id'")
+    if header:
+        return _bounded(header, "X-Request-Id")
     return uuid7()
+
+
+def _bounded(request_id: str, where: str) -> str:
+    if len(request_id) > MAX_REQUEST_ID_CHARS:
+        raise InvalidInputError(
+            f"{where} is {len(request_id)} characters; at most {MAX_REQUEST_ID_CHARS}"
+        )
+    return request_id
 
 
 def _keys(tensor: dict[str, Any], name: str) -> tuple[str, ...]:
