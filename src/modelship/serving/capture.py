@@ -205,6 +205,15 @@ class Capture:
                     self._queue.extendleft(reversed(taken))
                 self._metrics.queued.set(self._queued_rows)
                 return written
+            except Exception:
+                # A bug (rows the encoder cannot render): retrying would fail forever and stop
+                # every later row, so these rows are dropped, counted, and the writer goes on.
+                log.exception("capture: %d rows dropped: cannot write them", rows)
+                self._metrics.failures.inc()
+                self._metrics.dropped.inc(rows)
+                with self._lock:
+                    self._queued_rows -= rows
+                continue
             with self._lock:
                 self._queued_rows -= rows
             self._metrics.written.inc(rows)

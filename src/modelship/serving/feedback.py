@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -99,7 +100,7 @@ class Feedback:
         self._rate = sample_rate
         self._writer = writer
         self._clock = clock
-        self._seq = 0
+        self._seq = itertools.count(1)  # writes run in worker threads: next() is atomic
         self._labels = Counter(
             "modelship_feedback_labels_total",
             "Labels received on the feedback route, by outcome.",
@@ -154,10 +155,13 @@ class Feedback:
             record = LabelRecord(id=item_id, ts=now, label=label, source=source)
             judged.records.append(record.model_dump(mode="json"))
             judged.counts["accepted"] += 1
+        return judged
+
+    def count(self, judged: Judged) -> None:
+        """Count a judged body's outcomes, once its labels are stored (or there were none)."""
         for outcome, count in judged.counts.items():
             if count:
                 self._by_outcome[outcome].inc(count)
-        return judged
 
     def write(self, records: list[dict[str, Any]]) -> None:
         """One label segment with every accepted label (nothing when none was)."""
@@ -165,9 +169,8 @@ class Feedback:
             return
         if self._store is None:
             raise FeedbackUnavailableError("capture is off for this model; labels cannot join")
-        self._seq += 1
         name = segment_name(
-            "labels", self._writer, self._seq, datetime.fromtimestamp(self._clock(), UTC)
+            "labels", self._writer, next(self._seq), datetime.fromtimestamp(self._clock(), UTC)
         )
         try:
             self._store.write(
@@ -208,6 +211,7 @@ def mount_feedback(router: APIRouter, plane: DataPlane, feedback: Feedback) -> N
         body = await read_body(request, plane.max_body_bytes)
         judged = feedback.judge(body, plane.classes(name))
         await asyncio.to_thread(feedback.write, judged.records)
+        feedback.count(judged)
         return JSON(judged.report())
 
     router.add_route(

@@ -121,6 +121,18 @@ def test_a_full_queue_drops_and_counts_and_never_raises() -> None:
     assert capture.queued_rows == 3 and capture._metrics.failures._value.get() == 1
 
 
+def test_rows_that_cannot_be_written_are_dropped_and_the_writer_goes_on(tmp_path: Path) -> None:
+    store = DirectorySegmentStore(tmp_path)
+    capture = make_capture(store, sample_rate=1.0)
+    odd = Prediction(np.array([object()], dtype=object), None, None)
+    capture.offer(["bad/0"], lambda: columns(1), odd)
+    assert capture.flush() == 0 and capture.queued_rows == 0
+    capture.offer(["good/0"], lambda: columns(1), prediction(1))
+    assert capture.flush() == 1
+    assert [r["id"] for _, recs in segments(store, "captures") for r in recs] == ["good/0"]
+    assert capture._metrics.dropped._value.get() == 1
+
+
 def test_close_writes_what_is_queued(tmp_path: Path) -> None:
     store = DirectorySegmentStore(tmp_path)
     capture = make_capture(store, sample_rate=1.0, flush_seconds=3600)

@@ -147,6 +147,7 @@ def test_another_model_is_a_404_and_an_unwritable_store_a_503(
     assert client.post("/v2/models/other/feedback", json=body, headers=AUTH).status_code == 404
     answer = client.post(URL, json=body, headers=AUTH)
     assert answer.status_code == 503 and "retry" in answer.json()["error"]
+    assert metric(client, "modelship_feedback_labels_total", outcome="accepted") == 0
 
 
 def test_without_capture_labels_cannot_be_taken(make_client: MakeClient) -> None:
