@@ -267,3 +267,26 @@ async def test_a_slow_shadow_never_delays_callers_and_overflow_is_dropped(
     assert dropped is not None and errors is not None
     assert dropped >= 3 and dropped + errors == 6
     assert sample(SHADOW_REQUESTS_TOTAL, {"outcome": "compared"}) == 0
+
+
+async def test_the_router_names_unnamed_requests_once_for_every_backend(
+    servers: dict[str, Any],
+) -> None:
+    app = static_router(*canary_table(servers, weight=50))
+    router, client = await routed(app)
+    try:
+        ids = []
+        for _ in range(6):
+            answer = await client.post("/v2/models/iris/infer", json=BODY)
+            ids.append(answer.json()["id"])
+        # The router's id (32 hex digits), not one each server would generate (a UUIDv7).
+        assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids) and len(set(ids)) == 6
+        named = await client.post(
+            "/v2/models/iris/infer", json=BODY, headers={"X-Request-Id": "caller-1"}
+        )
+        assert named.json()["id"] == "caller-1"
+        health = await client.get("/v2/health/ready")
+        assert health.status_code == 200
+    finally:
+        await client.aclose()
+        await router.stop()

@@ -11,6 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from modelship.contracts.capture import CaptureEnv
 from modelship.contracts.env import PodEnvironment
 
 Stage = Literal["test", "production"]
@@ -54,4 +55,13 @@ class ServingEnv(PodEnvironment):
         le=64,
         description="Server processes sharing the ports (SO_REUSEPORT); the operator sets it "
         "from the container's CPU limit through the downward API. Unset: one.",
+    )
+    id_input: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Name of an input tensor carrying the caller's per-row prediction ids "
+        "(the Model's spec.monitoring.idInput); removed before predicting.",
+    )
+    capture: CaptureEnv | None = Field(
+        default=None, description="Prediction capture; unset captures nothing."
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -57,6 +58,7 @@ _SKIP = frozenset(
     }
 )
 _JSON = [(b"content-type", b"application/json")]
+_REQUEST_ID = b"x-request-id"
 
 
 class RouterApp:
@@ -120,12 +122,15 @@ class RouterApp:
     async def _forward(self, request: Request, path: bytes) -> Reply:
         started = time.perf_counter()
         pinned: bytes | None = None
+        identified = False
         lines: list[bytes] = []
         for name, value in request.headers:
             if name in _SKIP:
                 continue
             if name == _VERSION:
                 pinned = value
+            elif name == _REQUEST_ID:
+                identified = True
             lines += (name, b": ", value, b"\r\n")
         body = request.body
         if body is None:
@@ -134,6 +139,10 @@ class RouterApp:
         if routes is None:
             return _error(503, "the router has no routing table yet")
         inference = is_inference(path)
+        if inference and not identified:
+            # One id for the request wherever it goes: the stable or canary pod and the shadow
+            # then name its rows alike, so they agree on sampling and labels join all of them.
+            lines += (_REQUEST_ID, b": ", os.urandom(16).hex().encode(), b"\r\n")
         backend = routes.choose(pinned) if inference or pinned is not None else routes.stable
         if backend is None:
             assert pinned is not None

@@ -6,7 +6,9 @@ as they like (each with its own CollectorRegistry) and nothing is read from the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,9 +18,17 @@ from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException
 
+from modelship.catalog.segments import (
+    SegmentStore,
+    default_store_uri,
+    open_segment_store,
+    writer_id,
+)
+from modelship.serving.capture import Capture, CaptureMetrics
 from modelship.serving.dataplane import DataPlane, Loader
 from modelship.serving.endpoints import JSON, mount
 from modelship.serving.errors import ModelshipServingError
+from modelship.serving.feedback import Feedback, mount_feedback
 from modelship.serving.loader import load_version
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.middleware import RequestMetrics
@@ -36,15 +46,32 @@ def create_app(
     """Build the inference app; the model is verified and loaded during startup (lifespan)."""
     registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics = ServingMetrics(registry, settings.worker_dir)
-    plane = DataPlane(settings, metrics)
+    store = capture_store(settings)
+    capture = (
+        None
+        if store is None or settings.capture is None
+        else Capture(settings.capture, store, CaptureMetrics(registry), writer=_writer())
+    )
+    plane = DataPlane(settings, metrics, capture)
+    feedback = Feedback(
+        settings.feedback_token,
+        store,
+        settings.capture.sample_rate if settings.capture is not None else 0.0,
+        registry,
+        writer=_writer(),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await plane.start(loader)
+        if capture is not None:
+            capture.start()
         try:
             yield
         finally:
             await plane.stop()
+            if capture is not None:  # write what is queued before the process ends
+                await asyncio.to_thread(capture.close)
 
     app = FastAPI(
         title="Modelship inference server",
@@ -58,6 +85,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     mount(app.router, plane, metrics.exposition, settings.limits.max_body_bytes)
+    mount_feedback(app.router, plane, feedback)
     app.add_exception_handler(ModelshipServingError, _serving_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -66,7 +94,23 @@ def create_app(
     app.state.plane = plane
     app.state.registry = registry
     app.state.metrics = metrics
+    app.state.capture = capture
     return app
+
+
+def capture_store(settings: ServingSettings) -> SegmentStore | None:
+    """The store of capture and label segments, when the pod captures at all."""
+    if settings.capture is None:
+        return None
+    uri = settings.capture.store or default_store_uri(
+        settings.catalog_root, settings.namespace, settings.model_name
+    )
+    return open_segment_store(uri)
+
+
+def _writer() -> str:
+    # The pod's name (its hostname) makes segments traceable to the pod that wrote them.
+    return writer_id(socket.gethostname())
 
 
 async def _serving_error(_: Request, error: Exception) -> Response:

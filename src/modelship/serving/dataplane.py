@@ -20,8 +20,9 @@ import numpy as np
 from modelship import __version__
 from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.contracts.features import Columns
-from modelship.serving import codec, scoring, typed_codec
+from modelship.serving import codec, identity, scoring, typed_codec
 from modelship.serving.batching import Executor, make_executor
+from modelship.serving.capture import Capture, Inputs, Served
 from modelship.serving.documents import info_labels, metadata_document, value_buckets
 from modelship.serving.drift import DriftMonitor
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
@@ -47,6 +48,9 @@ class InferResult:
     model_name: str
     model_version: str
     request_id: str | None
+    identity: identity.Identity | None = None
+    row_ids: tuple[str, ...] = ()
+    captured: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +66,12 @@ class _Served:
 class DataPlane:
     """Serves one catalog version; every public method is what one route needs."""
 
-    def __init__(self, settings: ServingSettings, metrics: ServingMetrics) -> None:
+    def __init__(
+        self, settings: ServingSettings, metrics: ServingMetrics, capture: Capture | None = None
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._capture = capture
         self._served: _Served | None = None
         self._reason = "model is loading"
         self._in_flight = 0
@@ -125,7 +132,9 @@ class DataPlane:
         return "" if self._served is not None else self._reason
 
     def server_metadata(self) -> dict[str, Any]:
-        return {"name": "modelship", "version": __version__, "extensions": ["drift"]}
+        # `modelship_feedback`: POST /v2/models/{name}/feedback (feedback.py) is served.
+        extensions = ["drift", "modelship_feedback"]
+        return {"name": "modelship", "version": __version__, "extensions": extensions}
 
     def check_model(self, name: str, version: str | None) -> None:
         """404 unless `name`/`version` is what this process serves (ready or not)."""
@@ -134,46 +143,101 @@ class DataPlane:
         if version is not None and version != str(self._settings.version):
             raise ModelNotFoundError(f"version '{version}' of model '{name}' is not served here")
 
+    def classes(self, name: str) -> list[Any] | None:
+        """The served classifier's class labels (None for a regressor); 503 until loaded."""
+        classes = self._require(name, None).loaded.runtime.classes
+        return None if classes is None else classes.tolist()
+
     def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
         return self._require(name, version).metadata
 
     # --- inference ---------------------------------------------------------------------
 
-    async def infer(self, name: str, version: str | None, body: bytes) -> dict[str, Any]:
+    async def infer(
+        self, name: str, version: str | None, body: bytes, header_id: str | None = None
+    ) -> dict[str, Any]:
         """A REST v2 infer request (JSON bytes) to its JSON response document."""
-        return await self.infer_document(name, version, codec.parse_object(body))
+        return await self.infer_document(name, version, codec.parse_object(body), header_id)
 
     async def infer_document(
-        self, name: str, version: str | None, payload: dict[str, Any]
+        self,
+        name: str,
+        version: str | None,
+        payload: dict[str, Any],
+        header_id: str | None = None,
     ) -> dict[str, Any]:
         """A REST v2 request already parsed (tensor data may be arrays) to its response
         document; the binary tensor extension decodes its raw inputs into `payload` first."""
         served = self._require(name, version)
-        result = await self._infer(served, payload)
-        return codec.encode_v2(
+        result = await self._infer(served, payload, header_id)
+        document = codec.encode_v2(
             result.prediction,
             result.outputs,
             model_name=result.model_name,
             model_version=result.model_version,
             request_id=result.request_id,
         )
+        if result.identity is not None:
+            identity.add_outputs(document, result.identity, result.row_ids, result.captured)
+        return document
 
     async def infer_tensors(
-        self, name: str, version: str | None, payload: dict[str, Any]
+        self,
+        name: str,
+        version: str | None,
+        payload: dict[str, Any],
+        header_id: str | None = None,
     ) -> InferResult:
         """A v2 request already in the JSON document's shape (tensor data may be arrays), as
         the gRPC endpoints build it: the same validation and bookkeeping as REST."""
-        return await self._infer(self._require(name, version), payload)
+        return await self._infer(self._require(name, version), payload, header_id)
 
-    async def _infer(self, served: _Served, payload: dict[str, Any]) -> InferResult:
+    async def _infer(
+        self, served: _Served, original: dict[str, Any], header_id: str | None
+    ) -> InferResult:
+        """Identify, decode, predict, capture: the one path every v2 request takes."""
+        ident = identity.take(original, self._settings.id_input, header_id)
+        payload = ident.payload
         decoded = scoring.decode_request(served.loaded, payload, self._settings.limits.max_rows)
         self._metrics.observe_unknown(decoded.unknown)
         prediction = await self._predict(
             served, decoded.matrix, codec.PREDICT_PROBA in decoded.outputs, decoded.drift_rows
         )
+        inputs = self._captured_inputs(served, payload, decoded)
+        return self._answer(served, ident, prediction, decoded.outputs, inputs)
+
+    def _captured_inputs(
+        self, served: _Served, payload: dict[str, Any], decoded: scoring.DecodedRequest
+    ) -> Inputs:
+        """What capture records of the rows, built only when a row is captured: the typed
+        columns as received (the fast path builds none, so they are decoded again then), or
+        the numeric rows with the features' names."""
+        features = served.loaded.features
+        if features is None:
+            names, rows = served.loaded.runtime.features, decoded.matrix
+            return lambda: (names, rows)
+        schema, classifier = features.schema, served.classifier
+        max_rows = self._settings.limits.max_rows
+        return lambda: typed_codec.decode_v2(payload, schema, classifier, max_rows).columns
+
+    def _answer(
+        self,
+        served: _Served,
+        ident: identity.Identity,
+        prediction: Prediction,
+        outputs: tuple[str, ...],
+        inputs: Inputs,
+    ) -> InferResult:
+        """The result with its row ids, after offering the rows to capture."""
+        row_ids = ident.row_ids(len(prediction.labels))
+        captured: tuple[bool, ...] = ()
+        if self._capture is not None:
+            captured = tuple(self._capture.offer(row_ids, inputs, prediction))
+        elif ident.outputs:
+            captured = (False,) * len(row_ids)
         return InferResult(
-            prediction, decoded.outputs, self._settings.model_name, served.version,
-            decoded.request_id,
+            prediction, outputs, self._settings.model_name, served.version,
+            ident.request_id, ident, row_ids, captured,
         )  # fmt: skip
 
     async def predict_v1(self, name: str, body: bytes) -> dict[str, Any]:
@@ -260,6 +324,10 @@ class DataPlane:
             value_buckets(loaded.check_predictions) if runtime.classes is None else (),
             drift,
         )
+        if self._capture is not None:
+            self._capture.bind(
+                Served(metadata.model, metadata.version, metadata.digest, settings.stage)
+            )
         self._served = _Served(
             loaded=loaded,
             version=str(metadata.version),

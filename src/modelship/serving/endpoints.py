@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.requests import ClientDisconnect
 
-from modelship.serving import binary_extension
+from modelship.serving import binary_extension, identity
 from modelship.serving.dataplane import DataPlane
 from modelship.serving.errors import PayloadTooLargeError
 
@@ -78,10 +78,11 @@ def mount(
         plane.check_model(name, version)  # 404 before reading a body that is not for us
         body = await read_body(request, max_body_bytes)
         header = request.headers.get(binary_extension.HEADER)
+        request_id = request.headers.get(identity.REQUEST_ID_HEADER)
         if binary_extension.is_plain(body, header):
-            return JSON(await plane.infer(name, version, body))
+            return JSON(await plane.infer(name, version, body, request_id))
         payload = binary_extension.decode_request(body, header)
-        document = await plane.infer_document(name, version, payload)
+        document = await plane.infer_document(name, version, payload, request_id)
         encoded = binary_extension.encode_response(document, payload)
         if encoded is None:
             return JSON(document)

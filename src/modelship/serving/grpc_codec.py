@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from modelship.serving import codec, raw_tensors
+from modelship.serving import codec, identity, raw_tensors
 from modelship.serving.dataplane import InferResult
 from modelship.serving.errors import InvalidInputError
 from modelship.serving.protocol import inference_pb2 as pb
@@ -75,6 +75,11 @@ def infer_response(result: InferResult) -> pb.ModelInferResponse:
             continue
         response.outputs.add(name=name, datatype=datatype, shape=list(values.shape))
         response.raw_output_contents.append(raw_tensors.encode(values, datatype))
+    if result.identity is not None:  # the ids and capture flags the request asked for
+        extra = identity.output_arrays(result.identity, result.row_ids, result.captured)
+        for name, datatype, values in extra:
+            response.outputs.add(name=name, datatype=datatype, shape=list(values.shape))
+            response.raw_output_contents.append(raw_tensors.encode(values, datatype))
     return response
 
 

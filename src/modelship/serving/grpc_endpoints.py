@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc import aio
 
-from modelship.serving import grpc_codec
+from modelship.serving import grpc_codec, identity
 from modelship.serving.dataplane import DataPlane
 from modelship.serving.errors import ModelshipServingError
 from modelship.serving.metrics import ServingMetrics
@@ -89,7 +89,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             name, version = request.model_name, request.model_version or None
             self._plane.check_model(name, version)  # NOT_FOUND before decoding tensors
             document = grpc_codec.request_document(request)
-            result = await self._plane.infer_tensors(name, version, document)
+            header_id = _request_id_header(context)
+            result = await self._plane.infer_tensors(name, version, document, header_id)
             return grpc_codec.infer_response(result)
 
         return await self._call("ModelInfer", context, answer)
@@ -116,6 +117,14 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             raise
         finally:
             self._metrics.observe_rpc(method, code.name, time.perf_counter() - started)
+
+
+def _request_id_header(context: aio.ServicerContext[Any, Any]) -> str | None:
+    """The `x-request-id` metadata a proxy or client set, as REST reads the header."""
+    for key, value in context.invocation_metadata() or ():
+        if key == identity.REQUEST_ID_HEADER and isinstance(value, str):
+            return value
+    return None
 
 
 async def _done(reply: Reply) -> Reply:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelship.contracts.serving import ServingEnv
@@ -124,6 +124,11 @@ class ServingSettings(BaseSettings, ServingEnv):
         default=False,
         description="Load versions published before skops (model.joblib). Unpickling runs the "
         "file's code, so this is off unless an administrator vouches for the old catalog.",
+    )
+    feedback_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the feedback route (FEEDBACK_TOKEN_ENV in "
+        "contracts/capture.py, filled from a Secret); unset closes the route (403).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)

@@ -70,6 +70,7 @@ from modelship.api.v1alpha1.model import (
     TrainingSpec,
     VersionSummary,
 )
+from modelship.api.v1alpha1.monitoring import CaptureSpec, FeedbackSpec, MonitoringSpec
 from modelship.api.v1alpha1.retraining import (
     AutomaticRun,
     DatasetState,
@@ -133,6 +134,7 @@ __all__ = [
     "BatchPrediction",
     "BatchPredictionSpec",
     "BatchPredictionStatus",
+    "CaptureSpec",
     "CheckResult",
     "Condition",
     "ConditionStatus",
@@ -150,6 +152,7 @@ __all__ = [
     "Failure",
     "FeatureDrift",
     "FeatureSpec",
+    "FeedbackSpec",
     "Gate",
     "GateResult",
     "HistoryEntry",
@@ -157,6 +160,7 @@ __all__ = [
     "Model",
     "ModelSpec",
     "ModelStatus",
+    "MonitoringSpec",
     "ObjectRef",
     "OciCodeSource",
     "ProductionSpec",

@@ -24,6 +24,7 @@ from modelship.api.v1alpha1.features import (
     check_missing_values,
     normalise,
 )
+from modelship.api.v1alpha1.monitoring import MonitoringSpec
 from modelship.api.v1alpha1.retraining import RetrainingSpec, RetrainingStatus
 from modelship.api.v1alpha1.training_code import TrainingCodeSpec
 
@@ -299,6 +300,10 @@ class ModelSpec(TrainingSnapshot):
         default_factory=RetrainingSpec,
         description="Continuous-training policy.",
     )
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec,
+        description="Prediction ids, capture of served predictions and label feedback.",
+    )
     suspend: bool = Field(
         default=False,
         description="Start no TrainingJob for this Model (for any trigger) while true; status "
@@ -308,7 +313,7 @@ class ModelSpec(TrainingSnapshot):
     def snapshot(self) -> TrainingSnapshot:
         """The training-relevant part of the spec, as a TrainingJob records it."""
         return TrainingSnapshot.model_validate(
-            self.model_dump(by_alias=True, exclude={"retraining", "suspend"})
+            self.model_dump(by_alias=True, exclude={"retraining", "suspend", "monitoring"})
         )
 
 

@@ -89,6 +89,7 @@ def apply_progressive(
             build_canary_deployment(
                 body, canary.version, canary.digest, replicas, mdep.spec.production.resources,
                 settings, canary.artifact,
+                monitoring=seen.model.monitoring if seen.model is not None else None,
             ),
             view.canary,
         )  # fmt: skip

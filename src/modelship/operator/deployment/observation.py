@@ -11,7 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from modelship.api.v1alpha1 import Deployment, DeploymentStatus, ModelStatus, Task
+from modelship.api.v1alpha1 import (
+    Deployment,
+    DeploymentStatus,
+    ModelStatus,
+    MonitoringSpec,
+    Task,
+)
 from modelship.api.v1alpha1.progressive import AnalysisResult
 from modelship.contracts.routing import RoutingTable
 from modelship.operator.deployment.autoscale import Recommendation
@@ -70,13 +76,25 @@ class _ModelSpecView(BaseModel):
 class ModelView:
     task: Task
     status: ModelStatus
+    monitoring: MonitoringSpec | None = None
 
     @classmethod
     def of(cls, model: Obj) -> ModelView:
+        spec = model.get("spec") or {}
         return cls(
-            task=_ModelSpecView.model_validate(model.get("spec") or {}).task,
+            task=_ModelSpecView.model_validate(spec).task,
             status=ModelStatus.model_validate(model.get("status") or {}),
+            monitoring=_monitoring(spec),
         )
+
+
+def _monitoring(spec: Obj) -> MonitoringSpec | None:
+    """The Model's monitoring section; one the API server let through but we cannot read
+    (an older CRD) turns capture and feedback off rather than stopping the rollout."""
+    try:
+        return MonitoringSpec.model_validate(spec.get("monitoring") or {})
+    except ValidationError:
+        return None
 
 
 @dataclass(frozen=True)

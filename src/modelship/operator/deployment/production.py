@@ -13,6 +13,7 @@ from typing import Any
 from modelship.api.v1alpha1 import (
     PRIMARY_METRIC,
     AutoApproval,
+    MonitoringSpec,
     ProductionStatus,
     VersionRef,
 )
@@ -120,7 +121,8 @@ def _roll(
     written = draft.apply(
         APPS_DEPLOYMENTS,
         _production_deployment(
-            subject, production.version, production.digest, production.artifact, settings, replicas
+            subject, production.version, production.digest, production.artifact, settings, replicas,
+            _monitoring(seen),
         ),
         seen.production.deployment,
     )  # fmt: skip
@@ -179,8 +181,9 @@ def _roll_back(
             promoted_at=draft.now,
         )
         body = _production_deployment(
-            subject, previous.version, previous.digest, previous.artifact, settings, replicas
-        )
+            subject, previous.version, previous.digest, previous.artifact, settings, replicas,
+            _monitoring(seen),
+        )  # fmt: skip
         draft.apply(APPS_DEPLOYMENTS, body, seen.production.deployment)
     else:
         message += "; no previous version, production removed"
@@ -198,6 +201,7 @@ def _production_deployment(
     artifact: str | None,
     settings: OperatorSettings,
     replicas: int | None,
+    monitoring: MonitoringSpec | None = None,
 ) -> dict[str, Any]:
     """The production apps/v1 Deployment; without `replicas` (an HPA owns it) none is written."""
     mdep = subject.mdep
@@ -212,6 +216,7 @@ def _production_deployment(
         spec.resources,
         settings,
         artifact=artifact,
+        monitoring=monitoring,
     )
     if replicas is None:
         del body["spec"]["replicas"]
@@ -243,3 +248,8 @@ def auto_approve(
     status.auto_approval = AutoApproval(version=version, digest=digest, rule=rule, at=draft.now)
     draft.record("AutoApproved", version, digest, rule)
     draft.event("AutoApproved", f"version {version}: {rule}")
+
+
+def _monitoring(seen: Observation) -> MonitoringSpec | None:
+    """The Model's monitoring section, which every serving pod of it carries."""
+    return seen.model.monitoring if seen.model is not None else None

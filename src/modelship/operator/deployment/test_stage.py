@@ -43,6 +43,7 @@ def decide_test_stage(
         mdep.spec.production.resources,
         settings,
         artifact=target.artifact,
+        monitoring=seen.model.monitoring if seen.model is not None else None,
     )
     written = draft.apply(APPS_DEPLOYMENTS, desired, seen.test.deployment)
     test = draft.status.test

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from modelship.api.v1alpha1 import ResourceRequirements
+from modelship.api.v1alpha1 import MonitoringSpec, ResourceRequirements
 from modelship.contracts.routing import ROUTER_GRPC_PORT, ROUTER_PORT, RouterEnv, RoutingTable
 from modelship.operator.deployment.builders.stages import (
     GRPC_PORT,
@@ -70,11 +70,14 @@ def build_canary_deployment(
     resources: ResourceRequirements | None,
     settings: OperatorSettings,
     artifact: str | None = None,
+    monitoring: MonitoringSpec | None = None,
 ) -> Obj:
-    """The canary's apps/v1 Deployment: the production server, selected as stage `canary`."""
+    """The canary's apps/v1 Deployment: the production server, selected as stage `canary`
+    (with the same capture, so its rows are labelled and evaluated like production's)."""
     body = build_stage_deployment(
-        mdep_body, "production", version, digest, replicas, resources, settings, artifact=artifact
-    )
+        mdep_body, "production", version, digest, replicas, resources, settings,
+        artifact=artifact, monitoring=monitoring,
+    )  # fmt: skip
     name = mdep_body["metadata"]["name"]
     selector = stage_selector(name, CANARY_STAGE)
     body["metadata"]["name"] = canary_name(name)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelship.api.v1alpha1 import ResourceRequirements
+from modelship.api.v1alpha1 import MonitoringSpec, ResourceRequirements
 from modelship.contracts.serving import ServingEnv, Stage
+from modelship.operator.deployment.builders.monitoring import feedback_env, monitoring_fields
 from modelship.operator.kube.catalog_access import uses_volume
 from modelship.operator.kube.naming import (
     LABEL_SERVES,
@@ -85,9 +86,11 @@ def build_stage_deployment(
     settings: OperatorSettings,
     *,
     artifact: str | None = None,
+    monitoring: MonitoringSpec | None = None,
 ) -> Obj:
     """The apps/v1 Deployment of one stage, serving exactly `version` with `digest` (read from
-    `artifact`, the manifest pinned by digest, when the catalog is a registry)."""
+    `artifact`, the manifest pinned by digest, when the catalog is a registry); `monitoring`
+    (the Model's) sets the id input, capture and the feedback token's Secret."""
     meta = mdep_body["metadata"]
     model = mdep_body["spec"]["modelRef"]["name"]
     labels = stage_labels(mdep_body, stage, version)
@@ -105,12 +108,13 @@ def build_stage_deployment(
         port=SERVING_PORT,
         grpc_port=GRPC_PORT,
         trusted_types=list(settings.allowed_artifact_types) or None,
+        **monitoring_fields(monitoring),
     )
     server = container(
         "server",
         "modelship.serving",
         settings,
-        env=serving.to_env(),
+        env=[*serving.to_env(), *feedback_env(monitoring)],
         storage=storage,
         runtime_env=[_workers_from_cpu_limit()],
         resources=resources.to_wire() if resources is not None else DEFAULT_SERVING_RESOURCES,
