@@ -1,5 +1,5 @@
 """The demo's second half: the test stage and its acceptance, the approval, production, and a
-prediction from a production pod."""
+prediction through the production Service."""
 
 from __future__ import annotations
 
@@ -91,19 +91,19 @@ def approve_and_promote(kubeconfig: Path, kube: Kube, say: Narrator) -> Deployme
     return status
 
 
-def production_address(kube: Kube) -> str:
+def production_address(kube: Kube) -> tuple[str, bool]:
     """Where a user calls production: its Service's ClusterIP (kube-proxy routes it to a ready
     production pod). On a local cluster without routed Services (not run as root) no ClusterIP
-    leads anywhere, so a ready production pod's own address stands in."""
+    leads anywhere, so a ready production pod's own address stands in. The flag: routed."""
     service = kube.get(SERVICES, NAMESPACE, "iris") or {}
     cluster_ip = (service.get("spec") or {}).get("clusterIP")
     if cluster_ip and _routed(cluster_ip):
-        return f"{cluster_ip}:80"
+        return f"{cluster_ip}:80", True
     selector = {"modelship.io/deployment": "iris", "modelship.io/stage": "production"}
     pods = [p for p in kube.list(PODS, NAMESPACE, selector) if (p.get("status") or {}).get("podIP")]
     if not pods:
         raise DemoError("no production pod has an address")
-    return f"{pods[0]['status']['podIP']}:8080"
+    return f"{pods[0]['status']['podIP']}:8080", False
 
 
 def _routed(address: str) -> bool:
@@ -113,9 +113,11 @@ def _routed(address: str) -> bool:
     return route.returncode == 0 and " dev modelship" in route.stdout
 
 
-def predict(kube: Kube, say: Narrator) -> None:
+def predict(kube: Kube, say: Narrator) -> bool:
+    """One prediction through the production Service; whether the cluster routes Services."""
     say.step("Prediction from the production endpoint")
-    url = f"http://{production_address(kube)}/v2/models/iris/infer"
+    address, routed = production_address(kube)
+    url = f"http://{address}/v2/models/iris/infer"
     body = {
         "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": SAMPLE_ROW}],
         "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
@@ -129,3 +131,6 @@ def predict(kube: Kube, say: Narrator) -> None:
         f"  input {SAMPLE_ROW} -> class {outputs['predict'][0]}, probabilities "
         f"{[round(p, 3) for p in outputs.get('predict_proba', [])]}"
     )
+    if not routed:
+        say.say("  (this cluster routes no Services, not run as root: a pod's address was used)")
+    return routed

@@ -10,8 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from modelship.demo.client_pod import predict_from_pod
 from modelship.demo.cluster import start_cluster, start_operator, stop_demo
-from modelship.demo.deployment_steps import approve_and_promote, predict, watch_test_stage
+from modelship.demo.deployment_steps import (
+    SAMPLE_ROW,
+    approve_and_promote,
+    predict,
+    watch_test_stage,
+)
 from modelship.demo.model_steps import NAMESPACE, apply_samples, watch_training
 from modelship.demo.narrator import DemoError, Narrator
 from modelship.operator.kube.client import Kube, KubeError, load_api_client
@@ -29,7 +35,8 @@ def run(root: Path, dev_dir: Path, keep: bool) -> int:
         watch_training(kube, say)
         watch_test_stage(kube, say)
         approve_and_promote(cluster.kubeconfig, kube, say)
-        predict(kube, say)
+        if predict(kube, say):
+            predict_from_pod(kube, say, SAMPLE_ROW)
         look_around(cluster.kubeconfig, keep, say)
     except (DemoError, KubeError) as exc:
         failed = True
