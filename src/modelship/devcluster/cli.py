@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from modelship.devcluster import coredns
 from modelship.devcluster.binaries import BinariesError, requested_version
 from modelship.devcluster.cluster import DevCluster, DevClusterError
 from modelship.devcluster.gobuild import build_from_modules
@@ -136,12 +137,16 @@ def _build(args: argparse.Namespace) -> int:
     version = args.kubernetes or requested_version(os.environ)
     settings = GoBuildSettings.from_environ(os.environ)
     try:
-        built = build_from_modules(version, settings, kubectl=args.with_kubectl)
+        # kube-proxy and CoreDNS route and name the cluster's Services (servicenet.py).
+        built = build_from_modules(
+            version, settings, kubectl=args.with_kubectl, extra=["kube-proxy"]
+        )
+        dns = coredns.coredns_binary(settings)
     except (BinariesError, ValueError) as error:
         print(f"modelship dev build: {error}", file=sys.stderr)
         return 1
     print(f"Kubernetes {built.kubernetes} with etcd {built.etcd}")
-    for name, path in built.binaries.items():
+    for name, path in {**built.binaries, "coredns": dns}.items():
         print(f"{name:<24} {path}")
         print(f"{'':<24} {reported_version(name, path)}")
     return 0

@@ -24,7 +24,11 @@ from modelship.devcluster.progress import BinariesError, Progress
 GO_INSTALL_HINT = "install it from https://go.dev/dl/ and put its bin/ on PATH, or set MODELSHIP_GO"
 HEARTBEAT_SECONDS = 30
 # The commands that have no --version flag.
-VERSION_ARGUMENTS = {"kubectl": ["version", "--client"], "etcdctl": ["version"]}
+VERSION_ARGUMENTS = {
+    "kubectl": ["version", "--client"],
+    "etcdctl": ["version"],
+    "coredns": ["-version"],
+}
 
 
 @dataclass(frozen=True)
