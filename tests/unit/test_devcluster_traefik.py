@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from modelship.devcluster.gocache import GoBuildSettings, entry_dir
+from modelship.devcluster.processes import is_running
 from modelship.devcluster.progress import BinariesError
 from modelship.devcluster.traefik import (
     CONTROLLER_NAME,
@@ -21,12 +22,14 @@ from modelship.devcluster.traefik import (
     gateway,
     gateway_class,
     render_static_config,
+    start_traefik,
     static_config,
     traefik_argv,
     traefik_binary,
     traefik_environment,
     traefik_ldflags,
 )
+from support.waiting import wait_for
 
 
 def test_the_static_config_opens_one_loopback_entrypoint_and_the_gateway_provider_only() -> None:
@@ -180,3 +183,25 @@ def test_an_old_go_is_refused_before_anything_is_downloaded(tmp_path: Path) -> N
     )
     with pytest.raises(BinariesError, match=r"is go1\.22\.1, the module needs Go 1\.25\.0"):
         traefik_binary(settings, lambda _: None)
+
+
+def test_traefik_is_started_with_its_config_file_and_the_clusters_kubeconfig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    fake = tmp_path / "traefik"
+    fake.write_text('#!/bin/sh\necho "args: $*"\necho "kubeconfig: $KUBECONFIG"\n'
+                    'echo "in-cluster: ${KUBERNETES_SERVICE_HOST:-none}"\n')  # fmt: skip
+    fake.chmod(0o755)
+    record = start_traefik(
+        fake, tmp_path / "run", 18082, tmp_path / "kubeconfig", class_selector="k=v"
+    )
+    wait_for(lambda: not is_running(record), timeout=10, what="the fake Traefik to exit")
+    config_file = tmp_path / "run" / "traefik.yaml"
+    assert yaml.safe_load(config_file.read_text()) == static_config(18082, class_selector="k=v")
+    assert record.argv == (str(fake), f"--configFile={config_file}")
+    assert Path(record.log).read_text().splitlines() == [
+        f"args: --configFile={config_file}",
+        f"kubeconfig: {tmp_path / 'kubeconfig'}",
+        "in-cluster: none",
+    ]

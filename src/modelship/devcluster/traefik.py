@@ -199,8 +199,10 @@ def start_traefik(
     kubeconfig: Path,
     host: str = "127.0.0.1",
     class_selector: str = "",
+    log: Path | None = None,
 ) -> ProcessRecord:
-    """Write the static config into `directory` and spawn Traefik with its log beside it."""
+    """Write the static config into `directory` and spawn Traefik, its output appended to `log`
+    (default: `traefik.log` beside the config); stop it with `processes.stop([record])`."""
     directory.mkdir(parents=True, exist_ok=True)
     config_file = directory / "traefik.yaml"
     config = static_config(port, host, class_selector)
@@ -208,7 +210,7 @@ def start_traefik(
     return spawn(
         "traefik",
         traefik_argv(binary, config_file),
-        directory / "traefik.log",
+        log or directory / "traefik.log",
         env=traefik_environment(os.environ, kubeconfig),
         cwd=directory,
     )
