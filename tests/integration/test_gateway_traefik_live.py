@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes
 import pytest
 
@@ -79,6 +80,18 @@ def route_weights(kube: Kube, namespace: str, name: str) -> list[int]:
     route = kube.get(HTTPROUTES, namespace, name) or {}
     (weighted,) = [r for r in route["spec"]["rules"] if not r.get("matches")]
     return [ref.get("weight", 1) for ref in weighted["backendRefs"]]
+
+
+def test_the_gateway_is_programmed_and_answers_404_for_a_host_no_route_names(
+    live_gateway: LiveGateway, kube_api: kubernetes.client.ApiClient
+) -> None:
+    objects = kubernetes.client.CustomObjectsApi(kube_api)
+    body = objects.get_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", live_gateway.namespace, "gateways", live_gateway.name
+    )
+    assert body["status"]["addresses"] == [{"type": "IPAddress", "value": "127.0.0.1"}]
+    answer = httpx.get(live_gateway.url("/v2/health/ready"), headers={"Host": "nobody.example"})
+    assert answer.status_code == 404, answer.text
 
 
 def test_a_gateway_api_canary_is_split_by_the_gateway_promoted_and_a_bad_one_aborted(
