@@ -76,9 +76,11 @@ def promote(kube: Kube, namespace: str, name: str, status: Obj) -> None:
 
 
 def route_weights(kube: Kube, namespace: str, name: str) -> list[int]:
-    """The weights of the route's weighted rule (the one without a header match)."""
+    """The weights of the route's weighted rule (the one without a header match; the API server
+    gives it a default path match)."""
     route = kube.get(HTTPROUTES, namespace, name) or {}
-    (weighted,) = [r for r in route["spec"]["rules"] if not r.get("matches")]
+    rules = route["spec"]["rules"]
+    (weighted,) = [r for r in rules if not any(m.get("headers") for m in r.get("matches") or [])]
     return [ref.get("weight", 1) for ref in weighted["backendRefs"]]
 
 

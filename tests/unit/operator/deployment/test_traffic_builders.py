@@ -264,3 +264,15 @@ def test_a_rollout_waiting_for_the_gateway_api_asks_again_and_starts_once_it_is_
     asked = kube.asked
     view = observe_canary(kube, waiting, "ml", "iris", None, MOMENT)
     assert view.gateway_served is True and kube.asked > asked
+
+
+def test_the_weight_is_read_from_a_route_as_the_api_server_stores_it() -> None:
+    """The Gateway API CRD defaults a rule without matches to a path prefix "/": the weighted
+    rule then has matches too, and only header matches mark a rule as pinned."""
+    stored = observed(20, 3, ("True", 3))
+    for rule in stored["spec"]["rules"]:
+        rule["matches"] = [
+            {"path": {"type": "PathPrefix", "value": "/"}, **m} for m in rule.get("matches") or [{}]
+        ]
+    read = RouteState.read(stored, "iris-canary")
+    assert read is not None and (read.canary_weight, read.accepted) == (20, True)
