@@ -162,8 +162,10 @@ class RouteState(Applied):
             return None
         weight = None
         for rule in (route.get("spec") or {}).get("rules") or []:
-            if rule.get("matches"):
-                continue  # header-pinned rules carry no weight
+            if any(match.get("headers") for match in rule.get("matches") or []):
+                # header-pinned rules carry no weight; the weighted rule may have matches too:
+                # the API server defaults a rule without any to a path prefix "/"
+                continue
             for ref in rule.get("backendRefs") or []:
                 if ref.get("name") == canary_service:
                     weight = int(ref.get("weight", 1))

@@ -11,8 +11,14 @@ from pydantic import ValidationError
 
 from modelship.api.v1alpha1 import DeploymentSpec
 from modelship.api.v1alpha1.progressive import GatewaySpec, RolloutSpec
-from modelship.operator.deployment.builders.canary import build_canary_deployment
-from modelship.operator.deployment.builders.stages import build_stage_deployment
+from modelship.operator.deployment.builders.canary import (
+    build_backend_service,
+    build_canary_deployment,
+)
+from modelship.operator.deployment.builders.stages import (
+    build_stage_deployment,
+    build_stage_service,
+)
 from modelship.operator.deployment.builders.traffic import (
     build_http_route,
     effective_share,
@@ -137,13 +143,35 @@ def test_the_http_route_splits_by_weight_and_pins_by_header() -> None:
     refs = {ref["name"]: ref for ref in weighted["backendRefs"]}
     assert {name: ref["weight"] for name, ref in refs.items()} == {"iris": 70, "iris-canary": 30}
     assert sum(ref["weight"] for ref in refs.values()) == 100
-    assert all((r["kind"], r["port"]) == ("Service", 8080) for r in refs.values())
+    assert all(r["kind"] == "Service" for r in refs.values())
+
+
+def service_ports(name: str) -> set[int]:
+    """The ports the Service of that name lists, as the operator builds it."""
+    service = (
+        build_backend_service(body(), "canary") if name == "iris-canary"
+        else build_stage_service(body(), "production")
+    )  # fmt: skip
+    assert service["metadata"]["name"] == name
+    return {port["port"] for port in service["spec"]["ports"]}
+
+
+@pytest.mark.parametrize("weight", [None, 30])
+def test_every_backend_ref_names_a_port_its_service_lists(weight: int | None) -> None:
+    """A Gateway resolves backendRef.port against the Service's ports, not the pods': a port
+    the Service does not list leaves that backend without endpoints (Traefik answers 500)."""
+    refs = [ref for rule in route(weight)["spec"]["rules"] for ref in rule["backendRefs"]]
+    expected = {"iris"} if weight is None else {"iris", "iris-canary"}
+    assert {ref["name"] for ref in refs} == expected
+    for ref in refs:
+        assert ref["port"] in service_ports(ref["name"]), ref
+    assert {ref["name"]: ref["port"] for ref in refs}["iris"] == 80
 
 
 def test_without_a_canary_the_route_sends_everything_to_the_production_service() -> None:
     rules = route(None)["spec"]["rules"]
     assert [rule["backendRefs"] for rule in rules if "matches" not in rule] == [
-        [{"group": "", "kind": "Service", "name": "iris", "port": 8080}]
+        [{"group": "", "kind": "Service", "name": "iris", "port": 80}]
     ]
     assert len(rules) == 2  # and requests pinned to the stable version go there too
 
@@ -236,3 +264,15 @@ def test_a_rollout_waiting_for_the_gateway_api_asks_again_and_starts_once_it_is_
     asked = kube.asked
     view = observe_canary(kube, waiting, "ml", "iris", None, MOMENT)
     assert view.gateway_served is True and kube.asked > asked
+
+
+def test_the_weight_is_read_from_a_route_as_the_api_server_stores_it() -> None:
+    """The Gateway API CRD defaults a rule without matches to a path prefix "/": the weighted
+    rule then has matches too, and only header matches mark a rule as pinned."""
+    stored = observed(20, 3, ("True", 3))
+    for rule in stored["spec"]["rules"]:
+        rule["matches"] = [
+            {"path": {"type": "PathPrefix", "value": "/"}, **m} for m in rule.get("matches") or [{}]
+        ]
+    read = RouteState.read(stored, "iris-canary")
+    assert read is not None and (read.canary_weight, read.accepted) == (20, True)

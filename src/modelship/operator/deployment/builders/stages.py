@@ -28,6 +28,7 @@ from modelship.operator.settings import OperatorSettings
 Obj = dict[str, Any]
 LABEL_DEPLOYMENT = "modelship.io/deployment"
 SERVING_PORT = 8080
+SERVICE_HTTP_PORT = 80  # a stage Service's HTTP port (its target is the pods' SERVING_PORT)
 GRPC_PORT = 8081  # the Open Inference Protocol's gRPC service
 # Zero-drop shutdown (see modelship.serving.server): the kubelet runs preStop while the endpoints
 # controller removes the terminating pod from its Services; only then SIGTERM turns readiness to
@@ -202,7 +203,12 @@ def build_stage_service(mdep_body: Obj, stage: str) -> Obj:
             if stage == "production"
             else stage_selector(meta["name"], stage),
             "ports": [
-                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "http",
+                    "port": SERVICE_HTTP_PORT,
+                    "targetPort": "http",
+                    "protocol": "TCP",
+                },
                 {
                     "name": "grpc",
                     "port": GRPC_PORT,

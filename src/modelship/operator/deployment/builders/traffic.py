@@ -18,7 +18,11 @@ from typing import Any
 from modelship.api.v1alpha1.progressive import GatewaySpec
 from modelship.contracts.routing import VERSION_HEADER
 from modelship.operator.deployment.builders.canary import backend_service_name
-from modelship.operator.deployment.builders.stages import LABEL_DEPLOYMENT, SERVING_PORT
+from modelship.operator.deployment.builders.stages import (
+    LABEL_DEPLOYMENT,
+    SERVICE_HTTP_PORT,
+    SERVING_PORT,
+)
 from modelship.operator.kube.naming import LABEL_SERVES, base_labels, owner_reference
 
 Obj = dict[str, Any]
@@ -65,21 +69,31 @@ def build_http_route(
 
     Requests naming a version in the `x-modelship-version` header go to that version only: a
     rule with a header match takes precedence over the weighted rule (the Gateway API orders
-    rules of equal path by their number of header matches).
+    rules of equal path by their number of header matches). A backendRef's port is the
+    Service's port, not the pods': 80 on the production Service, SERVING_PORT on the canary's
+    backend Service (a Gateway finds no backend at a port its Service does not list).
     """
     meta = mdep_body["metadata"]
     name = meta["name"]
     labels = base_labels(mdep_body["spec"]["modelRef"]["name"], "serving")
     labels[LABEL_DEPLOYMENT] = name
-    stable_ref = _backend(name, None)
+    stable_ref = _backend(name, SERVICE_HTTP_PORT, None)
     rules: list[Obj] = [_pinned(stable_version, stable_ref)]
     if canary is None:
         rules.append({"backendRefs": [stable_ref]})
     else:
         version, weight = canary
         canary_name = backend_service_name(name, "canary")
-        rules.insert(0, _pinned(version, _backend(canary_name, None)))
-        rules.append({"backendRefs": [_backend(name, 100 - weight), _backend(canary_name, weight)]})
+        canary_ref = _backend(canary_name, SERVING_PORT, None)
+        rules.insert(0, _pinned(version, canary_ref))
+        rules.append(
+            {
+                "backendRefs": [
+                    _backend(name, SERVICE_HTTP_PORT, 100 - weight),
+                    _backend(canary_name, SERVING_PORT, weight),
+                ]
+            }
+        )
     spec: Obj = {
         "parentRefs": [ref.to_wire() for ref in gateway.parent_refs],
         "rules": rules,
@@ -99,8 +113,8 @@ def build_http_route(
     }
 
 
-def _backend(service: str, weight: int | None) -> Obj:
-    ref: Obj = {"group": "", "kind": "Service", "name": service, "port": SERVING_PORT}
+def _backend(service: str, port: int, weight: int | None) -> Obj:
+    ref: Obj = {"group": "", "kind": "Service", "name": service, "port": port}
     if weight is not None:
         ref["weight"] = weight
     return ref
