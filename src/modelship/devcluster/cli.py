@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from modelship.devcluster import coredns
+from modelship.devcluster import coredns, traefik
 from modelship.devcluster.binaries import BinariesError, requested_version
 from modelship.devcluster.cluster import DevCluster, DevClusterError
 from modelship.devcluster.gobuild import build_from_modules
@@ -142,11 +142,13 @@ def _build(args: argparse.Namespace) -> int:
             version, settings, kubectl=args.with_kubectl, extra=["kube-proxy"]
         )
         dns = coredns.coredns_binary(settings)
+        # The Gateway API implementation the gatewayAPI canary runs through (traefik.py).
+        gateway = traefik.traefik_binary(settings)
     except (BinariesError, ValueError) as error:
         print(f"modelship dev build: {error}", file=sys.stderr)
         return 1
     print(f"Kubernetes {built.kubernetes} with etcd {built.etcd}")
-    for name, path in {**built.binaries, "coredns": dns}.items():
+    for name, path in {**built.binaries, "coredns": dns, "traefik": gateway}.items():
         print(f"{name:<24} {path}")
         print(f"{'':<24} {reported_version(name, path)}")
     return 0

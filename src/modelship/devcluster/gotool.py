@@ -28,6 +28,7 @@ VERSION_ARGUMENTS = {
     "kubectl": ["version", "--client"],
     "etcdctl": ["version"],
     "coredns": ["-version"],
+    "traefik": ["version"],
 }
 
 
