@@ -169,3 +169,16 @@ def test_the_api_server_certificate_is_reissued_when_its_addresses_change(tmp_pa
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "IP Address:10.123.255.1" in names and "IP Address:10.123.128.1" in names
+
+
+def test_a_pods_resolv_conf_is_written_even_before_its_directory_exists(tmp_path: Path) -> None:
+    """A pod without volumes has no directory yet when its first container is planned."""
+    from modelship.devcluster.node.launch import LaunchPlanner, NodeSettings
+
+    settings = NodeSettings("10.123.255.1", 6443, "python", ("modelship",), 10.0, 300.0,
+                            cluster_dns=PLAN.dns_service_ip)  # fmt: skip
+    pod_dir = tmp_path / "pods" / "uid-1"
+    planner = LaunchPlanner(None, settings, pod_dir, "10.123.0.2", "modelship123-0-2")  # type: ignore[arg-type]
+    written = planner._resolv_conf(_pod())
+    assert written == pod_dir / "resolv.conf"
+    assert "nameserver 10.123.128.10" in written.read_text()

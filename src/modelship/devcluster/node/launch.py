@@ -84,6 +84,7 @@ class LaunchPlanner:
             return None
         path = self._pod_dir / "resolv.conf"
         if not path.exists() or path.read_text() != content:
+            self._pod_dir.mkdir(parents=True, exist_ok=True)  # a pod without volumes has none yet
             path.write_text(content)
         return path
 
