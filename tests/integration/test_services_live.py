@@ -137,15 +137,17 @@ def test_addresses_nothing_holds_are_refused_here_at_once(
     web: tuple[str, str, int], plan: AddressPlan
 ) -> None:
     """No packet for the cluster's ranges leaves the machine: an unheld pod or Service address
-    fails on this machine within a second (no timeout waiting for a far end), the host forwards
+    fails on this machine at once (no timeout waiting for a far end), the host forwards
     nothing, and the service namespace has no route out."""
     unheld = [f"10.{plan.octet}.100.100", f"10.{plan.octet}.140.1", f"10.{plan.octet}.200.9"]
     for address in unheld:
         started = time.monotonic()
         with pytest.raises(OSError) as refused:
             socket.create_connection((address, 80), timeout=5).close()
+        # An ICMP error from this machine, not a timeout waiting for a far end (a timeout has
+        # no errno); a busy machine may lose the first SYN, so allow one retransmission (1 s).
         assert refused.value.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED)
-        assert time.monotonic() - started < 1.0, address
+        assert time.monotonic() - started < 3.0, address
     with open("/proc/sys/net/ipv4/ip_forward") as forward:
         assert forward.read().strip() == "0"
     out = subprocess.run(
