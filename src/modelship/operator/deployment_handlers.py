@@ -30,6 +30,9 @@ from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 MANAGED = {MANAGED_BY: "modelship"}
 # With nothing due, a daemon still looks once an hour: a safety net against a lost wake-up.
 IDLE_SECONDS = 3600.0
+# After a drift pass, the status it wrote reaches the daemon's body with the watch event (which
+# wakes the daemon); until then the old `checkedAt` says "due", which must not mean "read again".
+DRIFT_SETTLE_SECONDS = 1.0
 # Autoscaling figures in status are refreshed this often even when the decision stays the same.
 AUTOSCALE_STATUS_SECONDS = 30.0
 ModelIndex = kopf.Index[tuple[str, str], str]
@@ -67,6 +70,7 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
 
 
 def _drift(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    """Read production drift if it is due by the Deployment as the API server has it now."""
     with memo.locks[("deployment", namespace, name)], memo.metrics.reconcile("Drift"):
         body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
         if body is not None and not body["metadata"].get("deletionTimestamp"):
@@ -153,8 +157,12 @@ async def deployment_clock(
     woken = requeues.waker(key)
     interval = memo.settings.drift_interval_seconds
     every, sampled = memo.settings.autoscale_sample_seconds, time.monotonic()
+    drift_pass = -DRIFT_SETTLE_SECONDS
     while not stopped:
         drift = drift_seconds_until(typed_status(body.get("status")), interval)
+        settling = DRIFT_SETTLE_SECONDS - (time.monotonic() - drift_pass)
+        if drift is not None and settling > 0:
+            drift = max(drift, settling)
         sample = (
             max(0.0, sampled + every - time.monotonic()) if operator_scaled(dict(body)) else None
         )
@@ -163,7 +171,9 @@ async def deployment_clock(
             break
         try:
             await asyncio.to_thread(requeue_if_due, memo, namespace, name)
-            if drift_seconds_until(typed_status(body.get("status")), interval) == 0.0:
+            drift = drift_seconds_until(typed_status(body.get("status")), interval)
+            if drift == 0.0 and time.monotonic() - drift_pass >= DRIFT_SETTLE_SECONDS:
+                drift_pass = time.monotonic()
                 await asyncio.to_thread(_drift, memo, namespace, name, logger)
             if time.monotonic() >= sampled + every:
                 sampled = time.monotonic()
@@ -171,6 +181,17 @@ async def deployment_clock(
         except Exception:  # a failed pass must not end the daemon; it retries when due
             logger.exception("reconcile of Deployment %s failed", name)
             requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
+
+
+@kopf.on.event(GROUP, VERSION, "deployments")
+async def deployment_seen(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """Kopf has just put this event's body into the daemon's: let the daemon plan again.
+
+    The daemon plans its sleep from the status in its body, and a reconcile wakes it as soon as
+    its write returns, before the watch brings that write's event. Woken then, a daemon saw the
+    status from before a promotion and slept an idle hour instead of reading drift.
+    """
+    _requeues(memo).wake((str(meta["namespace"]), str(meta["name"])))
 
 
 @kopf.on.event(GROUP, VERSION, "models")

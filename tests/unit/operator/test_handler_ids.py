@@ -29,6 +29,7 @@ def test_resource_handler_ids_are_those_of_the_previous_layout() -> None:
     assert ids(REGISTRY._watching) == [
         "batch_job_event",
         "dataset_probe_event",
+        "deployment_seen",
         "drift_recorded",
         "model_event",
         "stage_event",

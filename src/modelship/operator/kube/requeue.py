@@ -33,6 +33,15 @@ class Requeues:
                 self._due.pop(key, None)
             else:
                 self._due[key] = self._clock() + delay
+        self.wake(key)
+
+    def wake(self, key: Hashable) -> None:
+        """Let `key`'s daemon look again now, without changing when it is due.
+
+        For a change the daemon cannot see coming: Kopf updates the daemon's body when the
+        watch delivers an event, which is after the write that caused it returned.
+        """
+        with self._lock:
             waker = self._wakers.get(key)
         if waker is not None:
             loop, event = waker

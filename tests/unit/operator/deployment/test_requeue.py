@@ -193,3 +193,40 @@ def test_a_requeue_asked_for_by_a_childs_event_reaches_the_deployments_daemon(
     assert kube.written()  # reconciled: the test stage was created, in flight
     assert handlers._requeues(deployment_memo).seconds_until(("ml", "iris")) is not None
     startup.close(memo=started)
+
+
+async def test_a_promotion_seen_after_the_daemon_woke_still_starts_the_drift_reads(
+    monkeypatch: Any,
+) -> None:
+    """The reconcile that promotes wakes the daemon as its write returns, before the watch puts
+    the promoted status into the daemon's body: the daemon plans from the old status (nothing
+    in production, so no drift to read) and must be woken again by the event that brings it,
+    or it sleeps an idle hour while production serves without drift reads. And the stale
+    `checkedAt` in the body after a read is not taken for "due again"."""
+    kube = cluster()
+    memo = handler_memo(kube, time.monotonic)
+    monkeypatch.setattr(handlers, "reconcile_deployment", lambda *_: None)
+    reads: list[float] = []
+    monkeypatch.setattr(handlers, "_drift", lambda *_: reads.append(time.monotonic()))
+    live_body: dict[str, Any] = {"status": {}}
+    stopped = Stopped()
+    daemon = asyncio.create_task(
+        handlers.deployment_clock(
+            meta={"namespace": "ml", "name": "iris"},
+            body=live_body,
+            memo=memo,
+            logger=logging.getLogger("t"),
+            stopped=stopped,
+        )
+    )
+    await asyncio.sleep(0.1)
+    await asyncio.to_thread(memo.deployment_requeues.request, ("ml", "iris"), None)
+    await asyncio.sleep(0.1)
+    assert reads == []  # woken by the promotion's reconcile, with the old status in its body
+    # Kopf delivers the promotion's event: it replaces the body, then runs the event handlers.
+    live_body["status"] = {"production": {"version": 1, "promotedAt": "2025-03-01T12:00:00Z"}}
+    await handlers.deployment_seen(meta={"namespace": "ml", "name": "iris"}, memo=memo)
+    await asyncio.sleep(0.3)
+    assert len(reads) == 1  # read at once; the body still says never read, yet not re-read
+    stopped.event.set()
+    await asyncio.wait_for(daemon, timeout=1)
