@@ -7,8 +7,9 @@ node agent, which runs the project's own pods as local processes. `make cluster-
 """
 
 from modelship.devcluster.binaries import BinariesError, ControlPlaneBinaries, resolve_binaries
-from modelship.devcluster.cluster import DevCluster, DevClusterError
+from modelship.devcluster.cluster import DevCluster
 from modelship.devcluster.layout import DevLayout, default_dev_dir
+from modelship.devcluster.readiness import DevClusterError
 
 __all__ = [
     "BinariesError",

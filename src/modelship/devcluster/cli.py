@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 
 from modelship.devcluster import coredns, traefik
 from modelship.devcluster.binaries import BinariesError, requested_version
-from modelship.devcluster.cluster import DevCluster, DevClusterError
+from modelship.devcluster.cluster import DevCluster
 from modelship.devcluster.gobuild import build_from_modules
 from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.gotool import reported_version
 from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
 from modelship.devcluster.layout import DEV_DIR_ENV, DevLayout, default_dev_dir
 from modelship.devcluster.node.logfiles import find_log
+from modelship.devcluster.readiness import DevClusterError
 from modelship.devcluster.webhooks import (
     WEBHOOK_MANIFEST,
     WEBHOOK_PORT,

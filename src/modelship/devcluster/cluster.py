@@ -12,12 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import httpx
 
 from modelship.devcluster import controlplane, coredns, processes, registry, servicenet
 from modelship.devcluster.binaries import (
@@ -38,6 +34,13 @@ from modelship.devcluster.node.pidfiles import kill_all_pods
 from modelship.devcluster.pki import Pki
 from modelship.devcluster.ports import free_ports, is_listening
 from modelship.devcluster.processes import ProcessRecord
+from modelship.devcluster.readiness import (
+    api_ready,
+    etcd_healthy,
+    node_ready,
+    pods_admissible,
+    wait_until,
+)
 from modelship.devcluster.state import ClusterState
 
 # Stop order: the node first (it stops the pods while the API server can still be told), then
@@ -65,10 +68,6 @@ def _ensure_namespace(client: KubeClient, name: str) -> None:
     except ApiError as error:
         if error.status != 409:
             raise
-
-
-class DevClusterError(RuntimeError):
-    """The cluster did not come up; the message names the component and quotes its log."""
 
 
 @dataclass(frozen=True)
@@ -220,19 +219,19 @@ class DevCluster:
         layout.audit_policy.write_text(controlplane.AUDIT_POLICY)
         files = registry.RegistryFiles(layout.root)
         store = self._spawn(state, "registry", registry.prepare(files, api_host))
-        _wait(store, lambda: registry.ready(files), self._timeout, "the registry answers /v2/")
+        wait_until(store, lambda: registry.ready(files), self._timeout, "the registry answers /v2/")
         etcd = self._spawn(state, "etcd", controlplane.etcd_argv(binaries, layout, ports))
-        _wait(etcd, lambda: _etcd_healthy(ports.etcd_client), self._timeout, "etcd is healthy")
+        wait_until(etcd, lambda: etcd_healthy(ports.etcd_client), self._timeout, "etcd is healthy")
         apiserver = self._spawn(
             state, "kube-apiserver", controlplane.apiserver_argv(binaries, layout, ports, plan)
         )
         with self.client() as client:
-            _wait(apiserver, lambda: _api_ready(client), self._timeout, "/readyz is ok")
+            wait_until(apiserver, lambda: api_ready(client), self._timeout, "/readyz is ok")
             kcm_argv = controlplane.controller_manager_argv(
                 binaries, layout, kubeconfigs["controller-manager"], plan
             )
             kcm = self._spawn(state, "kube-controller-manager", kcm_argv)
-            _wait(kcm, lambda: _pods_admissible(client), self._timeout,
+            wait_until(kcm, lambda: pods_admissible(client), self._timeout,
                   "the default ServiceAccount and kube-root-ca.crt exist")  # fmt: skip
             scheduler_argv = controlplane.scheduler_argv(binaries, kubeconfigs["scheduler"])
             self._spawn(state, "kube-scheduler", scheduler_argv)
@@ -242,7 +241,9 @@ class DevCluster:
             dns = ["--cluster-dns", plan.dns_service_ip] if routed else []
             node = self._spawn(state, "local-node", [*self._node_argv(ports), *dns])
             with self.client() as client:
-                _wait(node, lambda: _node_ready(client), self._timeout, "the local node is Ready")
+                wait_until(
+                    node, lambda: node_ready(client), self._timeout, "the local node is Ready"
+                )
 
     def _routable(self) -> bool:
         """Whether `up` builds the service network: as root, with a node to route to."""
@@ -308,54 +309,3 @@ def _reuse_or_pick_ports(previous: controlplane.Ports | None) -> controlplane.Po
             return previous
     etcd_client, etcd_peer, apiserver = free_ports(3)
     return controlplane.Ports(etcd_client, etcd_peer, apiserver)
-
-
-def _wait(record: ProcessRecord, ready: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `ready` until true; fail early, quoting the log, when the process exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not processes.is_alive(record):
-            raise DevClusterError(f"{record.name} exited before {what}; {_log_tail(record)}")
-        try:
-            if ready():
-                return
-        except (httpx.HTTPError, ApiError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise DevClusterError(f"timed out after {timeout:.0f}s waiting until {what}; "
-                                  f"{_log_tail(record)}")  # fmt: skip
-        time.sleep(0.2)
-
-
-def _log_tail(record: ProcessRecord, lines: int = 15) -> str:
-    try:
-        tail = Path(record.log).read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        tail = []
-    return f"last lines of {record.log}:\n" + "\n".join(tail)
-
-
-def _etcd_healthy(port: int) -> bool:
-    response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2.0)
-    return response.status_code == 200 and response.json().get("health") == "true"
-
-
-def _api_ready(client: KubeClient) -> bool:
-    return client.get_text("/readyz") == "ok"
-
-
-def _pods_admissible(client: KubeClient) -> bool:
-    """A pod is admitted once its ServiceAccount exists, and starts once the CA ConfigMap its
-    projected token volume names is there; both come from the controller manager."""
-    client.get("/api/v1/namespaces/default/serviceaccounts/default")
-    client.get("/api/v1/namespaces/default/configmaps/kube-root-ca.crt")
-    return True
-
-
-def _node_ready(client: KubeClient) -> bool:
-    nodes = client.get("/api/v1/nodes").get("items", [])
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for node in nodes
-        for c in node.get("status", {}).get("conditions", [])
-    )
