@@ -13,21 +13,10 @@ from typing import Any
 
 import httpx
 
+from modelship.demo.client_pod import client_pod
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.pods import POD_SECURITY, RESTRICTED_CONTAINER_SECURITY
 from modelship.operator.kube.resources import PODS, SERVICES
 from support.waiting import wait_for
-
-CLIENT = """
-import json, sys, urllib.request
-body = json.dumps({"inputs": [{"name": "input", "shape": [1, %(width)d], "datatype": "FP64",
-                               "data": %(row)s}]}).encode()
-request = urllib.request.Request(%(url)r, data=body, headers={"Content-Type": "application/json"})
-answer = json.load(urllib.request.urlopen(request, timeout=20))
-predict = next(o for o in answer["outputs"] if o["name"] == "predict")["data"][0]
-with open("/dev/termination-log", "w") as out:
-    out.write(json.dumps({"predict": predict, "version": answer.get("model_version")}))
-"""
 
 
 def infer_request(row: list[float]) -> dict[str, Any]:
@@ -52,18 +41,7 @@ def predict_from_a_pod(kube: Kube, namespace: str, service: str, row: list[float
     )
     url = f"http://{service}.{namespace}.svc.cluster.local/v2/models/{service}/infer"
     name = f"client-{uuid.uuid4().hex[:6]}"
-    script = CLIENT % {"width": len(row), "row": json.dumps(row), "url": url}
-    kube.create(PODS, namespace, {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": POD_SECURITY,
-            "containers": [{"name": "client", "image": image, "command": ["python", "-c", script],
-                            "securityContext": RESTRICTED_CONTAINER_SECURITY}],
-        },
-    })  # fmt: skip
+    kube.create(PODS, namespace, client_pod(name, image, url, row))
 
     def finished() -> dict[str, Any] | None:
         pod = kube.get(PODS, namespace, name) or {}

@@ -32,14 +32,18 @@ with open("/dev/termination-log", "w") as out:
 """
 
 
-def client_pod(name: str, image: str, url: str, row: list[float]) -> dict[str, Any]:
+def client_pod(
+    name: str, image: str, url: str, row: list[float], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A pod that POSTs one row to `url` and writes the `predict` output and the version that
+    answered to its termination message (how the caller reads the answer back: no logs API)."""
     script = SCRIPT % {"width": len(row), "row": json.dumps(row), "url": url}
     container = {"name": "client", "image": image, "command": ["python", "-c", script],
                  "securityContext": RESTRICTED_CONTAINER_SECURITY}  # fmt: skip
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "modelship-demo"}},
+        "metadata": {"name": name, "labels": labels or {}},
         "spec": {
             "restartPolicy": "Never",
             "securityContext": POD_SECURITY,
@@ -57,7 +61,8 @@ def predict_from_pod(kube: Kube, say: Narrator, row: list[float]) -> None:
     image = pods[0]["spec"]["containers"][0]["image"]
     url = f"http://iris.{NAMESPACE}.svc.cluster.local/v2/models/iris/infer"
     name = f"demo-client-{uuid.uuid4().hex[:6]}"
-    kube.create(PODS, NAMESPACE, client_pod(name, image, url, row))
+    demo = {"app.kubernetes.io/part-of": "modelship-demo"}
+    kube.create(PODS, NAMESPACE, client_pod(name, image, url, row, demo))
     deadline = time.monotonic() + TIMEOUT_SECONDS
     while True:
         pod = kube.get(PODS, NAMESPACE, name) or {}
