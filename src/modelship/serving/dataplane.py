@@ -12,25 +12,22 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelship import __version__
-from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.contracts.features import Columns
 from modelship.serving import codec, identity, scoring, typed_codec
-from modelship.serving.batching import Executor, make_executor
-from modelship.serving.capture import Capture, Inputs, Served
-from modelship.serving.documents import info_labels, metadata_document, value_buckets
-from modelship.serving.drift import DriftMonitor
+from modelship.serving.capture import Capture
+from modelship.serving.capture_records import Inputs, Served
 from modelship.serving.errors import ModelNotFoundError, ModelNotReadyError, OverloadedError
 from modelship.serving.features import Encoded, ServedFeatures
 from modelship.serving.loader import LoadedVersion, LoadFailedError
 from modelship.serving.metric_buffer import FLUSH_SECONDS
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.runtime import Prediction
+from modelship.serving.served import ServedVersion, attach, drift_report
 from modelship.serving.settings import ServingSettings
 from modelship.serving.shared_drift import SharedDriftMonitor
 
@@ -53,16 +50,6 @@ class InferResult:
     captured: tuple[bool, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Served:
-    loaded: LoadedVersion
-    version: str
-    classifier: bool
-    executor: Executor
-    drift: DriftMonitor
-    metadata: dict[str, Any]
-
-
 class DataPlane:
     """Serves one catalog version; every public method is what one route needs."""
 
@@ -72,7 +59,7 @@ class DataPlane:
         self._settings = settings
         self._metrics = metrics
         self._capture = capture
-        self._served: _Served | None = None
+        self._served: ServedVersion | None = None
         self._reason = "model is loading"
         self._in_flight = 0
         self._draining = False
@@ -193,7 +180,7 @@ class DataPlane:
         return await self._infer(self._require(name, version), payload, header_id)
 
     async def _infer(
-        self, served: _Served, original: dict[str, Any], header_id: str | None
+        self, served: ServedVersion, original: dict[str, Any], header_id: str | None
     ) -> InferResult:
         """Identify, decode, predict, capture: the one path every v2 request takes."""
         ident = identity.take(original, self._settings.id_input, header_id)
@@ -207,7 +194,7 @@ class DataPlane:
         return self._answer(served, ident, prediction, decoded.outputs, inputs)
 
     def _captured_inputs(
-        self, served: _Served, payload: dict[str, Any], decoded: scoring.DecodedRequest
+        self, served: ServedVersion, payload: dict[str, Any], decoded: scoring.DecodedRequest
     ) -> Inputs:
         """What capture records of the rows, built only when a row is captured: the typed
         columns as received (the fast path builds none, so they are decoded again then), or
@@ -222,7 +209,7 @@ class DataPlane:
 
     def _answer(
         self,
-        served: _Served,
+        served: ServedVersion,
         ident: identity.Identity,
         prediction: Prediction,
         outputs: tuple[str, ...],
@@ -263,11 +250,11 @@ class DataPlane:
 
     def drift(self, name: str, version: str | None) -> dict[str, Any]:
         """The drift report, in the shape the operator reads (`contracts.drift.DriftReport`)."""
-        return _drift_report(self._require(name, version), self._settings).model_dump(mode="json")
+        return drift_report(self._require(name, version), self._settings).model_dump(mode="json")
 
     async def _predict(
         self,
-        served: _Served,
+        served: ServedVersion,
         rows: np.ndarray[Any, Any],
         proba: bool,
         drift_rows: np.ndarray[Any, Any] | None = None,
@@ -287,7 +274,7 @@ class DataPlane:
         served.drift.observe(rows if drift_rows is None else drift_rows)
         return prediction
 
-    def _require(self, name: str, version: str | None) -> _Served:
+    def _require(self, name: str, version: str | None) -> ServedVersion:
         self.check_model(name, version)
         if self._served is None:
             raise ModelNotReadyError(f"model '{name}' is not ready: {self._reason}")
@@ -296,47 +283,13 @@ class DataPlane:
     # --- wiring ------------------------------------------------------------------------
 
     def _attach(self, loaded: LoadedVersion) -> None:
-        settings = self._settings
-        runtime = loaded.runtime
-        metadata = loaded.metadata
-        drift: DriftMonitor
-        if settings.worker_dir is not None:
-            drift = SharedDriftMonitor(
-                loaded.profile, window_rows=settings.drift.window_rows,
-                epsilon=settings.drift.epsilon, directory=Path(settings.worker_dir),
-            )  # fmt: skip
-            self._publisher = asyncio.get_running_loop().create_task(_publish_every_second(drift))
-        else:
-            drift = DriftMonitor(
-                loaded.profile, window_rows=settings.drift.window_rows,
-                epsilon=settings.drift.epsilon,
-            )  # fmt: skip
-        executor = make_executor(
-            runtime,
-            settings.batching.mode,
-            settings.batching.inline_below_ms / 1000,
-            settings.batching.max_batch_rows,
-            self._metrics.observe_batch,
-        )
-        self._metrics.model_loaded(
-            info_labels(loaded, settings),
-            None if runtime.classes is None else runtime.classes.tolist(),
-            value_buckets(loaded.check_predictions) if runtime.classes is None else (),
-            drift,
-        )
+        self._served, self._publisher = attach(loaded, self._settings, self._metrics)
         if self._capture is not None:
+            metadata = loaded.metadata
             self._capture.bind(
-                Served(metadata.model, metadata.version, metadata.digest, settings.stage)
+                Served(metadata.model, metadata.version, metadata.digest, self._settings.stage)
             )
-        self._served = _Served(
-            loaded=loaded,
-            version=str(metadata.version),
-            classifier=runtime.classes is not None,
-            executor=executor,
-            drift=drift,
-            metadata=metadata_document(loaded, settings),
-        )
-        log.info("ready: serving %s version %s", metadata.model, metadata.version)
+        log.info("ready: serving %s version %s", loaded.metadata.model, loaded.metadata.version)
 
 
 async def _flush_often(metrics: ServingMetrics) -> None:
@@ -344,29 +297,3 @@ async def _flush_often(metrics: ServingMetrics) -> None:
     while True:
         await asyncio.sleep(FLUSH_SECONDS)
         metrics.flush()
-
-
-async def _publish_every_second(drift: SharedDriftMonitor) -> None:
-    """The other workers see this one's quiet trickle of traffic within a second, too."""
-    while True:
-        await asyncio.sleep(1.0)
-        drift.publish()
-
-
-def _drift_report(served: _Served, settings: ServingSettings) -> DriftReport:
-    report = served.drift.report()
-    metadata = served.loaded.metadata
-    return DriftReport(
-        model_name=metadata.model,
-        model_version=served.version,
-        reference=DriftReference(version=metadata.version, digest=metadata.digest),
-        epsilon=settings.drift.epsilon,
-        window_rows=report.window_rows,
-        observed_rows=report.observed_rows,
-        psi=report.overall,
-        max_psi=report.maximum,
-        features=[
-            FeaturePsi(name=n, psi=psi, missing_rate=report.missing.get(n))
-            for n, psi in report.features.items()
-        ],
-    )

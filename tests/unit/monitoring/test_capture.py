@@ -22,7 +22,8 @@ from modelship.catalog.segments import (
     segments,
 )
 from modelship.contracts.capture import CaptureEnv, CaptureRecord, sampled
-from modelship.serving.capture import Capture, CaptureMetrics, Served
+from modelship.serving.capture import Capture, CaptureMetrics
+from modelship.serving.capture_records import Served
 from modelship.serving.runtime import Prediction
 from support.monitoring import MakeClient, infer_body, metric
 
