@@ -71,6 +71,15 @@ from modelship.api.v1alpha1.model import (
     VersionSummary,
 )
 from modelship.api.v1alpha1.monitoring import CaptureSpec, FeedbackSpec, MonitoringSpec
+from modelship.api.v1alpha1.performance import (
+    EVALUATE_ANNOTATION,
+    DeploymentMonitoring,
+    LiveEvaluationSpec,
+    LiveMetric,
+    PerformanceStatus,
+    ServedPerformance,
+    ServedRole,
+)
 from modelship.api.v1alpha1.retraining import (
     AutomaticRun,
     DatasetState,
@@ -109,6 +118,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "CLASSIFICATION_METRICS",
     "DEFAULT_MISSING_VALUES",
+    "EVALUATE_ANNOTATION",
     "GROUP",
     "LOWER_IS_BETTER",
     "METRICS_BY_TASK",
@@ -142,6 +152,7 @@ __all__ = [
     "DatasetSpec",
     "DatasetState",
     "Deployment",
+    "DeploymentMonitoring",
     "DeploymentPhase",
     "DeploymentSpec",
     "DeploymentStatus",
@@ -156,6 +167,8 @@ __all__ = [
     "Gate",
     "GateResult",
     "HistoryEntry",
+    "LiveEvaluationSpec",
+    "LiveMetric",
     "MetricName",
     "Model",
     "ModelSpec",
@@ -163,6 +176,7 @@ __all__ = [
     "MonitoringSpec",
     "ObjectRef",
     "OciCodeSource",
+    "PerformanceStatus",
     "ProductionSpec",
     "ProductionStatus",
     "ResolvedVersion",
@@ -170,6 +184,8 @@ __all__ = [
     "RetrainingSpec",
     "RetrainingStatus",
     "ScheduleState",
+    "ServedPerformance",
+    "ServedRole",
     "ShardCounts",
     "Sharding",
     "Task",
