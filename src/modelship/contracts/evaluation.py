@@ -43,7 +43,13 @@ class EvaluationPlan(_Wire):
     namespace: str = Field(min_length=1)
     task: Task
     metric: LiveMetric | None = Field(default=None, description="Unset: by the task.")
-    store: str = Field(pattern=r"^(file:///.+|oci://.+)$", description="The capture store's URI.")
+    store: str | None = Field(
+        default=None,
+        pattern=r"^(file:///.+|oci://.+)$",
+        description="The capture store's URI (the Model's spec.monitoring.capture.store). "
+        "Unset: beside the catalog, where the inference pods put it by default.",
+    )
+    catalog_root: str = Field(min_length=1, description="Where the catalog is (mounted).")
     versions: list[ServedVersion] = Field(min_length=1, max_length=MAX_VERSIONS)
     window_seconds: int | None = Field(default=None, ge=1)
     maturity_seconds: int = Field(default=0, ge=0)

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from modelship.catalog import CatalogError
-from modelship.catalog.segments import open_segment_store
+from modelship.catalog.segments import default_store_uri, open_segment_store
 from modelship.contracts.evaluation import (
     DEFAULT_TERMINATION_MESSAGE_PATH,
     MAX_ERROR_CHARS,
@@ -41,9 +41,12 @@ def main() -> int:
         return 1
     path = settings.termination_message_path
     try:
-        store = open_segment_store(settings.plan.store)
+        plan = settings.plan
+        store = open_segment_store(
+            plan.store or default_store_uri(plan.catalog_root, plan.namespace, plan.model)
+        )
         now = settings.now if settings.now is not None else time.time()
-        report = run(settings.plan, store, now)
+        report = run(plan, store, now)
     except (CatalogError, ValueError) as exc:
         emit(EvaluationReport(error=str(exc)[:MAX_ERROR_CHARS]), path)
         return 1

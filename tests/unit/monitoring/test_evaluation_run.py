@@ -43,6 +43,7 @@ def put(store: DirectorySegmentStore, kind: str, records: list[dict[str, Any]], 
 def plan(store: Path, **overrides: Any) -> EvaluationPlan:
     values: dict[str, Any] = {
         "model": "iris", "namespace": "ml", "task": "classification", "store": store.as_uri(),
+        "catalog_root": "/catalog",
         "versions": [
             {"version": 2, "digest": PROD, "role": "production"},
             {"version": 3, "digest": CANARY, "role": "canary"},
