@@ -17,7 +17,7 @@ LiveMetric = Literal["accuracy", "mae", "rmse"]
 """Metrics measured on labelled live rows: accuracy (Wilson interval) for classifiers, MAE or
 RMSE (bootstrap interval) for regressors."""
 ServedRole = Literal["production", "canary", "shadow"]
-EVALUATE_ANNOTATION = "modelship.io/evaluate"
+EVALUATE_ANNOTATION = "evaluation.modelship.io/requested"
 """Set (or change) this annotation on a Deployment to run an evaluation now."""
 
 

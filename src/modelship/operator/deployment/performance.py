@@ -2,11 +2,12 @@
 
 An evaluation is due every `spec.monitoring.evaluation.intervalSeconds` after the last one
 started (a failed run waits for the next interval too: never a tight loop), and at once when the
-annotation `modelship.io/evaluate` takes a value not yet acted on. One Job runs at a time per
-Deployment; the next is named by the next run number. A finished Job is read (its termination
-message: per-version totals, contracts/evaluation.py), recorded in status.performance beside
-each version's offline test metric, and deleted: its result lives in status, and the cluster
-this runs on (Kubernetes 1.20) does not delete finished Jobs by TTL.
+annotation `evaluation.modelship.io/requested` takes a value not yet acted on (its domain is not
+`modelship.io/`: Kopf leaves those annotations out of the changes it reacts to). One Job runs
+at a time per Deployment; the next is named by the next run number. A finished Job is read (its
+termination message: per-version totals, contracts/evaluation.py), recorded in
+status.performance beside each version's offline test metric, and deleted: its result lives in
+status, and clusters before Kubernetes 1.21 do not delete finished Jobs by TTL.
 """
 
 from __future__ import annotations
