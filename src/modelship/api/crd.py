@@ -113,6 +113,7 @@ KINDS: tuple[KindInfo, ...] = (
             _column("Weight", ".status.canary.weight", "integer"),
             _column("Effective", ".status.canary.effectiveWeight", "number", priority=1),
             _column("Phase", ".status.phase"),
+            _column("Live", ".status.performance.live"),
             _column("Suspended", ".spec.suspend", "boolean"),
             _column("Ready", ".status.production.readyReplicas", "integer", priority=1),
             _column("Autoscaled", ".status.autoscaling.desiredReplicas", "integer", priority=1),

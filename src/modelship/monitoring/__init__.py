@@ -3,5 +3,6 @@
 Reads capture and label segments (`catalog.segments`), joins them by prediction id and reports
 per-version totals with confidence intervals. The join and the intervals are pure functions
 (`join.py`, `intervals.py`); the Job that runs them on a schedule and reports to the operator is
-a later step, and will be the only process that reads rows: the operator never does.
+`python -m modelship.monitoring` (`evaluation.py`): the only process that reads rows; the
+operator never does.
 """

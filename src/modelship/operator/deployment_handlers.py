@@ -1,13 +1,14 @@
 """Kopf handlers of the Deployment kind: events reconcile at once; time wakes one daemon.
 
-A Deployment is reconciled when it or one of its children (stage Deployments, acceptance Jobs)
-changes, and when its Model changes (found through an index of what the watch already
-delivered, not a list). Time matters three times: a decision may ask to be looked at again (a
-rollout in flight, whose pods' readiness is not always an event we see), production drift is
-read every `drift_interval_seconds`, and autoscaled production's in-flight requests every
-`autoscale_sample_seconds`. One async daemon per active Deployment sleeps until the soonest
-of these, woken early when a reconcile asks for an earlier time; a suspended Deployment has no
-daemon, so 1,000 idle objects cost no timer, no thread and no API call.
+A Deployment is reconciled when it or one of its children (stage Deployments, acceptance and
+evaluation Jobs) changes, and when its Model changes (found through an index of what the watch
+already delivered, not a list). Time matters three times: a decision may ask to be looked at
+again (a rollout in flight, whose pods' readiness is not always an event we see; the next live
+evaluation), production drift is read every `drift_interval_seconds`, and autoscaled
+production's in-flight requests every `autoscale_sample_seconds`. One async daemon per active
+Deployment sleeps until the soonest of these, woken early when a reconcile asks for an earlier
+time; a suspended Deployment has no daemon, so 1,000 idle objects cost no timer, no thread and
+no API call.
 """
 
 from __future__ import annotations
@@ -205,8 +206,13 @@ def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
             _deployment(memo, namespace, name)
 
 
+def _deployment_job(value: str | None, **_: Any) -> bool:
+    """The Jobs a Deployment runs: acceptance (test stage) and evaluation (live metric)."""
+    return value in ("acceptance", "evaluation")
+
+
 @kopf.on.event("apps", "v1", "deployments", labels={**MANAGED, LABEL_COMPONENT: "serving"})
-@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: "acceptance"})
+@kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: _deployment_job})
 def stage_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     meta = body.get("metadata", {})
     name = owner_deployment(meta.get("labels", {}))

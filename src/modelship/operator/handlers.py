@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from modelship.api.v1alpha1 import GROUP, VERSION, TrainingJobStatus
+from modelship.api.v1alpha1 import GROUP, VERSION, DeploymentStatus, TrainingJobStatus
 from modelship.operator.deployment.drift import typed_status
 from modelship.operator.kube.naming import (
     LABEL_COMPONENT,
@@ -124,16 +124,21 @@ def training_pod_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger
         _training_job(memo, namespace, name, logger)
 
 
+def _measured(status: DeploymentStatus) -> bool:
+    return status.drift is not None or status.performance is not None
+
+
 @kopf.on.event(
     GROUP,
     VERSION,
     "deployments",
-    when=lambda status, **_: typed_status(status).drift is not None,
+    when=lambda status, **_: _measured(typed_status(status)),
 )
 def drift_recorded(
     spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
-    """Production drift was recorded: the Model decides whether it asks for a retraining."""
+    """Production drift or live performance was recorded: the Model decides whether it asks for
+    a retraining. (The id keeps its first name: Kopf keys its progress by it.)"""
     model = (spec.get("modelRef") or {}).get("name")
     if model and meta.get("namespace"):
         _model(memo, str(meta["namespace"]), str(model), logger)

@@ -19,6 +19,7 @@ from modelship.api.v1alpha1.base import (
     cel_rules,
 )
 from modelship.api.v1alpha1.model import MetricName
+from modelship.api.v1alpha1.performance import DeploymentMonitoring, PerformanceStatus
 from modelship.api.v1alpha1.progressive import CanaryStatus, RolloutSpec
 from modelship.api.v1alpha1.test_stage import (
     TestStageSpec,
@@ -128,6 +129,10 @@ class DeploymentSpec(ApiModel):
         default=False,
         description="Roll out, test and promote nothing while true (production keeps serving "
         "what it serves); status is still kept current.",
+    )
+    monitoring: DeploymentMonitoring = Field(
+        default_factory=DeploymentMonitoring,
+        description="Live evaluation of the served versions from captured, labelled rows.",
     )
     auto_approve: AutoApprovePolicy | None = Field(
         default=None,
@@ -252,6 +257,9 @@ class DeploymentStatus(ApiModel):
     )
     autoscaling: AutoscalingStatus | None = Field(
         default=None, description="What the autoscaler decided for production, and why."
+    )
+    performance: PerformanceStatus | None = Field(
+        default=None, description="Live metric of the served versions, from labelled captures."
     )
 
 

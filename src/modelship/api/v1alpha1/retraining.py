@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from modelship.api.v1alpha1.base import ApiModel
+from modelship.api.v1alpha1.base import ApiModel, cel_rules
+from modelship.api.v1alpha1.performance import LiveMetric
 
 
 class DriftPolicy(ApiModel):
@@ -44,6 +45,76 @@ class DriftPolicy(ApiModel):
     )
 
 
+_ONE_THRESHOLD = (
+    "[has(self.below), has(self.above), has(self.dropBy)].filter(x, x).size() == 1",
+    "set exactly one of below, above and dropBy",
+)
+_BELOW_IS_FOR_ACCURACY = (
+    "!has(self.below) || !has(self.metric) || self.metric == 'accuracy'",
+    "below applies to accuracy (higher is better); use above for mae and rmse",
+)
+_ABOVE_IS_FOR_ERRORS = (
+    "!has(self.above) || (has(self.metric) && self.metric != 'accuracy')",
+    "above applies to mae and rmse (lower is better); use below for accuracy",
+)
+
+
+class PerformancePolicy(ApiModel):
+    """When the live metric measured on labelled production rows starts a retraining.
+
+    The Deployments serving the Model evaluate it (`spec.monitoring.evaluation` there); this
+    policy judges production's figure with its confidence interval.
+    """
+
+    model_config = cel_rules(_ONE_THRESHOLD, _BELOW_IS_FOR_ACCURACY, _ABOVE_IS_FOR_ERRORS)
+
+    metric: LiveMetric = Field(default="accuracy", description="accuracy, mae or rmse.")
+    below: float | None = Field(
+        default=None, description="Retrain when live accuracy is below this value."
+    )
+    above: float | None = Field(
+        default=None, ge=0, description="Retrain when the live error (mae, rmse) is above this."
+    )
+    drop_by: float | None = Field(
+        default=None,
+        gt=0,
+        description="Retrain when the live metric is worse than the version's offline test "
+        "value by more than this (absolute: 0.05 is five accuracy points).",
+    )
+    min_labels: int = Field(
+        default=100, ge=1, description="Labelled rows the figure needs before it is trusted."
+    )
+    decide_on: Literal["bound", "value"] = Field(
+        default="bound",
+        description="bound: only a confident decay counts (the whole confidence interval is on "
+        "the wrong side: its upper bound for accuracy, its lower bound for an error); value: "
+        "the point estimate.",
+    )
+    require_new_labels: bool = Field(
+        default=True,
+        description="Retrain again for the same production version only when more labelled "
+        "rows are measured than at its last performance training: retraining on unchanged "
+        "data reproduces the decayed model.",
+    )
+    cooldown_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Minimum time after the last automatic training before a performance "
+        "decay may start another (default: retraining.cooldownSeconds).",
+    )
+
+    @model_validator(mode="after")
+    def _one_threshold_that_fits_the_metric(self) -> PerformancePolicy:
+        given = [n for n in ("below", "above", "drop_by") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(_ONE_THRESHOLD[1])
+        if self.below is not None and self.metric != "accuracy":
+            raise ValueError(_BELOW_IS_FOR_ACCURACY[1])
+        if self.above is not None and self.metric == "accuracy":
+            raise ValueError(_ABOVE_IS_FOR_ERRORS[1])
+        return self
+
+
 class RetrainingSpec(ApiModel):
     """When the Model is trained again."""
 
@@ -63,6 +134,10 @@ class RetrainingSpec(ApiModel):
         default=None,
         description="Retrain when production reports drift above a threshold.",
     )
+    performance: PerformancePolicy | None = Field(
+        default=None,
+        description="Retrain when production's live metric on labelled rows has decayed.",
+    )
     history_limit: int = Field(
         default=5,
         ge=1,
@@ -79,7 +154,8 @@ class RetrainingSpec(ApiModel):
         default=3600,
         ge=0,
         description=(
-            "Minimum time between two automatic trainings (drift, schedule, dataset-change); "
+            "Minimum time between two automatic trainings (drift, performance, schedule, "
+            "dataset-change); "
             "manual and spec-change trainings neither wait for it nor restart it."
         ),
     )
@@ -122,7 +198,7 @@ class AutomaticRun(ApiModel):
     """An automatic training, remembered for 24 hours for the daily cap."""
 
     training_job: str = Field(description="The TrainingJob.")
-    trigger: str = Field(description="drift, schedule or dataset-change.")
+    trigger: str = Field(description="drift, performance, schedule or dataset-change.")
     at: str = Field(description="When it was created.")
 
 

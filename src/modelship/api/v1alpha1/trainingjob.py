@@ -9,7 +9,7 @@ from pydantic import Field
 from modelship.api.v1alpha1.base import ApiModel, Condition, ObjectRef
 from modelship.api.v1alpha1.model import TrainingSnapshot
 
-Trigger = Literal["spec-change", "drift", "schedule", "dataset-change", "manual"]
+Trigger = Literal["spec-change", "drift", "performance", "schedule", "dataset-change", "manual"]
 TrainingPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
 
 

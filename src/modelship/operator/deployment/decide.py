@@ -13,6 +13,7 @@ from __future__ import annotations
 from modelship.api.v1alpha1 import DeploymentPhase, DeploymentStatus
 from modelship.operator.deployment.actions import Decision, Draft
 from modelship.operator.deployment.observation import Observation, Subject
+from modelship.operator.deployment.performance import decide_evaluation
 from modelship.operator.deployment.production import decide_production
 from modelship.operator.deployment.test_stage import decide_test_stage
 from modelship.operator.deployment.versions import NoVersion, resolve_version
@@ -53,9 +54,11 @@ def decide(subject: Subject, seen: Observation, now: str, settings: OperatorSett
     decide_test_stage(draft, subject, seen, target, seen.model.task, settings)
     decide_production(draft, subject, seen, seen.model, settings)
     _summarise(draft.status, draft)
+    evaluation = decide_evaluation(draft, subject, seen, settings)
     shadowing = _shadowing(draft.status)
     retiring = _retiring(draft.status, seen, shadowing) or draft.unsettled
-    return draft.finish(_requeue(draft.status.phase, shadowing=shadowing, retiring=retiring))
+    requeue = _requeue(draft.status.phase, shadowing=shadowing, retiring=retiring)
+    return draft.finish(requeue if evaluation is None else min(requeue, evaluation))
 
 
 def _shadowing(status: DeploymentStatus) -> bool:

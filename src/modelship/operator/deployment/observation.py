@@ -24,6 +24,7 @@ from modelship.operator.deployment.autoscale import Recommendation
 from modelship.operator.deployment.rollout import (
     AcceptanceJob,
     Applied,
+    EvaluationJob,
     PodState,
     StageRollout,
     applied_hash,
@@ -199,6 +200,8 @@ class Observation:
     canary: CanaryView = field(default_factory=CanaryView)
     hpa: Applied | None = None
     autoscale: Recommendation | None = None  # what the autoscaler's windows recommend now
+    evaluation: EvaluationJob | None = None
+    """The evaluation Job status.performance.job names (None: none running, or it is gone)."""
 
 
 def wanted(mdep: Deployment) -> bool:

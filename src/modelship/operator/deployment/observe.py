@@ -7,6 +7,7 @@ while nothing could reach production), so a settled Deployment costs few calls.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,13 @@ from modelship.operator.deployment.observation import (
     Subject,
     wanted,
 )
-from modelship.operator.deployment.rollout import AcceptanceJob, Applied, PodState, StageRollout
+from modelship.operator.deployment.rollout import (
+    AcceptanceJob,
+    Applied,
+    EvaluationJob,
+    PodState,
+    StageRollout,
+)
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.deployment.versions import resolve_version
 from modelship.operator.kube.client import Kube
@@ -42,7 +49,22 @@ Obj = dict[str, Any]
 def observe(
     kube: Kube, subject: Subject, reader: TrafficReader | None = None, now: datetime | None = None
 ) -> Observation:
-    """Read the Model and the children of a valid Deployment."""
+    """Read the Model and the children of a valid Deployment, and the evaluation Job running."""
+    seen = _observe(kube, subject, reader, now)
+    performance = subject.status.performance
+    if seen.model is None or performance is None or performance.job is None:
+        return seen
+    job = kube.get(JOBS, subject.namespace, performance.job)
+    if job is None:
+        return seen
+    finished = EvaluationJob.of(job, []).finished
+    pods = kube.list(PODS, subject.namespace, {"job-name": performance.job}) if finished else []
+    return replace(seen, evaluation=EvaluationJob.of(job, pods))
+
+
+def _observe(
+    kube: Kube, subject: Subject, reader: TrafficReader | None, now: datetime | None
+) -> Observation:
     mdep = subject.mdep
     assert mdep is not None, "observe is for valid Deployments"
     ns, name = subject.namespace, subject.name

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelship.contracts.acceptance import AcceptanceJobReport
+from modelship.contracts.evaluation import EvaluationReport
 from modelship.operator.kube.naming import LABEL_VERSION
 from modelship.operator.kube.views import AppsDeployment, Job, ObjectMeta, Pod, true_conditions
 
@@ -187,6 +188,27 @@ class AcceptanceJob:
             complete="Complete" in conditions,
             failure=failed.message if failed else None,
             report=AcceptanceJobReport.from_message(_termination_message(pods)),
+        )
+
+
+@dataclass(frozen=True)
+class EvaluationJob:
+    """The running evaluation Job: finished or not, and the totals its pod reported."""
+
+    finished: bool
+    failure: str | None = None  # the Job's Failed condition message
+    report: EvaluationReport | None = None
+
+    @classmethod
+    def of(cls, job: Obj, pods: list[Obj]) -> EvaluationJob:
+        conditions = true_conditions(Job.model_validate(job).status.conditions)
+        if "Complete" not in conditions and "Failed" not in conditions:
+            return cls(finished=False)
+        failed = conditions.get("Failed")
+        return cls(
+            finished=True,
+            failure=failed.message if failed else None,
+            report=EvaluationReport.from_message(_termination_message(pods)),
         )
 
 

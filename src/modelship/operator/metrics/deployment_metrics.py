@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from modelship.api.v1alpha1 import DeploymentStatus, DriftStatus
+from modelship.api.v1alpha1 import DeploymentStatus, DriftStatus, PerformanceStatus
 from modelship.operator.kube.conditions import get_condition
 from modelship.operator.metrics.series import clear_object
 from modelship.operator.metrics.transitions import (
@@ -84,6 +84,20 @@ class DeploymentMetrics:
             registry=registry,
         )
 
+        self.live_metric = Gauge(
+            "modelship_deployment_live_metric",
+            "A served version's live metric on labelled captured rows (bound: value, low, high "
+            "of its confidence interval, offline: its held-out test value).",
+            ["namespace", "name", "role", "metric", "bound"],
+            registry=registry,
+        )
+        self.live_rows = Gauge(
+            "modelship_deployment_live_rows",
+            "Captured rows of a served version in the evaluated window, and how many are labelled.",
+            ["namespace", "name", "role", "rows"],
+            registry=registry,
+        )
+
     def deployment_written(
         self, namespace: str, name: str, old: DeploymentStatus, new: DeploymentStatus
     ) -> None:
@@ -112,6 +126,25 @@ class DeploymentMetrics:
         else:
             self.awaiting_since.remove(namespace, name)
         self.drift_read(namespace, name, new.drift if new.production is not None else None)
+        self.performance_read(namespace, name, new.performance)
+
+    def performance_read(
+        self, namespace: str, name: str, performance: PerformanceStatus | None
+    ) -> None:
+        """The last evaluation's figures, one series per served role; a role no longer served
+        (a finished canary) leaves none behind."""
+        clear_object(self.live_metric, namespace, name)
+        clear_object(self.live_rows, namespace, name)
+        for served in performance.versions if performance is not None else []:
+            bounds = {"value": served.value, "low": served.low, "high": served.high,
+                      "offline": served.offline}  # fmt: skip
+            for bound, value in bounds.items():
+                if value is not None:
+                    self.live_metric.labels(namespace, name, served.role, served.metric, bound).set(
+                        value
+                    )
+            self.live_rows.labels(namespace, name, served.role, "captured").set(served.captured)
+            self.live_rows.labels(namespace, name, served.role, "labelled").set(served.labelled)
 
     def drift_read(self, namespace: str, name: str, drift: DriftStatus | None) -> None:
         """Production drift as last recorded; gauges vanish when there is none."""
@@ -137,5 +170,7 @@ class DeploymentMetrics:
             self.rolled_back,
             self.drift_psi,
             self.drift_rows,
+            self.live_metric,
+            self.live_rows,
         ):
             clear_object(gauge, namespace, name)

@@ -13,7 +13,7 @@ from modelship.api.v1alpha1 import AutomaticRun, RetrainingSpec, Trigger
 from modelship.operator.model.observation import ObservedTrainingJob
 from modelship.operator.model.signals import fmt, parse_time
 
-AUTOMATIC: tuple[Trigger, ...] = ("drift", "dataset-change", "schedule")
+AUTOMATIC: tuple[Trigger, ...] = ("drift", "performance", "dataset-change", "schedule")
 DAY = timedelta(days=1)
 
 
@@ -49,6 +49,9 @@ def cooldown_for(trigger: Trigger, policy: RetrainingSpec) -> int:
         and policy.drift.cooldown_seconds is not None
     ):
         return policy.drift.cooldown_seconds
+    performance = policy.performance
+    if trigger == "performance" and performance is not None and performance.cooldown_seconds:
+        return performance.cooldown_seconds
     return policy.cooldown_seconds
 
 

@@ -1,4 +1,5 @@
-"""Automatic retraining: when drift, a schedule or a changed dataset asks for a TrainingJob.
+"""Automatic retraining: when drift, a performance decay, a schedule or a changed dataset asks
+for a TrainingJob.
 
 Everything here is pure: the Model controller gathers what it observed (its TrainingJobs, the
 drift its production Deployments recorded, the dataset's validator) and `plan` turns that and the
@@ -31,6 +32,7 @@ from modelship.api.v1alpha1 import (
     Trigger,
 )
 from modelship.operator.model.builders import training_job_name
+from modelship.operator.model.decay import observe_decay
 from modelship.operator.model.guardrails import automatic_runs, check_guardrails
 from modelship.operator.model.observation import ObservedTrainingJob, ServingDeployment
 from modelship.operator.model.signals import (
@@ -110,6 +112,7 @@ def plan(
 
     found = _Findings([], [], [])
     _drift(model, spec, previous, handled, deployments, now, state, found)
+    _performance(model, spec, handled, deployments, found)
     if policy.on_dataset_change and dataset is not None:
         _dataset(dataset, handled, state, found)
     if policy.schedule:
@@ -187,6 +190,29 @@ def _drift(
         found.candidates.append(TrainingRequest("drift", key, f"drift: {observation.message}"))
 
 
+def _performance(
+    model: str,
+    spec: ModelSpec,
+    handled: dict[str, str],
+    deployments: list[ServingDeployment],
+    found: _Findings,
+) -> None:
+    """Production's live metric (decay.py): a decay asks for a training once per key."""
+    policy = spec.retraining.performance
+    if policy is None:
+        return
+    seen = observe_decay(policy, deployments, handled.get("performance"))
+    if seen.state != "decayed" or seen.key is None:
+        found.notes.append((seen.reason, f"performance: {seen.message}"))
+    elif handled.get("performance") == seen.key:
+        name = training_job_name(model, "performance", seen.key)
+        found.notes.append(("AlreadyRequested", f"performance: {seen.message}; {name} started"))
+    else:
+        found.candidates.append(
+            TrainingRequest("performance", seen.key, f"performance: {seen.message}")
+        )
+
+
 def _dataset(
     dataset: DatasetState, handled: dict[str, str], state: RetrainingStatus, found: _Findings
 ) -> None:
@@ -243,9 +269,13 @@ def _schedule(
 
 
 def _reason(trigger: Trigger) -> str:
-    return {"drift": "Drift", "schedule": "Scheduled", "dataset-change": "DatasetChanged"}.get(
-        trigger, "Requested"
-    )
+    reasons = {
+        "drift": "Drift",
+        "performance": "PerformanceDecay",
+        "schedule": "Scheduled",
+        "dataset-change": "DatasetChanged",
+    }
+    return reasons.get(trigger, "Requested")
 
 
 def record_training(
@@ -271,4 +301,9 @@ def record_training(
 
 
 def has_policy(policy: RetrainingSpec) -> bool:
-    return bool(policy.drift is not None or policy.schedule or policy.on_dataset_change)
+    return bool(
+        policy.drift is not None
+        or policy.performance is not None
+        or policy.schedule
+        or policy.on_dataset_change
+    )

@@ -156,3 +156,38 @@ def test_a_reconcile_that_raises_counts_as_an_error() -> None:
     assert sample(metrics, "modelship_operator_reconciles_total", kind="Model") == 2
     assert sample(metrics, "modelship_operator_reconcile_errors_total", kind="Model") == 1
     assert sample(metrics, "modelship_operator_leader") == 1
+
+
+def test_live_metric_series_follow_the_served_roles() -> None:
+    metrics = OperatorMetrics(CollectorRegistry(), lambda: False)
+    served = {"digest": "sha256:1", "metric": "accuracy", "labelled": 200, "captured": 400}
+    evaluated = deployment(
+        "Serving",
+        production={"version": 1},
+        performance={"versions": [
+            {**served, "version": 1, "role": "production", "value": 0.51, "low": 0.44,
+             "high": 0.58, "offline": 0.95},
+            {**served, "version": 2, "role": "canary"},  # no label yet: counts, no value
+        ]},
+    )  # fmt: skip
+    metrics.deployment_written("ml", "iris", DeploymentStatus(), evaluated)
+    ids = {"namespace": "ml", "name": "iris"}
+    live, rows = "modelship_deployment_live_metric", "modelship_deployment_live_rows"
+    production = {**ids, "role": "production", "metric": "accuracy"}
+    assert series(metrics, live, production | {"bound": "high"}) == 0.58
+    assert series(metrics, live, production | {"bound": "offline"}) == 0.95
+    canary = {**ids, "role": "canary", "metric": "accuracy", "bound": "value"}
+    assert series(metrics, live, canary) is None
+    assert sample(metrics, rows, **ids, role="canary", rows="captured") == 400
+    finished = evaluated.model_copy(deep=True)
+    assert finished.performance is not None
+    finished.performance.versions = finished.performance.versions[:1]
+    metrics.deployment_written("ml", "iris", evaluated, finished)
+    assert sample(metrics, rows, **ids, role="canary", rows="captured") is None
+    metrics.forget_deployment("ml", "iris")
+    assert series(metrics, live, production | {"bound": "high"}) is None
+
+
+def series(metrics: OperatorMetrics, metric: str, labels: dict[str, str]) -> float | None:
+    """`sample` for series with a label called `metric`."""
+    return metrics.registry.get_sample_value(metric, labels)
