@@ -76,9 +76,13 @@ class PartPaths:
     record: Path
 
 
+def part_name(options: RunOptions, shard: int) -> str:
+    """The shard's part name in any store: the same options and shard, the same name."""
+    return hashlib.sha256(f"{options.key()}/{shard}".encode()).hexdigest()[:32]
+
+
 def part_paths(output_dir: Path, options: RunOptions, shard: int) -> PartPaths:
-    name = hashlib.sha256(f"{options.key()}/{shard}".encode()).hexdigest()[:32]
-    base = output_dir / PARTS_DIR / f"{shard:06d}-{name}"
+    base = output_dir / PARTS_DIR / f"{shard:06d}-{part_name(options, shard)}"
     return PartPaths(Path(f"{base}.part"), Path(f"{base}.errors.jsonl"), Path(f"{base}.json"))
 
 
