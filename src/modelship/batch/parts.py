@@ -54,10 +54,11 @@ class ShardRecord(BaseModel):
     errors: list[ShardError] = Field(default_factory=list, description="The first few errors.")
 
 
-def shard_bounds(shard: int, rows_per_shard: int, total_rows: int) -> tuple[int, int]:
-    """Rows [start, stop) of a shard."""
+def shard_bounds(shard: int, rows_per_shard: int, total_rows: int | None) -> tuple[int, int]:
+    """Rows [start, stop) of a shard (total None: not known, the input's end bounds it)."""
     start = shard * rows_per_shard
-    return start, min(start + rows_per_shard, total_rows)
+    stop = start + rows_per_shard
+    return start, stop if total_rows is None else min(stop, total_rows)
 
 
 def shard_count(total_rows: int, rows_per_shard: int) -> int:

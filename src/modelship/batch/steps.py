@@ -13,45 +13,48 @@ from __future__ import annotations
 import logging
 
 from modelship.api.v1alpha1 import utcnow
-from modelship.batch import rows
+from modelship.batch import rows, stream
 from modelship.batch.parts import RunOptions, ShardRecord, digest_bytes, shard_bounds
 from modelship.batch.settings import BatchSettings
+from modelship.batch.stream import Window
 from modelship.batch.targets import Target, Written, open_target
 from modelship.catalog.predictions import OutputFile, OutputInput, OutputManifest
 from modelship.contracts.batch import MAX_REPORTED_ERRORS, BatchReport, ShardError
 from modelship.serving.loader import LoadedVersion, LoadFailedError, load_version
 from modelship.serving.settings import ServingSettings
-from modelship.training.datasets import HttpLimits, Table, load_table
+from modelship.training.datasets import HttpLimits
 from modelship.training.errors import BadInput
 
 log = logging.getLogger(__name__)
 
 
-def read_input(settings: BatchSettings) -> Table:
-    """The input table; a pinned digest that differs fails the run naming both."""
-    table = load_table(
-        settings.input_uri, HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
-    )
-    if settings.input_digest and table.digest != settings.input_digest:
+def limits(settings: BatchSettings) -> HttpLimits:
+    return HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
+
+
+def check_digest(settings: BatchSettings, window: Window) -> Window:
+    """A pinned (or planned) digest that differs from what was read fails naming both."""
+    if settings.input_digest and window.digest != settings.input_digest:
         raise BadInput(
             "InputDigestMismatch",
-            f"input {settings.input_uri} has digest {table.digest}, "
+            f"input {settings.input_uri} has digest {window.digest}, "
             f"expected {settings.input_digest}",
         )
-    return table
+    return window
 
 
 def plan(settings: BatchSettings) -> BatchReport:
-    table = read_input(settings)
+    """One streamed pass over the input: its rows counted, its bytes hashed, no row kept."""
+    window = check_digest(settings, stream.scan(settings.input_uri, limits(settings)))
     named = [settings.id_column] if settings.id_column else []
-    if absent := [c for c in [*named, *settings.passthrough] if c not in table.columns]:
+    if absent := [c for c in [*named, *settings.passthrough] if c not in window.header]:
         raise BadInput(
             "ColumnNotFound",
             f"input column {absent[0]!r} (idColumn/passthrough) is not in {settings.input_uri}; "
-            f"columns: {', '.join(table.columns)}",
+            f"columns: {', '.join(window.header)}",
         )
     return BatchReport(
-        step="plan", rows=table.rows, input_digest=table.digest, columns=list(table.columns)
+        step="plan", rows=window.total_rows, input_digest=window.digest, columns=window.header
     )
 
 
@@ -101,44 +104,49 @@ def shard(settings: BatchSettings) -> BatchReport:
     if (done := into.complete(index)) is not None:
         log.info("shard %d: part exists (%d rows), nothing to do", index, done.rows)
         return _shard_report(done, reused=True)
-    table = read_input(settings)
-    loaded = load(settings)
-    record = score_shard(settings, table, loaded, index, into)
+    start, stop = shard_bounds(index, settings.rows_per_shard, None)
+    window = stream.read_window(settings.input_uri, limits(settings), start, stop)
+    check_digest(settings, window)
+    record = score_shard(settings, window, load(settings), index, into)
     return _shard_report(record, reused=False)
 
 
 def score_shard(
-    settings: BatchSettings, table: Table, loaded: LoadedVersion, index: int, into: Target
+    settings: BatchSettings, window: Window, loaded: LoadedVersion, index: int, into: Target
 ) -> ShardRecord:
-    """Score one shard's rows in chunks and write its part, errors part and record."""
-    start, stop = shard_bounds(index, settings.rows_per_shard, table.rows)
+    """Score the window's rows in chunks and write the shard's part, errors part and record.
+
+    Positions inside the window are relative; ids and error rows are the input's own."""
     features = list(
         loaded.runtime.features if loaded.features is None else loaded.features.schema.names
     )
-    if absent := [f for f in features if f not in table.columns]:
+    if absent := [f for f in features if f not in window.header]:
         raise BadInput(
             "ColumnNotFound",
             f"feature {absent[0]!r} of version {settings.version} is not a column of "
             f"{settings.input_uri}",
         )
     layout = rows.layout_for(loaded, settings.passthrough, settings.include)
-    ids = dict(
-        zip(range(start, stop), rows.row_ids(table.columns, settings.id_column, start, stop),
-            strict=True)
-    )  # fmt: skip
+    count, start = window.rows, window.start
+    names = (
+        [str(start + i) for i in range(count)]
+        if settings.id_column is None
+        else rows.row_ids(window.columns, settings.id_column, 0, count)
+    )
+    ids = dict(enumerate(names))
     body, errors = bytearray(), []
-    for chunk in range(start, stop, settings.chunk_rows):
-        end = min(chunk + settings.chunk_rows, stop)
+    for chunk in range(0, count, settings.chunk_rows):
+        end = min(chunk + settings.chunk_rows, count)
         scored = rows.score_rows(
-            loaded, table.columns, features, chunk, end, proba=bool(layout.classes)
+            loaded, window.columns, features, chunk, end, proba=bool(layout.classes)
         )
-        body += rows.render(layout, scored, ids, table.columns, settings.version, settings.format)
-        errors += rows.render_errors(scored.errors, ids)
+        body += rows.render(layout, scored, ids, window.columns, settings.version, settings.format)
+        errors += rows.render_errors(scored.errors, ids, offset=start)
     part = bytes(body)
     error_lines = "".join(e.model_dump_json(by_alias=True) + "\n" for e in errors)
     record = ShardRecord(
         shard=index,
-        rows=stop - start - len(errors),
+        rows=count - len(errors),
         part_digest=digest_bytes(part),
         error_rows=len(errors),
         errors=errors[:MAX_REPORTED_ERRORS],
