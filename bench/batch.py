@@ -22,6 +22,14 @@ same rows in two shards as `python -m modelship.batch` processes, one after the 
 (parallelism 1) and both at once (parallelism 2), wall-clock rows per second of each: on a
 machine with two free cores, 2 approaches twice 1 minus the input read each shard makes in
 full (it hashes the whole input to refuse one that changed). Figures only; never asserted.
+
+First figures (shared 2-core VM, niced 10, load average ~10, --rows 50000), logistic_regression:
+floor 2,674,673 rows/s, serving in-process 246,801, batch shard 58,690, plan 710,162;
+batch/floor 0.02, batch/serving 0.24: far from the issue's goal (>= 50 % of the floor). A
+cProfile of a 20,000-row shard: rendering the output lines (`rows.render`, `repr` of each float)
+~38 %, `tolist` of the predictions ~30 %, decoding the CSV's text cells as numbers in the serving
+codec (`_bytes_as_numbers`, the cells go as BYTES) ~18 %, the CSV pass ~15 %, the estimator ~2 %.
+random_forest and the parallelism figures were not recorded yet (run was cut short).
 """
 
 from __future__ import annotations
