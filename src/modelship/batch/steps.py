@@ -10,6 +10,7 @@ the version the predictions came from, to a directory or the catalog registry (t
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from modelship.api.v1alpha1 import utcnow
@@ -107,7 +108,11 @@ def shard(settings: BatchSettings) -> BatchReport:
     start, stop = shard_bounds(index, settings.rows_per_shard, None)
     window = stream.read_window(settings.input_uri, limits(settings), start, stop)
     check_digest(settings, window)
-    record = score_shard(settings, window, load(settings), index, into)
+    loaded = load(settings)
+    # The window's cells are many long-lived objects: kept out of the cyclic collector, which
+    # would otherwise walk all of them again for every few thousand strings scoring creates.
+    gc.freeze()
+    record = score_shard(settings, window, loaded, index, into)
     return _shard_report(record, reused=False)
 
 
