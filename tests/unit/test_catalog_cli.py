@@ -13,6 +13,7 @@ from modelship.catalog import (
     AlgorithmInfo,
     FileCatalog,
 )
+from modelship.catalog.predictions import OutputFile, OutputInput, OutputManifest
 from modelship.cli import main
 from support.factories import iris_staged_version
 
@@ -106,3 +107,30 @@ def test_errors_are_one_line_with_an_exit_code(
     monkeypatch.delenv("MODELSHIP_CATALOG_ROOT")
     assert main(["catalog", "ls"]) == 2
     assert "no catalog root" in capsys.readouterr().err
+
+
+def test_predictions_lists_the_outputs_of_a_version(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `Catalog.prediction_outputs` finds, as a table and as JSON."""
+    for name, version, approved in [("nightly", 3, True), ("backtest", 2, False)]:
+        out = root / "default" / "iris" / "predictions" / name
+        out.mkdir(parents=True)
+        document = OutputManifest(
+            batch_prediction=f"default/{name}", model="iris", version=version,
+            model_digest="sha256:" + "a" * 64, approved=approved,
+            input=OutputInput(uri="builtin:iris", digest="sha256:" + "b" * 64), format="csv",
+            rows=150, error_rows=0, output=OutputFile(file="predictions.csv", digest="sha256:c"),
+            parts=[], created_at=f"2026-12-0{version}T00:00:00Z",
+        )  # fmt: skip
+        (out / "manifest.json").write_bytes(document.to_bytes())
+    assert main(["catalog", "predictions", "default", "iris"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["VERSION", "BATCHPREDICTION", "ROWS"]
+    assert [line.split()[:2] for line in lines[1:]] == [["2", "default/backtest"],
+                                                        ["3", "default/nightly"]]  # fmt: skip
+    assert "no (backtest)" in lines[1]
+    assert main(["catalog", "predictions", "default", "iris", "--version", "3", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["batchPrediction"] == "default/nightly" and listed["approved"] is True
+    assert listed["reference"] == (root / "default" / "iris" / "predictions" / "nightly").as_uri()

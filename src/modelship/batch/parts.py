@@ -54,10 +54,11 @@ class ShardRecord(BaseModel):
     errors: list[ShardError] = Field(default_factory=list, description="The first few errors.")
 
 
-def shard_bounds(shard: int, rows_per_shard: int, total_rows: int) -> tuple[int, int]:
-    """Rows [start, stop) of a shard."""
+def shard_bounds(shard: int, rows_per_shard: int, total_rows: int | None) -> tuple[int, int]:
+    """Rows [start, stop) of a shard (total None: not known, the input's end bounds it)."""
     start = shard * rows_per_shard
-    return start, min(start + rows_per_shard, total_rows)
+    stop = start + rows_per_shard
+    return start, stop if total_rows is None else min(stop, total_rows)
 
 
 def shard_count(total_rows: int, rows_per_shard: int) -> int:
@@ -76,9 +77,13 @@ class PartPaths:
     record: Path
 
 
+def part_name(options: RunOptions, shard: int) -> str:
+    """The shard's part name in any store: the same options and shard, the same name."""
+    return hashlib.sha256(f"{options.key()}/{shard}".encode()).hexdigest()[:32]
+
+
 def part_paths(output_dir: Path, options: RunOptions, shard: int) -> PartPaths:
-    name = hashlib.sha256(f"{options.key()}/{shard}".encode()).hexdigest()[:32]
-    base = output_dir / PARTS_DIR / f"{shard:06d}-{name}"
+    base = output_dir / PARTS_DIR / f"{shard:06d}-{part_name(options, shard)}"
     return PartPaths(Path(f"{base}.part"), Path(f"{base}.errors.jsonl"), Path(f"{base}.json"))
 
 

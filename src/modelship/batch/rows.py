@@ -145,8 +145,11 @@ def render(
     return out.getvalue().encode("utf-8")
 
 
-def render_errors(errors: list[tuple[int, str]], ids: dict[int, str]) -> list[ShardError]:
-    return [ShardError(row=row, id=ids[row], reason=reason) for row, reason in errors]
+def render_errors(
+    errors: list[tuple[int, str]], ids: dict[int, str], offset: int = 0
+) -> list[ShardError]:
+    """Refused rows as the input numbers them (`offset`: the window's first row)."""
+    return [ShardError(row=row + offset, id=ids[row], reason=reason) for row, reason in errors]
 
 
 def header_line(layout: Layout, fmt: str) -> bytes:

@@ -5,66 +5,57 @@ shards from them and reads no rows itself). `shard` scores its rows with the pin
 through online serving's decoding and writes its part unless a complete one exists. `assemble`
 checks every part against its record, concatenates them in shard order (so the output is in
 input order), applies `maxFailedRows`, and writes the output, the errors and a manifest naming
-the version the predictions came from.
+the version the predictions came from, to a directory or the catalog registry (targets.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import gc
 import logging
-from pathlib import Path
 
 from modelship.api.v1alpha1 import utcnow
-from modelship.batch import rows
-from modelship.batch.parts import (
-    PartPaths,
-    RunOptions,
-    ShardRecord,
-    digest_bytes,
-    part_paths,
-    read_complete,
-    shard_bounds,
-    write_atomically,
-)
+from modelship.batch import rows, stream
+from modelship.batch.parts import RunOptions, ShardRecord, digest_bytes, shard_bounds
 from modelship.batch.settings import BatchSettings
+from modelship.batch.stream import Window
+from modelship.batch.targets import Target, Written, open_target
+from modelship.catalog.predictions import OutputFile, OutputInput, OutputManifest
 from modelship.contracts.batch import MAX_REPORTED_ERRORS, BatchReport, ShardError
 from modelship.serving.loader import LoadedVersion, LoadFailedError, load_version
 from modelship.serving.settings import ServingSettings
-from modelship.training.datasets import HttpLimits, Table, load_table
+from modelship.training.datasets import HttpLimits
 from modelship.training.errors import BadInput
 
 log = logging.getLogger(__name__)
-OUTPUT_FILES = {"csv": "predictions.csv", "jsonl": "predictions.jsonl"}
-ERRORS_FILE = "errors.jsonl"
-MANIFEST_FILE = "manifest.json"
 
 
-def read_input(settings: BatchSettings) -> Table:
-    """The input table; a pinned digest that differs fails the run naming both."""
-    table = load_table(
-        settings.input_uri, HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
-    )
-    if settings.input_digest and table.digest != settings.input_digest:
+def limits(settings: BatchSettings) -> HttpLimits:
+    return HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
+
+
+def check_digest(settings: BatchSettings, window: Window) -> Window:
+    """A pinned (or planned) digest that differs from what was read fails naming both."""
+    if settings.input_digest and window.digest != settings.input_digest:
         raise BadInput(
             "InputDigestMismatch",
-            f"input {settings.input_uri} has digest {table.digest}, "
+            f"input {settings.input_uri} has digest {window.digest}, "
             f"expected {settings.input_digest}",
         )
-    return table
+    return window
 
 
 def plan(settings: BatchSettings) -> BatchReport:
-    table = read_input(settings)
+    """One streamed pass over the input: its rows counted, its bytes hashed, no row kept."""
+    window = check_digest(settings, stream.scan(settings.input_uri, limits(settings)))
     named = [settings.id_column] if settings.id_column else []
-    if absent := [c for c in [*named, *settings.passthrough] if c not in table.columns]:
+    if absent := [c for c in [*named, *settings.passthrough] if c not in window.header]:
         raise BadInput(
             "ColumnNotFound",
             f"input column {absent[0]!r} (idColumn/passthrough) is not in {settings.input_uri}; "
-            f"columns: {', '.join(table.columns)}",
+            f"columns: {', '.join(window.header)}",
         )
     return BatchReport(
-        step="plan", rows=table.rows, input_digest=table.digest, columns=list(table.columns)
+        step="plan", rows=window.total_rows, input_digest=window.digest, columns=window.header
     )
 
 
@@ -96,63 +87,76 @@ def options(settings: BatchSettings, input_digest: str) -> RunOptions:
     )
 
 
+def target(settings: BatchSettings, input_digest: str) -> Target:
+    return open_target(
+        settings.output_dir, settings.catalog_root, options(settings, input_digest),
+        batch=f"{settings.namespace}/{settings.name}", model=settings.model_name,
+        version=settings.version, artifact=settings.artifact,
+    )  # fmt: skip
+
+
 def shard(settings: BatchSettings) -> BatchReport:
     index = settings.shard_index
     if index is None:
         raise BadInput("InvalidShard", "no shard index (JOB_COMPLETION_INDEX) is set")
-    output = Path(settings.output_dir)
     if settings.input_digest is None:
         raise BadInput("InvalidShard", "the planned input digest is not set")
-    paths = part_paths(output, options(settings, settings.input_digest), index)
-    if (done := read_complete(paths)) is not None:
-        record = done[0]
-        log.info("shard %d: part exists (%d rows), nothing to do", index, record.rows)
-        return _shard_report(record, reused=True)
-    table = read_input(settings)
+    into = target(settings, settings.input_digest)
+    if (done := into.complete(index)) is not None:
+        log.info("shard %d: part exists (%d rows), nothing to do", index, done.rows)
+        return _shard_report(done, reused=True)
+    start, stop = shard_bounds(index, settings.rows_per_shard, None)
+    window = stream.read_window(settings.input_uri, limits(settings), start, stop)
+    check_digest(settings, window)
     loaded = load(settings)
-    record = score_shard(settings, table, loaded, index, paths)
+    # The window's cells are many long-lived objects: kept out of the cyclic collector, which
+    # would otherwise walk all of them again for every few thousand strings scoring creates.
+    gc.freeze()
+    record = score_shard(settings, window, loaded, index, into)
     return _shard_report(record, reused=False)
 
 
 def score_shard(
-    settings: BatchSettings, table: Table, loaded: LoadedVersion, index: int, paths: PartPaths
+    settings: BatchSettings, window: Window, loaded: LoadedVersion, index: int, into: Target
 ) -> ShardRecord:
-    """Score one shard's rows in chunks and write its part, errors part and record."""
-    start, stop = shard_bounds(index, settings.rows_per_shard, table.rows)
+    """Score the window's rows in chunks and write the shard's part, errors part and record.
+
+    Positions inside the window are relative; ids and error rows are the input's own."""
     features = list(
         loaded.runtime.features if loaded.features is None else loaded.features.schema.names
     )
-    if absent := [f for f in features if f not in table.columns]:
+    if absent := [f for f in features if f not in window.header]:
         raise BadInput(
             "ColumnNotFound",
             f"feature {absent[0]!r} of version {settings.version} is not a column of "
             f"{settings.input_uri}",
         )
     layout = rows.layout_for(loaded, settings.passthrough, settings.include)
-    ids = dict(
-        zip(range(start, stop), rows.row_ids(table.columns, settings.id_column, start, stop),
-            strict=True)
-    )  # fmt: skip
+    count, start = window.rows, window.start
+    names = (
+        [str(start + i) for i in range(count)]
+        if settings.id_column is None
+        else rows.row_ids(window.columns, settings.id_column, 0, count)
+    )
+    ids = dict(enumerate(names))
     body, errors = bytearray(), []
-    for chunk in range(start, stop, settings.chunk_rows):
-        end = min(chunk + settings.chunk_rows, stop)
+    for chunk in range(0, count, settings.chunk_rows):
+        end = min(chunk + settings.chunk_rows, count)
         scored = rows.score_rows(
-            loaded, table.columns, features, chunk, end, proba=bool(layout.classes)
+            loaded, window.columns, features, chunk, end, proba=bool(layout.classes)
         )
-        body += rows.render(layout, scored, ids, table.columns, settings.version, settings.format)
-        errors += rows.render_errors(scored.errors, ids)
+        body += rows.render(layout, scored, ids, window.columns, settings.version, settings.format)
+        errors += rows.render_errors(scored.errors, ids, offset=start)
     part = bytes(body)
     error_lines = "".join(e.model_dump_json(by_alias=True) + "\n" for e in errors)
-    write_atomically(paths.part, part)
-    write_atomically(paths.errors, error_lines.encode("utf-8"))
     record = ShardRecord(
         shard=index,
-        rows=stop - start - len(errors),
+        rows=count - len(errors),
         part_digest=digest_bytes(part),
         error_rows=len(errors),
         errors=errors[:MAX_REPORTED_ERRORS],
     )
-    write_atomically(paths.record, record.model_dump_json(by_alias=True).encode("utf-8"))
+    into.write(index, part, error_lines.encode("utf-8"), record)
     return record
 
 
@@ -167,62 +171,51 @@ def assemble(settings: BatchSettings) -> BatchReport:
     """Every part in shard order into the output; the shards to redo when parts are missing."""
     if settings.input_digest is None:
         raise BadInput("InvalidShard", "the planned input digest is not set")
-    output = Path(settings.output_dir)
-    run = options(settings, settings.input_digest)
+    into = target(settings, settings.input_digest)
+    if (written := into.finished()) is not None:
+        return _assembled(written, [])
     found, missing = [], []
     for index in range(settings.shards):
-        done = read_complete(part_paths(output, run, index))
-        if done is None:
+        record = into.complete(index)
+        if record is None:
             missing.append(index)
         else:
-            found.append(done)
+            found.append(record)
     if missing:
         return BatchReport(
             step="assemble", ok=False, reason="PartsMissing", missing_shards=missing,
             error=f"{len(missing)} part(s) missing or damaged: shards {missing[:20]}",
         )  # fmt: skip
-    error_rows = sum(record.error_rows for record, _, _ in found)
-    first = [e for record, _, _ in found for e in record.errors][:MAX_REPORTED_ERRORS]
+    error_rows = sum(record.error_rows for record in found)
+    first = [e for record in found for e in record.errors][:MAX_REPORTED_ERRORS]
     if error_rows > settings.max_failed_rows:
         return BatchReport(
             step="assemble", ok=False, reason="TooManyFailedRows", error_rows=error_rows,
             first_errors=first,
             error=_too_many(error_rows, settings.max_failed_rows, first),
         )  # fmt: skip
-    loaded_header = _header(settings)
-    hasher = hashlib.sha256(loaded_header)
-    target = output / OUTPUT_FILES[settings.format]
-    scored = sum(record.rows for record, _, _ in found)
-    body = bytearray(loaded_header)
-    for _, part, _ in found:
-        body += part
-        hasher.update(part)
-    write_atomically(target, bytes(body))
-    digest = "sha256:" + hasher.hexdigest()
-    errors_ref = None
-    if error_rows:
-        errors_path = output / ERRORS_FILE
-        write_atomically(errors_path, b"".join(errors for _, _, errors in found))
-        errors_ref = f"file://{errors_path}"
-    manifest = {
-        "kind": "BatchPredictionOutput",
-        "batchPrediction": f"{settings.namespace}/{settings.name}",
-        "model": settings.model_name,
-        "version": settings.version,
-        "modelDigest": settings.digest,
-        "approved": settings.approved,
-        "input": {"uri": settings.input_uri, "digest": settings.input_digest},
-        "format": settings.format,
-        "rows": scored,
-        "errorRows": error_rows,
-        "output": {"file": target.name, "digest": digest},
-        "parts": [record.part_digest for record, _, _ in found],
-        "createdAt": utcnow(),
-    }
-    write_atomically(output / MANIFEST_FILE, json.dumps(manifest, indent=2).encode("utf-8"))
+    document = OutputManifest(
+        batch_prediction=f"{settings.namespace}/{settings.name}",
+        model=settings.model_name,
+        version=settings.version,
+        model_digest=settings.digest,
+        approved=settings.approved,
+        input=OutputInput(uri=settings.input_uri, digest=settings.input_digest),
+        format=settings.format,
+        rows=sum(record.rows for record in found),
+        error_rows=error_rows,
+        output=OutputFile(file="", digest=""),  # the target fills it in as it writes
+        parts=[record.part_digest for record in found],
+        created_at=utcnow(),
+    )
+    written = into.finish(_header(settings), found, document)
+    return _assembled(written, first)
+
+
+def _assembled(written: Written, first: list[ShardError]) -> BatchReport:
     return BatchReport(
-        step="assemble", rows=scored, error_rows=error_rows, first_errors=first,
-        output_ref=f"file://{target}", output_digest=digest, errors_ref=errors_ref,
+        step="assemble", rows=written.rows, error_rows=written.error_rows, first_errors=first,
+        output_ref=written.ref, output_digest=written.digest, errors_ref=written.errors_ref,
     )  # fmt: skip
 
 

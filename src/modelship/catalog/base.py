@@ -34,6 +34,7 @@ from modelship.catalog.models import (
     Task,
     VersionMetadata,
 )
+from modelship.catalog.predictions import ListedOutput
 from modelship.contracts.features import FeaturePlan
 
 METADATA_FILE = "metadata.json"
@@ -238,6 +239,13 @@ class Catalog(ABC):
             except CatalogError:  # damaged, newer format, or pruned meanwhile: not listable
                 continue
         return found
+
+    def prediction_outputs(
+        self, namespace: str, model: str, version: int | None = None
+    ) -> list[ListedOutput]:
+        """The batch prediction outputs written to this catalog for `model` (only those of
+        `version` when given), oldest first: what a version predicted, and for whom."""
+        raise CatalogError(f"{type(self).__name__} does not keep batch prediction outputs")
 
     def latest(
         self, namespace: str, model: str, *, passed_gates: bool = False

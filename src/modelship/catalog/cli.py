@@ -1,8 +1,9 @@
-"""`modelship catalog ls|show|verify|prune|copy`: look into a catalog from a shell.
+"""`modelship catalog ls|show|verify|prune|copy|predictions`: look into a catalog from a shell.
 
 Every command works on both backends: `--root` is a path, a file:// URI or a registry
 (`oci://host[:port]/prefix`). `copy` promotes a version to another namespace (or catalog) by
-content: same files, same version digest, a new number in the destination.
+content: same files, same version digest, a new number in the destination. `predictions` lists
+the batch prediction outputs written beside a model's versions ("everything version 7 predicted").
 
 Tables for people, `--json` for scripts. Exit codes: 0 success, 1 a version failed verification or
 the catalog could not be read, 2 a usage error (no root given, unknown version).
@@ -31,7 +32,8 @@ ROOT_ENV = "MODELSHIP_CATALOG_ROOT"
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "catalog", help="inspect and maintain a model catalog (ls, show, verify, prune, copy)"
+        "catalog",
+        help="inspect and maintain a model catalog (ls, show, verify, prune, copy, predictions)",
     )
     commands = parser.add_subparsers(dest="catalog_command", metavar="COMMAND", required=True)
 
@@ -82,6 +84,14 @@ def register(subparsers: Any) -> None:
     )
     copy.add_argument("--pinned", help="the source's artifact URI (repo@sha256:...) to read")
     copy.set_defaults(func=_copy)
+
+    outputs = commands.add_parser(
+        "predictions", parents=[common], help="list batch prediction outputs of a model's versions"
+    )
+    outputs.add_argument("namespace")
+    outputs.add_argument("model")
+    outputs.add_argument("--version", type=int, help="only the outputs of this version")
+    outputs.set_defaults(func=_predictions)
 
 
 def _add_version_args(parser: argparse.ArgumentParser, version_help: str) -> None:
@@ -241,6 +251,26 @@ def _prune(catalog: Catalog, args: argparse.Namespace) -> int:
         return render.print_json({"removed": removed, "dryRun": args.dry_run})
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb}: {', '.join(map(str, removed)) or 'nothing'}")
+    return 0
+
+
+@_guarded
+def _predictions(catalog: Catalog, args: argparse.Namespace) -> int:
+    listed = catalog.prediction_outputs(args.namespace, args.model, args.version)
+    if args.json:
+        return render.print_json(
+            [{"reference": x.reference, **x.manifest.model_dump(mode="json", by_alias=True)}
+             for x in listed]
+        )  # fmt: skip
+    render.print_table(
+        ["VERSION", "BATCHPREDICTION", "ROWS", "ERRORS", "APPROVED", "CREATED", "REFERENCE"],
+        [
+            [m.version, m.batch_prediction, m.rows, m.error_rows, "yes" if m.approved else
+             "no (backtest)", m.created_at, x.reference]
+            for x in listed
+            for m in [x.manifest]
+        ],
+    )  # fmt: skip
     return 0
 
 

@@ -31,6 +31,12 @@ from modelship.catalog.base import (
 from modelship.catalog.digests import digest_file, version_digest
 from modelship.catalog.errors import IntegrityError, StorageError, VersionNotFound
 from modelship.catalog.models import VersionMetadata
+from modelship.catalog.predictions import (
+    MANIFEST_FILE,
+    PREDICTIONS_DIR,
+    ListedOutput,
+    OutputManifest,
+)
 from modelship.catalog.records import new_metadata, parse_metadata
 from modelship.catalog.staging import DELETING_PREFIX, staging_directory, sweep_abandoned
 
@@ -144,6 +150,23 @@ class FileCatalog(Catalog):
         except FileNotFoundError:
             return []
         return sorted(int(name) for name in names if name.isdigit() and int(name) > 0)
+
+    def prediction_outputs(
+        self, namespace: str, model: str, version: int | None = None
+    ) -> list[ListedOutput]:
+        """Outputs in the model's predictions directory (where runs write unless told
+        otherwise); one whose manifest cannot be read is left out with a warning."""
+        found = []
+        base = self._model_dir(namespace, model) / PREDICTIONS_DIR
+        for path in sorted(base.glob(f"*/{MANIFEST_FILE}")):
+            try:
+                document = OutputManifest.model_validate_json(path.read_bytes())
+            except (OSError, ValueError) as error:
+                log.warning("skipping %s: %s", path, error)
+                continue
+            if version is None or document.version == version:
+                found.append(ListedOutput(reference=path.parent.as_uri(), manifest=document))
+        return sorted(found, key=lambda listed: listed.manifest.created_at)
 
     def get(self, namespace: str, model: str, version: int) -> VersionMetadata:
         version_dir = self._version_dir(namespace, model, version)

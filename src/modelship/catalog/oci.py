@@ -31,6 +31,8 @@ from modelship.catalog.base import (
 from modelship.catalog.digests import PREFIX, version_digest
 from modelship.catalog.errors import IntegrityError, StorageError, VersionNotFound
 from modelship.catalog.models import VersionMetadata
+from modelship.catalog.predictions import ListedOutput
+from modelship.catalog.predictions_oci import RegistryPredictionStore
 from modelship.catalog.records import new_metadata, parse_metadata
 from modelship.catalog.registry import Registry
 
@@ -194,6 +196,15 @@ class OciCatalog(Catalog):
         if not digest.startswith(PREFIX):
             raise IntegrityError(f"pinned artifact {pinned} does not name a digest")
         return digest
+
+    def predictions(self, namespace: str, model: str) -> RegistryPredictionStore:
+        """Batch prediction parts and outputs, kept beside the versions they came from."""
+        return RegistryPredictionStore(self.registry, self.repository(namespace, model))
+
+    def prediction_outputs(
+        self, namespace: str, model: str, version: int | None = None
+    ) -> list[ListedOutput]:
+        return self.predictions(namespace, model).outputs(version)
 
     def moved_tag(self, namespace: str, model: str, version: int, pinned: str) -> str | None:
         """A report if the version's tag no longer points at the pinned manifest, else None."""

@@ -130,6 +130,10 @@ class Registry:
         for _ in self._stream_blob(repo, digest):
             pass
 
+    def stream_blob(self, repo: str, digest: str) -> Iterator[bytes]:
+        """A blob in chunks, checked against its digest once read through (IntegrityError)."""
+        return self._stream_blob(repo, digest)
+
     def fetch_blob_to(self, repo: str, digest: str, path: Path) -> None:
         """Stream a blob into a new file, hashing as it goes; a mismatch leaves no file."""
         try:
@@ -182,22 +186,29 @@ class Registry:
         Asked by digest, bytes that hash to anything else are refused: that is what makes a
         digest reference immutable whatever the registry does.
         """
+        found = self.get_manifest_bytes(repo, reference)
+        if found is None:
+            return None
+        try:
+            manifest = json.loads(found)
+        except ValueError as exc:
+            raise IntegrityError(f"{repo}:{reference}: manifest is not JSON") from exc
+        if not isinstance(manifest, dict):
+            raise IntegrityError(f"{repo}:{reference}: manifest is not a JSON object")
+        return manifest, digest_bytes(found)
+
+    def get_manifest_bytes(self, repo: str, reference: str) -> bytes | None:
+        """The manifest exactly as stored (a descriptor of it needs its size), digest-checked
+        when asked by digest; None if absent."""
         response = self._request(
             "GET", f"/v2/{repo}/manifests/{reference}", repo, headers={"Accept": MANIFEST_TYPE}
         )
         if response.status_code == 404:
             return None
         self._expect(response, 200)
-        digest = digest_bytes(response.content)
-        if reference.startswith(PREFIX) and digest != reference:
+        if reference.startswith(PREFIX) and digest_bytes(response.content) != reference:
             raise IntegrityError(f"{repo}@{reference}: the registry served a different manifest")
-        try:
-            manifest = json.loads(response.content)
-        except ValueError as exc:
-            raise IntegrityError(f"{repo}:{reference}: manifest is not JSON") from exc
-        if not isinstance(manifest, dict):
-            raise IntegrityError(f"{repo}:{reference}: manifest is not a JSON object")
-        return manifest, digest
+        return response.content
 
     def resolve(self, repo: str, tag: str) -> str | None:
         """The digest a tag points at now (for comparing, never for loading), or None."""

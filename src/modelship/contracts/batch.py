@@ -51,7 +51,11 @@ class BatchEnv(PodEnvironment):
         description="plan: the user's pin; shard/assemble: the digest the planner read "
         "(a shard refuses an input that changed since).",
     )
-    output_dir: str = Field(description="Directory the parts and the output are written to.")
+    output_dir: str | None = Field(
+        default=None,
+        description="Directory the parts and the output are written to; None: the catalog "
+        "registry (catalog_root is oci://), beside the version.",
+    )
     format: Literal["csv", "jsonl"] = "csv"
     include: list[Literal["prediction", "probabilities"]] = Field(default_factory=_both)
     rows_per_shard: int = Field(default=50_000, ge=1)

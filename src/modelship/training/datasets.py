@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -56,6 +58,19 @@ def load_table(uri: str, limits: HttpLimits) -> Table:
     )
 
 
+def stream_source(uri: str, limits: HttpLimits, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """The raw bytes of a file:// or http(s):// CSV in chunks, never all at once (batch scoring
+    reads inputs larger than its memory); the same errors as `load_table`."""
+    scheme = urlparse(uri).scheme
+    if scheme == "file":
+        return _file_chunks(uri, chunk_bytes)
+    if scheme in ("http", "https"):
+        return _download_chunks(uri, limits)
+    raise BadInput(
+        "InvalidDataset", f"dataset URI {uri!r} cannot be streamed: use file:// or http(s)://"
+    )
+
+
 def _builtin(name: str) -> Table:
     from sklearn import datasets
 
@@ -86,12 +101,16 @@ def _csv_table(raw: bytes) -> Table:
 
 
 def _read_file(uri: str) -> bytes:
+    return b"".join(_file_chunks(uri, 1 << 20))
+
+
+def _file_chunks(uri: str, chunk_bytes: int) -> Iterator[bytes]:
     parsed = urlparse(uri)
     if parsed.netloc not in ("", "localhost"):
         raise BadInput("InvalidDataset", f"file URI must be local (file:///path): {uri}")
     path = Path(unquote(parsed.path))
     try:
-        return path.read_bytes()
+        handle = path.open("rb")
     except FileNotFoundError as exc:
         raise BadInput("DatasetNotFound", f"dataset file {path} does not exist") from exc
     except IsADirectoryError as exc:
@@ -100,9 +119,28 @@ def _read_file(uri: str) -> bytes:
         raise BadInput("DatasetNotFound", f"dataset file {path} is not readable") from exc
     except OSError as exc:
         raise Transient("DatasetUnavailable", f"cannot read dataset file {path}: {exc}") from exc
+    return _chunks_of(handle, path, chunk_bytes)
+
+
+def _chunks_of(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    with handle:
+        while True:
+            try:
+                chunk = handle.read(chunk_bytes)
+            except OSError as exc:
+                raise Transient(
+                    "DatasetUnavailable", f"cannot read dataset file {path}: {exc}"
+                ) from exc
+            if not chunk:
+                return
+            yield chunk
 
 
 def _download(uri: str, limits: HttpLimits) -> bytes:
+    return b"".join(_download_chunks(uri, limits))
+
+
+def _download_chunks(uri: str, limits: HttpLimits) -> Iterator[bytes]:
     """Stream the body with a byte cap and a wall-clock deadline (a slow drip must not hang us)."""
     deadline = time.monotonic() + limits.timeout_seconds
     try:
@@ -114,7 +152,7 @@ def _download(uri: str, limits: HttpLimits) -> bytes:
             declared = int(response.headers.get("content-length") or 0)
             if declared > limits.max_bytes:
                 raise _too_large(uri, limits)
-            chunks, size = [], 0
+            size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > limits.max_bytes:
@@ -124,8 +162,7 @@ def _download(uri: str, limits: HttpLimits) -> bytes:
                         "DatasetUnavailable",
                         f"downloading {uri} took longer than {limits.timeout_seconds:g}s",
                     )
-                chunks.append(chunk)
-            return b"".join(chunks)
+                yield chunk
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise BadInput("InvalidDataset", f"invalid dataset URL {uri}: {exc}") from exc
     except httpx.TooManyRedirects as exc:

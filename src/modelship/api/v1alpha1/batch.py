@@ -96,8 +96,8 @@ class BatchOutput(ApiModel):
     uri: str | None = Field(
         default=None,
         pattern=r"^file:///.+$",
-        description="A directory (file:///...) to write to; default: the catalog volume, "
-        "under <namespace>/<model>/predictions/<name>.",
+        description="A directory (file:///...) to write to; default: the catalog (a volume: "
+        "<namespace>/<model>/predictions/<name>; a registry: an artifact beside the version).",
     )
     format: OutputFormat = Field(default="csv", description="csv or jsonl.")
     include: list[OutputField] = Field(

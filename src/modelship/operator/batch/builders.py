@@ -41,7 +41,8 @@ def output_dir(
     spec: BatchPredictionSpec, namespace: str, name: str, settings: OperatorSettings
 ) -> str | None:
     """The run's directory: spec.output.uri, else the catalog volume's predictions directory;
-    None where neither exists (a registry catalog and no output URI)."""
+    None with a registry catalog and no output URI: the output goes to the registry, beside
+    the version it came from."""
     if spec.output.uri is not None:
         return unquote(urlparse(spec.output.uri).path)
     if settings.catalog_uri:
@@ -52,7 +53,7 @@ def output_dir(
 
 def batch_env(
     body: Obj, spec: BatchPredictionSpec, resolved: ResolvedVersion, step: BatchStep,
-    directory: str, catalog_root: str,
+    directory: str | None, catalog_root: str,
 ) -> BatchEnv:  # fmt: skip
     meta = body["metadata"]
     return BatchEnv(
@@ -81,7 +82,7 @@ def batch_env(
 
 def build_job(
     body: Obj, spec: BatchPredictionSpec, resolved: ResolvedVersion, step: BatchStep,
-    attempt: int, directory: str, settings: OperatorSettings,
+    attempt: int, directory: str | None, settings: OperatorSettings,
 ) -> Obj:  # fmt: skip
     """The Job of one step; for `shard` an Indexed Job over every shard of the run."""
     meta = body["metadata"]

@@ -69,9 +69,6 @@ def decide(
     meta = body["metadata"]
     assert isinstance(meta, dict)
     directory = output_dir(bp.spec, str(meta["namespace"]), str(meta["name"]), settings)
-    if directory is None:
-        return failed(status, "OutputNotSupported", "the catalog is a registry: set "
-                      "spec.output.uri to a file:/// directory", generation, now)  # fmt: skip
     if status.resolved is None:
         if observed.facts is None:
             return Decision(old, requeue_after=0)

@@ -92,3 +92,18 @@ def test_output_directory_defaults_to_the_catalog_volume() -> None:
     assert output_dir(given, "ml", "nightly", volume) == "/data/out dir"
     registry = OperatorSettings(catalog_uri="oci://registry.local:5000/models")
     assert output_dir(spec(), "ml", "nightly", registry) is None
+
+
+def test_with_a_registry_catalog_the_jobs_write_to_the_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No directory in the environment: the worker writes beside the version in the registry."""
+    settings = OperatorSettings(catalog_uri="oci://registry.local:5000/models?plain-http=true")
+    directory = output_dir(spec(), "ml", "nightly", settings)
+    job = build_job(BODY, spec(), RESOLVED, "assemble", 1, directory, settings)
+    env = env_of(job)
+    assert "MODELSHIP_BATCH_OUTPUT_DIR" not in env
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    read = BatchSettings()
+    assert read.output_dir is None and read.catalog_root == settings.catalog_uri
