@@ -9,7 +9,8 @@ store; everything else here is what keeps the run's memory bounded:
   answered), so they are not even downloaded;
 - a capture keeps only what the join compares (id, time, version, digest, stage, prediction):
   its inputs and probabilities are dropped as it is read, and captures of versions this
-  Deployment does not serve are not kept at all.
+  Deployment does not serve (or of a stage other than the one serving it in its role, such as
+  the acceptance Job's requests to the test stage) are not kept at all.
 
 So memory grows with the captured rows of the served versions in the window (C) and the label
 records in it (L), and with nothing else: about 1 KiB each (measured: 1,050 bytes per row at
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from modelship.api.v1alpha1 import LiveMetric
+from modelship.api.v1alpha1 import LiveMetric, ServedRole
 from modelship.api.v1alpha1.base import rfc3339
 from modelship.catalog.segments import SegmentStore, segments
 from modelship.contracts.capture import SegmentKind
@@ -37,6 +38,14 @@ from modelship.contracts.evaluation import (
 )
 from modelship.monitoring.join import DEFAULT_METRIC, VersionPerformance, evaluate
 
+STAGE_OF_ROLE: Final[dict[ServedRole, str]] = {
+    "production": "production",
+    "canary": "production",
+    "shadow": "test",
+}
+"""The stage a role's pods capture under: canary pods are production pods of another version,
+and the shadow is the test stage answering mirrored requests. So the acceptance Job's requests
+to the test stage never count as production's, though it is the same version."""
 BYTES_PER_ROW: Final = 1536
 """Upper bound of the memory one kept capture or label costs the join."""
 _KEPT = ("id", "ts", "model", "version", "digest", "stage", "prediction")
@@ -51,7 +60,7 @@ def run(plan: EvaluationPlan, store: SegmentStore, now: float) -> EvaluationRepo
     """Per-version totals of the plan's served versions, as of `now` (Unix seconds)."""
     since = now - plan.window_seconds if plan.window_seconds is not None else None
     since_time = datetime.fromtimestamp(since, UTC) if since is not None else None
-    served = {v.version: v.digest for v in plan.versions}
+    served = {v.version: (v.digest, STAGE_OF_ROLE[v.role]) for v in plan.versions}
     reading = _Reading()
     metric = plan.metric or DEFAULT_METRIC[plan.task]
     result = evaluate(
@@ -79,12 +88,18 @@ def run(plan: EvaluationPlan, store: SegmentStore, now: float) -> EvaluationRepo
 
 
 def _captures(
-    store: SegmentStore, since: datetime | None, served: dict[int, str], reading: _Reading
+    store: SegmentStore,
+    since: datetime | None,
+    served: dict[int, tuple[str, str]],
+    reading: _Reading,
 ) -> Iterator[dict[str, Any]]:
-    """Captures of the served versions (matched by version and digest), without their inputs."""
+    """Captures of the served versions (matched by version, digest and the stage that served
+    them in their role), without their inputs."""
     for record in _records(store, "captures", since, reading):
         version = record.get("version")
-        if not isinstance(version, int) or served.get(version) != record.get("digest"):
+        if not isinstance(version, int):
+            continue
+        if served.get(version) != (record.get("digest"), record.get("stage")):
             continue
         kept = {key: record[key] for key in _KEPT if key in record}
         kept["inputs"] = {}

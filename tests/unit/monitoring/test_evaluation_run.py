@@ -26,10 +26,12 @@ NOW = 1_800_000_000.0
 PROD, CANARY = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 
 
-def capture(row: str, version: int, digest: str, prediction: Any, ts: float) -> dict[str, Any]:
+def capture(
+    row: str, version: int, digest: str, prediction: Any, ts: float, stage: str = "production"
+) -> dict[str, Any]:
     return {
         "id": row, "ts": ts, "model": "iris", "version": version, "digest": digest,
-        "stage": "production", "inputs": {"x": [1.0, 2.0, 3.0, 4.0]}, "prediction": prediction,
+        "stage": stage, "inputs": {"x": [1.0, 2.0, 3.0, 4.0]}, "prediction": prediction,
         "proba": [0.1, 0.9],
     }  # fmt: skip
 
@@ -60,6 +62,7 @@ def store(tmp_path: Path) -> DirectorySegmentStore:
     rows += [capture("c0", 3, CANARY, 1, recent)]
     rows += [capture("old-digest", 2, "sha256:" + "c" * 64, 1, recent)]  # a re-published v2
     rows += [capture("other", 1, "sha256:" + "d" * 64, 0, recent)]  # not served here
+    rows += [capture("accept-0", 2, PROD, 0, recent, stage="test")]  # acceptance, not production
     put(store, "captures", rows, recent)
     put(store, "captures", [capture("ancient", 2, PROD, 0, NOW - 86400)], NOW - 86400)
     # Labels: r0..r7 right except r6 and r7 (wrong), the canary's right, one for an unserved row.
