@@ -20,9 +20,9 @@ from typing import Protocol, TypeVar
 # Seconds a module takes on the two-core CI machine under `make test` (the other worker busy
 # beside it), for the modules well above their tier's typical figure.
 MODULE_SECONDS: dict[str, float] = {
-    "tests/integration/test_batch_prediction_live.py": 360,
     "tests/integration/test_gateway_traefik_live.py": 330,
-    "tests/integration/test_webhook_certs_live.py": 270,
+    "tests/integration/test_webhook_certs_live.py": 225,
+    "tests/integration/test_batch_prediction_live.py": 220,
     "tests/integration/test_typed_models_live.py": 145,
     "tests/integration/test_categorical_drift_live.py": 130,
     "tests/integration/test_script_mode_oci_live.py": 120,
