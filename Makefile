@@ -53,8 +53,10 @@ system-deps: ## Install the Debian packages the local cluster needs, if any is m
 
 .PHONY: test
 test: system-deps install ## Run every test: unit, integration (real API server) and end-to-end.
-	@# Two workers, a test module each at a time, each worker with its own local cluster.
-	$(BIN)/pytest -n 2 --dist loadfile
+	@# Two workers, a test module each at a time, each worker with its own local cluster; the
+	@# modules in collection order, longest first (tests/support/schedule.py), not xdist's order
+	@# by number of tests, which leaves the long one-test live modules for the end.
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # The oldest Kubernetes release still supported upstream (see devcluster/binaries.py).
 COMPAT_KUBERNETES ?= $(shell sed -n 's/^OLDEST_SUPPORTED = "\(.*\)"/\1/p' \
@@ -64,7 +66,7 @@ COMPAT_KUBERNETES ?= $(shell sed -n 's/^OLDEST_SUPPORTED = "\(.*\)"/\1/p' \
 test-compat: system-deps install ## The integration and e2e tiers on the oldest supported Kubernetes (built on first use).
 	MODELSHIP_KUBERNETES_VERSION=$(COMPAT_KUBERNETES) $(BIN)/modelship dev build
 	MODELSHIP_KUBERNETES_VERSION=$(COMPAT_KUBERNETES) $(BIN)/pytest -n 2 --dist loadfile \
-	  tests/integration tests/e2e
+	  --no-loadscope-reorder tests/integration tests/e2e
 
 .PHONY: test-unit
 test-unit: install ## Run the fast unit tests only.

@@ -29,11 +29,18 @@ from modelship.operator.kube.client import Kube, load_api_client
 from support.accounts import create_model_namespace, create_namespace
 from support.in_cluster import InClusterOperator
 from support.kubectl import Kubectl
+from support.schedule import longest_first
 from support.target import KUBECONFIG_ENV, Target, TargetError, target_from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CRDS_DIR = REPO_ROOT / "crds"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first (support/schedule.py), so that `make test`'s two workers
+    finish together; the tests inside a module keep their order."""
+    items[:] = longest_first(items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -88,19 +88,23 @@ def test_batch_prediction_scores_in_order_and_resumes(
     wait_for_status(kube, MODEL_DEPLOYMENTS, namespace, "iris", awaiting_approval(1), 300,
                     describe=operator.tail)  # fmt: skip
 
-    # Tested but not approved: refused by default, accepted as a backtest (and marked so).
+    # Tested but not approved: refused by default, accepted as a backtest (and marked so). The
+    # backtest is one shard (sharding is the nightly run's subject); the version is approved
+    # once the backtest has resolved it, and its production rollout overlaps the backtest.
     kube.create(BATCH_PREDICTIONS, namespace, batch("early", {"number": 1}))
     early = wait_for_status(kube, BATCH_PREDICTIONS, namespace, "early", finished, 60)
     assert early["phase"] == "Failed" and early["failure"]["reason"] == "VersionNotApproved"
-    kube.create(
-        BATCH_PREDICTIONS, namespace, batch("backtest", {"number": 1}, requireApproved=False)
-    )
+    one_shard = {"rowsPerShard": 150, "parallelism": 1, "retriesPerShard": 1}
+    backtest_run = batch("backtest", {"number": 1}, requireApproved=False, sharding=one_shard)
+    kube.create(BATCH_PREDICTIONS, namespace, backtest_run)
+    wait_for_status(kube, BATCH_PREDICTIONS, namespace, "backtest",
+                    lambda s: s.get("resolved") or finished(s), 60)  # fmt: skip
+
+    approve(kube, namespace, "iris")
     backtest = wait_for_status(kube, BATCH_PREDICTIONS, namespace, "backtest", finished, 300,
                                describe=operator.tail)  # fmt: skip
     assert backtest["phase"] == "Succeeded", backtest
     assert backtest["resolved"]["approved"] is False
-
-    approve(kube, namespace, "iris")
     wait_for_status(
         kube, MODEL_DEPLOYMENTS, namespace, "iris",
         lambda s: (s.get("production") or {}).get("version") == 1 and s.get("phase") == "Serving",
@@ -147,21 +151,8 @@ def test_batch_prediction_scores_in_order_and_resumes(
     proba = np.array([[float(r[f"proba_{c}"]) for c in (0, 1, 2)] for r in rows])
     np.testing.assert_allclose(proba, estimator.predict_proba(iris.data), rtol=1e-9)
 
-    # The same run again over the same directory with one part gone: only that shard scores.
-    victim = sorted((out / ".parts").glob("*.part"))[2]
-    victim.unlink()
-    # (Submitted and awaited through the SDK, as a pipeline step would.)
-    again_spec = batch("again", {"digest": resolved["digest"]}, output={"uri": shared})["spec"]
-    with Client(namespace=namespace, kubeconfig=str(cluster_kubeconfig), progress=False) as ms:
-        again = ms.score("again", BatchPredictionSpec.model_validate(again_spec), timeout=300)
-    assert again.status.output is not None
-    assert again.status.output.digest == status["output"]["digest"]
-    redone = shard_reports(kube, namespace, "again-score-1")
-    assert sorted(r.shard or 0 for r in redone if not r.reused) == [2]
-    assert sorted(r.shard or 0 for r in redone if r.reused) == [0, 1, 3]
-
     # Malformed rows: under maxFailedRows they land in the errors part, over it the run fails
-    # naming them.
+    # naming them. (These two runs go on while the resumed run below scores.)
     names = list(load_iris().feature_names)
     table = host / "data" / "malformed.csv"
     table.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +167,19 @@ def test_batch_prediction_scores_in_order_and_resumes(
                 batch("under", {"number": 1}, input=source, maxFailedRows=2))  # fmt: skip
     kube.create(BATCH_PREDICTIONS, namespace,
                 batch("over", {"number": 1}, input=source, maxFailedRows=1))  # fmt: skip
+    # The same run again over the same directory with one part gone: only that shard scores.
+    victim = sorted((out / ".parts").glob("*.part"))[2]
+    victim.unlink()
+    # (Submitted and awaited through the SDK, as a pipeline step would.)
+    again_spec = batch("again", {"digest": resolved["digest"]}, output={"uri": shared})["spec"]
+    with Client(namespace=namespace, kubeconfig=str(cluster_kubeconfig), progress=False) as ms:
+        again = ms.score("again", BatchPredictionSpec.model_validate(again_spec), timeout=300)
+    assert again.status.output is not None
+    assert again.status.output.digest == status["output"]["digest"]
+    redone = shard_reports(kube, namespace, "again-score-1")
+    assert sorted(r.shard or 0 for r in redone if not r.reused) == [2]
+    assert sorted(r.shard or 0 for r in redone if r.reused) == [0, 1, 3]
+
     under = wait_for_status(kube, BATCH_PREDICTIONS, namespace, "under", finished, 300,
                             describe=operator.tail)  # fmt: skip
     assert under["phase"] == "Succeeded", under

@@ -5,8 +5,8 @@ Secret deleted first): the leader issues the pair, injects the CA, both replicas
 an iris Model goes from apply to Serving with an approval admitted through the Service. Then,
 under a steady stream of Deployment writes and approvals (a writer thread, admin credentials,
 each write going through both webhooks): the operator pod that last answered is deleted, the
-operator Deployment is rolled, and certificates are rotated several times (lifetimes of a
-minute, set below): not one write may be refused. Which replica answered comes from the API
+operator Deployment is rolled, and certificates are rotated several times (lifetimes of
+40 s, set below): not one write may be refused. Which replica answered comes from the API
 server's audit log (`<webhook>/served-by`, set by the webhook).
 """
 
@@ -50,10 +50,11 @@ SECRET = "modelship-operator-webhook-tls"
 SERVICE_NAME = "modelship-operator-webhook.modelship-system.svc"
 WEBHOOK_PORT = 9443
 SERVED_BY = "approvals.deployments.modelship.io/served-by"
-# Certificates of a minute, a new pair staged 30 s before expiry: a rotation every ~30 s.
+# Certificates of 40 s, a new pair staged 25 s before expiry: a rotation every ~15 s, and 25 s
+# for every replica and the API server to take a new pair before the old one expires.
 OPERATOR_ENV = {
-    "MODELSHIP_OPERATOR_ADMISSION_CERTIFICATE_LIFETIME_SECONDS": "60",
-    "MODELSHIP_OPERATOR_ADMISSION_ROTATE_BEFORE_SECONDS": "30",
+    "MODELSHIP_OPERATOR_ADMISSION_CERTIFICATE_LIFETIME_SECONDS": "40",
+    "MODELSHIP_OPERATOR_ADMISSION_ROTATE_BEFORE_SECONDS": "25",
     "MODELSHIP_OPERATOR_ADMISSION_PROPAGATION_SECONDS": "3",
     "MODELSHIP_OPERATOR_ADMISSION_RELOAD_SECONDS": "1",
 }
