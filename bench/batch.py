@@ -23,18 +23,28 @@ same rows in two shards as `python -m modelship.batch` processes, one after the 
 machine with two free cores, 2 approaches twice 1 minus the input read each shard makes in
 full (it hashes the whole input to refuse one that changed). Figures only; never asserted.
 
-First figures (shared 2-core VM, niced 10, load average ~10, --rows 50000), logistic_regression:
-floor 2,674,673 rows/s, serving in-process 246,801, batch shard 58,690, plan 710,162;
-batch/floor 0.02, batch/serving 0.24: far from the issue's goal (>= 50 % of the floor). A
-cProfile of a 20,000-row shard: rendering the output lines (`rows.render`, `repr` of each float)
-~38 %, `tolist` of the predictions ~30 %, decoding the CSV's text cells as numbers in the serving
-codec (`_bytes_as_numbers`, the cells go as BYTES) ~18 %, the CSV pass ~15 %, the estimator ~2 %.
-random_forest and the parallelism figures were not recorded yet (run was cut short).
+Figures so far (shared 2-core VM, niced 10, the unit suite running beside it, load 11-20),
+logistic_regression, before the shard froze its window out of the cyclic GC:
+- --rows 50000: floor 2,674,673 rows/s, serving in-process 246,801, batch shard 58,690, plan
+  710,162; batch/floor 0.02, batch/serving 0.24.
+- --rows 30000: floor 2,602,821, serving 224,115, batch 69,427, plan 762,098; batch/floor 0.03,
+  batch/serving 0.31; two 15,000-row shards as processes: parallelism 1 225.7 s, parallelism 2
+  196.2 s (ratio 1.15): at this size each process's start and model load (the serving loader,
+  ONNX conversion included) dominate, on a machine with no free core.
+Far from the issue's goal (>= 50 % of the floor). A cProfile of a 20,000-row shard: the cyclic
+GC walking the window's cells again and again (seen as `tolist`, ~38 %; `gc.freeze` after the
+read removes it: 1.8 s -> 1.5 s profiled), rendering the output lines (`rows.render`, `repr` of
+each float, ~28 %), decoding the CSV's text cells as numbers in the serving codec (they go as
+BYTES, ~15 %), the CSV pass ~12 %; the estimator itself ~2 %.
+random_forest (100 trees), --rows 30000, same run, load 12-26: floor 50,988 rows/s, serving
+in-process 55,017 (ONNX), batch 28,112, plan 677,074; batch/floor 0.55, batch/serving 0.51;
+parallelism 1 645.4 s, parallelism 2 311.5 s for the two shards (ratio 2.07).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import subprocess
@@ -170,6 +180,7 @@ def bench_kind(
     target = DirectoryTarget(out, steps.options(shard, str(planned.input_digest)))
     started = time.process_time()
     window = stream.read_window(shard.input_uri, steps.limits(shard), 0, n)
+    gc.freeze()  # as steps.shard does before scoring
     record = steps.score_shard(shard, window, loaded, 0, target)
     batch = n / (time.process_time() - started)
     assert record.rows == n, record
