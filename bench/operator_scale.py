@@ -31,12 +31,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,9 +62,8 @@ def now_rfc3339() -> str:
 
 
 def model_body(name: str, suspend: bool, rejected: bool = False) -> dict[str, Any]:
-    """An iris Model; `rejected`: its gate names a regression metric, which a classification
-    Model cannot have (the schema accepts it, the operator refuses it: Ready False)."""
-    gates = [{"metric": "r2", "min": 0.5}] if rejected else []
+    """An iris Model; `rejected`: its algorithm is a regressor, which a classification Model
+    cannot have (the API server's schema accepts it, the operator refuses it: Ready False)."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Model",
@@ -69,8 +72,11 @@ def model_body(name: str, suspend: bool, rejected: bool = False) -> dict[str, An
             "suspend": suspend,
             "task": "classification",
             "dataset": {"uri": "builtin:iris"},
-            "algorithm": {"name": "logistic_regression", "params": {"max_iter": 300}},
-            "evaluation": {"testFraction": 0.3, "seed": 7, "gates": gates},
+            "algorithm": {
+                "name": "linear_regression" if rejected else "logistic_regression",
+                "params": {} if rejected else {"max_iter": 300},
+            },
+            "evaluation": {"testFraction": 0.3, "seed": 7},
         },
     }
 
@@ -93,6 +99,7 @@ class OperatorUnderTest:
     """`python -m modelship.operator` against the benchmark's cluster; /proc gives its cost."""
 
     def __init__(self, kubeconfig: Path, log: Path, source: Path | None = None) -> None:
+        self.kubeconfig, self.source = kubeconfig, source
         env = {
             **os.environ,
             # Another checkout's operator (`--operator-src`), e.g. the one before a change.
@@ -130,7 +137,9 @@ class OperatorUnderTest:
         self.log.close()
 
 
-def wait_until(probe: Callable[[], tuple[int, int]], timeout: float, what: str) -> float:
+def wait_until(
+    probe: Callable[[], tuple[int, int]], timeout: float, what: str, every: float = 1.0
+) -> float:
     """Seconds until `probe()` returns (done, total) with done >= total; progress every 10 s."""
     start = last = time.monotonic()
     while True:
@@ -142,7 +151,7 @@ def wait_until(probe: Callable[[], tuple[int, int]], timeout: float, what: str) 
         if time.monotonic() - last >= 10:
             print(f"[scale]   {what}: {done}/{total}", flush=True)
             last = time.monotonic()
-        time.sleep(1.0)
+        time.sleep(every)
 
 
 def observed(kube: Kube, namespace: str, expected: int) -> tuple[int, int]:
@@ -154,6 +163,12 @@ def observed(kube: Kube, namespace: str, expected: int) -> tuple[int, int]:
             if status.get("observedGeneration") == item["metadata"].get("generation"):
                 done += 1
     return done, 2 * expected
+
+
+def poll_seconds(objects: int) -> float:
+    """How often to list every object while waiting: a list of 20,000 costs the shared cores
+    about a second, so large runs look less often (the settle figure is that coarse)."""
+    return max(1.0, objects / 4000)
 
 
 def ensure_namespace(kube: Kube, name: str) -> None:
@@ -168,23 +183,104 @@ def ensure_namespace(kube: Kube, name: str) -> None:
 class Step:
     n: int
     settle_s: float = 0.0
+    rest_s: float = 0.0
     loop_s: float = 0.0
     rss_mb: float = 0.0
     cpu_pct: float = 0.0
     requests_per_s: float = 0.0
     writes_per_s: float = 0.0
+    restart_s: float = float("nan")
+    restart_rss_mb: float = 0.0
+    load: str = ""
 
 
-def add_idle(kube: Kube, start: int, stop: int, state: str) -> float:
-    """Create idle Models and Deployments start..stop-1 (suspended, or a rejected Model and a
-    Deployment waiting for it); seconds until all observed."""
+# The idle states of `--state mixed`, each a name prefix. `awaiting` and `serving` are real
+# trainings and run pods, so their share is capped by `--pods`; the rest split evenly.
+SUSPENDED, WAITING, AWAITING, SERVING = "s", "w", "a", "v"
+STATES = {"suspended": SUSPENDED, "waiting": WAITING}
+
+
+def plan(n: int, state: str, pods: int) -> dict[str, int]:
+    """How many of the N idle Models (each with its Deployment) are in each idle state."""
+    if state != "mixed":
+        return {STATES[state]: n}
+    # A tenth of N, at most `pods`: half AwaitingApproval (a test pod each), half Serving.
+    with_pods = min(pods, n // 10)
+    awaiting = with_pods // 2
+    serving = with_pods - awaiting
+    rest = n - with_pods
+    return {SUSPENDED: rest // 2, WAITING: rest - rest // 2, AWAITING: awaiting, SERVING: serving}
+
+
+def idle_bodies(prefix: str, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    name = f"{prefix}{i:05d}"
+    suspend = prefix == SUSPENDED
+    return (
+        model_body(name, suspend=suspend, rejected=prefix == WAITING),
+        deployment_body(name, suspend=suspend),
+    )
+
+
+def create_all(kube: Kube, namespace: str, bodies: Iterable[tuple[dict[str, Any], ...]]) -> int:
+    """Create the bodies (a Model and its Deployment each), four requests in flight."""
+
+    def create(pair: tuple[dict[str, Any], ...]) -> None:
+        kube.create(MODELS, namespace, pair[0])
+        kube.create(MODEL_DEPLOYMENTS, namespace, pair[1])
+
+    with ThreadPoolExecutor(4) as pool:
+        return sum(1 for _ in pool.map(create, bodies))
+
+
+def add_idle(kube: Kube, have: dict[str, int], want: dict[str, int], total: int) -> float:
+    """Create the idle Models and Deployments `want` has more of than `have`; seconds from the
+    last created until all are observed."""
     namespace = "idle"
-    suspend, rejected = state == "suspended", state == "waiting"
-    for i in range(start, stop):
-        name = f"m{i:04d}"
-        kube.create(MODELS, namespace, model_body(name, suspend=suspend, rejected=rejected))
-        kube.create(MODEL_DEPLOYMENTS, namespace, deployment_body(name, suspend=suspend))
-    return wait_until(lambda: observed(kube, namespace, stop), 1800, "idle objects observed")
+    bodies = [
+        idle_bodies(prefix, i)
+        for prefix, count in want.items()
+        for i in range(have.get(prefix, 0), count)
+    ]
+    started = time.monotonic()
+    create_all(kube, namespace, bodies)
+    print(
+        f"[scale]   created {len(bodies)} Models and Deployments in "
+        f"{time.monotonic() - started:.0f}s",
+        flush=True,
+    )
+    have.update(want)
+    return wait_until(
+        lambda: observed(kube, namespace, total),
+        1800,
+        "idle objects observed",
+        poll_seconds(2 * total),
+    )
+
+
+def bring_to_rest(kube: Kube, want: dict[str, int]) -> float:
+    """Seconds until the trained share is at rest: `awaiting` Deployments AwaitingApproval,
+    `serving` ones approved (version 1, their Model's first) and Serving."""
+    namespace = "idle"
+    awaiting = {f"{AWAITING}{i:05d}" for i in range(want.get(AWAITING, 0))}
+    serving = {f"{SERVING}{i:05d}" for i in range(want.get(SERVING, 0))}
+    if not awaiting and not serving:
+        return 0.0
+    approved: set[str] = set()
+
+    def at_rest() -> tuple[int, int]:
+        done = 0
+        for item in kube.list(MODEL_DEPLOYMENTS, namespace):
+            name, phase = item["metadata"]["name"], (item.get("status") or {}).get("phase")
+            target = "AwaitingApproval" if name in awaiting else "Serving"
+            if (name in awaiting or name in serving) and phase == target:
+                done += 1
+            elif name in serving and phase == "AwaitingApproval" and name not in approved:
+                patch = {"spec": {"approval": {"version": 1}}}
+                kube.patch(MODEL_DEPLOYMENTS, namespace, name, patch)
+                approved.add(name)
+        return done, len(awaiting) + len(serving)
+
+    return wait_until(at_rest, 1800, "trained share at rest", 2.0)
 
 
 def run_active(kube: Kube, label: str, count: int) -> float:
@@ -223,7 +319,53 @@ def measure_idle(op: OperatorUnderTest, audit: Path, seconds: float) -> tuple[fl
     ]
     span = t1 - t0
     writes = sum(1 for r in records if r.is_write)
+    kinds = Counter(
+        f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}" for r in records
+    )
+    if kinds:
+        print(f"[scale]   idle requests: {dict(kinds.most_common(6))}", flush=True)
     return op.rss_mb(), 100 * (cpu1 - cpu0) / span, len(records) / span, writes / span
+
+
+# Kopf logs one line per object whose resume handler (model_changed, deployment_changed: each
+# reads the object and its children and writes status if anything changed) ran at start; its
+# plain log format names no object, so the lines are counted.
+RESUMED = re.compile(rb"Resuming is processed: [1-9][0-9]* succeeded")
+
+
+def objects(kube: Kube, namespaces: Iterable[str]) -> int:
+    """How many Models and Deployments the run has."""
+    return sum(len(kube.list(res, ns)) for ns in namespaces for res in (MODELS, MODEL_DEPLOYMENTS))
+
+
+def restart(
+    kube: Kube, op: OperatorUnderTest, namespaces: list[str], log: Path
+) -> tuple[OperatorUnderTest, float]:
+    """Stop the operator (SIGTERM: it hands its Lease back) and start another; seconds from its
+    start until its log says every Model and Deployment was resumed and every one's
+    observedGeneration is current."""
+    expected = objects(kube, namespaces)
+    op.stop()
+    fresh = OperatorUnderTest(op.kubeconfig, log, op.source)
+    resumed, offset = 0, 0
+
+    def probe() -> tuple[int, int]:
+        nonlocal resumed, offset
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # whole lines; the rest is read next time
+        offset += len(complete)
+        resumed += len(RESUMED.findall(complete))
+        if resumed < expected:
+            return resumed, expected
+        return sum(observed(kube, ns, 0)[0] for ns in namespaces), expected
+
+    return fresh, wait_until(probe, 900, "restarted operator resumed", poll_seconds(expected))
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> int:
@@ -233,15 +375,27 @@ def main() -> int:
     parser.add_argument("--active", type=int, default=5)
     parser.add_argument(
         "--state",
-        choices=["suspended", "waiting"],
-        default="suspended",
+        choices=["mixed", "suspended", "waiting"],
+        default="mixed",
         help="how the N idle objects are idle",
+    )
+    parser.add_argument(
+        "--pods",
+        type=int,
+        default=40,
+        help="mixed: at most this many of the N are trained and run a pod (half "
+        "AwaitingApproval, half Serving), at most a tenth of N",
+    )
+    parser.add_argument(
+        "--no-restart", action="store_true", help="skip the operator restart after each step"
     )
     parser.add_argument("--keep", type=Path, default=None, help="cluster dir to keep")
     parser.add_argument(
         "--operator-src", type=Path, default=None, help="run the operator from this src/ instead"
     )
     args = parser.parse_args()
+    # A stopped benchmark still stops its operator (and its cluster unless --keep).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = sorted(int(s) for s in args.sizes.split(","))
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="modelship-scale-"))
     cluster = DevCluster(workdir / "dev")
@@ -255,36 +409,46 @@ def main() -> int:
     op = OperatorUnderTest(cluster.kubeconfig, workdir / "operator.log", args.operator_src)
     print(f"[scale] operator pid {op.process.pid}, log {workdir / 'operator.log'}", flush=True)
     steps: list[Step] = []
+    namespaces = ["idle", "active-warmup"]
     try:
         # The first loop of a fresh cluster pays for cold caches (imports, the catalog claim's
         # first volume): one untimed round first, so N = 0 is a fair baseline.
         print("[scale] warm-up: one untimed round of active loops", flush=True)
         run_active(kube, "warmup", args.active)
-        created = 0
+        have: dict[str, int] = {}
         for n in sizes:
             step = Step(n)
-            print(
-                f"[scale] N={n}: creating {n - created} more {args.state} Models and Deployments",
-                flush=True,
-            )
-            step.settle_s = add_idle(kube, created, n, args.state)
-            created = n
-            print(
-                f"[scale] N={n}: all observed after {step.settle_s:.1f}s; active loops", flush=True
-            )
+            want = plan(n, args.state, args.pods)
+            print(f"[scale] N={n}: {args.state} {want} (had {have})", flush=True)
+            step.settle_s = add_idle(kube, have, want, n)
+            print(f"[scale] N={n}: all observed after {step.settle_s:.1f}s", flush=True)
+            step.rest_s = bring_to_rest(kube, want)
+            print(f"[scale] N={n}: at rest after {step.rest_s:.1f}s; active loops", flush=True)
             step.loop_s = run_active(kube, str(n), args.active)
+            namespaces.append(f"active-{n}")
             print(
                 f"[scale] N={n}: active loops {step.loop_s:.1f}s; idle {args.idle:.0f}s", flush=True
             )
             rss, cpu, rps, wps = measure_idle(op, cluster.layout.audit_log, args.idle)
             step.rss_mb, step.cpu_pct, step.requests_per_s, step.writes_per_s = rss, cpu, rps, wps
-            steps.append(step)
+            step.load = load_average()
             # Each step as soon as it is measured: a run cut short still reports what it saw.
             print(
                 f"[scale] N={n}: RSS {rss:.0f} MB, idle CPU {cpu:.2f}% of a core, "
-                f"{rps:.2f} requests/s ({wps:.2f} writes/s)",
+                f"{rps:.2f} requests/s ({wps:.2f} writes/s), load {step.load}",
                 flush=True,
             )
+            if not args.no_restart:
+                op, step.restart_s = restart(
+                    kube, op, namespaces, workdir / f"operator-restart-{n}.log"
+                )
+                step.restart_rss_mb = op.rss_mb()
+                print(
+                    f"[scale] N={n}: restart to all observed {step.restart_s:.1f}s "
+                    f"(RSS then {step.restart_rss_mb:.0f} MB)",
+                    flush=True,
+                )
+            steps.append(step)
     finally:
         op.stop()
         kube.close()
@@ -292,13 +456,15 @@ def main() -> int:
             cluster.down()
     base = steps[0].loop_s if steps and steps[0].loop_s else float("nan")
     print(
-        "\n| N | settle s | active loop s | ratio to N=0 | RSS MB | idle CPU % | req/s | writes/s |"
+        "\n| N | settle s | active loop s | ratio to N=0 | RSS MB | idle CPU % | req/s | "
+        "writes/s | restart s | load |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for s in steps:
         print(
             f"| {s.n} | {s.settle_s:.1f} | {s.loop_s:.1f} | {s.loop_s / base:.2f} | "
-            f"{s.rss_mb:.0f} | {s.cpu_pct:.2f} | {s.requests_per_s:.2f} | {s.writes_per_s:.2f} |"
+            f"{s.rss_mb:.0f} | {s.cpu_pct:.2f} | {s.requests_per_s:.2f} | {s.writes_per_s:.2f} | "
+            f"{s.restart_s:.1f} | {s.load} |"
         )
     return 0
 
