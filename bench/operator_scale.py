@@ -33,6 +33,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -47,14 +48,28 @@ from pathlib import Path
 from typing import Any
 
 from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.cli.approve import approval_for
 from modelship.devcluster.audit import read_audit
 from modelship.devcluster.cluster import DevCluster
+from modelship.devcluster.kubeapi import ApiEndpoint, KubeClient
+from modelship.devcluster.webhooks import point_webhooks, remove_webhooks, served_certificate
 from modelship.operator.kube.client import Kube, KubeError, load_api_client
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, NAMESPACES
 
 BENCH_AGENT = "modelship-bench"
 NAMESPACE_KIND = "namespaces"
 HERTZ = os.sysconf("SC_CLK_TCK")
+WEBHOOKS = Path(__file__).resolve().parent.parent / "manifests" / "webhook" / "webhooks.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+ADMISSION_PORT = free_port()
 
 
 def now_rfc3339() -> str:
@@ -108,6 +123,11 @@ class OperatorUnderTest:
             "MODELSHIP_OPERATOR_IMAGE": "modelship:bench",
             "MODELSHIP_OPERATOR_HEALTH_ENDPOINT": "",
             "MODELSHIP_OPERATOR_METRICS_ENDPOINT": "",
+            # Its approval webhook on a port of its own (the benchmark points the cluster's
+            # webhook configurations at it while it approves: bring_to_rest).
+            "MODELSHIP_OPERATOR_ADMISSION_HOST": "127.0.0.1",
+            "MODELSHIP_OPERATOR_ADMISSION_PORT": str(ADMISSION_PORT),
+            "MODELSHIP_OPERATOR_ADMISSION_GENERATED_DIR": str(log.parent / "admission"),
         }
         self.log = log.open("wb")
         self.process = subprocess.Popen(
@@ -222,13 +242,13 @@ def idle_bodies(prefix: str, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def create_all(kube: Kube, namespace: str, bodies: Iterable[tuple[dict[str, Any], ...]]) -> int:
-    """Create the bodies (a Model and its Deployment each), four requests in flight."""
+    """Create the bodies (a Model and its Deployment each), eight requests in flight."""
 
     def create(pair: tuple[dict[str, Any], ...]) -> None:
         kube.create(MODELS, namespace, pair[0])
         kube.create(MODEL_DEPLOYMENTS, namespace, pair[1])
 
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(8) as pool:
         return sum(1 for _ in pool.map(create, bodies))
 
 
@@ -257,9 +277,11 @@ def add_idle(kube: Kube, have: dict[str, int], want: dict[str, int], total: int)
     )
 
 
-def bring_to_rest(kube: Kube, want: dict[str, int]) -> float:
+def bring_to_rest(kube: Kube, want: dict[str, int], kubeconfig: Path) -> float:
     """Seconds until the trained share is at rest: `awaiting` Deployments AwaitingApproval,
-    `serving` ones approved (version 1, their Model's first) and Serving."""
+    `serving` ones approved as `modelship approve` does and Serving. The cluster's approval
+    webhooks point at the operator meanwhile (they record the approver; a local process is no
+    endpoint of their Service) and are removed after, so a restart refuses no write."""
     namespace = "idle"
     awaiting = {f"{AWAITING}{i:05d}" for i in range(want.get(AWAITING, 0))}
     serving = {f"{SERVING}{i:05d}" for i in range(want.get(SERVING, 0))}
@@ -270,17 +292,27 @@ def bring_to_rest(kube: Kube, want: dict[str, int]) -> float:
     def at_rest() -> tuple[int, int]:
         done = 0
         for item in kube.list(MODEL_DEPLOYMENTS, namespace):
-            name, phase = item["metadata"]["name"], (item.get("status") or {}).get("phase")
+            name, status = item["metadata"]["name"], item.get("status") or {}
             target = "AwaitingApproval" if name in awaiting else "Serving"
-            if (name in awaiting or name in serving) and phase == target:
+            if (name in awaiting or name in serving) and status.get("phase") == target:
                 done += 1
-            elif name in serving and phase == "AwaitingApproval" and name not in approved:
-                patch = {"spec": {"approval": {"version": 1}}}
+            elif (
+                name in serving
+                and status.get("phase") == "AwaitingApproval"
+                and (name not in approved)
+            ):
+                patch = {"spec": {"approval": approval_for(status, None)}}
                 kube.patch(MODEL_DEPLOYMENTS, namespace, name, patch)
                 approved.add(name)
         return done, len(awaiting) + len(serving)
 
-    return wait_until(at_rest, 1800, "trained share at rest", 2.0)
+    with KubeClient(ApiEndpoint.from_kubeconfig(kubeconfig)) as client:
+        ca = served_certificate("127.0.0.1", ADMISSION_PORT)
+        point_webhooks(client, WEBHOOKS, f"https://127.0.0.1:{ADMISSION_PORT}", ca)
+        try:
+            return wait_until(at_rest, 1800, "trained share at rest", 2.0)
+        finally:
+            remove_webhooks(client, WEBHOOKS)
 
 
 def run_active(kube: Kube, label: str, count: int) -> float:
@@ -422,7 +454,7 @@ def main() -> int:
             print(f"[scale] N={n}: {args.state} {want} (had {have})", flush=True)
             step.settle_s = add_idle(kube, have, want, n)
             print(f"[scale] N={n}: all observed after {step.settle_s:.1f}s", flush=True)
-            step.rest_s = bring_to_rest(kube, want)
+            step.rest_s = bring_to_rest(kube, want, cluster.kubeconfig)
             print(f"[scale] N={n}: at rest after {step.rest_s:.1f}s; active loops", flush=True)
             step.loop_s = run_active(kube, str(n), args.active)
             namespaces.append(f"active-{n}")
