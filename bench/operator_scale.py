@@ -288,14 +288,19 @@ def bring_to_rest(kube: Kube, want: dict[str, int], kubeconfig: Path) -> float:
     if not awaiting and not serving:
         return 0.0
     approved: set[str] = set()
+    phases: Counter[str] = Counter()
 
     def at_rest() -> tuple[int, int]:
         done = 0
+        phases.clear()
         for item in kube.list(MODEL_DEPLOYMENTS, namespace):
             name, status = item["metadata"]["name"], item.get("status") or {}
             target = "AwaitingApproval" if name in awaiting else "Serving"
-            if (name in awaiting or name in serving) and status.get("phase") == target:
+            # Failed (a test stage that did not pass, e.g. pods that could not start on a
+            # saturated node) is at rest too: counted and reported, not waited out.
+            if (name in awaiting or name in serving) and status.get("phase") in (target, "Failed"):
                 done += 1
+                phases[status["phase"]] += 1
             elif (
                 name in serving
                 and status.get("phase") == "AwaitingApproval"
@@ -310,7 +315,9 @@ def bring_to_rest(kube: Kube, want: dict[str, int], kubeconfig: Path) -> float:
         ca = served_certificate("127.0.0.1", ADMISSION_PORT)
         point_webhooks(client, WEBHOOKS, f"https://127.0.0.1:{ADMISSION_PORT}", ca)
         try:
-            return wait_until(at_rest, 1800, "trained share at rest", 2.0)
+            seconds = wait_until(at_rest, 1800, "trained share at rest", 2.0)
+            print(f"[scale]   trained share: {dict(phases)}", flush=True)
+            return seconds
         finally:
             remove_webhooks(client, WEBHOOKS)
 
