@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from modelship.api.v1alpha1 import DeploymentStatus, DriftStatus, PerformanceStatus
 from modelship.operator.kube.conditions import get_condition
-from modelship.operator.metrics.series import clear_object
+from modelship.operator.metrics.object_gauges import ObjectGauge, OneOfGauge
 from modelship.operator.metrics.transitions import (
     PHASES,
     awaiting_approval_since,
@@ -22,24 +22,25 @@ class DeploymentMetrics:
     """Stages, approvals, rollbacks and drift: recorded where the Deployment controller writes."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.phase = Gauge(
+        self.phase = OneOfGauge(
             "modelship_deployment_phase",
             "1 for the phase each Deployment is in, 0 for the others.",
-            ["namespace", "name", "phase"],
-            registry=registry,
+            "phase",
+            PHASES,
+            registry,
         )
-        self.stage_version = Gauge(
+        self.stage_version = ObjectGauge(
             "modelship_deployment_version",
             "The version at each stage (test, production) of a Deployment.",
             ["namespace", "name", "stage"],
-            registry=registry,
+            registry,
         )
-        self.awaiting_since = Gauge(
+        self.awaiting_since = ObjectGauge(
             "modelship_deployment_awaiting_approval_timestamp_seconds",
             "When the version now awaiting approval passed its tests (Unix time); absent when "
             "nothing waits.",
             ["namespace", "name"],
-            registry=registry,
+            registry,
         )
         self.approval_wait = Histogram(
             "modelship_deployment_approval_wait_seconds",
@@ -65,23 +66,23 @@ class DeploymentMetrics:
             ["namespace", "name", "reason"],
             registry=registry,
         )
-        self.rolled_back = Gauge(
+        self.rolled_back = ObjectGauge(
             "modelship_deployment_rolled_back",
             "1 while a Deployment's last production rollout stands rolled back, else 0.",
             ["namespace", "name"],
-            registry=registry,
+            registry,
         )
-        self.drift_psi = Gauge(
+        self.drift_psi = ObjectGauge(
             "modelship_deployment_drift_psi",
             "Production drift (population stability index) over features: mean and max.",
             ["namespace", "name", "aggregate"],
-            registry=registry,
+            registry,
         )
-        self.drift_rows = Gauge(
+        self.drift_rows = ObjectGauge(
             "modelship_deployment_drift_rows",
             "Live rows the production drift is computed over.",
             ["namespace", "name"],
-            registry=registry,
+            registry,
         )
 
         self.live_metric = Gauge(
@@ -111,8 +112,7 @@ class DeploymentMetrics:
             self.tests.labels(result).inc()
         for reason in seen.rollbacks:
             self.rollbacks.labels(namespace, name, reason).inc()
-        for phase in PHASES:
-            self.phase.labels(namespace, name, phase).set(1 if new.phase == phase else 0)
+        self.phase.choose(namespace, name, new.phase)
         for stage, ref in (("test", new.test), ("production", new.production)):
             if ref is not None and ref.version is not None:
                 self.stage_version.labels(namespace, name, stage).set(ref.version)
@@ -173,4 +173,4 @@ class DeploymentMetrics:
             self.live_metric,
             self.live_rows,
         ):
-            clear_object(gauge, namespace, name)
+            gauge.clear_object(namespace, name)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from modelship.api.v1alpha1 import ModelStatus, TrainingJobStatus
-from modelship.operator.metrics.series import clear_object
+from modelship.operator.metrics.object_gauges import ObjectGauge
 from modelship.operator.metrics.transitions import (
     finished_training,
     published_version,
@@ -42,11 +42,11 @@ class ModelMetrics:
             ["namespace", "model"],
             registry=registry,
         )
-        self.latest_version = Gauge(
+        self.latest_version = ObjectGauge(
             "modelship_model_latest_version",
             "The newest version of a Model that passed its gates.",
             ["namespace", "name"],
-            registry=registry,
+            registry,
         )
         self.retraining = Counter(
             "modelship_retraining_decisions_total",
@@ -55,17 +55,17 @@ class ModelMetrics:
             ["decision", "trigger", "reason"],
             registry=registry,
         )
-        self.drift_open = Gauge(
+        self.drift_open = ObjectGauge(
             "modelship_model_drift_episode_open",
             "1 while production drift above the Model's threshold is open, else 0.",
             ["namespace", "name"],
-            registry=registry,
+            registry,
         )
-        self.retraining_deferred = Gauge(
+        self.retraining_deferred = ObjectGauge(
             "modelship_model_retraining_deferred",
             "1 while an automatic retraining was asked for but a guardrail holds it, by reason.",
             ["namespace", "name", "trigger", "reason"],
-            registry=registry,
+            registry,
         )
 
     def training_job_written(
@@ -110,4 +110,4 @@ class ModelMetrics:
         """A deleted Model leaves no series behind."""
         self._deferred.pop((namespace, name), None)
         for gauge in (self.latest_version, self.drift_open, self.retraining_deferred):
-            clear_object(gauge, namespace, name)
+            gauge.clear_object(namespace, name)
