@@ -85,18 +85,18 @@ class DeploymentMetrics:
             registry,
         )
 
-        self.live_metric = Gauge(
+        self.live_metric = ObjectGauge(
             "modelship_deployment_live_metric",
             "A served version's live metric on labelled captured rows (bound: value, low, high "
             "of its confidence interval, offline: its held-out test value).",
             ["namespace", "name", "role", "metric", "bound"],
-            registry=registry,
+            registry,
         )
-        self.live_rows = Gauge(
+        self.live_rows = ObjectGauge(
             "modelship_deployment_live_rows",
             "Captured rows of a served version in the evaluated window, and how many are labelled.",
             ["namespace", "name", "role", "rows"],
-            registry=registry,
+            registry,
         )
 
     def deployment_written(
@@ -133,8 +133,8 @@ class DeploymentMetrics:
     ) -> None:
         """The last evaluation's figures, one series per served role; a role no longer served
         (a finished canary) leaves none behind."""
-        clear_object(self.live_metric, namespace, name)
-        clear_object(self.live_rows, namespace, name)
+        self.live_metric.clear_object(namespace, name)
+        self.live_rows.clear_object(namespace, name)
         for served in performance.versions if performance is not None else []:
             bounds = {"value": served.value, "low": served.low, "high": served.high,
                       "offline": served.offline}  # fmt: skip
