@@ -141,7 +141,9 @@ def triton_caller(port: int) -> Callable[[], None]:
     return lambda: client.infer("floor", [tensor]) and None
 
 
-def measure(pid: int, call: Callable[[], None], calls: int, threads: int = 4) -> tuple[float, float]:
+def measure(
+    pid: int, call: Callable[[], None], calls: int, threads: int = 4
+) -> tuple[float, float]:
     """(server CPU-µs per call, calls per second) for `calls` calls over `threads` threads."""
     for _ in range(300):
         call()

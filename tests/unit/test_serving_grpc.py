@@ -18,9 +18,13 @@ from support.serving import ServerProcess, iris_server, server_metric
 from support.waiting import wait_for
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with iris_server(tmp_path_factory.mktemp("grpc"), drain_seconds="2") as server:
+@pytest.fixture(scope="module", params=["h2", "grpcio"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
+    """Both transports (ours and grpcio's) answer every test alike."""
+    root = tmp_path_factory.mktemp("grpc")
+    with iris_server(root, drain_seconds="2", grpc_transport=request.param) as server:
         yield server
 
 

@@ -36,7 +36,7 @@ _HEADER_TABLE = 4096
 _MAX_HEADER_BLOCK = 64 * 1024
 
 
-class ConnectionError_(Exception):
+class H2ProtocolError(Exception):
     """A connection error (RFC 9113 5.4.1): GOAWAY with `code`, then close."""
 
     def __init__(self, code: int, reason: str) -> None:
@@ -122,10 +122,10 @@ class GrpcConnection(asyncio.Protocol):
             if not self._preface_seen:
                 if len(buffer) < len(f.PREFACE):
                     if not f.PREFACE.startswith(bytes(buffer)):
-                        raise ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                        raise H2ProtocolError(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                     return
                 if buffer[: len(f.PREFACE)] != f.PREFACE:
-                    raise ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                    raise H2ProtocolError(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                 del buffer[: len(f.PREFACE)]
                 self._preface_seen = True
             pos = 0
@@ -136,7 +136,7 @@ class GrpcConnection(asyncio.Protocol):
                 length = (high << 8) | low
                 if length > f.DEFAULT_MAX_FRAME:
                     # We never raise SETTINGS_MAX_FRAME_SIZE, so the default is the peer's limit.
-                    raise ConnectionError_(f.FRAME_SIZE_ERROR, f"frame of {length} bytes")
+                    raise H2ProtocolError(f.FRAME_SIZE_ERROR, f"frame of {length} bytes")
                 start = pos + f.HEADER_SIZE
                 if end - start < length:
                     break
@@ -145,15 +145,15 @@ class GrpcConnection(asyncio.Protocol):
                 if self._transport is None:
                     return
             del buffer[:pos]
-        except (ConnectionError_, HpackError) as error:
-            code = error.code if isinstance(error, ConnectionError_) else f.COMPRESSION_ERROR
+        except (H2ProtocolError, HpackError) as error:
+            code = error.code if isinstance(error, H2ProtocolError) else f.COMPRESSION_ERROR
             self._fail(code, str(error))
 
     # --- frames in
 
     def _frame(self, kind: int, flags: int, stream_id: int, payload: bytes) -> None:
         if self._continuing is not None and kind != f.CONTINUATION:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "header block interrupted")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, "header block interrupted")
         if kind == f.DATA:
             self._data(flags, stream_id, payload)
         elif kind == f.HEADERS:
@@ -166,12 +166,12 @@ class GrpcConnection(asyncio.Protocol):
             self._window_update(stream_id, payload)
         elif kind == f.PING:
             if stream_id or len(payload) != 8:
-                raise ConnectionError_(f.PROTOCOL_ERROR, "malformed PING")
+                raise H2ProtocolError(f.PROTOCOL_ERROR, "malformed PING")
             if not flags & f.ACK:
                 self._write(f.frame(f.PING, f.ACK, 0, payload))
         elif kind == f.RST_STREAM:
             if not stream_id or len(payload) != 4:
-                raise ConnectionError_(f.PROTOCOL_ERROR, "malformed RST_STREAM")
+                raise H2ProtocolError(f.PROTOCOL_ERROR, "malformed RST_STREAM")
             stream = self._streams.pop(stream_id, None)
             if stream is not None:
                 _cancel(stream)
@@ -179,20 +179,20 @@ class GrpcConnection(asyncio.Protocol):
         elif kind == f.GOAWAY:
             self._closing = True  # the client opens no new stream; ours finish
         elif kind == f.PUSH_PROMISE:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "a client cannot push")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, "a client cannot push")
         elif kind == f.PRIORITY and len(payload) != 5:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "malformed PRIORITY")
+            raise H2ProtocolError(f.FRAME_SIZE_ERROR, "malformed PRIORITY")
         # Other types (PRIORITY, unknown extensions) are ignored, as RFC 9113 4.1 requires.
 
     def _data(self, flags: int, stream_id: int, payload: bytes) -> None:
         if not stream_id:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "DATA on stream 0")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, "DATA on stream 0")
         size = len(payload)
         if flags & f.PADDED:
             payload = _unpad(payload)
         self._recv_unacked += size
         if self._recv_unacked > RECEIVE_WINDOW:
-            raise ConnectionError_(f.FLOW_CONTROL_ERROR, "DATA beyond the connection window")
+            raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "DATA beyond the connection window")
         updates = b""
         if self._recv_unacked >= RECEIVE_WINDOW // 2:
             updates = f.window_update(0, self._recv_unacked)
@@ -200,16 +200,16 @@ class GrpcConnection(asyncio.Protocol):
         stream = self._streams.get(stream_id)
         if stream is None:
             if stream_id > self._last_stream_id:
-                raise ConnectionError_(f.PROTOCOL_ERROR, "DATA on an idle stream")
+                raise H2ProtocolError(f.PROTOCOL_ERROR, "DATA on an idle stream")
             # A stream we already answered or reset: its bytes only count for the connection.
             if updates:
                 self._write(updates)
             return
         if stream.ended:
-            raise ConnectionError_(f.STREAM_CLOSED, "DATA after END_STREAM")
+            raise H2ProtocolError(f.STREAM_CLOSED, "DATA after END_STREAM")
         stream.unacked += size
         if stream.unacked > RECEIVE_WINDOW:
-            raise ConnectionError_(f.FLOW_CONTROL_ERROR, "DATA beyond the stream window")
+            raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "DATA beyond the stream window")
         if not stream.answered:
             stream.body += payload
             if len(stream.body) > self._max_message + wire.PREFIX_SIZE:
@@ -226,12 +226,12 @@ class GrpcConnection(asyncio.Protocol):
 
     def _headers(self, flags: int, stream_id: int, payload: bytes) -> None:
         if not stream_id:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "HEADERS on stream 0")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, "HEADERS on stream 0")
         if flags & f.PADDED:
             payload = _unpad(payload)
         if flags & f.PRIORITY_FLAG:
             if len(payload) < 5:
-                raise ConnectionError_(f.FRAME_SIZE_ERROR, "HEADERS too short for its priority")
+                raise H2ProtocolError(f.FRAME_SIZE_ERROR, "HEADERS too short for its priority")
             payload = payload[5:]
         if flags & f.END_HEADERS:
             self._header_block(stream_id, flags, payload)
@@ -240,11 +240,11 @@ class GrpcConnection(asyncio.Protocol):
 
     def _continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
         if self._continuing is None or self._continuing[0] != stream_id:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "CONTINUATION without its HEADERS")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, "CONTINUATION without its HEADERS")
         fragments = self._continuing[2]
         fragments.append(payload)
         if sum(len(fragment) for fragment in fragments) > _MAX_HEADER_BLOCK:
-            raise ConnectionError_(f.ENHANCE_YOUR_CALM, "header block too large")
+            raise H2ProtocolError(f.ENHANCE_YOUR_CALM, "header block too large")
         if flags & f.END_HEADERS:
             headers_flags = self._continuing[1]
             self._continuing = None
@@ -256,13 +256,13 @@ class GrpcConnection(asyncio.Protocol):
         stream = self._streams.get(stream_id)
         if stream is not None:  # trailers from the client end its stream
             if not flags & f.END_STREAM or stream.ended:
-                raise ConnectionError_(f.PROTOCOL_ERROR, "HEADERS in the middle of a stream")
+                raise H2ProtocolError(f.PROTOCOL_ERROR, "HEADERS in the middle of a stream")
             stream.ended = True
             if not stream.answered:
                 self._start(stream)
             return
         if stream_id % 2 == 0 or stream_id <= self._last_stream_id:
-            raise ConnectionError_(f.PROTOCOL_ERROR, f"stream id {stream_id} not new and odd")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, f"stream id {stream_id} not new and odd")
         self._last_stream_id = stream_id
         if self._closing:
             self._write(f.rst_stream(stream_id, f.REFUSED_STREAM))
@@ -282,24 +282,24 @@ class GrpcConnection(asyncio.Protocol):
 
     def _settings(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "SETTINGS on a stream")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, "SETTINGS on a stream")
         if flags & f.ACK:
             if payload:
-                raise ConnectionError_(f.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
+                raise H2ProtocolError(f.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
             return
         if len(payload) % 6:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6")
+            raise H2ProtocolError(f.FRAME_SIZE_ERROR, "SETTINGS length not a multiple of 6")
         for key, value in f.parse_settings(payload):
             if key == f.SETTINGS_INITIAL_WINDOW_SIZE:
                 if value > f.MAX_WINDOW:
-                    raise ConnectionError_(f.FLOW_CONTROL_ERROR, "initial window too large")
+                    raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "initial window too large")
                 delta = value - self._peer_initial_window
                 self._peer_initial_window = value
                 for stream in self._streams.values():
                     stream.send_window += delta
             elif key == f.SETTINGS_MAX_FRAME_SIZE:
                 if not f.DEFAULT_MAX_FRAME <= value <= 2**24 - 1:
-                    raise ConnectionError_(f.PROTOCOL_ERROR, "invalid SETTINGS_MAX_FRAME_SIZE")
+                    raise H2ProtocolError(f.PROTOCOL_ERROR, "invalid SETTINGS_MAX_FRAME_SIZE")
                 self._peer_max_frame = value
         # Our encoder never indexes, so the peer's header table size does not concern us.
         self._write(f.SETTINGS_ACK)
@@ -307,21 +307,21 @@ class GrpcConnection(asyncio.Protocol):
 
     def _window_update(self, stream_id: int, payload: bytes) -> None:
         if len(payload) != 4:
-            raise ConnectionError_(f.FRAME_SIZE_ERROR, "WINDOW_UPDATE of the wrong length")
+            raise H2ProtocolError(f.FRAME_SIZE_ERROR, "WINDOW_UPDATE of the wrong length")
         increment = f.u32(payload)
         if not increment:
-            raise ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+            raise H2ProtocolError(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
         if not stream_id:
             self._send_window += increment
             if self._send_window > f.MAX_WINDOW:
-                raise ConnectionError_(f.FLOW_CONTROL_ERROR, "connection window overflow")
+                raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "connection window overflow")
         else:
             stream = self._streams.get(stream_id)
             if stream is None:
                 return
             stream.send_window += increment
             if stream.send_window > f.MAX_WINDOW:
-                raise ConnectionError_(f.FLOW_CONTROL_ERROR, "stream window overflow")
+                raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "stream window overflow")
         self._flush_blocked()
 
     # --- calls
@@ -460,7 +460,7 @@ def _headers_frame(stream_id: int, block: bytes, max_frame: int, end_stream: boo
 
 def _unpad(payload: bytes) -> bytes:
     if not payload or payload[0] >= len(payload):
-        raise ConnectionError_(f.PROTOCOL_ERROR, "padding longer than the frame")
+        raise H2ProtocolError(f.PROTOCOL_ERROR, "padding longer than the frame")
     return payload[1 : len(payload) - payload[0]]
 
 
