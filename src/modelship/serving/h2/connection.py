@@ -85,6 +85,9 @@ class GrpcConnection(asyncio.Protocol):
         self._send_window = f.DEFAULT_WINDOW  # the peer's connection window for our DATA
         self._recv_unacked = 0
         self._blocked: list[_Stream] = []  # streams with DATA waiting for the window
+        self._out: list[bytes] = []  # written at the end of the loop's turn (_flush)
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -337,10 +340,10 @@ class GrpcConnection(asyncio.Protocol):
             self._answer(stream, message)
             return
         stream.body = bytearray()
-        stream.task = asyncio.get_running_loop().create_task(self._call(stream, handler, message))
+        stream.task = self._loop.create_task(self._call(stream, handler, message))
         timeout = wire.timeout_seconds(stream.headers)
         if timeout is not None:
-            stream.timer = asyncio.get_running_loop().call_later(timeout, self._expire, stream)
+            stream.timer = self._loop.call_later(timeout, self._expire, stream)
 
     async def _call(self, stream: _Stream, handler: Handler, message: bytes) -> None:
         try:
@@ -422,18 +425,26 @@ class GrpcConnection(asyncio.Protocol):
     def _check_idle(self) -> None:
         if not self._streams:
             self.idle.set()
-            if self._closing and self._transport is not None and not self._blocked:
-                pass  # the server closes idle connections on shutdown (server.py)
 
     def _write(self, data: bytes) -> None:
+        """Queue bytes for one write at the end of this turn of the loop: the answers of a
+        batch (resolved together) and the acknowledgements of one read leave in one send."""
         if data and self._transport is not None:
-            self._transport.write(data)
+            self._out.append(data)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._out and self._transport is not None:
+            self._transport.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
+        self._out.clear()
 
     def _fail(self, code: int, reason: str) -> None:
         log.info("closing an HTTP/2 connection: %s", reason)
         self._write(f.goaway(self._last_stream_id, code, reason.encode()[:256]))
-        if self._transport is not None:
-            self._transport.close()
+        self.close()
 
     def goaway(self) -> None:
         """Shutdown: no new streams; the ones in flight finish (RFC 9113 6.8)."""
@@ -442,6 +453,7 @@ class GrpcConnection(asyncio.Protocol):
             self._write(f.goaway(self._last_stream_id, f.NO_ERROR))
 
     def close(self) -> None:
+        self._flush()
         if self._transport is not None:
             self._transport.close()
 
