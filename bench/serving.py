@@ -16,7 +16,8 @@ medians are reported, with the spread across rounds as the noise:
    the engine, off; MLServer's scikit-learn runtime (adaptive batching on as well for the forest);
 2. REST and gRPC for logistic regression, ours and MLServer's, through the same Python client
    (closed_loop.py, 32 calls in flight; for ours also NVIDIA Triton's gRPC client) and open loop
-   at half of that peak; the gRPC / REST ratio of server CPU per request is printed;
+   at half of that peak; the gRPC / REST ratio of server CPU per request is printed; ours on
+   both gRPC transports (our h2, the default, and grpcio's, the fallback);
 3. 1 and 2 workers (ours: WORKERS; MLServer: parallel_workers) on 1 and 2 CPUs, and one worker
    of ours with the workers' multiprocess metrics and shared drift but no second worker. On a
    two-core machine the load generator shares CPU 1 with the second worker, so req/s
@@ -197,6 +198,11 @@ def _single_core_targets(
             if kind == "logistic_regression" and onnx:
                 targets.append(
                     Target("protocol", kind, "modelship", server, "", (grpc, model.name))
+                )
+                # The same server on grpcio's transport (the fallback), for the gRPC gap it had.
+                other, _, grpcio = servers.modelship(model, work, grpc_transport="grpcio")
+                targets.append(
+                    Target("protocol", kind, "modelship, grpcio", other, "", (grpcio, model.name))
                 )
     floor = [published[k] for k in ("logistic_regression", "random_forest") if k in published]
     if floor:

@@ -143,6 +143,7 @@ def modelship(
     workers: int = 1,
     cpus: str = SERVER_CPU,
     shared_metrics: bool = False,
+    grpc_transport: str = "h2",
 ) -> tuple[Server, str, str]:
     """Our server for one model: (server, REST base URL, gRPC target). `shared_metrics` runs one
     worker as a worker of a pod runs (multiprocess metrics and shared drift counts in a
@@ -160,12 +161,14 @@ def modelship(
         "MODELSHIP_SERVING_ONNX": json.dumps(onnx),
         "MODELSHIP_SERVING_LOG_LEVEL": "warning",
         "MODELSHIP_SERVING_WORKERS": str(workers),
+        "MODELSHIP_SERVING_GRPC_TRANSPORT": grpc_transport,
     }
     if shared_metrics:
         shared = root / f"shared-{port}"
         shared.mkdir()
         env["MODELSHIP_SERVING_WORKER_DIR"] = env["PROMETHEUS_MULTIPROC_DIR"] = str(shared)
     label = f"modelship {model.kind}" + ("" if onnx else " onnx=off") + f" w{workers}"
+    label += "" if grpc_transport == "h2" else f" {grpc_transport}"
     base = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "modelship.serving"]
     return Server(label, argv, f"{base}/v2/health/ready", env, cpus), base, f"127.0.0.1:{grpc_port}"

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
@@ -18,9 +19,13 @@ from support.serving import ServerProcess, iris_server, server_metric
 from support.waiting import wait_for
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with iris_server(tmp_path_factory.mktemp("grpc"), drain_seconds="2") as server:
+@pytest.fixture(scope="module", params=["h2", "grpcio"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
+    """Both transports (ours and grpcio's) answer every test alike."""
+    root = tmp_path_factory.mktemp("grpc")
+    with iris_server(root, drain_seconds="2", grpc_transport=request.param) as server:
         yield server
 
 
@@ -150,3 +155,24 @@ def test_sigterm_turns_grpc_readiness_off_while_calls_are_still_served(
         assert client.infer("iris", [rows_input(server.x[:1])]).as_numpy("predict").tolist() == [0]
         client.close()
         assert server.process.wait(timeout=30) == 0
+
+
+def test_unknown_methods_undecodable_and_oversized_messages(server: ServerProcess) -> None:
+    """What Triton's client cannot send, through grpcio's raw client: the same statuses on
+    both transports."""
+    with grpc.insecure_channel(f"{server.host}:{server.grpc_port}") as channel:
+
+        def method(name: str) -> grpc.UnaryUnaryMultiCallable:
+            path = f"/inference.GRPCInferenceService/{name}"
+            return channel.unary_unary(path, lambda b: b, lambda b: b)
+
+        with pytest.raises(grpc.RpcError) as unknown:
+            method("ModelStreamInfer")(b"")
+        assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with pytest.raises(grpc.RpcError) as garbage:
+            method("ModelInfer")(b"\xff\xff\xff")
+        assert garbage.value.code() == grpc.StatusCode.INTERNAL
+        with pytest.raises(grpc.RpcError) as too_large:
+            method("ModelInfer")(b"\x00" * (5 << 20))  # the limit is 4 MiB
+        assert too_large.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert method("ServerLive")(b"") == b"\x08\x01"  # live: true

@@ -2,8 +2,11 @@
 
 Only gRPC concerns live here, as endpoints.py holds only HTTP ones: messages in and out
 (grpc_codec), status codes, and the per-RPC request metrics. Validation, admission, prediction,
-drift and prediction metrics are the data plane's, shared with REST. The server runs on the
-same event loop as uvicorn (grpc.aio), on its own port, and stops with it (server.py).
+drift and prediction metrics are the data plane's, shared with REST.
+
+Each method is bytes in, an `Outcome` out (status, reason, reply bytes): no transport appears
+here, so grpcio's server (grpcio_server.py) and ours (h2/, the default: it costs a third of
+grpcio's CPU per call) serve the same logic.
 """
 
 from __future__ import annotations
@@ -11,20 +14,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import NamedTuple
 
 import grpc
-from grpc import aio
+from google.protobuf.message import DecodeError
 
-from modelship.serving import grpc_codec, identity
+from modelship.serving import grpc_codec
 from modelship.serving.dataplane import DataPlane
 from modelship.serving.errors import ModelshipServingError
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.protocol import inference_pb2 as pb
-from modelship.serving.protocol import inference_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
-Reply = TypeVar("Reply")
+
+SERVICE = "inference.GRPCInferenceService"
 
 # The REST status of a refusal, as the gRPC status a client's stub raises.
 _STATUS = {
@@ -35,117 +38,90 @@ _STATUS = {
 }
 
 
-class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
+class Outcome(NamedTuple):
+    """A call's result: `reply` is the serialized response message when `code` is OK."""
+
+    code: grpc.StatusCode
+    message: str
+    reply: bytes
+
+
+# A method's logic: the request message and the caller's x-request-id in, the reply out;
+# refusals are ModelshipServingErrors.
+Method = Callable[[bytes, str | None], Awaitable[bytes]]
+
+
+class InferenceService:
     """Each RPC is what one REST route does, bound to one data plane."""
 
     def __init__(self, plane: DataPlane, metrics: ServingMetrics) -> None:
         self._plane = plane
         self._metrics = metrics
+        self.methods: dict[str, Method] = {
+            "ServerLive": self._server_live,
+            "ServerReady": self._server_ready,
+            "ModelReady": self._model_ready,
+            "ServerMetadata": self._server_metadata,
+            "ModelMetadata": self._model_metadata,
+            "ModelInfer": self._model_infer,
+        }
 
-    async def ServerLive(  # noqa: N802 -- the protocol's method names
-        self, request: pb.ServerLiveRequest, context: aio.ServicerContext[Any, Any]
-    ) -> pb.ServerLiveResponse:
-        return await self._call(
-            "ServerLive", context, lambda: _done(pb.ServerLiveResponse(live=True))
-        )
-
-    async def ServerReady(  # noqa: N802
-        self, request: pb.ServerReadyRequest, context: aio.ServicerContext[Any, Any]
-    ) -> pb.ServerReadyResponse:
-        ready = pb.ServerReadyResponse(ready=self._plane.ready)
-        return await self._call("ServerReady", context, lambda: _done(ready))
-
-    async def ModelReady(  # noqa: N802
-        self, request: pb.ModelReadyRequest, context: aio.ServicerContext[Any, Any]
-    ) -> pb.ModelReadyResponse:
-        async def answer() -> pb.ModelReadyResponse:
-            self._plane.check_model(request.name, request.version or None)
-            return pb.ModelReadyResponse(ready=self._plane.ready)
-
-        return await self._call("ModelReady", context, answer)
-
-    async def ServerMetadata(  # noqa: N802
-        self, request: pb.ServerMetadataRequest, context: aio.ServicerContext[Any, Any]
-    ) -> pb.ServerMetadataResponse:
-        metadata = self._plane.server_metadata()
-        reply = pb.ServerMetadataResponse(
-            name=metadata["name"], version=metadata["version"], extensions=metadata["extensions"]
-        )
-        return await self._call("ServerMetadata", context, lambda: _done(reply))
-
-    async def ModelMetadata(  # noqa: N802
-        self, request: pb.ModelMetadataRequest, context: aio.ServicerContext[Any, Any]
-    ) -> pb.ModelMetadataResponse:
-        async def answer() -> pb.ModelMetadataResponse:
-            document = self._plane.model_metadata(request.name, request.version or None)
-            return grpc_codec.model_metadata(document)
-
-        return await self._call("ModelMetadata", context, answer)
-
-    async def ModelInfer(  # noqa: N802
-        self, request: pb.ModelInferRequest, context: aio.ServicerContext[Any, Any]
-    ) -> pb.ModelInferResponse:
-        async def answer() -> pb.ModelInferResponse:
-            name, version = request.model_name, request.model_version or None
-            self._plane.check_model(name, version)  # NOT_FOUND before decoding tensors
-            document = grpc_codec.request_document(request)
-            header_id = _request_id_header(context)
-            result = await self._plane.infer_tensors(name, version, document, header_id)
-            return grpc_codec.infer_response(result)
-
-        return await self._call("ModelInfer", context, answer)
-
-    async def _call(
-        self,
-        method: str,
-        context: aio.ServicerContext[Any, Any],
-        answer: Callable[[], Awaitable[Reply]],
-    ) -> Reply:
+    async def call(self, method: str, request: bytes, request_id: str | None) -> Outcome:
+        """Run one method, count it, and turn a refusal into its status."""
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            return await answer()
+            return Outcome(code, "", await self.methods[method](request, request_id))
         except ModelshipServingError as error:
             code = _STATUS.get(error.status_code, grpc.StatusCode.INTERNAL)
-            await context.abort(code, error.message)
-            raise  # abort raises; this line is for type checkers
+            return Outcome(code, error.message, b"")
+        except DecodeError:
+            # What grpcio answers when its deserializer fails.
+            code = grpc.StatusCode.INTERNAL
+            return Outcome(code, f"Exception deserializing request for {method}", b"")
         except Exception as error:
             # A bug, not bad input: the traceback goes to the log, never to the client.
             code = grpc.StatusCode.INTERNAL
             log.error("unhandled error in %s", method, exc_info=error)
-            await context.abort(code, "internal server error")
-            raise
+            return Outcome(code, "internal server error", b"")
         finally:
             self._metrics.observe_rpc(method, code.name, time.perf_counter() - started)
 
+    async def _server_live(self, request: bytes, request_id: str | None) -> bytes:
+        pb.ServerLiveRequest.FromString(request)
+        return _bytes(pb.ServerLiveResponse(live=True))
 
-def _request_id_header(context: aio.ServicerContext[Any, Any]) -> str | None:
-    """The `x-request-id` metadata a proxy or client set, as REST reads the header."""
-    for key, value in context.invocation_metadata() or ():
-        if key == identity.REQUEST_ID_HEADER and isinstance(value, str):
-            return value
-    return None
+    async def _server_ready(self, request: bytes, request_id: str | None) -> bytes:
+        pb.ServerReadyRequest.FromString(request)
+        return _bytes(pb.ServerReadyResponse(ready=self._plane.ready))
+
+    async def _model_ready(self, request: bytes, request_id: str | None) -> bytes:
+        message = pb.ModelReadyRequest.FromString(request)
+        self._plane.check_model(message.name, message.version or None)
+        return _bytes(pb.ModelReadyResponse(ready=self._plane.ready))
+
+    async def _server_metadata(self, request: bytes, request_id: str | None) -> bytes:
+        pb.ServerMetadataRequest.FromString(request)
+        metadata = self._plane.server_metadata()
+        reply = pb.ServerMetadataResponse(
+            name=metadata["name"], version=metadata["version"], extensions=metadata["extensions"]
+        )
+        return _bytes(reply)
+
+    async def _model_metadata(self, request: bytes, request_id: str | None) -> bytes:
+        message = pb.ModelMetadataRequest.FromString(request)
+        document = self._plane.model_metadata(message.name, message.version or None)
+        return _bytes(grpc_codec.model_metadata(document))
+
+    async def _model_infer(self, request: bytes, request_id: str | None) -> bytes:
+        message = pb.ModelInferRequest.FromString(request)
+        name, version = message.model_name, message.model_version or None
+        self._plane.check_model(name, version)  # NOT_FOUND before decoding tensors
+        document = grpc_codec.request_document(message)
+        result = await self._plane.infer_tensors(name, version, document, request_id)
+        return _bytes(grpc_codec.infer_response(result))
 
 
-async def _done(reply: Reply) -> Reply:
-    return reply
-
-
-def create_grpc_server(
-    plane: DataPlane, metrics: ServingMetrics, host: str, port: int, reuse_port: bool = False
-) -> aio.Server:
-    """The gRPC server, bound but not started (the caller starts and stops it); `reuse_port`
-    when it shares the port with the other workers of the pod."""
-    server = aio.server(
-        options=[
-            # Bodies beyond the REST limit are refused by gRPC itself, before decoding.
-            ("grpc.max_receive_message_length", plane.max_body_bytes),
-            # Without workers, a second server on the port is a mistake that must fail loudly.
-            ("grpc.so_reuseport", 1 if reuse_port else 0),
-        ]
-    )
-    service = InferenceService(plane, metrics)
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    server.add_insecure_port(address)
-    return server
+def _bytes(message: object) -> bytes:
+    serialized: bytes = message.SerializeToString()  # type: ignore[attr-defined]
+    return serialized

@@ -23,11 +23,10 @@ from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
-from grpc import aio
 
 from modelship.serving.app import create_app
 from modelship.serving.dataplane import DataPlane
-from modelship.serving.grpc_endpoints import create_grpc_server
+from modelship.serving.grpc_transport import GrpcServer, create_grpc_server
 from modelship.serving.metrics import ServingMetrics
 from modelship.serving.settings import ServingSettings
 from modelship.serving.workers import supervise
@@ -46,14 +45,14 @@ class DrainingServer(uvicorn.Server):
         *,
         on_drain: Callable[[], None],
         drain_seconds: float,
-        grpc_server: Callable[[], aio.Server] | None = None,
+        grpc_server: Callable[[], GrpcServer] | None = None,
     ) -> None:
         super().__init__(config)
         self._on_drain = on_drain
         self._drain_seconds = drain_seconds
         self._drain_deadline: float | None = None
         self._make_grpc = grpc_server
-        self._grpc: aio.Server | None = None
+        self._grpc: GrpcServer | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -64,7 +63,7 @@ class DrainingServer(uvicorn.Server):
         gc.collect()
         gc.freeze()
         if self._make_grpc is not None and not self.should_exit:
-            # Created here: grpc.aio binds the server to the running loop.
+            # Created here: either transport binds its server to the running loop.
             self._grpc = self._make_grpc()
             await self._grpc.start()
 
@@ -120,7 +119,16 @@ def serve(settings: ServingSettings) -> int:
         on_drain=plane.drain,
         drain_seconds=settings.drain_seconds,
         grpc_server=(
-            (lambda: create_grpc_server(plane, metrics, settings.listen_host, grpc_port, shared))
+            (
+                lambda: create_grpc_server(
+                    plane,
+                    metrics,
+                    settings.listen_host,
+                    grpc_port,
+                    shared,
+                    settings.grpc_transport,
+                )
+            )
             if grpc_port
             else None
         ),

@@ -130,6 +130,11 @@ class ServingSettings(BaseSettings, ServingEnv):
         description="Bearer token of the feedback route (FEEDBACK_TOKEN_ENV in "
         "contracts/capture.py, filled from a Secret); unset closes the route (403).",
     )
+    grpc_transport: Literal["h2", "grpcio"] = Field(
+        default="h2",
+        description="The gRPC server: h2 is ours (serving/h2, about a third of grpcio's CPU per "
+        "unary call); grpcio is grpcio's asyncio server, the fallback.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     limits: Limits = Field(default_factory=Limits)
     batching: Batching = Field(default_factory=Batching)
