@@ -64,3 +64,18 @@ def test_the_cert_manager_variant_annotates_both_configurations_and_issues_the_s
         "modelship-operator-webhook.modelship-system.svc",
         "modelship-operator-webhook.modelship-system.svc.cluster.local",
     }
+
+
+def test_a_replica_is_ready_only_once_its_webhook_listens() -> None:
+    """The webhook Service routes to ready pods: a replica ready before it loaded the Secret's
+    pair (a first install: the leader writes it, the others see it at their next check) got
+    webhook calls it refused at the TCP level, and the API server refused the write."""
+    objects = render("default")
+    deployment = named(objects, "Deployment", "modelship-operator")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    probe = container["readinessProbe"]
+    assert probe["tcpSocket"]["port"] == "webhook"
+    assert ports["webhook"] == OperatorSettings().admission_port
+    service = named(objects, "Service", OperatorSettings().admission_service)
+    assert service["spec"]["ports"][0]["targetPort"] in ("webhook", ports["webhook"])
