@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,20 +93,6 @@ def test_kube_dns_points_at_coredns_on_the_host_end_of_the_link() -> None:
     assert endpoint_slice["metadata"]["labels"]["kubernetes.io/service-name"] == "kube-dns"
     assert endpoint_slice["endpoints"][0]["addresses"] == ["10.123.255.1"]
     assert {p["protocol"] for p in endpoint_slice["ports"]} == {"UDP", "TCP"}
-
-
-def test_the_octet_is_chosen_once_and_kept(tmp_path: Path) -> None:
-    octet = servicenet.kept_octet(tmp_path)
-    assert 100 <= octet <= 254
-    assert servicenet.kept_octet(tmp_path) == octet
-    (tmp_path / "node.json").write_text(json.dumps({"loopbackOctet": 140}))
-    assert servicenet.kept_octet(tmp_path) == 140
-
-
-def test_namespaces_in_use_reads_their_names(tmp_path: Path) -> None:
-    for name in ("modelship101", "modelship7x", "other"):
-        (tmp_path / name).touch()
-    assert servicenet.namespaces_in_use(tmp_path) == {101}
 
 
 def test_coredns_is_built_with_the_cluster_plugins_and_no_forwarding() -> None:

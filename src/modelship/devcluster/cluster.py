@@ -31,6 +31,7 @@ from modelship.devcluster.layout import DevLayout
 from modelship.devcluster.node.__main__ import DEFAULT_NODE_NAME as NODE_NAME
 from modelship.devcluster.node.network import remove_bridge
 from modelship.devcluster.node.pidfiles import kill_all_pods
+from modelship.devcluster.octets import kept_octet
 from modelship.devcluster.pki import Pki
 from modelship.devcluster.ports import free_ports, is_listening
 from modelship.devcluster.processes import ProcessRecord
@@ -194,7 +195,7 @@ class DevCluster:
         binaries = self._binaries or resolve_binaries()
         layout = self.layout
         layout.create()
-        plan = servicenet.AddressPlan(servicenet.kept_octet(layout.root))
+        plan = servicenet.AddressPlan(kept_octet(layout.root))
         network = self._service_binaries()
         routed = network is not None and servicenet.create_service_network(plan)
         api_host = plan.host_address if routed else "127.0.0.1"

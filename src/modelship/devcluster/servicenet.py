@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import logging
 import subprocess
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelship.devcluster.node.network import POD_BRIDGE, bridges_in_use, pick_subnet_octet
+from modelship.devcluster.node.network import POD_BRIDGE
 
 log = logging.getLogger(__name__)
 Run = Callable[[Sequence[str]], None]
@@ -262,22 +261,3 @@ def kube_dns_objects(plan: AddressPlan) -> tuple[dict[str, Any], dict[str, Any]]
         "ports": [{"name": n, "port": 53, "protocol": p} for n, p in ports],
     }
     return service, endpoint_slice
-
-
-def kept_octet(root: Path) -> int:
-    """The cluster's second octet, chosen once (not one another cluster here uses) and kept in
-    the dev directory's node.json."""
-    path = root / "node.json"
-    if path.exists():
-        kept = json.loads(path.read_text())
-        # A directory from before pod addresses left loopback kept its octet as `loopbackOctet`.
-        return int(kept.get("subnetOctet", kept.get("loopbackOctet")))
-    octet = pick_subnet_octet(taken=bridges_in_use() | namespaces_in_use())
-    path.write_text(json.dumps({"subnetOctet": octet}))
-    return octet
-
-
-def namespaces_in_use(run_netns: Path = Path("/run/netns")) -> set[int]:
-    """Octets of the clusters' service namespaces that exist on this machine now."""
-    names = (path.name.removeprefix("modelship") for path in run_netns.glob("modelship*"))
-    return {int(name) for name in names if name.isdigit()}

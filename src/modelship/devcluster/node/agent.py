@@ -26,8 +26,8 @@ from modelship.devcluster.node.network import PodNetwork
 from modelship.devcluster.node.nodeobject import node_object, node_status
 from modelship.devcluster.node.pod import PodRunner
 from modelship.devcluster.node.provisioner import Provisioner
+from modelship.devcluster.octets import kept_octet
 from modelship.devcluster.ports import free_ports
-from modelship.devcluster.servicenet import kept_octet
 
 log = logging.getLogger(__name__)
 TERMINAL = ("Succeeded", "Failed")
