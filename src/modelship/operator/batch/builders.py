@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from modelship.api.v1alpha1 import BatchPredictionSpec, ResolvedVersion
+from modelship.catalog.predictions import PREDICTIONS_DIR
 from modelship.contracts.batch import EXIT_BAD_INPUT, BatchEnv, BatchStep
 from modelship.operator.kube.naming import base_labels, child_name, owner_reference
 from modelship.operator.kube.pods import container, pod_spec, pod_storage
@@ -48,7 +49,7 @@ def output_dir(
     if settings.catalog_uri:
         return None
     root = PurePosixPath(settings.catalog_mount_path)
-    return str(root / namespace / spec.model / "predictions" / name)
+    return str(root / namespace / spec.model / PREDICTIONS_DIR / name)
 
 
 def batch_env(

@@ -8,9 +8,9 @@ server push, is refused.
 
 Flow control (RFC 9113 section 5.2): we consume DATA as it arrives (bounded by the largest
 request we accept and the streams we allow at once) and give the window back in WINDOW_UPDATEs
-once half of it is used; we send DATA only within the peer's connection and stream windows,
-and keep the rest until its WINDOW_UPDATE. A protocol violation is a GOAWAY with its error code
-and the connection closes; it never reaches the handler.
+once half of it is used; the sending side (`outbound.py`) sends DATA only within the peer's
+windows. A protocol violation is a GOAWAY with its error code and the connection closes; it
+never reaches the handler.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import cast
 
 from modelship.serving.h2 import frames as f
 from modelship.serving.h2 import grpc_wire as wire
 from modelship.serving.h2.hpack import Decoder, Header, HpackError
+from modelship.serving.h2.outbound import Outbound
+from modelship.serving.h2.streams import H2ProtocolError, Stream, unpad
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +35,6 @@ RECEIVE_WINDOW = 1 << 20  # per stream and for the connection; refilled at half
 MAX_CONCURRENT_STREAMS = 128
 _HEADER_TABLE = 4096
 _MAX_HEADER_BLOCK = 64 * 1024
-
-
-class H2ProtocolError(Exception):
-    """A connection error (RFC 9113 5.4.1): GOAWAY with `code`, then close."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-
-
-@dataclass(eq=False)
-class _Stream:
-    stream_id: int
-    send_window: int
-    headers: list[Header] = field(default_factory=list)
-    body: bytearray = field(default_factory=bytearray)
-    unacked: int = 0  # bytes received since our last WINDOW_UPDATE for this stream
-    ended: bool = False  # the client sent END_STREAM
-    answered: bool = False  # we sent (or queued) our trailers
-    pending: bytes = b""  # DATA payload waiting for the peer's window
-    trailers: bytes = b""  # sent after `pending`
-    task: asyncio.Task[None] | None = None
-    timer: asyncio.TimerHandle | None = None
 
 
 class GrpcConnection(asyncio.Protocol):
@@ -75,19 +53,17 @@ class GrpcConnection(asyncio.Protocol):
         self._buffer = bytearray()
         self._preface_seen = False
         self._decoder = Decoder(_HEADER_TABLE)
-        self._streams: dict[int, _Stream] = {}
+        self._streams: dict[int, Stream] = {}
         self._last_stream_id = 0
         self._closing = False  # GOAWAY sent: no new streams
         # A header block in progress: (stream id, flags of its HEADERS, fragments).
         self._continuing: tuple[int, int, list[bytes]] | None = None
         self._peer_initial_window = f.DEFAULT_WINDOW
-        self._peer_max_frame = f.DEFAULT_MAX_FRAME
-        self._send_window = f.DEFAULT_WINDOW  # the peer's connection window for our DATA
         self._recv_unacked = 0
-        self._blocked: list[_Stream] = []  # streams with DATA waiting for the window
-        self._out: list[bytes] = []  # written at the end of the loop's turn (_flush)
-        self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
+        self._outbound = Outbound(self._loop, self._finish)
+        self._write = self._outbound.write
+        self._answer = self._outbound.answer
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -96,6 +72,7 @@ class GrpcConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = transport = cast(asyncio.Transport, transport)
+        self._outbound.transport = transport
         transport.write(
             f.settings(
                 {
@@ -110,10 +87,10 @@ class GrpcConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         for stream in self._streams.values():
-            _cancel(stream)
+            stream.cancel()
         self._streams.clear()
-        self._blocked.clear()
-        self._transport = None
+        self._outbound.blocked.clear()
+        self._transport = self._outbound.transport = None
         self.idle.set()
         if self._on_close is not None:
             self._on_close(self)
@@ -177,7 +154,7 @@ class GrpcConnection(asyncio.Protocol):
                 raise H2ProtocolError(f.PROTOCOL_ERROR, "malformed RST_STREAM")
             stream = self._streams.pop(stream_id, None)
             if stream is not None:
-                _cancel(stream)
+                stream.cancel()
                 self._check_idle()
         elif kind == f.GOAWAY:
             self._closing = True  # the client opens no new stream; ours finish
@@ -192,7 +169,7 @@ class GrpcConnection(asyncio.Protocol):
             raise H2ProtocolError(f.PROTOCOL_ERROR, "DATA on stream 0")
         size = len(payload)
         if flags & f.PADDED:
-            payload = _unpad(payload)
+            payload = unpad(payload)
         self._recv_unacked += size
         if self._recv_unacked > RECEIVE_WINDOW:
             raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "DATA beyond the connection window")
@@ -231,7 +208,7 @@ class GrpcConnection(asyncio.Protocol):
         if not stream_id:
             raise H2ProtocolError(f.PROTOCOL_ERROR, "HEADERS on stream 0")
         if flags & f.PADDED:
-            payload = _unpad(payload)
+            payload = unpad(payload)
         if flags & f.PRIORITY_FLAG:
             if len(payload) < 5:
                 raise H2ProtocolError(f.FRAME_SIZE_ERROR, "HEADERS too short for its priority")
@@ -273,7 +250,7 @@ class GrpcConnection(asyncio.Protocol):
         if len(self._streams) >= MAX_CONCURRENT_STREAMS:
             self._write(f.rst_stream(stream_id, f.REFUSED_STREAM))
             return
-        stream = _Stream(stream_id, self._peer_initial_window, headers)
+        stream = Stream(stream_id, self._peer_initial_window, headers)
         self._streams[stream_id] = stream
         self.idle.clear()
         refusal = wire.check_request(headers)
@@ -303,10 +280,10 @@ class GrpcConnection(asyncio.Protocol):
             elif key == f.SETTINGS_MAX_FRAME_SIZE:
                 if not f.DEFAULT_MAX_FRAME <= value <= 2**24 - 1:
                     raise H2ProtocolError(f.PROTOCOL_ERROR, "invalid SETTINGS_MAX_FRAME_SIZE")
-                self._peer_max_frame = value
+                self._outbound.max_frame = value
         # Our encoder never indexes, so the peer's header table size does not concern us.
         self._write(f.SETTINGS_ACK)
-        self._flush_blocked()
+        self._outbound.unblock(self._streams)
 
     def _window_update(self, stream_id: int, payload: bytes) -> None:
         if len(payload) != 4:
@@ -315,8 +292,8 @@ class GrpcConnection(asyncio.Protocol):
         if not increment:
             raise H2ProtocolError(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
         if not stream_id:
-            self._send_window += increment
-            if self._send_window > f.MAX_WINDOW:
+            self._outbound.window += increment
+            if self._outbound.window > f.MAX_WINDOW:
                 raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "connection window overflow")
         else:
             stream = self._streams.get(stream_id)
@@ -325,12 +302,12 @@ class GrpcConnection(asyncio.Protocol):
             stream.send_window += increment
             if stream.send_window > f.MAX_WINDOW:
                 raise H2ProtocolError(f.FLOW_CONTROL_ERROR, "stream window overflow")
-        self._flush_blocked()
+        self._outbound.unblock(self._streams)
 
     # --- calls
 
-    def _start(self, stream: _Stream) -> None:
-        path = next((value for name, value in stream.headers if name == b":path"), b"")
+    def _start(self, stream: Stream) -> None:
+        path = stream.path()
         handler = self._methods.get(path)
         if handler is None:
             self._answer(stream, wire.unimplemented(path))
@@ -345,75 +322,30 @@ class GrpcConnection(asyncio.Protocol):
         if timeout is not None:
             stream.timer = self._loop.call_later(timeout, self._expire, stream)
 
-    async def _call(self, stream: _Stream, handler: Handler, message: bytes) -> None:
+    async def _call(self, stream: Stream, handler: Handler, message: bytes) -> None:
         try:
             reply = await handler(message, stream.headers)
         except asyncio.CancelledError:
             return  # reset by the client, its deadline passed, or the connection is gone
         except Exception as error:
             # A bug, not bad input: the traceback goes to the log, never to the client.
-            log.error("unhandled error in %s", _path(stream), exc_info=error)
+            path = stream.path().decode("ascii", "replace")
+            log.error("unhandled error in %s", path, exc_info=error)
             reply = wire.internal()
         if stream.timer is not None:
             stream.timer.cancel()
         if self._streams.get(stream.stream_id) is stream:
             self._answer(stream, reply)
 
-    def _expire(self, stream: _Stream) -> None:
+    def _expire(self, stream: Stream) -> None:
         if self._streams.get(stream.stream_id) is stream and not stream.answered:
             if stream.task is not None:
                 stream.task.cancel()
             self._answer(stream, wire.deadline_exceeded())
 
-    # --- frames out
+    # --- streams done
 
-    def _answer(self, stream: _Stream, reply: wire.Reply) -> None:
-        """Send a reply's HEADERS, DATA and trailers; DATA beyond the window waits for it."""
-        stream.answered = True
-        sid = stream.stream_id
-        if reply.body is None:  # trailers-only
-            self._write(_headers_frame(sid, reply.block, self._peer_max_frame, True))
-            self._finish(stream)
-            return
-        out = _headers_frame(sid, wire.RESPONSE_HEADERS, self._peer_max_frame, False)
-        stream.pending = reply.body
-        stream.trailers = _headers_frame(sid, reply.block, self._peer_max_frame, True)
-        self._write(out + self._drain(stream))
-        if stream.pending:
-            self._blocked.append(stream)
-
-    def _drain(self, stream: _Stream) -> bytes:
-        """The DATA frames (and trailers, once all DATA is out) the windows allow now."""
-        out: list[bytes] = []
-        pending = stream.pending
-        while pending:
-            size = min(len(pending), self._send_window, stream.send_window, self._peer_max_frame)
-            if size <= 0:
-                break
-            out.append(f.frame(f.DATA, 0, stream.stream_id, pending[:size]))
-            pending = pending[size:]
-            self._send_window -= size
-            stream.send_window -= size
-        stream.pending = pending
-        if not pending:
-            out.append(stream.trailers)
-            self._finish(stream)
-        return b"".join(out)
-
-    def _flush_blocked(self) -> None:
-        if not self._blocked:
-            return
-        blocked, self._blocked = self._blocked, []
-        out = []
-        for stream in blocked:
-            if self._streams.get(stream.stream_id) is not stream:
-                continue  # reset meanwhile
-            out.append(self._drain(stream))
-            if stream.pending:
-                self._blocked.append(stream)
-        self._write(b"".join(out))
-
-    def _finish(self, stream: _Stream) -> None:
+    def _finish(self, stream: Stream) -> None:
         """Our side of the stream is closed; if the client's is not, tell it we want no more."""
         if stream.timer is not None:
             stream.timer.cancel()
@@ -425,21 +357,6 @@ class GrpcConnection(asyncio.Protocol):
     def _check_idle(self) -> None:
         if not self._streams:
             self.idle.set()
-
-    def _write(self, data: bytes) -> None:
-        """Queue bytes for one write at the end of this turn of the loop: the answers of a
-        batch (resolved together) and the acknowledgements of one read leave in one send."""
-        if data and self._transport is not None:
-            self._out.append(data)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._out and self._transport is not None:
-            self._transport.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
-        self._out.clear()
 
     def _fail(self, code: int, reason: str) -> None:
         log.info("closing an HTTP/2 connection: %s", reason)
@@ -453,36 +370,6 @@ class GrpcConnection(asyncio.Protocol):
             self._write(f.goaway(self._last_stream_id, f.NO_ERROR))
 
     def close(self) -> None:
-        self._flush()
+        self._outbound.flush()
         if self._transport is not None:
             self._transport.close()
-
-
-def _headers_frame(stream_id: int, block: bytes, max_frame: int, end_stream: bool) -> bytes:
-    flags = f.END_STREAM if end_stream else 0
-    if len(block) <= max_frame:
-        return f.frame(f.HEADERS, flags | f.END_HEADERS, stream_id, block)
-    parts = [f.frame(f.HEADERS, flags, stream_id, block[:max_frame])]
-    for start in range(max_frame, len(block), max_frame):
-        last = start + max_frame >= len(block)
-        chunk = block[start : start + max_frame]
-        parts.append(f.frame(f.CONTINUATION, f.END_HEADERS if last else 0, stream_id, chunk))
-    return b"".join(parts)
-
-
-def _unpad(payload: bytes) -> bytes:
-    if not payload or payload[0] >= len(payload):
-        raise H2ProtocolError(f.PROTOCOL_ERROR, "padding longer than the frame")
-    return payload[1 : len(payload) - payload[0]]
-
-
-def _cancel(stream: _Stream) -> None:
-    if stream.task is not None and not stream.task.done():
-        stream.task.cancel()
-    if stream.timer is not None:
-        stream.timer.cancel()
-
-
-def _path(stream: _Stream) -> str:
-    path = next((value for name, value in stream.headers if name == b":path"), b"")
-    return path.decode("ascii", "replace")
