@@ -79,3 +79,16 @@ def test_namespaces_in_use_reads_their_names(tmp_path: Path) -> None:
     for name in ("modelship101", "modelship7x", "other"):
         (tmp_path / name).touch()
     assert namespaces_in_use(tmp_path) == {101}
+
+
+def test_without_a_usable_reservation_directory_the_octet_is_still_chosen_and_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another user's directory (root made it): picked unreserved, said in the log."""
+    root = tmp_path / "dev"
+    root.mkdir()
+    not_a_directory = tmp_path / "octets"
+    not_a_directory.write_text("a file where the directory should be")
+    octet = octets.kept_octet(root, not_a_directory)
+    assert octets.kept_octet(root, not_a_directory) == octet
+    assert "without a reservation" in caplog.text

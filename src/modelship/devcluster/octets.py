@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from modelship.devcluster.node.network import bridges_in_use, pick_subnet_octet
@@ -35,8 +34,17 @@ def kept_octet(root: Path, reservations: Path | None = None) -> int:
     """The cluster's second octet: the one its dev directory keeps, else a new one that no
     other cluster on this machine uses or has reserved."""
     reservations = reservations or default_reservations()
-    reservations.mkdir(mode=0o1777, parents=True, exist_ok=True)
-    with _locked(reservations / ".lock"):
+    try:
+        reservations.mkdir(mode=0o1777, parents=True, exist_ok=True)
+        lock = _lock(reservations / ".lock")
+    except OSError as error:
+        # Another user's directory (root made it): this user cannot build service networks
+        # either, so its cluster runs on loopback, where a shared octet does no harm.
+        log.warning(
+            "cannot reserve a /16 in %s (%s): picking without a reservation", reservations, error
+        )
+        return _unreserved(root)
+    try:
         kept = _kept(root)
         if kept is not None:
             _reserve(reservations, kept, root)
@@ -47,6 +55,16 @@ def kept_octet(root: Path, reservations: Path | None = None) -> int:
         # Written under the lock: from here on, the reservation is live for every other picker.
         (root / KEPT).write_text(json.dumps({"subnetOctet": octet}))
         return octet
+    finally:
+        os.close(lock)  # and with it the lock
+
+
+def _unreserved(root: Path) -> int:
+    kept = _kept(root)
+    if kept is None:
+        kept = pick_subnet_octet(taken=bridges_in_use() | namespaces_in_use())
+        (root / KEPT).write_text(json.dumps({"subnetOctet": kept}))
+    return kept
 
 
 def reserved(reservations: Path, but: Path | None = None) -> set[int]:
@@ -96,11 +114,12 @@ def _reserve(reservations: Path, octet: int, root: Path) -> None:
         entry.chmod(0o666)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _lock(path: Path) -> int:
+    """An exclusive lock on `path`, held until the returned descriptor is closed."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
+    except OSError:
         os.close(fd)
+        raise
+    return fd
