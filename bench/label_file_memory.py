@@ -13,8 +13,10 @@ Writes a CSV of `--rows` labels (`request-<n>/0`, a class) and `--captures` capt
 3. the same run again: the content is already stored, so it is read and hashed but not stored.
 
 Reported: peaks in MiB, bytes per label row of the whole run, wall time, the process's maximum
-RSS. Figures are for the notes, never asserted here (tests/unit/monitoring/test_label_ingest.py
-bounds ingestion; test_evaluation_run.py bounds the join per row). The Job's memory limit is
+RSS (tracemalloc's own bookkeeping included). `--rss-only` runs the whole run once without
+tracemalloc and reports the process's maximum RSS: what the Job's memory limit sees. Figures
+are for the notes, never asserted here (tests/unit/monitoring/test_label_ingest.py bounds
+ingestion; test_evaluation_run.py bounds the join per row). The Job's memory limit is
 `operator/deployment/builders/evaluation.MEMORY_LIMIT` (2 GiB).
 """
 
@@ -78,6 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--captures", type=int, default=100_000)
+    parser.add_argument("--rss-only", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="modelship-label-bench-"))
     uri, store = write_inputs(work, args.rows, args.captures)
@@ -87,6 +90,17 @@ def main() -> int:
         catalog_root="/catalog", versions=[{"version": 2, "digest": DIGEST, "role": "production"}],
         label_files=[file],
     )  # fmt: skip
+    if args.rss_only:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        report = run(plan, store, NOW, LIMITS)
+        print(json.dumps({
+            "rows": args.rows, "captures": args.captures, "labels": report.labels,
+            "seconds": round(time.perf_counter() - started, 1),
+            "max_rss_mib_before_run": round(before, 1),
+            "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }))  # fmt: skip
+        return 0
     scratch = DirectorySegmentStore(work / "ingest-only")
     (ingested,), ingest_peak, ingest_seconds = measured(
         lambda: ingest_label_files(
