@@ -77,12 +77,16 @@ def measured(step: Callable[[], Any]) -> tuple[Any, float, float]:
 
 
 def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="modelship-label-bench-") as work:
+        return measure(Path(work))
+
+
+def measure(work: Path) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--captures", type=int, default=100_000)
     parser.add_argument("--rss-only", action="store_true")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="modelship-label-bench-"))
     uri, store = write_inputs(work, args.rows, args.captures)
     file = LabelFile(uri=uri, id_column="prediction_id", label_column="outcome")
     plan = EvaluationPlan(
