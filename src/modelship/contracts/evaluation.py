@@ -5,7 +5,13 @@ the Job (`python -m modelship.monitoring`) reads it back through its settings ro
 capture and label segments of the served versions, and ends by writing one `EvaluationReport`
 line as its termination message, which the operator parses with the same model. The report
 holds per-version totals only, never a row, and stays far below the kubelet's 4 KiB limit on a
-termination message: at most `MAX_VERSIONS` versions of about 300 bytes each.
+termination message: at most `MAX_VERSIONS` versions of about 300 bytes each, and at most
+`MAX_LABEL_FILES` label-file results (a URI of at most 256 characters and an error of at most
+200 each).
+
+Label files the Model names (`spec.monitoring.labels.files`) travel in the plan; the Job reads
+each, stores its labels as label segments (once per content digest) and reports what it made of
+it (`LabelFileStatus`, the same type the Deployment's status keeps).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from modelship.api.v1alpha1 import LiveMetric, ServedRole, Task
+from modelship.api.v1alpha1 import LabelFileStatus, LiveMetric, ServedRole, Task
+from modelship.api.v1alpha1.monitoring import MAX_LABEL_FILES, MAX_LABEL_URI_CHARS
 from modelship.contracts.env import PodEnvironment
 
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
@@ -36,6 +43,14 @@ class ServedVersion(_Wire):
     role: ServedRole
 
 
+class LabelFile(_Wire):
+    """A label file to read: where, and which columns hold the id and the label."""
+
+    uri: str = Field(pattern=r"^(file:///.+|https?://.+)$", max_length=MAX_LABEL_URI_CHARS)
+    id_column: str = Field(min_length=1)
+    label_column: str = Field(min_length=1)
+
+
 class EvaluationPlan(_Wire):
     """What to evaluate: whose segments, which versions, over which window."""
 
@@ -54,6 +69,14 @@ class EvaluationPlan(_Wire):
     window_seconds: int | None = Field(default=None, ge=1)
     maturity_seconds: int = Field(default=0, ge=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)
+    label_files: list[LabelFile] = Field(default_factory=list, max_length=MAX_LABEL_FILES)
+    sample_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="The capture's sample rate: a label-file row outside the sample could "
+        "never join a capture, so it is refused (unknown_id) as the feedback route does.",
+    )
 
 
 class EvaluationEnv(PodEnvironment):
@@ -65,6 +88,12 @@ class EvaluationEnv(PodEnvironment):
     termination_message_path: str = DEFAULT_TERMINATION_MESSAGE_PATH
     now: float | None = Field(
         default=None, description="Evaluate as of this Unix time (tests); unset: the clock."
+    )
+    label_file_max_bytes: int = Field(
+        default=1 << 30, gt=0, description="Largest label file read (http(s) and file alike)."
+    )
+    label_file_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Wall-clock limit for downloading one label file."
     )
 
 
@@ -97,6 +126,7 @@ class EvaluationReport(_Wire):
     orphan_labels: int = Field(default=0, ge=0)
     immature_captures: int = Field(default=0, ge=0)
     invalid_records: int = Field(default=0, ge=0)
+    label_files: list[LabelFileStatus] | None = Field(default=None, max_length=MAX_LABEL_FILES)
     error: str | None = None
 
     def to_message(self) -> str:

@@ -21,6 +21,7 @@ from modelship.contracts.evaluation import (
     EvaluationReport,
 )
 from modelship.monitoring.evaluation import run
+from modelship.monitoring.label_sources import SourceLimits
 from modelship.monitoring.settings import EvaluationSettings
 
 
@@ -46,7 +47,8 @@ def main() -> int:
             plan.store or default_store_uri(plan.catalog_root, plan.namespace, plan.model)
         )
         now = settings.now if settings.now is not None else time.time()
-        report = run(plan, store, now)
+        limits = SourceLimits(settings.label_file_max_bytes, settings.label_file_timeout_seconds)
+        report = run(plan, store, now, limits)
     except (CatalogError, ValueError) as exc:
         emit(EvaluationReport(error=str(exc)[:MAX_ERROR_CHARS]), path)
         return 1

@@ -1,7 +1,9 @@
 """One evaluation run: stream a model's segments, join them, and total per served version.
 
 The Job (`python -m modelship.monitoring`) calls `run` with the operator's plan and the capture
-store; everything else here is what keeps the run's memory bounded:
+store. It first stores the labels of the label files the Model names (`label_ingest.py`: each
+streamed, stored as label segments once per content digest), so the join below reads them like
+the feedback route's; everything else here is what keeps the run's memory bounded:
 
 - segments are read one at a time (`catalog.segments.segments`), and a segment is at most the
   writer's `segment_rows` records (5,000 by default), so reading costs one segment;
@@ -37,6 +39,8 @@ from modelship.contracts.evaluation import (
     VersionTotals,
 )
 from modelship.monitoring.join import DEFAULT_METRIC, VersionPerformance, evaluate
+from modelship.monitoring.label_ingest import ingest_label_files
+from modelship.monitoring.label_sources import SourceLimits
 
 STAGE_OF_ROLE: Final[dict[ServedRole, str]] = {
     "production": "production",
@@ -56,8 +60,15 @@ class _Reading:
     segments: int = 0
 
 
-def run(plan: EvaluationPlan, store: SegmentStore, now: float) -> EvaluationReport:
-    """Per-version totals of the plan's served versions, as of `now` (Unix seconds)."""
+def run(
+    plan: EvaluationPlan, store: SegmentStore, now: float, limits: SourceLimits | None = None
+) -> EvaluationReport:
+    """Per-version totals of the plan's served versions, as of `now` (Unix seconds), after
+    storing the labels of the plan's label files (`limits`: how much of one is read)."""
+    files = ingest_label_files(
+        plan.label_files, store, now, task=plan.task, sample_rate=plan.sample_rate,
+        limits=limits or SourceLimits(),
+    )  # fmt: skip
     since = now - plan.window_seconds if plan.window_seconds is not None else None
     since_time = datetime.fromtimestamp(since, UTC) if since is not None else None
     served = {v.version: (v.digest, STAGE_OF_ROLE[v.role]) for v in plan.versions}
@@ -84,6 +95,7 @@ def run(plan: EvaluationPlan, store: SegmentStore, now: float) -> EvaluationRepo
         orphan_labels=result.orphan_labels,
         immature_captures=result.immature_captures,
         invalid_records=result.invalid_records,
+        label_files=files or None,
     )
 
 

@@ -3,9 +3,9 @@
 The second way labels arrive (the first is the feedback route): a file the Model names, written
 by whatever system learns the outcome (a CRM export, a nightly job). Read as a stream of lines so
 a million-row file never sits in memory twice; every row that cannot be a label (no id, an id
-too long, an empty label) is counted by reason and skipped, never fatal, as the feedback route
-does. Labels keep their text: the join compares labels and predictions as text, and a regressor's
-numeric labels are parsed as numbers.
+too long, an empty label, an id outside the capture sample that could never join) is counted by
+reason and skipped, never fatal, as the feedback route does. Labels keep their text: the join
+compares labels and predictions as text, and a regressor's numeric labels are parsed as numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelship.contracts.capture import MAX_ID_CHARS
+from modelship.contracts.capture import MAX_ID_CHARS, sampled
 
 
 class LabelFileError(ValueError):
@@ -40,10 +40,12 @@ def read_label_csv(
     ts: float,
     source: str,
     report: LabelFileReport,
+    sample_rate: float = 1.0,
 ) -> Iterator[dict[str, Any]]:
     """Label records (`contracts.capture.LabelRecord` as dicts) from CSV `lines`.
 
-    `numeric`: labels of a regressor, parsed as finite numbers. `report` is filled as the
+    `numeric`: labels of a regressor, parsed as finite numbers. `sample_rate`: the capture's; a
+    row whose id it does not sample is refused as `unknown_id`. `report` is filled as the
     records are consumed.
     """
     reader = csv.reader(lines)
@@ -78,5 +80,8 @@ def read_label_csv(
             if not math.isfinite(label):
                 report.refused["malformed_label"] += 1
                 continue
+        if not sampled(row_id, sample_rate):
+            report.refused["unknown_id"] += 1
+            continue
         report.accepted += 1
         yield {"id": row_id, "ts": ts, "label": label, "source": source}

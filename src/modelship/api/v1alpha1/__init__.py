@@ -70,10 +70,18 @@ from modelship.api.v1alpha1.model import (
     TrainingSpec,
     VersionSummary,
 )
-from modelship.api.v1alpha1.monitoring import CaptureSpec, FeedbackSpec, MonitoringSpec
+from modelship.api.v1alpha1.monitoring import (
+    CaptureSpec,
+    FeedbackSpec,
+    LabelFileSpec,
+    LabelsSpec,
+    MonitoringSpec,
+)
 from modelship.api.v1alpha1.performance import (
     EVALUATE_ANNOTATION,
     DeploymentMonitoring,
+    LabelFileOutcome,
+    LabelFileStatus,
     LiveEvaluationSpec,
     LiveMetric,
     PerformanceStatus,
@@ -168,6 +176,10 @@ __all__ = [
     "Gate",
     "GateResult",
     "HistoryEntry",
+    "LabelFileOutcome",
+    "LabelFileSpec",
+    "LabelFileStatus",
+    "LabelsSpec",
     "LiveEvaluationSpec",
     "LiveMetric",
     "MetricName",

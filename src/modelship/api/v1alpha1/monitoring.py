@@ -1,4 +1,4 @@
-"""A `Model`'s monitoring of its served predictions: identity, capture and feedback.
+"""A `Model`'s monitoring of its served predictions: identity, capture, feedback and label files.
 
 Kept apart from `model.py` because it concerns serving, not training: nothing here changes what
 the trainer produces, so it is not part of the training snapshot. The inference pods read it
@@ -7,9 +7,16 @@ through their environment (`contracts.capture.CaptureEnv`, `contracts.serving.Se
 
 from __future__ import annotations
 
+from typing import Final
+
 from pydantic import Field
 
 from modelship.api.v1alpha1.base import ApiModel
+
+MAX_LABEL_FILES: Final = 4
+"""Label files one Model names: each is reported in the evaluation Job's termination message,
+which must stay under the kubelet's 4 KiB."""
+MAX_LABEL_URI_CHARS: Final = 256
 
 
 class CaptureSpec(ApiModel):
@@ -53,6 +60,35 @@ class FeedbackSpec(ApiModel):
     )
 
 
+class LabelFileSpec(ApiModel):
+    """A CSV of labels for earlier predictions: one column of prediction ids, one of labels."""
+
+    uri: str = Field(
+        pattern=r"^(file:///.+|https?://.+)$",
+        max_length=MAX_LABEL_URI_CHARS,
+        description="Where the CSV is: file:///path (a volume the evaluation Job mounts, such "
+        "as the catalog's) or http(s)://. Read by every evaluation; stored as labels once per "
+        "content digest.",
+    )
+    id_column: str = Field(
+        default="id", min_length=1, max_length=128, description="Column of prediction ids."
+    )
+    label_column: str = Field(
+        default="label", min_length=1, max_length=128, description="Column of labels."
+    )
+
+
+class LabelsSpec(ApiModel):
+    """Labels that arrive as files, besides the feedback route."""
+
+    files: list[LabelFileSpec] = Field(
+        default_factory=list,
+        max_length=MAX_LABEL_FILES,
+        description="Label files the Deployments' evaluation Jobs read and store as label "
+        "segments, beside the feedback route's.",
+    )
+
+
 class MonitoringSpec(ApiModel):
     """Prediction identity, capture and labels for the served versions of this Model."""
 
@@ -66,3 +102,4 @@ class MonitoringSpec(ApiModel):
     )
     capture: CaptureSpec = Field(default_factory=CaptureSpec, description="Prediction capture.")
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec, description="Label feedback.")
+    labels: LabelsSpec = Field(default_factory=LabelsSpec, description="Label files.")

@@ -80,6 +80,33 @@ class ServedPerformance(ApiModel):
     )
 
 
+LabelFileOutcome = Literal["ingested", "unchanged", "failed"]
+MAX_LABEL_FILE_ERROR_CHARS = 200
+
+
+class LabelFileStatus(ApiModel):
+    """What the last evaluation made of one label file the Model names."""
+
+    uri: str = Field(description="The file (spec.monitoring.labels.files[].uri).")
+    outcome: LabelFileOutcome = Field(
+        description="ingested: its labels were stored as label segments now; unchanged: this "
+        "content was stored by an earlier evaluation; failed: it could not be read (error)."
+    )
+    digest: str | None = Field(default=None, description="sha256 of the bytes read.")
+    rows: int = Field(default=0, ge=0, description="Data rows read.")
+    accepted: int = Field(default=0, ge=0, description="Rows that became labels.")
+    refused: dict[str, int] = Field(
+        default_factory=dict,
+        description="Rows refused, by reason (short_row, malformed_id, malformed_label, "
+        "unknown_id: outside the capture sample, so it could never join a prediction).",
+    )
+    error: str | None = Field(
+        default=None,
+        max_length=MAX_LABEL_FILE_ERROR_CHARS,
+        description="Why the file could not be read.",
+    )
+
+
 class PerformanceStatus(ApiModel):
     """The last evaluation of the served versions, and the one running, if any."""
 
@@ -96,6 +123,10 @@ class PerformanceStatus(ApiModel):
     window_from: str | None = Field(default=None, description="Start of the window evaluated.")
     window_to: str | None = Field(default=None, description="End of the window evaluated.")
     evaluated_at: str | None = Field(default=None, description="When the last evaluation ran.")
+    label_files: list[LabelFileStatus] = Field(
+        default_factory=list,
+        description="The Model's label files, as the last evaluation read them.",
+    )
     error: str | None = Field(default=None, description="Why the last evaluation failed.")
     job: str | None = Field(default=None, description="The evaluation Job running now.")
     started_at: str | None = Field(default=None, description="When the last one was started.")

@@ -43,6 +43,14 @@ class DriftPolicy(ApiModel):
             "models with many features) or the worst single feature (more sensitive)."
         ),
     )
+    require_performance_drop: bool = Field(
+        default=False,
+        description="Retrain on drift only while production's live metric shows a confirmed "
+        "drop, judged by retraining.performance's rule when it is set (its metric, threshold, "
+        "minLabels, decideOn), else by the whole confidence interval lying on the wrong side "
+        "of the version's offline test value (at least 100 labels). A covariate shift that "
+        "leaves predictions right then retrains nothing; status says why.",
+    )
 
 
 _ONE_THRESHOLD = (

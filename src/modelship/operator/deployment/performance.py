@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from modelship.api.v1alpha1 import (
     EVALUATE_ANNOTATION,
+    LabelFileStatus,
     LiveMetric,
     PerformanceStatus,
     ServedPerformance,
@@ -92,7 +93,10 @@ def _record(
     failure: str | None,
     model: ModelView,
 ) -> None:
-    """What a finished Job reported: the totals, or why there are none (previous totals kept)."""
+    """What a finished Job reported: the totals, or why there are none (previous totals kept),
+    and what it made of the label files."""
+    if report is not None and (report.label_files is not None or report.versions is not None):
+        _record_label_files(draft, performance, report.label_files or [])
     if report is None or report.versions is None:
         error = (report.error if report else None) or failure or "the Job left no report"
         performance.error = error
@@ -106,6 +110,27 @@ def _record(
     performance.window_to = report.window_to
     performance.evaluated_at = report.evaluated_at or draft.now
     performance.live = live_summary(performance.versions)
+
+
+def _record_label_files(
+    draft: Draft, performance: PerformanceStatus, files: list[LabelFileStatus]
+) -> None:
+    """Keep each file's outcome; an Event for a file that failed or was stored now."""
+    performance.label_files = files
+    for file in files:
+        refused = ", ".join(f"{reason} {count}" for reason, count in file.refused.items())
+        refused_text = f"; refused: {refused}" if refused else ""
+        if file.outcome == "failed":
+            draft.event(
+                "LabelFileFailed", f"label file {file.uri}: {file.error}{refused_text}",
+                warning=True,
+            )  # fmt: skip
+        elif file.outcome == "ingested":
+            draft.event(
+                "LabelFileIngested",
+                f"label file {file.uri} ({file.digest}): {file.accepted} of {file.rows} rows "
+                f"stored as labels{refused_text}",
+            )
 
 
 def _served(totals: VersionTotals, model: ModelView) -> ServedPerformance:

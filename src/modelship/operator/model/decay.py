@@ -18,6 +18,9 @@ bound is above it, so a small sample's noise never retrains. The request key nam
 Deployment, the version and (with `requireNewLabels`) the labelled count: the same measurement
 never trains twice, and a version already retrained for its decay trains again only once more
 labels were measured (a retraining on unchanged data would reproduce the decayed model).
+
+The same judgement gates input drift when `retraining.drift.requirePerformanceDrop` is set
+(`drift_gate_policy`): drift retrains only on a `decayed` verdict.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from modelship.api.v1alpha1 import PerformancePolicy, ServedPerformance
+from modelship.api.v1alpha1 import LiveMetric, PerformancePolicy, ServedPerformance, Task
 from modelship.operator.model.observation import ServingDeployment
 
 State = Literal["decayed", "futile", "healthy", "unknown"]
@@ -76,6 +79,24 @@ def observe_decay(
             if verdict.state == state:
                 return verdict
     raise AssertionError("unreachable: every verdict has a state")
+
+
+DEFAULT_GATE_METRIC: dict[Task, LiveMetric] = {"classification": "accuracy", "regression": "mae"}
+DEFAULT_GATE_LABELS = 100
+
+
+def drift_gate_policy(performance: PerformancePolicy | None, task: Task) -> PerformancePolicy:
+    """The rule a drift with `requirePerformanceDrop` must pass: `retraining.performance`'s when
+    set; else a drop below the offline value itself (`dropBy` 0, which the API refuses from
+    users, who must say by how much), on the interval's bound, from `DEFAULT_GATE_LABELS`
+    labels, in the evaluation's default metric for the task."""
+    if performance is not None:
+        return performance.model_copy(update={"require_new_labels": False})
+    return PerformancePolicy.model_construct(
+        metric=DEFAULT_GATE_METRIC[task], below=None, above=None, drop_by=0.0,
+        min_labels=DEFAULT_GATE_LABELS, decide_on="bound", require_new_labels=False,
+        cooldown_seconds=None,
+    )  # fmt: skip
 
 
 def _judge(

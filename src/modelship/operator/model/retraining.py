@@ -32,7 +32,7 @@ from modelship.api.v1alpha1 import (
     Trigger,
 )
 from modelship.operator.model.builders import training_job_name
-from modelship.operator.model.decay import observe_decay
+from modelship.operator.model.decay import drift_gate_policy, observe_decay
 from modelship.operator.model.guardrails import automatic_runs, check_guardrails
 from modelship.operator.model.observation import ObservedTrainingJob, ServingDeployment
 from modelship.operator.model.signals import (
@@ -186,8 +186,23 @@ def _drift(
                 f"{training_job_name(model, 'drift', key)} ({observation.message})",
             )
         )
-    else:
-        found.candidates.append(TrainingRequest("drift", key, f"drift: {observation.message}"))
+        return
+    reason = f"drift: {observation.message}"
+    if spec.retraining.drift.require_performance_drop:
+        gate = observe_decay(
+            drift_gate_policy(spec.retraining.performance, spec.task), deployments, None
+        )
+        if gate.state != "decayed":
+            found.notes.append(
+                (
+                    "DriftWithoutPerformanceDrop",
+                    f"{reason}; not retrained: requirePerformanceDrop and no confirmed drop of "
+                    f"production's live metric ({gate.message})",
+                )
+            )
+            return
+        reason = f"{reason}; confirmed by a performance drop: {gate.message}"
+    found.candidates.append(TrainingRequest("drift", key, reason))
 
 
 def _performance(

@@ -137,7 +137,12 @@ def policy_summary(spec: ModelSpec) -> str:
     policy = spec.retraining
     parts = []
     if policy.drift is not None:
-        parts.append(f"drift above {policy.drift.threshold:g} ({policy.drift.aggregate} PSI)")
+        confirmed = (
+            " with a confirmed performance drop" if policy.drift.require_performance_drop else ""
+        )
+        parts.append(
+            f"drift above {policy.drift.threshold:g} ({policy.drift.aggregate} PSI){confirmed}"
+        )
     if policy.schedule:
         parts.append(f"schedule {policy.schedule}")
     if policy.on_dataset_change:

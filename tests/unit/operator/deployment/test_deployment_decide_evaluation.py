@@ -6,15 +6,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelship.api.v1alpha1 import EVALUATE_ANNOTATION, DeploymentStatus
-from modelship.contracts.evaluation import EvaluationEnv, EvaluationReport
+import pytest
+from pydantic import ValidationError
+
+from modelship.api.v1alpha1 import (
+    EVALUATE_ANNOTATION,
+    DeploymentStatus,
+    LabelFileStatus,
+    MonitoringSpec,
+)
+from modelship.contracts.evaluation import EvaluationEnv, EvaluationPlan, EvaluationReport
 from modelship.operator.deployment.actions import Decision
-from modelship.operator.deployment.builders.evaluation import build_evaluation_job, served_versions
+from modelship.operator.deployment.builders.evaluation import (
+    build_evaluation_job,
+    label_files,
+    served_versions,
+)
 from modelship.operator.deployment.decide import SETTLED_SECONDS, decide
 from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.performance import RUNNING_SECONDS, live_summary
 from modelship.operator.deployment.rollout import EvaluationJob
-from modelship.operator.kube.actions import CreateJob
+from modelship.operator.kube.actions import CreateJob, PostEvent
 from support.deployments import (
     D1,
     D2,
@@ -202,3 +214,69 @@ def test_live_summary_without_labels() -> None:
                  EvaluationJob(finished=True, report=report(None))).status  # fmt: skip
     assert status.performance is not None
     assert status.performance.live == "accuracy: no labels (captured 400)"
+
+
+def test_the_models_label_files_and_sample_rate_travel_in_the_plan() -> None:
+    versions = served_versions(DeploymentStatus.model_validate({"production": SERVING_1}))
+    subject = Subject.parse(body(SERVING, **EVERY_MINUTE))
+    assert subject.mdep is not None
+    monitoring = MonitoringSpec.model_validate({
+        "capture": {"sampleRate": 0.5},
+        "labels": {"files": [
+            {"uri": "https://crm.example/labels.csv", "idColumn": "pid", "labelColumn": "y"},
+            {"uri": "file:///catalog/labels/q3.csv"},
+        ]},
+    })  # fmt: skip
+    job = build_evaluation_job(subject.body, 1, versions, subject.mdep.spec.monitoring.evaluation,
+                               "classification", monitoring, SETTINGS)  # fmt: skip
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    plan = EvaluationPlan.model_validate_json(env[EvaluationEnv.env_name("plan")])
+    assert [(f.uri, f.id_column, f.label_column) for f in plan.label_files] == [
+        ("https://crm.example/labels.csv", "pid", "y"),
+        ("file:///catalog/labels/q3.csv", "id", "label"),
+    ]
+    assert plan.sample_rate == 0.5
+    assert label_files(None) == [] and label_files(MonitoringSpec()) == []
+
+
+def test_label_files_outside_file_and_http_or_too_many_are_refused_by_the_api() -> None:
+    with pytest.raises(ValidationError, match="uri"):
+        MonitoringSpec.model_validate({"labels": {"files": [{"uri": "s3://bucket/labels.csv"}]}})
+    too_many = [{"uri": f"file:///l/{i}.csv"} for i in range(5)]
+    with pytest.raises(ValidationError, match="files"):
+        MonitoringSpec.model_validate({"labels": {"files": too_many}})
+
+
+def test_what_the_job_made_of_each_label_file_is_recorded_with_events() -> None:
+    files = [
+        {"uri": "file:///l/a.csv", "outcome": "ingested", "digest": "sha256:aa", "rows": 10,
+         "accepted": 8, "refused": {"malformed_id": 1, "unknown_id": 1}},
+        {"uri": "file:///l/b.csv", "outcome": "unchanged", "digest": "sha256:bb", "rows": 5,
+         "accepted": 5},
+        {"uri": "https://crm.example/c.csv", "outcome": "failed",
+         "error": "downloading https://crm.example/c.csv failed with HTTP 404"},
+    ]  # fmt: skip
+    done = report().model_copy(update={"label_files": [LabelFileStatus.model_validate(f)
+                                                       for f in files]})  # fmt: skip
+    decision = run({**SERVING, "performance": RUNNING}, EvaluationJob(finished=True, report=done))
+    performance = decision.status.performance
+    assert performance is not None
+    assert [(f.uri, f.outcome) for f in performance.label_files] == [
+        ("file:///l/a.csv", "ingested"), ("file:///l/b.csv", "unchanged"),
+        ("https://crm.example/c.csv", "failed"),
+    ]  # fmt: skip
+    events = kinds(decision.actions)
+    assert "event LabelFileIngested" in events and "warning LabelFileFailed" in events
+    messages = [a.message for a in decision.actions if isinstance(a, PostEvent)]
+    assert any("8 of 10 rows stored as labels; refused: malformed_id 1, unknown_id 1" in m
+               for m in messages)  # fmt: skip
+    assert any("HTTP 404" in m for m in messages)
+    # a failed evaluation still says what became of the files; one without any clears the list
+    failed = EvaluationReport(error="registry unreachable", label_files=done.label_files)
+    after = run({**SERVING, "performance": RUNNING}, EvaluationJob(finished=True, report=failed))
+    assert after.status.performance is not None and len(after.status.performance.label_files) == 3
+    cleared = run({**SERVING, "performance": {**RUNNING, "labelFiles": files}},
+                  EvaluationJob(finished=True, report=report()))  # fmt: skip
+    assert cleared.status.performance is not None and cleared.status.performance.label_files == []

@@ -5,6 +5,8 @@ operator only gives it the plan and reads back per-version totals (contracts/eva
 runs in the Deployment's namespace with the serving pods' catalog access (read-only: a volume
 store sits beside the catalog, a registry store uses the catalog's credentials), one at a time
 per Deployment, named by the run's number so a finished one is never mistaken for the next.
+The Model's label files go in the plan: the Job reads them (a file:// one from the volumes the
+pod mounts, the catalog's among them) and stores their labels as label segments.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelship.api.v1alpha1 import DeploymentStatus, LiveEvaluationSpec, MonitoringSpec, Task
-from modelship.contracts.evaluation import EvaluationEnv, EvaluationPlan, ServedVersion
+from modelship.contracts.evaluation import EvaluationEnv, EvaluationPlan, LabelFile, ServedVersion
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH
 from modelship.operator.deployment.builders.stages import serving_storage, stage_labels
 from modelship.operator.kube.naming import child_name, owner_reference
@@ -54,6 +56,16 @@ def served_versions(status: DeploymentStatus) -> list[ServedVersion]:
     return list(unique.values())
 
 
+def label_files(monitoring: MonitoringSpec | None) -> list[LabelFile]:
+    """The Model's label files, as the Job reads them (it stores their labels, once each)."""
+    if monitoring is None:
+        return []
+    return [
+        LabelFile(uri=f.uri, id_column=f.id_column, label_column=f.label_column)
+        for f in monitoring.labels.files
+    ]
+
+
 def build_evaluation_job(
     mdep_body: Obj,
     run: int,
@@ -78,6 +90,8 @@ def build_evaluation_job(
         window_seconds=spec.window_seconds,
         maturity_seconds=spec.maturity_seconds,
         confidence=spec.confidence,
+        label_files=label_files(monitoring),
+        sample_rate=monitoring.capture.sample_rate if monitoring is not None else 1.0,
     )
     env = EvaluationEnv(plan=plan, termination_message_path=TERMINATION_MESSAGE_PATH)
     labels = stage_labels(mdep_body, COMPONENT, versions[0].version, component=COMPONENT)
