@@ -71,6 +71,7 @@ from modelship.api.v1alpha1.model import (
     VersionSummary,
 )
 from modelship.api.v1alpha1.monitoring import CaptureSpec, FeedbackSpec, MonitoringSpec
+from modelship.api.v1alpha1.production_data import ProductionDataSpec
 from modelship.api.v1alpha1.performance import (
     EVALUATE_ANNOTATION,
     DeploymentMonitoring,
@@ -114,6 +115,7 @@ from modelship.api.v1alpha1.trainingjob import (
 )
 
 __all__ = [
+    "ProductionDataSpec",
     "ALGORITHMS",
     "API_VERSION",
     "BUILTIN_DATASETS",

@@ -25,6 +25,7 @@ from modelship.api.v1alpha1.features import (
     normalise,
 )
 from modelship.api.v1alpha1.monitoring import MonitoringSpec
+from modelship.api.v1alpha1.production_data import ProductionDataSpec
 from modelship.api.v1alpha1.retraining import RetrainingSpec, RetrainingStatus
 from modelship.api.v1alpha1.training_code import TrainingCodeSpec
 
@@ -74,6 +75,12 @@ class DatasetSpec(ApiModel):
             + ", ".join(repr(v) for v in DEFAULT_MISSING_VALUES)
             + "; matched exactly after trimming spaces)."
         ),
+    )
+    production: ProductionDataSpec | None = Field(
+        default=None,
+        description="Also train on labelled production rows (captured inputs joined with their "
+        "labels), weighted and capped; the newest labelled window is held out and a candidate "
+        "must score at least as well as production on it. Needs spec.monitoring.capture.",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,174 @@
+"""Labelled production rows for training, the pure parts and the reading: the join of captures
+with labels (production stage only, last label wins, window), the holdout of the newest labelled
+window, the row cap, the conversion into dataset columns (refusals by reason), and the live gate's
+decision table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelship.api.v1alpha1 import ProductionDataSpec
+from modelship.catalog.segments import DirectorySegmentStore, encode_segment, segment_name
+from modelship.training.production import (
+    LabelledRow,
+    live_gate,
+    read_labelled,
+    rows_digest,
+    select,
+    to_columns,
+)
+
+NOW = 1_800_000_000.0
+DAY = 86_400.0
+
+
+def capture(row: str, ts: float, stage: str = "production", **inputs: Any) -> dict[str, Any]:
+    return {
+        "id": row, "ts": ts, "model": "iris", "version": 1, "digest": "sha256:" + "a" * 64,
+        "stage": stage, "inputs": inputs or {"a": 1.0, "b": 2.0}, "prediction": 0, "proba": None,
+    }  # fmt: skip
+
+
+def label(row: str, value: Any, ts: float) -> dict[str, Any]:
+    return {"id": row, "ts": ts, "label": value, "source": "test"}
+
+
+def put(store: DirectorySegmentStore, kind: str, records: list[dict[str, Any]], at: float,
+        seq: int = 0) -> None:  # fmt: skip
+    name = segment_name(kind, "w", seq, datetime.fromtimestamp(at, UTC))  # type: ignore[arg-type]
+    store.write(name, encode_segment(records), {})
+
+
+def row(i: int, ts: float, label_value: Any = 1, **inputs: Any) -> LabelledRow:
+    return LabelledRow(f"r{i}", ts, inputs or {"a": float(i), "b": 1.0}, label_value)
+
+
+def test_reading_joins_production_captures_with_their_latest_label(tmp_path: Path) -> None:
+    store = DirectorySegmentStore(tmp_path)
+    put(store, "captures", [
+        capture("old", NOW - 40 * DAY),          # before the window
+        capture("p1", NOW - 3 * DAY, a=1.0, b=5.0),
+        capture("p2", NOW - 2 * DAY),
+        capture("t1", NOW - 2 * DAY, stage="test"),  # the acceptance Job's: not production
+        capture("unlabelled", NOW - DAY),
+        {"id": "", "broken": True},                  # damaged: counted
+    ], NOW - DAY)  # fmt: skip
+    put(store, "captures", [capture("old", NOW - 41 * DAY)], NOW - 41 * DAY, seq=1)
+    put(store, "labels", [label("p1", 0, NOW - 2 * DAY), label("p2", 1, NOW - DAY),
+                          label("t1", 1, NOW - DAY), label("old", 1, NOW - DAY)],
+        NOW - DAY)  # fmt: skip
+    put(store, "labels", [label("p1", 2, NOW - 600)], NOW - 600, seq=1)  # a correction
+
+    reading = read_labelled(store, NOW - 30 * DAY, NOW)
+
+    assert [(r.id, r.label) for r in reading.rows] == [("p1", 2), ("p2", 1)]
+    assert reading.rows[0].inputs == {"a": 1.0, "b": 5.0}
+    assert reading.counts.invalid == 1
+    assert reading.counts.superseded_labels == 1
+    # The segment written before the window is not even read.
+    assert reading.captures.count == 1 and reading.labels.count == 2
+    assert reading.labels.first is not None and reading.labels.first.startswith("labels-")
+    assert reading.captures.digest.startswith("sha256:")
+
+
+def test_newest_labelled_window_is_held_out_and_the_cap_keeps_the_newest() -> None:
+    rows = [row(i, NOW - (10 - i) * DAY) for i in range(10)]  # r9 is the newest, a day ago
+    spec = ProductionDataSpec(holdout_seconds=int(2 * DAY), max_rows=5)
+
+    chosen = select(list(reversed(rows)), spec)
+
+    # Held out: answered within two days of the newest labelled row (r7, r8, r9).
+    assert [r.id for r in chosen.holdout] == ["r7", "r8", "r9"]
+    assert chosen.holdout_from == NOW - 3 * DAY
+    # Of the seven older rows, the newest five, oldest first; two capped.
+    assert [r.id for r in chosen.train] == ["r2", "r3", "r4", "r5", "r6"]
+    assert chosen.capped == 2
+    assert not {r.id for r in chosen.train} & {r.id for r in chosen.holdout}
+
+
+def test_holdout_zero_keeps_every_row_for_training_and_no_rows_select_nothing() -> None:
+    rows = [row(i, NOW - i) for i in range(3)]
+    chosen = select(rows, ProductionDataSpec(holdout_seconds=0))
+    assert [r.id for r in chosen.train] == ["r2", "r1", "r0"] and chosen.holdout == []
+    assert select([], ProductionDataSpec()).train == []
+
+
+def test_columns_by_feature_name_with_refusals_counted() -> None:
+    rows = [
+        row(0, 1.0, 1, a=1.5, b=2.0, extra=9.0),  # extra inputs are ignored
+        row(1, 2.0, 7, a=1.0, b=2.0),              # a class the dataset does not have
+        row(2, 3.0, 0, a=1.0),                     # b was not captured (excluded)
+        row(3, 4.0, 0.0, a=None, b=3.0),           # a gap: untyped features have no word for it
+        row(4, 5.0, "1", a=2.0, b={"x": 1}),       # not a cell
+        row(5, 6.0, "1", a=3.0, b=4.0),            # the class "1" is the dataset's 1
+    ]
+    refused: Counter[str] = Counter()
+    columns, kept = to_columns(rows, features=["a", "b"], target="target",
+                               task="classification", classes=[0, 1], missing_token=None,
+                               refused=refused)  # fmt: skip
+    assert [r.id for r in kept] == ["r0", "r5"]
+    assert columns["a"].tolist() == [1.5, 3.0]
+    assert columns["target"].tolist() == [1, "1"]
+    assert refused == Counter(unknown_class=1, missing_feature=1, missing_value=1,
+                              malformed_input=1)  # fmt: skip
+
+
+def test_typed_gaps_become_the_datasets_missing_word_and_regression_labels_are_numbers() -> None:
+    rows = [row(0, 1.0, "12.5", a=None, b="x"), row(1, 2.0, "n/a", a=1.0, b="y"),
+            row(2, 3.0, True, a=1.0, b="y"), row(3, 4.0, 3, a=2.0, b=None)]  # fmt: skip
+    refused: Counter[str] = Counter()
+    columns, kept = to_columns(rows, features=["a", "b"], target="y", task="regression",
+                               classes=None, missing_token="", refused=refused)  # fmt: skip
+    assert [r.id for r in kept] == ["r0", "r3"]
+    assert columns["a"].tolist() == ["", 2.0]
+    assert columns["b"].tolist() == ["x", ""]
+    assert refused == Counter(malformed_label=2)
+
+
+def test_rows_digest_names_the_rows_and_their_split() -> None:
+    a, b = row(0, 1.0), row(1, 2.0)
+    assert rows_digest([a], [b]) == rows_digest([a], [b])
+    assert rows_digest([a], [b]) != rows_digest([a, b], [])
+    assert rows_digest([a], [b]) != rows_digest([row(0, 1.0, 0)], [b])
+
+
+LIVE_GATE_TABLE = [
+    # metric, candidate, champion, version, rows, min rows -> passed, words in the reason
+    ("accuracy", 0.90, 0.60, 3, 100, 30, True, ["candidate 0.9 >= production version 3 0.6"]),
+    ("accuracy", 0.60, 0.60, 3, 100, 30, True, [">="]),  # as good is good enough
+    ("accuracy", 0.55, 0.62, 3, 100, 30, False, ["candidate 0.55 is not >= production "
+                                                 "version 3 0.62", "100 held-out"]),
+    ("r2", 0.40, 0.70, 2, 50, 30, False, ["live r2", "0.4 is not >= ", "0.7"]),
+    ("rmse", 3.0, 4.0, 2, 50, 30, True, ["3 <= production version 2 4"]),
+    ("rmse", 5.0, 4.0, 2, 50, 30, False, ["is not <="]),
+    ("accuracy", 0.90, 0.60, 3, 10, 30, False, ["10 held-out labelled row(s), fewer than "
+                                                "minHoldoutRows 30"]),
+    ("accuracy", None, None, 3, 0, 0, True, ["no held-out rows"]),
+    ("accuracy", 0.80, None, None, 5, 30, True, ["no version in production"]),
+    ("accuracy", None, 0.60, 3, 40, 30, False, ["candidate missing"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("metric", "candidate", "champion", "version", "rows", "min_rows", "passed", "words"),
+    LIVE_GATE_TABLE,
+)
+def test_live_gate_decision_table(
+    metric: str,
+    candidate: float | None,
+    champion: float | None,
+    version: int | None,
+    rows: int,
+    min_rows: int,
+    passed: bool,
+    words: list[str],
+) -> None:
+    gate = live_gate(metric, candidate, champion, version, rows, min_rows)
+    assert gate.passed is passed
+    for word in words:
+        assert word in gate.reason
