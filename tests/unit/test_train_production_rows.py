@@ -101,11 +101,11 @@ def test_holdout_zero_keeps_every_row_for_training_and_no_rows_select_nothing() 
 def test_columns_by_feature_name_with_refusals_counted() -> None:
     rows = [
         row(0, 1.0, 1, a=1.5, b=2.0, extra=9.0),  # extra inputs are ignored
-        row(1, 2.0, 7, a=1.0, b=2.0),              # a class the dataset does not have
-        row(2, 3.0, 0, a=1.0),                     # b was not captured (excluded)
-        row(3, 4.0, 0.0, a=None, b=3.0),           # a gap: untyped features have no word for it
-        row(4, 5.0, "1", a=2.0, b={"x": 1}),       # not a cell
-        row(5, 6.0, "1", a=3.0, b=4.0),            # the class "1" is the dataset's 1
+        row(1, 2.0, 7, a=1.0, b=2.0),  # a class the dataset does not have
+        row(2, 3.0, 0, a=1.0),  # b was not captured (excluded)
+        row(3, 4.0, 0.0, a=None, b=3.0),  # a gap: untyped features have no word for it
+        row(4, 5.0, "1", a=2.0, b={"x": 1}),  # not a cell
+        row(5, 6.0, "1", a=3.0, b=4.0),  # the class "1" is the dataset's 1
     ]
     refused: Counter[str] = Counter()
     columns, kept = to_columns(rows, features=["a", "b"], target="target",

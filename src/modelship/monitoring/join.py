@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
 from modelship.catalog.labelled import JoinCounts, latest_captures, latest_labels
 from modelship.contracts.capture import CaptureRecord, LabelRecord
 from modelship.monitoring.intervals import bootstrap, mean_of_rows, root_mean_of_rows, wilson

@@ -71,7 +71,6 @@ from modelship.api.v1alpha1.model import (
     VersionSummary,
 )
 from modelship.api.v1alpha1.monitoring import CaptureSpec, FeedbackSpec, MonitoringSpec
-from modelship.api.v1alpha1.production_data import ProductionDataSpec
 from modelship.api.v1alpha1.performance import (
     EVALUATE_ANNOTATION,
     DeploymentMonitoring,
@@ -81,6 +80,7 @@ from modelship.api.v1alpha1.performance import (
     ServedPerformance,
     ServedRole,
 )
+from modelship.api.v1alpha1.production_data import ProductionDataSpec
 from modelship.api.v1alpha1.retraining import (
     AutomaticRun,
     DatasetState,
@@ -115,7 +115,6 @@ from modelship.api.v1alpha1.trainingjob import (
 )
 
 __all__ = [
-    "ProductionDataSpec",
     "ALGORITHMS",
     "API_VERSION",
     "BUILTIN_DATASETS",
@@ -181,6 +180,7 @@ __all__ = [
     "OciCodeSource",
     "PerformancePolicy",
     "PerformanceStatus",
+    "ProductionDataSpec",
     "ProductionSpec",
     "ProductionStatus",
     "ResolvedVersion",
