@@ -139,18 +139,19 @@ def test_rows_digest_names_the_rows_and_their_split() -> None:
 
 LIVE_GATE_TABLE = [
     # metric, candidate, champion, version, rows, min rows -> passed, words in the reason
-    ("accuracy", 0.90, 0.60, 3, 100, 30, True, ["candidate 0.9 >= production version 3 0.6"]),
-    ("accuracy", 0.60, 0.60, 3, 100, 30, True, [">="]),  # as good is good enough
-    ("accuracy", 0.55, 0.62, 3, 100, 30, False, ["candidate 0.55 is not >= production "
-                                                 "version 3 0.62", "100 held-out"]),
-    ("r2", 0.40, 0.70, 2, 50, 30, False, ["live r2", "0.4 is not >= ", "0.7"]),
-    ("rmse", 3.0, 4.0, 2, 50, 30, True, ["3 <= production version 2 4"]),
-    ("rmse", 5.0, 4.0, 2, 50, 30, False, ["is not <="]),
-    ("accuracy", 0.90, 0.60, 3, 10, 30, False, ["10 held-out labelled row(s), fewer than "
-                                                "minHoldoutRows 30"]),
-    ("accuracy", None, None, 3, 0, 0, True, ["no held-out rows"]),
+    ("accuracy", 0.90, 0.60, 3, 100, 30, True,
+     ["candidate 0.9 >= 0.6 (production version 3 on 100 held-out"]),
+    ("accuracy", 0.60, 0.60, 3, 100, 30, True, ["0.6 >= 0.6"]),  # as good is good enough
+    ("accuracy", 0.55, 0.62, 3, 100, 30, False,
+     ["live accuracy: candidate 0.55 is not >= 0.62 (production version 3 on 100 held-out"]),
+    ("r2", 0.40, 0.70, 2, 50, 30, False, ["live r2", "0.4 is not >= 0.7"]),
+    ("rmse", 3.0, 4.0, 2, 50, 30, True, ["3 <= 4 (production version 2"]),
+    ("rmse", 5.0, 4.0, 2, 50, 30, False, ["5 is not <= 4"]),
+    ("accuracy", 0.90, 0.60, 3, 10, 30, False,
+     ["is not at least 30 held-out production row(s) (minHoldoutRows)", "found 10"]),
+    ("accuracy", None, None, 3, 0, 0, True, ["at least 0 held-out", "found 0"]),
     ("accuracy", 0.80, None, None, 5, 30, True, ["no version in production"]),
-    ("accuracy", None, 0.60, 3, 40, 30, False, ["candidate missing"]),
+    ("accuracy", None, 0.60, 3, 40, 30, False, ["candidate missing is not >= 0.6"]),
 ]  # fmt: skip
 
 

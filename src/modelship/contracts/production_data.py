@@ -62,6 +62,8 @@ class LiveGate(_Wire):
     champion_version: int | None = None
     rows: int = Field(ge=0, description="Held-out labelled rows both were scored on.")
     passed: bool
+    bound: str = Field(description="What the candidate had to reach, e.g. '>= 0.62 "
+                       "(production version 3 on 120 held-out production row(s))'.")  # fmt: skip
     reason: str = Field(description="Why it passed or failed, naming both figures.")
 
 

@@ -228,31 +228,40 @@ def live_gate(
     out rows than `min_rows`: fails closed, since the candidate cannot be shown to be as good.
     """
     lower = metric in LOWER_IS_BETTER
-    shown = f"live {metric} on {rows} held-out production row(s)"
+    where = f"on {rows} held-out production row(s)"
     if champion_version is None:
-        return LiveGate(metric=metric, candidate=candidate, rows=rows, passed=True,
-                        reason=f"no version in production to compare with ({shown}: "
-                        f"{_fmt(candidate)})")  # fmt: skip
+        return _gate(metric, candidate, None, None, rows, True,
+                     f"no version in production to compare with ({where})")  # fmt: skip
     if rows < min_rows or rows == 0:
-        return LiveGate(
-            metric=metric, candidate=candidate, champion=champion,
-            champion_version=champion_version, rows=rows, passed=rows >= min_rows,
-            reason=f"{rows} held-out labelled row(s), fewer than minHoldoutRows {min_rows}: "
-            f"cannot show the candidate is as good as production version {champion_version}"
-            if rows < min_rows
-            else "no held-out rows to compare on (minHoldoutRows 0)",
+        return _gate(
+            metric, candidate, champion, champion_version, rows, rows >= min_rows,
+            f"at least {min_rows} held-out production row(s) (minHoldoutRows) to compare with "
+            f"production version {champion_version}, found {rows}",
         )  # fmt: skip
     passed = (
         candidate is not None
         and champion is not None
         and (candidate <= champion if lower else candidate >= champion)
     )
-    relation = ("<=" if lower else ">=") if passed else ("is not <=" if lower else "is not >=")
+    relation = "<=" if lower else ">="
+    bound = f"{relation} {_fmt(champion)} (production version {champion_version} {where})"
+    return _gate(metric, candidate, champion, champion_version, rows, passed, bound)
+
+
+def _gate(
+    metric: str,
+    candidate: float | None,
+    champion: float | None,
+    version: int | None,
+    rows: int,
+    passed: bool,
+    bound: str,
+) -> LiveGate:
+    verdict = "" if passed else "is not "
     return LiveGate(
-        metric=metric, candidate=candidate, champion=champion,
-        champion_version=champion_version, rows=rows, passed=passed,
-        reason=f"{shown}: candidate {_fmt(candidate)} {relation} production version "
-        f"{champion_version} {_fmt(champion)}",
+        metric=metric, candidate=candidate, champion=champion, champion_version=version,
+        rows=rows, passed=passed, bound=bound,
+        reason=f"live {metric}: candidate {_fmt(candidate)} {verdict}{bound}",
     )  # fmt: skip
 
 
