@@ -70,7 +70,7 @@ def flipped_production(tmp_path: Path, rows: int = 400) -> None:
     radius = bunch.data[:, 0]
     flipped = np.where(radius > np.median(radius), 1 - bunch.target, bunch.target)
     times = np.sort(NOW - 10 * DAY + rng.random(rows) * (10 * DAY - 2 * 3600))
-    captures = [
+    captures: list[dict[str, Any]] = [
         {"id": f"req-{i}/0", "ts": float(t), "model": MODEL, "version": 1,
          "digest": "sha256:" + "a" * 64, "stage": "production",
          "inputs": dict(zip(names, bunch.data[p].tolist(), strict=True)),
