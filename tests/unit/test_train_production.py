@@ -227,3 +227,44 @@ def test_typed_features_convert_production_rows_by_name(
     city = next(step for step in plan.features if step.name == "city")
     # A category only production has seen is learnt as the dataset's would be.
     assert "atlantis" in city.vocabulary  # type: ignore[union-attr]
+
+
+def test_a_production_version_that_cannot_be_read_fails_the_gate_closed(
+    tmp_path: Path, catalog: FileCatalog
+) -> None:
+    flipped_production(tmp_path, rows=200)
+    base = train(snapshot(None), settings(tmp_path), catalog)
+    real = catalog.get(NAMESPACE, MODEL, base.version)
+
+    class Moved:  # the version the operator saw, but another digest in the catalog now
+        version, digest = real.version, "sha256:" + "0" * 64
+
+    spec = {"weight": 10, "holdoutSeconds": int(2 * DAY)}
+    moved = train(snapshot(spec), settings(tmp_path, Moved), catalog)
+    gate = moved.production.live_gate  # type: ignore[union-attr]
+    assert gate is not None and not gate.passed
+    assert f"production version {real.version} could not score the held-out rows" in gate.reason
+    assert moved.gates_passed is False
+
+    class Missing:
+        version, digest = 99, None
+
+    gone = train(snapshot(spec), settings(tmp_path, Missing), catalog)
+    assert gone.production.live_gate is not None  # type: ignore[union-attr]
+    assert "production version 99 could not" in gone.production.live_gate.reason  # type: ignore[union-attr]
+
+
+def test_an_unreadable_store_is_transient_and_a_bad_one_is_bad_input(
+    tmp_path: Path, catalog: FileCatalog
+) -> None:
+    from modelship.training.errors import Transient
+
+    (tmp_path / "capture").write_text("not a directory")
+    with pytest.raises(Transient, match="cannot read file://") as err:
+        train(snapshot({}), settings(tmp_path), catalog)
+    assert err.value.reason == "CaptureStoreUnavailable"
+    source = ProductionSource(store="oci://registry-without-repository", now=NOW)
+    bad = TrainerSettings(catalog_root=str(tmp_path / "catalog"), namespace=NAMESPACE,
+                          model_name=MODEL, production=source)  # fmt: skip
+    with pytest.raises(BadInput, match="capture store: segment store URI needs a host"):
+        train(snapshot({}), bad, catalog)
