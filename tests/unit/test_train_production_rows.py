@@ -173,3 +173,39 @@ def test_live_gate_decision_table(
     assert gate.passed is passed
     for word in words:
         assert word in gate.reason
+
+
+def test_a_summary_with_production_lineage_fits_a_termination_message() -> None:
+    """The lineage rides in the trainer's one-line summary: with long segment names, every
+    refusal reason, a failed live gate and a full set of gates it stays under 4 KiB."""
+    from modelship.api.v1alpha1 import GateResult
+    from modelship.contracts.production_data import ProductionUse, SegmentSpan
+    from modelship.contracts.training import TERMINATION_MESSAGE_LIMIT, TrainerSummary
+
+    name = "captures-20261207T083000123456Z-" + "w" * 63 + "-123456"
+    span = SegmentSpan(count=123456, first=name, last=name, digest="sha256:" + "f" * 64)
+    gate = live_gate("balanced_accuracy", 0.123456, 0.654321, 123, 1_000_000, 30)
+    used = ProductionUse(
+        store="oci://registry.example.com:5000/" + "p" * 120 + "/team-a/churn-capture",
+        window_from="2026-11-07T08:30:00Z", window_to="2026-12-07T08:30:00Z", weight=1000,
+        rows=5_000_000, holdout_rows=1_000_000, holdout_from="2026-12-06T08:30:00Z",
+        capped_rows=123_456_789,
+        refused={r: 123_456 for r in ("malformed_input", "malformed_label", "missing_feature",
+                                      "missing_value", "unknown_class",
+                                      "unreadable_by_production")},
+        rows_digest="sha256:" + "e" * 64, captures=span, labels=span, live_gate=gate,
+    )  # fmt: skip
+    metrics = {m: 0.123456789 for m in ("accuracy", "balanced_accuracy", "f1_macro",
+                                        "precision_macro", "recall_macro", "roc_auc")}  # fmt: skip
+    gates = [GateResult(metric=m, value=0.1, bound=">= 0.9 and <= 1", passed=False)
+             for m in metrics]  # fmt: skip
+    gates.append(GateResult(metric="live accuracy", value=0.12, bound=gate.bound, passed=False))
+    summary = TrainerSummary(
+        version=123456, digest="sha256:" + "d" * 64, metrics=metrics, gates=gates,
+        gates_passed=False, artifact_uri="oci://registry.example.com:5000/" + "p" * 120
+        + "/team-a/churn@sha256:" + "a" * 64, dataset_digest="sha256:" + "c" * 64,
+        production=used,
+    )  # fmt: skip
+    line = summary.termination_line()
+    assert len(line.encode()) < TERMINATION_MESSAGE_LIMIT
+    assert TrainerSummary.from_termination_message(line) == summary

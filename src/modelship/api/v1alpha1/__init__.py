@@ -80,7 +80,7 @@ from modelship.api.v1alpha1.performance import (
     ServedPerformance,
     ServedRole,
 )
-from modelship.api.v1alpha1.production_data import ProductionDataSpec
+from modelship.api.v1alpha1.production_data import ProductionDataSpec, ProductionRowsStatus
 from modelship.api.v1alpha1.retraining import (
     AutomaticRun,
     DatasetState,
@@ -181,6 +181,7 @@ __all__ = [
     "PerformancePolicy",
     "PerformanceStatus",
     "ProductionDataSpec",
+    "ProductionRowsStatus",
     "ProductionSpec",
     "ProductionStatus",
     "ResolvedVersion",

@@ -58,3 +58,15 @@ class ProductionDataSpec(ApiModel):
         "rows held out, the gate fails (the candidate cannot be shown to be as good): wait "
         "for labels, or lower this. 0 lets a candidate pass when nothing is held out.",
     )
+
+
+class ProductionRowsStatus(ApiModel):
+    """What a training run took from production (the version's catalog metadata has the rest:
+    segment spans, refusals by reason, the live gate's figures)."""
+
+    rows: int = Field(ge=0, description="Labelled production rows trained on.")
+    holdout_rows: int = Field(ge=0, description="Newest labelled rows held out for the live gate.")
+    window_from: str = Field(description="Oldest answer time read.")
+    window_to: str = Field(description="Newest answer time read.")
+    weight: float = Field(description="Sample weight of a production row.")
+    rows_digest: str = Field(description="sha256 of the joined rows (id, inputs, label).")

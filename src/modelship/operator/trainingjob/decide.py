@@ -19,6 +19,7 @@ from modelship.api.v1alpha1 import (
     Artifact,
     Failure,
     GateResult,
+    ProductionRowsStatus,
     TrainingJob,
     TrainingJobStatus,
 )
@@ -215,6 +216,11 @@ def _succeeded(
     status.score = score(snapshot.task, summary.metrics)
     status.dataset_digest = summary.dataset_digest or status.dataset_digest
     status.code_digest = summary.code_digest or status.code_digest
+    if (used := summary.production) is not None:
+        status.production = ProductionRowsStatus(
+            rows=used.rows, holdout_rows=used.holdout_rows, window_from=used.window_from,
+            window_to=used.window_to, weight=used.weight, rows_digest=used.rows_digest,
+        )  # fmt: skip
     status.failure, status.next_attempt_time = None, None
     conditions = set_condition(
         status.conditions,

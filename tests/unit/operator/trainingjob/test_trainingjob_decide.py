@@ -269,6 +269,9 @@ def test_the_live_gate_on_production_rows_joins_the_gates_naming_both_figures() 
         "live accuracy 0.55 is not >= 0.62 (production version 3 on 120 held-out production "
         "row(s))",
     )
+    assert decision.status.production is not None
+    assert (decision.status.production.rows, decision.status.production.holdout_rows) == (300, 120)
+    assert decision.status.production.rows_digest == "sha256:1"
     won = finished(0.95)
     assert won.outcome.summary is not None
     won.outcome.summary.production = live_use(True, 0.8, 0.62)
