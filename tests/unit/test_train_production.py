@@ -48,18 +48,19 @@ def snapshot(
 
 
 def settings(tmp_path: Path, champion: Any = None, **extra: Any) -> TrainerSettings:
+    extra.setdefault("catalog_root", str(tmp_path / "catalog"))
     source = ProductionSource(
         store=(tmp_path / "capture").as_uri(),
         champion_version=champion.version if champion is not None else None,
         champion_digest=champion.digest if champion is not None else None,
         now=NOW,
     )
-    return TrainerSettings(catalog_root=str(tmp_path / "catalog"), namespace=NAMESPACE,
-                           model_name=MODEL, training_job_name="tj", production=source,
-                           **extra)  # fmt: skip
+    return TrainerSettings(
+        namespace=NAMESPACE, model_name=MODEL, training_job_name="tj", production=source, **extra
+    )
 
 
-def flipped_production(tmp_path: Path, rows: int = 400) -> None:
+def flipped_production(tmp_path: Path, rows: int = 400, store: Any = None) -> None:
     """Production rows drawn from the dataset's inputs, labelled under the new concept: the
     label flips where mean radius is above its median. Answered over ten days, the newest last;
     labels arrive an hour after the answer."""
@@ -79,7 +80,7 @@ def flipped_production(tmp_path: Path, rows: int = 400) -> None:
     ]  # fmt: skip
     labels = [{"id": c["id"], "ts": c["ts"] + 3600, "label": int(flipped[p]), "source": "crm"}
               for c, p in zip(captures, picks.tolist(), strict=True)]  # fmt: skip
-    store = DirectorySegmentStore(tmp_path / "capture")
+    store = store or DirectorySegmentStore(tmp_path / "capture")
     for seq, start in enumerate(range(0, rows, 100)):
         at = datetime.fromtimestamp(captures[start]["ts"], UTC)
         store.write(segment_name("captures", "w", seq, at),
@@ -268,3 +269,44 @@ def test_an_unreadable_store_is_transient_and_a_bad_one_is_bad_input(
                           model_name=MODEL, production=source)  # fmt: skip
     with pytest.raises(BadInput, match="capture store: segment store URI needs a host"):
         train(snapshot({}), bad, catalog)
+
+
+def test_on_a_registry_catalog_the_default_store_is_the_models_capture_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a registry as catalog and no store named, the trainer reads the repository the
+    inference pods write by default (<prefix>/<namespace>/<model>-capture), as the evaluation
+    Job does, and loads the production version from the registry, pinned by digest."""
+    from modelship.catalog.oci import OciCatalog
+    from modelship.catalog.segments_oci import RegistrySegmentStore
+    from modelship.training import production_gate
+    from support.fake_registry import FakeRegistry
+
+    fake = FakeRegistry()
+    catalog = OciCatalog(fake.client(), "models", "oci://registry.test/models")
+    repository = f"models/{NAMESPACE}/{MODEL}-capture"
+    flipped_production(tmp_path, store=RegistrySegmentStore(fake.client(), repository))
+    opened: list[str] = []
+
+    def open_store(uri: str) -> RegistrySegmentStore:
+        opened.append(uri)
+        return RegistrySegmentStore(fake.client(), uri.removeprefix("oci://registry.test/"))
+
+    monkeypatch.setattr(production_gate, "open_segment_store", open_store)
+    on_registry = {"catalog_root": "oci://registry.test/models"}
+    base = train(snapshot(None), settings(tmp_path, **on_registry), catalog)
+    champion = catalog.get(NAMESPACE, MODEL, base.version)
+    source = ProductionSource(champion_version=champion.version,
+                              champion_digest=champion.digest, now=NOW)  # fmt: skip
+    registry_settings = settings(tmp_path, **on_registry).model_copy(update={"production": source})
+
+    summary = train(snapshot({"weight": 10, "holdoutSeconds": int(2 * DAY)}), registry_settings,
+                    catalog)  # fmt: skip
+
+    assert opened == [f"oci://registry.test/{repository}"]
+    used = summary.production
+    assert used is not None and used.store == opened[0]
+    assert used.live_gate is not None and used.live_gate.passed, used.live_gate
+    assert used.live_gate.champion_version == base.version
+    assert used.captures.count == 4 and used.rows + used.holdout_rows == 400
+    assert catalog.get(NAMESPACE, MODEL, summary.version).production == used
