@@ -208,6 +208,7 @@ def test_typed_features_convert_production_rows_by_name(
                 encode_segment(rows), {})  # fmt: skip
     labels = [{"id": f"r{i}", "ts": NOW - 60, "label": str(i % 2)} for i in range(80)]
     labels.append({"id": "r1", "ts": NOW - 30, "label": "maybe"})  # a class churn does not have
+    labels.append({"id": "r2", "ts": "yesterday", "label": "1"})  # a damaged record
     store.write(segment_name("labels", "f", 0, datetime.fromtimestamp(NOW - 60, UTC)),
                 encode_segment(labels), {})  # fmt: skip
 
@@ -221,7 +222,7 @@ def test_typed_features_convert_production_rows_by_name(
 
     used = summary.production
     assert used is not None
-    assert used.refused == {"unknown_class": 1}
+    assert used.refused == {"invalid_record": 1, "unknown_class": 1}
     assert used.holdout_rows == 21 and used.rows == 80 - 21 - 1
     plan = catalog.open_verified(NAMESPACE, MODEL, summary.version).feature_plan()
     assert plan is not None

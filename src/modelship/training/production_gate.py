@@ -103,6 +103,8 @@ def judge(
     metric = PRIMARY_METRIC[task]
     source, spec = gathered.source, gathered.spec
     refused = Counter(part.refused)
+    if gathered.reading.counts.invalid:
+        refused["invalid_record"] += gathered.reading.counts.invalid
     version = source.champion_version
     rows, candidate_x, y = part.holdout, part.x_holdout, part.y_holdout
     champion_score: float | None = None
