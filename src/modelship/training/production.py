@@ -27,6 +27,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -79,8 +80,6 @@ class _Names:
 
 def read_labelled(store: SegmentStore, since: float, now: float) -> Reading:
     """Production captures answered in [since, now] that have a label, joined with it."""
-    from datetime import UTC, datetime
-
     start = datetime.fromtimestamp(since, UTC)
     counts = JoinCounts()
     label_names, capture_names = _Names(), _Names()
@@ -101,7 +100,7 @@ def read_labelled(store: SegmentStore, since: float, now: float) -> Reading:
 
 
 def _records(
-    store: SegmentStore, kind: SegmentKind, start: Any, names: _Names
+    store: SegmentStore, kind: SegmentKind, start: datetime, names: _Names
 ) -> Iterator[dict[str, Any]]:
     for name, records in segments(store, kind, start):
         names.seen.append(name)
