@@ -109,3 +109,21 @@ def test_times_are_written_as_kubernetes_writes_them_and_read_back_whatever_wrot
     assert parse_rfc3339(rfc3339(expected)) == expected
     with pytest.raises(ValueError):
         parse_rfc3339("yesterday")
+
+
+def test_dataset_production_defaults_bounds_and_needs_a_builtin_algorithm() -> None:
+    from modelship.api.v1alpha1 import ProductionDataSpec, TrainingSnapshot
+
+    spec = ProductionDataSpec()
+    assert (spec.window_seconds, spec.weight, spec.max_rows) == (30 * 86400, 1.0, 50_000)
+    assert (spec.holdout_seconds, spec.min_holdout_rows) == (86400, 30)
+    for bad in ({"weight": 0}, {"maxRows": 0}, {"windowSeconds": 10}, {"holdoutSeconds": -1}):
+        with pytest.raises(ValidationError):
+            ProductionDataSpec.model_validate(bad)
+    code = {"task": "classification",
+            "dataset": {"uri": "builtin:iris", "production": {"weight": 3}},
+            "training": {"code": {"configMap": {"name": "c", "key": "train.py"}}}}  # fmt: skip
+    with pytest.raises(ValidationError, match=r"dataset\.production needs a built-in algorithm"):
+        TrainingSnapshot.model_validate(code)
+    fine = code | {"algorithm": {"name": "random_forest"}, "training": {}}
+    assert TrainingSnapshot.model_validate(fine).dataset.production == ProductionDataSpec(weight=3)

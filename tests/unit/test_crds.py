@@ -111,7 +111,9 @@ def test_cross_field_rules_are_cel_where_the_fields_are() -> None:
     assert model["/spec"][2:] == [
         "evaluation.gates: a gate's metric must apply to the task (classification: accuracy, "
         "balanced_accuracy, f1_macro, precision_macro, recall_macro, roc_auc; regression: r2, "
-        "rmse, mae)"
+        "rmse, mae)",
+        "dataset.production needs a built-in algorithm: training.code receives the dataset's "
+        "rows only, with no per-row weights and no live gate",
     ]
     assert model["/spec/dataset"] == ["dataset.target is required for CSV datasets"]
     assert len(model["/spec/evaluation/gates/items"]) == 2

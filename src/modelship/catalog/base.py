@@ -36,6 +36,7 @@ from modelship.catalog.models import (
 )
 from modelship.catalog.predictions import ListedOutput
 from modelship.contracts.features import FeaturePlan
+from modelship.contracts.production_data import ProductionUse
 
 METADATA_FILE = "metadata.json"
 ACCEPTANCE_FILE = "acceptance.json"
@@ -73,6 +74,7 @@ class StagedVersion:
     trusted_types: tuple[str, ...] = ()
     """Extra artifact types the platform admin allowed for this model (script mode only)."""
     feature_plan: FeaturePlan | None = None
+    production: ProductionUse | None = None
 
     def documents(self) -> dict[str, bytes]:
         """The version's files besides the model and metadata, as every backend writes them."""

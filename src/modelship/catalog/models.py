@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from modelship.contracts.production_data import ProductionUse
+
 Task = Literal["classification", "regression"]
 Label = int | float | str
 
@@ -125,6 +127,9 @@ class VersionMetadata(CatalogModel):
     created_at: str
     libraries: Libraries
     framework: FrameworkInfo | None = None
+    production: ProductionUse | None = None
+    """Labelled production rows it was trained on, their window and segments, and the live
+    gate (spec.dataset.production); absent when it was trained on the dataset alone."""
 
     @property
     def gates_passed(self) -> bool:

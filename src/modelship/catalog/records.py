@@ -65,6 +65,7 @@ def new_metadata(
         created_at=now(),
         libraries=libraries(),
         framework=framework_of(staged.model),
+        production=staged.production,
     )
 
 

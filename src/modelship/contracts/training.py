@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from modelship.api.v1alpha1 import GateResult
 from modelship.contracts.env import PodEnvironment
+from modelship.contracts.production_data import ProductionSource, ProductionUse
 
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 # Kubernetes keeps at most 4096 bytes of a termination message.
@@ -48,6 +49,11 @@ class TrainerEnv(PodEnvironment):
         default=None,
         description="The platform admin's allowlist of extra artifact types a Model's "
         "training.code.trustedTypes may request (the operator's allowed_artifact_types).",
+    )
+    production: ProductionSource | None = Field(
+        default=None,
+        description="For spec.dataset.production: the capture store and the version serving "
+        "production (the live gate's champion), which only the operator knows.",
     )
     # A string on the wire: `to_env` passes strings as they are, anything else as JSON.
     termination_message_path: str = Field(
@@ -93,6 +99,10 @@ class TrainerSummary(_Line):
     code_digest: str | None = Field(
         default=None, description="Digest of the user's training code (script mode only)."
     )
+    production: ProductionUse | None = Field(
+        default=None,
+        description="Labelled production rows used (spec.dataset.production) and the live gate.",
+    )
 
     def termination_line(self) -> str:
         """Compact JSON that fits a termination message; passed gates are dropped first."""
@@ -108,6 +118,8 @@ class TrainerSummary(_Line):
             del document["gatesTruncated"]
         if self.code_digest is None:
             del document["codeDigest"]
+        if self.production is None:
+            del document["production"]
         return json.dumps(document, separators=(",", ":"))
 
 

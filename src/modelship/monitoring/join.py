@@ -1,6 +1,7 @@
 """Join captured predictions with labels and measure each served version (pure).
 
-Rules, each for a reason:
+Rules, each for a reason (the first two, and the counting of invalid records, are shared with
+the trainer's production rows: `catalog.labelled`):
 - A prediction id is captured once per version; a retry of the same request under the same
   version repeats it (same id, same answer), so the last capture of an id wins.
 - The last label of an id wins (by arrival time): corrections are how labellers fix mistakes.
@@ -23,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import ValidationError
 
+from modelship.catalog.labelled import JoinCounts, latest_captures, latest_labels
 from modelship.contracts.capture import CaptureRecord, LabelRecord
 from modelship.monitoring.intervals import bootstrap, mean_of_rows, root_mean_of_rows, wilson
 
@@ -82,41 +83,12 @@ def evaluate(
     chosen = metric or DEFAULT_METRIC[task]
     if (task == "classification") != (chosen == "accuracy"):
         raise ValueError(f"metric {chosen!r} does not apply to {task}")
-    invalid = 0
-    latest: dict[str, CaptureRecord] = {}
+    counts = JoinCounts()
     known: set[str] = set()
-    immature = 0
-    for raw in captures:
-        try:
-            record = CaptureRecord.model_validate(raw)
-        except ValidationError:
-            invalid += 1
-            continue
-        known.add(record.id)
-        if since is not None and record.ts < since:
-            continue
-        if record.ts > now - maturity_seconds:
-            immature += 1
-            continue
-        previous = latest.get(record.id)
-        if previous is None or previous.ts <= record.ts:
-            latest[record.id] = record
-    truth: dict[str, LabelRecord] = {}
-    superseded = 0
-    received = 0
-    for raw in labels:
-        try:
-            label = LabelRecord.model_validate(raw)
-        except ValidationError:
-            invalid += 1
-            continue
-        received += 1
-        previous_label = truth.get(label.id)
-        if previous_label is not None:
-            superseded += 1
-            if previous_label.ts > label.ts:
-                continue
-        truth[label.id] = label
+    latest = latest_captures(
+        captures, counts, since=since, until=now - maturity_seconds, seen=known
+    )
+    truth = latest_labels(labels, counts)
     orphans = sum(1 for label_id in truth if label_id not in known)
     by_version: dict[int, list[CaptureRecord]] = defaultdict(list)
     for record in latest.values():
@@ -125,7 +97,14 @@ def evaluate(
         _version(records, truth, task, chosen, confidence)
         for _, records in sorted(by_version.items())
     ]
-    return Evaluation(versions, received, orphans, superseded, immature, invalid)
+    return Evaluation(
+        versions,
+        counts.labels,
+        orphans,
+        counts.superseded_labels,
+        counts.immature,
+        counts.invalid,
+    )
 
 
 def _version(

@@ -153,6 +153,20 @@ def build_estimator(name: str, params: dict[str, Any], task: Task, seed: int) ->
     return Built(Pipeline([("scale", StandardScaler()), ("model", estimator)]), explicit)
 
 
+def weight_option(built: Built) -> str | None:
+    """The `fit` keyword that takes per-row sample weights, or None when the estimator has none
+    (knn). A scaled estimator is a Pipeline: the weights go to its model step (the scaler's
+    means stay unweighted)."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import has_fit_parameter
+
+    estimator, prefix = built.estimator, ""
+    if isinstance(estimator, Pipeline):
+        step, estimator = estimator.steps[-1]
+        prefix = f"{step}__"
+    return f"{prefix}sample_weight" if has_fit_parameter(estimator, "sample_weight") else None
+
+
 def fit(
     built: Built,
     x: Any,
@@ -160,6 +174,7 @@ def fit(
     name: str,
     classes: list[Any] | None,
     categorical: Sequence[int] = (),
+    sample_weight: Any = None,
 ) -> Any:
     """Fit, turning the estimator's own parameter checks into bad input naming the parameter.
 
@@ -168,10 +183,17 @@ def fit(
     `categorical` are the columns holding category codes (0, 1, ...; NaN for missing): XGBoost
     and LightGBM split on them as categories (the split sets are part of their artifacts, and
     their predictions read the same codes from a plain numpy matrix); other estimators see the
-    codes as numbers.
+    codes as numbers. `sample_weight`: one weight per row, for an estimator that takes them
+    (`weight_option`; asking for weights an estimator cannot take is bad input).
     """
+    weights: dict[str, Any] = {}
+    if sample_weight is not None:
+        option = weight_option(built)
+        if option is None:
+            raise BadInput("InvalidConfiguration", f"{name} cannot take sample weights")
+        weights[option] = sample_weight
     if built.framework is None:
-        _fit(built.estimator, x, y, name)
+        _fit(built.estimator, x, y, name, **weights)
         return built.estimator
     if classes is not None:
         y = np.searchsorted(np.asarray(classes), y)  # codes 0..k-1, as XGBoost requires
@@ -186,7 +208,7 @@ def fit(
     elif categorical:
         types = ["c" if i in set(categorical) else "q" for i in range(np.shape(x)[1])]
         built.estimator.set_params(feature_types=types, enable_categorical=True)
-    _fit(built.estimator, x, y, name, errors, **options)
+    _fit(built.estimator, x, y, name, errors, **options, **weights)
     try:
         return from_estimator(built.framework, built.estimator, classes)
     except CatalogError as exc:  # the params made a model the server could not serve

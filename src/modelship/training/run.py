@@ -25,11 +25,13 @@ from modelship.catalog import (
     StagedVersion,
     TargetInfo,
 )
+from modelship.contracts.production_data import LIVE_GATE_PREFIX, ProductionUse
 from modelship.contracts.training import TrainerEnv, TrainerSummary
-from modelship.training import algorithms, evaluation
+from modelship.training import algorithms, evaluation, production_gate
 from modelship.training.datasets import HttpLimits, load_table
 from modelship.training.errors import BadInput
 from modelship.training.inputs import Inputs, build_inputs
+from modelship.training.production import Selection
 from modelship.training.settings import TrainerSettings
 
 log = logging.getLogger(__name__)
@@ -79,12 +81,18 @@ def require_model_name(settings: TrainerSettings) -> str:
     return settings.model_name
 
 
-def load_and_split(snapshot: TrainingSnapshot, settings: TrainerSettings) -> Loaded:
+def load_and_split(
+    snapshot: TrainingSnapshot, settings: TrainerSettings, production: Selection | None = None
+) -> Loaded:
     """Read the dataset, pick its columns and hold the evaluation rows out (seeded); typed
-    features get their plan fitted on the training rows (inputs.py)."""
+    features get their plan fitted on the training rows (inputs.py). `production`: labelled
+    production rows to add to the training part (and the newest ones to convert for the live
+    gate)."""
     limits = HttpLimits(settings.http_max_bytes, settings.http_timeout_seconds)
     table = load_table(snapshot.dataset.uri, limits)
-    inputs = build_inputs(table, snapshot, settings.acceptance_rows, settings.profile_bins)
+    inputs = build_inputs(
+        table, snapshot, settings.acceptance_rows, settings.profile_bins, production
+    )
     log.info(
         "loaded %s: %d rows, %d features", snapshot.dataset.uri, table.rows, len(inputs.features)
     )
@@ -108,19 +116,44 @@ def train(
     built = algorithms.build_estimator(
         snapshot.algorithm.name, snapshot.algorithm.params, snapshot.task, seed
     )
+    name = snapshot.algorithm.name
+    wanted = snapshot.dataset.production
+    if wanted is not None and wanted.weight != 1.0 and algorithms.weight_option(built) is None:
+        raise BadInput(
+            "InvalidConfiguration",
+            f"dataset.production.weight {wanted.weight:g} needs an estimator that takes sample "
+            f"weights, and {name} does not: set weight 1 or choose another algorithm",
+        )
     started = time.monotonic()
-    loaded = load_and_split(snapshot, settings)
-    parts = loaded.parts
+    gathered = None
+    if wanted is not None:
+        gathered = production_gate.gather(
+            wanted,
+            settings.production,
+            settings.catalog_root or "",
+            settings.namespace,
+            require_model_name(settings),
+        )
+    loaded = load_and_split(snapshot, settings, gathered.selection if gathered else None)
+    parts, part = loaded.parts, loaded.inputs.production
     # Categories reach tree estimators as ordinal codes they split on like numbers. Not as
     # HistGradientBoosting's native categories: given a mask, it wraps its own OrdinalEncoder
     # and a FunctionTransformer(partial(check_array)) in the model, run on every predict and
     # outside the artifact allowlist.
     model = algorithms.fit(
-        built, parts.x_train, parts.y_train, snapshot.algorithm.name, loaded.inputs.classes
-    )
-    log.info("fitted %s in %.2fs", snapshot.algorithm.name, time.monotonic() - started)
-    algorithm = AlgorithmInfo(name=snapshot.algorithm.name, params=built.params)
-    return publish_fitted(snapshot, settings, catalog, model, algorithm, loaded)
+        built, parts.x_train, parts.y_train, name, loaded.inputs.classes,
+        sample_weight=part.weights if part is not None else None,
+    )  # fmt: skip
+    log.info("fitted %s in %.2fs", name, time.monotonic() - started)
+    used = None
+    if gathered is not None and part is not None:
+        used = production_gate.judge(
+            gathered, part, model, snapshot.task, catalog, settings.namespace,
+            require_model_name(settings), snapshot.dataset.missing_vocabulary,
+        )  # fmt: skip
+        log.info("live gate: %s", used.live_gate.reason if used.live_gate else "none")
+    algorithm = AlgorithmInfo(name=name, params=built.params)
+    return publish_fitted(snapshot, settings, catalog, model, algorithm, loaded, production=used)
 
 
 def publish_fitted(
@@ -133,8 +166,13 @@ def publish_fitted(
     *,
     trusted_types: tuple[str, ...] = (),
     code_digest: str | None = None,
+    production: ProductionUse | None = None,
 ) -> TrainerSummary:
-    """Compute every metric on the held-out rows, check the gates, publish the version."""
+    """Compute every metric on the held-out rows, check the gates, publish the version.
+
+    `production`: the labelled production rows used and the live gate, which joins the gates
+    (metric `live <primary metric>`), so a candidate that lost to production on the newest
+    labelled rows is recorded as failing a gate and never deployed."""
     model_name = require_model_name(settings)
     parts, inputs, seed = loaded.parts, loaded.inputs, snapshot.evaluation.seed
     try:
@@ -144,6 +182,15 @@ def publish_fitted(
         # detects at predict time (knn with more neighbours than rows): retrying cannot help.
         raise BadInput("EvaluationFailed", f"{algorithm.name}: {exc}") from exc
     gates = evaluation.evaluate_gates(snapshot.evaluation.gates, metrics)
+    if production is not None and (live := production.live_gate) is not None:
+        gates.append(
+            GateResult(
+                metric=LIVE_GATE_PREFIX + live.metric,
+                value=live.candidate,
+                bound=live.bound,
+                passed=live.passed,
+            )
+        )
     log.info("evaluated %s: %s", algorithm.name, metrics)
 
     staged = StagedVersion(
@@ -166,6 +213,7 @@ def publish_fitted(
         training_job=settings.training_job_name,
         trusted_types=trusted_types,
         feature_plan=inputs.plan,
+        production=production,
     )
     published = catalog.publish(settings.namespace, model_name, staged)
     artifact_uri = catalog.artifact_uri(settings.namespace, model_name, published.version)
@@ -178,6 +226,7 @@ def publish_fitted(
         artifact_uri=artifact_uri,
         dataset_digest=loaded.dataset.digest,
         code_digest=code_digest,
+        production=production,
     )
 
 

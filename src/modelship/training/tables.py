@@ -81,6 +81,22 @@ def prepare(
     return Prepared(features=list(chosen), target=target, x=x, y=y, classes=classes)
 
 
+def rows_like(
+    columns: dict[str, npt.NDArray[np.generic]], target: str, features: list[str], task: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.generic]]:
+    """More rows (labelled production rows) converted exactly as `prepare` converts the
+    dataset's, without the checks that concern a whole dataset (two classes at least)."""
+    x = np.column_stack([_numeric(name, columns[name], "feature") for name in features])
+    return x.reshape(len(columns[target]), len(features)), target_like(
+        columns[target], target, task
+    )
+
+
+def target_like(column: npt.NDArray[np.generic], target: str, task: str) -> npt.NDArray[np.generic]:
+    """A target column converted as `target_values` converts the dataset's."""
+    return _numeric(target, column, "target") if task == "regression" else _labels(target, column)
+
+
 def select(
     columns: dict[str, npt.NDArray[np.generic]], target: str, features: list[str] | None
 ) -> list[str]:

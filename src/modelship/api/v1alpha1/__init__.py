@@ -88,6 +88,7 @@ from modelship.api.v1alpha1.performance import (
     ServedPerformance,
     ServedRole,
 )
+from modelship.api.v1alpha1.production_data import ProductionDataSpec, ProductionRowsStatus
 from modelship.api.v1alpha1.retraining import (
     AutomaticRun,
     DatasetState,
@@ -191,6 +192,8 @@ __all__ = [
     "OciCodeSource",
     "PerformancePolicy",
     "PerformanceStatus",
+    "ProductionDataSpec",
+    "ProductionRowsStatus",
     "ProductionSpec",
     "ProductionStatus",
     "ResolvedVersion",

@@ -25,6 +25,7 @@ from modelship.api.v1alpha1.features import (
     normalise,
 )
 from modelship.api.v1alpha1.monitoring import MonitoringSpec
+from modelship.api.v1alpha1.production_data import ProductionDataSpec
 from modelship.api.v1alpha1.retraining import RetrainingSpec, RetrainingStatus
 from modelship.api.v1alpha1.training_code import TrainingCodeSpec
 
@@ -74,6 +75,12 @@ class DatasetSpec(ApiModel):
             + ", ".join(repr(v) for v in DEFAULT_MISSING_VALUES)
             + "; matched exactly after trimming spaces)."
         ),
+    )
+    production: ProductionDataSpec | None = Field(
+        default=None,
+        description="Also train on labelled production rows (captured inputs joined with their "
+        "labels), weighted and capped; the newest labelled window is held out and a candidate "
+        "must score at least as well as production on it. Needs spec.monitoring.capture.",
     )
 
     @model_validator(mode="after")
@@ -208,6 +215,12 @@ class TrainingSpec(ApiModel):
     )
 
 
+_PRODUCTION_NEEDS_ALGORITHM = (
+    "dataset.production needs a built-in algorithm: training.code receives the dataset's "
+    "rows only, with no per-row weights and no live gate"
+)
+
+
 class TrainingSnapshot(ApiModel):
     """Everything the trainer needs, copied from the Model when a TrainingJob is created."""
 
@@ -231,6 +244,10 @@ class TrainingSnapshot(ApiModel):
             f": gate.metric in {list(REGRESSION_METRICS)})",
             "evaluation.gates: a gate's metric must apply to the task (classification: "
             f"{', '.join(CLASSIFICATION_METRICS)}; regression: {', '.join(REGRESSION_METRICS)})",
+        ),
+        (
+            "!has(self.dataset.production) || has(self.algorithm)",
+            _PRODUCTION_NEEDS_ALGORITHM,
         ),
     )
 
@@ -275,6 +292,8 @@ class TrainingSnapshot(ApiModel):
             )
         if not self.dataset.is_builtin and not self.dataset.target:
             raise ValueError("dataset.target is required for CSV datasets")
+        if self.dataset.production is not None and self.algorithm is None:
+            raise ValueError(_PRODUCTION_NEEDS_ALGORITHM)
         name = self.algorithm.name if self.algorithm is not None else "training.code"
         for spec in self.dataset.feature_specs() or ():
             if spec.impute == "none" and name not in NAN_NATIVE_ALGORITHMS:

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from modelship.api.v1alpha1.base import ApiModel, Condition, ObjectRef
 from modelship.api.v1alpha1.model import TrainingSnapshot
+from modelship.api.v1alpha1.production_data import ProductionRowsStatus
 
 Trigger = Literal["spec-change", "drift", "performance", "schedule", "dataset-change", "manual"]
 TrainingPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
@@ -71,6 +72,10 @@ class TrainingJobStatus(ApiModel):
     code_digest: str | None = Field(
         default=None,
         description="Digest of the training code that ran (sha256:...), for spec.training.code.",
+    )
+    production: ProductionRowsStatus | None = Field(
+        default=None,
+        description="Labelled production rows trained on (spec.dataset.production).",
     )
     failure: Failure | None = Field(
         default=None, description="Why the run (or last attempt) failed."

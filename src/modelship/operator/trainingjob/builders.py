@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from modelship.api.v1alpha1 import TrainingSnapshot
+from modelship.contracts.production_data import ProductionSource
 from modelship.contracts.training import TERMINATION_MESSAGE_PATH, TrainerEnv
 from modelship.operator.kube.naming import (
     LABEL_TRAINING_JOB,
@@ -37,8 +38,14 @@ def build_training_pod_job(
     snapshot: TrainingSnapshot,
     attempt: int,
     settings: OperatorSettings,
+    *,
+    production: ProductionSource | None = None,
 ) -> Obj:
-    """The batch/v1 Job of one training attempt; retries are the TrainingJob's, not the Job's."""
+    """The batch/v1 Job of one training attempt; retries are the TrainingJob's, not the Job's.
+
+    `production`: for spec.dataset.production, the capture store and the production version,
+    passed to the trainer (which reaches the store with the catalog access it publishes with:
+    the catalog's volume, where the default store lies, or the registry's credentials)."""
     meta = tj_body["metadata"]
     model = tj_body["spec"]["modelRef"]["name"]
     labels = base_labels(model, "trainer")
@@ -51,7 +58,7 @@ def build_training_pod_job(
     if snapshot.training.code is not None:
         template = script_pod(meta, model, snapshot, resources, settings)
     else:
-        template = builtin_pod(meta, model, snapshot, resources, settings)
+        template = builtin_pod(meta, model, snapshot, resources, settings, production)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -70,7 +77,12 @@ def build_training_pod_job(
 
 
 def builtin_pod(
-    meta: Obj, model: str, snapshot: TrainingSnapshot, resources: Obj, settings: OperatorSettings
+    meta: Obj,
+    model: str,
+    snapshot: TrainingSnapshot,
+    resources: Obj,
+    settings: OperatorSettings,
+    production: ProductionSource | None = None,
 ) -> Obj:
     """One container: the built-in trainer fits, evaluates and publishes."""
     storage = pod_storage(settings, catalog="write", scratch="1Gi")
@@ -80,6 +92,7 @@ def builtin_pod(
         namespace=meta["namespace"],
         model_name=model,
         training_job_name=meta["name"],
+        production=production,
         termination_message_path=TERMINATION_MESSAGE_PATH,
     )
     trainer_container = container(

@@ -18,11 +18,14 @@ from modelship.api.v1alpha1 import (
     PRIMARY_METRIC,
     Artifact,
     Failure,
+    GateResult,
+    ProductionRowsStatus,
     TrainingJob,
     TrainingJobStatus,
 )
 from modelship.api.v1alpha1.base import parse_rfc3339, rfc3339
 from modelship.contracts.gates import Champion, evaluate_gates
+from modelship.contracts.production_data import LIVE_GATE_PREFIX, ProductionSource
 from modelship.contracts.training import TrainerSummary
 from modelship.contracts.training_code import (
     TRUSTED_TYPE_NOT_ALLOWED,
@@ -50,6 +53,8 @@ class AttemptObservation:
     job_exists: bool
     outcome: Outcome = RUNNING
     champion: Champion | None = None
+    production: ProductionSource | None = None
+    """Before the attempt's Job exists, for spec.dataset.production: what the trainer is told."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,9 @@ def decide(
             fmt(now),
         )
         started = f"attempt {attempt}: Job {status.job_name}"
-        job = build_training_pod_job(body, tj.spec.snapshot, attempt, settings)
+        job = build_training_pod_job(
+            body, tj.spec.snapshot, attempt, settings, production=observed.production
+        )
         create = CreateJob(job, announce=PostEvent.normal("TrainingStarted", started))
         return Decision(status, (create,), settings.resync_seconds)
 
@@ -197,6 +204,10 @@ def _succeeded(
 ) -> Decision:
     snapshot = tj.spec.snapshot
     gates = evaluate_gates(snapshot.evaluation.gates, summary.metrics, champion)
+    if summary.production is not None and (live := summary.production.live_gate) is not None:
+        # Judged by the trainer, the only one that reads the held-out production rows.
+        gates.append(GateResult(metric=LIVE_GATE_PREFIX + live.metric, value=live.candidate,
+                                bound=live.bound, passed=live.passed))  # fmt: skip
     failed_gates = [g for g in gates if not g.passed]
     status.phase, status.completion_time = "Succeeded", fmt(now)
     status.version = summary.version
@@ -205,6 +216,11 @@ def _succeeded(
     status.score = score(snapshot.task, summary.metrics)
     status.dataset_digest = summary.dataset_digest or status.dataset_digest
     status.code_digest = summary.code_digest or status.code_digest
+    if (used := summary.production) is not None:
+        status.production = ProductionRowsStatus(
+            rows=used.rows, holdout_rows=used.holdout_rows, window_from=used.window_from,
+            window_to=used.window_to, weight=used.weight, rows_digest=used.rows_digest,
+        )  # fmt: skip
     status.failure, status.next_attempt_time = None, None
     conditions = set_condition(
         status.conditions,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pytest
+
 from modelship.api.v1alpha1 import ModelSpec
 from modelship.contracts.gates import Champion
 from modelship.contracts.training import TrainerSummary
@@ -174,3 +176,64 @@ def test_the_champion_is_the_newest_promotion_with_its_metrics_from_model_status
     )
     champion = production_champion(kube, "ml", "iris")
     assert champion == Champion(2, {"accuracy": 0.2})
+
+
+def test_training_on_production_rows_tells_the_trainer_the_store_and_the_production_version(
+    posted: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the attempt's Job exists, the operator reads the Model's capture store and the
+    version promoted last; the trainer's environment carries both, read back by its settings."""
+    from modelship.contracts.production_data import ProductionSource
+    from modelship.operator.trainingjob.observe import production_source
+    from modelship.training.settings import TrainerSettings
+
+    kube = FakeKube()
+    spec = SPEC | {
+        "dataset": {"uri": "builtin:iris", "production": {"weight": 5}},
+        "monitoring": {"capture": {"sampleRate": 1, "store": "oci://reg/ml/iris-cap"}},
+    }
+    kube.put(MODELS, {"metadata": {"name": "iris", "namespace": "ml"}, "spec": spec})
+    assert production_source(kube, "ml", "iris") == ProductionSource(store="oci://reg/ml/iris-cap")
+    kube.put(
+        MODEL_DEPLOYMENTS,
+        {
+            "metadata": {"name": "iris", "namespace": "ml"},
+            "spec": {"modelRef": {"name": "iris"}},
+            "status": {
+                "production": {
+                    "version": 2,
+                    "digest": "sha256:2",
+                    "promotedAt": "2026-01-02T00:00:00Z",
+                }
+            },
+        },
+    )
+
+    model = {"metadata": {"name": "iris", "namespace": "ml", "uid": "m-1", "generation": 1}}
+    body = build_training_job(model, ModelSpec.model_validate(spec), "performance", "decay", "1")
+    body["metadata"].update(uid="tj-1", generation=1)
+    kube.put(TRAINING_JOBS, body)
+    reconcile_training_job(kube, SETTINGS, body, LOG)
+
+    (job,) = [o for (kind, _, _), o in kube.objects.items() if kind == "batch/jobs"]
+    env = {
+        e["name"]: e["value"]
+        for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }
+    monkeypatch.setenv("MODELSHIP_TRAINING_PRODUCTION", env["MODELSHIP_TRAINING_PRODUCTION"])
+    settings = TrainerSettings()
+    assert settings.production == ProductionSource(
+        store="oci://reg/ml/iris-cap", champion_version=2, champion_digest="sha256:2"
+    )
+
+
+def test_a_training_job_without_production_rows_sets_no_production_variable(
+    posted: list[tuple[str, str]],
+) -> None:
+    kube = FakeKube()
+    body = add_training_job(kube)
+    reconcile_training_job(kube, SETTINGS, body, LOG)
+    (job,) = [o for (kind, _, _), o in kube.objects.items() if kind == "batch/jobs"]
+    names = {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "MODELSHIP_TRAINING_PRODUCTION" not in names

@@ -221,3 +221,62 @@ def test_an_invalid_spec_fails_once() -> None:
     )
     again = failed(decision.status, "InvalidSpec", "spec.snapshot: bad", 1, NOW)
     assert again == Decision(decision.status)  # terminal: no second Event
+
+
+def live_use(passed: bool, candidate: float, champion: float) -> Any:
+    from modelship.contracts.production_data import LiveGate, ProductionUse, SegmentSpan
+
+    relation = ">=" if passed else "is not >="
+    bound = f">= {champion:g} (production version 3 on 120 held-out production row(s))"
+    gate = LiveGate(
+        metric="accuracy",
+        candidate=candidate,
+        champion=champion,
+        champion_version=3,
+        rows=120,
+        passed=passed,
+        bound=bound,
+        reason=f"live accuracy: candidate {candidate:g} {relation} {bound}",
+    )
+    span = SegmentSpan(count=1, first="a", last="a", digest="sha256:0")
+    return ProductionUse(
+        store="file:///s",
+        window_from="2026-01-01T00:00:00Z",
+        window_to="2026-01-02T00:00:00Z",
+        weight=5,
+        rows=300,
+        holdout_rows=120,
+        rows_digest="sha256:1",
+        captures=span,
+        labels=span,
+        live_gate=gate,
+    )
+
+
+def test_the_live_gate_on_production_rows_joins_the_gates_naming_both_figures() -> None:
+    tj = training_job(attempts=1, phase="Running")
+    lost = finished(0.95)
+    assert lost.outcome.summary is not None
+    lost.outcome.summary.production = live_use(False, 0.55, 0.62)
+    decision = step(tj, lost)
+    assert [(g.metric, g.passed) for g in decision.status.gates] == [
+        ("accuracy", True),
+        ("live accuracy", False),
+    ]
+    assert condition(decision.status, "GatesPassed") == (
+        "False",
+        "GateFailed",
+        "live accuracy 0.55 is not >= 0.62 (production version 3 on 120 held-out production "
+        "row(s))",
+    )
+    assert decision.status.production is not None
+    assert (decision.status.production.rows, decision.status.production.holdout_rows) == (300, 120)
+    assert decision.status.production.rows_digest == "sha256:1"
+    won = finished(0.95)
+    assert won.outcome.summary is not None
+    won.outcome.summary.production = live_use(True, 0.8, 0.62)
+    assert condition(step(tj, won).status, "GatesPassed") == (
+        "True",
+        "AllGatesPassed",
+        "2 gate(s) passed",
+    )
