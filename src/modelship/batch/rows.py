@@ -19,7 +19,6 @@ import csv
 import io
 import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -176,7 +175,8 @@ def _score(loaded: LoadedVersion, columns: Columns, features: Sequence[str], sta
 def row_ids(columns: Columns, id_column: str | None, start: int, stop: int) -> list[str]:
     if id_column is None:
         return [str(i) for i in range(start, stop)]
-    return [_text(v) for v in columns[id_column][start:stop].tolist()]
+    cells = columns[id_column][start:stop].tolist()
+    return cells if set(map(type, cells)) <= {str} else [_text(v) for v in cells]
 
 
 def render(
@@ -202,7 +202,7 @@ def render(
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-_QUOTED = re.compile('[,"\r\n\x00]')
+_QUOTED = (",", '"', "\r", "\n", "\x00")
 """A CSV cell with any of these might be quoted or refused by the csv module: that chunk is
 written row by row, by the csv module itself."""
 
@@ -230,7 +230,8 @@ def _columns(
 
 
 def _csv_texts(cells: list[str]) -> list[str] | None:
-    return None if _QUOTED.search("".join(cells)) else cells
+    joined = "".join(cells)
+    return None if any(char in joined for char in _QUOTED) else cells
 
 
 def _json_texts(cells: list[str]) -> list[str]:

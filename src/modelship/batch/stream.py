@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -34,7 +33,7 @@ _TEXT_CHARS = 1 << 15
 """Characters split at a time on the fast path (the block and its pieces are held at once)."""
 _PARSED_ROWS = 2048
 """Rows per block on the `csv.reader` path."""
-_HARD = re.compile('["\\r\\x00]')
+_HARD = ('"', "\r", "\x00")
 """What `str.split` cannot read as `csv.reader` does: quoting, old line ends, NUL."""
 
 
@@ -120,7 +119,7 @@ def _pass(uri: str, limits: HttpLimits, start: int, stop: int | None, *, keep: b
         raise BadInput("InvalidDataset", f"dataset is not valid CSV: {exc}") from exc
     if stop is None and row == 0:
         raise BadInput("InvalidDataset", "dataset has a header but no rows")
-    flat = [cell for part in kept for cell in part] if len(kept) != 1 else kept[0]
+    flat = list(chain.from_iterable(kept)) if len(kept) != 1 else kept[0]
     cells = np.array(flat, dtype=object).reshape(-1, width)
     columns = {name: cells[:, i] for i, name in enumerate(header)}
     return Window(header, columns, start, raw.drain(), row if stop is None else None)
@@ -155,7 +154,7 @@ def _blocks(text: io.TextIOWrapper, width: int, line: int, *, cells: bool) -> It
             block, carry = block[:cut], block[cut + 1 :]
         if not block and not chunk:
             return
-        if _HARD.search(block) is not None:
+        if any(char in block for char in _HARD):
             rest = block + ("\n" + carry + text.readline() if chunk else "")
             yield from _parsed(csv.reader(chain(io.StringIO(rest, newline=""), text)), width, line)
             return
