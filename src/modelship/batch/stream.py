@@ -33,8 +33,6 @@ _TEXT_CHARS = 1 << 15
 """Characters split at a time on the fast path (the block and its pieces are held at once)."""
 _PARSED_ROWS = 2048
 """Rows per block on the `csv.reader` path."""
-_HARD = ('"', "\r", "\x00")
-"""What `str.split` cannot read as `csv.reader` does: quoting, old line ends, NUL."""
 
 
 @dataclass(frozen=True)
@@ -136,11 +134,11 @@ class _Block:
 def _blocks(text: io.TextIOWrapper, width: int, line: int, *, cells: bool) -> Iterator[_Block]:
     """The rows after the header, a block of text at a time, as `csv.reader` reads them.
 
-    A block without a quote, a carriage return or a NUL holds one row per non-blank line and
-    one cell per comma-separated piece: it is split with `str.split`, in C, not parsed cell
-    by cell. From the first block with any of those the rest goes through `csv.reader` (the
-    same rules as the trainer's, by construction: the same reader). `line` counts the lines
-    read so far, so an error names the line as `csv.reader` would."""
+    A block without a quote, a NUL or a carriage return outside a CRLF holds one row per
+    non-blank line and one cell per comma-separated piece: it is split with `str.split`, in C,
+    not parsed cell by cell. From the first block with any of those the rest goes through
+    `csv.reader` (the same rules as the trainer's, by construction: the same reader). `line`
+    counts the lines read so far, so an error names the line as `csv.reader` would."""
     carry = ""
     while True:
         chunk = text.read(_TEXT_CHARS)
@@ -154,11 +152,12 @@ def _blocks(text: io.TextIOWrapper, width: int, line: int, *, cells: bool) -> It
             block, carry = block[:cut], block[cut + 1 :]
         if not block and not chunk:
             return
-        if any(char in block for char in _HARD):
+        plain = _plain(block, cut=bool(chunk))
+        if plain is None:
             rest = block + ("\n" + carry + text.readline() if chunk else "")
             yield from _parsed(csv.reader(chain(io.StringIO(rest, newline=""), text)), width, line)
             return
-        lines = block.split("\n")
+        lines = plain.split("\n")
         dense = [piece for piece in lines if piece] if "" in lines else lines
         if set(map(str.count, dense, repeat(","))) - {width - 1}:
             # The rows before the bad line first: a window that ends before it never sees it.
@@ -171,6 +170,20 @@ def _blocks(text: io.TextIOWrapper, width: int, line: int, *, cells: bool) -> It
             yield _Block(",".join(dense).split(",") if cells else [], len(dense))
         if not chunk:
             return
+
+
+def _plain(block: str, *, cut: bool) -> str | None:
+    """The block with `\\n` line ends, if `str.split` reads it as `csv.reader` does: no quote,
+    no NUL, and carriage returns only as CRLF line ends (None: the csv module must read it).
+    `cut`: the block ended at a `\\n` that was cut off (a final `\\r` was its CR)."""
+    if '"' in block or "\x00" in block:
+        return None
+    if "\r" not in block:
+        return block
+    if cut and block.endswith("\r"):
+        block = block[:-1]
+    block = block.replace("\r\n", "\n")
+    return None if "\r" in block else block
 
 
 def _parsed(reader: Any, width: int, line: int) -> Iterator[_Block]:
