@@ -31,17 +31,18 @@ batch 69,427 (batch/floor 0.03, batch/serving 0.31); random_forest: floor 50,988
 
 The columnar path (`batch.stream` splits blocks without quotes in C, `batch.rows` parses a
 chunk's numeric text as one float64 array per column and builds output lines per column), same
-machine, --rows 200000 --skip-parallel, niced 10, load 5-7, before -> after in one sitting:
-- logistic_regression: batch 85,660 -> 177,193 rows/s (2.1x); batch/floor 0.02 -> 0.06,
-  batch/serving 0.33 -> 0.53; plan 870,252 -> 1,439,302.
-- random_forest: batch 54,273 -> 79,990 (1.5x); batch/floor 0.57 -> 0.88, batch/serving
-  0.59 -> 0.85; plan 1,005,572 -> 1,825,604.
-A cProfile of the 200,000-row logistic regression shard after: formatting the probabilities
-with `float.__repr__` (the bytes the per-row way writes, ~0.5 us a value here) ~21 %, `float`
-on each numeric cell ~14 %, splitting blocks ~14 %, the window's arrays ~10 %; the estimator
-~3 %. Python's own float parsing and formatting alone cap a shard near 0.3 of this floor for
-a model as cheap as logistic regression: half of it would need a C CSV reader and writer
-(pyarrow's, say: not a dependency today).
+machine, --rows 200000 --skip-parallel, niced 10, load 4-5, the code before and after it run
+back to back:
+- logistic_regression: floor 4.6 M / 4.2 M rows/s; batch 87,790 -> 211,175 (2.4x);
+  batch/floor 0.02 -> 0.05, batch/serving 0.25 -> 0.68; plan 871,236 -> 2,136,629.
+- random_forest: floor 98,518 / 89,337; batch 52,845 -> 79,637 (1.5x); batch/floor
+  0.54 -> 0.89, batch/serving 0.57 -> 0.86; plan 999,272 -> 2,950,179.
+A cProfile of the 200,000-row logistic regression shard after: reading ~33 % (splitting the
+blocks ~12 %), output lines ~26 % (`float.__repr__` of the probabilities, the bytes the per-row
+way writes, ~21 %), numeric text to float64 ~18 % (`float` per cell ~13 %), the serving decode
+~4 %, the estimator ~2 %. Python's own float parsing and formatting alone cap a shard near
+0.3 of this floor for a model as cheap as logistic regression: half of it would need a C CSV
+reader and writer (pyarrow's, say: not a dependency today).
 """
 
 from __future__ import annotations
