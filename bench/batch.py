@@ -40,9 +40,9 @@ back to back:
 A cProfile of the 200,000-row logistic regression shard after: reading ~33 % (splitting the
 blocks ~12 %), output lines ~26 % (`float.__repr__` of the probabilities, the bytes the per-row
 way writes, ~21 %), numeric text to float64 ~18 % (`float` per cell ~13 %), the serving decode
-~4 %, the estimator ~2 %. Python's own float parsing and formatting alone cap a shard near
-0.3 of this floor for a model as cheap as logistic regression: half of it would need a C CSV
-reader and writer (pyarrow's, say: not a dependency today).
+~4 %, the estimator ~2 %. Python's own float parsing and formatting alone (~1.7 us a row)
+cap a shard near 0.15 of this floor for a model as cheap as logistic regression: half of it
+needs a C CSV reader and writer (pyarrow's, say: not a dependency today).
 """
 
 from __future__ import annotations
