@@ -1,7 +1,8 @@
 """Read a shard's rows from the input without holding the input: one streamed pass.
 
 The CSV comes in chunks (`training.datasets.stream_source`), every byte goes through the hash
-that identifies the input, and the csv module parses rows one at a time: rows before the shard
+that identifies the input, and rows are read a block of text at a time (split in C where the
+block has no quoting, else by the csv module; `_blocks`): rows before the shard
 are counted and dropped, rows in it are kept, and after the shard's last row the rest of the
 input is only hashed, not parsed, so a shard's memory is its own rows whatever the input's
 size. The hash still covers the whole input, so a shard refuses an input that changed since it
