@@ -23,22 +23,26 @@ same rows in two shards as `python -m modelship.batch` processes, one after the 
 machine with two free cores, 2 approaches twice 1 minus the input read each shard makes in
 full (it hashes the whole input to refuse one that changed). Figures only; never asserted.
 
-Figures so far (shared 2-core VM, niced 10, the unit suite running beside it, load 11-20),
-logistic_regression, before the shard froze its window out of the cyclic GC:
-- --rows 50000: floor 2,674,673 rows/s, serving in-process 246,801, batch shard 58,690, plan
-  710,162; batch/floor 0.02, batch/serving 0.24.
-- --rows 30000: floor 2,602,821, serving 224,115, batch 69,427, plan 762,098; batch/floor 0.03,
-  batch/serving 0.31; two 15,000-row shards as processes: parallelism 1 225.7 s, parallelism 2
-  196.2 s (ratio 1.15): at this size each process's start and model load (the serving loader,
-  ONNX conversion included) dominate, on a machine with no free core.
-Far from the issue's goal (>= 50 % of the floor). A cProfile of a 20,000-row shard: the cyclic
-GC walking the window's cells again and again (seen as `tolist`, ~38 %; `gc.freeze` after the
-read removes it: 1.8 s -> 1.5 s profiled), rendering the output lines (`rows.render`, `repr` of
-each float, ~28 %), decoding the CSV's text cells as numbers in the serving codec (they go as
-BYTES, ~15 %), the CSV pass ~12 %; the estimator itself ~2 %.
-random_forest (100 trees), --rows 30000, same run, load 12-26: floor 50,988 rows/s, serving
-in-process 55,017 (ONNX), batch 28,112, plan 677,074; batch/floor 0.55, batch/serving 0.51;
-parallelism 1 645.4 s, parallelism 2 311.5 s for the two shards (ratio 2.07).
+Figures before the columnar path (shared 2-core VM, niced 10, the unit suite running beside
+it, load 11-20), logistic_regression --rows 30000: floor 2,602,821 rows/s, serving 224,115,
+batch 69,427 (batch/floor 0.03, batch/serving 0.31); random_forest: floor 50,988, serving
+55,017, batch 28,112 (0.55, 0.51). Two 15,000-row shards as processes: parallelism 2 / 1 was
+1.15 (logistic regression: process start and model load dominate) and 2.07 (forest).
+
+The columnar path (`batch.stream` splits blocks without quotes in C, `batch.rows` parses a
+chunk's numeric text as one float64 array per column and builds output lines per column), same
+machine, --rows 200000 --skip-parallel, niced 10, load 4-5, the code before and after it run
+back to back:
+- logistic_regression: floor 4.6 M / 4.2 M rows/s; batch 87,790 -> 211,175 (2.4x);
+  batch/floor 0.02 -> 0.05, batch/serving 0.25 -> 0.68; plan 871,236 -> 2,136,629.
+- random_forest: floor 98,518 / 89,337; batch 52,845 -> 79,637 (1.5x); batch/floor
+  0.54 -> 0.89, batch/serving 0.57 -> 0.86; plan 999,272 -> 2,950,179.
+A cProfile of the 200,000-row logistic regression shard after: reading ~33 % (splitting the
+blocks ~12 %), output lines ~26 % (`float.__repr__` of the probabilities, the bytes the per-row
+way writes, ~21 %), numeric text to float64 ~18 % (`float` per cell ~13 %), the serving decode
+~4 %, the estimator ~2 %. Python's own float parsing and formatting alone (~1.7 us a row)
+cap a shard near 0.15 of this floor for a model as cheap as logistic regression: half of it
+needs a C CSV reader and writer (pyarrow's, say: not a dependency today).
 """
 
 from __future__ import annotations

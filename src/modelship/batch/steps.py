@@ -138,15 +138,17 @@ def score_shard(
         if settings.id_column is None
         else rows.row_ids(window.columns, settings.id_column, 0, count)
     )
-    ids = dict(enumerate(names))
+    parsing = rows.parsing_for(loaded)
     body, errors = bytearray(), []
     for chunk in range(0, count, settings.chunk_rows):
         end = min(chunk + settings.chunk_rows, count)
         scored = rows.score_rows(
-            loaded, window.columns, features, chunk, end, proba=bool(layout.classes)
+            loaded, window.columns, features, chunk, end, bool(layout.classes), parsing
         )
-        body += rows.render(layout, scored, ids, window.columns, settings.version, settings.format)
-        errors += rows.render_errors(scored.errors, ids, offset=start)
+        body += rows.render(
+            layout, scored, names, window.columns, settings.version, settings.format
+        )
+        errors += rows.render_errors(scored.errors, names, offset=start)
     part = bytes(body)
     error_lines = "".join(e.model_dump_json(by_alias=True) + "\n" for e in errors)
     record = ShardRecord(

@@ -1,7 +1,8 @@
 """Read a shard's rows from the input without holding the input: one streamed pass.
 
 The CSV comes in chunks (`training.datasets.stream_source`), every byte goes through the hash
-that identifies the input, and the csv module parses rows one at a time: rows before the shard
+that identifies the input, and rows are read a block of text at a time (split in C where the
+block has no quoting, else by the csv module; `_blocks`): rows before the shard
 are counted and dropped, rows in it are kept, and after the shard's last row the rest of the
 input is only hashed, not parsed, so a shard's memory is its own rows whatever the input's
 size. The hash still covers the whole input, so a shard refuses an input that changed since it
@@ -17,6 +18,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,10 @@ from modelship.training.errors import BadInput
 Columns = dict[str, NDArray[Any]]
 READ_BYTES = 1 << 18
 """Bytes read (and buffered) at a time: a few of these plus the shard's rows is the memory."""
+_TEXT_CHARS = 1 << 15
+"""Characters split at a time on the fast path (the block and its pieces are held at once)."""
+_PARSED_ROWS = 2048
+"""Rows per block on the `csv.reader` path."""
 
 
 @dataclass(frozen=True)
@@ -96,30 +102,113 @@ def _pass(uri: str, limits: HttpLimits, start: int, stop: int | None, *, keep: b
     text = io.TextIOWrapper(io.BufferedReader(raw, READ_BYTES), encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     header = _header(reader)
+    width = len(header)
     kept: list[list[str]] = []
     row = 0
     try:
-        for fields in reader:
+        for block in _blocks(text, width, reader.line_num, cells=keep):
+            count = block.rows if stop is None else min(block.rows, stop - row)
+            if keep and row + count > start:
+                first = max(start - row, 0)
+                kept.append(block.cells[first * width : count * width])
+            row += count
             if stop is not None and row >= stop:
                 break
-            if not fields:
-                continue  # a blank line, as the trainer skips it
-            if len(fields) != len(header):
-                raise BadInput(
-                    "InvalidDataset",
-                    f"line {reader.line_num} has {len(fields)} fields, the header has "
-                    f"{len(header)}",
-                )
-            if keep and row >= start:
-                kept.append(fields)
-            row += 1
     except (csv.Error, UnicodeDecodeError) as exc:
         raise BadInput("InvalidDataset", f"dataset is not valid CSV: {exc}") from exc
     if stop is None and row == 0:
         raise BadInput("InvalidDataset", "dataset has a header but no rows")
-    cells = np.array(kept, dtype=object).reshape(len(kept), len(header))
+    flat = list(chain.from_iterable(kept)) if len(kept) != 1 else kept[0]
+    cells = np.array(flat, dtype=object).reshape(-1, width)
     columns = {name: cells[:, i] for i, name in enumerate(header)}
     return Window(header, columns, start, raw.drain(), row if stop is None else None)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Consecutive rows: their cells one after another (empty when not kept), and how many."""
+
+    cells: list[str]
+    rows: int
+
+
+def _blocks(text: io.TextIOWrapper, width: int, line: int, *, cells: bool) -> Iterator[_Block]:
+    """The rows after the header, a block of text at a time, as `csv.reader` reads them.
+
+    A block without a quote, a NUL or a carriage return outside a CRLF holds one row per
+    non-blank line and one cell per comma-separated piece: it is split with `str.split`, in C,
+    not parsed cell by cell. From the first block with any of those the rest goes through
+    `csv.reader` (the same rules as the trainer's, by construction: the same reader). `line`
+    counts the lines read so far, so an error names the line as `csv.reader` would."""
+    carry = ""
+    while True:
+        chunk = text.read(_TEXT_CHARS)
+        block = carry + chunk
+        if not chunk:  # the end: what is left is one last line, without its newline
+            carry = ""
+        elif (cut := block.rfind("\n")) < 0:
+            carry = block
+            continue
+        else:
+            block, carry = block[:cut], block[cut + 1 :]
+        if not block and not chunk:
+            return
+        plain = _plain(block, cut=bool(chunk))
+        if plain is None:
+            rest = block + ("\n" + carry + text.readline() if chunk else "")
+            yield from _parsed(csv.reader(chain(io.StringIO(rest, newline=""), text)), width, line)
+            return
+        lines = plain.split("\n")
+        dense = [piece for piece in lines if piece] if "" in lines else lines
+        if set(map(str.count, dense, repeat(","))) - {width - 1}:
+            # The rows before the bad line first: a window that ends before it never sees it.
+            bad = next(i for i, p in enumerate(lines) if p and p.count(",") != width - 1)
+            if good := [piece for piece in lines[:bad] if piece]:
+                yield _Block(",".join(good).split(",") if cells else [], len(good))
+            raise _width_error(line + bad + 1, lines[bad].count(",") + 1, width)
+        line += len(lines)
+        if dense:
+            yield _Block(",".join(dense).split(",") if cells else [], len(dense))
+        if not chunk:
+            return
+
+
+def _plain(block: str, *, cut: bool) -> str | None:
+    """The block with `\\n` line ends, if `str.split` reads it as `csv.reader` does: no quote,
+    no NUL, and carriage returns only as CRLF line ends (None: the csv module must read it).
+    `cut`: the block ended at a `\\n` that was cut off (a final `\\r` was its CR)."""
+    if '"' in block or "\x00" in block:
+        return None
+    if "\r" not in block:
+        return block
+    if cut and block.endswith("\r"):
+        block = block[:-1]
+    block = block.replace("\r\n", "\n")
+    return None if "\r" in block else block
+
+
+def _parsed(reader: Any, width: int, line: int) -> Iterator[_Block]:
+    """Rows through `csv.reader`, in blocks of `_PARSED_ROWS` (blank lines skipped)."""
+    rows: list[str] = []
+    count = 0
+    for fields in reader:
+        if not fields:
+            continue  # a blank line, as the trainer skips it
+        if len(fields) != width:
+            if count:  # the rows before it first, as on the fast path
+                yield _Block(rows, count)
+            raise _width_error(line + reader.line_num, len(fields), width)
+        rows += fields
+        count += 1
+        if count == _PARSED_ROWS:
+            yield _Block(rows, count)
+            rows, count = [], 0
+    if count:
+        yield _Block(rows, count)
+
+
+def _width_error(line: int, fields: int, width: int) -> BadInput:
+    return BadInput("InvalidDataset", f"line {line} has {fields} fields, the header has {width}")
 
 
 def _header(reader: Any) -> list[str]:
