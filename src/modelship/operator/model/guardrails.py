@@ -50,7 +50,11 @@ def cooldown_for(trigger: Trigger, policy: RetrainingSpec) -> int:
     ):
         return policy.drift.cooldown_seconds
     performance = policy.performance
-    if trigger == "performance" and performance is not None and performance.cooldown_seconds:
+    if (
+        trigger == "performance"
+        and performance is not None
+        and performance.cooldown_seconds is not None
+    ):
         return performance.cooldown_seconds
     return policy.cooldown_seconds
 

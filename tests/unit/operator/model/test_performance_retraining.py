@@ -175,3 +175,12 @@ def test_its_own_cooldown_replaces_the_models() -> None:
     decision, _ = plan("iris", spec, RetrainingStatus(), tjs, None, [deployment(served())], None,
                        NOW)  # fmt: skip
     assert decision.decision == "Retrain"
+
+
+def test_its_own_cooldown_of_zero_is_no_cooldown() -> None:
+    """0 is a cooldown like any other (as drift's is), not "unset, use the Model's"."""
+    spec = model(cooldownSeconds=0)
+    tjs = [ObservedTrainingJob("iris-schedule-1", fmt(NOW - timedelta(minutes=2)), "schedule")]
+    decision, _ = plan("iris", spec, RetrainingStatus(), tjs, None, [deployment(served())], None,
+                       NOW)  # fmt: skip
+    assert decision.decision == "Retrain"
