@@ -45,3 +45,11 @@ def test_backend_services_list_the_grpc_port_the_router_passes_through_to() -> N
             for p in build_backend_service(body(), backend)["spec"]["ports"]
         }
         assert ports == {"http": "http", "grpc": "grpc"}
+
+
+def test_the_router_has_the_serving_pods_probes() -> None:
+    router = build_router_deployment(body(), SETTINGS)
+    (container,) = router["spec"]["template"]["spec"]["containers"]
+    assert container["startupProbe"]["httpGet"]["path"] == "/router/live"
+    assert container["livenessProbe"]["timeoutSeconds"] >= 5
+    assert container["readinessProbe"]["httpGet"]["path"] == "/router/ready"

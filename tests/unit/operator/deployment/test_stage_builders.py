@@ -232,3 +232,17 @@ def test_acceptance_checks() -> None:
         2,
     )
     assert next(c for c in regression if c.name == "rmse").value == 0.5
+
+
+def test_a_slow_starting_or_busy_server_is_not_killed_by_its_liveness_probe() -> None:
+    """A startup probe holds liveness back while the server loads (a busy node took most of a
+    minute), and liveness gives a busy server seconds, not the default one, to answer."""
+    body = build_stage_deployment(MDEP, "production", 3, DIGEST, 2, None, OperatorSettings())
+    (server,) = body["spec"]["template"]["spec"]["containers"]
+    startup, liveness = server["startupProbe"], server["livenessProbe"]
+    assert startup["httpGet"] == liveness["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert "initialDelaySeconds" not in liveness  # the startup probe is the delay
+    assert liveness["timeoutSeconds"] >= 5
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 30
+    assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"

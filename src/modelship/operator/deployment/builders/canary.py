@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from modelship.api.v1alpha1 import MonitoringSpec, ResourceRequirements
 from modelship.contracts.routing import ROUTER_GRPC_PORT, ROUTER_PORT, RouterEnv, RoutingTable
+from modelship.operator.deployment.builders.probes import http_probes
 from modelship.operator.deployment.builders.stages import (
     GRPC_PORT,
     SERVING_PORT,
@@ -183,16 +184,7 @@ def build_router_deployment(mdep_body: Obj, settings: OperatorSettings) -> Obj:
             # The production Service's `grpc` port targets this name on whichever pods it selects.
             {"name": "grpc", "containerPort": ROUTER_GRPC_PORT, "protocol": "TCP"},
         ],
-        readinessProbe={
-            "httpGet": {"path": "/router/ready", "port": "http"},
-            "periodSeconds": 2,
-            "failureThreshold": 2,
-        },
-        livenessProbe={
-            "httpGet": {"path": "/router/live", "port": "http"},
-            "initialDelaySeconds": 10,
-            "periodSeconds": 10,
-        },
+        **http_probes("http", "/router/ready", "/router/live"),
     )
     return {
         "apiVersion": "apps/v1",

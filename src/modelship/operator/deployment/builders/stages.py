@@ -13,6 +13,7 @@ from typing import Any
 from modelship.api.v1alpha1 import MonitoringSpec, ResourceRequirements
 from modelship.contracts.serving import ServingEnv, Stage
 from modelship.operator.deployment.builders.monitoring import feedback_env, monitoring_fields
+from modelship.operator.deployment.builders.probes import http_probes
 from modelship.operator.kube.catalog_access import uses_volume
 from modelship.operator.kube.naming import (
     LABEL_SERVES,
@@ -123,17 +124,7 @@ def build_stage_deployment(
             {"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
         ],
-        readinessProbe={
-            "httpGet": {"path": "/v2/health/ready", "port": "http"},
-            "periodSeconds": 2,
-            "failureThreshold": 2,
-        },
-        livenessProbe={
-            "httpGet": {"path": "/v2/health/live", "port": "http"},
-            "initialDelaySeconds": 10,
-            "periodSeconds": 10,
-            "failureThreshold": 3,
-        },
+        **http_probes("http", "/v2/health/ready", "/v2/health/live"),
         lifecycle={"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_SECONDS)]}}},
     )
     spec: Obj = {
