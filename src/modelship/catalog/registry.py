@@ -5,12 +5,18 @@ manifest fetched by digest must hash to that digest, a blob to its descriptor) r
 library's file layout; oras-py is untyped and built on `requests`, while httpx is already a
 dependency and mypy-checked. Every response that names content is verified here, so a registry
 that serves other bytes than were asked for is an `IntegrityError`, never a silent success.
+
+A registry that drops a connection or answers 502/503/504 (restarting, behind a busy proxy) is
+asked again, a few times with backoff, before the caller sees a `StorageError`: every call here
+may be repeated (reads, content-addressed writes, deletes by digest, starting an upload), and a
+failed training attempt or evaluation costs far more than a second request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from modelship.catalog.errors import CatalogError, IntegrityError, StorageError
 from modelship.catalog.registry_auth import Credentials, authorization
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+TRANSIENT_STATUS = frozenset({502, 503, 504})
 _CHUNK = 1 << 20
 
 
@@ -35,10 +42,17 @@ class Registry:
         plain_http: bool = False,
         credentials: Credentials | None = None,
         timeout: float = 60.0,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.host = host
         scheme = "http" if plain_http else "https"
-        self._client = httpx.Client(base_url=f"{scheme}://{host}", timeout=timeout)
+        self._client = httpx.Client(
+            base_url=f"{scheme}://{host}", timeout=timeout, transport=transport
+        )
+        self._attempts = max(1, attempts)
+        self._backoff = backoff_seconds
         self._credentials = credentials
         self._auth: dict[str, str] = {}  # scope (repository) -> Authorization header
 
@@ -53,10 +67,7 @@ class Registry:
         for attempt in range(2):
             if repo in self._auth:
                 headers["Authorization"] = self._auth[repo]
-            try:
-                response = self._client.request(method, url, headers=headers, **kwargs)
-            except httpx.HTTPError as exc:
-                raise StorageError(f"registry {self.host} unreachable: {exc}") from exc
+            response = self._send(method, url, headers=headers, **kwargs)
             challenge = response.headers.get("WWW-Authenticate", "")
             if response.status_code != 401 or attempt or not challenge:
                 break
@@ -69,6 +80,26 @@ class Registry:
         if response.status_code >= 500:
             raise StorageError(f"registry {self.host}: HTTP {response.status_code} on {url}")
         return response
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """The request, asked again after a dropped connection or a 502/503/504."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = self._client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == self._attempts:
+                    raise StorageError(f"registry {self.host} unreachable: {exc}") from exc
+            except httpx.HTTPError as exc:  # not a transport fault (e.g. too many redirects)
+                raise StorageError(f"registry {self.host} unreachable: {exc}") from exc
+            else:
+                if response.status_code not in TRANSIENT_STATUS or attempt == self._attempts:
+                    return response
+                response.close()
+            self._pause(attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause(self, attempt: int) -> None:
+        time.sleep(self._backoff * 2 ** (attempt - 1))
 
     @staticmethod
     def _expect(response: httpx.Response, *codes: int) -> httpx.Response:
@@ -145,21 +176,38 @@ class Registry:
             raise
 
     def _stream_blob(self, repo: str, digest: str) -> Iterator[bytes]:
+        """The blob's chunks, hashed on the way; asked again after a transient fault only while
+        nothing has been handed to the caller yet (what was, cannot be taken back)."""
         hasher = hashlib.sha256()
         url = f"/v2/{repo}/blobs/{digest}"
         # A blob is read after its repository's manifest, whose request answered any auth
         # challenge: the header for this repository is known by now.
         headers = {"Authorization": self._auth[repo]} if repo in self._auth else {}
-        try:
-            with self._client.stream("GET", url, headers=headers, follow_redirects=True) as resp:
-                if resp.status_code == 404:
-                    raise IntegrityError(f"{repo}: blob {digest} is missing from the registry")
-                self._expect(resp, 200)
-                for chunk in resp.iter_bytes(_CHUNK):
-                    hasher.update(chunk)
-                    yield chunk
-        except httpx.HTTPError as exc:
-            raise StorageError(f"registry {self.host}: reading {digest}: {exc}") from exc
+        attempt = 0
+        while True:
+            attempt += 1
+            yielded = False
+            try:
+                with self._client.stream(
+                    "GET", url, headers=headers, follow_redirects=True
+                ) as resp:
+                    if resp.status_code in TRANSIENT_STATUS and attempt < self._attempts:
+                        self._pause(attempt)
+                        continue
+                    if resp.status_code == 404:
+                        raise IntegrityError(f"{repo}: blob {digest} is missing from the registry")
+                    self._expect(resp, 200)
+                    for chunk in resp.iter_bytes(_CHUNK):
+                        hasher.update(chunk)
+                        yielded = True
+                        yield chunk
+                break
+            except httpx.TransportError as exc:
+                if yielded or attempt >= self._attempts:
+                    raise StorageError(f"registry {self.host}: reading {digest}: {exc}") from exc
+                self._pause(attempt)
+            except httpx.HTTPError as exc:
+                raise StorageError(f"registry {self.host}: reading {digest}: {exc}") from exc
         if PREFIX + hasher.hexdigest() != digest:
             raise IntegrityError(f"{repo}: blob {digest} does not match its digest")
 
