@@ -90,37 +90,66 @@ def customers() -> Customers:
     return Customers(body, ids, segments, species, cells.astype(np.float64))
 
 
-class CustomersFile(BaseHTTPRequestHandler):
-    body = b""
+class CustomersSource:
+    """The input served over http from this machine, a slow source on demand: from the
+    `hold_from`-th request on, a response sends its first megabyte and then waits for
+    `release()`. A shard hashes the whole input before it scores, so a held shard is mid-run
+    with its part unwritten, whenever the test looks (shards are a few seconds otherwise)."""
 
-    def do_GET(self) -> None:
-        if self.path != "/customers.csv":
-            self.send_error(404)
+    def __init__(self, data: Customers, hold_from: int) -> None:
+        self.data, self.hold_from = data, hold_from
+        self.url = ""
+        self.requests = self.held = 0
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def serve(self, request: BaseHTTPRequestHandler) -> None:
+        if request.path != "/customers.csv":
+            request.send_error(404)
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        with self._lock:
+            self.requests += 1
+            hold = self.requests >= self.hold_from and not self._released.is_set()
+        body = self.data.body
+        request.send_response(200)
+        request.send_header("Content-Type", "text/csv")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        first = 1 << 20 if hold else len(body)
+        try:
+            request.wfile.write(body[:first])
+            if hold:
+                with self._lock:
+                    self.held += 1
+                self._released.wait(300)
+            request.wfile.write(body[first:])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the reader was killed
 
 
 @pytest.fixture
-def served() -> Customers:
-    return customers()
+def nightly_input(host_for_pods: str) -> Iterator[CustomersSource]:
+    """The customers, served where the cluster's pods reach this machine. Requests: the plan
+    (1), shards 0 and 1 (2, 3), then shards 2 and 3 (4, 5), held until released."""
+    source = CustomersSource(customers(), hold_from=4)
 
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            source.serve(self)
 
-@pytest.fixture
-def customers_url(host_for_pods: str, served: Customers) -> Iterator[str]:
-    """The input served from this machine where the cluster's pods reach it."""
-    CustomersFile.body = served.body
-    server = ThreadingHTTPServer((host_for_pods, 0), CustomersFile)
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host_for_pods, 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    source.url = f"http://{host_for_pods}:{server.server_address[1]}/customers.csv"
     try:
-        yield f"http://{host_for_pods}:{server.server_address[1]}/customers.csv"
+        yield source
     finally:
+        source.release()
         server.shutdown()
         server.server_close()
 
@@ -158,26 +187,19 @@ def shard_index(pod: dict[str, Any]) -> int:
     return int(pod["metadata"]["annotations"][INDEX_ANNOTATION])
 
 
-def kill_mid_run_shard(kube: Kube, namespace: str, job: str) -> tuple[str, int] | None:
-    """Once a shard has finished, SIGKILL the process of a running one (the local cluster's
-    pods are processes on this machine; the container id names the pid): its pod and shard."""
-    pods = kube.list(PODS, namespace, {"job-name": job})
-    if not any(p["status"].get("phase") == "Succeeded" for p in pods):
-        return None
-    for pod in pods:
-        for container in pod["status"].get("containerStatuses") or []:
-            if "running" not in (container.get("state") or {}):
-                continue
-            pid = int(str(container.get("containerID", "")).removeprefix("modelship-local://"))
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-                if f"JOB_COMPLETION_INDEX={shard_index(pod)}".encode() not in environ:
-                    continue  # not (or no longer) that shard's process
-                os.killpg(pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                continue  # it ended meanwhile
-            return pod["metadata"]["name"], shard_index(pod)
-    return None
+def sigkill_shard(pod: dict[str, Any]) -> None:
+    """SIGKILL a running shard pod's process: the local cluster's pods are processes on this
+    machine, and the container id names the pid (checked against the pod's shard index)."""
+    container = pod["status"]["containerStatuses"][0]
+    pid = int(container["containerID"].removeprefix("modelship-local://"))
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"JOB_COMPLETION_INDEX={shard_index(pod)}".encode() in environ, pod["metadata"]
+    os.killpg(pid, signal.SIGKILL)
+
+
+def part_shards(directory: Path) -> list[int]:
+    """The shards whose part is complete (its record written last) in an output directory."""
+    return sorted(int(record.name.split("-")[0]) for record in directory.glob(".parts/*.json"))
 
 
 def wait_cli(kubeconfig: Path, namespace: str, target: str) -> subprocess.CompletedProcess[str]:
@@ -190,8 +212,9 @@ def wait_cli(kubeconfig: Path, namespace: str, target: str) -> subprocess.Comple
 
 def test_batch_prediction_scores_in_order_and_resumes(
     operator: OperatorProcess, kube: Kube, namespace: str, cluster_kubeconfig: Path,
-    customers_url: str, served: Customers,
+    nightly_input: CustomersSource,
 ) -> None:  # fmt: skip
+    served = nightly_input.data
     host = catalog_dir(kube, namespace)
     kube.create(MODELS, namespace, iris_model("iris"))
     kube.create(MODEL_DEPLOYMENTS, namespace, iris_deployment("iris"))
@@ -222,21 +245,27 @@ def test_batch_prediction_scores_in_order_and_resumes(
     )  # fmt: skip
 
     shared = f"file://{MOUNT}/outputs/iris-nightly"
-    source = {"uri": customers_url, "idColumn": "customer", "passthrough": ["segment", "species"],
-              "digest": served.digest}  # fmt: skip
+    source = {"uri": nightly_input.url, "idColumn": "customer",
+              "passthrough": ["segment", "species"], "digest": served.digest}  # fmt: skip
     sharding = {"rowsPerShard": ROWS_PER_SHARD, "parallelism": 2, "retriesPerShard": 1}
     kube.create(BATCH_PREDICTIONS, namespace,
                 batch("nightly", {"stage": "production"}, input=source, sharding=sharding,
                       output={"uri": shared}))  # fmt: skip
-    # Mid-run, once a part is written: the operator and one running shard's process are
-    # SIGKILLed; the Job retries that shard, the restarted operator picks the run up where its
-    # status says it is, and no finished shard is scored again.
-    victim_pod, victim = wait_for(
-        lambda: kill_mid_run_shard(kube, namespace, "nightly-score-1"),
-        timeout=300, what="a shard running after another finished", describe=operator.tail,
-    )  # fmt: skip
+    # Mid-run: shards 0 and 1 have written their parts, shards 2 and 3 are reading the input
+    # (held). The operator and shard 3's process are SIGKILLed; the Job retries shard 3, the
+    # restarted operator picks the run up where its status says it is.
+    out = host / "outputs" / "iris-nightly"
+    wait_for(lambda: nightly_input.held == 2, timeout=300, what="shards 2 and 3 reading",
+             describe=operator.tail)  # fmt: skip
+    assert part_shards(out) == [0, 1]
+    scoring = kube.list(PODS, namespace, {"job-name": "nightly-score-1"})
+    running = {shard_index(p): p for p in scoring if p["status"].get("phase") == "Running"}
+    assert sorted(running) == [2, 3], running.keys()
+    victim, victim_pod = 3, running[3]["metadata"]["name"]
     operator.kill()
+    sigkill_shard(running[victim])
     operator.start()
+    nightly_input.release()
     done = wait_cli(cluster_kubeconfig, namespace, "bp/nightly")
     assert done.returncode == 0, done.stdout + done.stderr + operator.tail()
     status = status_of(kube, BATCH_PREDICTIONS, namespace, "nightly")
@@ -246,24 +275,26 @@ def test_batch_prediction_scores_in_order_and_resumes(
     assert resolved["digest"] == model_status["versions"][0]["digest"]
     assert resolved["approvedBy"] and (resolved["rows"], resolved["shards"]) == (ROWS, SHARDS)
     assert resolved["inputDigest"] == served.digest
-    assert status["shards"]["succeeded"] == SHARDS and status["attempt"] == 1
+    counts = {k: status["shards"].get(k, 0) for k in ("succeeded", "running", "failed", "retried")}
+    assert counts == {"succeeded": SHARDS, "running": 0, "failed": 0, "retried": 0}, counts
+    assert status["attempt"] == 1
     # Redone: the killed shard once, by the Job's retry; every other shard scored once.
     pods = kube.list(PODS, namespace, {"job-name": "nightly-score-1"})
     killed = next(p for p in pods if p["metadata"]["name"] == victim_pod)
     exit_code = killed["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"]
     assert exit_code == 128 + signal.SIGKILL, killed["status"]
     per_shard = Counter(shard_index(p) for p in pods)
-    assert per_shard == {i: 2 if i == victim else 1 for i in range(SHARDS)}, per_shard
+    assert per_shard == {0: 1, 1: 1, 2: 1, victim: 2}, per_shard
+    assert sum(per_shard.values()) - SHARDS == 1  # the one part that was missing
     scored = shard_reports(kube, namespace, "nightly-score-1")
     assert sorted(r.shard or 0 for r in scored if not r.reused) == list(range(SHARDS))
     assert [r for r in scored if r.reused] == []
 
-    out = host / "outputs" / "iris-nightly"
     text = (out / "predictions.csv").read_bytes()
     assert status["output"]["digest"] == "sha256:" + hashlib.sha256(text).hexdigest()
     assert status["output"]["rows"] == ROWS and status["output"].get("errorRows", 0) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["input"] == {"uri": customers_url, "digest": served.digest}
+    assert manifest["input"] == {"uri": nightly_input.url, "digest": served.digest}
     header, *rows = list(csv.reader(io.StringIO(text.decode())))
     assert header == ["id", "segment", "species", "prediction",
                       "proba_0", "proba_1", "proba_2", "model_version"]  # fmt: skip
@@ -295,8 +326,8 @@ def test_batch_prediction_scores_in_order_and_resumes(
     kube.create(BATCH_PREDICTIONS, namespace,
                 batch("over", {"number": 1}, input=malformed, maxFailedRows=1))  # fmt: skip
     # The same run again over the same directory with one part gone: only that shard scores.
-    victim = sorted((out / ".parts").glob("*.part"))[2]
-    victim.unlink()
+    lost = sorted((out / ".parts").glob("*.part"))[2]
+    lost.unlink()
     # (Submitted and awaited through the SDK, as a pipeline step would.)
     again = batch("again", {"digest": resolved["digest"]}, input=source, sharding=sharding,
                   output={"uri": shared})  # fmt: skip
