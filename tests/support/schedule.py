@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 MODULE_SECONDS: dict[str, float] = {
     "tests/integration/test_gateway_traefik_live.py": 330,
     "tests/integration/test_webhook_certs_live.py": 225,
-    "tests/integration/test_batch_prediction_live.py": 220,
+    "tests/integration/test_batch_prediction_live.py": 225,
     "tests/integration/test_typed_models_live.py": 145,
     "tests/integration/test_label_flip_live.py": 120,
     "tests/integration/test_categorical_drift_live.py": 130,
