@@ -1,6 +1,8 @@
 """A concept change, live on the local cluster: the inputs keep their distribution, the labels flip.
 
-breast_cancer serves in production with capture at 100 % on the registry catalog. Production rows
+breast_cancer serves in production with capture at 100 % on the volume catalog (the default
+backend: the serving pod mounts the catalog read-only and only its model's capture store
+writable; the evaluation Job and the trainer read that store through the catalog). Production rows
 are drawn from the dataset itself, so the inputs are distributed as the training data was and the
 input PSI the operator reads from the pods stays under the drift threshold: drift retrains
 nothing. Their labels, posted to the feedback route, follow a new concept: flipped where
@@ -39,7 +41,6 @@ from sklearn.datasets import load_breast_cancer
 from modelship.api.v1alpha1 import EVALUATE_ANNOTATION
 from modelship.catalog import open_catalog
 from modelship.catalog.segments import default_store_uri, open_segment_store, segments
-from modelship.devcluster.cluster import DevCluster
 from modelship.monitoring.intervals import wilson
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import (
@@ -53,6 +54,7 @@ from support.live import (
     SERVING_PORT,
     approve,
     awaiting_approval,
+    catalog_dir,
     production_pod_ips,
     status_of,
     wait_for_status,
@@ -151,15 +153,14 @@ class Traffic:
 
 @pytest.fixture(scope="module")
 def operator(
-    cluster_kubeconfig: Path, dev_cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory
+    cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """The operator as a local process: the cluster's registry as catalog and capture store,
-    drift read from the pods every 2 seconds."""
+    """The operator as a local process on the namespace's catalog volume, drift read from the
+    pods every 2 seconds."""
     yield from running_operator(
         cluster_kubeconfig,
         tmp_path_factory,
         rollout_deadline_seconds="300",
-        catalog_uri=dev_cluster.catalog_uri,
         drift_interval_seconds="2",
         drift_access="pod",
     )
@@ -195,9 +196,10 @@ def captured_rows(store: Any) -> int:
 
 @pytest.mark.timeout(900)
 def test_flipped_labels_retrain_once_and_the_candidate_beats_production_live(
-    operator: OperatorProcess, kube: Kube, namespace: str, dev_cluster: DevCluster
+    operator: OperatorProcess, kube: Kube, namespace: str
 ) -> None:
     started = time.monotonic()
+    catalog = catalog_dir(kube, namespace)  # the claim's directory on this machine
     secret = {
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{NAME}-feedback"},
         "data": {"token": base64.b64encode(TOKEN.encode()).decode()},
@@ -239,9 +241,9 @@ def test_flipped_labels_retrain_once_and_the_candidate_beats_production_live(
     assert not episode.get("open") and episode.get("episode", 0) == 0, retraining
     assert episode.get("psi") is None or episode["psi"] < THRESHOLD, retraining
 
-    store = open_segment_store(default_store_uri(dev_cluster.catalog_uri, namespace, NAME))
+    store = open_segment_store(default_store_uri(str(catalog), namespace, NAME))
     wait_for(lambda: captured_rows(store) >= labelled, timeout=60,
-             what=f"{labelled} production captures in the registry")  # fmt: skip
+             what=f"{labelled} production captures in the capture store")  # fmt: skip
     performance = evaluate(kube, namespace, "1", operator.tail)
     (live,) = performance["versions"]
     correct = traffic.correct
@@ -271,7 +273,7 @@ def test_flipped_labels_retrain_once_and_the_candidate_beats_production_live(
     match = re.match(r">= ([0-9.]+) \(production version 1 on (\d+) held-out", gate["bound"])
     assert match is not None and int(match[2]) == HOLDOUT_ROWS, gate
     champion = float(match[1])
-    recorded = open_catalog(dev_cluster.catalog_uri).get(namespace, NAME, 2).production
+    recorded = open_catalog(str(catalog)).get(namespace, NAME, 2).production
     assert recorded is not None and recorded.live_gate is not None
     assert recorded.live_gate.champion == pytest.approx(champion, abs=1e-3)
     # The candidate learnt the new labelling; production answers by the old one.
@@ -284,7 +286,7 @@ def test_flipped_labels_retrain_once_and_the_candidate_beats_production_live(
     traffic.batch(MORE_ROWS, "flip-c")
     labelled += MORE_ROWS
     wait_for(lambda: captured_rows(store) >= labelled, timeout=60,
-             what=f"{labelled} production captures in the registry")  # fmt: skip
+             what=f"{labelled} production captures in the capture store")  # fmt: skip
     again = evaluate(kube, namespace, "2", operator.tail)
     (live_again,) = again["versions"]
     assert (live_again["version"], live_again["labelled"]) == (1, labelled), live_again

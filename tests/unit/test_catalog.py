@@ -23,6 +23,7 @@ from modelship.catalog import (
     open_catalog,
     version_digest,
 )
+from modelship.catalog.segments import default_store_uri
 from support.factories import iris_staged_version
 
 NS, MODEL = "team-a", "iris"
@@ -240,3 +241,16 @@ def test_profile_and_acceptance_documents_are_validated() -> None:
         FeatureProfile(name="f", edges=[0.0, float(np.inf)], frequencies=[1.0])
     with pytest.raises(ValueError, match="inputs and targets"):
         AcceptanceSet(features=["a"], inputs=[[1.0]], targets=[])
+
+
+def test_publishing_makes_the_capture_store_directory_serving_pods_mount(
+    catalog: FileCatalog,
+) -> None:
+    """Made by the publisher (so owned by the pods' user), never taken for a version."""
+    catalog.publish(NS, MODEL, iris_staged_version())
+    store = catalog.root / NS / MODEL / ".monitoring"
+    assert store.is_dir() and (store.stat().st_mode & stat.S_IWUSR)
+    assert store.as_uri() == default_store_uri(catalog.uri, NS, MODEL)
+    assert [m.version for m in catalog.list_versions(NS, MODEL)] == [1]
+    catalog.publish(NS, MODEL, iris_staged_version())  # an existing directory is fine
+    assert [m.version for m in catalog.list_versions(NS, MODEL)] == [1, 2]

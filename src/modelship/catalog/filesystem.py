@@ -39,6 +39,7 @@ from modelship.catalog.predictions import (
 )
 from modelship.catalog.records import new_metadata, parse_metadata
 from modelship.catalog.staging import DELETING_PREFIX, staging_directory, sweep_abandoned
+from modelship.contracts.capture import STORE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class FileCatalog(Catalog):
         model_dir = self._model_dir(namespace, model)
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
+            # Made here, by the publisher's user, so the serving pods that mount it writable
+            # (the only writable part of the catalog they get) own what they write into.
+            (model_dir / STORE_DIR).mkdir(exist_ok=True)
             sweep_abandoned(model_dir)
             with staging_directory(model_dir) as stage:
                 files = stage_files(stage)

@@ -31,7 +31,7 @@ import pydantic_core
 from modelship.catalog._fs import fsync_dir, write_durably
 from modelship.catalog.base import check_name
 from modelship.catalog.errors import CatalogError, StorageError
-from modelship.contracts.capture import SEGMENT_SUFFIX, SegmentKind
+from modelship.contracts.capture import SEGMENT_SUFFIX, SegmentKind, volume_store_path
 
 _TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
 _NAME = re.compile(
@@ -195,7 +195,7 @@ def default_store_uri(catalog_root: str, namespace: str, model: str) -> str:
         query = f"?{parsed.query}" if parsed.query else ""
         return f"oci://{parsed.netloc}/{path}{query}"
     base = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(catalog_root).absolute()
-    return (base / namespace / model / ".monitoring").as_uri()
+    return (base / volume_store_path(namespace, model)).as_uri()
 
 
 def open_segment_store(uri: str, *, docker_config: str | None = None) -> SegmentStore:

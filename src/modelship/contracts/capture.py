@@ -115,3 +115,13 @@ class LabelRecord(BaseModel):
     ts: float = Field(description="Unix time the label arrived, seconds.")
     label: str | float | int | bool
     source: str | None = Field(default=None, max_length=64)
+
+
+STORE_DIR = ".monitoring"  # a dot-entry of the model's directory: never taken for a version
+
+
+def volume_store_path(namespace: str, model: str) -> str:
+    """The default store's directory relative to a volume catalog's root: where serving pods
+    write (the subPath they mount writable, the catalog being read-only to them) and where the
+    evaluation Job and the trainer read."""
+    return f"{namespace}/{model}/{STORE_DIR}"

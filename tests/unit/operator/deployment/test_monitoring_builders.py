@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from modelship.api.v1alpha1 import Model, MonitoringSpec
+from modelship.catalog.segments import default_store_uri
 from modelship.contracts.capture import FEEDBACK_TOKEN_ENV, CaptureEnv
 from modelship.operator.deployment.builders.canary import build_canary_deployment
 from modelship.operator.deployment.builders.stages import build_stage_deployment
@@ -95,3 +96,53 @@ def test_monitoring_is_not_part_of_the_training_snapshot() -> None:
     model = Model.model_validate({"spec": spec})
     assert model.spec.monitoring.id_input == "row_id"
     assert "monitoring" not in model.spec.snapshot().model_dump(by_alias=True)
+
+
+def pod_of(body: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = body["spec"]["template"]["spec"]
+    return pod
+
+
+def test_on_a_volume_catalog_the_default_store_is_mounted_writable_and_nothing_else_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The catalog stays read-only to the server; its model's `.monitoring` directory (where the
+    evaluation Job and the trainer read) is mounted writable by subPath and named as the store."""
+    capture_only = {"capture": {"sampleRate": 1.0}, "feedback": {"tokenSecret": "iris-feedback"}}
+    monitoring = MonitoringSpec.model_validate(capture_only)
+    settings = OperatorSettings()
+    body = build_stage_deployment(
+        MDEP, "production", 3, DIGEST, 2, None, settings, monitoring=monitoring
+    )
+    pod = pod_of(body)
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert claims["catalog"]["readOnly"] is True and mounts["catalog"]["readOnly"] is True
+    store = mounts["capture-store"]
+    assert claims["capture-store"] == {"claimName": settings.catalog_claim}
+    assert store["subPath"] == "ml/iris-model/.monitoring" and not store.get("readOnly")
+    values = {e["name"]: e["value"] for e in env_of(body) if "value" in e}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    read = ServingSettings()  # type: ignore[call-arg]
+    assert read.capture is not None and read.capture.store == f"file://{store['mountPath']}"
+    # the same directory the evaluation Job and the trainer read through the catalog's root
+    evaluated = default_store_uri(settings.catalog_mount_path, "ml", "iris-model")
+    assert evaluated == f"file://{settings.catalog_mount_path}/{store['subPath']}"
+
+
+def test_a_named_store_or_a_registry_catalog_adds_no_mount() -> None:
+    named = MonitoringSpec.model_validate(MONITORING)  # store: file:///captures
+    body = build_stage_deployment(
+        MDEP, "production", 3, DIGEST, 2, None, OperatorSettings(), monitoring=named
+    )
+    assert all(v["name"] != "capture-store" for v in pod_of(body)["volumes"])
+    registry = OperatorSettings(catalog_uri="oci://registry.test/modelship")
+    default = MonitoringSpec.model_validate({"capture": {"sampleRate": 1.0}})
+    body = build_stage_deployment(MDEP, "production", 3, DIGEST, 2, None, registry,
+                                  monitoring=default)  # fmt: skip
+    assert all(v["name"] != "capture-store" for v in pod_of(body).get("volumes", []))

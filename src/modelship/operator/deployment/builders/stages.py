@@ -12,7 +12,11 @@ from typing import Any
 
 from modelship.api.v1alpha1 import MonitoringSpec, ResourceRequirements
 from modelship.contracts.serving import ServingEnv, Stage
-from modelship.operator.deployment.builders.monitoring import feedback_env, monitoring_fields
+from modelship.operator.deployment.builders.monitoring import (
+    feedback_env,
+    monitoring_fields,
+    writable_capture_store,
+)
 from modelship.operator.deployment.builders.probes import http_probes
 from modelship.operator.kube.catalog_access import uses_volume
 from modelship.operator.kube.naming import (
@@ -99,6 +103,9 @@ def build_stage_deployment(
     if stage == "production":
         labels[LABEL_SERVES] = "production"  # the canary, built from this, carries it too
     storage = serving_storage(settings)
+    capture, storage = writable_capture_store(
+        monitoring_fields(monitoring), storage, settings, meta["namespace"], model
+    )
     serving = ServingEnv(
         model_name=model,
         namespace=meta["namespace"],
@@ -110,7 +117,7 @@ def build_stage_deployment(
         port=SERVING_PORT,
         grpc_port=GRPC_PORT,
         trusted_types=list(settings.allowed_artifact_types) or None,
-        **monitoring_fields(monitoring),
+        **capture,
     )
     server = container(
         "server",
