@@ -28,7 +28,7 @@ from sklearn.datasets import load_iris
 
 from conftest import running_operator
 from modelship.api.v1alpha1 import EVALUATE_ANNOTATION
-from modelship.catalog.segments import default_store_uri, open_segment_store
+from modelship.catalog.segments import default_store_uri, open_segment_store, segments
 from modelship.devcluster.cluster import DevCluster
 from modelship.monitoring.intervals import wilson
 from modelship.operator.deployment.builders.stages import SERVING_PORT
@@ -62,6 +62,13 @@ class LabelFile(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def production_captures(store: Any) -> int:
+    return sum(
+        sum(1 for record in records if record.get("stage") == "production")
+        for _, records in segments(store, "captures")
+    )
 
 
 @pytest.fixture
@@ -150,10 +157,13 @@ def test_labels_posted_to_production_become_its_live_accuracy(
     truth += [int(y[i]) for i in picked[LABELLED:]]  # the label file's rows
     correct = sum(int(p) == t for p, t in zip(predicted, truth, strict=True))
 
-    # Segments are flushed every second: ask for an evaluation once both kinds are in the store.
+    # Segments are flushed every second: ask for an evaluation once production's captures and
+    # the labels are in the store (the test stage's captures of the acceptance Job's requests
+    # are there long before; a busy machine can flush production's seconds later).
     store = open_segment_store(default_store_uri(dev_cluster.catalog_uri, namespace, "iris"))
-    wait_for(lambda: store.names("captures") and store.names("labels"),
-             what="capture and label segments in the registry", timeout=60)  # fmt: skip
+    wait_for(lambda: production_captures(store) >= ROWS and store.names("labels"),
+             what=f"{ROWS} production captures and the labels in the registry",
+             timeout=60)  # fmt: skip
     kube.patch(MODEL_DEPLOYMENTS, namespace, "iris",
                {"metadata": {"annotations": {EVALUATE_ANNOTATION: "1"}}})  # fmt: skip
     status = wait_for_status(
