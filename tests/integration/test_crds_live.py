@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 from modelship.operator.kube.client import Kube, KubeError
-from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, TRAINING_JOBS
+from modelship.operator.kube.resources import (
+    BATCH_PREDICTIONS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    TRAINING_JOBS,
+)
 from support.kubectl import MANIFESTS, Kubectl
 from support.waiting import wait_for
 
@@ -114,6 +119,30 @@ def test_negative_replicas_are_refused(kube: Kube, namespace: str) -> None:
     with pytest.raises(KubeError) as caught:
         kube.create(MODEL_DEPLOYMENTS, namespace, body)
     assert caught.value.status == 422 and "spec.production.replicas" in str(caught.value)
+
+
+BATCH_BREAKAGES = [
+    ("version needs exactly one of stage, number or digest",
+     lambda spec: spec["version"].update({"number": 3})),
+    ("spec.version", lambda spec: spec.update({"version": {}})),
+    ("spec.sharding.rowsPerShard", lambda spec: spec["sharding"].update({"rowsPerShard": 0})),
+    ("spec.input", lambda spec: spec.pop("input")),
+    ("spec.output.format", lambda spec: spec["output"].update({"format": "parquet"})),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("named", "breakage"), BATCH_BREAKAGES, ids=[str(i) for i in range(len(BATCH_BREAKAGES))]
+)
+def test_malformed_batch_predictions_are_refused_with_422_naming_the_field(
+    kube: Kube, namespace: str, named: str, breakage: Any
+) -> None:
+    body = copy.deepcopy(sample("BatchPrediction"))
+    body["metadata"] = {"name": "broken"}
+    breakage(body["spec"])
+    with pytest.raises(KubeError) as caught:
+        kube.create(BATCH_PREDICTIONS, namespace, body)
+    assert caught.value.status == 422 and named in str(caught.value), caught.value
 
 
 def test_wrong_trigger_is_refused(kube: Kube, namespace: str) -> None:
