@@ -34,7 +34,13 @@ from modelship.catalog import open_catalog
 from modelship.client import Client
 from modelship.contracts.batch import BatchReport
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import BATCH_PREDICTIONS, MODEL_DEPLOYMENTS, MODELS, PODS
+from modelship.operator.kube.resources import (
+    BATCH_PREDICTIONS,
+    JOBS,
+    MODEL_DEPLOYMENTS,
+    MODELS,
+    PODS,
+)
 from modelship.operator.settings import OperatorSettings
 from support.factories import iris_deployment, iris_model
 from support.live import (
@@ -225,8 +231,19 @@ def test_batch_prediction_scores_in_order_and_resumes(
     # backtest is one shard (sharding is the nightly run's subject); the version is approved
     # once the backtest has resolved it, and its production rollout overlaps the backtest.
     kube.create(BATCH_PREDICTIONS, namespace, batch("early", {"number": 1}))
+    # An unknown model and an unknown version fail once, with a condition, not a crash loop.
+    unknown_model = batch("nobody", {"stage": "production"})
+    unknown_model["spec"]["model"] = "nobody"
+    kube.create(BATCH_PREDICTIONS, namespace, unknown_model)
+    kube.create(BATCH_PREDICTIONS, namespace, batch("version-9", {"number": 9}))
     early = wait_for_status(kube, BATCH_PREDICTIONS, namespace, "early", finished, 60)
     assert early["phase"] == "Failed" and early["failure"]["reason"] == "VersionNotApproved"
+    for name, reason, named in (("nobody", "ModelNotFound", "nobody"),
+                                ("version-9", "VersionNotFound", "no version 9")):  # fmt: skip
+        refused = wait_for_status(kube, BATCH_PREDICTIONS, namespace, name, finished, 60)
+        assert refused["phase"] == "Failed", refused
+        assert refused["failure"]["reason"] == reason and named in refused["failure"]["message"]
+        assert not kube.list(JOBS, namespace, {"modelship.io/batchprediction": name}), name
     one_shard = {"rowsPerShard": 150, "parallelism": 1, "retriesPerShard": 1}
     backtest_run = batch("backtest", {"number": 1}, requireApproved=False, sharding=one_shard)
     kube.create(BATCH_PREDICTIONS, namespace, backtest_run)

@@ -37,6 +37,7 @@ from modelship.api.v1alpha1.batch import (
     Sharding,
     VersionSelector,
 )
+from modelship.api.v1alpha1.dataset import DatasetSpec
 from modelship.api.v1alpha1.deployment import (
     Approval,
     ApprovalPolicy,
@@ -60,7 +61,6 @@ from modelship.api.v1alpha1.features import (
 )
 from modelship.api.v1alpha1.model import (
     AlgorithmSpec,
-    DatasetSpec,
     EvaluationSpec,
     Gate,
     Model,

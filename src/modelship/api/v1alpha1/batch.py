@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from modelship.api.v1alpha1.base import ApiModel, Condition, ResourceRequirements, cel_rules
-from modelship.api.v1alpha1.model import DATASET_URI_PATTERN
+from modelship.api.v1alpha1.dataset import DATASET_URI_PATTERN
 
 BatchPhase = Literal["Pending", "Planning", "Running", "Assembling", "Succeeded", "Failed"]
 OutputFormat = Literal["csv", "jsonl"]
