@@ -14,12 +14,13 @@ failed training attempt or evaluation costs far more than a second request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -30,6 +31,11 @@ from modelship.catalog.registry_auth import Credentials, authorization
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 TRANSIENT_STATUS = frozenset({502, 503, 504})
 _CHUNK = 1 << 20
+T = TypeVar("T")
+
+
+class _TryAgain(Exception):  # noqa: N818 - an instruction to the retry loop, not an error
+    """An attempt's answer was transient (502/503/504): ask again."""
 
 
 class Registry:
@@ -83,20 +89,41 @@ class Registry:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """The request, asked again after a dropped connection or a 502/503/504."""
-        for attempt in range(1, self._attempts + 1):
-            try:
-                response = self._client.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt == self._attempts:
-                    raise StorageError(f"registry {self.host} unreachable: {exc}") from exc
-            except httpx.HTTPError as exc:  # not a transport fault (e.g. too many redirects)
-                raise StorageError(f"registry {self.host} unreachable: {exc}") from exc
-            else:
-                if response.status_code not in TRANSIENT_STATUS or attempt == self._attempts:
-                    return response
+
+        def attempt(last: bool) -> Generator[httpx.Response, None, None]:
+            response = self._client.request(method, url, **kwargs)
+            if response.status_code in TRANSIENT_STATUS and not last:
                 response.close()
-            self._pause(attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                raise _TryAgain
+            yield response  # the last attempt's 5xx goes to the caller, who reports it
+
+        (response,) = self._retried(attempt, f"registry {self.host} unreachable")
+        return response
+
+    def _retried(
+        self, attempt: Callable[[bool], Generator[T, None, None]], fault: str
+    ) -> Iterator[T]:
+        """What `attempt(last)` yields, the attempt made again (up to `self._attempts` times, with
+        backoff) after a dropped connection or a transient answer (it raises `_TryAgain`; on the
+        last attempt it must not) -- but only while nothing has been handed to the caller yet:
+        what was, cannot be taken back. Any other HTTP fault is a `StorageError` at once."""
+        for number in range(1, self._attempts + 1):
+            last = number == self._attempts
+            delivered = False
+            try:
+                with contextlib.closing(attempt(last)) as items:
+                    for item in items:
+                        delivered = True
+                        yield item
+                return
+            except _TryAgain:
+                pass
+            except httpx.TransportError as exc:
+                if delivered or last:
+                    raise StorageError(f"{fault}: {exc}") from exc
+            except httpx.HTTPError as exc:  # not a transport fault (e.g. too many redirects)
+                raise StorageError(f"{fault}: {exc}") from exc
+            self._pause(number)
 
     def _pause(self, attempt: int) -> None:
         time.sleep(self._backoff * 2 ** (attempt - 1))
@@ -183,31 +210,19 @@ class Registry:
         # A blob is read after its repository's manifest, whose request answered any auth
         # challenge: the header for this repository is known by now.
         headers = {"Authorization": self._auth[repo]} if repo in self._auth else {}
-        attempt = 0
-        while True:
-            attempt += 1
-            yielded = False
-            try:
-                with self._client.stream(
-                    "GET", url, headers=headers, follow_redirects=True
-                ) as resp:
-                    if resp.status_code in TRANSIENT_STATUS and attempt < self._attempts:
-                        self._pause(attempt)
-                        continue
-                    if resp.status_code == 404:
-                        raise IntegrityError(f"{repo}: blob {digest} is missing from the registry")
-                    self._expect(resp, 200)
-                    for chunk in resp.iter_bytes(_CHUNK):
-                        hasher.update(chunk)
-                        yielded = True
-                        yield chunk
-                break
-            except httpx.TransportError as exc:
-                if yielded or attempt >= self._attempts:
-                    raise StorageError(f"registry {self.host}: reading {digest}: {exc}") from exc
-                self._pause(attempt)
-            except httpx.HTTPError as exc:
-                raise StorageError(f"registry {self.host}: reading {digest}: {exc}") from exc
+
+        def attempt(last: bool) -> Generator[bytes, None, None]:
+            with self._client.stream("GET", url, headers=headers, follow_redirects=True) as resp:
+                if resp.status_code in TRANSIENT_STATUS and not last:
+                    raise _TryAgain
+                if resp.status_code == 404:
+                    raise IntegrityError(f"{repo}: blob {digest} is missing from the registry")
+                self._expect(resp, 200)
+                yield from resp.iter_bytes(_CHUNK)
+
+        for chunk in self._retried(attempt, f"registry {self.host}: reading {digest}"):
+            hasher.update(chunk)
+            yield chunk
         if PREFIX + hasher.hexdigest() != digest:
             raise IntegrityError(f"{repo}: blob {digest} does not match its digest")
 
