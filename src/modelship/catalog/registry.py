@@ -7,35 +7,29 @@ dependency and mypy-checked. Every response that names content is verified here,
 that serves other bytes than were asked for is an `IntegrityError`, never a silent success.
 
 A registry that drops a connection or answers 502/503/504 (restarting, behind a busy proxy) is
-asked again, a few times with backoff, before the caller sees a `StorageError`: every call here
-may be repeated (reads, content-addressed writes, deletes by digest, starting an upload), and a
-failed training attempt or evaluation costs far more than a second request.
+asked again, a few times with backoff (`catalog.retries`), before the caller sees a
+`StorageError`: every call here may be repeated (reads, content-addressed writes, deletes by
+digest, starting an upload); a blob stream only until its first bytes reached the caller.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from modelship.catalog.digests import PREFIX, digest_bytes
 from modelship.catalog.errors import CatalogError, IntegrityError, StorageError
 from modelship.catalog.registry_auth import Credentials, authorization
+from modelship.catalog.retries import TRANSIENT_STATUS, TryAgain, retried
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-TRANSIENT_STATUS = frozenset({502, 503, 504})
 _CHUNK = 1 << 20
-T = TypeVar("T")
-
-
-class _TryAgain(Exception):  # noqa: N818 - an instruction to the retry loop, not an error
-    """An attempt's answer was transient (502/503/504): ask again."""
 
 
 class Registry:
@@ -94,36 +88,13 @@ class Registry:
             response = self._client.request(method, url, **kwargs)
             if response.status_code in TRANSIENT_STATUS and not last:
                 response.close()
-                raise _TryAgain
+                raise TryAgain
             yield response  # the last attempt's 5xx goes to the caller, who reports it
 
-        (response,) = self._retried(attempt, f"registry {self.host} unreachable")
+        (response,) = retried(
+            attempt, f"registry {self.host} unreachable", self._attempts, self._pause
+        )
         return response
-
-    def _retried(
-        self, attempt: Callable[[bool], Generator[T, None, None]], fault: str
-    ) -> Iterator[T]:
-        """What `attempt(last)` yields, the attempt made again (up to `self._attempts` times, with
-        backoff) after a dropped connection or a transient answer (it raises `_TryAgain`; on the
-        last attempt it must not) -- but only while nothing has been handed to the caller yet:
-        what was, cannot be taken back. Any other HTTP fault is a `StorageError` at once."""
-        for number in range(1, self._attempts + 1):
-            last = number == self._attempts
-            delivered = False
-            try:
-                with contextlib.closing(attempt(last)) as items:
-                    for item in items:
-                        delivered = True
-                        yield item
-                return
-            except _TryAgain:
-                pass
-            except httpx.TransportError as exc:
-                if delivered or last:
-                    raise StorageError(f"{fault}: {exc}") from exc
-            except httpx.HTTPError as exc:  # not a transport fault (e.g. too many redirects)
-                raise StorageError(f"{fault}: {exc}") from exc
-            self._pause(number)
 
     def _pause(self, attempt: int) -> None:
         time.sleep(self._backoff * 2 ** (attempt - 1))
@@ -214,13 +185,15 @@ class Registry:
         def attempt(last: bool) -> Generator[bytes, None, None]:
             with self._client.stream("GET", url, headers=headers, follow_redirects=True) as resp:
                 if resp.status_code in TRANSIENT_STATUS and not last:
-                    raise _TryAgain
+                    raise TryAgain
                 if resp.status_code == 404:
                     raise IntegrityError(f"{repo}: blob {digest} is missing from the registry")
                 self._expect(resp, 200)
                 yield from resp.iter_bytes(_CHUNK)
 
-        for chunk in self._retried(attempt, f"registry {self.host}: reading {digest}"):
+        for chunk in retried(
+            attempt, f"registry {self.host}: reading {digest}", self._attempts, self._pause
+        ):
             hasher.update(chunk)
             yield chunk
         if PREFIX + hasher.hexdigest() != digest:
