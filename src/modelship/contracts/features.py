@@ -5,7 +5,7 @@ plain data: per feature the impute value, or the category vocabulary and its cod
 no pickle: serving rebuilds the transform from this document with the numpy below and loads no
 type it does not already know. The trainer fits the plan on the training rows only and, before
 publishing, checks that `transform` equals scikit-learn's `ColumnTransformer` configured the same
-way on the held-out rows (`training/preprocess.py`), so both sides mean the same thing.
+way on the held-out rows (`training/plan_check.py`), so both sides mean the same thing.
 
 Raw columns (`Columns`) are what the wire and the CSV give: numeric features as float64 with NaN
 for missing, categorical ones as object arrays of `str` with `MISSING_CATEGORY` for missing.
