@@ -5,6 +5,9 @@ the monitor its label files. They must read under the same rules -- a file URI i
 download has a byte cap and a deadline (a slow drip must not hang the Job), nothing is held in
 memory at once -- so the transport is here, below both in the import layers, written once.
 
+`HashingReader` turns the chunks into the binary stream a CSV reader wants while hashing them,
+so the digest a caller records is of exactly the bytes it parsed.
+
 What each caller says about a failure is its own (the trainer classifies it as bad input or
 transient for the operator, the monitor reports it for that one label file), so every failure
 here is a `SourceError` carrying a `Failure` kind and the facts, with the underlying exception as
@@ -14,10 +17,12 @@ its `__cause__`, and each caller words it.
 from __future__ import annotations
 
 import enum
+import hashlib
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -118,3 +123,34 @@ def download_chunks(
         raise SourceError(Failure.TOO_MANY_REDIRECTS, uri) from exc
     except httpx.HTTPError as exc:
         raise SourceError(Failure.DOWNLOAD_FAILED, uri) from exc
+
+
+class HashingReader(io.RawIOBase):
+    """Chunks as a raw binary stream (to wrap in a buffered text reader for the csv module),
+    each hashed as it is handed out: the digest is of exactly the bytes parsed."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+        self._hasher = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._hasher.update(chunk)
+            self._pending = memoryview(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def digest(self) -> str:
+        """sha256 of every byte; the rest of the input (none, once parsed to its end) included."""
+        for chunk in self._chunks:
+            self._hasher.update(chunk)
+        return "sha256:" + self._hasher.hexdigest()
