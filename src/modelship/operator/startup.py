@@ -20,9 +20,11 @@ from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.drift import DriftReader
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.deployment_handlers import clock_pass
+from modelship.operator.handlers import model_clock_pass
 from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.client import Kube, load_api_client
 from modelship.operator.kube.requeue import Requeues
+from modelship.operator.model.clock import ModelClock
 from modelship.operator.model.dataset_jobs import FileDatasetJobs
 from modelship.operator.model.dataset_probe import DatasetProbe
 from modelship.operator.settings import OperatorSettings
@@ -92,6 +94,7 @@ def configure(
         operator_settings.drift_interval_seconds,
         operator_settings.autoscale_sample_seconds,
     )
+    memo.model_clock = ModelClock()
     memo.model_changes = Changes()
     memo.measured_changes = Changes()
     memo.models_reading_deployments = {}
@@ -100,30 +103,37 @@ def configure(
 
 @kopf.on.startup()
 async def start_clock(memo: kopf.Memo, **_: Any) -> None:
-    """Run the Deployments' clock (after `configure`: handlers are called in this order).
+    """Run the Deployments' and the Models' clocks (after `configure`: handlers are called in
+    this order).
 
-    It has nothing to do before the watches start, which is after every startup handler, the
+    They have nothing to do before the watches start, which is after every startup handler, the
     leader election's included: a standby plans nothing and so does nothing.
     """
-    clock: DeploymentClock = memo.deployment_clock
+    deployments: DeploymentClock = memo.deployment_clock
+    models: ModelClock = memo.model_clock
     memo.clock_stopped = asyncio.Event()
-    memo.clock_task = asyncio.create_task(
-        clock.schedule.run(partial(clock_pass, memo), memo.clock_stopped)
-    )
+    memo.clock_tasks = [
+        asyncio.create_task(
+            deployments.schedule.run(partial(clock_pass, memo), memo.clock_stopped)
+        ),
+        asyncio.create_task(
+            models.schedule.run(partial(model_clock_pass, memo), memo.clock_stopped)
+        ),
+    ]
 
 
 @kopf.on.cleanup()
 async def stop_clock(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Stop planning new work; let the passes already running finish (up to 10 s)."""
-    task: asyncio.Task[None] | None = memo.get("clock_task")
-    if task is None:
+    tasks: list[asyncio.Task[None]] = memo.get("clock_tasks") or []
+    if not tasks:
         return
     memo.clock_stopped.set()
-    try:
-        await asyncio.wait_for(asyncio.shield(task), timeout=CLOCK_STOP_SECONDS)
-    except TimeoutError:
-        logger.warning("the Deployments' clock did not stop in %ss", CLOCK_STOP_SECONDS)
-        task.cancel()
+    late = (await asyncio.wait(tasks, timeout=CLOCK_STOP_SECONDS))[1]
+    if late:
+        logger.warning("the clocks did not stop in %ss", CLOCK_STOP_SECONDS)
+        for task in late:
+            task.cancel()
 
 
 @kopf.on.cleanup()

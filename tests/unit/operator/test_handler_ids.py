@@ -19,13 +19,13 @@ def ids(handlers: object) -> list[str]:
 
 
 def test_resource_handler_ids_are_those_of_the_previous_layout() -> None:
-    # `deployment_clock` (a daemon per Deployment) is gone: one clock runs every Deployment's
-    # time-driven work (deployment/clock.py). Kopf keeps no progress for daemons, so nothing on
-    # an object was keyed by it; the finalizer it required is removed by Kopf on resume.
+    # `deployment_clock` (a daemon per Deployment) and `model_clock` (a timer per Model) are
+    # gone: one clock each runs their time-driven work (deployment/clock.py, model/clock.py).
+    # Kopf keeps no progress for daemons and timers, so nothing on an object was keyed by them;
+    # the finalizer they required is removed by Kopf when it next handles the object.
     assert ids(REGISTRY._changing) == ["deployment_changed", "model_changed"]
     assert ids(REGISTRY._spawning) == [
         "batch_prediction_driver",
-        "model_clock",
         "training_job_driver",
     ]
     assert ids(REGISTRY._watching) == [
@@ -34,6 +34,7 @@ def test_resource_handler_ids_are_those_of_the_previous_layout() -> None:
         "deployment_seen",
         "drift_recorded",
         "model_event",
+        "model_seen",
         "stage_event",
         "training_job_event",
         "training_pod_job_event",
