@@ -104,10 +104,11 @@ def _pass(uri: str, limits: HttpLimits, start: int, stop: int | None, *, keep: b
         end = table.rows if stop is None else min(stop, table.rows)
         columns = {n: c[start:end] if keep else c[:0] for n, c in table.columns.items()}
         return Window(list(table.columns), columns, start, table.digest, table.rows)
-    try:
-        return _plain_pass(uri, limits, start, stop, keep=keep)
-    except arrow.NotPlain:
-        pass  # read again, by the csv module's rules (which name what is wrong, if anything)
+    if keep:  # the planner keeps no cells: counting lines in `_blocks` is faster than parsing
+        try:
+            return _plain_pass(uri, limits, start, stop, keep=keep)
+        except arrow.NotPlain:
+            pass  # read again, by the csv module's rules (which name what is wrong, if anything)
     raw = _HashingReader(stream_source(uri, limits, READ_BYTES))
     text = io.TextIOWrapper(io.BufferedReader(raw, READ_BYTES), encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
