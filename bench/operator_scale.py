@@ -68,6 +68,28 @@ restart <= 90 s, the 10,000 row. Nor RSS: 198 MB at 1,000 is 84 KB per pair over
 (tracemalloc or memray in the operator), not done. Idle CPU and requests at 1,000 are within
 the goals.
 
+`--state mixed --sizes 0,1000 --idle 60`, 2026-12-07 (stop 37), three runs on the same VM at
+load 3-17 (the trained share's pods), each code in turn:
+
+| code | settle s | active ratio | RSS MB | idle CPU % | req/s | restart s (RSS) |
+|---|---|---|---|---|---|---|
+| before (31e6547) | 97.9 | 2.01 | 253 | 1.23 | 4.87 | 38.4 (209) |
+| + events deduplicated (de404bc) | 65.4 | 1.54 | 600 | 0.95 | 2.77 | 54.6 (209) |
+| + one clock, own webhook threads (51e982e) | 28.5 | 1.41 | 307 | 0.98 | 2.92 | 34.5 (200) |
+
+Requests while the 1,000 settled, before (audit log, operator's agents): 12,392, of which
+GET Deployment 2,376 and GET Model 2,373 (a Model's every event reconciled each of its
+Deployments), Kopf's own PATCHes 2,989, Events 1,664, status PATCHes 1,623. A Model's events
+now reach its Deployments only when its spec or status moved (`kube/changes.py`), a drift
+reading reaches the Model only if its retraining reads one; idle, the serving share's drift
+reads are what is left (40 GET + 40 LIST pods + 40 status PATCH a minute for 20 serving
+Deployments: 2.0 of the 2.92 req/s). RSS is the long-running operator's high-water mark after
+the burst (the 600 MB run is unexplained: the same code's restart held 209 MB); live objects
+are what `bench/operator_heap.py` reports. Kopf kept, for every object of a kind with a daemon
+or timer, its latest body (`daemons_memory.live_fresh_body`, set for every object whatever the
+`when` filter): Deployments and Models now have neither (`kube/schedule.py`), so no body, no
+task and no finalizer per object. 3,000 and 10,000 were not run this stop.
+
 Memory, per idle Model + Deployment: the metrics' per-object gauges were prometheus_client
 children (~800 bytes each, six for the phase alone): 5.8 KB a pair, 58 MB at 10,000; now a
 dict entry per series and one per object for the phase (`metrics/object_gauges.py`): 0.4 KB
