@@ -88,7 +88,15 @@ the burst (the 600 MB run is unexplained: the same code's restart held 209 MB); 
 are what `bench/operator_heap.py` reports. Kopf kept, for every object of a kind with a daemon
 or timer, its latest body (`daemons_memory.live_fresh_body`, set for every object whatever the
 `when` filter): Deployments and Models now have neither (`kube/schedule.py`), so no body, no
-task and no finalizer per object. 3,000 and 10,000 were not run this stop.
+task and no finalizer per object.
+
+`--sizes 0,3000` with the clock (51e982e), load 1-18: N = 0 settle 0.0 s, loops 27.8 s, RSS
+115 MB, 0.48 %, 1.17 req/s, restart 2.0 s; N = 3,000: created in 44 s, settle 110.7 s, loops
+31.9 s (1.15x), RSS 662 MB (restart: 353 MB), idle 0.95 % of a core, 2.95 req/s, restart to
+all 6,040 observed 163.8 s. Settle and restart both run at ~37 objects a second, the pace of
+eight handler threads each waiting on the API server; RSS grows with N (the high-water mark
+of the settle, and 353 MB for a fresh operator over the same objects), so 10,000 would not
+meet the 400 MB goal as it stands. 10,000 was not run.
 
 Memory, per idle Model + Deployment: the metrics' per-object gauges were prometheus_client
 children (~800 bytes each, six for the phase alone): 5.8 KB a pair, 58 MB at 10,000; now a
