@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,19 @@ from support.live import (
     retrain,
     wait_for_status,
 )
-from support.operator import OperatorProcess
+from support.operator import OperatorProcess, running_operator
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator with a short rollout deadline: this module waits for rollouts that never
+    become ready to be rolled back (production) or failed (test stage)."""
+    yield from running_operator(cluster_kubeconfig, tmp_path_factory, rollout_deadline_seconds="30")
 
 
 def create(kube: Kube, namespace: str, res: Resource, name: str, **spec: Any) -> None:
