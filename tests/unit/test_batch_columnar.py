@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelship.batch import rows, stream
+from modelship.batch import arrow, rows, stream
 from modelship.batch.rows import Layout, Parsing, Scored
 from modelship.serving import codec, typed_codec
 from modelship.serving.errors import InvalidInputError
@@ -80,6 +80,7 @@ def test_windows_are_the_rows_csv_reader_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chars: int, plain: bool
 ) -> None:
     monkeypatch.setattr(stream, "_TEXT_CHARS", chars)
+    monkeypatch.setattr(arrow, "BLOCK_BYTES", chars)  # pyarrow's blocks cross every boundary too
     for seed in range(40):
         data = random_table(seed, plain=plain)
         path = tmp_path / f"{seed}.csv"

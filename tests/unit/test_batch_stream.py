@@ -11,8 +11,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
+from modelship.batch import arrow
 from modelship.batch.stream import read_window, scan
 from modelship.training.datasets import HttpLimits
 from modelship.training.errors import BadInput
@@ -69,9 +71,12 @@ def test_builtin_inputs_are_sliced() -> None:
     assert window.rows == 10 and window.total_rows == 150 and "target" in window.header
 
 
-def test_memory_is_the_shards_rows_not_the_input(tmp_path: Path) -> None:
+def test_memory_is_the_shards_rows_not_the_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A 300,000-row file (~10 MB): planning it peaks under 1.5 MB of Python allocations (the
-    read buffers), reading a 2,000-row shard near its end under 2.5 MB (its rows besides)."""
+    read buffers), reading a 2,000-row shard near its end under 2.5 MB (its rows besides), and
+    the shard's pyarrow allocations (the block it parses, the rows kept) under 1 MB."""
     rows = 300_000
     path = tmp_path / "large.csv"
     ids = np.arange(rows)
@@ -85,20 +90,29 @@ def test_memory_is_the_shards_rows_not_the_input(tmp_path: Path) -> None:
     size = path.stat().st_size
     assert size > 10_000_000
 
+    plan_pool = pa.proxy_memory_pool(pa.default_memory_pool())
+    shard_pool = pa.proxy_memory_pool(pa.default_memory_pool())
     tracemalloc.start()
     try:
+        monkeypatch.setattr(arrow, "POOL", plan_pool)
         planned = scan(path.as_uri(), LIMITS)
         _, plan_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
+        monkeypatch.setattr(arrow, "POOL", shard_pool)
         window = read_window(path.as_uri(), LIMITS, 296_000, 298_000)
         _, shard_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    assert isinstance(window.columns, arrow.TextColumns)  # pyarrow's reader read it
     assert planned.total_rows == rows and window.digest == planned.digest
     assert window.columns["id"][0] == "c296000" and window.rows == 2_000
     print(f"input {size / 1e6:.1f} MB: plan peak {plan_peak / 1e6:.2f} MB, "
           f"2,000-row shard peak {shard_peak / 1e6:.2f} MB")  # fmt: skip
+    print(f"pyarrow peak: plan {plan_pool.max_memory() / 1e6:.2f} MB, "
+          f"shard {shard_pool.max_memory() / 1e6:.2f} MB")  # fmt: skip
     assert plan_peak < 1_500_000 and shard_peak < 2_500_000
+    assert plan_pool.max_memory() == 0  # planning counts lines in Python; it keeps no cells
+    assert 0 < shard_pool.max_memory() < 1_000_000
     assert max(plan_peak, shard_peak) * 4 < size
 
 

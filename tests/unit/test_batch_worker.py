@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from modelship.batch import arrow, steps, stream
 from modelship.batch import rows as batch_rows
-from modelship.batch import steps
 from modelship.batch.parts import PARTS_DIR, RunOptions, part_paths, shard_bounds, shard_count
 from modelship.batch.settings import BatchSettings
 from modelship.serving import ServingSettings, create_app
@@ -166,11 +166,17 @@ def test_a_row_scores_the_same_in_batch_and_online(world: dict[str, Any], tmp_pa
 def test_column_at_a_time_writes_what_cell_at_a_time_writes(
     world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    """Typed features, categories, missing cells and a refused row: the shortcuts (numeric text
-    parsed per column, lines built per column) change no byte of the output or the errors."""
+    """Typed features, categories, missing cells and a refused row: the shortcuts (pyarrow's
+    reader, numeric text parsed per column, lines built per column) change no byte of the
+    output or the errors."""
     fast, _ = run(world, tmp_path / "fast", format=fmt)
     monkeypatch.setattr(batch_rows, "parsing_for", lambda loaded: None)
     monkeypatch.setattr(batch_rows, "render", batch_rows.render_rows)
+
+    def python_reader(*args: Any, **kwargs: Any) -> Any:
+        raise arrow.NotPlain("the csv module reads it")
+
+    monkeypatch.setattr(stream, "_plain_pass", python_reader)
     slow, _ = run(world, tmp_path / "slow", format=fmt)
     assert fast.ok and slow.ok and fast.error_rows == slow.error_rows == 1
     for name in (f"predictions.{fmt}", "errors.jsonl"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from modelship.api.v1alpha1 import MISSING_CATEGORY
-from modelship.client.sdk import infer_request
+from modelship.client.prediction import infer_request
 from modelship.serving.typed_codec import FeatureSchema, decode_v2
 
 SCHEMA = FeatureSchema(

@@ -16,13 +16,8 @@ import pytest
 from modelship.api.v1alpha1 import MISSING_CATEGORY, FeatureSpec
 from modelship.contracts.features import FeaturePlan, UnknownCategoryError
 from modelship.training.errors import BadInput, TrainerError
-from modelship.training.preprocess import (
-    check_plan,
-    fit_plan,
-    native_categorical_mask,
-    reference_transformer,
-    sklearn_matrix,
-)
+from modelship.training.plan_check import check_plan, reference_transformer, sklearn_matrix
+from modelship.training.preprocess import fit_plan, native_categorical_mask
 
 MISSING = ["", "NA"]
 

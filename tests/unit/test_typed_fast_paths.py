@@ -19,7 +19,8 @@ from modelship.contracts.features import FeaturePlan, UnknownCategoryError
 from modelship.serving.errors import InvalidInputError
 from modelship.serving.features import ServedFeatures
 from modelship.serving.typed_codec import FeatureSchema, decode_v2
-from modelship.training.preprocess import fit_plan, reference_transformer, sklearn_matrix
+from modelship.training.plan_check import reference_transformer, sklearn_matrix
+from modelship.training.preprocess import fit_plan
 from modelship.training.reference import typed_profile
 
 SCHEMA = FeatureSchema(

@@ -8,9 +8,11 @@ own reason), not its chunk.
 
 Column at a time, not cell at a time: a numeric feature's text is parsed into one float64
 array when every cell of the chunk is a number the server would read the same way (`Parsing`),
-and goes as text otherwise; output lines are built a column at a time (`render`), falling
-back to the csv module row by row for a chunk with a cell it would quote or a value JSON would
-spell otherwise. Both shortcuts give the same bytes and answers as the per-cell way (tested).
+and goes as text otherwise (a window pyarrow read casts a whole column in C, without a `str`
+per cell, when every cell casts: `batch.arrow.TextColumns`); output lines are built a column at
+a time (`render`; CSV joined by pyarrow, floats spelled as `repr` spells them), falling back to
+the csv module row by row for a chunk with a cell it would quote or a value JSON would spell
+otherwise. The shortcuts give the same bytes and answers as the per-cell way (tested).
 """
 
 from __future__ import annotations
@@ -19,22 +21,24 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import repeat
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
+from modelship.batch.arrow import TextColumns, csv_lines, float_texts
 from modelship.contracts.batch import ShardError
 from modelship.serving import codec
 from modelship.serving.errors import InvalidInputError
 from modelship.serving.loader import LoadedVersion
 from modelship.serving.scoring import predict_request
 
-Columns = dict[str, NDArray[Any]]
+Columns = Mapping[str, NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,17 @@ def request_document(columns: Columns, features: Sequence[str], start: int, stop
     one FP64 array where it means the same, see `Parsing`)."""
     inputs = []
     for name in features:
-        cells = columns[name][start:stop]
         data: Any
+        if (
+            parsing is not None
+            and name in parsing.numeric
+            and isinstance(columns, TextColumns)
+            and (numbers := columns.numbers(name, parsing.missing)) is not None
+        ):  # the window's text cast by pyarrow: the floats `float` gives (see batch.arrow)
+            inputs.append({"name": name, "datatype": "FP64", "shape": [stop - start],
+                           "data": numbers[start:stop]})  # fmt: skip
+            continue
+        cells = columns[name][start:stop]
         if cells.dtype.kind in "fiub":
             data = [None if _nan(v) else v for v in cells.astype(np.float64).tolist()]
             datatype = "FP64"
@@ -133,12 +146,25 @@ def _parsed(cells: NDArray[Any], missing: frozenset[str]) -> NDArray[np.float64]
 
 @dataclass
 class Scored:
-    """Per scored row: its position, its label and its probabilities (or None)."""
+    """Per scored row: its position, its label and its probabilities (or None).
+
+    Probabilities are rows of `proba`, then the rows of `blocks` (the scorer keeps the
+    server's arrays as they come); `probabilities()` is all of them as one array."""
 
     rows: list[int]
     labels: list[Any]
     proba: list[list[float]] | None
     errors: list[tuple[int, str]]
+    blocks: list[NDArray[np.float64]] = field(default_factory=list)
+
+    def probabilities(self) -> NDArray[np.float64] | None:
+        if self.proba is None:
+            return None
+        parts = [np.asarray(self.proba, dtype=np.float64)] if self.proba else []
+        parts += self.blocks
+        if not parts:
+            return np.empty((0, 0))
+        return np.concatenate([p.reshape(len(p), -1) for p in parts])
 
 
 def score_rows(
@@ -169,7 +195,7 @@ def _score(loaded: LoadedVersion, columns: Columns, features: Sequence[str], sta
     into.rows.extend(range(start, stop))
     into.labels.extend(prediction.labels.tolist())
     if into.proba is not None and prediction.proba is not None:
-        into.proba.extend(prediction.proba.tolist())
+        into.blocks.append(prediction.proba)
 
 
 def row_ids(columns: Columns, id_column: str | None, start: int, stop: int) -> list[str]:
@@ -185,6 +211,10 @@ def render(
 ) -> bytes:  # fmt: skip
     """Scored rows as output lines (no CSV header: assembly writes it once); `ids[row]` is the
     id of row position `row`."""
+    if fmt == "csv" and scored.rows:
+        arrays = _arrow_columns(layout, scored, ids, passthrough)
+        if arrays is not None:
+            return csv_lines(arrays, str(version))
     columns = _columns(layout, scored, ids, passthrough, version, fmt)
     if columns is None:
         return render_rows(layout, scored, ids, passthrough, version, fmt)
@@ -223,10 +253,55 @@ def _columns(
         texts.append(text(cells if set(map(type, cells)) <= {str} else list(map(_text, cells))))
     if layout.prediction:
         texts.append(_values(scored.labels, fmt))
-    if layout.classes and scored.proba is not None:
-        texts += [_values(list(column), fmt) for column in zip(*scored.proba, strict=True)]
+    proba = scored.probabilities()
+    if layout.classes and proba is not None:
+        texts += [_values(column.tolist(), fmt) for column in proba.T]
     texts.append([str(version)] * len(rows))
     return [column for column in texts if column is not None] if None not in texts else None
+
+
+def _arrow_columns(
+    layout: Layout, scored: Scored, ids: Sequence[str], passthrough: Columns
+) -> list[pa.Array] | None:
+    """`_columns` for CSV as pyarrow text (all but the version, which `csv_lines` adds): the
+    same cells, floats spelled as `repr` spells them (`float_texts`); None where `_columns`
+    must say."""
+    rows = scored.rows
+    texts = [_csv_texts(list(map(ids.__getitem__, rows)))]
+    where = np.asarray(rows, dtype=np.intp)
+    for name in layout.passthrough:
+        cells = passthrough[name][where].tolist()
+        texts.append(
+            _csv_texts(cells if set(map(type, cells)) <= {str} else list(map(_text, cells)))
+        )
+    if None in texts:
+        return None
+    arrays = [pa.array(column, pa.string()) for column in texts]
+    if layout.prediction:
+        labels = _label_texts(scored.labels)
+        if labels is None:
+            return None
+        arrays.append(labels)
+    proba = scored.probabilities()
+    if layout.classes and proba is not None:
+        arrays += [float_texts(np.ascontiguousarray(column)) for column in proba.T]
+    return arrays
+
+
+def _label_texts(labels: list[Any]) -> pa.Array | None:
+    """Labels as `_cell` writes them: ints and floats in C, text checked for quoting."""
+    types = set(map(type, labels))
+    if types <= {int}:
+        try:
+            return pa.array(labels, pa.int64()).cast(pa.string())
+        except OverflowError:  # beyond 64 bits: `_columns` writes it
+            return None
+    if types <= {float}:
+        return float_texts(np.asarray(labels, dtype=np.float64))
+    if types <= {str}:
+        texts = _csv_texts(labels)
+        return None if texts is None else pa.array(texts, pa.string())
+    return None
 
 
 def _csv_texts(cells: list[str]) -> list[str] | None:
@@ -259,12 +334,13 @@ def render_rows(
     """`render` a row at a time through the csv and json modules: what defines the bytes."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    proba = scored.probabilities()
     for i, row in enumerate(scored.rows):
         values: list[Any] = [ids[row], *(_text(passthrough[c][row]) for c in layout.passthrough)]
         if layout.prediction:
             values.append(scored.labels[i])
-        if layout.classes and scored.proba is not None:
-            values.extend(scored.proba[i])
+        if layout.classes and proba is not None:
+            values.extend(proba[i].tolist())
         values.append(version)
         if fmt == "jsonl":
             out.write(json.dumps(dict(zip(layout.header, values, strict=True))) + "\n")

@@ -1,8 +1,11 @@
 """Read a shard's rows from the input without holding the input: one streamed pass.
 
 The CSV comes in chunks (`training.datasets.stream_source`), every byte goes through the hash
-that identifies the input, and rows are read a block of text at a time (split in C where the
-block has no quoting, else by the csv module; `_blocks`): rows before the shard
+that identifies the input, and rows are read a block at a time: by pyarrow's C reader when
+the input has no quoting (`batch.arrow`; its rows stay pyarrow text until a column is used),
+else by splitting text blocks (`_blocks`: in C where a block has no quoting, else by the csv
+module) -- the input is read again from the start when pyarrow meets what it cannot take, so a
+malformed row is named as before. Rows before the shard
 are counted and dropped, rows in it are kept, and after the shard's last row the rest of the
 input is only hashed, not parsed, so a shard's memory is its own rows whatever the input's
 size. The hash still covers the whole input, so a shard refuses an input that changed since it
@@ -16,7 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -24,10 +27,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from modelship.batch import arrow
 from modelship.training.datasets import HttpLimits, load_table, stream_source
 from modelship.training.errors import BadInput
 
-Columns = dict[str, NDArray[Any]]
+Columns = Mapping[str, NDArray[Any]]
 READ_BYTES = 1 << 18
 """Bytes read (and buffered) at a time: a few of these plus the shard's rows is the memory."""
 _TEXT_CHARS = 1 << 15
@@ -49,6 +53,8 @@ class Window:
 
     @property
     def rows(self) -> int:
+        if isinstance(self.columns, arrow.TextColumns):
+            return self.columns.rows
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
 
@@ -98,6 +104,11 @@ def _pass(uri: str, limits: HttpLimits, start: int, stop: int | None, *, keep: b
         end = table.rows if stop is None else min(stop, table.rows)
         columns = {n: c[start:end] if keep else c[:0] for n, c in table.columns.items()}
         return Window(list(table.columns), columns, start, table.digest, table.rows)
+    if keep:  # the planner keeps no cells: counting lines in `_blocks` is faster than parsing
+        try:
+            return _plain_pass(uri, limits, start, stop, keep=keep)
+        except arrow.NotPlain:
+            pass  # read again, by the csv module's rules (which name what is wrong, if anything)
     raw = _HashingReader(stream_source(uri, limits, READ_BYTES))
     text = io.TextIOWrapper(io.BufferedReader(raw, READ_BYTES), encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
@@ -121,6 +132,30 @@ def _pass(uri: str, limits: HttpLimits, start: int, stop: int | None, *, keep: b
     flat = list(chain.from_iterable(kept)) if len(kept) != 1 else kept[0]
     cells = np.array(flat, dtype=object).reshape(-1, width)
     columns = {name: cells[:, i] for i, name in enumerate(header)}
+    return Window(header, columns, start, raw.drain(), row if stop is None else None)
+
+
+def _plain_pass(
+    uri: str, limits: HttpLimits, start: int, stop: int | None, *, keep: bool
+) -> Window:
+    """`_pass` by pyarrow's reader (`batch.arrow`), for a header and rows it reads exactly as
+    the csv module does; `arrow.NotPlain` for anything else (the caller reads again)."""
+    raw = _HashingReader(stream_source(uri, limits, READ_BYTES))
+    source = io.BufferedReader(raw, READ_BYTES)
+    first = source.readline()
+    if any(c in first for c in (b'"', b"\x00")) or first.rstrip(b"\r\n").count(b"\r"):
+        raise arrow.NotPlain("the header is not plain")
+    try:
+        line = first.decode("utf-8-sig").rstrip("\n").removesuffix("\r")
+    except UnicodeDecodeError as exc:
+        raise arrow.NotPlain("the header is not UTF-8") from exc
+    if not line:
+        raise arrow.NotPlain("no header")
+    header = _header(iter([line.split(",")]))
+    pieces, row = arrow.read_plain(source, len(header), start, stop, keep=keep)
+    if stop is None and row == 0:
+        raise BadInput("InvalidDataset", "dataset has a header but no rows")
+    columns = arrow.TextColumns(header, pieces, max(row - start, 0) if keep else 0)
     return Window(header, columns, start, raw.drain(), row if stop is None else None)
 
 

@@ -5,9 +5,8 @@ See CONTRACT.md in this package for the on-disk layout and formats other compone
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 from modelship.catalog.artifacts import LEGACY_MODEL_FILE, MODEL_FILE, TRUSTED_TYPES
 from modelship.catalog.base import (
@@ -44,8 +43,7 @@ from modelship.catalog.models import (
     VersionMetadata,
 )
 from modelship.catalog.oci import OciCatalog
-from modelship.catalog.registry import Registry
-from modelship.catalog.registry_auth import load_credentials
+from modelship.catalog.registry_uri import registry_at
 
 
 def open_catalog(uri: str, *, docker_config: str | None = None) -> Catalog:
@@ -74,18 +72,7 @@ def _open_registry(uri: str, docker_config: str | None) -> OciCatalog:
     parsed = urlparse(uri)
     if not parsed.netloc:
         raise CatalogError(f"registry catalog URI needs a host: {uri}")
-    options = parse_qs(parsed.query)
-    unknown = set(options) - {"plain-http"}
-    if unknown:
-        raise CatalogError(f"unknown option(s) {', '.join(sorted(unknown))} in {uri}")
-    plain_http = options.get("plain-http", ["false"])[-1].lower() in ("1", "true", "yes")
-    config_dir = docker_config if docker_config is not None else os.environ.get("DOCKER_CONFIG")
-    registry = Registry(
-        parsed.netloc,
-        plain_http=plain_http,
-        credentials=load_credentials(config_dir, parsed.netloc),
-    )
-    return OciCatalog(registry, parsed.path, uri)
+    return OciCatalog(registry_at(uri, docker_config), parsed.path, uri)
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Text and JSON rendering for `modelship catalog`: aligned tables for people, JSON for scripts."""
+"""Text and JSON rendering for `modelship catalog`: aligned tables and `show`'s labelled lines
+for people, JSON for scripts -- kept apart from the commands, which decide what to show."""
 
 from __future__ import annotations
 
@@ -28,6 +29,41 @@ def gates(metadata: VersionMetadata) -> str:
         return "-"
     passed = sum(gate.passed for gate in metadata.gates)
     return f"{passed}/{len(metadata.gates)} passed"
+
+
+def version_fields(metadata: VersionMetadata, location: str) -> list[tuple[str, Any]]:
+    """`catalog show`'s lines, label and value: everything recorded about one version."""
+    # Typed features show their type (the schema lineage records); numeric ones stay bare.
+    features = ", ".join(
+        f.name if f.type == "numeric" else f"{f.name} ({f.type})" for f in metadata.features
+    )
+    framework = metadata.framework
+    return [
+        ("Version", metadata.version),
+        ("Digest", metadata.digest),
+        ("Model", f"{metadata.namespace}/{metadata.model}"),
+        ("Task", metadata.task),
+        ("Algorithm", f"{metadata.algorithm.name} {json.dumps(metadata.algorithm.params)}"),
+        (
+            "Dataset",
+            f"{metadata.dataset.uri} ({metadata.dataset.rows} rows, {metadata.dataset.digest})",
+        ),
+        (
+            "Target",
+            metadata.target.name
+            + (
+                f" classes={metadata.target.classes}" if metadata.target.classes is not None else ""
+            ),
+        ),
+        ("Features", features),
+        ("Metrics", metrics(metadata)),
+        ("Gates", gates(metadata)),
+        ("TrainingJob", metadata.training_job or "-"),
+        ("Created", metadata.created_at),
+        ("Libraries", ", ".join(f"{k} {v}" for k, v in metadata.libraries.model_dump().items())),
+        *([("Framework", f"{framework.name} {framework.version}")] if framework else []),
+        ("Location", location),
+    ]
 
 
 def print_json(value: Any) -> int:

@@ -12,7 +12,6 @@ the catalog could not be read, 2 a usage error (no root given, unknown version).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -180,37 +179,8 @@ def _show(catalog: Catalog, args: argparse.Namespace) -> int:
         metadata = catalog.get(args.namespace, args.model, _version_number(args.version))
     if args.json:
         return render.print_json(render.dump(metadata))
-    # Typed features show their type (the schema lineage records); numeric ones stay bare.
-    features = ", ".join(
-        f.name if f.type == "numeric" else f"{f.name} ({f.type})" for f in metadata.features
-    )
-    framework = metadata.framework
-    for label, value in [
-        ("Version", metadata.version),
-        ("Digest", metadata.digest),
-        ("Model", f"{metadata.namespace}/{metadata.model}"),
-        ("Task", metadata.task),
-        ("Algorithm", f"{metadata.algorithm.name} {json.dumps(metadata.algorithm.params)}"),
-        (
-            "Dataset",
-            f"{metadata.dataset.uri} ({metadata.dataset.rows} rows, {metadata.dataset.digest})",
-        ),
-        (
-            "Target",
-            metadata.target.name
-            + (
-                f" classes={metadata.target.classes}" if metadata.target.classes is not None else ""
-            ),
-        ),
-        ("Features", features),
-        ("Metrics", render.metrics(metadata)),
-        ("Gates", render.gates(metadata)),
-        ("TrainingJob", metadata.training_job or "-"),
-        ("Created", metadata.created_at),
-        ("Libraries", ", ".join(f"{k} {v}" for k, v in metadata.libraries.model_dump().items())),
-        *([("Framework", f"{framework.name} {framework.version}")] if framework else []),
-        ("Location", catalog.version_uri(metadata.namespace, metadata.model, metadata.version)),
-    ]:
+    location = catalog.version_uri(metadata.namespace, metadata.model, metadata.version)
+    for label, value in render.version_fields(metadata, location):
         print(f"{label + ':':<13}{value}")
     return 0
 

@@ -7,9 +7,9 @@ dependency and mypy-checked. Every response that names content is verified here,
 that serves other bytes than were asked for is an `IntegrityError`, never a silent success.
 
 A registry that drops a connection or answers 502/503/504 (restarting, behind a busy proxy) is
-asked again, a few times with backoff, before the caller sees a `StorageError`: every call here
-may be repeated (reads, content-addressed writes, deletes by digest, starting an upload), and a
-failed training attempt or evaluation costs far more than a second request.
+asked again, a few times with backoff (`catalog.retries`), before the caller sees a
+`StorageError`: every call here may be repeated (reads, content-addressed writes, deletes by
+digest, starting an upload); a blob stream only until its first bytes reached the caller.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,9 @@ import httpx
 from modelship.catalog.digests import PREFIX, digest_bytes
 from modelship.catalog.errors import CatalogError, IntegrityError, StorageError
 from modelship.catalog.registry_auth import Credentials, authorization
+from modelship.catalog.retries import TRANSIENT_STATUS, TryAgain, retried
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-TRANSIENT_STATUS = frozenset({502, 503, 504})
 _CHUNK = 1 << 20
 
 
@@ -83,20 +83,18 @@ class Registry:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """The request, asked again after a dropped connection or a 502/503/504."""
-        for attempt in range(1, self._attempts + 1):
-            try:
-                response = self._client.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt == self._attempts:
-                    raise StorageError(f"registry {self.host} unreachable: {exc}") from exc
-            except httpx.HTTPError as exc:  # not a transport fault (e.g. too many redirects)
-                raise StorageError(f"registry {self.host} unreachable: {exc}") from exc
-            else:
-                if response.status_code not in TRANSIENT_STATUS or attempt == self._attempts:
-                    return response
+
+        def attempt(last: bool) -> Generator[httpx.Response, None, None]:
+            response = self._client.request(method, url, **kwargs)
+            if response.status_code in TRANSIENT_STATUS and not last:
                 response.close()
-            self._pause(attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                raise TryAgain
+            yield response  # the last attempt's 5xx goes to the caller, who reports it
+
+        (response,) = retried(
+            attempt, f"registry {self.host} unreachable", self._attempts, self._pause
+        )
+        return response
 
     def _pause(self, attempt: int) -> None:
         time.sleep(self._backoff * 2 ** (attempt - 1))
@@ -183,31 +181,21 @@ class Registry:
         # A blob is read after its repository's manifest, whose request answered any auth
         # challenge: the header for this repository is known by now.
         headers = {"Authorization": self._auth[repo]} if repo in self._auth else {}
-        attempt = 0
-        while True:
-            attempt += 1
-            yielded = False
-            try:
-                with self._client.stream(
-                    "GET", url, headers=headers, follow_redirects=True
-                ) as resp:
-                    if resp.status_code in TRANSIENT_STATUS and attempt < self._attempts:
-                        self._pause(attempt)
-                        continue
-                    if resp.status_code == 404:
-                        raise IntegrityError(f"{repo}: blob {digest} is missing from the registry")
-                    self._expect(resp, 200)
-                    for chunk in resp.iter_bytes(_CHUNK):
-                        hasher.update(chunk)
-                        yielded = True
-                        yield chunk
-                break
-            except httpx.TransportError as exc:
-                if yielded or attempt >= self._attempts:
-                    raise StorageError(f"registry {self.host}: reading {digest}: {exc}") from exc
-                self._pause(attempt)
-            except httpx.HTTPError as exc:
-                raise StorageError(f"registry {self.host}: reading {digest}: {exc}") from exc
+
+        def attempt(last: bool) -> Generator[bytes, None, None]:
+            with self._client.stream("GET", url, headers=headers, follow_redirects=True) as resp:
+                if resp.status_code in TRANSIENT_STATUS and not last:
+                    raise TryAgain
+                if resp.status_code == 404:
+                    raise IntegrityError(f"{repo}: blob {digest} is missing from the registry")
+                self._expect(resp, 200)
+                yield from resp.iter_bytes(_CHUNK)
+
+        for chunk in retried(
+            attempt, f"registry {self.host}: reading {digest}", self._attempts, self._pause
+        ):
+            hasher.update(chunk)
+            yield chunk
         if PREFIX + hasher.hexdigest() != digest:
             raise IntegrityError(f"{repo}: blob {digest} does not match its digest")
 

@@ -11,14 +11,13 @@ is one paged tags call and retention needs no manifest reads. Credentials are th
 
 from __future__ import annotations
 
-import os
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 from modelship.catalog import oci_layout as layout
 from modelship.catalog.errors import CatalogError, IntegrityError
 from modelship.catalog.registry import MANIFEST_TYPE, Registry
-from modelship.catalog.registry_auth import load_credentials
+from modelship.catalog.registry_uri import registry_at
 from modelship.catalog.segments import SegmentName
 from modelship.contracts.capture import SegmentKind
 
@@ -78,16 +77,5 @@ def open_registry_store(uri: str, docker_config: str | None = None) -> RegistryS
     repo = parsed.path.strip("/")
     if not parsed.netloc or not repo:
         raise CatalogError(f"segment store URI needs a host and a repository: {uri}")
-    options = parse_qs(parsed.query)
-    unknown = set(options) - {"plain-http"}
-    if unknown:
-        raise CatalogError(f"unknown option(s) {', '.join(sorted(unknown))} in {uri}")
-    plain_http = options.get("plain-http", ["false"])[-1].lower() in ("1", "true", "yes")
-    config_dir = docker_config if docker_config is not None else os.environ.get("DOCKER_CONFIG")
-    registry = Registry(
-        parsed.netloc,
-        plain_http=plain_http,
-        credentials=load_credentials(config_dir, parsed.netloc),
-        timeout=_TIMEOUT_SECONDS,
-    )
+    registry = registry_at(uri, docker_config, timeout=_TIMEOUT_SECONDS)
     return RegistrySegmentStore(registry, repo)

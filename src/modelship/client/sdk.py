@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-import httpx
 from kubernetes import client, config
 
 from modelship.api.v1alpha1 import (
@@ -28,13 +27,13 @@ from modelship.api.v1alpha1 import (
     ModelSpec,
     TrainingJob,
 )
+from modelship.client.prediction import post_infer, ready_pod_ips
 from modelship.client.progress import Progress
 from modelship.client.versions import Comparison, VersionRow, VersionTable
 from modelship.client.waiting import KIND_NAMES, Kind, State, Verdict, judge
 from modelship.client.watch import follow
 
 Obj = dict[str, Any]
-SERVING_PORT = 8080  # the inference server's port in every stage pod (see serving settings)
 
 
 class WaitError(RuntimeError):
@@ -259,47 +258,7 @@ class Client:
         model = self.deployment(deployment).spec.model_ref.name
         selector = f"modelship.io/deployment={deployment},modelship.io/stage={stage}"
         pods = self._core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        ready: list[str] = []
-        for pod in pods:
-            status, meta = pod.status, pod.metadata
-            if status is None or meta is None or not status.pod_ip or meta.deletion_timestamp:
-                continue
-            if any(c.type == "Ready" and c.status == "True" for c in status.conditions or []):
-                ready.append(status.pod_ip)
+        ready = ready_pod_ips(pods)
         if not ready:
             raise LookupError(f"no ready {stage} pod of {deployment} in {self.namespace}")
-        request = infer_request(rows)
-        url = f"http://{ready[0]}:{SERVING_PORT}/v2/models/{model}/infer"
-        answer = httpx.post(url, json=request, timeout=30)
-        answer.raise_for_status()
-        outputs = answer.json()["outputs"]
-        predict = next(o for o in outputs if o["name"] == "predict")
-        return list(predict["data"])
-
-
-def infer_request(rows: Sequence[Sequence[float]] | Mapping[str, Sequence[Any]]) -> dict[str, Any]:
-    """The v2 request for `rows`: one [n, k] FP64 tensor for rows of numbers; for columns by
-    name (typed features) one [n] tensor per column, FP64 when it holds numbers and BYTES
-    otherwise, None as JSON null (missing), as MLServer's pandas codec sends a table."""
-    if isinstance(rows, Mapping):
-        inputs = []
-        for name, values in rows.items():
-            # FP64 when it holds numbers; BYTES for text, and for a column that is all None
-            # (the server reads null as missing in BYTES for numeric and categorical alike).
-            numbers = any(isinstance(v, int | float) for v in values)
-            text = not numbers or any(isinstance(v, str) for v in values)
-            inputs.append(
-                {
-                    "name": name,
-                    "shape": [len(values)],
-                    "datatype": "BYTES" if text else "FP64",
-                    "data": list(values),
-                }
-            )
-        return {"inputs": inputs, "parameters": {"content_type": "pd"}}
-    data = [float(value) for row in rows for value in row]
-    return {
-        "inputs": [
-            {"name": "input", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": data}
-        ]
-    }
+        return post_infer(ready[0], model, rows)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from modelship.api.v1alpha1 import AcceptanceReport, AcceptanceSpec, CheckResult, Task
 from modelship.contracts.env import PodEnvironment
+from modelship.contracts.termination import last_report
 
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 MAX_ERROR_CHARS = 500
@@ -78,9 +79,7 @@ class AcceptanceJobReport(BaseModel):
         """
         if not text or not text.strip():
             return None
-        for line in reversed(text.strip().splitlines()):
-            try:
-                return cls.model_validate_json(line)
-            except ValidationError:
-                continue
-        return cls(passed=False, error=text.strip()[-MAX_ERROR_CHARS:])
+        report = last_report(cls, text)
+        if report is None:
+            report = cls(passed=False, error=text.strip()[-MAX_ERROR_CHARS:])
+        return report

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from modelship.contracts.env import PodEnvironment
+from modelship.contracts.termination import last_report
 
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 MAX_MESSAGE_CHARS = 3000
@@ -114,9 +115,4 @@ class BatchReport(BaseModel):
     @classmethod
     def from_message(cls, text: str | None) -> BatchReport | None:
         """The report in a termination message: its last line that is one; None without any."""
-        for line in reversed((text or "").strip().splitlines()):
-            try:
-                return cls.model_validate_json(line)
-            except ValidationError:
-                continue
-        return None
+        return last_report(cls, text)

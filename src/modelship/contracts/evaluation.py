@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from modelship.api.v1alpha1 import LabelFileStatus, LiveMetric, ServedRole, Task
 from modelship.api.v1alpha1.monitoring import MAX_LABEL_FILES, MAX_LABEL_URI_CHARS
 from modelship.contracts.env import PodEnvironment
+from modelship.contracts.termination import last_report
 
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 MAX_ERROR_CHARS = 500
@@ -142,9 +143,5 @@ class EvaluationReport(_Wire):
         """
         if not text or not text.strip():
             return None
-        for line in reversed(text.strip().splitlines()):
-            try:
-                return cls.model_validate_json(line)
-            except ValidationError:
-                continue
-        return cls(error=text.strip()[-MAX_ERROR_CHARS:])
+        report = last_report(cls, text)
+        return report if report is not None else cls(error=text.strip()[-MAX_ERROR_CHARS:])

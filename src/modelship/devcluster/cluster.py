@@ -9,26 +9,24 @@ process it started, pods included, and is idempotent.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from modelship.devcluster import controlplane, coredns, processes, registry, servicenet
+from modelship.devcluster import controlplane, processes, registry, servicenet, services
 from modelship.devcluster.binaries import (
     ControlPlaneBinaries,
-    requested_version,
     resolve_binaries,
 )
 from modelship.devcluster.crds import install_crds
 from modelship.devcluster.gatewayapi import standard_crds
-from modelship.devcluster.gobuild import build_from_modules
 from modelship.devcluster.gocache import GoBuildSettings
 from modelship.devcluster.kubeapi import ApiEndpoint, ApiError, KubeClient
 from modelship.devcluster.kubeconfig import render_kubeconfig, write_kubeconfig
 from modelship.devcluster.layout import DevLayout
-from modelship.devcluster.node.__main__ import DEFAULT_NODE_NAME as NODE_NAME
 from modelship.devcluster.node.network import remove_bridge
 from modelship.devcluster.node.pidfiles import kill_all_pods
 from modelship.devcluster.octets import kept_octet
@@ -196,7 +194,8 @@ class DevCluster:
         layout = self.layout
         layout.create()
         plan = servicenet.AddressPlan(kept_octet(layout.root))
-        network = self._service_binaries()
+        # kube-proxy and CoreDNS, where the service network can be built (`_routable`).
+        network = services.service_binaries() if self._routable() else None
         routed = network is not None and servicenet.create_service_network(plan)
         api_host = plan.host_address if routed else "127.0.0.1"
         pki = Pki(layout.pki)
@@ -237,7 +236,8 @@ class DevCluster:
             scheduler_argv = controlplane.scheduler_argv(binaries, kubeconfigs["scheduler"])
             self._spawn(state, "kube-scheduler", scheduler_argv)
             if routed and network is not None:
-                self._start_services(state, plan, network, client)
+                spawn = functools.partial(self._spawn, state)
+                services.start_services(spawn, layout.root, self.kubeconfig, plan, network, client)
         if self._node:
             dns = ["--cluster-dns", plan.dns_service_ip] if routed else []
             node = self._spawn(state, "local-node", [*self._node_argv(ports), *dns])
@@ -249,42 +249,6 @@ class DevCluster:
     def _routable(self) -> bool:
         """Whether `up` builds the service network: as root, with a node to route to."""
         return self._node and os.geteuid() == 0
-
-    def _service_binaries(self) -> tuple[Path, Path] | None:
-        """kube-proxy (of the cluster's release) and CoreDNS, built on first use; None where
-        the service network cannot be built (not root, or no node to route to)."""
-        if not self._routable():
-            return None
-        settings = GoBuildSettings.from_environ(os.environ)
-        release = build_from_modules(requested_version(os.environ), settings, extra=["kube-proxy"])
-        return release.binaries["kube-proxy"], coredns.coredns_binary(settings)
-
-    def _start_services(
-        self,
-        state: ClusterState,
-        plan: servicenet.AddressPlan,
-        network: tuple[Path, Path],
-        client: KubeClient,
-    ) -> None:
-        """CoreDNS on the host end of the service link, kube-proxy in the service namespace,
-        and the `kube-dns` Service in front of CoreDNS."""
-        kube_proxy, coredns_binary = network
-        corefile = self.layout.root / "Corefile"
-        corefile.write_text(coredns.corefile(plan.host_address, self.kubeconfig, "modelship-dev"))
-        self._spawn(state, "coredns", coredns.coredns_argv(coredns_binary, corefile))
-        config = self.layout.root / "kube-proxy.yaml"
-        config.write_text(servicenet.kube_proxy_config(plan, self.kubeconfig, NODE_NAME))
-        self._spawn(state, "kube-proxy", servicenet.kube_proxy_argv(plan, kube_proxy, config))
-        service, endpoint_slice = servicenet.kube_dns_objects(plan)
-        for path, body in (
-            ("/api/v1/namespaces/kube-system/services", service),
-            ("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices", endpoint_slice),
-        ):
-            try:
-                client.post(path, body)
-            except ApiError as error:
-                if error.status != 409:
-                    raise
 
     def _node_argv(self, ports: controlplane.Ports) -> list[str]:
         return [

@@ -27,7 +27,6 @@ import csv
 import hashlib
 import io
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -39,6 +38,7 @@ from modelship.catalog.segments import SegmentName, SegmentStore, encode_segment
 from modelship.contracts.evaluation import LabelFile
 from modelship.monitoring.label_files import LabelFileError, LabelFileReport, read_label_csv
 from modelship.monitoring.label_sources import CHUNK_BYTES, SourceLimits, label_chunks
+from modelship.sources import HashingReader
 
 SEGMENT_ROWS: Final = 5000
 """Labels per stored segment: the feedback route's largest body is 10,000; the capture writer's
@@ -129,7 +129,7 @@ def _spool(
     report: LabelFileReport,
 ) -> tuple[str, list[int]]:
     """Parse the file into encoded segments under `spool`; (its digest, rows per segment)."""
-    raw = _HashingReader(label_chunks(file.uri, limits))
+    raw = HashingReader(label_chunks(file.uri, limits))
     text = io.TextIOWrapper(io.BufferedReader(raw, CHUNK_BYTES), encoding="utf-8-sig", newline="")
     records = read_label_csv(
         text,
@@ -190,34 +190,3 @@ def _failed(
         refused=dict(sorted(report.refused.items())),
         error=why[:MAX_LABEL_FILE_ERROR_CHARS],
     )
-
-
-class _HashingReader(io.RawIOBase):
-    """Chunks as a raw binary stream, each hashed as it is handed out: the digest is of exactly
-    the bytes parsed."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-        self._hasher = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._hasher.update(chunk)
-            self._pending = memoryview(chunk)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def digest(self) -> str:
-        """sha256 of every byte; the rest of the input (none, once parsed to its end) included."""
-        for chunk in self._chunks:
-            self._hasher.update(chunk)
-        return "sha256:" + self._hasher.hexdigest()

@@ -23,10 +23,9 @@ from modelship.contracts.features import (
     CategoricalStep,
     Columns,
     FeaturePlan,
-    PlanTransform,
     UnknownCategoryError,
-    column_index,
 )
+from modelship.contracts.plan_transform import PlanTransform, column_index
 from modelship.serving import codec, typed_codec
 from modelship.serving.errors import InvalidInputError
 from modelship.serving.typed_codec import FeatureSchema

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modelship.api.v1alpha1 import MISSING_CATEGORY
-from modelship.serving import codec
+from modelship.serving import input_tensors
 from modelship.serving.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def numbers(name: str, datatype: str, data: Any, schema: FeatureSchema) -> NDArr
                 f"input {name!r}: {datatype} data must be {_expected(kinds)} or null, "
                 f"found {_offender(data, kinds)!r}"
             )
-        codec.require_range(array, datatype, name)
+        input_tensors.require_range(array, datatype, name)
         values = array.astype(np.float64, copy=False).reshape(-1)
     if np.isinf(values).any():
         raise InvalidInputError(

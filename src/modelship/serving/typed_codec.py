@@ -24,11 +24,11 @@ from typing import Any
 from numpy.typing import NDArray
 
 from modelship.contracts.features import CategoricalStep, Columns, FeaturePlan
-from modelship.serving import codec
+from modelship.serving import codec, input_tensors
 from modelship.serving.errors import InvalidInputError, TooManyRowsError
 from modelship.serving.typed_cells import categories, numbers
 
-_SUPPORTED = frozenset(codec.SUPPORTED_DATATYPES)
+_SUPPORTED = frozenset(input_tensors.SUPPORTED_DATATYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ def _header(item: Any, max_rows: int) -> Header:
     if datatype not in _SUPPORTED:
         raise InvalidInputError(
             f"input {name!r} has datatype {datatype!r}; supported: "
-            + ", ".join(codec.SUPPORTED_DATATYPES)
+            + ", ".join(input_tensors.SUPPORTED_DATATYPES)
         )
     shape = item.get("shape")
     if (

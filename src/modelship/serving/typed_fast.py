@@ -35,7 +35,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modelship.api.v1alpha1 import MISSING_CATEGORY
-from modelship.contracts.features import CategoricalStep, PlanTransform
+from modelship.contracts.features import CategoricalStep
+from modelship.contracts.plan_transform import PlanTransform
 from modelship.serving.typed_cells import FLOAT_CELLS, FLOATS
 
 _INF = math.inf

@@ -2,25 +2,25 @@
 
 Every source yields a `Table` of named columns plus the digest of what was read, so the digest
 recorded with a version identifies the exact data it was trained on. Failures are classified for
-the operator: a wrong URI or a missing file is bad input, a network failure is transient.
+the operator: a wrong URI or a missing file is bad input, a network failure is transient. The
+reading itself (file or download, byte cap, deadline) is `modelship.sources`, shared with the
+monitor's label files; the wording and the classification of its failures are here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
-import httpx
 import numpy as np
 import numpy.typing as npt
 
+from modelship import sources
+from modelship.sources import Failure, SourceError
 from modelship.training import synthetic
-from modelship.training.errors import BadInput, Transient
+from modelship.training.errors import BadInput, TrainerError, Transient
 from modelship.training.tables import parse_csv
 
 BUILTIN_LOADERS = ("iris", "wine", "breast_cancer", "digits", "diabetes", synthetic.NAME)
@@ -50,7 +50,7 @@ def load_table(uri: str, limits: HttpLimits) -> Table:
     if scheme == "builtin":
         return _builtin(uri.removeprefix("builtin:"))
     if scheme == "file":
-        return _csv_table(_read_file(uri))
+        return _csv_table(_read_file(uri, limits))
     if scheme in ("http", "https"):
         return _csv_table(_download(uri, limits))
     raise BadInput(
@@ -63,7 +63,7 @@ def stream_source(uri: str, limits: HttpLimits, chunk_bytes: int = 1 << 20) -> I
     reads inputs larger than its memory); the same errors as `load_table`."""
     scheme = urlparse(uri).scheme
     if scheme == "file":
-        return _file_chunks(uri, chunk_bytes)
+        return _file_chunks(uri, limits, chunk_bytes)
     if scheme in ("http", "https"):
         return _download_chunks(uri, limits)
     raise BadInput(
@@ -100,85 +100,68 @@ def _csv_table(raw: bytes) -> Table:
     return Table(columns=parse_csv(raw), digest="sha256:" + hashlib.sha256(raw).hexdigest())
 
 
-def _read_file(uri: str) -> bytes:
-    return b"".join(_file_chunks(uri, 1 << 20))
-
-
-def _file_chunks(uri: str, chunk_bytes: int) -> Iterator[bytes]:
-    parsed = urlparse(uri)
-    if parsed.netloc not in ("", "localhost"):
-        raise BadInput("InvalidDataset", f"file URI must be local (file:///path): {uri}")
-    path = Path(unquote(parsed.path))
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError as exc:
-        raise BadInput("DatasetNotFound", f"dataset file {path} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise BadInput("InvalidDataset", f"dataset path {path} is a directory") from exc
-    except PermissionError as exc:
-        raise BadInput("DatasetNotFound", f"dataset file {path} is not readable") from exc
-    except OSError as exc:
-        raise Transient("DatasetUnavailable", f"cannot read dataset file {path}: {exc}") from exc
-    return _chunks_of(handle, path, chunk_bytes)
-
-
-def _chunks_of(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[bytes]:
-    with handle:
-        while True:
-            try:
-                chunk = handle.read(chunk_bytes)
-            except OSError as exc:
-                raise Transient(
-                    "DatasetUnavailable", f"cannot read dataset file {path}: {exc}"
-                ) from exc
-            if not chunk:
-                return
-            yield chunk
+def _read_file(uri: str, limits: HttpLimits) -> bytes:
+    return b"".join(_file_chunks(uri, limits, 1 << 20))
 
 
 def _download(uri: str, limits: HttpLimits) -> bytes:
     return b"".join(_download_chunks(uri, limits))
 
 
+def _file_chunks(uri: str, limits: HttpLimits, chunk_bytes: int) -> Iterator[bytes]:
+    try:  # the file is opened at the call: a missing one fails here, not at the first chunk
+        return _reworded(sources.file_chunks(uri, chunk_bytes), limits)
+    except SourceError as err:
+        raise _dataset_error(err, limits) from err.__cause__
+
+
 def _download_chunks(uri: str, limits: HttpLimits) -> Iterator[bytes]:
-    """Stream the body with a byte cap and a wall-clock deadline (a slow drip must not hang us)."""
-    deadline = time.monotonic() + limits.timeout_seconds
+    chunks = sources.download_chunks(uri, limits.max_bytes, limits.timeout_seconds)
+    return _reworded(chunks, limits)
+
+
+def _reworded(chunks: Iterator[bytes], limits: HttpLimits) -> Iterator[bytes]:
     try:
-        with (
-            httpx.Client(timeout=limits.timeout_seconds, follow_redirects=True) as client,
-            client.stream("GET", uri) as response,
-        ):
-            _check_status(uri, response.status_code)
-            declared = int(response.headers.get("content-length") or 0)
-            if declared > limits.max_bytes:
-                raise _too_large(uri, limits)
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limits.max_bytes:
-                    raise _too_large(uri, limits)
-                if time.monotonic() > deadline:
-                    raise Transient(
-                        "DatasetUnavailable",
-                        f"downloading {uri} took longer than {limits.timeout_seconds:g}s",
-                    )
-                yield chunk
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise BadInput("InvalidDataset", f"invalid dataset URL {uri}: {exc}") from exc
-    except httpx.TooManyRedirects as exc:
-        raise BadInput("DatasetNotFound", f"too many redirects fetching {uri}") from exc
-    except httpx.HTTPError as exc:
-        raise Transient("DatasetUnavailable", f"cannot download {uri}: {exc!r}") from exc
+        yield from chunks
+    except SourceError as err:
+        raise _dataset_error(err, limits) from err.__cause__
 
 
-def _check_status(uri: str, status: int) -> None:
-    if status < 400:
-        return
+def _dataset_error(err: SourceError, limits: HttpLimits) -> TrainerError:
+    """A reading failure classified for the operator: bad input or transient."""
+    where, cause = err.where, err.__cause__
+    match err.failure:
+        case Failure.NOT_LOCAL:
+            return BadInput("InvalidDataset", f"file URI must be local (file:///path): {where}")
+        case Failure.MISSING:
+            return BadInput("DatasetNotFound", f"dataset file {where} does not exist")
+        case Failure.DIRECTORY:
+            return BadInput("InvalidDataset", f"dataset path {where} is a directory")
+        case Failure.FORBIDDEN:
+            return BadInput("DatasetNotFound", f"dataset file {where} is not readable")
+        case Failure.UNOPENABLE | Failure.UNREADABLE:
+            return Transient("DatasetUnavailable", f"cannot read dataset file {where}: {cause}")
+        case Failure.HTTP_STATUS:
+            return _status_error(where, err.status)
+        case Failure.TOO_LARGE:
+            return BadInput(
+                "DatasetTooLarge", f"{where} is larger than the {limits.max_bytes}-byte limit"
+            )
+        case Failure.TOO_SLOW:
+            return Transient(
+                "DatasetUnavailable",
+                f"downloading {where} took longer than {limits.timeout_seconds:g}s",
+            )
+        case Failure.INVALID_URL:
+            return BadInput("InvalidDataset", f"invalid dataset URL {where}: {cause}")
+        case Failure.TOO_MANY_REDIRECTS:
+            return BadInput("DatasetNotFound", f"too many redirects fetching {where}")
+        case Failure.DOWNLOAD_FAILED:
+            return Transient("DatasetUnavailable", f"cannot download {where}: {cause!r}")
+
+
+def _status_error(uri: str, status: int) -> TrainerError:
     # Client errors will not fix themselves (except "slow down" and "timed out"); server errors may.
     if status < 500 and status not in (408, 429):
-        raise BadInput("DatasetNotFound", f"downloading {uri} failed with HTTP {status}")
-    raise Transient("DatasetUnavailable", f"downloading {uri} failed with HTTP {status}")
-
-
-def _too_large(uri: str, limits: HttpLimits) -> BadInput:
-    return BadInput("DatasetTooLarge", f"{uri} is larger than the {limits.max_bytes}-byte limit")
+        return BadInput("DatasetNotFound", f"downloading {uri} failed with HTTP {status}")
+    return Transient("DatasetUnavailable", f"downloading {uri} failed with HTTP {status}")

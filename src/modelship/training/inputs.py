@@ -19,7 +19,7 @@ import numpy.typing as npt
 from modelship.api.v1alpha1 import FeatureSpec, TrainingSnapshot
 from modelship.catalog import AcceptanceSet, FeatureInfo, Profile
 from modelship.contracts.features import CategoricalStep, FeaturePlan
-from modelship.training import evaluation, preprocess, reference
+from modelship.training import evaluation, plan_check, preprocess, reference
 from modelship.training.datasets import BUILTIN_TARGET, Table
 from modelship.training.errors import BadInput
 from modelship.training.production import LabelledRow, Selection, to_columns
@@ -157,7 +157,7 @@ def _typed(
         raise BadInput("InvalidCode", "typed features need a built-in algorithm")
     encoding = preprocess.encoding_for(snapshot.algorithm.name)
     plan = preprocess.fit_plan(specs, train, missing, encoding)
-    preprocess.check_plan(plan, specs, train, held_out)
+    plan_check.check_plan(plan, specs, train, held_out)
     parts = evaluation.Split(
         x_train=plan.compile()(train),
         x_test=lenient(plan).compile()(held_out),

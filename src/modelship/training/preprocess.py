@@ -1,12 +1,10 @@
-"""Typed features in the trainer: raw columns, the fitted plan, and its check against scikit-learn.
+"""Typed features in the trainer: raw columns and the fitted plan.
 
 `typed_columns` turns dataset cells into the raw columns of `contracts.features` (numbers with
 NaN for missing, categories as text with `MISSING_CATEGORY`), refusing a cell that does not fit
-with its column, row and value named. `fit_plan` fits the plan on the *training* rows only.
-`reference_transformer` is scikit-learn's `ColumnTransformer` configured from the same spec
-(SimpleImputer, OneHotEncoder/OrdinalEncoder with the same vocabulary, pooling and unknown
-policy), and `check_plan` requires the two to produce identical matrices on the held-out rows
-before anything is published: the plan is our own code, so it is proven, not trusted.
+with its column, row and value named. `fit_plan` fits the plan on the *training* rows only; the
+plan is our own code, so before anything is published `plan_check.check_plan` proves it equal to
+scikit-learn's on the held-out rows.
 """
 
 from __future__ import annotations
@@ -25,9 +23,8 @@ from modelship.contracts.features import (
     FeaturePlan,
     NumericStep,
     Step,
-    UnknownCategoryError,
 )
-from modelship.training.errors import BadInput, TrainerError
+from modelship.training.errors import BadInput
 
 Encoding = Literal["onehot", "ordinal"]
 
@@ -195,118 +192,3 @@ def native_categorical_mask(plan: FeaturePlan) -> list[bool] | None:
         else:
             mask.extend(False for _ in step.outputs)
     return mask if any(mask) else None
-
-
-# --- the scikit-learn reference -------------------------------------------------------------
-
-
-def reference_transformer(specs: Sequence[FeatureSpec], train: Columns, encoding: Encoding) -> Any:
-    """scikit-learn's ColumnTransformer for the same spec, fitted on the same training rows."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
-
-    parts: list[tuple[str, Any, list[int]]] = []
-    for i, spec in enumerate(specs):
-        step: Any
-        if spec.type == "numeric":
-            impute = spec.numeric_impute
-            if impute == "none":
-                step = "passthrough"
-            elif impute == "constant":
-                step = SimpleImputer(strategy="constant", fill_value=spec.fill_value)
-            else:
-                step = SimpleImputer(strategy=impute, keep_empty_features=True)
-        else:
-            # What OneHotEncoder would learn (the imputed column's sorted values), plus the
-            # missing category, which the plan always knows (a gap is never "unknown").
-            learned = {c for c in train[spec.name].tolist() if isinstance(c, str)}
-            categories = (
-                [*spec.categories, MISSING_CATEGORY]
-                if spec.categories is not None
-                else sorted({*learned, MISSING_CATEGORY})
-            )
-            unknown = spec.unknown_policy
-            encoder: Any
-            if encoding == "onehot":
-                encoder = OneHotEncoder(
-                    categories=[categories],
-                    handle_unknown="ignore" if unknown == "ignore" else "error",
-                    max_categories=spec.max_categories,
-                    sparse_output=False,
-                    dtype=np.float64,
-                )
-            else:
-                encoder = OrdinalEncoder(
-                    categories=[categories],
-                    handle_unknown="use_encoded_value" if unknown == "ignore" else "error",
-                    unknown_value=-1 if unknown == "ignore" else None,
-                    max_categories=spec.max_categories,
-                    dtype=np.float64,
-                )
-            step = make_pipeline(
-                SimpleImputer(
-                    strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
-                ),
-                encoder,
-            )
-        parts.append((f"f{i}", step, [i]))
-    transformer = ColumnTransformer(parts, sparse_threshold=0.0)
-    transformer.fit(sklearn_matrix(specs, train))
-    return transformer
-
-
-def sklearn_matrix(specs: Sequence[FeatureSpec], columns: Columns) -> NDArray[Any]:
-    """The raw columns as one object matrix, missing as NaN (what SimpleImputer looks for)."""
-    n = len(columns[specs[0].name])
-    matrix = np.empty((n, len(specs)), dtype=object)
-    for i, spec in enumerate(specs):
-        column = columns[spec.name]
-        matrix[:, i] = column if spec.type == "numeric" else _as_sklearn_categories(column)
-    return matrix
-
-
-def _as_sklearn_categories(column: NDArray[Any]) -> NDArray[Any]:
-    out = np.asarray(column, dtype=object).copy()
-    out[out == MISSING_CATEGORY] = np.nan
-    return out
-
-
-def check_plan(
-    plan: FeaturePlan, specs: Sequence[FeatureSpec], train: Columns, held_out: Columns
-) -> None:
-    """Fail loudly unless the plan's transform equals the ColumnTransformer's on held-out rows."""
-    encoding: Encoding = next(
-        (s.encoding for s in plan.features if isinstance(s, CategoricalStep)), "onehot"
-    )
-    reference = reference_transformer(specs, train, encoding)
-    rows = held_out
-    try:
-        ours = plan.compile()(held_out)
-    except UnknownCategoryError:
-        # An unknown category under reject in the held-out rows: scikit-learn refuses too;
-        # compare on the rows both accept.
-        accepted = _accepted_rows(plan, held_out)
-        if accepted is None:
-            return
-        rows = accepted
-        ours = plan.compile()(rows)
-    theirs = np.asarray(reference.transform(sklearn_matrix(specs, rows)), dtype=np.float64)
-    if ours.shape != theirs.shape or not np.array_equal(ours, theirs, equal_nan=True):
-        raise TrainerError(
-            "PreprocessingMismatch",
-            "the fitted feature plan disagrees with scikit-learn's ColumnTransformer on the "
-            f"held-out rows (shapes {ours.shape} and {theirs.shape}); refusing to publish",
-        )
-
-
-def _accepted_rows(plan: FeaturePlan, columns: Columns) -> Columns | None:
-    keep = np.ones(len(next(iter(columns.values()))), dtype=bool)
-    for step in plan.features:
-        if isinstance(step, CategoricalStep) and step.on_unknown == "reject":
-            known = set(step.vocabulary)
-            keep &= np.fromiter((v in known for v in columns[step.name]), bool)
-    if not keep.any():
-        return None
-    return {name: column[keep] for name, column in columns.items()}

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp.web
@@ -77,6 +78,11 @@ def response(uid: str, verdict: Verdict, patch: list[Obj], replica: str = "") ->
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": answer}
 
 
+# Each decision is at most two API calls (an access review, a Model read); four at once keep up
+# with a burst of approvals and Kopf's own patches without taking threads from the reconciles.
+ADMISSION_THREADS = 4
+
+
 class AdmissionServer:
     """Serve /mutate (record identities) and /validate (check the final object again)."""
 
@@ -91,6 +97,10 @@ class AdmissionServer:
         self.replica = replica
         self._runner: aiohttp.web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
+        # Its own threads: on the loop's shared executor an approval waited behind reconciles
+        # and daemon passes blocked on the API server, past the API server's 10 s webhook
+        # timeout, and every write to a Deployment failed meanwhile (seen settling 1,000).
+        self._threads = ThreadPoolExecutor(ADMISSION_THREADS, thread_name_prefix="admission")
         self.address: tuple[str, int] = ("", 0)
         self.listening = False
 
@@ -130,7 +140,8 @@ class AdmissionServer:
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             error = {"error": f"not an AdmissionReview: {exc}"}
             return aiohttp.web.json_response(error, status=400)
-        verdict = await asyncio.to_thread(self.decide, request, validating)
+        loop = asyncio.get_running_loop()
+        verdict = await loop.run_in_executor(self._threads, self.decide, request, validating)
         patch = patch_for(request, verdict)
         if validating and patch:
             # The mutating webhook set these annotations; anything that changed them since
@@ -199,4 +210,5 @@ class AdmissionServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner, self.listening = None, False
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self.kube.close()

@@ -17,7 +17,6 @@ from modelship.operator.deployment.actions import Draft
 from modelship.operator.deployment.builders.canary import (
     backend_service_name,
     build_backend_service,
-    build_canary_deployment,
     build_router_deployment,
     build_router_identity,
     build_router_pdb,
@@ -31,6 +30,7 @@ from modelship.operator.deployment.canary import canary_active, canary_done, sha
 from modelship.operator.deployment.observation import CanaryView, Observation, Subject
 from modelship.operator.deployment.scrape import quantile
 from modelship.operator.deployment.traffic_modes import (
+    apply_canary_deployment,
     apply_direct,
     apply_route,
     production_size,
@@ -84,15 +84,7 @@ def apply_progressive(
     body = subject.body
     if canary is not None:
         replicas = max(1, math.ceil(production_size(mdep, status) * canary.weight / 100))
-        draft.apply(
-            APPS_DEPLOYMENTS,
-            build_canary_deployment(
-                body, canary.version, canary.digest, replicas, mdep.spec.production.resources,
-                settings, canary.artifact,
-                monitoring=seen.model.monitoring if seen.model is not None else None,
-            ),
-            view.canary,
-        )  # fmt: skip
+        apply_canary_deployment(draft, subject, seen, canary, replicas, settings)
     for backend in ("stable", "canary"):
         draft.apply(SERVICES, build_backend_service(body, backend), view.services.get(backend))
     account, role, binding = build_router_identity(body)

@@ -179,16 +179,12 @@ class AcceptanceJob:
 
     @classmethod
     def of(cls, job: Obj, pods: list[Obj]) -> AcceptanceJob:
-        conditions = true_conditions(Job.model_validate(job).status.conditions)
-        if "Complete" not in conditions and "Failed" not in conditions:
+        end = _job_end(job)
+        if end is None:
             return cls(finished=False)
-        failed = conditions.get("Failed")
-        return cls(
-            finished=True,
-            complete="Complete" in conditions,
-            failure=failed.message if failed else None,
-            report=AcceptanceJobReport.from_message(_termination_message(pods)),
-        )
+        complete, failure = end
+        report = AcceptanceJobReport.from_message(_termination_message(pods))
+        return cls(finished=True, complete=complete, failure=failure, report=report)
 
 
 @dataclass(frozen=True)
@@ -201,15 +197,20 @@ class EvaluationJob:
 
     @classmethod
     def of(cls, job: Obj, pods: list[Obj]) -> EvaluationJob:
-        conditions = true_conditions(Job.model_validate(job).status.conditions)
-        if "Complete" not in conditions and "Failed" not in conditions:
+        end = _job_end(job)
+        if end is None:
             return cls(finished=False)
-        failed = conditions.get("Failed")
-        return cls(
-            finished=True,
-            failure=failed.message if failed else None,
-            report=EvaluationReport.from_message(_termination_message(pods)),
-        )
+        report = EvaluationReport.from_message(_termination_message(pods))
+        return cls(finished=True, failure=end[1], report=report)
+
+
+def _job_end(job: Obj) -> tuple[bool, str | None] | None:
+    """A finished Job's (Complete, its Failed condition's message); None while it runs."""
+    conditions = true_conditions(Job.model_validate(job).status.conditions)
+    if "Complete" not in conditions and "Failed" not in conditions:
+        return None
+    failed = conditions.get("Failed")
+    return "Complete" in conditions, failed.message if failed else None
 
 
 def _termination_message(pods: list[Obj]) -> str:

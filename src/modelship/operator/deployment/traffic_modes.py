@@ -104,15 +104,7 @@ def apply_direct(
     if canary.state == "Completed":
         stable = None
     body = subject.body
-    scaling = draft.apply(
-        APPS_DEPLOYMENTS,
-        build_canary_deployment(
-            body, canary.version, canary.digest, replicas, mdep.spec.production.resources,
-            settings, canary.artifact,
-            monitoring=seen.model.monitoring if seen.model is not None else None,
-        ),
-        view.canary,
-    )  # fmt: skip
+    scaling = apply_canary_deployment(draft, subject, seen, canary, replicas, settings)
     if canary.traffic == "gatewayAPI":
         draft.apply(SERVICES, build_backend_service(body, "canary"), view.services.get("canary"))
         ready = not scaling and view.canary is not None and view.canary.complete
@@ -237,3 +229,25 @@ def apply_route(
 
 def _shared_hash(subject: Subject) -> str:
     return spec_hash(shared_service(subject.body, subject.name))
+
+
+def apply_canary_deployment(
+    draft: Draft,
+    subject: Subject,
+    seen: Observation,
+    canary: CanaryStatus,
+    replicas: int,
+    settings: OperatorSettings,
+) -> bool:
+    """Ask for the canary's pods at `replicas` (router or not); True when a write is asked."""
+    mdep = subject.mdep
+    assert mdep is not None
+    return draft.apply(
+        APPS_DEPLOYMENTS,
+        build_canary_deployment(
+            subject.body, canary.version, canary.digest, replicas,
+            mdep.spec.production.resources, settings, canary.artifact,
+            monitoring=seen.model.monitoring if seen.model is not None else None,
+        ),
+        seen.canary.canary,
+    )  # fmt: skip

@@ -27,9 +27,10 @@ from modelship.operator.kube.conditions import get_condition, set_condition
 from modelship.operator.kube.naming import RETRAIN_ANNOTATION
 from modelship.operator.model.builders import training_job_name
 from modelship.operator.model.observation import ModelMeta, ModelObservation, ObservedTrainingJob
-from modelship.operator.model.retraining import TrainingRequest, has_policy, plan, record_training
+from modelship.operator.model.retraining import has_policy, plan, record_training
 from modelship.operator.model.signals import fmt, next_dataset_state
 from modelship.operator.model.summary import beyond_history, policy_summary, summarise
+from modelship.operator.model.triggers import TrainingRequest
 
 RETRAINING_CONDITION = "RetrainingPolicyValid"
 SUSPENDED = "Suspended"

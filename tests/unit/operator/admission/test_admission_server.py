@@ -3,7 +3,9 @@ reloading on renewal, and one AdmissionReview answered over TLS."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,31 @@ async def test_validation_accepts_the_mutated_object_even_a_second_later(tmp_pat
     forged = final | {"metadata": {"name": "iris", "annotations": {**earlier, APPROVED_BY: "eve"}}}
     tampered = AdmissionRequest.model_validate(review_body("bob")["request"] | {"object": forged})
     assert patch_for(tampered, server.decide(tampered, validating=True)) != []
+
+
+async def test_an_approval_is_answered_while_every_shared_thread_waits_on_the_api_server(
+    tmp_path: Path,
+) -> None:
+    """Reconciles and daemon passes run on the loop's shared executor and may all wait on a slow
+    API server; the webhook has threads of its own, so the API server's 10 s call does not time
+    out behind them (which failed every write to a Deployment meanwhile)."""
+    authorizer = Authorizer({"bob"})
+    cert = certificate("", "", str(tmp_path), ["127.0.0.1"])
+    server = AdmissionServer(authorizer, cert, ReviewPolicy())  # type: ignore[arg-type]
+    port = free_port()
+    await server.start("127.0.0.1", port, reload_seconds=60)
+    release = threading.Event()
+    blocked = [asyncio.to_thread(release.wait, 10) for _ in range(64)]  # more than it holds
+    waiting = asyncio.gather(*blocked)
+    try:
+        trust = ssl.create_default_context(cafile=str(cert.cert_file))
+        async with httpx.AsyncClient(verify=trust, timeout=3) as client:
+            started = time.monotonic()
+            mutated = await client.post(f"https://127.0.0.1:{port}/mutate", json=review_body("bob"))
+            answered_in = time.monotonic() - started
+    finally:
+        release.set()
+        await waiting
+        await server.stop()
+    assert mutated.json()["response"]["allowed"] is True
+    assert answered_in < 2.0

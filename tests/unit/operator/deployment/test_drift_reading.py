@@ -18,15 +18,13 @@ from modelship.api.v1alpha1 import (
 )
 from modelship.contracts.drift import DriftReference, DriftReport, FeaturePsi
 from modelship.operator.deployment.approval import auto_approval_rule, effective_approval
-from modelship.operator.deployment.drift import (
-    DriftReader,
+from modelship.operator.deployment.drift import DriftReader, drift_due, record_drift
+from modelship.operator.deployment.drift_reports import (
     DriftReadError,
     PodReport,
     combine,
-    drift_due,
     drift_status,
     parse_report,
-    record_drift,
 )
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.settings import OperatorSettings
