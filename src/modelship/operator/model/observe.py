@@ -36,7 +36,7 @@ def observe(kube: Kube, body: Obj, model: Model, probe: DatasetProbe | None) -> 
     tjs = [ObservedTrainingJob.from_body(tj) for tj in owned_training_jobs(kube, body)]
     deployments = (
         deployments_of(kube.list(MODEL_DEPLOYMENTS, namespace), name)
-        if policy.drift is not None
+        if policy.drift is not None or policy.performance is not None
         else []
     )
     checked = None
