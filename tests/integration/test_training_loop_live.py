@@ -13,7 +13,7 @@ from modelship.operator.kube.client import Kube
 from modelship.operator.kube.resources import JOBS, MODELS, PODS, TRAINING_JOBS
 from support.factories import iris_model
 from support.kubectl import Kubectl
-from support.live import wait_for_status
+from support.live import retrain, wait_for_status
 from support.operator import OperatorProcess
 from support.waiting import wait_for
 
@@ -79,6 +79,31 @@ def test_an_iris_model_trains_once_and_reports_its_version(
         for r, n in ((MODELS, "iris"), (TRAINING_JOBS, tjs[0]["metadata"]["name"]))
     ]
     assert before == after
+
+
+def test_a_quiet_model_retrains_when_asked_by_annotation(
+    operator: OperatorProcess, kube: Kube, namespace: str
+) -> None:
+    """`modelship.io/retrain` on a Model nothing else touches (no Deployment reading drift, no
+    schedule) is handled as it is set. Kopf took every `modelship.io/` annotation for its own
+    bookkeeping and never ran the update handler: the request waited for an unrelated event (here
+    Kopf's own patch of the finished TrainingJob, about a minute later) or, without one, forever."""
+    kube.create(MODELS, namespace, model("quiet"))
+    wait_for_status(kube, MODELS, namespace, "quiet", lambda s: s.get("latestVersion"))
+    time.sleep(2)  # past the TrainingJob's last events, which would reconcile the Model anyway
+    asked = time.monotonic()
+    retrain(kube, namespace, "quiet", "again")
+
+    def manual() -> list[dict[str, Any]]:
+        return [t for t in tjs_of(kube, namespace, "quiet") if t["spec"]["trigger"] == "manual"]
+
+    wait_for(manual, timeout=30, what="a TrainingJob for the retrain annotation")
+    print(f"\nquiet: retrain annotation -> TrainingJob in {time.monotonic() - asked:.1f}s")
+    status = wait_for_status(
+        kube, MODELS, namespace, "quiet",
+        lambda s: (s.get("latestVersion") or {}).get("version") == 2, 120,
+    )  # fmt: skip
+    assert status["phase"] == "Ready" and len(manual()) == 1
 
 
 def test_a_gate_that_cannot_be_met_records_the_version_but_not_latest(

@@ -17,6 +17,7 @@ from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.drift import DriftReader
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.kube.client import Kube, load_api_client
+from modelship.operator.kube.kopf_storage import storages as kopf_storages
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.model.dataset_jobs import FileDatasetJobs
 from modelship.operator.model.dataset_probe import DatasetProbe
@@ -31,10 +32,11 @@ def configure(
     # Our own state lives under our own domain, not Kopf's default `kopf.zalando.org`, and in
     # annotations rather than status: status belongs to the API (and is pruned to its schema).
     settings.persistence.finalizer = "modelship.io/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelship.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="modelship.io", key="last-handled-configuration"
-    )
+    # Kopf would then take every `modelship.io/` annotation for its own and never notice a user's
+    # `modelship.io/retrain` or `/promote`; these storages keep those in what it compares.
+    progress, diffbase = kopf_storages()
+    settings.persistence.progress_storage = progress
+    settings.persistence.diffbase_storage = diffbase
     # Controllers post the Events users care about themselves; Kopf's per-handler chatter would
     # repeat on every resync, so only warnings and errors from Kopf become Events.
     settings.posting.level = logging.WARNING
