@@ -24,6 +24,7 @@ from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.autoscale_sampler import operator_scaled, read_production
 from modelship.operator.deployment.controller import owner_deployment, reconcile_deployment
 from modelship.operator.deployment.drift import drift_seconds_until, record_drift, typed_status
+from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
@@ -48,6 +49,12 @@ def _requeues(memo: kopf.Memo) -> Requeues:
     """
     requeues: Requeues = memo.deployment_requeues
     return requeues
+
+
+def _model_changes(memo: kopf.Memo) -> Changes:
+    """What each Model's Deployments were last told of (made once at startup, shared)."""
+    changes: Changes = memo.model_changes
+    return changes
 
 
 def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
@@ -98,9 +105,15 @@ def _autoscale(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> N
 def deployments_by_model(
     namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
 ) -> dict[tuple[str, str], str]:
-    """(namespace, Model) -> the Deployments deploying it, kept current by the watch."""
+    """(namespace, Model) -> the Deployments deploying it, kept current by the watch.
+
+    A suspended Deployment reads nothing of its Model (nor any child), so a Model's events need
+    not reconcile it; it leaves the index while suspended and its resume reconciles it anyway.
+    """
     model = (spec.get("modelRef") or {}).get("name")
-    return {(str(namespace), str(model)): str(name)} if model and namespace and name else {}
+    if spec.get("suspend") or not (model and namespace and name):
+        return {}
+    return {(str(namespace), str(model)): str(name)}
 
 
 @kopf.on.resume(GROUP, VERSION, "deployments")
@@ -197,13 +210,28 @@ async def deployment_seen(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "models")
 def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    """A Model's versions changed: Deployments following it may have a new version to test."""
+    """A Model's versions changed: Deployments following it may have a new version to test.
+
+    Only an event that changed what they read (`Changes`) reconciles them: Kopf's own patches
+    and unchanged status writes of the Model cost its Deployments nothing.
+    """
     deployments_by_model: ModelIndex = kwargs["deployments_by_model"]  # Kopf passes indexes by name
     meta = body.get("metadata", {})
     namespace, model = meta.get("namespace"), meta.get("name")
-    if namespace and model:
-        for name in deployments_by_model.get((namespace, model), []):
-            _deployment(memo, namespace, name)
+    if not (namespace and model):
+        return
+    key, changes = (namespace, model), _model_changes(memo)
+    # A relisting (after the watch lost its place) compares like any event: only what moved
+    # while nobody watched is news.
+    deleted = kwargs.get("type") == "DELETED"
+    if not deleted and not changes.moved(key, dict(body)):
+        return
+    for name in deployments_by_model.get(key, []):
+        _deployment(memo, namespace, name)
+    if deleted:
+        changes.forget(key)
+    else:
+        changes.told(key, dict(body))
 
 
 def _deployment_job(value: str | None, **_: Any) -> bool:

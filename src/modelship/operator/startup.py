@@ -16,6 +16,7 @@ import kopf
 from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.drift import DriftReader
 from modelship.operator.deployment.traffic import TrafficReader
+from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.client import Kube, load_api_client
 from modelship.operator.kube.kopf_storage import storages as kopf_storages
 from modelship.operator.kube.requeue import Requeues
@@ -79,6 +80,7 @@ def configure(
     # per-object memos are copies of this one, so a requeue asked for by a reconcile that a
     # child's event started would otherwise never reach the Deployment's daemon.
     memo.deployment_requeues = Requeues()
+    memo.model_changes = Changes()
     logger.info("modelship operator configured (image %s)", operator_settings.image)
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import threading
 import time
-from collections import defaultdict
 from typing import Any
 
 import kopf
@@ -20,27 +18,9 @@ from modelship.operator.kube import events
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.metrics import OperatorMetrics
-from support.deployments import SETTINGS, cluster
+from support.deployments import cluster
+from support.handler_memo import Clock, handler_memo
 from support.kopf_daemon import Stopped
-
-
-def handler_memo(kube: Any, clock: Any) -> kopf.Memo:
-    """What startup.configure puts in the memo that the Deployment handlers use."""
-    return kopf.Memo(
-        kube=kube,
-        settings=SETTINGS,
-        locks=defaultdict(threading.Lock),
-        deployment_requeues=Requeues(clock),
-        metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
-    )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_an_object_is_due_once_its_delay_has_passed() -> None:

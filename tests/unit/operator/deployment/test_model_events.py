@@ -1,0 +1,138 @@
+"""A Model's events reconcile its Deployments only when what they read moved (issue 30).
+
+Kopf's own annotation patches and status writes that changed nothing used to reconcile every
+Deployment of the Model, two reads each, per event: the largest share of the operator's requests
+while thousands of new objects settle.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from modelship.operator import deployment_handlers as handlers
+from modelship.operator.kube import events
+from modelship.operator.kube.changes import Changes, fingerprint
+from modelship.operator.kube.resources import MODELS
+from support.deployments import cluster
+from support.handler_memo import Clock, handler_memo
+
+MODEL_KEY = ("modelship.io/models", "ml", "iris")
+INDEX = {("ml", "iris"): ["iris"]}
+
+
+def deployment_reads(kube: Any) -> list[str]:
+    return [c.name for c in kube.calls if c.verb == "get" and c.resource == "modelship.io/deployments"]
+
+
+@pytest.fixture
+def setup(monkeypatch: Any) -> tuple[Any, Any]:
+    monkeypatch.setattr(events, "normal", lambda *_: None)
+    kube = cluster()
+    memo = handler_memo(kube, Clock())
+    return kube, memo
+
+
+def test_an_event_that_changed_nothing_a_deployment_reads_reconciles_nothing(
+    setup: tuple[Any, Any],
+) -> None:
+    kube, memo = setup
+    model = kube.get(MODELS, "ml", "iris")
+    handlers.model_event(body=model, memo=memo, type="ADDED", deployments_by_model=INDEX)
+    assert deployment_reads(kube) == ["iris"]
+
+    kube.calls.clear()
+    annotated = copy.deepcopy(model)
+    annotated["metadata"]["annotations"] = {"modelship.io/last-handled-configuration": "{}"}
+    annotated["metadata"]["resourceVersion"] = "999"
+    handlers.model_event(body=annotated, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    handlers.model_event(body=annotated, memo=memo, type=None, deployments_by_model=INDEX)
+    assert kube.calls == []  # Kopf's patch and a relisting: no API call at all
+
+    moved = copy.deepcopy(annotated)
+    moved["status"]["latestVersion"] = 2
+    handlers.model_event(body=moved, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    assert deployment_reads(kube) == ["iris"]
+
+
+def test_a_spec_change_or_deletion_reaches_the_deployments(setup: tuple[Any, Any]) -> None:
+    kube, memo = setup
+    model = kube.get(MODELS, "ml", "iris")
+    handlers.model_event(body=model, memo=memo, type="ADDED", deployments_by_model=INDEX)
+    kube.calls.clear()
+    respecified = copy.deepcopy(model)
+    respecified["spec"]["monitoring"] = {"capture": {"sampleRate": 0.5}}
+    handlers.model_event(body=respecified, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    assert deployment_reads(kube) == ["iris"]
+
+    kube.calls.clear()
+    deleting = copy.deepcopy(respecified)
+    deleting["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z"
+    handlers.model_event(body=deleting, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    assert deployment_reads(kube) == ["iris"]
+
+    kube.calls.clear()
+    handlers.model_event(body=deleting, memo=memo, type="DELETED", deployments_by_model=INDEX)
+    assert deployment_reads(kube) == ["iris"]  # a deletion always tells them
+    assert len(memo.model_changes) == 0  # and the Model's fingerprint is forgotten
+
+
+def test_a_failed_reconcile_is_tried_again_by_the_next_identical_event(
+    setup: tuple[Any, Any], monkeypatch: Any
+) -> None:
+    kube, memo = setup
+    model = kube.get(MODELS, "ml", "iris")
+    failing = True
+
+    def reconcile(memo: Any, namespace: str, name: str) -> None:
+        if failing:
+            raise RuntimeError("the API server went away")
+
+    monkeypatch.setattr(handlers, "_deployment", reconcile)
+    with pytest.raises(RuntimeError):
+        handlers.model_event(body=model, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    failing = False
+    told: list[str] = []
+    monkeypatch.setattr(handlers, "_deployment", lambda _m, _ns, name: told.append(name))
+    handlers.model_event(body=model, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    assert told == ["iris"]
+
+
+def test_the_fingerprint_sees_spec_status_and_deletion_only() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"name": "iris", "resourceVersion": "1", "annotations": {"a": "1"}},
+        "spec": {"task": "classification", "suspend": False},
+        "status": {"latestVersion": 1, "versions": [{"number": 1}]},
+    }
+    same = copy.deepcopy(body)
+    same["metadata"].update(resourceVersion="2", annotations={"a": "2"}, managedFields=[{}])
+    same["spec"] = {"suspend": False, "task": "classification"}  # key order is not a change
+    assert fingerprint(same) == fingerprint(body)
+    for path, value in (("spec", {"task": "regression"}), ("status", {"latestVersion": 2})):
+        other = copy.deepcopy(body)
+        other[path] = value
+        assert fingerprint(other) != fingerprint(body)
+    deleting = copy.deepcopy(body)
+    deleting["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z"
+    assert fingerprint(deleting) != fingerprint(body)
+
+    changes = Changes()
+    assert changes.moved("k", body)
+    changes.told("k", body)
+    assert not changes.moved("k", same)
+    changes.forget("k")
+    assert changes.moved("k", body)
+
+
+def test_a_suspended_deployment_is_not_indexed_under_its_model() -> None:
+    """It reads nothing of its Model; its resume (an update) reconciles it anyway."""
+    active = handlers.deployments_by_model(
+        namespace="ml", name="iris", spec={"modelRef": {"name": "iris"}}
+    )
+    assert active == {("ml", "iris"): "iris"}
+    suspended = handlers.deployments_by_model(
+        namespace="ml", name="iris", spec={"modelRef": {"name": "iris"}, "suspend": True}
+    )
+    assert suspended == {}
