@@ -35,7 +35,8 @@ def report(out: Path) -> None:
     lines += ["", "by traceback:"]
     for stat in snapshot.statistics("traceback")[:TOP]:
         lines.append(f"  {stat.size / 2**20:.2f} MiB in {stat.count} blocks")
-        lines += [f"      {line}" for line in stat.traceback.format(limit=8, most_recent_first=True)]
+        frames = stat.traceback.format(limit=8, most_recent_first=True)
+        lines += [f"      {line}" for line in frames]
     out.write_text("\n".join(lines) + "\n")
     print(f"[heap] report written to {out}", file=sys.stderr, flush=True)
 

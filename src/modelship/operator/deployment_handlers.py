@@ -24,7 +24,7 @@ from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.autoscale_sampler import operator_scaled, read_production
 from modelship.operator.deployment.controller import owner_deployment, reconcile_deployment
 from modelship.operator.deployment.drift import drift_seconds_until, record_drift, typed_status
-from modelship.operator.kube.changes import Changes
+from modelship.operator.kube.changes import Changes, model_part
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
@@ -224,14 +224,15 @@ def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     # A relisting (after the watch lost its place) compares like any event: only what moved
     # while nobody watched is news.
     deleted = kwargs.get("type") == "DELETED"
-    if not deleted and not changes.moved(key, dict(body)):
+    part = model_part(dict(body))
+    if not deleted and not changes.moved(key, part):
         return
     for name in deployments_by_model.get(key, []):
         _deployment(memo, namespace, name)
     if deleted:
         changes.forget(key)
     else:
-        changes.told(key, dict(body))
+        changes.told(key, part)
 
 
 def _deployment_job(value: str | None, **_: Any) -> bool:

@@ -13,6 +13,7 @@ import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION, DeploymentStatus, TrainingJobStatus
 from modelship.operator.deployment.drift import typed_status
+from modelship.operator.kube.changes import Changes, measured_part
 from modelship.operator.kube.naming import (
     LABEL_COMPONENT,
     LABEL_MODEL,
@@ -29,12 +30,22 @@ from modelship.operator.trainingjob.decide import TERMINAL
 MANAGED = {MANAGED_BY: "modelship"}
 
 
+def reads_deployments(body: dict[str, Any]) -> bool:
+    """Whether the Model's retraining looks at what its Deployments measure (drift, decay)."""
+    retraining = (body.get("spec") or {}).get("retraining") or {}
+    return bool(retraining.get("drift") or retraining.get("performance"))
+
+
 def _model(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    readers: dict[tuple[str, str], bool] = memo.models_reading_deployments
     with memo.locks[("model", namespace, name)], memo.metrics.reconcile("Model"):
         body = memo.kube.get(MODELS, namespace, name)
         if body is None:
+            readers.pop((namespace, name), None)
             memo.metrics.forget_model(namespace, name)
-        elif not body["metadata"].get("deletionTimestamp"):
+            return
+        readers[(namespace, name)] = reads_deployments(body)
+        if not body["metadata"].get("deletionTimestamp"):
             reconcile_model(
                 memo.kube, memo.settings, body, logger, memo.dataset_probe, memo.metrics
             )
@@ -135,10 +146,25 @@ def _measured(status: DeploymentStatus) -> bool:
     when=lambda status, **_: _measured(typed_status(status)),
 )
 def drift_recorded(
-    spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """Production drift or live performance was recorded: the Model decides whether it asks for
-    a retraining. (The id keeps its first name: Kopf keys its progress by it.)"""
-    model = (spec.get("modelRef") or {}).get("name")
-    if model and meta.get("namespace"):
-        _model(memo, str(meta["namespace"]), str(model), logger)
+    a retraining. (The id keeps its first name: Kopf keys its progress by it.)
+
+    Only when the recording moved (not on Kopf's patches or other status writes), and not for a
+    Model whose last reconcile showed no retraining that reads it: each drift reading of every
+    serving Deployment would otherwise cost its Model three reads.
+    """
+    part, namespace = measured_part(dict(body)), meta.get("namespace")
+    model, key = part[0], ("deployment", namespace, meta.get("name"))
+    changes: Changes = memo.measured_changes
+    deleted = kwargs.get("type") == "DELETED"
+    if not (model and namespace) or not (deleted or changes.moved(key, part)):
+        return
+    readers: dict[tuple[str, str], bool] = memo.models_reading_deployments
+    if readers.get((str(namespace), str(model)), True):
+        _model(memo, str(namespace), str(model), logger)
+    if deleted:
+        changes.forget(key)
+    else:
+        changes.told(key, part)

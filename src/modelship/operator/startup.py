@@ -81,6 +81,8 @@ def configure(
     # child's event started would otherwise never reach the Deployment's daemon.
     memo.deployment_requeues = Requeues()
     memo.model_changes = Changes()
+    memo.measured_changes = Changes()
+    memo.models_reading_deployments = {}
     logger.info("modelship operator configured (image %s)", operator_settings.image)
 
 

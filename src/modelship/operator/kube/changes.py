@@ -3,8 +3,9 @@
 A Model's Deployments read its spec and status; every other event of that Model (Kopf's own
 annotation patches, a status write that changed nothing, a resync) would reconcile each of them
 for nothing: two reads per Deployment per event, the largest share of an operator's requests
-while thousands of new objects settle (issue 30). This remembers, per object, a fingerprint of
-the part dependants read, so the handler tells them only when it moved.
+while thousands of new objects settle (issue 30). Likewise a Model reads only the drift and live
+performance its Deployments record. This remembers, per object, a fingerprint of the part its
+dependants read, so a handler tells them only when that part moved.
 
 A fingerprint is recorded only after the dependants were told (`told`): should telling them
 fail, the next event, even an identical one, tells them again.
@@ -18,28 +19,41 @@ from collections.abc import Hashable
 from typing import Any
 
 
-def fingerprint(body: dict[str, Any]) -> int:
-    """The spec, status and whether deletion began: what a dependant's reconcile can see."""
+def fingerprint(part: Any) -> int:
+    """Equal for equal JSON values, whatever the order of their keys."""
+    return hash(json.dumps(part, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def model_part(body: dict[str, Any]) -> list[Any]:
+    """What a Deployment's reconcile reads of its Model: spec, status, whether deletion began."""
     meta = body.get("metadata") or {}
-    seen = [body.get("spec"), body.get("status"), bool(meta.get("deletionTimestamp"))]
-    return hash(json.dumps(seen, sort_keys=True, separators=(",", ":"), default=str))
+    return [body.get("spec"), body.get("status"), bool(meta.get("deletionTimestamp"))]
+
+
+def measured_part(body: dict[str, Any]) -> list[Any]:
+    """What a Model's reconcile reads of its Deployment: the Model it names, and the drift and
+    live performance recorded (with their times: a reading held back by a cooldown is judged
+    again at the next one)."""
+    status = body.get("status") or {}
+    model = ((body.get("spec") or {}).get("modelRef") or {}).get("name")
+    return [model, status.get("drift"), status.get("performance")]
 
 
 class Changes:
-    """Fingerprints of the objects whose dependants were last told; safe across threads."""
+    """Fingerprints of what each object's dependants were last told; safe across threads."""
 
     def __init__(self) -> None:
         self._told: dict[Hashable, int] = {}
         self._lock = threading.Lock()
 
-    def moved(self, key: Hashable, body: dict[str, Any]) -> bool:
-        """Whether `body` differs from what `key`'s dependants were last told of."""
+    def moved(self, key: Hashable, part: Any) -> bool:
+        """Whether `part` differs from what `key`'s dependants were last told of."""
         with self._lock:
-            return self._told.get(key) != fingerprint(body)
+            return self._told.get(key) != fingerprint(part)
 
-    def told(self, key: Hashable, body: dict[str, Any]) -> None:
+    def told(self, key: Hashable, part: Any) -> None:
         with self._lock:
-            self._told[key] = fingerprint(body)
+            self._told[key] = fingerprint(part)
 
     def forget(self, key: Hashable) -> None:
         """The object is gone: its next incarnation starts unknown."""

@@ -14,7 +14,7 @@ import pytest
 
 from modelship.operator import deployment_handlers as handlers
 from modelship.operator.kube import events
-from modelship.operator.kube.changes import Changes, fingerprint
+from modelship.operator.kube.changes import Changes, fingerprint, model_part
 from modelship.operator.kube.resources import MODELS
 from support.deployments import cluster
 from support.handler_memo import Clock, handler_memo
@@ -24,7 +24,9 @@ INDEX = {("ml", "iris"): ["iris"]}
 
 
 def deployment_reads(kube: Any) -> list[str]:
-    return [c.name for c in kube.calls if c.verb == "get" and c.resource == "modelship.io/deployments"]
+    return [
+        c.name for c in kube.calls if c.verb == "get" and c.resource == "modelship.io/deployments"
+    ]
 
 
 @pytest.fixture
@@ -109,21 +111,21 @@ def test_the_fingerprint_sees_spec_status_and_deletion_only() -> None:
     same = copy.deepcopy(body)
     same["metadata"].update(resourceVersion="2", annotations={"a": "2"}, managedFields=[{}])
     same["spec"] = {"suspend": False, "task": "classification"}  # key order is not a change
-    assert fingerprint(same) == fingerprint(body)
+    assert fingerprint(model_part(same)) == fingerprint(model_part(body))
     for path, value in (("spec", {"task": "regression"}), ("status", {"latestVersion": 2})):
         other = copy.deepcopy(body)
         other[path] = value
-        assert fingerprint(other) != fingerprint(body)
+        assert fingerprint(model_part(other)) != fingerprint(model_part(body))
     deleting = copy.deepcopy(body)
     deleting["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z"
-    assert fingerprint(deleting) != fingerprint(body)
+    assert fingerprint(model_part(deleting)) != fingerprint(model_part(body))
 
     changes = Changes()
-    assert changes.moved("k", body)
-    changes.told("k", body)
-    assert not changes.moved("k", same)
+    assert changes.moved("k", model_part(body))
+    changes.told("k", model_part(body))
+    assert not changes.moved("k", model_part(same))
     changes.forget("k")
-    assert changes.moved("k", body)
+    assert changes.moved("k", model_part(body))
 
 
 def test_a_suspended_deployment_is_not_indexed_under_its_model() -> None:
