@@ -17,14 +17,10 @@ import kopf
 import pytest
 from prometheus_client import CollectorRegistry
 
-from modelship.api.v1alpha1 import Model
 from modelship.operator import handlers
 from modelship.operator.kube.changes import Changes
-from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 from modelship.operator.metrics import OperatorMetrics
-from modelship.operator.model.observe import observe
 from support.factories import iris_deployment, iris_model
-from support.fake_kube import FakeKube
 
 DRIFT = {"version": 1, "overall": 0.4, "checkedAt": "2026-12-07T12:00:00Z"}
 
@@ -90,14 +86,3 @@ def test_whether_a_model_reads_its_deployments_follows_its_retraining() -> None:
     assert not handlers.reads_deployments(iris_model())
     assert handlers.reads_deployments(iris_model(retraining={"drift": {"threshold": 0.3}}))
     assert handlers.reads_deployments(iris_model(retraining={"performance": {"below": 0.8}}))
-
-
-def test_a_model_retraining_on_live_performance_alone_observes_its_deployments() -> None:
-    kube = FakeKube()
-    kube.put(MODEL_DEPLOYMENTS, measured())
-    body = iris_model(metadata={"namespace": "ml", "uid": "u1"})
-    body["spec"]["retraining"] = {"performance": {"below": 0.8}}
-    seen = observe(kube, body, Model.model_validate(body), None)
-    assert [d.name for d in seen.deployments] == ["iris"]
-    body["spec"]["retraining"] = {}
-    assert observe(kube, body, Model.model_validate(body), None).deployments == []
