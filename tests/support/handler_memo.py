@@ -9,9 +9,11 @@ from typing import Any
 import kopf
 from prometheus_client import CollectorRegistry
 
+from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.metrics import OperatorMetrics
+from modelship.operator.settings import OperatorSettings
 from support.deployments import SETTINGS
 
 
@@ -23,13 +25,20 @@ class Clock:
         return self.now
 
 
-def handler_memo(kube: Any, clock: Any) -> kopf.Memo:
+def handler_memo(
+    kube: Any, clock: Any, settings: OperatorSettings = SETTINGS, **more: Any
+) -> kopf.Memo:
     """What startup.configure puts in the memo that the Deployment handlers use."""
+    requeues = Requeues(clock)
     return kopf.Memo(
         kube=kube,
-        settings=SETTINGS,
+        settings=settings,
         locks=defaultdict(threading.Lock),
-        deployment_requeues=Requeues(clock),
+        deployment_requeues=requeues,
+        deployment_clock=DeploymentClock(
+            requeues, settings.drift_interval_seconds, settings.autoscale_sample_seconds, clock
+        ),
         model_changes=Changes(),
         metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
+        **more,
     )

@@ -1,40 +1,36 @@
-"""Kopf handlers of the Deployment kind: events reconcile at once; time wakes one daemon.
+"""Kopf handlers of the Deployment kind: events reconcile at once; time runs on one clock.
 
 A Deployment is reconciled when it or one of its children (stage Deployments, acceptance and
 evaluation Jobs) changes, and when its Model changes (found through an index of what the watch
-already delivered, not a list). Time matters three times: a decision may ask to be looked at
-again (a rollout in flight, whose pods' readiness is not always an event we see; the next live
-evaluation), production drift is read every `drift_interval_seconds`, and autoscaled
-production's in-flight requests every `autoscale_sample_seconds`. One async daemon per active
-Deployment sleeps until the soonest of these, woken early when a reconcile asks for an earlier
-time; a suspended Deployment has no daemon, so 1,000 idle objects cost no timer, no thread and
-no API call.
+already delivered, not a list). What time alone brings (a requeue a decision asked for, a drift
+reading, an autoscaler sample) is planned per Deployment by `DeploymentClock` and run by one task
+for all of them (`clock_pass`); a suspended Deployment has no plan, so 10,000 idle objects cost
+no task, no finalizer, no kept body and no API call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
+from collections.abc import Hashable
 from typing import Any
 
 import kopf
 
 from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.api.v1alpha1.autoscaling import Autoscaling
 from modelship.operator.deployment.autoscale import Windows
-from modelship.operator.deployment.autoscale_sampler import operator_scaled, read_production
+from modelship.operator.deployment.autoscale_sampler import read_production
+from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.controller import owner_deployment, reconcile_deployment
-from modelship.operator.deployment.drift import drift_seconds_until, record_drift, typed_status
+from modelship.operator.deployment.drift import record_drift
 from modelship.operator.kube.changes import Changes, model_part
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 
 MANAGED = {MANAGED_BY: "modelship"}
-# With nothing due, a daemon still looks once an hour: a safety net against a lost wake-up.
-IDLE_SECONDS = 3600.0
-# After a drift pass, the status it wrote reaches the daemon's body with the watch event (which
-# wakes the daemon); until then the old `checkedAt` says "due", which must not mean "read again".
-DRIFT_SETTLE_SECONDS = 1.0
+log = logging.getLogger("modelship.deployment")
 # Autoscaling figures in status are refreshed this often even when the decision stays the same.
 AUTOSCALE_STATUS_SECONDS = 30.0
 ModelIndex = kopf.Index[tuple[str, str], str]
@@ -45,10 +41,16 @@ def _requeues(memo: kopf.Memo) -> Requeues:
 
     Kopf gives every object its own memo, a shallow copy of the startup memo: only what startup
     put there is shared. A reconcile triggered by a child's or a Model's event runs with that
-    object's memo, and must reach the Deployment's daemon all the same.
+    object's memo, and must reach the Deployments' clock all the same.
     """
     requeues: Requeues = memo.deployment_requeues
     return requeues
+
+
+def _clock(memo: kopf.Memo) -> DeploymentClock:
+    """The Deployments' clock, made once at startup (startup.configure) over `_requeues`."""
+    clock: DeploymentClock = memo.deployment_clock
+    return clock
 
 
 def _model_changes(memo: kopf.Memo) -> Changes:
@@ -77,7 +79,7 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
         )
 
 
-def _drift(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+def _drift(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger) -> None:
     """Read production drift if it is due by the Deployment as the API server has it now."""
     with memo.locks[("deployment", namespace, name)], memo.metrics.reconcile("Drift"):
         body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
@@ -87,18 +89,18 @@ def _drift(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> N
                 memo.metrics.drift_read(namespace, name, drift)
 
 
-def _autoscale(memo: kopf.Memo, body: kopf.Body, namespace: str, name: str) -> None:
+def _autoscale(memo: kopf.Memo, spec: Autoscaling, namespace: str, name: str) -> None:
     """Read production's in-flight gauges once; reconcile when the recommendation moved."""
-    spec = operator_scaled(dict(body))
     windows: Windows | None = memo.get("autoscale_windows")
     if windows is None:
         return
-    if spec is None:  # no longer scaled by us: old readings must not count if it is again
-        windows.forget((namespace, name))
-        return
-    read_production(memo.kube, memo.traffic_reader, windows, dict(body), spec)
+    read_production(memo.kube, memo.traffic_reader, windows, _meta(namespace, name), spec)
     if windows.worth_reconciling((namespace, name), AUTOSCALE_STATUS_SECONDS):
         _deployment(memo, namespace, name)
+
+
+def _meta(namespace: str, name: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": namespace, "name": name}}
 
 
 @kopf.index(GROUP, VERSION, "deployments")
@@ -131,81 +133,38 @@ def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:
     return True
 
 
-def next_wake(requeue: float | None, drift: float | None, sample: float | None = None) -> float:
-    """Seconds to sleep: until the soonest of the requeue, the drift read and the autoscaler's
-    next reading, or an idle hour."""
-    pending = [d for d in (requeue, drift, sample) if d is not None]
-    return min(pending) if pending else IDLE_SECONDS
+async def clock_pass(memo: kopf.Memo, key: Hashable) -> None:
+    """What the clock found due for one Deployment: the requeue, then drift, then a sample.
 
-
-async def _sleep(seconds: float, woken: asyncio.Event, stopped: kopf.DaemonStopped) -> None:
-    """Until `seconds` pass, a reconcile asks for an earlier time, or Kopf stops the daemon."""
-    waits = {asyncio.ensure_future(woken.wait()), asyncio.ensure_future(stopped.wait())}
+    A pass that fails (an API error) is tried again after RETRY_AFTER_ERROR_SECONDS.
+    """
+    namespace, name = str(key[0]), str(key[1])  # type: ignore[index]
+    work = _clock(memo).take(key)
     try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in waits:
-            task.cancel()
-    woken.clear()
-
-
-@kopf.daemon(
-    GROUP,
-    VERSION,
-    "deployments",
-    cancellation_timeout=10,
-    when=lambda spec, **_: not spec.get("suspend"),
-)
-async def deployment_clock(
-    meta: kopf.Meta,
-    body: kopf.Body,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
-) -> None:
-    # Ends by itself when Kopf says stop (deletion, suspension, shutdown): never cancelled
-    # in the middle of a reconcile.
-    namespace, name = str(meta["namespace"]), str(meta["name"])
-    key, requeues = (namespace, name), _requeues(memo)
-    woken = requeues.waker(key)
-    interval = memo.settings.drift_interval_seconds
-    every, sampled = memo.settings.autoscale_sample_seconds, time.monotonic()
-    drift_pass = -DRIFT_SETTLE_SECONDS
-    while not stopped:
-        drift = drift_seconds_until(typed_status(body.get("status")), interval)
-        settling = DRIFT_SETTLE_SECONDS - (time.monotonic() - drift_pass)
-        if drift is not None and settling > 0:
-            drift = max(drift, settling)
-        sample = (
-            max(0.0, sampled + every - time.monotonic()) if operator_scaled(dict(body)) else None
-        )
-        await _sleep(next_wake(requeues.seconds_until(key), drift, sample), woken, stopped)
-        if stopped:
-            break
-        try:
+        if work.requeue:
             await asyncio.to_thread(requeue_if_due, memo, namespace, name)
-            drift = drift_seconds_until(typed_status(body.get("status")), interval)
-            if drift == 0.0 and time.monotonic() - drift_pass >= DRIFT_SETTLE_SECONDS:
-                drift_pass = time.monotonic()
-                await asyncio.to_thread(_drift, memo, namespace, name, logger)
-            if time.monotonic() >= sampled + every:
-                sampled = time.monotonic()
-                await asyncio.to_thread(_autoscale, memo, body, namespace, name)
-        except Exception:  # a failed pass must not end the daemon; it retries when due
-            logger.exception("reconcile of Deployment %s failed", name)
-            requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
+        if work.drift:
+            await asyncio.to_thread(_drift, memo, namespace, name, log)
+        if work.sample is not None:
+            await asyncio.to_thread(_autoscale, memo, work.sample, namespace, name)
+    except Exception:
+        log.exception("reconcile of Deployment %s/%s failed", namespace, name)
+        _requeues(memo).request(key, RETRY_AFTER_ERROR_SECONDS)
 
 
 @kopf.on.event(GROUP, VERSION, "deployments")
-async def deployment_seen(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    """Kopf has just put this event's body into the daemon's: let the daemon plan again.
+async def deployment_seen(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Plan the Deployment's time-driven work from what this event brings.
 
-    The daemon plans its sleep from the status in its body, and a reconcile wakes it as soon as
-    its write returns, before the watch brings that write's event. Woken then, a daemon saw the
-    status from before a promotion and slept an idle hour instead of reading drift.
+    The plan follows the status the watch delivers, not the reconcile's write: a promotion
+    starts the drift reads when its event arrives, and a drift reading's new `checkedAt` moves
+    the next one.
     """
-    _requeues(memo).wake((str(meta["namespace"]), str(meta["name"])))
+    meta = body.get("metadata", {})
+    key = (str(meta.get("namespace")), str(meta.get("name")))
+    deleted = kwargs.get("type") == "DELETED"
+    if _clock(memo).seen(key, body, deleted) and (windows := memo.get("autoscale_windows")):
+        windows.forget(key)  # no longer scaled by us: old readings must not count if it is again
 
 
 @kopf.on.event(GROUP, VERSION, "models")

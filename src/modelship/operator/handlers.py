@@ -7,6 +7,8 @@ same idempotent reconcile, guarded by a per-object lock so they never interleave
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Hashable
 from typing import Any
 
 import kopf
@@ -22,12 +24,14 @@ from modelship.operator.kube.naming import (
 )
 from modelship.operator.kube.resources import MODELS, TRAINING_JOBS
 from modelship.operator.model.builders import COMPONENT as PROBE_COMPONENT
+from modelship.operator.model.clock import ModelClock
 from modelship.operator.model.controller import reconcile_model
 from modelship.operator.model.dataset_jobs import finished
 from modelship.operator.trainingjob.controller import reconcile_training_job
 from modelship.operator.trainingjob.decide import TERMINAL
 
 MANAGED = {MANAGED_BY: "modelship"}
+log = logging.getLogger("modelship.model")
 
 
 def reads_deployments(body: dict[str, Any]) -> bool:
@@ -66,23 +70,20 @@ def model_changed(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: An
     _model(memo, str(meta["namespace"]), str(meta["name"]), logger)
 
 
-def _clock_driven(spec: kopf.Spec, **_: Any) -> bool:
-    """Whether time alone can make this Model train: a schedule, or a dataset to check.
-
-    Everything else reaches a Model as an event (its spec, its TrainingJobs, the drift its
-    Deployments record), so only these Models get a timer, and a suspended one none at all.
-    """
-    retraining = spec.get("retraining") or {}
-    return not spec.get("suspend") and bool(
-        retraining.get("schedule") or retraining.get("onDatasetChange")
-    )
+async def model_clock_pass(memo: kopf.Memo, key: Hashable) -> None:
+    """A scheduled run or a dataset check may be due (the Models' clock found it so)."""
+    if memo.model_clock.take(key):
+        namespace, name = str(key[0]), str(key[1])  # type: ignore[index]
+        await asyncio.to_thread(_model, memo, namespace, name, log)
 
 
-# A minute is the resolution of a cron schedule; dataset checks keep their own interval inside.
-@kopf.timer(GROUP, VERSION, "models", interval=60, initial_delay=30, when=_clock_driven)
-def model_clock(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """A scheduled run or a dataset check may be due."""
-    _model(memo, str(meta["namespace"]), str(meta["name"]), logger)
+@kopf.on.event(GROUP, VERSION, "models")
+async def model_seen(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Plan the Model's next look on the clock, if time alone can make it train."""
+    meta = body.get("metadata", {})
+    key = (str(meta.get("namespace")), str(meta.get("name")))
+    clock: ModelClock = memo.model_clock
+    clock.seen(key, body, kwargs.get("type") == "DELETED")
 
 
 @kopf.on.event(GROUP, VERSION, "trainingjobs")

@@ -5,24 +5,34 @@ Each Kopf setting below is chosen on purpose; the comment says why.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 import kopf
 
 from modelship.operator.deployment.autoscale import Windows
+from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.drift import DriftReader
 from modelship.operator.deployment.traffic import TrafficReader
+from modelship.operator.deployment_handlers import clock_pass
+from modelship.operator.handlers import model_clock_pass
 from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.client import Kube, load_api_client
 from modelship.operator.kube.kopf_storage import storages as kopf_storages
 from modelship.operator.kube.requeue import Requeues
+from modelship.operator.model.clock import ModelClock
 from modelship.operator.model.dataset_jobs import FileDatasetJobs
 from modelship.operator.model.dataset_probe import DatasetProbe
 from modelship.operator.settings import OperatorSettings
+
+# Passes under way when the operator stops get this long to finish (a Kopf daemon's
+# cancellation_timeout before).
+CLOCK_STOP_SECONDS = 10.0
 
 
 @kopf.on.startup()
@@ -76,14 +86,56 @@ def configure(
     )
     # Reconciles of one object triggered from different watches must not interleave.
     memo.locks = defaultdict(threading.Lock)
-    # When each Deployment asked to be looked at again. Made here, not on first use: Kopf's
-    # per-object memos are copies of this one, so a requeue asked for by a reconcile that a
-    # child's event started would otherwise never reach the Deployment's daemon.
+    # When each Deployment asked to be looked at again, and the one clock that plans all their
+    # time-driven work. Made here, not on first use: Kopf's per-object memos are copies of this
+    # one, so a requeue asked for by a reconcile that a child's event started would otherwise
+    # never reach the clock.
     memo.deployment_requeues = Requeues()
+    memo.deployment_clock = DeploymentClock(
+        memo.deployment_requeues,
+        operator_settings.drift_interval_seconds,
+        operator_settings.autoscale_sample_seconds,
+    )
+    memo.model_clock = ModelClock()
     memo.model_changes = Changes()
     memo.measured_changes = Changes()
     memo.models_reading_deployments = {}
     logger.info("modelship operator configured (image %s)", operator_settings.image)
+
+
+@kopf.on.startup()
+async def start_clock(memo: kopf.Memo, **_: Any) -> None:
+    """Run the Deployments' and the Models' clocks (after `configure`: handlers are called in
+    this order).
+
+    They have nothing to do before the watches start, which is after every startup handler, the
+    leader election's included: a standby plans nothing and so does nothing.
+    """
+    deployments: DeploymentClock = memo.deployment_clock
+    models: ModelClock = memo.model_clock
+    memo.clock_stopped = asyncio.Event()
+    memo.clock_tasks = [
+        asyncio.create_task(
+            deployments.schedule.run(partial(clock_pass, memo), memo.clock_stopped)
+        ),
+        asyncio.create_task(
+            models.schedule.run(partial(model_clock_pass, memo), memo.clock_stopped)
+        ),
+    ]
+
+
+@kopf.on.cleanup()
+async def stop_clock(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Stop planning new work; let the passes already running finish (up to 10 s)."""
+    tasks: list[asyncio.Task[None]] = memo.get("clock_tasks") or []
+    if not tasks:
+        return
+    memo.clock_stopped.set()
+    late = (await asyncio.wait(tasks, timeout=CLOCK_STOP_SECONDS))[1]
+    if late:
+        logger.warning("the clocks did not stop in %ss", CLOCK_STOP_SECONDS)
+        for task in late:
+            task.cancel()
 
 
 @kopf.on.cleanup()

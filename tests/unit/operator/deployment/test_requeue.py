@@ -6,9 +6,11 @@ import asyncio
 import copy
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import kopf
+import pytest
 from prometheus_client import CollectorRegistry
 
 from modelship.operator import deployment_handlers as handlers
@@ -20,7 +22,12 @@ from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.metrics import OperatorMetrics
 from support.deployments import cluster
 from support.handler_memo import Clock, handler_memo
-from support.kopf_daemon import Stopped
+
+IDLE_BODY: dict[str, Any] = {
+    "metadata": {"namespace": "ml", "name": "iris"},
+    "spec": {"modelRef": {"name": "iris"}},
+    "status": {},
+}
 
 
 def test_an_object_is_due_once_its_delay_has_passed() -> None:
@@ -101,7 +108,15 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
     assert kube.calls  # due: reconciled
 
 
-async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_survives_errors(
+async def running_clock(memo: kopf.Memo) -> tuple[asyncio.Task[None], asyncio.Event]:
+    stopped = asyncio.Event()
+    clock = memo.deployment_clock
+    task = asyncio.create_task(clock.schedule.run(partial(handlers.clock_pass, memo), stopped))
+    await asyncio.sleep(0)
+    return task, stopped
+
+
+async def test_the_clock_sleeps_until_due_is_woken_by_an_earlier_request_and_survives_errors(
     monkeypatch: Any,
 ) -> None:
     kube = cluster()
@@ -117,17 +132,9 @@ async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_su
         return 30.0  # settled: nothing due for half a minute
 
     monkeypatch.setattr(handlers, "reconcile_deployment", reconcile)
+    task, stopped = await running_clock(memo)
+    await handlers.deployment_seen(body=IDLE_BODY, memo=memo, type="ADDED")
     memo.deployment_requeues.request(("ml", "iris"), 0)
-    stopped = Stopped()
-    daemon = asyncio.create_task(
-        handlers.deployment_clock(
-            meta={"namespace": "ml", "name": "iris"},
-            body={"status": {}},
-            memo=memo,
-            logger=logging.getLogger("t"),
-            stopped=stopped,
-        )
-    )
     await asyncio.sleep(0.3)
     assert len(seen) == 2  # failed, then retried after RETRY_AFTER_ERROR_SECONDS
     errors = memo.metrics.registry.get_sample_value(
@@ -136,28 +143,39 @@ async def test_the_daemon_sleeps_until_due_is_woken_by_an_earlier_request_and_su
     assert errors == 1
     await asyncio.sleep(0.3)
     assert len(seen) == 2  # asleep towards the 30 s it was asked for: no polling meanwhile
-    # An event's reconcile (in a handler thread) asks for sooner: the daemon wakes for it.
+    # An event's reconcile (in a handler thread) asks for sooner: the clock wakes for it.
     await asyncio.to_thread(memo.deployment_requeues.request, ("ml", "iris"), 0)
     await asyncio.sleep(0.2)
-    assert len(seen) == 3 and not daemon.done()
-    stopped.event.set()
-    await asyncio.wait_for(daemon, timeout=1)  # ends by itself, not by cancellation
+    assert len(seen) == 3 and not task.done()
+    stopped.set()
+    await asyncio.wait_for(task, timeout=1)  # ends by itself, not by cancellation
 
 
-def test_the_next_wake_is_the_sooner_of_requeue_and_drift() -> None:
-    assert handlers.next_wake(3.0, 10.0) == 3.0
-    assert handlers.next_wake(None, 10.0) == 10.0
-    assert handlers.next_wake(None, None) == handlers.IDLE_SECONDS
-    assert handlers.next_wake(3.0, 10.0, 0.5) == 0.5  # the autoscaler's next reading
-    assert handlers.next_wake(None, None, 2.0) == 2.0
+async def test_a_suspended_or_deleted_deployment_has_no_plan_and_costs_nothing(
+    monkeypatch: Any,
+) -> None:
+    kube = cluster()
+    memo = handler_memo(kube, time.monotonic)
+    monkeypatch.setattr(handlers, "reconcile_deployment", lambda *_: pytest.fail("reconciled"))
+    task, stopped = await running_clock(memo)
+    suspended = copy.deepcopy(IDLE_BODY)
+    suspended["spec"] = {"suspend": True}
+    await handlers.deployment_seen(body=suspended, memo=memo, type="ADDED")
+    memo.deployment_requeues.request(("ml", "iris"), 0)
+    await asyncio.sleep(0.1)
+    assert memo.deployment_clock.planned() == 0 and len(memo.deployment_clock.schedule) == 0
+    await handlers.deployment_seen(body=IDLE_BODY, memo=memo, type="DELETED")
+    assert memo.deployment_clock.planned() == 0
+    stopped.set()
+    await asyncio.wait_for(task, timeout=1)
 
 
-def test_a_requeue_asked_for_by_a_childs_event_reaches_the_deployments_daemon(
+def test_a_requeue_asked_for_by_a_childs_event_reaches_the_deployments_clock(
     monkeypatch: Any,
 ) -> None:
     """Kopf gives each object a shallow copy of the startup memo; a reconcile that a child's
     event starts runs with the child's copy, and the delay it asks for (e.g. the shadow figures'
-    refresh) must still be seen by the Deployment's daemon, which sleeps on its own copy."""
+    refresh) must still reach the Deployments' clock, made once at startup."""
     kube = cluster()
     monkeypatch.setattr(startup, "load_api_client", lambda: None)
     monkeypatch.setattr(startup, "Kube", lambda _: kube)
@@ -175,38 +193,27 @@ def test_a_requeue_asked_for_by_a_childs_event_reaches_the_deployments_daemon(
     startup.close(memo=started)
 
 
-async def test_a_promotion_seen_after_the_daemon_woke_still_starts_the_drift_reads(
+async def test_a_promotion_starts_the_drift_reads_when_its_event_arrives(
     monkeypatch: Any,
 ) -> None:
-    """The reconcile that promotes wakes the daemon as its write returns, before the watch puts
-    the promoted status into the daemon's body: the daemon plans from the old status (nothing
-    in production, so no drift to read) and must be woken again by the event that brings it,
-    or it sleeps an idle hour while production serves without drift reads. And the stale
-    `checkedAt` in the body after a read is not taken for "due again"."""
+    """The reconcile that promotes asks for its next look as its write returns, before the
+    watch brings the promoted status: the plan follows the event, so drift is read once the
+    event arrives, at once, and the stale `checkedAt` after a read is not taken for "due
+    again" (the read's own event replans it)."""
     kube = cluster()
     memo = handler_memo(kube, time.monotonic)
     monkeypatch.setattr(handlers, "reconcile_deployment", lambda *_: None)
     reads: list[float] = []
     monkeypatch.setattr(handlers, "_drift", lambda *_: reads.append(time.monotonic()))
-    live_body: dict[str, Any] = {"status": {}}
-    stopped = Stopped()
-    daemon = asyncio.create_task(
-        handlers.deployment_clock(
-            meta={"namespace": "ml", "name": "iris"},
-            body=live_body,
-            memo=memo,
-            logger=logging.getLogger("t"),
-            stopped=stopped,
-        )
-    )
-    await asyncio.sleep(0.1)
+    task, stopped = await running_clock(memo)
+    await handlers.deployment_seen(body=IDLE_BODY, memo=memo, type="ADDED")
     await asyncio.to_thread(memo.deployment_requeues.request, ("ml", "iris"), None)
     await asyncio.sleep(0.1)
-    assert reads == []  # woken by the promotion's reconcile, with the old status in its body
-    # Kopf delivers the promotion's event: it replaces the body, then runs the event handlers.
-    live_body["status"] = {"production": {"version": 1, "promotedAt": "2025-03-01T12:00:00Z"}}
-    await handlers.deployment_seen(meta={"namespace": "ml", "name": "iris"}, memo=memo)
+    assert reads == []  # the promotion's write returned; its event has not arrived
+    promoted = copy.deepcopy(IDLE_BODY)
+    promoted["status"] = {"production": {"version": 1, "promotedAt": "2025-03-01T12:00:00Z"}}
+    await handlers.deployment_seen(body=promoted, memo=memo, type="MODIFIED")
     await asyncio.sleep(0.3)
     assert len(reads) == 1  # read at once; the body still says never read, yet not re-read
-    stopped.event.set()
-    await asyncio.wait_for(daemon, timeout=1)
+    stopped.set()
+    await asyncio.wait_for(task, timeout=1)
