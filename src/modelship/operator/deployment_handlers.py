@@ -160,6 +160,8 @@ async def deployment_seen(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> No
     starts the drift reads when its event arrives, and a drift reading's new `checkedAt` moves
     the next one.
     """
+    if (clocks := memo.get("clocks")) is not None:
+        clocks.ensure_running()  # here, in a handler's context: see startup.Clocks
     meta = body.get("metadata", {})
     key = (str(meta.get("namespace")), str(meta.get("name")))
     deleted = kwargs.get("type") == "DELETED"

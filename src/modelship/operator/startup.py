@@ -103,39 +103,59 @@ def configure(
     logger.info("modelship operator configured (image %s)", operator_settings.image)
 
 
+class Clocks:
+    """The Deployments' and the Models' clocks' runner tasks.
+
+    Started by the first watch event's handler, not at startup: Kopf sets up the context its
+    Event posting needs (`kopf.event`) for handlers, not for startup activities, and a task keeps
+    the context it was created in; started at startup, every reconcile a clock ran failed at its
+    first Event. There is nothing to run before the first event anyway, and a standby sees none.
+    """
+
+    def __init__(self, memo: kopf.Memo) -> None:
+        self._memo = memo
+        self._stopped = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def ensure_running(self) -> None:
+        """Start the runners once (from the event loop, in a handler's context)."""
+        if self._tasks or self._stopped.is_set():
+            return
+        memo = self._memo
+        deployments: DeploymentClock = memo.deployment_clock
+        models: ModelClock = memo.model_clock
+        self._tasks = [
+            asyncio.create_task(deployments.schedule.run(partial(clock_pass, memo), self._stopped)),
+            asyncio.create_task(
+                models.schedule.run(partial(model_clock_pass, memo), self._stopped)
+            ),
+        ]
+
+    async def stop(self) -> bool:
+        """Stop planning new work; wait up to CLOCK_STOP_SECONDS for passes under way. False:
+        some did not end in time (they are cancelled)."""
+        self._stopped.set()
+        if not self._tasks:
+            return True
+        late = (await asyncio.wait(self._tasks, timeout=CLOCK_STOP_SECONDS))[1]
+        for task in late:
+            task.cancel()
+        return not late
+
+
 @kopf.on.startup()
 async def start_clock(memo: kopf.Memo, **_: Any) -> None:
-    """Run the Deployments' and the Models' clocks (after `configure`: handlers are called in
-    this order).
-
-    They have nothing to do before the watches start, which is after every startup handler, the
-    leader election's included: a standby plans nothing and so does nothing.
-    """
-    deployments: DeploymentClock = memo.deployment_clock
-    models: ModelClock = memo.model_clock
-    memo.clock_stopped = asyncio.Event()
-    memo.clock_tasks = [
-        asyncio.create_task(
-            deployments.schedule.run(partial(clock_pass, memo), memo.clock_stopped)
-        ),
-        asyncio.create_task(
-            models.schedule.run(partial(model_clock_pass, memo), memo.clock_stopped)
-        ),
-    ]
+    """Make the clocks' runners (after `configure`: handlers are called in this order); the
+    first watch event starts them (`Clocks`)."""
+    memo.clocks = Clocks(memo)
 
 
 @kopf.on.cleanup()
 async def stop_clock(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Stop planning new work; let the passes already running finish (up to 10 s)."""
-    tasks: list[asyncio.Task[None]] = memo.get("clock_tasks") or []
-    if not tasks:
-        return
-    memo.clock_stopped.set()
-    late = (await asyncio.wait(tasks, timeout=CLOCK_STOP_SECONDS))[1]
-    if late:
+    clocks: Clocks | None = memo.get("clocks")
+    if clocks is not None and not await clocks.stop():
         logger.warning("the clocks did not stop in %ss", CLOCK_STOP_SECONDS)
-        for task in late:
-            task.cancel()
 
 
 @kopf.on.cleanup()
