@@ -98,7 +98,7 @@ class AdmissionServer:
         self._runner: aiohttp.web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         # Its own threads: on the loop's shared executor an approval waited behind reconciles
-        # and daemon passes blocked on the API server, past the API server's 10 s webhook
+        # and clock passes blocked on the API server, past the API server's 10 s webhook
         # timeout, and every write to a Deployment failed meanwhile (seen settling 1,000).
         self._threads = ThreadPoolExecutor(ADMISSION_THREADS, thread_name_prefix="admission")
         self.address: tuple[str, int] = ("", 0)
