@@ -176,7 +176,7 @@ async def test_validation_accepts_the_mutated_object_even_a_second_later(tmp_pat
 async def test_an_approval_is_answered_while_every_shared_thread_waits_on_the_api_server(
     tmp_path: Path,
 ) -> None:
-    """Reconciles and daemon passes run on the loop's shared executor and may all wait on a slow
+    """Reconciles and clock passes run on the loop's shared executor and may all wait on a slow
     API server; the webhook has threads of its own, so the API server's 10 s call does not time
     out behind them (which failed every write to a Deployment meanwhile)."""
     authorizer = Authorizer({"bob"})
