@@ -74,28 +74,26 @@ load 3-17 (the trained share's pods), each code in turn:
 | code | settle s | active ratio | RSS MB | idle CPU % | req/s | restart s (RSS) |
 |---|---|---|---|---|---|---|
 | before (31e6547) | 97.9 | 2.01 | 253 | 1.23 | 4.87 | 38.4 (209) |
-| + events deduplicated (reverted) | 65.4 | 1.54 | 600 | 0.95 | 2.77 | 54.6 (209) |
-| + one clock (both reverted) | 28.5 | 1.41 | 307 | 0.98 | 2.92 | 34.5 (200) |
+| + events deduplicated (de404bc) | 65.4 | 1.54 | 600 | 0.95 | 2.77 | 54.6 (209) |
+| + one clock, own webhook threads (51e982e) | 28.5 | 1.41 | 307 | 0.98 | 2.92 | 34.5 (200) |
 
 Requests while the 1,000 settled, before (audit log, operator's agents): 12,392, of which GET
 Deployment 2,376 and GET Model 2,373 (a Model's every event reconciled each of its Deployments),
 Kopf's own PATCHes 2,989, Events 1,664, status PATCHes 1,623. Idle, the serving share's drift
 reads are what is left (40 GET + 40 LIST pods + 40 status PATCH a minute for 20 serving
-Deployments). RSS is the long-running operator's high-water mark after the burst (the 600 MB run
-is unexplained: the same code's restart held 209 MB). Kopf keeps, for every object of a kind
-with a daemon or timer, its latest body (`daemons_memory.live_fresh_body`, set for every object
-whatever the `when` filter). Both changes measured above (events deduplicated, de404bc; one
-clock instead of the daemons, 615c8d5) are in the history and were reverted before submitting:
-with them the live Traefik canary and batch tests stalled under `make test` (see stop 37's
-note). The shipped operator is the 'before' row's, with the approval webhook on threads of its
-own.
+Deployments: 2.0 of the 2.92 req/s). RSS is the long-running operator's high-water mark after
+the burst (the 600 MB run is unexplained: the same code's restart held 209 MB); live objects
+are what `bench/operator_heap.py` reports. Kopf kept, for every object of a kind with a daemon
+or timer, its latest body (`daemons_memory.live_fresh_body`, set for every object whatever the
+`when` filter): Deployments and Models now have neither (`kube/schedule.py`), so no body, no
+task and no finalizer per object.
 
-`--sizes 0,3000` with the clock (51e982e, reverted since), load 1-18: N = 0 settle 0.0 s, loops
-27.8 s, RSS 115 MB, 0.48 %, 1.17 req/s, restart 2.0 s; N = 3,000: created in 44 s, settle 110.7
-s, loops 31.9 s (1.15x), RSS 662 MB (restart: 353 MB), idle 0.95 % of a core, 2.95 req/s,
-restart to all 6,040 observed 163.8 s. Settle and restart both run at ~37 objects a second, the
-pace of eight handler threads each waiting on the API server; RSS grows with N (the high-water
-mark of the settle, and 353 MB for a fresh operator over the same objects), so 10,000 would not
+`--sizes 0,3000` with the clock (51e982e), load 1-18: N = 0 settle 0.0 s, loops 27.8 s, RSS
+115 MB, 0.48 %, 1.17 req/s, restart 2.0 s; N = 3,000: created in 44 s, settle 110.7 s, loops
+31.9 s (1.15x), RSS 662 MB (restart: 353 MB), idle 0.95 % of a core, 2.95 req/s, restart to
+all 6,040 observed 163.8 s. Settle and restart both run at ~37 objects a second, the pace of
+eight handler threads each waiting on the API server; RSS grows with N (the high-water mark
+of the settle, and 353 MB for a fresh operator over the same objects), so 10,000 would not
 meet the 400 MB goal as it stands. 10,000 was not run.
 
 Memory, per idle Model + Deployment: the metrics' per-object gauges were prometheus_client
