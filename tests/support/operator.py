@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelship.operator.__main__ import STACKS_SIGNAL
 from support.waiting import wait_for
 from support.webhook import remove_webhook_configurations, serve_webhooks_from
 
@@ -102,9 +103,15 @@ class OperatorProcess:
                 self.process.wait(timeout=30)
 
     def tail(self, lines: int = 40) -> str:
+        """The log's last lines, for a failure's message. A running operator is asked for every
+        thread's stack too (its stacks signal), which ends up in the log after these lines."""
         log = self.log_dir / f"operator-{self.starts}.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        last = "\n".join(text.splitlines()[-lines:])
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, STACKS_SIGNAL)
+            last += f"\n(every thread's stack is being written to {log})"
+        return last
 
 
 def running_operator(

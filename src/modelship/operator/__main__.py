@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import signal
 import sys
 
 import kopf
@@ -11,8 +13,13 @@ import modelship.operator  # noqa: F401  (registers the handlers)
 from modelship.operator.ha.elector import LeaderElector
 from modelship.operator.settings import OperatorSettings
 
+# `kill -USR2 <pid>` writes every thread's stack to the log (stderr) and the operator goes on:
+# a stall (a handler waiting on a lock, a thread on the API server) is then seen, not guessed.
+STACKS_SIGNAL = signal.SIGUSR2
+
 
 def main() -> int:
+    faulthandler.register(STACKS_SIGNAL, all_threads=True)
     settings = OperatorSettings()
     kopf.configure(verbose=False)
     memo = kopf.Memo()
