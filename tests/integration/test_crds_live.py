@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from modelship.operator.kube.client import Kube, KubeError
+from modelship.operator.kube.lookups import deployments_of_model
 from modelship.operator.kube.resources import (
     BATCH_PREDICTIONS,
     MODEL_DEPLOYMENTS,
@@ -189,3 +190,20 @@ def test_empty_strings_are_stored_as_empty_strings(kube: Kube, namespace: str) -
         MODELS, namespace, "empty-strings", {"status": {"conditions": [condition]}}, status=True
     )
     assert patched["status"]["conditions"][0]["message"] == ""
+
+
+def test_a_models_deployments_are_selected_by_the_api_server(kube: Kube, namespace: str) -> None:
+    """`spec.modelRef.name` is a selectable field: a Model's reconcile reads its own Deployments,
+    not the namespace's (`kube/lookups.py`); a field the CRD does not declare is refused."""
+    body = sample("Deployment")
+    for name, model in (("picks-a", "alpha"), ("picks-b", "beta"), ("picks-c", "alpha")):
+        created = copy.deepcopy(body)
+        created["metadata"] = {"name": name, "namespace": namespace}
+        created["spec"]["modelRef"] = {"name": model}
+        kube.create(MODEL_DEPLOYMENTS, namespace, created)
+    picked = deployments_of_model(kube, namespace, "alpha")
+    assert sorted(d["metadata"]["name"] for d in picked) == ["picks-a", "picks-c"]
+    assert deployments_of_model(kube, namespace, "gamma") == []
+    with pytest.raises(KubeError) as refused:
+        kube.list(MODEL_DEPLOYMENTS, namespace, fields={"spec.task": "x"})
+    assert refused.value.status == 400

@@ -96,7 +96,11 @@ class FakeKube(Kube):
         return copy.deepcopy(found) if found is not None else None
 
     def list(
-        self, res: Resource, namespace: str, selector: dict[str, str] | None = None
+        self,
+        res: Resource,
+        namespace: str,
+        selector: dict[str, str] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> list[Obj]:
         self.calls.append(Call("list", _key(res), namespace))
         return [
@@ -108,6 +112,7 @@ class FakeKube(Kube):
                 (obj["metadata"].get("labels") or {}).get(k) == v
                 for k, v in (selector or {}).items()
             )
+            and all(_field(obj, path) == value for path, value in (fields or {}).items())
         ]
 
     def create(self, res: Resource, namespace: str, body: Obj) -> Obj:
@@ -178,3 +183,11 @@ class FakeKube(Kube):
         if isinstance(answer, Exception):
             raise answer
         return copy.deepcopy(answer)
+
+
+def _field(obj: Obj, path: str) -> str:
+    """A field selector's value as the API server reads it: the dotted path's string, or ""."""
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)

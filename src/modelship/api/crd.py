@@ -47,6 +47,9 @@ class KindInfo:
     spec: type[BaseModel]
     status: type[BaseModel]
     columns: list[dict[str, Any]] = field(default_factory=list)
+    # Fields a LIST can filter on (`fieldSelector`), so a client asks the API server for the
+    # few objects it wants instead of reading the whole namespace.
+    selectable: list[str] = field(default_factory=list)
 
 
 def _column(name: str, path: str, type_: str = "string", priority: int = 0) -> dict[str, Any]:
@@ -104,6 +107,7 @@ KINDS: tuple[KindInfo, ...] = (
         model=Deployment,
         spec=DeploymentSpec,
         status=DeploymentStatus,
+        selectable=[".spec.modelRef.name"],
         columns=[
             _column("Model", ".spec.modelRef.name"),
             _column("Test", ".status.test.version", "integer"),
@@ -192,6 +196,11 @@ def build_crd(info: KindInfo) -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": info.columns,
+                    **(
+                        {"selectableFields": [{"jsonPath": path} for path in info.selectable]}
+                        if info.selectable
+                        else {}
+                    ),
                     "schema": {"openAPIV3Schema": openapi_schema(info)},
                 }
             ],

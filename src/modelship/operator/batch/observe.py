@@ -19,7 +19,8 @@ from modelship.operator.batch.observation import (
     VersionFacts,
 )
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS
+from modelship.operator.kube.lookups import deployments_of_model
+from modelship.operator.kube.resources import JOBS, MODELS, PODS
 
 Obj = dict[str, Any]
 
@@ -45,9 +46,7 @@ def version_facts(kube: Kube, namespace: str, model: str) -> VersionFacts:
     status = ModelStatus.model_validate(body.get("status") or {})
     versions = [CatalogVersion(v.version, v.digest, v.artifact) for v in status.versions]
     approvals: list[ApprovalRecord] = []
-    for deployment in kube.list(MODEL_DEPLOYMENTS, namespace):
-        if (deployment.get("spec") or {}).get("modelRef", {}).get("name") != model:
-            continue
+    for deployment in deployments_of_model(kube, namespace, model):
         approvals += approval_records(
             DeploymentStatus.model_validate(deployment.get("status") or {})
         )

@@ -21,7 +21,6 @@ from modelship.operator.deployment.observe import observe
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.kube.client import Kube
 from modelship.operator.kube.naming import LABEL_STAGE
-from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.settings import OperatorSettings
 
@@ -56,15 +55,6 @@ def reconcile_deployment(
     if metrics is not None:
         metrics.deployment_written(subject.namespace, subject.name, subject.status, decision.status)
     return decision.requeue_after
-
-
-def deployments_of_model(kube: Kube, namespace: str, model: str) -> list[str]:
-    """Names of the Deployments that deploy `model`."""
-    return [
-        d["metadata"]["name"]
-        for d in kube.list(MODEL_DEPLOYMENTS, namespace)
-        if d.get("spec", {}).get("modelRef", {}).get("name") == model
-    ]
 
 
 def owner_deployment(labels: dict[str, str]) -> str | None:

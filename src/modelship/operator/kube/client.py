@@ -114,13 +114,21 @@ class Kube:
             raise
 
     def list(
-        self, res: Resource, namespace: str, selector: dict[str, str] | None = None
+        self,
+        res: Resource,
+        namespace: str,
+        selector: dict[str, str] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> list[Obj]:
+        """Objects of the namespace matching every label of `selector` and every field of
+        `fields` (a field the CRD declares selectable, e.g. `spec.modelRef.name`)."""
         query = []
         if selector:
             query.append(
                 ("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))
             )
+        if fields:
+            query.append(("fieldSelector", ",".join(f"{k}={v}" for k, v in sorted(fields.items()))))
         result = self._call("GET", res.path(namespace), query=query)
         items: list[Obj] = result.get("items", [])
         return items

@@ -7,8 +7,9 @@ from typing import Any
 
 from modelship.api.v1alpha1 import Model
 from modelship.operator.kube.client import Kube
+from modelship.operator.kube.lookups import deployments_of_model
 from modelship.operator.kube.naming import LABEL_MODEL
-from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, TRAINING_JOBS
+from modelship.operator.kube.resources import TRAINING_JOBS
 from modelship.operator.model.dataset_probe import DatasetProbe
 from modelship.operator.model.observation import (
     ModelObservation,
@@ -35,7 +36,7 @@ def observe(kube: Kube, body: Obj, model: Model, probe: DatasetProbe | None) -> 
     policy = model.spec.retraining
     tjs = [ObservedTrainingJob.from_body(tj) for tj in owned_training_jobs(kube, body)]
     deployments = (
-        deployments_of(kube.list(MODEL_DEPLOYMENTS, namespace), name)
+        deployments_of(deployments_of_model(kube, namespace, name), name)
         if policy.drift is not None or policy.performance is not None
         else []
     )

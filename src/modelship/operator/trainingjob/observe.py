@@ -13,7 +13,8 @@ from modelship.api.v1alpha1 import ModelStatus, ProductionStatus, TrainingJob
 from modelship.contracts.gates import Champion
 from modelship.contracts.production_data import ProductionSource
 from modelship.operator.kube.client import Kube
-from modelship.operator.kube.resources import JOBS, MODEL_DEPLOYMENTS, MODELS, PODS
+from modelship.operator.kube.lookups import deployments_of_model
+from modelship.operator.kube.resources import JOBS, MODELS, PODS
 from modelship.operator.model.observation import deployments_of
 from modelship.operator.trainingjob.builders import job_name
 from modelship.operator.trainingjob.decide import AttemptObservation, needs_champion
@@ -71,7 +72,7 @@ def _newest_production(kube: Kube, namespace: str, model: str) -> ProductionStat
     promoted = sorted(
         (
             production
-            for mdep in deployments_of(kube.list(MODEL_DEPLOYMENTS, namespace), model)
+            for mdep in deployments_of(deployments_of_model(kube, namespace, model), model)
             if (production := mdep.status.production) is not None
             and production.version is not None
             and production.promoted_at
