@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,15 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelship.devcluster.ports import free_ports
 from modelship.operator.__main__ import STACKS_SIGNAL
 from support.waiting import wait_for
 from support.webhook import remove_webhook_configurations, serve_webhooks_from
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    (port,) = free_ports(1)
+    return port
 
 
 class OperatorProcess:
@@ -32,9 +31,10 @@ class OperatorProcess:
         self.log_dir = log_dir
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
-        self.port = free_port()
-        self.admission_port = free_port()  # its approval webhook (tests/support/webhook.py)
-        self.metrics_port = free_port()
+        # Health, its approval webhook (tests/support/webhook.py), metrics: distinct ports, all
+        # held while picked (picked one by one, the health endpoint once got the webhook's port
+        # and the operator never became healthy).
+        self.port, self.admission_port, self.metrics_port = free_ports(3)
         self.starts = 0
 
     def start(self) -> None:

@@ -28,7 +28,7 @@ from modelship.catalog import (
     VersionMetadata,
     open_catalog,
 )
-from support.operator import free_port
+from modelship.devcluster.ports import free_ports
 from support.waiting import wait_for
 
 NAMESPACE = "ml"
@@ -101,7 +101,7 @@ def serve(
     root: Path, metadata: VersionMetadata, x: np.ndarray, y: np.ndarray, **settings: str
 ) -> Iterator[ServerProcess]:
     """Serve a published version of the catalog under `root` as a real process."""
-    host, port, grpc_port = "127.0.0.1", free_port(), free_port()
+    host, (port, grpc_port) = "127.0.0.1", free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELSHIP_")}
     values = {
         "model_name": metadata.model,

@@ -22,12 +22,13 @@ from sklearn.linear_model import LogisticRegression
 from tritonclient.utils import InferenceServerException
 
 from modelship.contracts.routing import RouteBackend, RoutingTable
+from modelship.devcluster.ports import free_ports
 from modelship.router.proxy import RouterApp
 from modelship.router.routes import Endpoint
 from modelship.router.server import RouterServer
 from modelship.router.settings import RouterSettings
 from modelship.router.state import StaticSource
-from support.serving import ServerProcess, free_port, iris_server
+from support.serving import ServerProcess, iris_server
 from support.waiting import wait_for
 
 
@@ -40,14 +41,15 @@ def router(endpoints: dict[str, tuple[Endpoint, ...]]) -> Iterator[RouterApp]:
     table = RoutingTable(
         revision=1, stable=route(1, "stable"), canary=route(2, "canary"), canary_weight=50
     )
+    port, grpc_port = free_ports(2)
     settings = RouterSettings(
         namespace="ml",
         deployment="iris",
         model_name="iris",
         routing_config_map="iris-routing",
         host="127.0.0.1",
-        port=free_port(),
-        grpc_port=free_port(),
+        port=port,
+        grpc_port=grpc_port,
     )
     app = RouterApp(settings, StaticSource(table, endpoints), CollectorRegistry())
     loop = asyncio.new_event_loop()
@@ -149,7 +151,7 @@ def test_without_a_stable_grpc_port_the_connection_is_refused(
 
 def test_a_dead_stable_pod_is_skipped(servers: list[ServerProcess]) -> None:
     stable, _ = servers
-    dead = Endpoint("127.0.0.1", free_port(), free_port())  # nothing listens there
+    dead = Endpoint("127.0.0.1", *free_ports(2))  # nothing listens there
     with router({"stable": (dead, pod(stable))}) as app:
         target = f"127.0.0.1:{app.settings.grpc_port}"
         for _ in range(3):
