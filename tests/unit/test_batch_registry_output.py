@@ -128,10 +128,13 @@ def test_everything_a_version_predicted_is_listed(
     nightly, _ = run(version)
     backtest, _ = run(version, name="backtest", approved=False, format="jsonl")
     listed = catalog.prediction_outputs(NAMESPACE, "churn", version=1)
-    assert [x.reference for x in listed] == [nightly.output_ref, backtest.output_ref]
-    assert [x.manifest.approved for x in listed] == [True, False]
-    assert listed[1].manifest.batch_prediction == f"{NAMESPACE}/backtest"
-    assert listed[0].manifest.output.digest == nightly.output_digest
+    # Oldest first: two runs in the same second are equally old, in either order.
+    assert [x.manifest.created_at for x in listed] == sorted(x.manifest.created_at for x in listed)
+    by_ref = {x.reference: x.manifest for x in listed}
+    assert sorted(by_ref) == sorted([nightly.output_ref, backtest.output_ref])
+    assert by_ref[nightly.output_ref].approved and not by_ref[backtest.output_ref].approved
+    assert by_ref[backtest.output_ref].batch_prediction == f"{NAMESPACE}/backtest"
+    assert by_ref[nightly.output_ref].output.digest == nightly.output_digest
     assert catalog.prediction_outputs(NAMESPACE, "churn", version=2) == []
     assert catalog.version_numbers(NAMESPACE, "churn") == [1]  # outputs are not versions
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from modelship.devcluster.binaries import ControlPlaneBinaries
 from modelship.devcluster.crds import load_crds
 from modelship.devcluster.kubeconfig import read_kubeconfig, render_kubeconfig, write_kubeconfig
 from modelship.devcluster.layout import DevLayout, default_dev_dir
-from modelship.devcluster.ports import free_ports
+from modelship.devcluster.ports import LOWEST, ephemeral_start, free_ports
 from modelship.devcluster.processes import (
     ProcessRecord,
     is_alive,
@@ -39,6 +40,24 @@ def test_free_ports_are_distinct_and_bindable() -> None:
     for port in ports:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_free_ports_come_from_below_the_ephemeral_range_and_skip_taken_ones() -> None:
+    """Outgoing connections draw their local ports from the ephemeral range, so a port chosen
+    there can be taken before it is bound; below it, only listeners compete."""
+    start = ephemeral_start()
+    assert all(LOWEST <= port < start for port in free_ports(50))
+    with socket.socket() as taken:
+        with contextlib.suppress(OSError):  # already taken by someone else: as good
+            taken.bind(("127.0.0.1", LOWEST))
+        assert free_ports(1, start=LOWEST + 2) == [LOWEST + 1]
+
+
+def test_the_ephemeral_start_is_read_from_the_kernel_or_defaulted(tmp_path: Path) -> None:
+    source = tmp_path / "ip_local_port_range"
+    source.write_text("40000\t60999\n")
+    assert ephemeral_start(source) == 40000
+    assert ephemeral_start(tmp_path / "absent") == 32768
 
 
 def test_kubeconfig_round_trips_server_ca_and_token(tmp_path: Path) -> None:

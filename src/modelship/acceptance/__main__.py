@@ -57,6 +57,27 @@ def request_body(row: list[float | str | None], typed: list[FeatureInfo] | None)
     }
 
 
+# A pod that does not answer its identity is failed: asked this many times first, since one
+# request timing out on a busy node (while its 200 prediction requests then all pass) is not a
+# pod serving the wrong version.
+IDENTITY_ATTEMPTS = 3
+IDENTITY_RETRY_SECONDS = 1.0
+
+
+def identity(client: httpx.Client, url: str) -> tuple[str | None, str | None]:
+    """(version, digest) the pod says it serves; (None, why) when it never answered."""
+    for attempt in range(1, IDENTITY_ATTEMPTS + 1):
+        try:
+            response = client.get(url)
+            break
+        except httpx.TransportError as exc:
+            if attempt == IDENTITY_ATTEMPTS:
+                return None, f"unreachable: {exc} ({attempt} attempts)"
+            time.sleep(IDENTITY_RETRY_SECONDS * attempt)
+    params = response.json().get("parameters", {}) if response.status_code == 200 else {}
+    return params.get("version"), params.get("digest")
+
+
 def probe(
     plan: AcceptancePlan,
     rows: list[list[float | str | None]],
@@ -68,12 +89,9 @@ def probe(
     observed = Observations()
     model, version = plan.model, plan.version
     for target in plan.targets:
-        try:
-            response = client.get(f"{target}/v2/models/{model}/versions/{version}")
-            params = response.json().get("parameters", {}) if response.status_code == 200 else {}
-            observed.identities[target] = (params.get("version"), params.get("digest"))
-        except httpx.HTTPError as exc:
-            observed.identities[target] = (None, f"unreachable: {exc}")
+        observed.identities[target] = identity(
+            client, f"{target}/v2/models/{model}/versions/{version}"
+        )
     for index, (row, expected) in enumerate(zip(rows, targets, strict=True)):
         target = plan.targets[index % len(plan.targets)]
         body = request_body(row, typed)
