@@ -130,11 +130,16 @@ def serve(
             process.wait()
 
 
-def server_metric(server: ServerProcess, name: str, **labels: str) -> float:
-    """One sample of the server's /metrics, found by name and labels."""
+def server_metric(
+    server: ServerProcess, name: str, absent: float | None = None, **labels: str
+) -> float:
+    """One sample of the server's /metrics, found by name and labels; `absent` when the series
+    does not exist yet (a labelled counter appears with its first increment), if given."""
     text = httpx.get(f"http://{server.host}:{server.port}/metrics").text
     for line in text.splitlines():
         head, _, value = line.rpartition(" ")
         if head.split("{")[0] == name and all(f'{k}="{v}"' in head for k, v in labels.items()):
             return float(value)
+    if absent is not None:
+        return absent
     raise AssertionError(f"{name} {labels} not exported")

@@ -133,7 +133,7 @@ def test_grpc_traffic_counts_in_metrics_and_drift(
     rows_before = server_metric(server, "modelship_inference_rows_total")
     drift_before = server_metric(server, "modelship_drift_observed_rows")
     calls_before = server_metric(
-        server, "modelship_grpc_requests_total", method="ModelInfer", code="OK"
+        server, "modelship_grpc_requests_total", absent=0.0, method="ModelInfer", code="OK"
     )
     client.infer("iris", [rows_input(server.x[:7])])
     assert server_metric(server, "modelship_inference_rows_total") == rows_before + 7
