@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
 from typing import Any
 
 import kopf
@@ -11,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.kube.changes import Changes
+from modelship.operator.kube.locks import KeyedLocks
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.metrics import OperatorMetrics
 from modelship.operator.settings import OperatorSettings
@@ -33,7 +32,7 @@ def handler_memo(
     return kopf.Memo(
         kube=kube,
         settings=settings,
-        locks=defaultdict(threading.Lock),
+        locks=KeyedLocks(),
         deployment_requeues=requeues,
         deployment_clock=DeploymentClock(
             requeues, settings.drift_interval_seconds, settings.autoscale_sample_seconds, clock

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
-from collections import defaultdict
 from functools import partial
 from typing import Any
 
@@ -24,6 +22,7 @@ from modelship.operator.handlers import model_clock_pass
 from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.client import Kube, load_api_client
 from modelship.operator.kube.kopf_storage import storages as kopf_storages
+from modelship.operator.kube.locks import KeyedLocks
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.model.clock import ModelClock
 from modelship.operator.model.dataset_jobs import FileDatasetJobs
@@ -85,7 +84,7 @@ def configure(
         FileDatasetJobs(memo.kube, operator_settings),
     )
     # Reconciles of one object triggered from different watches must not interleave.
-    memo.locks = defaultdict(threading.Lock)
+    memo.locks = KeyedLocks()
     # When each Deployment asked to be looked at again, and the one clock that plans all their
     # time-driven work. Made here, not on first use: Kopf's per-object memos are copies of this
     # one, so a requeue asked for by a reconcile that a child's event started would otherwise

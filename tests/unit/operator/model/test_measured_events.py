@@ -9,8 +9,6 @@ never looked at its Deployments, so it could not retrain on measured decay.
 from __future__ import annotations
 
 import copy
-import threading
-from collections import defaultdict
 from typing import Any
 
 import kopf
@@ -19,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from modelship.operator import handlers
 from modelship.operator.kube.changes import Changes
+from modelship.operator.kube.locks import KeyedLocks
 from modelship.operator.metrics import OperatorMetrics
 from support.factories import iris_deployment, iris_model
 
@@ -34,7 +33,7 @@ def measured(drift: dict[str, Any] | None = None) -> dict[str, Any]:
 @pytest.fixture
 def memo() -> kopf.Memo:
     return kopf.Memo(
-        locks=defaultdict(threading.Lock),
+        locks=KeyedLocks(),
         measured_changes=Changes(),
         models_reading_deployments={},
         metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
