@@ -116,7 +116,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -132,9 +131,10 @@ from typing import Any
 
 from modelship.api.v1alpha1 import GROUP, VERSION
 from modelship.cli.approve import approval_for
-from modelship.devcluster.audit import read_audit
+from modelship.devcluster.audit import AuditRecord, read_audit
 from modelship.devcluster.cluster import DevCluster
 from modelship.devcluster.kubeapi import ApiEndpoint, KubeClient
+from modelship.devcluster.ports import free_ports
 from modelship.devcluster.webhooks import point_webhooks, remove_webhooks, served_certificate
 from modelship.operator.kube.client import Kube, KubeError, load_api_client
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS, NAMESPACES
@@ -145,14 +145,7 @@ HERTZ = os.sysconf("SC_CLK_TCK")
 WEBHOOKS = Path(__file__).resolve().parent.parent / "manifests" / "webhook" / "webhooks.yaml"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-ADMISSION_PORT = free_port()
+ADMISSION_PORT = free_ports(1)[0]
 
 
 def now_rfc3339() -> str:
@@ -433,24 +426,38 @@ def run_active(kube: Kube, label: str, count: int) -> float:
     return statistics.median(reached.values())
 
 
+def operator_requests(audit: Path, since: str, until: str) -> list[AuditRecord]:
+    """The operator's requests between two instants (the benchmark's own are left out), from
+    the audit log and its rotated backup (a 10,000 settle writes more than one file holds)."""
+    files = sorted(audit.parent.glob(f"{audit.stem}*"), key=lambda f: f.stat().st_mtime)
+    return [
+        r
+        for file in files
+        for r in read_audit(file, since)
+        if r.at <= until and not r.user_agent.startswith(BENCH_AGENT)
+    ]
+
+
+def request_kinds(records: list[AuditRecord], what: str, top: int = 6) -> None:
+    """Print how many requests of each verb and resource `what` cost."""
+    kinds = Counter(
+        f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}" for r in records
+    )
+    if kinds:
+        print(
+            f"[scale]   {what}: {len(records)} requests, {dict(kinds.most_common(top))}", flush=True
+        )
+
+
 def measure_idle(op: OperatorUnderTest, audit: Path, seconds: float) -> tuple[float, ...]:
     since = now_rfc3339()
     cpu0, t0 = op.cpu_seconds(), time.monotonic()
     time.sleep(seconds)
     cpu1, t1 = op.cpu_seconds(), time.monotonic()
-    until = now_rfc3339()
-    records = [
-        r
-        for r in read_audit(audit, since)
-        if r.at <= until and not r.user_agent.startswith(BENCH_AGENT)
-    ]
+    records = operator_requests(audit, since, now_rfc3339())
     span = t1 - t0
     writes = sum(1 for r in records if r.is_write)
-    kinds = Counter(
-        f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}" for r in records
-    )
-    if kinds:
-        print(f"[scale]   idle requests: {dict(kinds.most_common(6))}", flush=True)
+    request_kinds(records, "idle requests")
     return op.rss_mb(), 100 * (cpu1 - cpu0) / span, len(records) / span, writes / span
 
 
@@ -547,8 +554,11 @@ def main() -> int:
             step = Step(n)
             want = plan(n, args.state, args.pods)
             print(f"[scale] N={n}: {args.state} {want} (had {have})", flush=True)
+            since = now_rfc3339()
             step.settle_s = add_idle(kube, have, want, n)
             print(f"[scale] N={n}: all observed after {step.settle_s:.1f}s", flush=True)
+            settling = operator_requests(cluster.layout.audit_log, since, now_rfc3339())
+            request_kinds(settling, "requests while creating and settling", 10)
             step.rest_s = bring_to_rest(kube, want, cluster.kubeconfig)
             print(f"[scale] N={n}: at rest after {step.rest_s:.1f}s; active loops", flush=True)
             step.loop_s = run_active(kube, str(n), args.active)
@@ -566,9 +576,12 @@ def main() -> int:
                 flush=True,
             )
             if not args.no_restart:
+                since = now_rfc3339()
                 op, step.restart_s = restart(
                     kube, op, namespaces, workdir / f"operator-restart-{n}.log"
                 )
+                resuming = operator_requests(cluster.layout.audit_log, since, now_rfc3339())
+                request_kinds(resuming, "requests of the restart", 10)
                 step.restart_rss_mb = op.rss_mb()
                 print(
                     f"[scale] N={n}: restart to all observed {step.restart_s:.1f}s "

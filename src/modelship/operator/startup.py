@@ -32,6 +32,8 @@ from modelship.operator.settings import OperatorSettings
 # Passes under way when the operator stops get this long to finish (a Kopf daemon's
 # cancellation_timeout before).
 CLOCK_STOP_SECONDS = 10.0
+# The clocks' passes run on asyncio's default executor: at most this many threads at once.
+CLOCK_CALLERS = min(32, (os.cpu_count() or 1) + 4)
 
 
 @kopf.on.startup()
@@ -53,8 +55,8 @@ def configure(
     # Re-open watches well before typical load-balancer idle timeouts cut them silently.
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
-    # Sync handlers run in threads; enough for many Models without starving the event loop.
-    settings.execution.max_workers = 8
+    # Sync handlers run in threads, each waiting on the API server most of its time.
+    settings.execution.max_workers = operator_settings.handler_threads
     # One instance acts at a time through the leader Lease (election.py), which Kopf's peering
     # cannot promise: peers of equal priority both run, and it needs its own CRDs and writes.
     settings.peering.standalone = operator_settings.standalone
@@ -62,7 +64,10 @@ def configure(
     # httpx logs every request at INFO; drift reads every few seconds would drown the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     memo.settings = operator_settings
-    memo.kube = Kube(load_api_client())
+    # A connection for each handler thread and each clock task: fewer, and urllib3 opens and
+    # drops a TLS connection for every request beyond them.
+    threads = operator_settings.handler_threads + CLOCK_CALLERS
+    memo.kube = Kube(load_api_client(connections=threads))
     # The same test load_api_client uses: in a pod, the service-account environment is set.
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     memo.drift_reader = DriftReader(

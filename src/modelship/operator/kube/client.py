@@ -29,18 +29,28 @@ class KubeError(RuntimeError):
         self.status = status
 
 
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """In-cluster configuration when running in a pod, the kubeconfig otherwise."""
+def load_api_client(
+    kubeconfig: str | None = None, connections: int | None = None
+) -> client.ApiClient:
+    """In-cluster configuration when running in a pod, the kubeconfig otherwise; `connections`
+    is how many connections to the API server are kept open for callers in parallel (the
+    client's default: five per CPU)."""
+    configuration = client.Configuration()
+    loaded = False
     if kubeconfig is None:
         try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return client.ApiClient()
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+            loaded = True
         except config.ConfigException:
             pass
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, client_configuration=configuration
-    )
+    if not loaded:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration
+        )
+    if connections is not None:
+        configuration.connection_pool_maxsize = connections
     return client.ApiClient(configuration)
 
 

@@ -177,7 +177,7 @@ def test_a_requeue_asked_for_by_a_childs_event_reaches_the_deployments_clock(
     event starts runs with the child's copy, and the delay it asks for (e.g. the shadow figures'
     refresh) must still reach the Deployments' clock, made once at startup."""
     kube = cluster()
-    monkeypatch.setattr(startup, "load_api_client", lambda: None)
+    monkeypatch.setattr(startup, "load_api_client", lambda **_: None)
     monkeypatch.setattr(startup, "Kube", lambda _: kube)
     monkeypatch.setattr(events, "normal", lambda *_: None)
     started = kopf.Memo(metrics=OperatorMetrics(CollectorRegistry(), lambda: True))

@@ -29,7 +29,7 @@ Storages = tuple[kopf.ProgressStorage, kopf.DiffBaseStorage]
 @pytest.fixture
 def storage(monkeypatch: Any) -> Storages:
     """The progress and diff-base storages the operator's startup configures."""
-    monkeypatch.setattr(startup, "load_api_client", lambda: None)
+    monkeypatch.setattr(startup, "load_api_client", lambda **_: None)
     monkeypatch.setattr(startup, "Kube", lambda _: FakeKube())
     settings = kopf.OperatorSettings()
     memo = kopf.Memo(metrics=OperatorMetrics(CollectorRegistry(), lambda: True))
