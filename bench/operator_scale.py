@@ -287,6 +287,7 @@ class Step:
     writes_per_s: float = 0.0
     restart_s: float = float("nan")
     restart_rss_mb: float = 0.0
+    floor_gets_per_s: float = 0.0
     load: str = ""
 
 
@@ -498,6 +499,25 @@ def restart(
     return fresh, wait_until(probe, 900, "restarted operator resumed", poll_seconds(expected))
 
 
+def api_floor(kube: Kube, names: list[str], seconds: float = 10.0, threads: int = 8) -> float:
+    """GETs a second the API server answers the benchmark when nothing else asks it: `threads`
+    callers (the operator's handler threads) reading idle Models one by one. A resume is at
+    least one such GET per object, so this bounds how fast a restart can go on this host."""
+    deadline = time.monotonic() + seconds
+
+    def reader(offset: int) -> int:
+        done = 0
+        while time.monotonic() < deadline:
+            kube.get(MODELS, "idle", names[(offset + done * threads) % len(names)])
+            done += 1
+        return done
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(reader, range(threads)))
+    return total / (time.monotonic() - started)
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -559,6 +579,14 @@ def main() -> int:
             print(f"[scale] N={n}: all observed after {step.settle_s:.1f}s", flush=True)
             settling = operator_requests(cluster.layout.audit_log, since, now_rfc3339())
             request_kinds(settling, "requests while creating and settling", 10)
+            if n:
+                names = [f"{prefix}{i:05d}" for prefix, count in want.items() for i in range(count)]
+                step.floor_gets_per_s = api_floor(kube, names)
+                print(
+                    f"[scale] N={n}: the API server answers {step.floor_gets_per_s:.0f} GETs/s "
+                    "to eight threads (the restart's floor)",
+                    flush=True,
+                )
             step.rest_s = bring_to_rest(kube, want, cluster.kubeconfig)
             print(f"[scale] N={n}: at rest after {step.rest_s:.1f}s; active loops", flush=True)
             step.loop_s = run_active(kube, str(n), args.active)
@@ -597,14 +625,14 @@ def main() -> int:
     base = steps[0].loop_s if steps and steps[0].loop_s else float("nan")
     print(
         "\n| N | settle s | active loop s | ratio to N=0 | RSS MB | idle CPU % | req/s | "
-        "writes/s | restart s | load |"
+        "writes/s | restart s | restart RSS MB | GETs/s floor | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in steps:
         print(
             f"| {s.n} | {s.settle_s:.1f} | {s.loop_s:.1f} | {s.loop_s / base:.2f} | "
             f"{s.rss_mb:.0f} | {s.cpu_pct:.2f} | {s.requests_per_s:.2f} | {s.writes_per_s:.2f} | "
-            f"{s.restart_s:.1f} | {s.load} |"
+            f"{s.restart_s:.1f} | {s.restart_rss_mb:.0f} | {s.floor_gets_per_s:.0f} | {s.load} |"
         )
     return 0
 
