@@ -8,6 +8,7 @@ import kopf
 from prometheus_client import CollectorRegistry
 
 from modelship.operator.deployment.clock import DeploymentClock
+from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.locks import KeyedLocks
 from modelship.operator.kube.requeue import Requeues
@@ -38,6 +39,7 @@ def handler_memo(
             requeues, settings.drift_interval_seconds, settings.autoscale_sample_seconds, clock
         ),
         model_changes=Changes(),
+        deployment_followers=DeploymentFollowers(),
         metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
         **more,
     )

@@ -1,11 +1,11 @@
 """Kopf handlers of the Deployment kind: events reconcile at once; time runs on one clock.
 
 A Deployment is reconciled when it or one of its children (stage Deployments, acceptance and
-evaluation Jobs) changes, and when its Model changes (found through an index of what the watch
-already delivered, not a list). What time alone brings (a requeue a decision asked for, a drift
-reading, an autoscaler sample) is planned per Deployment by `DeploymentClock` and run by one task
-for all of them (`clock_pass`); a suspended Deployment has no plan, so 10,000 idle objects cost
-no task, no finalizer, no kept body and no API call.
+evaluation Jobs) changes, and when its Model changes (found through `DeploymentFollowers`, kept
+from what the Deployments' watch delivered, not a list). What time alone brings (a requeue a
+decision asked for, a drift reading, an autoscaler sample) is planned per Deployment by
+`DeploymentClock` and run by one task for all of them (`clock_pass`); a suspended Deployment has
+no plan, so 10,000 idle objects cost no task, no finalizer, no kept body and no API call.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from modelship.operator.deployment.autoscale_sampler import read_production
 from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.controller import owner_deployment, reconcile_deployment
 from modelship.operator.deployment.drift import record_drift
+from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.kube.changes import Changes, model_part
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
@@ -33,7 +34,6 @@ MANAGED = {MANAGED_BY: "modelship"}
 log = logging.getLogger("modelship.deployment")
 # Autoscaling figures in status are refreshed this often even when the decision stays the same.
 AUTOSCALE_STATUS_SECONDS = 30.0
-ModelIndex = kopf.Index[tuple[str, str], str]
 
 
 def _requeues(memo: kopf.Memo) -> Requeues:
@@ -51,6 +51,12 @@ def _clock(memo: kopf.Memo) -> DeploymentClock:
     """The Deployments' clock, made once at startup (startup.configure) over `_requeues`."""
     clock: DeploymentClock = memo.deployment_clock
     return clock
+
+
+def _followers(memo: kopf.Memo) -> DeploymentFollowers:
+    """Which Deployments follow each Model (made once at startup, shared)."""
+    followers: DeploymentFollowers = memo.deployment_followers
+    return followers
 
 
 def _model_changes(memo: kopf.Memo) -> Changes:
@@ -103,21 +109,6 @@ def _meta(namespace: str, name: str) -> dict[str, Any]:
     return {"metadata": {"namespace": namespace, "name": name}}
 
 
-@kopf.index(GROUP, VERSION, "deployments")
-def deployments_by_model(
-    namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str, str], str]:
-    """(namespace, Model) -> the Deployments deploying it, kept current by the watch.
-
-    A suspended Deployment reads nothing of its Model (nor any child), so a Model's events need
-    not reconcile it; it leaves the index while suspended and its resume reconciles it anyway.
-    """
-    model = (spec.get("modelRef") or {}).get("name")
-    if spec.get("suspend") or not (model and namespace and name):
-        return {}
-    return {(str(namespace), str(model)): str(name)}
-
-
 @kopf.on.resume(GROUP, VERSION, "deployments")
 @kopf.on.create(GROUP, VERSION, "deployments")
 @kopf.on.update(GROUP, VERSION, "deployments")
@@ -165,6 +156,7 @@ async def deployment_seen(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> No
     meta = body.get("metadata", {})
     key = (str(meta.get("namespace")), str(meta.get("name")))
     deleted = kwargs.get("type") == "DELETED"
+    _followers(memo).seen(body, deleted)
     if _clock(memo).seen(key, body, deleted) and (windows := memo.get("autoscale_windows")):
         windows.forget(key)  # no longer scaled by us: old readings must not count if it is again
 
@@ -176,7 +168,6 @@ def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     Only an event that changed what they read (`Changes`) reconciles them: Kopf's own patches
     and unchanged status writes of the Model cost its Deployments nothing.
     """
-    deployments_by_model: ModelIndex = kwargs["deployments_by_model"]  # Kopf passes indexes by name
     meta = body.get("metadata", {})
     namespace, model = meta.get("namespace"), meta.get("name")
     if not (namespace and model):
@@ -188,7 +179,7 @@ def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     part = model_part(dict(body))
     if not deleted and not changes.moved(key, part):
         return
-    for name in deployments_by_model.get(key, []):
+    for name in _followers(memo).of(namespace, model):
         _deployment(memo, namespace, name)
     if deleted:
         changes.forget(key)

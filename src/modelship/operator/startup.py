@@ -16,6 +16,7 @@ import kopf
 from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.drift import DriftReader
+from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.deployment.traffic import TrafficReader
 from modelship.operator.deployment_handlers import clock_pass
 from modelship.operator.handlers import model_clock_pass
@@ -102,6 +103,8 @@ def configure(
     )
     memo.model_clock = ModelClock()
     memo.model_changes = Changes()
+    # Which Deployments each Model's events must reconcile (see followers.py: not a Kopf index).
+    memo.deployment_followers = DeploymentFollowers()
     memo.measured_changes = Changes()
     memo.models_reading_deployments = {}
     logger.info("modelship operator configured (image %s)", operator_settings.image)

@@ -115,7 +115,7 @@ def _wait(subject: Subject, draft: Draft, reason: str, message: str, failed: boo
     if _changed(subject.status, draft):
         draft.event(reason, message, warning=failed)
     # Whatever it waits for (the Model to exist, to publish, to pass its gates) arrives as an
-    # event of the Model, which reconciles this Deployment at once (`deployments_by_model`):
+    # event of the Model, which reconciles this Deployment at once (`DeploymentFollowers`):
     # looking again sooner only read the Deployment and its Model every few seconds for nothing
     # (500 waiting Deployments made 325 API requests a second at idle).
     return draft.finish(SETTLED_SECONDS)

@@ -15,12 +15,11 @@ import pytest
 from modelship.operator import deployment_handlers as handlers
 from modelship.operator.kube import events
 from modelship.operator.kube.changes import Changes, fingerprint, model_part
-from modelship.operator.kube.resources import MODELS
+from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from support.deployments import cluster
 from support.handler_memo import Clock, handler_memo
 
 MODEL_KEY = ("modelship.io/models", "ml", "iris")
-INDEX = {("ml", "iris"): ["iris"]}
 
 
 def deployment_reads(kube: Any) -> list[str]:
@@ -34,6 +33,8 @@ def setup(monkeypatch: Any) -> tuple[Any, Any]:
     monkeypatch.setattr(events, "normal", lambda *_: None)
     kube = cluster()
     memo = handler_memo(kube, Clock())
+    for deployment in kube.list(MODEL_DEPLOYMENTS, "ml"):
+        memo.deployment_followers.seen(deployment)
     return kube, memo
 
 
@@ -42,41 +43,41 @@ def test_an_event_that_changed_nothing_a_deployment_reads_reconciles_nothing(
 ) -> None:
     kube, memo = setup
     model = kube.get(MODELS, "ml", "iris")
-    handlers.model_event(body=model, memo=memo, type="ADDED", deployments_by_model=INDEX)
+    handlers.model_event(body=model, memo=memo, type="ADDED")
     assert deployment_reads(kube) == ["iris"]
 
     kube.calls.clear()
     annotated = copy.deepcopy(model)
     annotated["metadata"]["annotations"] = {"modelship.io/last-handled-configuration": "{}"}
     annotated["metadata"]["resourceVersion"] = "999"
-    handlers.model_event(body=annotated, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
-    handlers.model_event(body=annotated, memo=memo, type=None, deployments_by_model=INDEX)
+    handlers.model_event(body=annotated, memo=memo, type="MODIFIED")
+    handlers.model_event(body=annotated, memo=memo, type=None)
     assert kube.calls == []  # Kopf's patch and a relisting: no API call at all
 
     moved = copy.deepcopy(annotated)
     moved["status"]["latestVersion"] = 2
-    handlers.model_event(body=moved, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    handlers.model_event(body=moved, memo=memo, type="MODIFIED")
     assert deployment_reads(kube) == ["iris"]
 
 
 def test_a_spec_change_or_deletion_reaches_the_deployments(setup: tuple[Any, Any]) -> None:
     kube, memo = setup
     model = kube.get(MODELS, "ml", "iris")
-    handlers.model_event(body=model, memo=memo, type="ADDED", deployments_by_model=INDEX)
+    handlers.model_event(body=model, memo=memo, type="ADDED")
     kube.calls.clear()
     respecified = copy.deepcopy(model)
     respecified["spec"]["monitoring"] = {"capture": {"sampleRate": 0.5}}
-    handlers.model_event(body=respecified, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    handlers.model_event(body=respecified, memo=memo, type="MODIFIED")
     assert deployment_reads(kube) == ["iris"]
 
     kube.calls.clear()
     deleting = copy.deepcopy(respecified)
     deleting["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z"
-    handlers.model_event(body=deleting, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    handlers.model_event(body=deleting, memo=memo, type="MODIFIED")
     assert deployment_reads(kube) == ["iris"]
 
     kube.calls.clear()
-    handlers.model_event(body=deleting, memo=memo, type="DELETED", deployments_by_model=INDEX)
+    handlers.model_event(body=deleting, memo=memo, type="DELETED")
     assert deployment_reads(kube) == ["iris"]  # a deletion always tells them
     assert len(memo.model_changes) == 0  # and the Model's fingerprint is forgotten
 
@@ -94,11 +95,11 @@ def test_a_failed_reconcile_is_tried_again_by_the_next_identical_event(
 
     monkeypatch.setattr(handlers, "_deployment", reconcile)
     with pytest.raises(RuntimeError):
-        handlers.model_event(body=model, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+        handlers.model_event(body=model, memo=memo, type="MODIFIED")
     failing = False
     told: list[str] = []
     monkeypatch.setattr(handlers, "_deployment", lambda _m, _ns, name: told.append(name))
-    handlers.model_event(body=model, memo=memo, type="MODIFIED", deployments_by_model=INDEX)
+    handlers.model_event(body=model, memo=memo, type="MODIFIED")
     assert told == ["iris"]
 
 
@@ -126,15 +127,3 @@ def test_the_fingerprint_sees_spec_status_and_deletion_only() -> None:
     assert not changes.moved("k", model_part(same))
     changes.forget("k")
     assert changes.moved("k", model_part(body))
-
-
-def test_a_suspended_deployment_is_not_indexed_under_its_model() -> None:
-    """It reads nothing of its Model; its resume (an update) reconciles it anyway."""
-    active = handlers.deployments_by_model(
-        namespace="ml", name="iris", spec={"modelRef": {"name": "iris"}}
-    )
-    assert active == {("ml", "iris"): "iris"}
-    suspended = handlers.deployments_by_model(
-        namespace="ml", name="iris", spec={"modelRef": {"name": "iris"}, "suspend": True}
-    )
-    assert suspended == {}

@@ -79,8 +79,10 @@ def test_a_deployment_waiting_for_a_version_is_moved_by_its_models_event_not_by_
 
     kube.objects[("modelship.io/models", "ml", "iris")]["status"] = published
     model = kube.get(MODELS, "ml", "iris")
-    index = {("ml", "iris"): ["iris"], ("ml", "other"): ["unrelated"]}
-    handlers.model_event(body=model, memo=memo, deployments_by_model=index)
+    memo.deployment_followers.seen(kube.get(MODEL_DEPLOYMENTS, "ml", "iris"))
+    unrelated = {"metadata": {"namespace": "ml", "name": "unrelated"}}
+    memo.deployment_followers.seen({**unrelated, "spec": {"modelRef": {"name": "other"}}})
+    handlers.model_event(body=model, memo=memo)
     moved = kube.get(MODEL_DEPLOYMENTS, "ml", "iris") or {}
     assert moved["status"]["phase"] == "Testing"
     assert moved["status"]["test"]["version"] == 1
