@@ -389,7 +389,7 @@ def bring_to_rest(kube: Kube, want: dict[str, int], kubeconfig: Path) -> float:
         return done, len(awaiting) + len(serving)
 
     with KubeClient(ApiEndpoint.from_kubeconfig(kubeconfig)) as client:
-        ca = served_certificate("127.0.0.1", ADMISSION_PORT)
+        ca = operator_certificate()
         point_webhooks(client, WEBHOOKS, f"https://127.0.0.1:{ADMISSION_PORT}", ca)
         try:
             seconds = wait_until(at_rest, 1800, "trained share at rest", 2.0)
@@ -397,6 +397,23 @@ def bring_to_rest(kube: Kube, want: dict[str, int], kubeconfig: Path) -> float:
             return seconds
         finally:
             remove_webhooks(client, WEBHOOKS)
+
+
+def operator_certificate(patience: float = 120.0) -> str:
+    """The operator's webhook certificate, asked until it answers (said when it was slow: an
+    operator that cannot finish a TLS handshake in 5 s is a finding, not a reason to stop)."""
+    started = time.monotonic()
+    while True:
+        try:
+            ca = served_certificate("127.0.0.1", ADMISSION_PORT)
+        except OSError as exc:
+            waited = time.monotonic() - started
+            if waited > patience:
+                raise
+            print(f"[scale]   operator webhook silent for {waited:.0f}s: {exc}", flush=True)
+            time.sleep(5)
+            continue
+        return ca
 
 
 def run_active(kube: Kube, label: str, count: int) -> float:

@@ -50,10 +50,21 @@ class Schedule:
 
     @staticmethod
     def _wake(wakeup: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None) -> None:
-        if wakeup is not None:
-            loop, event = wakeup
-            with contextlib.suppress(RuntimeError):  # a closed loop: the operator is stopping
-                loop.call_soon_threadsafe(event.set)
+        """Wake the runner. On its own loop (a watch event's handler) the event is set at once;
+        from another thread through the loop's self-pipe, a write per call: on the loop itself
+        a burst of 20,000 events filled that pipe faster than the busy loop read it."""
+        if wakeup is None:
+            return
+        loop, event = wakeup
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is loop:
+            event.set()
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: the operator is stopping
+            loop.call_soon_threadsafe(event.set)
 
     def forget(self, key: Hashable) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable
+from typing import Any
 
 from modelship.operator.kube.schedule import Schedule
 from support.handler_memo import Clock
@@ -93,3 +94,42 @@ async def test_work_replans_when_it_ends_and_stopping_waits_for_work_under_way()
     release.set()
     await asyncio.wait_for(runner, timeout=1)
     assert runs[-1] == "end"
+
+
+async def test_a_touch_on_the_runner_s_own_loop_wakes_it_without_the_self_pipe() -> None:
+    """Watch events are handled on the loop: each touch went through call_soon_threadsafe, a
+    byte on the loop's self-pipe, and a burst of them filled it."""
+    clock = Clock()
+    due: dict[Hashable, float] = {}
+    schedule = Schedule(due.get, clock)
+    ran: list[Hashable] = []
+
+    async def work(key: Hashable) -> None:
+        ran.append(key)
+        due.pop(key)  # nothing more is due
+
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    through_pipe: list[object] = []
+    original = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        through_pipe.append(args)
+        return original(*args, **kwargs)
+
+    loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+    try:
+        runner = asyncio.create_task(schedule.run(work, stopped))
+        await asyncio.sleep(0.01)
+        due["k"] = clock.now
+        schedule.touch("k")
+        for _ in range(100):
+            if ran:
+                break
+            await asyncio.sleep(0.01)
+        stopped.set()
+        await runner
+    finally:
+        loop.call_soon_threadsafe = original  # type: ignore[method-assign]
+    assert ran == ["k"]
+    assert through_pipe == []
