@@ -233,12 +233,7 @@ class OperatorSettings(LeadershipSettings, AdmissionSettings):
         default=10.0, gt=0, description="How often active TrainingJobs are re-checked."
     )
     handler_threads: int = Field(
-        default=8,
-        ge=1,
-        le=256,
-        description="Threads that run reconciles at once (Kopf's executor), each with its own "
-        "connection to the API server: how many objects a restart or a burst of new ones is "
-        "worked through in parallel.",
+        default=8, ge=1, le=256, description="Reconciles at once, each with its API connection."
     )
     health_endpoint: str = Field(
         default="http://0.0.0.0:8080/healthz",

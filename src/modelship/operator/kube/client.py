@@ -29,26 +29,29 @@ class KubeError(RuntimeError):
         self.status = status
 
 
-def load_api_client(
-    kubeconfig: str | None = None, connections: int | None = None
-) -> client.ApiClient:
-    """In-cluster configuration when running in a pod, the kubeconfig otherwise; `connections`
-    is how many connections to the API server are kept open for callers in parallel (the
-    client's default: five per CPU)."""
+def _configuration(kubeconfig: str | None) -> client.Configuration:
+    """In-cluster configuration when running in a pod, the kubeconfig otherwise."""
     configuration = client.Configuration()
-    loaded = False
     if kubeconfig is None:
         try:
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration
             )
-            loaded = True
+            return configuration
         except config.ConfigException:
             pass
-    if not loaded:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
-        )
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, client_configuration=configuration
+    )
+    return configuration
+
+
+def load_api_client(
+    kubeconfig: str | None = None, connections: int | None = None
+) -> client.ApiClient:
+    """A client of the cluster this runs in (or the kubeconfig's); `connections` is how many
+    connections to the API server it keeps for callers in parallel (default: five per CPU)."""
+    configuration = _configuration(kubeconfig)
     if connections is not None:
         configuration.connection_pool_maxsize = connections
     return client.ApiClient(configuration)
