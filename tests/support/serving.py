@@ -115,6 +115,7 @@ def serve(
         **settings,
     }
     env.update({f"MODELSHIP_SERVING_{k.upper()}": v for k, v in values.items()})
+    env["PYTHONFAULTHANDLER"] = "1"  # a crash, or SIGABRT from a test, leaves stacks in the log
     log = root / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -4,17 +4,21 @@ listening still gets its answer before the process exits cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
 from modelship.operator.deployment.builders.stages import build_stage_deployment
 from modelship.serving import ServingSettings
+from modelship.serving.draining import DrainingServer
 from support.deployments import DIGESTS, SETTINGS, body
 from support.serving import ServerProcess, iris_server
 from support.waiting import wait_for
@@ -93,3 +97,28 @@ def test_the_stage_pods_prestop_drain_and_grace_fit_their_termination_grace_peri
     defaults = ServingSettings(model_name="m", version=1, catalog_root="/catalog")
     needed = float(command[1]) + defaults.drain_seconds + defaults.shutdown_grace_seconds
     assert needed < pod["terminationGracePeriodSeconds"]
+
+
+def test_the_sigterm_handler_takes_no_lock_the_interrupted_thread_may_hold() -> None:
+    """SIGTERM runs its handler in the middle of whatever the loop's thread was doing, possibly
+    inside a metric write holding prometheus_client's lock. Draining must wait for the loop's
+    next tick: a handler that took that lock would wait for itself, and the pod would hang until
+    the kubelet killed it, losing what was buffered."""
+    held = threading.Lock()  # what the interrupted metric write holds
+    drained: list[bool] = []
+
+    def on_drain() -> None:
+        if not held.acquire(timeout=0.5):
+            raise AssertionError("draining waited for a lock held by the interrupted thread")
+        held.release()
+        drained.append(True)
+
+    server = DrainingServer(uvicorn.Config(app=None), on_drain=on_drain, drain_seconds=0)
+    with held:
+        server.handle_exit(signal.SIGTERM, None)
+    assert drained == [] and not server.should_exit
+
+    assert asyncio.run(server.on_tick(1)) is True  # the next tick drains, then stops (no delay)
+    assert drained == [True] and server.should_exit
+    asyncio.run(server.on_tick(2))
+    assert drained == [True]  # once

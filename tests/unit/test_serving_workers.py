@@ -3,6 +3,10 @@ spread over both, and whichever worker answers /metrics or /drift reports the po
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -90,5 +94,21 @@ def test_two_workers_share_the_port_and_report_the_pods_totals(tmp_path: Path) -
         assert drift["observed_rows"] == REQUESTS * ROWS
 
         server.process.terminate()
-        assert server.process.wait(timeout=30) == 0
+        assert exit_code(server, workers) == 0
         assert not directory.exists()
+
+
+def exit_code(server: ServerProcess, workers: list[int], timeout: float = 30) -> int:
+    """The supervisor's exit code; should it not exit in time, the workers' stacks (faulthandler
+    dumps them on SIGABRT) and the log explain why."""
+    try:
+        return server.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+        for pid in alive:
+            os.kill(pid, signal.SIGABRT)
+        time.sleep(2)
+        raise AssertionError(
+            f"no exit {timeout} s after SIGTERM; workers still alive: {alive}\n"
+            + server.log.read_text()[-20_000:]
+        ) from None
