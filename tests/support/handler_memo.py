@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -10,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.kube.changes import Changes
+from modelship.operator.kube.handoff import Handoff
 from modelship.operator.kube.locks import KeyedLocks
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.metrics import OperatorMetrics
@@ -40,6 +42,18 @@ def handler_memo(
         ),
         model_changes=Changes(),
         deployment_followers=DeploymentFollowers(),
+        handoff=Handoff(),
         metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
         **more,
     )
+
+
+def model_event(memo: kopf.Memo, body: Any, type: str | None = "MODIFIED") -> None:
+    """Deliver a Model's watch event as Kopf does and wait for the reconciles it handed off."""
+    from modelship.operator.deployment_handlers import model_event as handler
+
+    async def deliver() -> None:
+        await handler(body=body, memo=memo, type=type)
+        await memo.handoff.wait()
+
+    asyncio.run(deliver())

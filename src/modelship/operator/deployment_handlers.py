@@ -26,6 +26,7 @@ from modelship.operator.deployment.controller import owner_deployment, reconcile
 from modelship.operator.deployment.drift import record_drift
 from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.kube.changes import Changes, model_part
+from modelship.operator.kube.handoff import Handoff
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
@@ -162,11 +163,13 @@ async def deployment_seen(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> No
 
 
 @kopf.on.event(GROUP, VERSION, "models")
-def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+async def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     """A Model's versions changed: Deployments following it may have a new version to test.
 
     Only an event that changed what they read (`Changes`) reconciles them: Kopf's own patches
-    and unchanged status writes of the Model cost its Deployments nothing.
+    and unchanged status writes of the Model cost its Deployments nothing. The comparison runs
+    here on the loop and the reconciles are handed to threads (`Handoff`): the Model's own
+    events never wait behind them (see handoff.py for what that wait cost).
     """
     meta = body.get("metadata", {})
     namespace, model = meta.get("namespace"), meta.get("name")
@@ -179,12 +182,22 @@ def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     part = model_part(dict(body))
     if not deleted and not changes.moved(key, part):
         return
+    handoff: Handoff = memo.handoff
     for name in _followers(memo).of(namespace, model):
-        _deployment(memo, namespace, name)
+        handoff.submit(("deployment", namespace, name), reconcile_follower, memo, namespace, name)
     if deleted:
         changes.forget(key)
     else:
         changes.told(key, part)
+
+
+def reconcile_follower(memo: kopf.Memo, namespace: str, name: str) -> None:
+    """Reconcile a Deployment whose Model moved; should that fail, the clock tries again."""
+    try:
+        _deployment(memo, namespace, name)
+    except Exception:
+        log.exception("reconcile of Deployment %s/%s failed", namespace, name)
+        _requeues(memo).request((namespace, name), RETRY_AFTER_ERROR_SECONDS)
 
 
 def _deployment_job(value: str | None, **_: Any) -> bool:

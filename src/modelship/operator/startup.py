@@ -22,6 +22,7 @@ from modelship.operator.deployment_handlers import clock_pass
 from modelship.operator.handlers import model_clock_pass
 from modelship.operator.kube.changes import Changes
 from modelship.operator.kube.client import Kube, load_api_client
+from modelship.operator.kube.handoff import Handoff
 from modelship.operator.kube.kopf_storage import storages as kopf_storages
 from modelship.operator.kube.locks import KeyedLocks
 from modelship.operator.kube.requeue import Requeues
@@ -106,6 +107,8 @@ def configure(
     # Which Deployments each Model's events must reconcile (see followers.py: not a Kopf index).
     memo.deployment_followers = DeploymentFollowers()
     memo.measured_changes = Changes()
+    # Reconciles that event handlers start without making the object's events wait (handoff.py).
+    memo.handoff = Handoff()
     memo.models_reading_deployments = {}
     logger.info("modelship operator configured (image %s)", operator_settings.image)
 
@@ -163,6 +166,16 @@ async def stop_clock(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     clocks: Clocks | None = memo.get("clocks")
     if clocks is not None and not await clocks.stop():
         logger.warning("the clocks did not stop in %ss", CLOCK_STOP_SECONDS)
+
+
+@kopf.on.cleanup()
+async def finish_handoffs(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Let the reconciles event handlers started finish (up to 10 s), as the clocks' passes."""
+    handoff: Handoff | None = memo.get("handoff")
+    if handoff is not None and not await handoff.wait(CLOCK_STOP_SECONDS):
+        logger.warning(
+            "%d handed-off reconciles did not end in %ss", handoff.pending(), CLOCK_STOP_SECONDS
+        )
 
 
 @kopf.on.cleanup()

@@ -61,5 +61,6 @@ def test_startup_runs_the_webhook_then_the_election_then_the_configuration() -> 
         "configure",
         "start_clock",
         "stop_clock",
+        "finish_handoffs",
         "close",
     ]

@@ -7,7 +7,9 @@ while thousands of new objects settle.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import threading
 from typing import Any
 
 import pytest
@@ -15,9 +17,10 @@ import pytest
 from modelship.operator import deployment_handlers as handlers
 from modelship.operator.kube import events
 from modelship.operator.kube.changes import Changes, fingerprint, model_part
+from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from support.deployments import cluster
-from support.handler_memo import Clock, handler_memo
+from support.handler_memo import Clock, handler_memo, model_event
 
 MODEL_KEY = ("modelship.io/models", "ml", "iris")
 
@@ -43,64 +46,91 @@ def test_an_event_that_changed_nothing_a_deployment_reads_reconciles_nothing(
 ) -> None:
     kube, memo = setup
     model = kube.get(MODELS, "ml", "iris")
-    handlers.model_event(body=model, memo=memo, type="ADDED")
+    model_event(memo, model, "ADDED")
     assert deployment_reads(kube) == ["iris"]
 
     kube.calls.clear()
     annotated = copy.deepcopy(model)
     annotated["metadata"]["annotations"] = {"modelship.io/last-handled-configuration": "{}"}
     annotated["metadata"]["resourceVersion"] = "999"
-    handlers.model_event(body=annotated, memo=memo, type="MODIFIED")
-    handlers.model_event(body=annotated, memo=memo, type=None)
+    model_event(memo, annotated, "MODIFIED")
+    model_event(memo, annotated, None)
     assert kube.calls == []  # Kopf's patch and a relisting: no API call at all
 
     moved = copy.deepcopy(annotated)
     moved["status"]["latestVersion"] = 2
-    handlers.model_event(body=moved, memo=memo, type="MODIFIED")
+    model_event(memo, moved, "MODIFIED")
     assert deployment_reads(kube) == ["iris"]
 
 
 def test_a_spec_change_or_deletion_reaches_the_deployments(setup: tuple[Any, Any]) -> None:
     kube, memo = setup
     model = kube.get(MODELS, "ml", "iris")
-    handlers.model_event(body=model, memo=memo, type="ADDED")
+    model_event(memo, model, "ADDED")
     kube.calls.clear()
     respecified = copy.deepcopy(model)
     respecified["spec"]["monitoring"] = {"capture": {"sampleRate": 0.5}}
-    handlers.model_event(body=respecified, memo=memo, type="MODIFIED")
+    model_event(memo, respecified, "MODIFIED")
     assert deployment_reads(kube) == ["iris"]
 
     kube.calls.clear()
     deleting = copy.deepcopy(respecified)
     deleting["metadata"]["deletionTimestamp"] = "2026-12-07T12:00:00Z"
-    handlers.model_event(body=deleting, memo=memo, type="MODIFIED")
+    model_event(memo, deleting, "MODIFIED")
     assert deployment_reads(kube) == ["iris"]
 
     kube.calls.clear()
-    handlers.model_event(body=deleting, memo=memo, type="DELETED")
+    model_event(memo, deleting, "DELETED")
     assert deployment_reads(kube) == ["iris"]  # a deletion always tells them
     assert len(memo.model_changes) == 0  # and the Model's fingerprint is forgotten
 
 
-def test_a_failed_reconcile_is_tried_again_by_the_next_identical_event(
+def test_a_failed_reconcile_is_tried_again_on_the_clock(
     setup: tuple[Any, Any], monkeypatch: Any
 ) -> None:
+    """The event is not delivered again, so the clock retries what failed (as its own passes)."""
     kube, memo = setup
     model = kube.get(MODELS, "ml", "iris")
-    failing = True
 
     def reconcile(memo: Any, namespace: str, name: str) -> None:
-        if failing:
-            raise RuntimeError("the API server went away")
+        raise RuntimeError("the API server went away")
 
     monkeypatch.setattr(handlers, "_deployment", reconcile)
-    with pytest.raises(RuntimeError):
-        handlers.model_event(body=model, memo=memo, type="MODIFIED")
-    failing = False
+    model_event(memo, model, "MODIFIED")
+    assert memo.deployment_requeues.seconds_until(("ml", "iris")) == RETRY_AFTER_ERROR_SECONDS
+
     told: list[str] = []
     monkeypatch.setattr(handlers, "_deployment", lambda _m, _ns, name: told.append(name))
-    handlers.model_event(body=model, memo=memo, type="MODIFIED")
+    memo.deployment_clock.requeues.request(("ml", "iris"), 0)
+    assert handlers.requeue_if_due(memo, "ml", "iris")
     assert told == ["iris"]
+
+
+def test_the_models_event_does_not_wait_for_its_deployments_reconciles(
+    setup: tuple[Any, Any], monkeypatch: Any
+) -> None:
+    """Kopf waits for an object's event handlers before its change handlers and gives its own
+    patch 5 s to come back: a handler stuck behind reconciles made Kopf run the Model's
+    creation twice. The handler returns while the reconcile it started is still running."""
+    kube, memo = setup
+    started, release = threading.Event(), threading.Event()
+
+    def reconcile(memo: Any, namespace: str, name: str) -> None:
+        started.set()
+        assert release.wait(10)
+
+    monkeypatch.setattr(handlers, "_deployment", reconcile)
+    model = kube.get(MODELS, "ml", "iris")
+
+    async def event() -> None:
+        await asyncio.wait_for(handlers.model_event(body=model, memo=memo, type="ADDED"), 1)
+        assert await asyncio.to_thread(started.wait, 10)
+        assert memo.handoff.pending() == 1  # still running after the handler returned
+        release.set()
+        assert await memo.handoff.wait(10)
+
+    asyncio.run(event())
+    assert memo.handoff.pending() == 0
 
 
 def test_the_fingerprint_sees_spec_status_and_deletion_only() -> None:

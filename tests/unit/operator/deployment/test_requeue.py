@@ -21,7 +21,7 @@ from modelship.operator.kube.requeue import Requeues
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.metrics import OperatorMetrics
 from support.deployments import cluster
-from support.handler_memo import Clock, handler_memo
+from support.handler_memo import Clock, handler_memo, model_event
 
 IDLE_BODY: dict[str, Any] = {
     "metadata": {"namespace": "ml", "name": "iris"},
@@ -82,7 +82,7 @@ def test_a_deployment_waiting_for_a_version_is_moved_by_its_models_event_not_by_
     memo.deployment_followers.seen(kube.get(MODEL_DEPLOYMENTS, "ml", "iris"))
     unrelated = {"metadata": {"namespace": "ml", "name": "unrelated"}}
     memo.deployment_followers.seen({**unrelated, "spec": {"modelRef": {"name": "other"}}})
-    handlers.model_event(body=model, memo=memo)
+    model_event(memo, model)
     moved = kube.get(MODEL_DEPLOYMENTS, "ml", "iris") or {}
     assert moved["status"]["phase"] == "Testing"
     assert moved["status"]["test"]["version"] == 1
