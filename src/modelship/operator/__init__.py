@@ -13,7 +13,7 @@ modules at this level are only the entry points: the handler registrations, sett
 from modelship.operator import admission, batch_handlers, deployment_handlers
 from modelship.operator.ha import election
 from modelship.operator.admission import keeper
-from modelship.operator import handlers, startup
+from modelship.operator import handlers, startup, memory
 
 # isort: on
 
@@ -24,5 +24,6 @@ __all__ = [
     "election",
     "handlers",
     "keeper",
+    "memory",
     "startup",
 ]

@@ -11,6 +11,7 @@ import kopf
 
 import modelship.operator  # noqa: F401  (registers the handlers)
 from modelship.operator.ha.elector import LeaderElector
+from modelship.operator.memory import limit_malloc_arenas
 from modelship.operator.settings import OperatorSettings
 
 # `kill -USR2 <pid>` writes every thread's stack to the log (stderr) and the operator goes on:
@@ -20,6 +21,7 @@ STACKS_SIGNAL = signal.SIGUSR2
 
 def main() -> int:
     faulthandler.register(STACKS_SIGNAL, all_threads=True)
+    limit_malloc_arenas()  # before Kopf starts any thread (see memory.py)
     settings = OperatorSettings()
     kopf.configure(verbose=False)
     memo = kopf.Memo()

@@ -63,4 +63,6 @@ def test_startup_runs_the_webhook_then_the_election_then_the_configuration() -> 
         "stop_clock",
         "finish_handoffs",
         "close",
+        "start_releasing_memory",
+        "stop_releasing_memory",
     ]
