@@ -585,7 +585,13 @@ def main() -> int:
     parser.add_argument(
         "--no-restart", action="store_true", help="skip the operator restart after each step"
     )
-    parser.add_argument("--keep", type=Path, default=None, help="cluster dir to keep")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="run the cluster in this dir and leave it running afterwards (for the logs and a "
+        "second operator); stop it with `modelship dev --dev-dir DIR/dev down`",
+    )
     parser.add_argument(
         "--operator-src", type=Path, default=None, help="run the operator from this src/ instead"
     )
@@ -664,6 +670,12 @@ def main() -> int:
         kube.close()
         if args.keep is None:
             cluster.down()
+        else:  # its pods keep loading the machine: a later run beside it measures nothing fair
+            print(
+                f"[scale] the cluster in {workdir} is still running; stop it with "
+                f"`modelship dev --dev-dir {workdir / 'dev'} down`",
+                flush=True,
+            )
     base = steps[0].loop_s if steps and steps[0].loop_s else float("nan")
     print(
         "\n| N | settle s | active loop s | ratio to N=0 | RSS MB | idle CPU % | req/s | "
