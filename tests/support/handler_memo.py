@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 from prometheus_client import CollectorRegistry
 
+from modelship.operator import deployment_handlers
 from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.kube.changes import Changes
@@ -50,10 +51,9 @@ def handler_memo(
 
 def model_event(memo: kopf.Memo, body: Any, type: str | None = "MODIFIED") -> None:
     """Deliver a Model's watch event as Kopf does and wait for the reconciles it handed off."""
-    from modelship.operator.deployment_handlers import model_event as handler
 
     async def deliver() -> None:
-        await handler(body=body, memo=memo, type=type)
+        await deployment_handlers.model_event(body=body, memo=memo, type=type)
         await memo.handoff.wait()
 
     asyncio.run(deliver())

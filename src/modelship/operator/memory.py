@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import logging
+import functools
 from typing import Any
 
 import kopf
-
-log = logging.getLogger("modelship.memory")
 
 # mallopt's parameter for the most arenas malloc may create (malloc.h).
 M_ARENA_MAX = -8
@@ -33,6 +31,7 @@ MALLOC_ARENAS = 2
 RELEASE_SECONDS = 30.0
 
 
+@functools.cache  # loaded once: the trim runs every 30 s
 def _glibc() -> Any | None:
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -65,7 +65,5 @@ class Handoff:
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return False
-            _, late = await asyncio.wait(set(self._tasks), timeout=left)
-            if late and deadline is not None and loop.time() >= deadline:
-                return False
+            await asyncio.wait(set(self._tasks), timeout=left)
         return True
