@@ -38,7 +38,15 @@ class LeadershipSettings(BaseSettings):
         default=10.0, gt=0, description="A leader that cannot renew for this long stops acting."
     )
     lease_retry_period_seconds: float = Field(
-        default=2.0, gt=0, description="Pause between tries to acquire or renew the Lease."
+        default=2.0,
+        gt=0,
+        description="Pause between tries to acquire the Lease, and after a failed renewal.",
+    )
+    lease_renew_interval_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Pause between a leader's renewals while they succeed (default: half the "
+        "renew deadline, 5 s).",
     )
 
     @model_validator(mode="after")
@@ -54,6 +62,9 @@ class LeadershipSettings(BaseSettings):
                 "need lease_retry_period_seconds < lease_renew_deadline_seconds "
                 "< lease_duration_seconds"
             )
+        renew = self.lease_renew_interval_seconds
+        if renew is not None and renew >= self.lease_renew_deadline_seconds:
+            raise ValueError("need lease_renew_interval_seconds < lease_renew_deadline_seconds")
         return self
 
 

@@ -77,6 +77,7 @@ async def lead(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
             settings.lease_duration_seconds,
             settings.lease_renew_deadline_seconds,
             settings.lease_retry_period_seconds,
+            settings.lease_renew_interval_seconds,
         ),
     )
     memo.elector = elector

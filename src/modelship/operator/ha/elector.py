@@ -42,11 +42,19 @@ def unique_identity(name: str = "") -> str:
 
 @dataclass(frozen=True)
 class Timing:
-    """client-go's defaults: 15 s lease, 10 s renew deadline, 2 s between tries."""
+    """client-go's defaults (15 s lease, 10 s renew deadline, 2 s between tries), except that
+    a leader whose renewals succeed renews every `renew_interval` (half the renew deadline when
+    not given), not every retry period: an idle operator's renewals were most of its API
+    requests. A failed renewal is retried every retry period until the deadline, as before."""
 
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    renew_interval: float | None = None
+
+    @property
+    def renew_every(self) -> float:
+        return self.renew_deadline / 2 if self.renew_interval is None else self.renew_interval
 
 
 class LeaderElector:
@@ -164,10 +172,12 @@ class LeaderElector:
 
     def _renew_loop(self, on_lost: Callable[[str], None]) -> None:
         renewed_at = self._clock()
-        while not self._stop.wait(self.timing.retry_period):
+        pause = self.timing.renew_every
+        while not self._stop.wait(pause):
+            pause = self.timing.retry_period  # until a renewal succeeds again
             try:
                 if self.try_once():
-                    renewed_at = self._clock()
+                    renewed_at, pause = self._clock(), self.timing.renew_every
                     continue
                 holder = self._record.holder if self._record else ""
                 if self._sighting.holder not in ("", self.identity):

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
+import time
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from modelship.operator.ha.elector import LeaderElector, Timing
 from modelship.operator.ha.lease import LeaseAction, LeaseRecord, Sighting, decide
 from modelship.operator.kube.client import KubeError
 from modelship.operator.kube.resources import Resource
+from modelship.operator.settings import LeadershipSettings
 
 ME, OTHER = "op-a_1", "op-b_2"
 
@@ -140,7 +144,7 @@ def test_a_leader_that_was_taken_over_stops_at_once() -> None:
     clock.now += 20  # the leader stalled longer than the lease duration
     assert other.try_once()
     lost: list[str] = []
-    leader.timing = Timing(retry_period=0.01)
+    leader.timing = Timing(retry_period=0.01, renew_interval=0.01)
     leader.keep(lost.append).join(timeout=5)
     assert lost and OTHER in lost[0]
 
@@ -150,7 +154,7 @@ def test_a_leader_that_cannot_renew_before_the_deadline_stops() -> None:
     leader = elector(store, ME, clock)
     assert leader.try_once()
     store.down = True
-    leader.timing = Timing(retry_period=0.01)
+    leader.timing = Timing(retry_period=0.01, renew_interval=0.01)
     lost: list[str] = []
 
     def advance_and_record(why: str) -> None:
@@ -214,3 +218,43 @@ def test_a_missing_lease_namespace_is_created_when_allowed_and_reported_when_not
     timer.start()
     assert not standby.acquire()  # kept waiting (and saying why) until stopped
     assert forbidden.lease is None
+
+
+def test_a_leader_renews_every_renew_interval_and_retries_a_failure_every_retry_period() -> None:
+    """Renewals that succeed are spaced by the renew interval (half the deadline by default):
+    the Lease is most of an idle operator's requests. A failed one is retried sooner."""
+    assert Timing().renew_every == 5.0 and Timing(renew_interval=3).renew_every == 3
+    store, clock = LeaseStore(), Clock()
+    leader = elector(store, ME, clock)
+    assert leader.try_once()
+    tries: list[tuple[float, bool]] = []
+    patch = store.patch
+
+    def timed_patch(*args: Any) -> dict[str, Any]:
+        tries.append((time.monotonic(), store.down))
+        return patch(*args)
+
+    store.patch = timed_patch  # type: ignore[method-assign]
+    leader.timing = Timing(retry_period=0.02, renew_interval=0.25)
+    thread = leader.keep(lambda why: None)
+    deadline = time.monotonic() + 5
+    while sum(1 for _, down in tries if not down) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    store.down = True
+    while sum(1 for _, down in tries if down) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    leader.stop()
+    thread.join(timeout=5)
+    good = [at for at, down in tries if not down]
+    failed = [at for at, down in tries if down]
+    assert len(good) >= 3 and len(failed) >= 4
+    assert min(b - a for a, b in itertools.pairwise(good)) >= 0.24
+    assert max(b - a for a, b in itertools.pairwise(failed)) < 0.2
+
+
+def test_lease_timings_out_of_order_are_refused() -> None:
+    assert LeadershipSettings(lease_renew_interval_seconds=9).lease_renew_interval_seconds == 9
+    with pytest.raises(ValidationError, match="renew_interval_seconds < lease_renew_deadline"):
+        LeadershipSettings(lease_renew_interval_seconds=10)
+    with pytest.raises(ValidationError, match="retry_period_seconds < lease_renew_deadline"):
+        LeadershipSettings(lease_retry_period_seconds=12)
