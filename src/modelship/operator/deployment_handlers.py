@@ -87,13 +87,16 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
 
 
 def _drift(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger) -> None:
-    """Read production drift if it is due by the Deployment as the API server has it now."""
+    """Read production drift if it is due by the Deployment as its last event brought it (the
+    write names that resourceVersion: record_drift reads again if it moved since)."""
+    key, clock = (namespace, name), _clock(memo)
     with memo.locks[("deployment", namespace, name)], memo.metrics.reconcile("Drift"):
-        body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
+        body = clock.kept(key) or memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
         if body is not None and not body["metadata"].get("deletionTimestamp"):
-            drift = record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
-            if drift is not None:
-                memo.metrics.drift_read(namespace, name, drift)
+            recorded = record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
+            if recorded is not None:
+                clock.wrote(key, recorded.body)
+                memo.metrics.drift_read(namespace, name, recorded.drift)
 
 
 def _autoscale(memo: kopf.Memo, spec: Autoscaling, namespace: str, name: str) -> None:
@@ -211,4 +214,6 @@ def stage_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     meta = body.get("metadata", {})
     name = owner_deployment(meta.get("labels", {}))
     if name and meta.get("namespace"):
+        if body.get("kind") == "Deployment":  # a stage's pods may have changed
+            memo.drift_reader.forget(meta["namespace"], name)
         _deployment(memo, meta["namespace"], name)

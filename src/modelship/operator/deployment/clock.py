@@ -6,7 +6,9 @@ read every `drift_interval_seconds`, and autoscaled production's in-flight reque
 `autoscale_sample_seconds`. Each watch event of a Deployment replans it (`seen`), from the status
 and spec it brings; each reconcile's requested delay replans it through `Requeues`. A suspended
 or deleted Deployment has no plan, so idle objects cost a dictionary entry at most, no task, no
-finalizer and no kept body (see `kube/schedule.py` for why not a Kopf daemon each).
+finalizer and no kept body (see `kube/schedule.py` for why not a Kopf daemon each). Only a
+Deployment in production keeps the body its last event brought (`kept`): its drift pass starts
+from it instead of reading the Deployment again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class _Plan:
     drift_pass: float = -math.inf  # when the last drift pass began
     autoscaling: Autoscaling | None = None  # while the operator scales production itself
     sampled: float = 0.0  # when in-flight requests were last read
+    body: dict[str, Any] | None = None  # the last event's (or drift write's), while in production
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class DeploymentClock:
             if drift_at is not None:
                 drift_at = max(drift_at, plan.drift_pass + DRIFT_SETTLE_SECONDS)
             plan.drift_at = drift_at
+            plan.body = None if drift_at is None else dict(body)
             stopped_scaling = plan.autoscaling is not None and scaled is None
             plan.autoscaling = scaled
         self.schedule.touch(key)
@@ -109,6 +113,20 @@ class DeploymentClock:
             if plan.autoscaling is not None and plan.sampled + self._sample_every <= now:
                 sample, plan.sampled = plan.autoscaling, now
         return Work(requeue, drift, sample)
+
+    def kept(self, key: Hashable) -> dict[str, Any] | None:
+        """The Deployment as its last event (or drift write) had it, while it is in production."""
+        with self._lock:
+            plan = self._plans.get(key)
+            return None if plan is None else plan.body
+
+    def wrote(self, key: Hashable, body: Mapping[str, Any]) -> None:
+        """Keep what a drift write returned until its event arrives (no replanning: the event
+        brings the new `checkedAt`)."""
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None and plan.body is not None:
+                plan.body = dict(body)
 
     def planned(self) -> int:
         with self._lock:

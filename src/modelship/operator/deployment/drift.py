@@ -9,11 +9,20 @@ on the local cluster (whose pods listen on host loopback addresses), the API ser
 from outside a real cluster, or the Service (one sampled pod per read) where pods are
 unreachable and the proxy is not allowed. Reads are bounded by a short timeout, and a failed read
 is recorded in status and retried only at the next interval: never a tight loop.
+
+A read at rest costs the API server one request, the status write. The production pods are
+listed once and the listing kept (`DriftReader`) until the stage's apps Deployment moves (its
+event: `forget`), a pod on it cannot be read, or it is `POD_LISTING_MAX_AGE_SECONDS` old; the
+Deployment is the one its watch last delivered (kept on the clock), written with its
+resourceVersion, so a write over a newer object fails and is made again on a fresh read.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,25 +40,56 @@ from modelship.operator.deployment.drift_reports import (
 )
 from modelship.operator.deployment.rollout import PodState
 from modelship.operator.kube.client import Kube, KubeError
-from modelship.operator.kube.perform import write_status
+from modelship.operator.kube.perform import write_status_over
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, PODS
 from modelship.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
+# A listing older than this is made again even when nothing said it moved: a safety net for an
+# event the watch missed, at one request per production Deployment every five minutes.
+POD_LISTING_MAX_AGE_SECONDS = 300.0
+# How often a drift write over a newer Deployment is made again on a fresh read.
+WRITE_ATTEMPTS = 3
 
 
 class PodUnreachableError(DriftReadError):
     """No connection to the pod's address at all (outside the cluster: use the proxy instead)."""
 
 
+@dataclass(frozen=True)
+class _Listing:
+    version: int
+    listed_at: float
+    pods: tuple[PodState, ...]
+
+
 class DriftReader:
     """Reads the drift reports of a Deployment's production pods; the one place with the I/O."""
 
-    def __init__(self, kube: Kube, access: str, in_cluster: bool, timeout: float) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        access: str,
+        in_cluster: bool,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.kube, self.access, self.in_cluster, self.timeout = kube, access, in_cluster, timeout
         # Outside the cluster in `auto` mode: once pod addresses proved unreachable, use the proxy.
         self._pods_unreachable = False
         self._http = httpx.Client(timeout=timeout)
+        self._clock = clock
+        self._listings: dict[tuple[str, str], _Listing] = {}
+        self._lock = threading.Lock()
+
+    def forget(self, namespace: str, deployment: str) -> None:
+        """The stage's pods may have changed (its apps Deployment moved): list them again."""
+        with self._lock:
+            self._listings.pop((namespace, deployment), None)
+
+    def listings(self) -> int:
+        with self._lock:
+            return len(self._listings)
 
     def close(self) -> None:
         self._http.close()
@@ -68,14 +108,50 @@ class DriftReader:
             return drift_status(
                 version, digest, [report], [], "service (one pod sampled)", utcnow()
             )
-        pods = [
+        pods, kept = self._production_pods(namespace, deployment, version)
+        reports, errors, used = self._read_pods(namespace, pods, path, mode)
+        if kept and errors:  # perhaps only the kept listing is out of date: list and read again
+            self.forget(namespace, deployment)
+            pods, _ = self._production_pods(namespace, deployment, version)
+            reports, errors, used = self._read_pods(namespace, pods, path, mode)
+        if errors:
+            self.forget(namespace, deployment)
+        if not pods:
+            errors.append(f"no ready production pod serves version {version}")
+        access = "+".join(sorted(used)) or mode
+        return drift_status(version, digest, reports, errors, access, utcnow())
+
+    def _production_pods(
+        self, namespace: str, deployment: str, version: int
+    ) -> tuple[tuple[PodState, ...], bool]:
+        """The ready production pods of `version`, and whether they come from a kept listing."""
+        key, now = (namespace, deployment), self._clock()
+        with self._lock:
+            listing = self._listings.get(key)
+        if (
+            listing is not None
+            and listing.version == version
+            and now - listing.listed_at < POD_LISTING_MAX_AGE_SECONDS
+        ):
+            return listing.pods, True
+        pods = tuple(
             pod
             for pod in map(
                 PodState.of,
                 self.kube.list(PODS, namespace, stage_selector(deployment, "production")),
             )
             if pod.version == str(version) and pod.ready
-        ]
+        )
+        with self._lock:
+            if pods:
+                self._listings[key] = _Listing(version, now, pods)
+            else:
+                self._listings.pop(key, None)
+        return pods, False
+
+    def _read_pods(
+        self, namespace: str, pods: tuple[PodState, ...], path: str, mode: str
+    ) -> tuple[list[PodReport], list[str], set[str]]:
         reports, errors, used = [], [], set()
         for pod in pods:
             try:
@@ -84,10 +160,7 @@ class DriftReader:
                 used.add(how)
             except DriftReadError as exc:
                 errors.append(str(exc))
-        if not pods:
-            errors.append(f"no ready production pod serves version {version}")
-        access = "+".join(sorted(used)) or mode
-        return drift_status(version, digest, reports, errors, access, utcnow())
+        return reports, errors, used
 
     def _mode(self) -> str:
         if self.access != "auto":
@@ -168,12 +241,20 @@ def drift_seconds_until(
     return max(0.0, interval - 0.5 - elapsed)
 
 
+@dataclass(frozen=True)
+class RecordedDrift:
+    drift: DriftStatus
+    body: Obj  # the Deployment as the write left it: what the clock keeps until the next event
+
+
 def record_drift(
     kube: Kube, reader: DriftReader, settings: OperatorSettings, body: Obj, logger: kopf.Logger
-) -> DriftStatus | None:
+) -> RecordedDrift | None:
     """Read the production pods' drift reports and write the combination to status.drift.
 
-    Returns what was recorded (for the metrics), None when no read was due.
+    `body` may be the one the watch last delivered: should the Deployment have moved since, it
+    is read again, and what was read is written if the same version still serves. Returns what
+    was recorded, None when no read was due or nothing could be written.
     """
     old = typed_status(body.get("status"))
     if not drift_due(old, settings.drift_interval_seconds):
@@ -181,15 +262,28 @@ def record_drift(
     production = old.production
     assert production is not None and production.version is not None  # drift_due checked
     meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
     drift = reader.read(
-        meta["namespace"],
-        meta["name"],
+        namespace,
+        name,
         str(body["spec"]["modelRef"]["name"]),
         production.version,
         str(production.digest),
     )
     if drift.error:
-        logger.info("drift of %s: %s", meta["name"], drift.error)
-    # The Deployment's one status write path, shared with its reconcile (deployment.apply).
-    write_status(kube, MODEL_DEPLOYMENTS, body, old, old.model_copy(update={"drift": drift}))
-    return drift
+        logger.info("drift of %s: %s", name, drift.error)
+    for _ in range(WRITE_ATTEMPTS):
+        # The Deployment's one status rendering, shared with its reconcile (deployment.apply).
+        written = write_status_over(
+            kube, MODEL_DEPLOYMENTS, body, old, old.model_copy(update={"drift": drift})
+        )
+        if written is not None:
+            return RecordedDrift(drift, written)
+        fresh = kube.get(MODEL_DEPLOYMENTS, namespace, name)
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return None
+        body, old = fresh, typed_status(fresh.get("status"))
+        if old.production != production:  # promoted or withdrawn meanwhile: read it next time
+            return None
+    logger.warning("drift of %s not recorded: the Deployment kept moving", name)
+    return None

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from modelship.operator.kube import events
 from modelship.operator.kube.actions import CreateJob, PostEvent
-from modelship.operator.kube.client import Kube
+from modelship.operator.kube.client import Kube, KubeError
 from modelship.operator.kube.resources import JOBS, Resource
 from modelship.operator.kube.status import typed_status_patch
 
@@ -41,6 +41,28 @@ def write_status(
     meta = body["metadata"]
     kube.patch(resource, meta["namespace"], meta["name"], {"status": patch}, status=True)
     return True
+
+
+def write_status_over(
+    kube: Kube, resource: Resource, body: Mapping[str, Any], old: BaseModel, new: BaseModel
+) -> Obj | None:
+    """`write_status` of a kept (perhaps stale) `body`: the patch names body's resourceVersion,
+    so it applies only if nothing wrote since. Returns the object as written (`body` itself
+    when there was nothing to write), None when it had moved or is gone."""
+    patch = typed_status_patch(old, new)
+    if not patch:
+        return dict(body)
+    meta = body["metadata"]
+    guarded: Obj = {"status": patch}
+    if version := meta.get("resourceVersion"):
+        guarded["metadata"] = {"resourceVersion": version}
+    try:
+        written: Obj = kube.patch(resource, meta["namespace"], meta["name"], guarded, status=True)
+    except KubeError as exc:
+        if exc.status in (404, 409):
+            return None
+        raise
+    return written
 
 
 def post_events(owner: Obj, posts: Iterable[PostEvent]) -> None:

@@ -84,3 +84,19 @@ def test_suspension_and_deletion_drop_the_plan() -> None:
     deployments.seen(KEY, deployment(PROMOTED))
     deployments.seen(KEY, deployment(PROMOTED), deleted=True)
     assert deployments.planned() == 0
+
+
+def test_only_a_deployment_in_production_keeps_its_last_body() -> None:
+    deployments, _ = clock_of()
+    deployments.seen(KEY, deployment())  # waiting for a version: planned, nothing kept
+    assert deployments.kept(KEY) is None
+    deployments.wrote(KEY, deployment(PROMOTED))  # a write does not start keeping
+    assert deployments.kept(KEY) is None
+    promoted = deployment(PROMOTED)
+    deployments.seen(KEY, promoted)
+    assert deployments.kept(KEY) == promoted
+    written = deployment({**PROMOTED, "drift": {"version": 1}})
+    deployments.wrote(KEY, written)
+    assert deployments.kept(KEY) == written
+    deployments.seen(KEY, deployment(suspend=True))
+    assert deployments.kept(KEY) is None

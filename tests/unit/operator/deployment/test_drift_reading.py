@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,6 +145,99 @@ def test_unreachable_pods_are_read_through_the_api_server_proxy() -> None:
     drift = kube.objects[("modelship.io/deployments", "ml", "iris")]["status"]["drift"]
     assert drift["access"] == "proxy" and drift["pods"] == 1 and drift["rows"] == 50
     assert [c.verb for c in kube.written()] == ["proxy_get", "patch-status"]
+
+
+def answering(reports: dict[str, dict[str, Any]]) -> httpx.Client:
+    """Pods at the given addresses answering their drift report; any other refuses."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host in reports:
+            return httpx.Response(200, json=reports[request.url.host])
+        raise httpx.ConnectError("connection refused", request=request)
+
+    return httpx.Client(transport=httpx.MockTransport(answer))
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_pod_listing_is_kept_until_the_stage_moves_a_read_fails_or_it_is_old() -> None:
+    kube, ticks = FakeKube(), Ticks()
+    kube.put(PODS, ready_pod("iris-a", "10.0.0.1"))
+    reader = DriftReader(kube, "pod", in_cluster=True, timeout=1, clock=ticks)
+    reader._http = answering({"10.0.0.1": report(50, a=0.2), "10.0.0.2": report(30, a=0.4)})
+
+    def lists() -> int:
+        return sum(1 for c in kube.calls if c.verb == "list")
+
+    assert reader.read("ml", "iris", "iris", 1, "sha256:a").pods == 1
+    assert reader.read("ml", "iris", "iris", 1, "sha256:a").pods == 1
+    assert lists() == 1  # the second read used the kept listing: no request at all
+    # A new pod: its stage's apps Deployment moved, and its event makes the reader list again.
+    kube.put(PODS, ready_pod("iris-b", "10.0.0.2"))
+    reader.forget("ml", "iris")
+    assert reader.read("ml", "iris", "iris", 1, "sha256:a").pods == 2 and lists() == 2
+    # A pod replaced without an event we saw: the kept address fails, so list and read again.
+    del kube.objects[("pods", "ml", "iris-b")]
+    kube.put(PODS, ready_pod("iris-c", "10.0.0.3"))
+    reader._http = answering({"10.0.0.1": report(50, a=0.2), "10.0.0.3": report(30, a=0.4)})
+    drift = reader.read("ml", "iris", "iris", 1, "sha256:a")
+    assert drift.error is None and drift.pods == 2 and lists() == 3
+    # Old enough: listed again even though nothing said so.
+    ticks.now += 301
+    reader.read("ml", "iris", "iris", 1, "sha256:a")
+    assert lists() == 4
+    # Another version in production is another listing.
+    reader.read("ml", "iris", "iris", 2, "sha256:b")
+    assert lists() == 5 and reader.listings() == 0  # version 2 has no pod: nothing kept
+
+
+def test_a_drift_write_over_a_newer_deployment_is_made_again_on_a_fresh_read() -> None:
+    kube = FakeKube()
+    kube.put(PODS, ready_pod("iris-a", "10.0.0.1"))
+    production = {"version": 1, "digest": "sha256:a", "promotedAt": STAMP}
+    kept = {
+        "metadata": {"name": "iris", "namespace": "ml", "resourceVersion": "7"},
+        "spec": {"modelRef": {"name": "iris"}},
+        "status": {"production": production},
+    }
+    current = copy.deepcopy(kept)
+    current["metadata"]["resourceVersion"] = "8"  # written since the kept body's event
+    current["status"]["phase"] = "Serving"
+    kube.put(MODEL_DEPLOYMENTS, current)
+    reader = DriftReader(kube, "pod", in_cluster=True, timeout=1)
+    reader._http = answering({"10.0.0.1": report(50, a=0.2)})
+    recorded = record_drift(kube, reader, OperatorSettings(), kept, logging.getLogger(__name__))
+    assert recorded is not None and recorded.drift.rows == 50
+    stored = kube.objects[("modelship.io/deployments", "ml", "iris")]
+    assert stored["status"]["phase"] == "Serving" and stored["status"]["drift"]["rows"] == 50
+    assert recorded.body == stored and stored["metadata"]["resourceVersion"] == "9"
+    verbs = [c.verb for c in kube.calls if c.resource == "modelship.io/deployments"]
+    assert verbs == ["patch-status", "get", "patch-status"]  # refused over 8, then made over it
+
+    # Kept and current agree: one request, the write.
+    kube.calls.clear()
+    later = copy.deepcopy(stored)
+    later["status"]["drift"]["checkedAt"] = "2025-03-01T11:00:00Z"
+    kube.put(MODEL_DEPLOYMENTS, copy.deepcopy(later))
+    assert record_drift(kube, reader, OperatorSettings(), later, logging.getLogger(__name__))
+    assert [c.verb for c in kube.calls] == ["patch-status"]  # the listing was kept as well
+
+    # Promoted meanwhile: what was read belongs to the old version and is not written.
+    kube.calls.clear()
+    newer = copy.deepcopy(later)
+    newer["metadata"]["resourceVersion"] = "20"
+    newer["status"]["production"] = {**production, "version": 2, "digest": "sha256:b"}
+    kube.put(MODEL_DEPLOYMENTS, newer)
+    log = logging.getLogger(__name__)
+    assert record_drift(kube, reader, OperatorSettings(), later, log) is None
+    assert [c.verb for c in kube.calls] == ["patch-status", "get"]
+    assert kube.objects[("modelship.io/deployments", "ml", "iris")] == newer
 
 
 def test_a_pod_that_answers_badly_is_not_retried_through_the_proxy() -> None:
