@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from modelship.api.v1alpha1 import GROUP, VERSION
+from modelship.api.v1alpha1 import GROUP, VERSION, DeploymentStatus
 from modelship.api.v1alpha1.autoscaling import Autoscaling
 from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.autoscale_sampler import read_production
@@ -30,6 +30,7 @@ from modelship.operator.kube.handoff import Handoff
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
+from modelship.operator.kube.resume import suspended_at_rest
 
 MANAGED = {MANAGED_BY: "modelship"}
 log = logging.getLogger("modelship.deployment")
@@ -116,8 +117,15 @@ def _meta(namespace: str, name: str) -> dict[str, Any]:
 @kopf.on.resume(GROUP, VERSION, "deployments")
 @kopf.on.create(GROUP, VERSION, "deployments")
 @kopf.on.update(GROUP, VERSION, "deployments")
-def deployment_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    _deployment(memo, str(meta["namespace"]), str(meta["name"]))
+def deployment_changed(
+    body: kopf.Body, meta: kopf.Meta, reason: str, memo: kopf.Memo, **_: Any
+) -> None:
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    if reason == kopf.Reason.RESUME and suspended_at_rest(body):
+        status = DeploymentStatus.model_validate(dict(body.get("status") or {}))
+        memo.metrics.deployment_written(namespace, name, status, status)  # its gauges, as before
+        return
+    _deployment(memo, namespace, name)
 
 
 def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:

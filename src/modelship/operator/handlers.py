@@ -13,7 +13,13 @@ from typing import Any
 
 import kopf
 
-from modelship.api.v1alpha1 import GROUP, VERSION, DeploymentStatus, TrainingJobStatus
+from modelship.api.v1alpha1 import (
+    GROUP,
+    VERSION,
+    DeploymentStatus,
+    ModelStatus,
+    TrainingJobStatus,
+)
 from modelship.operator.deployment.drift import typed_status
 from modelship.operator.kube.changes import Changes, measured_part
 from modelship.operator.kube.naming import (
@@ -23,6 +29,7 @@ from modelship.operator.kube.naming import (
     MANAGED_BY,
 )
 from modelship.operator.kube.resources import MODELS, TRAINING_JOBS
+from modelship.operator.kube.resume import suspended_at_rest
 from modelship.operator.model.builders import COMPONENT as PROBE_COMPONENT
 from modelship.operator.model.clock import ModelClock
 from modelship.operator.model.controller import reconcile_model
@@ -66,8 +73,22 @@ def _training_job(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logge
 @kopf.on.resume(GROUP, VERSION, "models")
 @kopf.on.create(GROUP, VERSION, "models")
 @kopf.on.update(GROUP, VERSION, "models")
-def model_changed(meta: kopf.Meta, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    _model(memo, str(meta["namespace"]), str(meta["name"]), logger)
+def model_changed(
+    body: kopf.Body,
+    meta: kopf.Meta,
+    reason: str,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    if reason == kopf.Reason.RESUME and suspended_at_rest(body):
+        # Nothing to decide (resume.py); what a reconcile would have set in memory is set here.
+        memo.models_reading_deployments[(namespace, name)] = reads_deployments(dict(body))
+        status = ModelStatus.model_validate(dict(body.get("status") or {}))
+        memo.metrics.model_written(namespace, name, status, status)
+        return
+    _model(memo, namespace, name, logger)
 
 
 async def model_clock_pass(memo: kopf.Memo, key: Hashable) -> None:

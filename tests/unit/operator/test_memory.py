@@ -12,7 +12,8 @@ from modelship.operator import memory
 
 # In a clean interpreter: 256 MB in 32 KB strings (below malloc's mmap threshold, so they live in
 # its heap), every eighth kept, the rest freed: the free pages sit between live chunks, where
-# free() alone never returns them.
+# free() alone never returns them. The four threads hold their chunks at the same time (on a busy
+# host they could otherwise run one after another, each reusing what the last one freed).
 PROBE = """
 import json, sys, threading
 from modelship.operator.memory import limit_malloc_arenas, release_free_memory
@@ -24,9 +25,11 @@ def rss_mb():
 
 limit_malloc_arenas()
 kept = []
+together = threading.Barrier(4)
 def burst():
     chunks = [bytes(32 * 1024 - 64) + bytes([i % 251]) for i in range(2048)]
     kept.extend(chunks[::8])
+    together.wait()  # all four hold their chunks at once: none reuses another's freed pages
 threads = [threading.Thread(target=burst) for _ in range(4)]
 for t in threads: t.start()
 for t in threads: t.join()

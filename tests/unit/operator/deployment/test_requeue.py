@@ -69,7 +69,9 @@ def test_a_deployment_waiting_for_a_version_is_moved_by_its_models_event_not_by_
     clock = Clock()
     memo = handler_memo(kube, clock)
     monkeypatch.setattr(events, "normal", lambda *_: None)
-    handlers.deployment_changed(meta={"namespace": "ml", "name": "iris"}, memo=memo)
+    handlers.deployment_changed(
+        body={}, meta={"namespace": "ml", "name": "iris"}, reason="create", memo=memo
+    )
     waiting = kube.get(MODEL_DEPLOYMENTS, "ml", "iris") or {}
     assert waiting["status"]["phase"] == "Pending"
     kube.calls.clear()
@@ -97,7 +99,9 @@ def test_the_handlers_honour_the_delay_the_decision_returns(monkeypatch: Any) ->
     clock = Clock()
     memo = handler_memo(kube, clock)
     monkeypatch.setattr(events, "normal", lambda *_: None)
-    handlers.deployment_changed(meta={"namespace": "ml", "name": "iris"}, memo=memo)
+    handlers.deployment_changed(
+        body={}, meta={"namespace": "ml", "name": "iris"}, reason="create", memo=memo
+    )
     assert kube.written()  # the test stage was created: Testing, in flight
     phase = {"namespace": "ml", "name": "iris", "phase": "Testing"}
     assert memo.metrics.registry.get_sample_value("modelship_deployment_phase", phase) == 1
