@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from modelship.api.v1alpha1 import DeploymentStatus
 from modelship.operator.kube.client import Kube, KubeError
 from modelship.operator.kube.lookups import deployments_of_model
+from modelship.operator.kube.perform import write_status_over
 from modelship.operator.kube.resources import (
     BATCH_PREDICTIONS,
     MODEL_DEPLOYMENTS,
@@ -207,3 +209,28 @@ def test_a_models_deployments_are_selected_by_the_api_server(kube: Kube, namespa
     with pytest.raises(KubeError) as refused:
         kube.list(MODEL_DEPLOYMENTS, namespace, fields={"spec.task": "x"})
     assert refused.value.status == 400
+
+
+def test_a_status_write_over_a_stale_body_is_refused_and_over_the_current_one_made(
+    kube: Kube, namespace: str
+) -> None:
+    """A drift pass writes from the body the watch last delivered (`write_status_over`): the
+    API server must refuse that status patch when the Deployment moved since, not apply it."""
+    body = copy.deepcopy(sample("Deployment"))
+    body["metadata"] = {"name": "guarded-status"}
+    kept = kube.create(MODEL_DEPLOYMENTS, namespace, body)
+    old = DeploymentStatus()
+    moved = kube.patch(
+        MODEL_DEPLOYMENTS, namespace, "guarded-status", {"status": {"phase": "Pending"}}, True
+    )
+    assert moved["metadata"]["resourceVersion"] != kept["metadata"]["resourceVersion"]
+    new = DeploymentStatus(phase="Serving")
+    assert write_status_over(kube, MODEL_DEPLOYMENTS, kept, old, new) is None  # stale: refused
+    stored = kube.get(MODEL_DEPLOYMENTS, namespace, "guarded-status")
+    assert stored is not None and stored["status"]["phase"] == "Pending"
+    current = DeploymentStatus(phase="Pending")
+    written = write_status_over(kube, MODEL_DEPLOYMENTS, stored, current, new)
+    assert written is not None and written["status"]["phase"] == "Serving"
+    assert written["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]
+    gone = {**stored, "metadata": {**stored["metadata"], "name": "never-made"}}
+    assert write_status_over(kube, MODEL_DEPLOYMENTS, gone, current, new) is None  # 404
