@@ -21,7 +21,7 @@ from modelship.api.v1alpha1 import (
     TrainingJobStatus,
 )
 from modelship.operator.deployment.drift import typed_status
-from modelship.operator.kube.changes import Changes, measured_part
+from modelship.operator.kube.changes import Changes, measured_part, training_part
 from modelship.operator.kube.naming import (
     LABEL_COMPONENT,
     LABEL_MODEL,
@@ -110,12 +110,25 @@ async def model_seen(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "trainingjobs")
-def training_job_event(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """A TrainingJob appeared, moved or vanished: its Model's summary may change."""
+def training_job_event(
+    body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """A TrainingJob appeared, moved or vanished: its Model's summary may change (only when
+    what the Model reads of it moved: `training_part`)."""
     model = body.get("spec", {}).get("modelRef", {}).get("name")
-    namespace = body.get("metadata", {}).get("namespace")
-    if model and namespace:
-        _model(memo, namespace, model, logger)
+    meta = body.get("metadata", {})
+    namespace = meta.get("namespace")
+    if not (model and namespace):
+        return
+    key, changes = (namespace, meta.get("name")), memo.training_changes
+    deleted, part = kwargs.get("type") == "DELETED", training_part(dict(body))
+    if not deleted and not changes.moved(key, part):
+        return
+    _model(memo, namespace, model, logger)
+    if deleted:
+        changes.forget(key)
+    else:
+        changes.told(key, part)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={**MANAGED, LABEL_COMPONENT: PROBE_COMPONENT})

@@ -107,6 +107,7 @@ def configure(
     # Which Deployments each Model's events must reconcile (see followers.py: not a Kopf index).
     memo.deployment_followers = DeploymentFollowers()
     memo.measured_changes = Changes()
+    memo.training_changes = Changes()  # what each TrainingJob's Model last saw of it
     # Reconciles that event handlers start without making the object's events wait (handoff.py).
     memo.handoff = Handoff()
     memo.models_reading_deployments = {}

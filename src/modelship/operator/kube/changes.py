@@ -30,6 +30,18 @@ def model_part(body: dict[str, Any]) -> list[Any]:
     return [body.get("spec"), body.get("status"), bool(meta.get("deletionTimestamp"))]
 
 
+def training_part(body: dict[str, Any]) -> list[Any]:
+    """What a Model's reconcile reads of its TrainingJob: not Kopf's finalizer and annotation
+    patches of the run's daemon, which came as three events per run, each a Model reconcile."""
+    meta = body.get("metadata") or {}
+    return [
+        body.get("spec"),
+        body.get("status"),
+        meta.get("labels"),
+        bool(meta.get("deletionTimestamp")),
+    ]
+
+
 def measured_part(body: dict[str, Any]) -> list[Any]:
     """What a Model's reconcile reads of its Deployment: the Model it names, and the drift and
     live performance recorded (with their times: a reading held back by a cooldown is judged
