@@ -23,12 +23,13 @@ from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.autoscale_sampler import read_production
 from modelship.operator.deployment.clock import DeploymentClock
 from modelship.operator.deployment.controller import owner_deployment, reconcile_deployment
+from modelship.operator.deployment.decide import SETTLED_SECONDS
 from modelship.operator.deployment.drift import record_drift
 from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.kube.changes import Changes, model_part
 from modelship.operator.kube.handoff import Handoff
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
-from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues
+from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues, spread
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS
 from modelship.operator.kube.resume import suspended_at_rest
 
@@ -81,10 +82,10 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
         # Should the reconcile raise, the daemon tries again later rather than at once.
         requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
         traffic, windows = memo.get("traffic_reader"), memo.get("autoscale_windows")
-        requeues.request(
-            key,
-            reconcile_deployment(memo.kube, memo.settings, body, memo.metrics, traffic, windows),
-        )
+        delay = reconcile_deployment(memo.kube, memo.settings, body, memo.metrics, traffic, windows)
+        if delay == SETTLED_SECONDS:  # settled: only the safety net's look, spread by Deployment
+            delay = spread(key, memo.settings.settled_resync_seconds)
+        requeues.request(key, delay)
 
 
 def _drift(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger) -> None:

@@ -243,6 +243,12 @@ class OperatorSettings(LeadershipSettings, AdmissionSettings):
     resync_seconds: float = Field(
         default=10.0, gt=0, description="How often active TrainingJobs are re-checked."
     )
+    settled_resync_seconds: float = Field(
+        default=1800.0,
+        ge=10,
+        description="A settled Deployment's look against a missed event (its children the "
+        "operator does not watch: Services, PDBs, HPAs); spread by ±10 % per Deployment.",
+    )
     handler_threads: int = Field(
         default=8, ge=1, le=256, description="Reconciles at once, each with its API connection."
     )

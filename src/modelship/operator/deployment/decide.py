@@ -28,6 +28,8 @@ IN_FLIGHT_SECONDS = 3.0
 # A settled Deployment (awaiting approval, serving, failed) changes only through events: its
 # spec, its Model, its children's status. This rare look is a safety net against a missed event,
 # not the way it moves; at 30 s, a few hundred settled objects kept the API server busy for nothing.
+# The value marks "settled": the handler looks again after `settled_resync_seconds` (a setting,
+# spread by Deployment), each look ~10 reads of the Deployment, its Model and its children.
 SETTLED_SECONDS = 600.0
 SHADOW_REFRESH_SECONDS = 10.0
 

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Callable, Hashable
 
 # A reconcile that raised is tried again after this long, not on every tick.
 RETRY_AFTER_ERROR_SECONDS = 5.0
 
 Listener = Callable[[Hashable], None]
+# How far a settled object's look is spread around its interval, by key.
+SPREAD = 0.1
+
+
+def spread(key: Hashable, seconds: float) -> float:
+    """`seconds`, moved by up to ±10 % by a stable hash of `key`: objects that settled together
+    (after a restart, a rollout of many) do not all look again in the same second."""
+    share = zlib.crc32(repr(key).encode()) / 0xFFFFFFFF
+    return seconds * (1 - SPREAD + 2 * SPREAD * share)
 
 
 class Requeues:

@@ -17,10 +17,10 @@ from modelship.operator import deployment_handlers as handlers
 from modelship.operator import startup
 from modelship.operator.deployment.decide import IN_FLIGHT_SECONDS, SETTLED_SECONDS
 from modelship.operator.kube import events
-from modelship.operator.kube.requeue import Requeues
+from modelship.operator.kube.requeue import Requeues, spread
 from modelship.operator.kube.resources import MODEL_DEPLOYMENTS, MODELS
 from modelship.operator.metrics import OperatorMetrics
-from support.deployments import cluster
+from support.deployments import SETTINGS, cluster
 from support.handler_memo import Clock, handler_memo, model_event
 
 IDLE_BODY: dict[str, Any] = {
@@ -223,3 +223,26 @@ async def test_a_promotion_starts_the_drift_reads_when_its_event_arrives(
     assert len(reads) == 1  # read at once; the body still says never read, yet not re-read
     stopped.set()
     await asyncio.wait_for(task, timeout=1)
+
+
+def test_spread_moves_an_interval_by_at_most_a_tenth_and_the_same_way_each_time() -> None:
+    looks = [spread(("ml", f"model-{i}"), 1000.0) for i in range(200)]
+    assert all(900.0 <= look <= 1100.0 for look in looks)
+    assert max(looks) - min(looks) > 150  # spread over the range, not bunched
+    assert spread(("ml", "model-7"), 1000.0) == looks[7]  # stable: no drift from pass to pass
+
+
+def test_a_settled_deployment_looks_again_after_the_setting_spread_by_deployment(
+    monkeypatch: Any,
+) -> None:
+    kube = cluster()
+    kube.objects[("modelship.io/models", "ml", "iris")]["status"] = {}  # waiting: settled
+    clock = Clock()
+    settings = SETTINGS.model_copy(update={"settled_resync_seconds": 100.0})
+    memo = handler_memo(kube, clock, settings)
+    monkeypatch.setattr(events, "normal", lambda *_: None)
+    handlers.deployment_changed(
+        body={}, meta={"namespace": "ml", "name": "iris"}, reason="create", memo=memo
+    )
+    seconds = memo.deployment_requeues.seconds_until(("ml", "iris"))
+    assert seconds == spread(("ml", "iris"), 100.0) and 90.0 <= seconds <= 110.0
