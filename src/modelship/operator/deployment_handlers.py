@@ -26,7 +26,7 @@ from modelship.operator.deployment.controller import owner_deployment, reconcile
 from modelship.operator.deployment.decide import SETTLED_SECONDS
 from modelship.operator.deployment.drift import record_drift
 from modelship.operator.deployment.followers import DeploymentFollowers
-from modelship.operator.kube.changes import Changes, model_part
+from modelship.operator.kube.changes import Changes, fingerprint, model_part
 from modelship.operator.kube.handoff import Handoff
 from modelship.operator.kube.naming import LABEL_COMPONENT, MANAGED_BY
 from modelship.operator.kube.requeue import RETRY_AFTER_ERROR_SECONDS, Requeues, spread
@@ -82,7 +82,9 @@ def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
         # Should the reconcile raise, the daemon tries again later rather than at once.
         requeues.request(key, RETRY_AFTER_ERROR_SECONDS)
         traffic, windows = memo.get("traffic_reader"), memo.get("autoscale_windows")
-        delay = reconcile_deployment(memo.kube, memo.settings, body, memo.metrics, traffic, windows)
+        delay = reconcile_deployment(
+            memo.kube, memo.settings, body, memo.metrics, traffic, windows, _followers(memo)
+        )
         if delay == SETTLED_SECONDS:  # settled: only the safety net's look, spread by Deployment
             delay = spread(key, memo.settings.settled_resync_seconds)
         requeues.request(key, delay)
@@ -195,8 +197,12 @@ async def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     if not deleted and not changes.moved(key, part):
         return
     handoff: Handoff = memo.handoff
-    for name in _followers(memo).of(namespace, model):
-        handoff.submit(("deployment", namespace, name), reconcile_follower, memo, namespace, name)
+    followers, seen = _followers(memo), fingerprint(part)
+    for name in followers.of(namespace, model):
+        if deleted or followers.needs(namespace, name, seen):
+            handoff.submit(
+                ("deployment", namespace, name), reconcile_follower, memo, namespace, name
+            )
     if deleted:
         changes.forget(key)
     else:

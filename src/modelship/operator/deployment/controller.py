@@ -16,6 +16,7 @@ from modelship.operator.deployment.apply import apply
 from modelship.operator.deployment.autoscale import Windows
 from modelship.operator.deployment.builders.stages import LABEL_DEPLOYMENT
 from modelship.operator.deployment.decide import decide
+from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.deployment.observation import Observation, Subject
 from modelship.operator.deployment.observe import observe
 from modelship.operator.deployment.traffic import TrafficReader
@@ -34,6 +35,7 @@ def reconcile_deployment(
     metrics: OperatorMetrics | None = None,
     traffic: TrafficReader | None = None,
     windows: Windows | None = None,
+    followers: DeploymentFollowers | None = None,
 ) -> float | None:
     """One reconcile; returns when to look again (seconds), or None when only an event can help.
 
@@ -41,6 +43,7 @@ def reconcile_deployment(
     `traffic` reads canary analysis windows and shadow figures from pods; without it (tests of
     other paths) an analysis window never gets a verdict and waits. `windows` holds what the
     autoscaler's readings recommend; without it autoscaled production waits for readings.
+    `followers`, when given, learns which Model this reconcile read (its events then skip it).
     """
     subject = Subject.parse(body)
     # A suspended Deployment reads no child: nothing it would see could be acted on.
@@ -52,6 +55,8 @@ def reconcile_deployment(
         seen = replace(seen, autoscale=windows.latest((subject.namespace, subject.name)))
     decision = decide(subject, seen, now, settings)
     apply(kube, subject, decision)
+    if followers is not None and seen.model is not None:
+        followers.saw(subject.namespace, subject.name, seen.model.fingerprint)
     if metrics is not None:
         metrics.deployment_written(subject.namespace, subject.name, subject.status, decision.status)
     return decision.requeue_after

@@ -12,6 +12,10 @@ Nothing here needs that wait. A Deployment not yet seen when its Model's event a
 reconciled by its own create or resume handler, which reads the Model then; after that, each of
 its events keeps this table current before its Model's next event can need it, as Kopf's index
 did.
+
+It also keeps, per follower, a fingerprint of the Model its last reconcile read (`saw`). After a
+restart every Model's first event is news, yet most of its Deployments were just resumed over
+that very Model: at 10,000 pairs, reconciling them again was a third of the restart's requests.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class DeploymentFollowers:
         self._lock = threading.Lock()
         self._by_model: dict[Key, set[str]] = {}
         self._model_of: dict[Key, Key] = {}
+        self._saw: dict[Key, int] = {}  # fingerprint of the Model each one's last reconcile read
 
     def seen(self, body: Mapping[str, Any], deleted: bool = False) -> None:
         """Record what a Deployment's event says it follows (a deletion: nothing)."""
@@ -57,6 +62,7 @@ class DeploymentFollowers:
             before = self._model_of.get(key)
             if before == model:
                 return
+            self._saw.pop(key, None)
             if before is not None:
                 names = self._by_model[before]
                 names.discard(key[1])
@@ -66,6 +72,18 @@ class DeploymentFollowers:
             if model is not None:
                 self._by_model.setdefault(model, set()).add(key[1])
                 self._model_of[key] = model
+
+    def saw(self, namespace: str, name: str, model: int) -> None:
+        """A reconcile of the Deployment read its Model as `model` (a fingerprint)."""
+        with self._lock:
+            if (namespace, name) in self._model_of:
+                self._saw[(namespace, name)] = model
+
+    def needs(self, namespace: str, name: str, model: int) -> bool:
+        """Whether the Deployment has not yet been reconciled over its Model as `model`: after a
+        restart, its own resume often read the Model its Model's first event brings."""
+        with self._lock:
+            return self._saw.get((namespace, name)) != model
 
     def of(self, namespace: str, model: str) -> list[str]:
         """The Deployments following the Model, by name."""

@@ -30,6 +30,7 @@ from modelship.operator.deployment.rollout import (
     applied_hash,
 )
 from modelship.operator.deployment.scrape import ShadowCounts
+from modelship.operator.kube.changes import fingerprint, model_part
 from modelship.operator.kube.status import first_error
 
 Obj = dict[str, Any]
@@ -78,6 +79,7 @@ class ModelView:
     task: Task
     status: ModelStatus
     monitoring: MonitoringSpec | None = None
+    fingerprint: int = 0  # of what was read (kube.changes.model_part): its events compare to it
 
     @classmethod
     def of(cls, model: Obj) -> ModelView:
@@ -86,6 +88,7 @@ class ModelView:
             task=_ModelSpecView.model_validate(spec).task,
             status=ModelStatus.model_validate(model.get("status") or {}),
             monitoring=_monitoring(spec),
+            fingerprint=fingerprint(model_part(model)),
         )
 
 

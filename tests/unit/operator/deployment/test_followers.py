@@ -42,6 +42,22 @@ def test_a_new_model_ref_moves_it_and_a_deletion_removes_it() -> None:
     assert len(followers) == 0
 
 
+def test_what_a_follower_last_read_of_its_model_is_kept_while_it_follows_that_model() -> None:
+    followers = DeploymentFollowers()
+    followers.saw("ml", "a", 7)  # not following anything: not kept
+    assert followers.needs("ml", "a", 7)
+    followers.seen(deployment("a", "iris"))
+    followers.saw("ml", "a", 7)
+    assert not followers.needs("ml", "a", 7) and followers.needs("ml", "a", 8)
+    followers.seen(deployment("a", "iris"))  # another event, the same Model: still known
+    assert not followers.needs("ml", "a", 7)
+    followers.seen(deployment("a", "wine"))  # another Model: what it read of iris is void
+    assert followers.needs("ml", "a", 7)
+    followers.saw("ml", "a", 9)
+    followers.seen(deployment("a", "wine"), deleted=True)
+    assert followers.needs("ml", "a", 9) and followers._saw == {}
+
+
 def test_a_suspended_deployment_follows_nothing_until_resumed() -> None:
     """It reads nothing of its Model; its resume (an update) reconciles it anyway."""
     followers = DeploymentFollowers()

@@ -157,3 +157,29 @@ def test_the_fingerprint_sees_spec_status_and_deletion_only() -> None:
     assert not changes.moved("k", model_part(same))
     changes.forget("k")
     assert changes.moved("k", model_part(body))
+
+
+def test_a_deployment_that_read_the_model_its_event_brings_is_not_reconciled_again(
+    setup: tuple[Any, Any],
+) -> None:
+    """After a restart every Model's first event is news (nothing was told yet), but most of its
+    Deployments were just resumed, each reading the Model as that event has it."""
+    kube, memo = setup
+    twin = copy.deepcopy(kube.get(MODEL_DEPLOYMENTS, "ml", "iris"))
+    twin["metadata"] = {**twin["metadata"], "name": "iris-twin", "uid": "uid-twin"}
+    twin.pop("status", None)
+    kube.put(MODEL_DEPLOYMENTS, twin)
+    memo.deployment_followers.seen(twin)
+    handlers.deployment_changed(
+        body={}, meta={"namespace": "ml", "name": "iris"}, reason="resume", memo=memo
+    )
+    model = kube.get(MODELS, "ml", "iris")
+    kube.calls.clear()
+    model_event(memo, model, None)  # the Model's first event since the start
+    assert deployment_reads(kube) == ["iris-twin"]  # only the one that has not read it yet
+
+    kube.calls.clear()
+    moved = copy.deepcopy(model)
+    moved["status"]["latestVersion"] = 2
+    model_event(memo, moved, "MODIFIED")
+    assert deployment_reads(kube) == ["iris", "iris-twin"]  # news for both
