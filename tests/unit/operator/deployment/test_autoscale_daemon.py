@@ -51,7 +51,7 @@ async def test_readings_feed_the_windows_and_a_moved_recommendation_reconciles(
     monkeypatch.setattr(
         handlers,
         "reconcile_deployment",
-        lambda *args: reconciled.append(args[-1]) or None,
+        lambda *args: reconciled.append(args[5]) or None,  # the windows it was given
     )
     task, stopped = await running_clock(memo, scaled)
     await asyncio.sleep(0.5)
