@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from functools import partial
 from typing import Any
 
 import kopf
@@ -68,10 +69,21 @@ def _model_changes(memo: kopf.Memo) -> Changes:
     return changes
 
 
-def _deployment(memo: kopf.Memo, namespace: str, name: str) -> None:
-    key = (namespace, name)
+def _deployment(
+    memo: kopf.Memo, namespace: str, name: str, unless: Callable[[], bool] | None = None
+) -> None:
+    """Reconcile the Deployment; `unless`, asked under its lock, says a reconcile that finished
+    while this one waited for the lock has already done the work."""
+    with memo.locks[("deployment", namespace, name)]:
+        if unless is not None and unless():
+            return
+        _reconcile(memo, (namespace, name))
+
+
+def _reconcile(memo: kopf.Memo, key: tuple[str, str]) -> None:
+    namespace, name = key
     requeues = _requeues(memo)
-    with memo.locks[("deployment", namespace, name)], memo.metrics.reconcile("Deployment"):
+    with memo.metrics.reconcile("Deployment"):
         body = memo.kube.get(MODEL_DEPLOYMENTS, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             requeues.forget(key)
@@ -124,11 +136,16 @@ def deployment_changed(
     body: kopf.Body, meta: kopf.Meta, reason: str, memo: kopf.Memo, **_: Any
 ) -> None:
     namespace, name = str(meta["namespace"]), str(meta["name"])
-    if reason == kopf.Reason.RESUME and suspended_at_rest(body):
+    if reason != kopf.Reason.RESUME:
+        _deployment(memo, namespace, name)
+    elif suspended_at_rest(body):
         status = DeploymentStatus.model_validate(dict(body.get("status") or {}))
         memo.metrics.deployment_written(namespace, name, status, status)  # its gauges, as before
-        return
-    _deployment(memo, namespace, name)
+    else:
+        # A reconcile since this process started (its Model's first event came first) read
+        # everything after the start: the resume would read it all again for nothing.
+        followers = _followers(memo)
+        _deployment(memo, namespace, name, partial(followers.reconciled, namespace, name))
 
 
 def requeue_if_due(memo: kopf.Memo, namespace: str, name: str) -> bool:
@@ -201,7 +218,7 @@ async def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     for name in followers.of(namespace, model):
         if deleted or followers.needs(namespace, name, seen):
             handoff.submit(
-                ("deployment", namespace, name), reconcile_follower, memo, namespace, name
+                ("deployment", namespace, name), reconcile_follower, memo, namespace, name, model
             )
     if deleted:
         changes.forget(key)
@@ -209,10 +226,20 @@ async def model_event(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
         changes.told(key, part)
 
 
-def reconcile_follower(memo: kopf.Memo, namespace: str, name: str) -> None:
-    """Reconcile a Deployment whose Model moved; should that fail, the clock tries again."""
+def reconcile_follower(memo: kopf.Memo, namespace: str, name: str, model: str = "") -> None:
+    """Reconcile a Deployment whose Model moved; should that fail, the clock tries again.
+
+    Not when a reconcile that held the lock meanwhile (its resume, at a restart) already read
+    the Model as its latest event has it.
+    """
+    changes, followers = _model_changes(memo), _followers(memo)
+
+    def read_already() -> bool:
+        latest = changes.latest((namespace, model))
+        return latest is not None and not followers.needs(namespace, name, latest)
+
     try:
-        _deployment(memo, namespace, name)
+        _deployment(memo, namespace, name, read_already if model else None)
     except Exception:
         log.exception("reconcile of Deployment %s/%s failed", namespace, name)
         _requeues(memo).request((namespace, name), RETRY_AFTER_ERROR_SECONDS)

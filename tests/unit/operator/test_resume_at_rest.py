@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from modelship.operator import deployment_handlers, handlers
 from modelship.operator.deployment import decide as deployment_decide
+from modelship.operator.deployment.followers import DeploymentFollowers
 from modelship.operator.kube import resume
 from modelship.operator.kube.resume import suspended_at_rest
 from modelship.operator.metrics import OperatorMetrics
@@ -62,6 +63,7 @@ def reconciled(monkeypatch: Any) -> list[str]:
 def memo() -> kopf.Memo:
     return kopf.Memo(
         models_reading_deployments={},
+        deployment_followers=DeploymentFollowers(),
         metrics=OperatorMetrics(CollectorRegistry(), lambda: True),
     )
 

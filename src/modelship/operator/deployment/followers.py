@@ -85,6 +85,11 @@ class DeploymentFollowers:
         with self._lock:
             return self._saw.get((namespace, name)) != model
 
+    def reconciled(self, namespace: str, name: str) -> bool:
+        """Whether a reconcile of this process read the Deployment's Model (since it follows it)."""
+        with self._lock:
+            return (namespace, name) in self._saw
+
     def of(self, namespace: str, model: str) -> list[str]:
         """The Deployments following the Model, by name."""
         with self._lock:

@@ -63,6 +63,11 @@ class Changes:
         with self._lock:
             return self._told.get(key) != fingerprint(part)
 
+    def latest(self, key: Hashable) -> int | None:
+        """The fingerprint `key`'s dependants were last told of (None: unknown or forgotten)."""
+        with self._lock:
+            return self._told.get(key)
+
     def told(self, key: Hashable, part: Any) -> None:
         with self._lock:
             self._told[key] = fingerprint(part)

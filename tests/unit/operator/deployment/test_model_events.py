@@ -115,7 +115,7 @@ def test_the_models_event_does_not_wait_for_its_deployments_reconciles(
     kube, memo = setup
     started, release = threading.Event(), threading.Event()
 
-    def reconcile(memo: Any, namespace: str, name: str) -> None:
+    def reconcile(memo: Any, namespace: str, name: str, *_: Any) -> None:
         started.set()
         assert release.wait(10)
 
@@ -183,3 +183,34 @@ def test_a_deployment_that_read_the_model_its_event_brings_is_not_reconciled_aga
     moved["status"]["latestVersion"] = 2
     model_event(memo, moved, "MODIFIED")
     assert deployment_reads(kube) == ["iris", "iris-twin"]  # news for both
+
+
+def test_a_restart_reconciles_each_deployment_once_whichever_of_its_two_looks_comes_first(
+    setup: tuple[Any, Any],
+) -> None:
+    """At a restart a Deployment's resume and its Model's first event both ask for a reconcile,
+    often within milliseconds: whichever holds the lock second finds the work done."""
+    kube, memo = setup
+    model = kube.get(MODELS, "ml", "iris")
+    meta = {"namespace": "ml", "name": "iris"}
+    # The Model's event first: the follower's reconcile reads everything; the resume does not.
+    model_event(memo, model, None)
+    assert deployment_reads(kube) == ["iris"]
+    kube.calls.clear()
+    handlers.deployment_changed(body={}, meta=meta, reason="resume", memo=memo)
+    assert kube.calls == []
+
+    # The resume first, the follower's run queued behind it (its check runs under the lock).
+    memo2 = handler_memo(kube, Clock())
+    memo2.deployment_followers.seen(kube.get(MODEL_DEPLOYMENTS, "ml", "iris"))
+    handlers.deployment_changed(body={}, meta=meta, reason="resume", memo=memo2)
+    memo2.model_changes.told(("ml", "iris"), model_part(model))  # its event, as handed off
+    kube.calls.clear()
+    handlers.reconcile_follower(memo2, "ml", "iris", "iris")
+    assert kube.calls == []
+    # Had the Model moved meanwhile, the queued run reconciles.
+    moved = copy.deepcopy(model)
+    moved["status"]["latestVersion"] = 2
+    memo2.model_changes.told(("ml", "iris"), model_part(moved))
+    handlers.reconcile_follower(memo2, "ml", "iris", "iris")
+    assert deployment_reads(kube) == ["iris"]
