@@ -49,7 +49,7 @@ def test_only_a_suspension_recorded_for_the_current_generation_is_at_rest() -> N
 
 
 def test_the_condition_is_the_one_both_kinds_set() -> None:
-    assert resume.SUSPENDED == model_decide.SUSPENDED == deployment_decide.SUSPENDED
+    assert resume.SUSPENDED == model_decide.SUSPENDED == deployment_decide.SUSPENDED == "Suspended"
 
 
 @pytest.fixture

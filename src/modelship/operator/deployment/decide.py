@@ -17,11 +17,10 @@ from modelship.operator.deployment.performance import decide_evaluation
 from modelship.operator.deployment.production import decide_production
 from modelship.operator.deployment.test_stage import decide_test_stage
 from modelship.operator.deployment.versions import NoVersion, resolve_version
-from modelship.operator.kube.conditions import get_condition
+from modelship.operator.kube.conditions import SUSPENDED, get_condition
 from modelship.operator.settings import OperatorSettings
 
 ACTIVE_PHASES: tuple[DeploymentPhase, ...] = ("Pending", "Testing", "Promoting")
-SUSPENDED = "Suspended"
 # Readiness of pods and termination messages do not always reach us as an event on a child we
 # watch, so while a phase is in flight the reconcile looks again this soon.
 IN_FLIGHT_SECONDS = 3.0

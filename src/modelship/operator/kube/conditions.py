@@ -9,6 +9,9 @@ from __future__ import annotations
 from modelship.api.v1alpha1 import utcnow
 from modelship.api.v1alpha1.base import Condition, ConditionStatus
 
+# The condition both kinds set while `spec.suspend` is true (read back at a restart: resume.py).
+SUSPENDED = "Suspended"
+
 
 def condition_status(value: bool | None) -> ConditionStatus:
     if value is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-SUSPENDED = "Suspended"  # the condition type both kinds set while suspended
+from modelship.operator.kube.conditions import SUSPENDED
 
 
 def suspended_at_rest(body: Mapping[str, Any]) -> bool:

@@ -23,7 +23,7 @@ from modelship.api.v1alpha1 import (
     Trigger,
 )
 from modelship.operator.kube.actions import PostEvent
-from modelship.operator.kube.conditions import get_condition, set_condition
+from modelship.operator.kube.conditions import SUSPENDED, get_condition, set_condition
 from modelship.operator.kube.naming import RETRAIN_ANNOTATION
 from modelship.operator.model.builders import training_job_name
 from modelship.operator.model.observation import ModelMeta, ModelObservation, ObservedTrainingJob
@@ -33,7 +33,6 @@ from modelship.operator.model.summary import beyond_history, policy_summary, sum
 from modelship.operator.model.triggers import TrainingRequest
 
 RETRAINING_CONDITION = "RetrainingPolicyValid"
-SUSPENDED = "Suspended"
 
 
 @dataclass(frozen=True)
