@@ -28,7 +28,11 @@ For each N it reports:
 
     .venv/bin/python bench/operator_scale.py [--sizes 0,100,300,1000] [--idle 120] [--keep DIR]
         [--state mixed|suspended|waiting] [--pods 40] [--no-restart]
-        [--operator-src OTHER_CHECKOUT/src]
+        [--operator-src OTHER_CHECKOUT/src] [--heap]
+
+`--heap` runs the operator under `bench/operator_heap.py --no-trace` and writes its allocators'
+report at rest (`heap-N.txt`, after the idle window) and after the restart (`heap-restart-N.txt`,
+once a trim has run), to tell memory held from memory fragmented.
 
 Seen on the 2-core dev VM (2026-12-02): at N = 1,000, 3.5 s to settle, active loops 1.04x their
 N = 0 time, RSS 129 MB, 0.18 % of a core and 0.88 requests/s at idle (0.5 of them the Lease
@@ -214,6 +218,11 @@ BENCH_AGENT = "modelship-bench"
 NOT_THE_OPERATOR = (BENCH_AGENT, "coredns/", "kube-proxy/", "kube-scheduler/", "kubectl/")
 NAMESPACE_KIND = "namespaces"
 HERTZ = os.sysconf("SC_CLK_TCK")
+HEAP_TOOL = Path(__file__).resolve().parent / "operator_heap.py"
+HEAP_END = "end of the allocators' report"  # operator_heap.END (bench/ is not a package)
+# After a restart the allocators' report waits for a trim (operator/memory.py: every 30 s), as
+# the report at rest, taken after the idle window, does.
+TRIM_WAIT_S = 35.0
 WEBHOOKS = Path(__file__).resolve().parent.parent / "manifests" / "webhook" / "webhooks.yaml"
 
 
@@ -261,8 +270,10 @@ def deployment_body(name: str, suspend: bool) -> dict[str, Any]:
 class OperatorUnderTest:
     """`python -m modelship.operator` against the benchmark's cluster; /proc gives its cost."""
 
-    def __init__(self, kubeconfig: Path, log: Path, source: Path | None = None) -> None:
-        self.kubeconfig, self.source = kubeconfig, source
+    def __init__(
+        self, kubeconfig: Path, log: Path, source: Path | None = None, heap: bool = False
+    ) -> None:
+        self.kubeconfig, self.source, self.heap = kubeconfig, source, heap
         env = {
             **os.environ,
             # Another checkout's operator (`--operator-src`), e.g. the one before a change.
@@ -278,8 +289,12 @@ class OperatorUnderTest:
             "MODELSHIP_OPERATOR_ADMISSION_GENERATED_DIR": str(log.parent / "admission"),
         }
         self.log = log.open("wb")
+        self.heap_out = log.with_suffix(".heap.txt")
+        command = [sys.executable, "-m", "modelship.operator"]
+        if heap:
+            command = [sys.executable, str(HEAP_TOOL), "--no-trace", "--out", str(self.heap_out)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelship.operator"],
+            command,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -295,6 +310,21 @@ class OperatorUnderTest:
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / HERTZ  # utime + stime
+
+    def heap_report(self, to: Path, patience: float = 120.0) -> None:
+        """The allocators' report (`--heap` only), copied to `to` once written."""
+        if not self.heap:
+            return
+        self.heap_out.unlink(missing_ok=True)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            text = self.heap_out.read_text() if self.heap_out.exists() else ""
+            if text.rstrip().endswith(HEAP_END):
+                break
+            time.sleep(1.0)
+        to.write_text(self.heap_out.read_text() if self.heap_out.exists() else "(no report)\n")
+        print(f"[scale] the operator's allocators at this point: {to}", flush=True)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -574,7 +604,7 @@ def restart(
     observedGeneration is current."""
     expected = objects(kube, namespaces)
     op.stop()
-    fresh = OperatorUnderTest(op.kubeconfig, log, op.source)
+    fresh = OperatorUnderTest(op.kubeconfig, log, op.source, op.heap)
     resumed, offset = 0, 0
 
     def probe() -> tuple[int, int]:
@@ -646,6 +676,11 @@ def main() -> int:
     parser.add_argument(
         "--operator-src", type=Path, default=None, help="run the operator from this src/ instead"
     )
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="the operator's allocators' report at rest and after the restart (operator_heap.py)",
+    )
     args = parser.parse_args()
     # A stopped benchmark still stops its operator (and its cluster unless --keep).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -659,7 +694,9 @@ def main() -> int:
     kube = Kube(api)
     for namespace in ("idle", "modelship-system"):
         ensure_namespace(kube, namespace)
-    op = OperatorUnderTest(cluster.kubeconfig, workdir / "operator.log", args.operator_src)
+    op = OperatorUnderTest(
+        cluster.kubeconfig, workdir / "operator.log", args.operator_src, args.heap
+    )
     print(f"[scale] operator pid {op.process.pid}, log {workdir / 'operator.log'}", flush=True)
     steps: list[Step] = []
     namespaces = ["idle", "active-warmup"]
@@ -702,6 +739,7 @@ def main() -> int:
                 f"{rps:.2f} requests/s ({wps:.2f} writes/s), load {step.load}",
                 flush=True,
             )
+            op.heap_report(workdir / f"heap-{n}.txt")
             if not args.no_restart:
                 since = now_rfc3339()
                 op, step.restart_s = restart(
@@ -710,6 +748,9 @@ def main() -> int:
                 resuming = operator_requests(cluster.layout.audit_log, since, now_rfc3339())
                 request_kinds(resuming, "requests of the restart", 10)
                 step.restart_rss_mb = op.rss_mb()
+                if args.heap:
+                    time.sleep(TRIM_WAIT_S)
+                    op.heap_report(workdir / f"heap-restart-{n}.txt")
                 print(
                     f"[scale] N={n}: restart to all observed {step.restart_s:.1f}s "
                     f"(RSS then {step.restart_rss_mb:.0f} MB)",
