@@ -111,7 +111,10 @@ def _drift(memo: kopf.Memo, namespace: str, name: str, logger: logging.Logger) -
         if body is not None and not body["metadata"].get("deletionTimestamp"):
             recorded = record_drift(memo.kube, memo.drift_reader, memo.settings, body, logger)
             if recorded is not None:
-                clock.wrote(key, recorded.body)
+                if recorded.written:
+                    clock.wrote(key, recorded.body)
+                else:
+                    clock.unchanged(key)
                 memo.metrics.drift_read(namespace, name, recorded.drift)
 
 

@@ -100,7 +100,8 @@ async def model_clock_pass(memo: kopf.Memo, key: Hashable) -> None:
 
 @kopf.on.event(GROUP, VERSION, "models")
 async def model_seen(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    """Plan the Model's next look on the clock, if time alone can make it train."""
+    """Plan the Model's next look on the clock, if time alone can make it train (a schedule, a
+    dataset check, a held-back training's cooldown)."""
     if (clocks := memo.get("clocks")) is not None:
         clocks.ensure_running()  # here, in a handler's context: see startup.Clocks
     meta = body.get("metadata", {})

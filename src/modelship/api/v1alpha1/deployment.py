@@ -220,7 +220,12 @@ class DriftStatus(ApiModel):
     worst: str | None = Field(default=None, description="The most drifted features.")
     access: str | None = Field(default=None, description="How the reports were read.")
     error: str | None = Field(default=None, description="Reports that could not be read, why.")
-    checked_at: str | None = Field(default=None, description="When the reports were read.")
+    checked_at: str | None = Field(
+        default=None,
+        description="When the reports were read. A reading that finds these same figures "
+        "refreshes it only once it is the operator's drift_unchanged_write_seconds old (300 s by "
+        "default), so idle production writes nothing every interval.",
+    )
 
 
 class AutoApproval(ApiModel):

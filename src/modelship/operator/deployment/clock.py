@@ -8,7 +8,9 @@ and spec it brings; each reconcile's requested delay replans it through `Requeue
 or deleted Deployment has no plan, so idle objects cost a dictionary entry at most, no task, no
 finalizer and no kept body (see `kube/schedule.py` for why not a Kopf daemon each). Only a
 Deployment in production keeps the body its last event brought (`kept`): its drift pass starts
-from it instead of reading the Deployment again.
+from it instead of reading the Deployment again. A pass whose reading matched status.drift writes
+nothing (drift.py), so no event replans it: `unchanged` plans its next read an interval after
+the pass, and events meanwhile do not bring it forward while the same version serves.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from typing import Any
 
 from modelship.api.v1alpha1.autoscaling import Autoscaling
 from modelship.operator.deployment.autoscale_sampler import operator_scaled
-from modelship.operator.deployment.drift import drift_seconds_until, typed_status
+from modelship.operator.deployment.drift import (
+    drift_seconds_until,
+    measures_production,
+    typed_status,
+)
 from modelship.operator.kube.requeue import Requeues
 from modelship.operator.kube.schedule import Schedule
 
@@ -38,6 +44,7 @@ class _Plan:
     autoscaling: Autoscaling | None = None  # while the operator scales production itself
     sampled: float = 0.0  # when in-flight requests were last read
     body: dict[str, Any] | None = None  # the last event's (or drift write's), while in production
+    quiet_until: float = -math.inf  # after a pass that wrote nothing, its next read's time
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,8 @@ class DeploymentClock:
             self.schedule.forget(key)
             return plan is not None and plan.autoscaling is not None
         now = self._clock()
-        drift = drift_seconds_until(typed_status(body.get("status")), self._drift_interval)
+        status = typed_status(body.get("status"))
+        drift = drift_seconds_until(status, self._drift_interval)
         scaled = operator_scaled(dict(body))
         with self._lock:
             plan = self._plans.get(key)
@@ -90,6 +98,8 @@ class DeploymentClock:
             drift_at = None if drift is None else now + drift
             if drift_at is not None:
                 drift_at = max(drift_at, plan.drift_pass + DRIFT_SETTLE_SECONDS)
+                if measures_production(status):  # not a new version: it waits its interval
+                    drift_at = max(drift_at, plan.quiet_until)
             plan.drift_at = drift_at
             plan.body = None if drift_at is None else dict(body)
             stopped_scaling = plan.autoscaling is not None and scaled is None
@@ -125,8 +135,21 @@ class DeploymentClock:
         brings the new `checkedAt`)."""
         with self._lock:
             plan = self._plans.get(key)
-            if plan is not None and plan.body is not None:
-                plan.body = dict(body)
+            if plan is not None:
+                plan.quiet_until = -math.inf  # the write's event brings the next time
+                if plan.body is not None:
+                    plan.body = dict(body)
+
+    def unchanged(self, key: Hashable) -> None:
+        """The pass that began last read what status.drift records and wrote nothing: no event
+        will replan it, so its next read is an interval after that pass."""
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is None or plan.drift_at is None:
+                return
+            plan.quiet_until = plan.drift_pass + self._drift_interval
+            plan.drift_at = max(plan.drift_at, plan.quiet_until)
+        self.schedule.touch(key)
 
     def planned(self) -> int:
         with self._lock:

@@ -10,7 +10,10 @@ from outside a real cluster, or the Service (one sampled pod per read) where pod
 unreachable and the proxy is not allowed. Reads are bounded by a short timeout, and a failed read
 is recorded in status and retried only at the next interval: never a tight loop.
 
-A read at rest costs the API server one request, the status write. The production pods are
+A read at rest costs the API server nothing, or one request, the status write. A reading that
+finds the figures status.drift records is written only once that record is
+`drift_unchanged_write_seconds` old (a heartbeat: idle production makes no write every interval);
+the clock then plans the next read from the pass itself (`unchanged`). The production pods are
 listed once and the listing kept (`DriftReader`) until the stage's apps Deployment moves (its
 event: `forget`), a pod on it cannot be read, or it is `POD_LISTING_MAX_AGE_SECONDS` old; the
 Deployment is the one its watch last delivered (kept on the clock), written with its
@@ -227,6 +230,18 @@ def drift_due(status: DeploymentStatus, interval: float, now: datetime | None = 
     return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
 
 
+def measures_production(status: DeploymentStatus) -> bool:
+    """Whether status.drift is a reading of the version production serves now."""
+    production, drift = status.production, status.drift
+    return bool(
+        production is not None
+        and production.promoted_at
+        and drift is not None
+        and drift.version == production.version
+        and drift.checked_at
+    )
+
+
 def drift_seconds_until(
     status: DeploymentStatus, interval: float, now: datetime | None = None
 ) -> float | None:
@@ -245,6 +260,24 @@ def drift_seconds_until(
 class RecordedDrift:
     drift: DriftStatus
     body: Obj  # the Deployment as the write left it: what the clock keeps until the next event
+    written: bool = True  # False: the reading matched status.drift, which was left as it was
+
+
+def same_figures(recorded: DriftStatus | None, read: DriftStatus) -> bool:
+    """Whether a reading says what status.drift records, but for when it was read."""
+    if recorded is None:
+        return False
+    return recorded.model_copy(update={"checked_at": None}) == read.model_copy(
+        update={"checked_at": None}
+    )
+
+
+def rewrite_due(recorded: DriftStatus, every: float, now: datetime | None = None) -> bool:
+    """Whether an unchanged record is old enough to be written again (its heartbeat)."""
+    if not recorded.checked_at:
+        return True
+    age = ((now or datetime.now(UTC)) - parse_rfc3339(recorded.checked_at)).total_seconds()
+    return age >= every
 
 
 def record_drift(
@@ -272,6 +305,13 @@ def record_drift(
     )
     if drift.error:
         logger.info("drift of %s: %s", name, drift.error)
+    recorded = old.drift
+    if (
+        recorded is not None
+        and same_figures(recorded, drift)
+        and not rewrite_due(recorded, settings.drift_unchanged_write_seconds)
+    ):
+        return RecordedDrift(recorded, body, written=False)
     for _ in range(WRITE_ATTEMPTS):
         # The Deployment's one status rendering, shared with its reconcile (deployment.apply).
         written = write_status_over(

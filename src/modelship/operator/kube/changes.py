@@ -44,8 +44,8 @@ def training_part(body: dict[str, Any]) -> list[Any]:
 
 def measured_part(body: dict[str, Any]) -> list[Any]:
     """What a Model's reconcile reads of its Deployment: the Model it names, and the drift and
-    live performance recorded (with their times: a reading held back by a cooldown is judged
-    again at the next one)."""
+    live performance recorded (with their times: a reading written again is judged again; one
+    held back by a cooldown is also judged again when the cooldown ends, model/clock.py)."""
     status = body.get("status") or {}
     model = ((body.get("spec") or {}).get("modelRef") or {}).get("name")
     return [model, status.get("drift"), status.get("performance")]

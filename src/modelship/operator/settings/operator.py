@@ -100,6 +100,13 @@ class OperatorSettings(LeadershipSettings, AdmissionSettings):
         ge=1,
         description="How often production drift reports are read (checked on a 2-second tick).",
     )
+    drift_unchanged_write_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="A drift reading that finds the figures status.drift already records is "
+        "written (its checkedAt) only when that record is this old; a changed reading is written "
+        "at once. 0: every reading is written.",
+    )
     drift_access: Literal["auto", "pod", "service", "proxy"] = Field(
         default="auto",
         description=(
