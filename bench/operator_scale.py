@@ -338,10 +338,19 @@ class OperatorUnderTest:
 def wait_until(
     probe: Callable[[], tuple[int, int]], timeout: float, what: str, every: float = 1.0
 ) -> float:
-    """Seconds until `probe()` returns (done, total) with done >= total; progress every 10 s."""
+    """Seconds until `probe()` returns (done, total) with done >= total; progress every 10 s.
+
+    A probe the API server does not answer in time (a LIST of 10,000 objects on a loaded host
+    can take longer than the client's timeout) is tried again at the next poll, not fatal."""
     start = last = time.monotonic()
     while True:
-        done, total = probe()
+        try:
+            done, total = probe()
+        except KubeError as error:
+            if error.status != 0 and error.status < 500:
+                raise
+            print(f"[scale]   {what}: probe unanswered ({error}); trying again", flush=True)
+            done, total = 0, 1
         if done >= total:
             return time.monotonic() - start
         if time.monotonic() - start > timeout:
