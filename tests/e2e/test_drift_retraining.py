@@ -57,7 +57,8 @@ SHIFT = 1.8  # every feature scaled: the live distribution leaves the reference 
 # The operator runs in the cluster from manifests/default, reading drift every 2 seconds by the
 # automatic access mode (in-cluster: pod addresses).
 OPERATOR_ENV = {
-    "MODELSHIP_OPERATOR_ROLLOUT_DEADLINE_SECONDS": "30",
+    # A production pod on a loaded two-core host can take more than 30 s to be ready.
+    "MODELSHIP_OPERATOR_ROLLOUT_DEADLINE_SECONDS": "90",
     "MODELSHIP_OPERATOR_DRIFT_INTERVAL_SECONDS": "2",
     "MODELSHIP_OPERATOR_DRIFT_ACCESS": "auto",
 }

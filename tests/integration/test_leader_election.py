@@ -110,7 +110,7 @@ def pair(
             service_account_kubeconfig(kubectl, kube_api, f"op-{name}", root / f"{name}.yaml"),
             tmp_path_factory.mktemp(f"operator-{name}"),
             lease_identity=f"op-{name}",
-            rollout_deadline_seconds="30",
+            rollout_deadline_seconds="90",  # a loaded host may need more than 30 s
             **DEFAULT_TIMING,
         )
         for name in ("a", "b")
