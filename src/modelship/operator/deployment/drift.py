@@ -221,13 +221,8 @@ def in_production(status: DeploymentStatus) -> bool:
 
 def drift_due(status: DeploymentStatus, interval: float, now: datetime | None = None) -> bool:
     """Whether production drift should be read now: never read, stale, or another version."""
-    production, drift = status.production, status.drift
-    if production is None or not production.promoted_at:
-        return False
-    if drift is None or drift.version != production.version or not drift.checked_at:
-        return True
-    checked = parse_rfc3339(drift.checked_at)
-    return ((now or datetime.now(UTC)) - checked).total_seconds() >= interval - 0.5
+    until = drift_seconds_until(status, interval, now)
+    return until is not None and until == 0.0
 
 
 def measures_production(status: DeploymentStatus) -> bool:
@@ -249,7 +244,7 @@ def drift_seconds_until(
     production, drift = status.production, status.drift
     if production is None or not production.promoted_at:
         return None
-    if drift is None or drift.version != production.version or not drift.checked_at:
+    if drift is None or not drift.checked_at or not measures_production(status):
         return 0.0
     checked = parse_rfc3339(drift.checked_at)
     elapsed = ((now or datetime.now(UTC)) - checked).total_seconds()
